@@ -1,0 +1,7 @@
+"""Keras layers used by tflite-tl rewrites."""
+from tflite_tl.layers.partial import BatchNormalization
+from tflite_tl.layers.partial import Conv2D
+from tflite_tl.layers.partial import Dense
+from tflite_tl.layers.partial import DepthwiseConv2D
+from tflite_tl.layers.partial import PartiallyTrainableMixin
+from tflite_tl.layers.partial import partial_class_for
