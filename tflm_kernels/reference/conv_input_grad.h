@@ -1,0 +1,70 @@
+// Convolution input gradient through frozen, per-channel quantized weights.
+//
+// The frozen backbone keeps its int8 weights (TinyTL: frozen weights cost 8
+// bits); the gradient that flows through it is float:
+//   grad_input[n, iy, ix, ci] =
+//     sum over (oy, ox, ky, kx) with iy = oy*stride_h - pad_top + ky and
+//     ix = ox*stride_w - pad_left + kx, and over co, of
+//     grad_output[n, oy, ox, co] * scale[co] * filter[co, ky, kx, ci]
+// Per-channel int8 filters are symmetric in TFLite (zero point 0), so the
+// dequantized weight is scale[co] * filter. Any stride is supported; strides
+// 1 and 2 (with odd inputs, where the last row/column may receive no
+// gradient) are what the tests cover.
+#ifndef TFLM_KERNELS_REFERENCE_CONV_INPUT_GRAD_H_
+#define TFLM_KERNELS_REFERENCE_CONV_INPUT_GRAD_H_
+
+#include <cstdint>
+
+#include "tflm_kernels/reference/conv_geometry.h"
+
+namespace tflite_tl {
+namespace reference {
+
+// grad_output: [batch, out_h, out_w, out_c]
+// filter:      [out_c, filter_h, filter_w, in_c], int8 (or float)
+// scales:      [out_c] per-output-channel scales; null means 1 (float filter)
+// grad_input:  [batch, in_h, in_w, in_c], overwritten.
+template <typename FilterT>
+inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
+                          const FilterT* filter, const float* scales,
+                          float* grad_input) {
+  const int64_t in_size =
+      static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c;
+  for (int64_t i = 0; i < in_size; ++i) grad_input[i] = 0.0f;
+  const int32_t row_size = g.filter_h * g.filter_w * g.in_c;
+  for (int32_t n = 0; n < g.batch; ++n) {
+    for (int32_t oy = 0; oy < g.out_h; ++oy) {
+      const int32_t iy0 = oy * g.stride_h - g.pad_top;
+      for (int32_t ox = 0; ox < g.out_w; ++ox) {
+        const int32_t ix0 = ox * g.stride_w - g.pad_left;
+        const float* go =
+            grad_output +
+            ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) * g.out_c;
+        for (int32_t co = 0; co < g.out_c; ++co) {
+          const float gv = scales != nullptr ? go[co] * scales[co] : go[co];
+          const FilterT* f = filter + static_cast<int64_t>(co) * row_size;
+          for (int32_t ky = 0; ky < g.filter_h; ++ky) {
+            const int32_t iy = iy0 + ky;
+            if (iy < 0 || iy >= g.in_h) continue;
+            for (int32_t kx = 0; kx < g.filter_w; ++kx) {
+              const int32_t ix = ix0 + kx;
+              if (ix < 0 || ix >= g.in_w) continue;
+              float* gi = grad_input +
+                          ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w +
+                           ix) * g.in_c;
+              const FilterT* fw = f + (ky * g.filter_w + kx) * g.in_c;
+              for (int32_t ci = 0; ci < g.in_c; ++ci) {
+                gi[ci] += gv * static_cast<float>(fw[ci]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace reference
+}  // namespace tflite_tl
+
+#endif  // TFLM_KERNELS_REFERENCE_CONV_INPUT_GRAD_H_

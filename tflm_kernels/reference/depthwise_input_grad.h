@@ -1,0 +1,66 @@
+// Depthwise convolution input gradient through frozen, per-channel quantized
+// weights.
+//
+// With depth multiplier m (out_c = in_c * m):
+//   grad_input[n, iy, ix, c] =
+//     sum over (oy, ox, ky, kx) hitting (iy, ix) and j < m of
+//     grad_output[n, oy, ox, c*m + j] * scale[c*m + j]
+//                                     * filter[0, ky, kx, c*m + j]
+#ifndef TFLM_KERNELS_REFERENCE_DEPTHWISE_INPUT_GRAD_H_
+#define TFLM_KERNELS_REFERENCE_DEPTHWISE_INPUT_GRAD_H_
+
+#include <cstdint>
+
+#include "tflm_kernels/reference/conv_geometry.h"
+
+namespace tflite_tl {
+namespace reference {
+
+// grad_output: [batch, out_h, out_w, out_c]
+// filter:      [1, filter_h, filter_w, out_c], int8 (or float)
+// scales:      [out_c]; null means 1 (float filter)
+// grad_input:  [batch, in_h, in_w, in_c], overwritten.
+template <typename FilterT>
+inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
+                               const FilterT* filter, const float* scales,
+                               float* grad_input) {
+  const int32_t multiplier = g.out_c / g.in_c;
+  const int64_t in_size =
+      static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c;
+  for (int64_t i = 0; i < in_size; ++i) grad_input[i] = 0.0f;
+  for (int32_t n = 0; n < g.batch; ++n) {
+    for (int32_t oy = 0; oy < g.out_h; ++oy) {
+      const int32_t iy0 = oy * g.stride_h - g.pad_top;
+      for (int32_t ox = 0; ox < g.out_w; ++ox) {
+        const int32_t ix0 = ox * g.stride_w - g.pad_left;
+        const float* go =
+            grad_output +
+            ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) * g.out_c;
+        for (int32_t ky = 0; ky < g.filter_h; ++ky) {
+          const int32_t iy = iy0 + ky;
+          if (iy < 0 || iy >= g.in_h) continue;
+          for (int32_t kx = 0; kx < g.filter_w; ++kx) {
+            const int32_t ix = ix0 + kx;
+            if (ix < 0 || ix >= g.in_w) continue;
+            float* gi =
+                grad_input +
+                ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
+                    g.in_c;
+            const FilterT* fw = filter + (ky * g.filter_w + kx) * g.out_c;
+            for (int32_t oc = 0; oc < g.out_c; ++oc) {
+              const float w = scales != nullptr
+                                  ? static_cast<float>(fw[oc]) * scales[oc]
+                                  : static_cast<float>(fw[oc]);
+              gi[oc / multiplier] += go[oc] * w;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace reference
+}  // namespace tflite_tl
+
+#endif  // TFLM_KERNELS_REFERENCE_DEPTHWISE_INPUT_GRAD_H_

@@ -1,0 +1,36 @@
+// Stochastic gradient descent, with optional (heavy-ball) momentum.
+//
+// Same arithmetic as Keras' SGD optimizer, so a device update and a host
+// update from the same gradient agree to the last bit (without FMA
+// contraction):
+//   plain:    w = w + (-g * lr)
+//   momentum: v = (-g * lr) + v * momentum;  w = w + v
+#ifndef TFLM_KERNELS_REFERENCE_SGD_H_
+#define TFLM_KERNELS_REFERENCE_SGD_H_
+
+#include <cstdint>
+
+namespace tflite_tl {
+namespace reference {
+
+inline void SgdUpdate(const float* grad, int32_t size, float learning_rate,
+                      float* weights) {
+  for (int32_t i = 0; i < size; ++i) {
+    weights[i] = weights[i] + (-grad[i] * learning_rate);
+  }
+}
+
+// velocity holds the running update (Keras' "momentum" slot), starts at 0.
+inline void SgdMomentumUpdate(const float* grad, int32_t size,
+                              float learning_rate, float momentum,
+                              float* velocity, float* weights) {
+  for (int32_t i = 0; i < size; ++i) {
+    velocity[i] = (-grad[i] * learning_rate) + velocity[i] * momentum;
+    weights[i] = weights[i] + velocity[i];
+  }
+}
+
+}  // namespace reference
+}  // namespace tflite_tl
+
+#endif  // TFLM_KERNELS_REFERENCE_SGD_H_
