@@ -1,0 +1,63 @@
+r"""Transfer-learning sweep: accuracy against training memory, per method.
+
+Fine-tunes a shipped pretrained backbone on target datasets with each transfer
+method (FT-Full, FT-Last, FT-Norm+Last, TinyTL-B/-L/-L+B) over several seeds,
+recording test accuracy, analytic training memory, the measured TFLM arena of
+the lowered train step, trainable parameters and wall time. Every finished run
+is appended to a JSONL file; rerunning the same command skips finished runs, so
+a killed sweep resumes where it stopped. Then writes the markdown report and
+the accuracy-against-memory plots.
+
+  python -m benchmarks.transfer --preset=quick
+  python -m benchmarks.transfer --preset=full --benchmarks_md=BENCHMARKS.md
+  python -m benchmarks.transfer --preset=quick --report_only
+  python -m benchmarks.transfer --preset=quick --datasets=folder:/data/mine
+"""
+import sys
+
+from absl import app, flags
+
+from benchmarks.transfer_lib import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("preset", "quick", ["quick", "full"],
+                  "Sweep to run: 'quick' (about 10 min on 2 cores) or 'full'.")
+flags.DEFINE_string("results", None, "JSONL results file (default "
+                    "benchmarks/results/transfer_<preset>.jsonl).")
+flags.DEFINE_string("out_dir", "benchmarks/results",
+                    "Directory for the markdown report and PNG plots.")
+flags.DEFINE_string("benchmarks_md", None, "Also write the report as a marked "
+                    "section into this markdown file (e.g. BENCHMARKS.md).")
+flags.DEFINE_list("methods", None, "Override the preset's methods.")
+flags.DEFINE_list("datasets", None, "Override the preset's datasets (names "
+                  "from tflite_tl.data.list_datasets() or folder:<path>).")
+flags.DEFINE_list("seeds", None, "Override the preset's seeds (integers).")
+flags.DEFINE_list("shots", None, "Override the preset's shot settings: "
+                  "integers (images per class) or 'full'.")
+flags.DEFINE_list("backbones", None, "Override the preset's backbones.")
+flags.DEFINE_integer("epochs", None, "Override the preset's epochs.")
+flags.DEFINE_integer("max_runs", None, "Stop after this many new runs "
+                     "(resume later with the same command).")
+flags.DEFINE_bool("measure_arena", True, "Lower each (method, resolution, "
+                  "batch, classes) and measure its TFLM arena (cached).")
+flags.DEFINE_bool("ablations", True, "Include the preset's ablation grids.")
+flags.DEFINE_bool("report_only", False, "Only rebuild report and plots from "
+                  "the results file.")
+flags.DEFINE_bool("progress", True, "Show the progress bar.")
+
+
+def main(argv):
+  del argv
+  options = cli.Options(
+      preset=FLAGS.preset, results=FLAGS.results, out_dir=FLAGS.out_dir,
+      benchmarks_md=FLAGS.benchmarks_md, methods=FLAGS.methods,
+      datasets=FLAGS.datasets, seeds=FLAGS.seeds, shots=FLAGS.shots,
+      backbones=FLAGS.backbones, epochs=FLAGS.epochs, max_runs=FLAGS.max_runs,
+      measure_arena=FLAGS.measure_arena, ablations=FLAGS.ablations,
+      report_only=FLAGS.report_only, progress=FLAGS.progress,
+      command=" ".join(["python -m benchmarks.transfer"] + sys.argv[1:]))
+  return cli.run(options)
+
+
+if __name__ == "__main__":
+  app.run(main)

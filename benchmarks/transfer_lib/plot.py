@@ -1,0 +1,85 @@
+"""Accuracy against training memory, one panel per dataset (TinyTL Fig. 4 style).
+
+Each method is one colour and marker; its points are its results at each input
+resolution in the sweep, joined by a line (one point when only the backbone's
+own resolution was run), with the seed standard deviation as error bars. The
+x axis is the modelled training memory on a log scale, so a method further
+left trains in less memory.
+
+Output is deterministic: the Agg backend and no PNG metadata (matplotlib would
+otherwise stamp its version), so the same records give the same bytes.
+"""
+import math
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
+
+from benchmarks.transfer_lib.aggregate import Group, select  # noqa: E402
+from benchmarks.transfer_lib.report import (method_order, ordered_unique,  # noqa: E402
+                                            method_label, shots_label)
+
+_STYLES = {
+    "ft_full": ("tab:red", "s"),
+    "ft_last": ("tab:gray", "v"),
+    "ft_norm_last": ("tab:orange", "D"),
+    "tinytl_b": ("tab:green", "^"),
+    "tinytl_l": ("tab:purple", "P"),
+    "tinytl_lb": ("tab:blue", "o"),
+}
+
+
+def plot_accuracy_vs_memory(groups: Sequence[Group], path: str, *,
+                            batch_size: int, shots: Optional[int],
+                            backbone: Optional[str] = None) -> int:
+  """Writes the figure for one shot setting to ``path`` (PNG).
+
+  Returns:
+    The number of panels drawn (0 writes nothing).
+  """
+  where = dict(batch_size=batch_size, shots=shots)
+  if backbone is not None:
+    where["backbone"] = backbone
+  cell = select(groups, **where)
+  datasets = ordered_unique(g.key["dataset"] for g in cell)
+  if not datasets:
+    return 0
+  cols = min(len(datasets), 4)
+  rows = math.ceil(len(datasets) / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows),
+                           squeeze=False)
+  for ax, dataset in zip(axes.flat, datasets):
+    in_panel = select(cell, dataset=dataset)
+    for method in method_order(g.key["method"] for g in in_panel):
+      points = [g for g in select(in_panel, method=method)
+                if g.stats["training_memory_bytes"].n]
+      points.sort(key=lambda g: g.stats["training_memory_bytes"].mean)
+      if not points:
+        continue
+      colour, marker = _STYLES.get(method, ("black", "x"))
+      xs = [g.stats["training_memory_bytes"].mean / 1024 for g in points]
+      ys = [100 * g.stats["accuracy"].mean for g in points]
+      es = [0.0 if math.isnan(g.stats["accuracy"].std)
+            else 100 * g.stats["accuracy"].std for g in points]
+      ax.errorbar(xs, ys, yerr=es, color=colour, marker=marker, markersize=6,
+                  linewidth=1.2, capsize=2, label=method_label(method))
+    ax.set_xscale("log")
+    ax.set_title(f"{dataset} ({shots_label(shots)})", fontsize=10)
+    ax.set_xlabel("training memory (KB, model, log scale)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
+  for ax in list(axes.flat)[len(datasets):]:
+    ax.axis("off")
+  legend = {}
+  for ax in axes.flat:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      legend.setdefault(label, handle)
+  labels, handles = list(legend), list(legend.values())
+  fig.legend(handles, labels, loc="lower center", ncol=len(labels),
+             frameon=False, fontsize=9)
+  fig.tight_layout(rect=(0, 0.08, 1, 1))
+  fig.savefig(path, dpi=110, metadata={"Software": None})
+  plt.close(fig)
+  return len(datasets)

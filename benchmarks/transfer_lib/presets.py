@@ -1,0 +1,138 @@
+"""Named sweeps: ``quick`` (minutes, a smoke run of the whole pipeline) and
+``full`` (the published tables), each a main grid plus TinyTL-style ablations.
+
+Main grid: every method on every dataset, full training split and few-shot,
+at the backbone's own resolution and batch 8. Ablations, on one dataset:
+batch 1 against batch 8 (memory scales with the batch, accuracy with the
+noise of small batches), and the input resolution (TinyTL Fig. 4: accuracy
+and memory both grow with it).
+"""
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from benchmarks.transfer_lib import plan
+
+ALL_METHODS = ("ft_full", "ft_last", "ft_norm_last", "tinytl_b", "tinytl_l",
+               "tinytl_lb")
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+  """One axis varied around the main grid's point.
+
+  ``axis`` is ``batch_size`` or ``resolution``; ``values`` its settings
+  (``None`` for resolution is the backbone's own).
+  """
+  name: str
+  axis: str
+  values: Tuple
+  methods: Tuple[str, ...]
+  datasets: Tuple[str, ...]
+  shots: Optional[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  """A sweep: the main grid's axes, the training recipe and the ablations."""
+  name: str
+  backbones: Tuple[str, ...]
+  methods: Tuple[str, ...]
+  datasets: Tuple[str, ...]
+  seeds: Tuple[int, ...]
+  shots: Tuple[Optional[int], ...]
+  epochs: int
+  batch_size: int
+  learning_rate: float
+  learning_rates: Dict[str, float]
+  ablations: Tuple[Ablation, ...] = ()
+  optimizer: str = "adam"
+
+  def _grid(self, **overrides) -> List[plan.RunConfig]:
+    args = dict(backbones=self.backbones, methods=self.methods,
+                datasets=self.datasets, seeds=self.seeds, shots=self.shots,
+                batch_sizes=(self.batch_size,), epochs=self.epochs,
+                learning_rate=self.learning_rate,
+                learning_rates=self.learning_rates, optimizer=self.optimizer)
+    args.update(overrides)
+    return plan.grid(**args)
+
+  def main_configs(self) -> List[plan.RunConfig]:
+    return self._grid()
+
+  def ablation_configs(self, ablation: Ablation) -> List[plan.RunConfig]:
+    axis = {"batch_size": "batch_sizes", "resolution": "resolutions"}
+    if ablation.axis not in axis:
+      raise ValueError(f"Ablation '{ablation.name}' varies '{ablation.axis}'; "
+                       f"supported axes are {sorted(axis)}.")
+    return self._grid(methods=ablation.methods, datasets=ablation.datasets,
+                      shots=(ablation.shots,),
+                      **{axis[ablation.axis]: ablation.values})
+
+  def configs(self) -> List[plan.RunConfig]:
+    """Main grid then ablations, each run once (shared points deduplicated)."""
+    configs = self.main_configs()
+    for ablation in self.ablations:
+      configs += self.ablation_configs(ablation)
+    return plan.dedupe(configs)
+
+
+#: Shipped backbone the presets adapt (``tflite_tl.models.load_pretrained``).
+BACKBONE = "fmnist_mbv2_32"
+
+#: Whole-network fine-tuning overshoots at the head's step size.
+_LEARNING_RATES = {"ft_full": 3e-4}
+
+QUICK = Preset(
+    name="quick",
+    backbones=(BACKBONE,),
+    methods=ALL_METHODS,
+    datasets=("digits", "lfw"),
+    seeds=(0, 1, 2),
+    shots=(10,),
+    epochs=10,
+    batch_size=8,
+    learning_rate=1e-3,
+    learning_rates=_LEARNING_RATES,
+)
+
+FULL = Preset(
+    name="full",
+    backbones=(BACKBONE,),
+    methods=ALL_METHODS,
+    datasets=("animal_mnist", "mnist", "lfw", "digits"),
+    seeds=(0, 1, 2),
+    shots=(None, 10),
+    epochs=20,
+    batch_size=8,
+    learning_rate=1e-3,
+    learning_rates=_LEARNING_RATES,
+    ablations=(
+        Ablation(name="batch", axis="batch_size", values=(1, 8),
+                 methods=ALL_METHODS, datasets=("animal_mnist",), shots=10),
+        Ablation(name="resolution", axis="resolution", values=(24, None, 48),
+                 methods=ALL_METHODS, datasets=("animal_mnist",), shots=10),
+    ),
+)
+
+PRESETS = {p.name: p for p in (QUICK, FULL)}
+
+
+def get_preset(name: str) -> Preset:
+  if name not in PRESETS:
+    raise ValueError(f"Unknown preset '{name}'; available presets are "
+                     f"{sorted(PRESETS)}.")
+  return PRESETS[name]
+
+
+def custom(*, backbones: Sequence[str], methods: Sequence[str],
+           datasets: Sequence[str], seeds: Sequence[int],
+           shots: Sequence[Optional[int]], epochs: int, batch_size: int,
+           learning_rate: float, base: Optional[Preset] = None) -> Preset:
+  """A preset built from explicit axes (the CLI's overrides)."""
+  learning_rates = dict(base.learning_rates) if base else {}
+  return Preset(name="custom", backbones=tuple(backbones),
+                methods=tuple(methods), datasets=tuple(datasets),
+                seeds=tuple(seeds), shots=tuple(shots), epochs=epochs,
+                batch_size=batch_size, learning_rate=learning_rate,
+                learning_rates=learning_rates,
+                ablations=base.ablations if base else ())

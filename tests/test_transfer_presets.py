@@ -1,0 +1,34 @@
+import pytest
+
+from benchmarks.transfer_lib import presets
+
+
+def test_quick_preset_is_small_and_covers_all_methods_and_three_seeds():
+  configs = presets.QUICK.configs()
+  assert {c.method for c in configs} == set(presets.ALL_METHODS)
+  assert len({c.seed for c in configs}) >= 3
+  assert len({c.dataset for c in configs}) in (2, 3)
+  assert len({c.backbone for c in configs}) == 1
+
+
+def test_full_preset_has_all_datasets_both_regimes_and_ablations():
+  configs = presets.FULL.configs()
+  assert {c.dataset for c in configs} == {"animal_mnist", "mnist", "lfw",
+                                          "digits"}
+  assert {c.shots for c in configs} >= {None, 10}
+  assert {c.batch_size for c in configs} == {1, 8}
+  assert len({c.resolution for c in configs}) >= 3
+  assert len({c.run_id for c in configs}) == len(configs)
+  # Each ablation's baseline is the main grid's run, not a second copy.
+  main_ids = {c.run_id for c in presets.FULL.main_configs()}
+  batch = presets.FULL.ablation_configs(presets.FULL.ablations[0])
+  assert sum(c.run_id in main_ids for c in batch) == len(batch) // 2
+
+
+def test_unknown_preset_and_axis_are_clear_errors():
+  with pytest.raises(ValueError, match="available presets"):
+    presets.get_preset("huge")
+  bad = presets.Ablation(name="x", axis="epochs", values=(1, 2),
+                         methods=("ft_full",), datasets=("lfw",), shots=10)
+  with pytest.raises(ValueError, match="supported axes"):
+    presets.QUICK.ablation_configs(bad)
