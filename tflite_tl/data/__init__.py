@@ -1,0 +1,19 @@
+"""Datasets for transfer learning, as float32 NHWC images in [0, 1].
+
+``load(name, resolution=..., channels=...)`` returns a ``Dataset``; nothing is
+downloaded at run time: every source is a package installed beforehand, and a
+missing one raises ``DatasetNotInstalledError`` naming its install command.
+"""
+from tflite_tl.data.dataset import Dataset
+from tflite_tl.data.errors import DatasetNotInstalledError
+from tflite_tl.data.loader import (dataset_info, list_datasets, load,
+                                   load_folder)
+from tflite_tl.data.splits import few_shot, stratified_split
+from tflite_tl.data.transforms import (convert_channels, resize, to_float,
+                                       to_model_input)
+
+__all__ = [
+    "Dataset", "DatasetNotInstalledError", "convert_channels", "dataset_info",
+    "few_shot", "list_datasets", "load", "load_folder", "resize",
+    "stratified_split", "to_float", "to_model_input",
+]

@@ -1,0 +1,17 @@
+"""Host training of exactly a model's trainable weights.
+
+``fit`` trains ``model.trainable_weights`` (per-weight trainability comes from
+``tflite_tl.layers``) with SGD or Adam, label smoothing, seeds, progress bars
+and atomic per-epoch checkpoints; ``evaluate`` and ``predict_logits`` run the
+model in inference mode.
+"""
+from tflite_tl.train.evaluation import evaluate, predict_logits
+from tflite_tl.train.history import History
+from tflite_tl.train.losses import smoothed_targets, softmax_cross_entropy
+from tflite_tl.train.loop import fit, seed_everything
+from tflite_tl.train.optimizers import make_optimizer
+
+__all__ = [
+    "History", "evaluate", "fit", "make_optimizer", "predict_logits",
+    "seed_everything", "smoothed_targets", "softmax_cross_entropy",
+]
