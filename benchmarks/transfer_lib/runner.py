@@ -1,0 +1,177 @@
+"""The real per-run function: one fine-tuning run, measured.
+
+One run = load the shipped pretrained backbone (at the run's resolution) ->
+``rewrite.apply_method`` with a new head for the target's classes -> train on
+the target's training split (or a k-per-class draw from it) -> test accuracy,
+the analytic training memory, the measured TFLM arena of the lowered train
+step, trainable parameters and wall time.
+
+Measuring the arena means lowering the train step and running TFLM's
+allocator, which costs far more than a small fine-tuning run, and its result
+depends only on the graph: the backbone, method, resolution, batch size and
+the head's class count, not on the seed or the data. It is measured once per
+such key and kept in a second JSONL file beside the results, so a restarted
+sweep does not measure again.
+"""
+import collections
+import hashlib
+import json
+import os
+import time
+from typing import Dict, Optional
+
+import numpy as np
+
+from benchmarks.transfer_lib.plan import RunConfig
+from benchmarks.transfer_lib.store import ResultsStore
+from tflite_tl._compat import keras
+from tflite_tl import data, memory, models, rewrite, train
+
+#: The test split is the same for every seed, so seeds measure the spread of
+#: the few-shot draw, the head initialisation and the training order only.
+SPLIT_SEED = 0
+
+_DATASET_CACHE_SIZE = 4
+
+
+def _bytes(value) -> int:
+  """Bytes from a memory figure given as a number or a report object."""
+  for attr in ("total_bytes", "total"):
+    if hasattr(value, attr):
+      return int(getattr(value, attr))
+  return int(value)
+
+
+def trainable_params(model) -> int:
+  return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def backbone_at(name: str, resolution: Optional[int]):
+  """The pretrained backbone, rebuilt for another input size if asked.
+
+  Convolutions, normalisation, global pooling and the classifier do not
+  depend on the spatial size, so the same weights serve every resolution (as
+  in TinyTL's resolution sweep): the model is cloned with a new input and the
+  pretrained weights are copied in.
+  """
+  model = models.load_pretrained(name)
+  native = model.input_shape[1]
+  if resolution is None or resolution == native:
+    return model
+  channels = model.input_shape[-1]
+  try:
+    clone = keras.models.clone_model(
+        model, input_tensors=keras.Input((resolution, resolution, channels)))
+    clone.set_weights(model.get_weights())
+  except (ValueError, TypeError) as e:
+    raise ValueError(
+        f"Backbone {name!r} (trained at {native} px) cannot run at "
+        f"{resolution} px: {e}. Use a resolution its downsampling supports "
+        "(a multiple of its total stride) or leave resolution unset.") from e
+  return clone
+
+
+class TransferRunner:
+  """Callable ``RunConfig -> measurements`` for ``sweep.run_sweep``.
+
+  Args:
+    arena_path: JSONL file caching measured arenas (``None``: no cache).
+    measure_arena: lower and measure the TFLM arena; with ``False`` the
+      records carry ``arena_bytes = None``.
+  """
+
+  def __init__(self, arena_path: Optional[str] = None,
+               measure_arena: bool = True):
+    self.arena_path = arena_path
+    self.measure_arena = measure_arena
+    self._datasets = collections.OrderedDict()
+    self._arena_errors: Dict[str, str] = {}
+
+  @classmethod
+  def for_results(cls, results_path: str,
+                  measure_arena: bool = True) -> "TransferRunner":
+    """The runner whose arena cache sits beside ``results_path``."""
+    stem, _ = os.path.splitext(results_path)
+    return cls(arena_path=stem + ".arena.jsonl", measure_arena=measure_arena)
+
+  def _dataset(self, name: str, resolution: int, channels: int):
+    key = (name, resolution, channels)
+    if key not in self._datasets:
+      self._datasets[key] = data.load(name, resolution=resolution,
+                                      channels=channels, seed=SPLIT_SEED)
+      while len(self._datasets) > _DATASET_CACHE_SIZE:
+        self._datasets.popitem(last=False)
+    return self._datasets[key]
+
+  @staticmethod
+  def arena_key(config: RunConfig, resolution: int, num_classes: int) -> dict:
+    return dict(backbone=config.backbone, method=config.method,
+                resolution=resolution, batch_size=config.batch_size,
+                num_classes=num_classes)
+
+  def _arena(self, config: RunConfig, model, resolution: int,
+             num_classes: int) -> dict:
+    key = self.arena_key(config, resolution, num_classes)
+    key_id = hashlib.sha256(json.dumps(key, sort_keys=True).encode()
+                            ).hexdigest()[:16]
+    if self.arena_path:
+      cached = ResultsStore(self.arena_path).get(key_id)
+      if cached is not None:
+        return {"arena_bytes": cached["arena_bytes"], "arena_error": None}
+    if key_id in self._arena_errors:
+      return {"arena_bytes": None, "arena_error": self._arena_errors[key_id]}
+    # Imported here: lowering pulls in the converter and the TFLM interpreter.
+    from tflite_tl import lower, tflm  # pylint: disable=import-outside-toplevel
+    start = time.perf_counter()
+    try:
+      lowered = lower.lower_model(model, batch_size=config.batch_size,
+                                  learning_rate=config.learning_rate)
+      report = tflm.measure_arena(lowered.train_tflite)
+    except Exception as e:  # pylint: disable=broad-except
+      # An unsupported graph must not cost the accuracy result; the error is
+      # recorded with the run and the measurement retried by the next sweep.
+      message = f"{type(e).__name__}: {e}"
+      self._arena_errors[key_id] = message
+      return {"arena_bytes": None, "arena_error": message}
+    arena = _bytes(report)
+    if self.arena_path:
+      with ResultsStore(self.arena_path) as store:
+        store.append({"run_id": key_id, "key": key, "arena_bytes": arena,
+                      "train_tflite_bytes": len(lowered.train_tflite),
+                      "seconds": round(time.perf_counter() - start, 2)})
+    return {"arena_bytes": arena, "arena_error": None}
+
+  def __call__(self, config: RunConfig) -> dict:
+    start = time.perf_counter()
+    keras.backend.clear_session()
+    train.seed_everything(config.seed)
+    backbone = backbone_at(config.backbone, config.resolution)
+    _, height, _, channels = backbone.input_shape
+    ds = self._dataset(config.dataset, height, channels)
+    x, y = ds.x_train, ds.y_train
+    if config.shots is not None:
+      x, y = data.few_shot(x, y, config.shots, seed=config.seed)
+    model = rewrite.apply_method(backbone, config.method,
+                                 num_classes=ds.num_classes, seed=config.seed)
+    train.fit(model, x, y, epochs=config.epochs,
+              batch_size=config.batch_size, optimizer=config.optimizer,
+              learning_rate=config.learning_rate, seed=config.seed,
+              progress=False)
+    accuracy = float(train.evaluate(model, ds.x_test, ds.y_test))
+    wall = time.perf_counter() - start
+    result = {
+        "accuracy": accuracy,
+        "training_memory_bytes": _bytes(
+            memory.training_memory(model, config.batch_size)),
+        "trainable_params": trainable_params(model),
+        "num_train": int(len(y)),
+        "num_test": int(len(ds.y_test)),
+        "num_classes": int(ds.num_classes),
+        "resolution_px": int(height),
+        "wall_time_s": round(wall, 2),
+    }
+    if self.measure_arena:
+      result.update(self._arena(config, model, height, ds.num_classes))
+    else:
+      result.update({"arena_bytes": None, "arena_error": "not measured"})
+    return result
