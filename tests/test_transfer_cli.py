@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,7 +52,7 @@ def test_sweep_then_report_only_gives_the_same_report(tmp_path):
   assert "Ablation: resolution" in text
   assert "![accuracy against training memory](t_b" not in text
   pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
-  assert pngs == ["t_fmnist_mbv2_32_10shot.png", "t_fmnist_mbv2_32_full.png"]
+  assert pngs == ["t_mobilenet_v2_10shot.png", "t_mobilenet_v2_full.png"]
   section = tmp_path / "BENCH.md"
   section.write_text("# Benchmarks\n")
   assert cli.run(_options(tmp_path, report_only=True,
@@ -65,3 +67,62 @@ def test_help_lists_the_flags():
                        text=True, check=False).stdout
   for flag in ("--preset", "--results", "--max_runs", "--report_only"):
     assert flag in out
+
+
+def _cli(*args, **kw):
+  return subprocess.Popen([sys.executable, "-m", "benchmarks.transfer", *args],
+                          cwd=REPO, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _count_lines(path):
+  try:
+    with open(path, "rb") as f:
+      return f.read().count(b"\n")
+  except FileNotFoundError:
+    return 0
+
+
+@pytest.mark.slow
+def test_real_sweep_killed_mid_way_resumes_to_the_same_records(tmp_path):
+  """A real (small) sweep is SIGKILLed after its first finished run and
+  restarted: nothing finished is lost or repeated."""
+  results = str(tmp_path / "real.jsonl")
+  args = ["--preset=quick", f"--results={results}",
+          f"--out_dir={tmp_path}", "--datasets=lfw",
+          "--methods=ft_last,tinytl_b", "--seeds=0,1", "--epochs=1",
+          "--shots=5", "--measure_arena=false"]
+  child = _cli(*args)
+  deadline = time.time() + 300
+  while _count_lines(results) < 1 and time.time() < deadline:
+    assert child.poll() is None, child.stderr.read()
+    time.sleep(0.2)
+  child.send_signal(signal.SIGKILL)
+  child.wait()
+  before = ResultsStore(results).records()
+  assert 1 <= len(before) < 4
+  restarted = _cli(*args)
+  _, err = restarted.communicate(timeout=600)
+  assert restarted.returncode == 0, err
+  assert f"{len(before)} runs were done before" in err
+  after = ResultsStore(results).records()
+  assert len(after) == 4 and len({r["run_id"] for r in after}) == 4
+  assert after[:len(before)] == before
+  assert (tmp_path / "real.md").exists()
+
+
+@pytest.mark.slow
+def test_quick_preset_finishes_within_ten_minutes(tmp_path):
+  results = str(tmp_path / "quick.jsonl")
+  start = time.time()
+  child = _cli("--preset=quick", f"--results={results}",
+               f"--out_dir={tmp_path}", "--progress=false")
+  _, err = child.communicate(timeout=1200)
+  elapsed = time.time() - start
+  assert child.returncode == 0, err
+  n = len(cli.resolve_preset(cli.Options(preset="quick")).configs())
+  records = ResultsStore(results).records()
+  assert len(records) == n
+  assert all(r["arena_bytes"] for r in records), [
+      r.get("arena_error") for r in records if not r["arena_bytes"]]
+  assert (tmp_path / "quick.md").exists()
+  assert elapsed < 600, f"quick preset took {elapsed:.0f} s"

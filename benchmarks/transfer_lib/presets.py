@@ -77,7 +77,7 @@ class Preset:
 
 
 #: Shipped backbone the presets adapt (``tflite_tl.models.load_pretrained``).
-BACKBONE = "fmnist_mbv2_32"
+BACKBONE = "mobilenet_v2"
 
 #: Whole-network fine-tuning overshoots at the head's step size.
 _LEARNING_RATES = {"ft_full": 3e-4}
