@@ -1,0 +1,79 @@
+// Power-cut-safe storage of trained parameters in two alternating slots.
+//
+// Each save goes to the slot that does not hold the newest valid save, and a
+// slot only counts as valid when its header CRC and its payload CRC both match.
+// The header, which carries the sequence number, is written last, so a power
+// cut at any point of a save leaves the previous save intact and restorable.
+//
+// Slot layout (little-endian, offsets within the slot):
+//   0  u32 magic "TLP1"     16 u32 payload_crc (CRC-32 of the payload)
+//   4  u32 schema_id        20 .. 27 reserved (0xFF)
+//   8  u32 sequence         28 u32 header_crc (CRC-32 of bytes 0..27)
+//  12  u32 payload_len      32 payload
+// The header CRC is the header's last field, so the last byte of a save to be
+// written is the one that makes it valid: a save counts only once complete.
+//
+// Framework-free C (C99 / C++11): the board supplies a tl_storage_t.
+#ifndef TFLITE_TL_PERSIST_H_
+#define TFLITE_TL_PERSIST_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TL_PERSIST_MAGIC 0x31504c54u /* "TLP1" read as little-endian u32 */
+#define TL_PERSIST_HEADER_BYTES 32u
+#define TL_PERSIST_MAX_PROGRAM_BYTES 32u
+
+typedef enum {
+  TL_PERSIST_OK = 0,
+  TL_PERSIST_NO_DATA = 1,       // neither slot holds a valid save
+  TL_PERSIST_BAD_ARGUMENT = 2,  // sizes do not fit the slot or program size
+  TL_PERSIST_IO_ERROR = 3,      // a storage callback failed
+  TL_PERSIST_MISMATCH = 4       // newest save has another schema or size
+} tl_persist_status_t;
+
+// Byte-addressed storage holding two slots: slot k starts at k * slot_size.
+// Callbacks return 0 on success. `erase` may be NULL for storage that can be
+// overwritten in place (RAM, EEPROM, FRAM, files); flash must erase.
+typedef struct {
+  void* ctx;
+  uint32_t slot_size;     // bytes per slot, a multiple of the erase unit
+  uint32_t program_size;  // write granularity: 1, 2, 4, 8, 16 or 32 bytes
+  int (*read)(void* ctx, uint32_t offset, void* dst, uint32_t len);
+  int (*write)(void* ctx, uint32_t offset, const void* src, uint32_t len);
+  int (*erase)(void* ctx, uint32_t offset, uint32_t len);
+} tl_storage_t;
+
+// One contiguous piece of the payload (the parameters are saved as the
+// concatenation of all segments, in order).
+typedef struct {
+  void* data;
+  uint32_t len;
+} tl_segment_t;
+
+uint32_t tl_crc32(uint32_t crc, const void* data, size_t len);
+
+// Saves the segments as a new version; on success *sequence (if not NULL)
+// receives its sequence number.
+tl_persist_status_t tl_persist_save(const tl_storage_t* storage,
+                                    uint32_t schema_id,
+                                    const tl_segment_t* segments,
+                                    size_t num_segments, uint32_t* sequence);
+
+// Restores the newest valid save into the segments. The segments are written
+// only when a save with the same schema_id and total size is found and its
+// CRCs match; otherwise they are left untouched.
+tl_persist_status_t tl_persist_load(const tl_storage_t* storage,
+                                    uint32_t schema_id,
+                                    const tl_segment_t* segments,
+                                    size_t num_segments, uint32_t* sequence);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // TFLITE_TL_PERSIST_H_
