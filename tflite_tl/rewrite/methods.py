@@ -1,0 +1,135 @@
+"""Transfer-learning methods of TinyTL's Table 2 as one-call model rewrites.
+
+``apply_method(model, name, num_classes=...)`` returns a new model whose
+``trainable_weights`` are exactly the method's:
+
+============  ==============================================================
+ft_full       every weight: conv/dense kernels and biases, BatchNorm
+              gamma/beta (BatchNorm kept, frozen statistics: the paper's
+              FT-Full updates the norm layers too, and keeping them keeps
+              that memory cost visible)
+ft_last       the classifier only; BatchNorm folded
+ft_norm_last  BatchNorm gamma/beta + classifier; BatchNorm kept
+tinytl_b      every bias (BatchNorm folded into conv biases) + classifier
+tinytl_l      lite residual branches + classifier; BatchNorm folded
+tinytl_lb     lite residual branches + every bias + classifier
+============  ==============================================================
+
+The classifier is replaced by a fresh one when ``num_classes`` is given.
+Options: ``norm`` ("group"/"batch") and ``max_kernel_size``, ``expand``,
+``skip_unexpanded``, ``seed`` for lite residual methods; ``seed`` for all.
+Users add methods with :func:`register_method`.
+"""
+from typing import Callable, Dict, List, Optional
+
+from tflite_tl._compat import keras
+from tflite_tl.rewrite import fold_bn
+from tflite_tl.rewrite import head
+from tflite_tl.rewrite import lite_residual
+from tflite_tl.rewrite import trainability
+
+MethodFn = Callable[..., keras.Model]
+"""``fn(model, num_classes=None, **options) -> new model``."""
+
+_REGISTRY: Dict[str, MethodFn] = {}
+_LITE_OPTIONS = ("norm", "max_kernel_size", "expand", "skip_unexpanded")
+
+
+def register_method(name: str, fn: MethodFn, overwrite: bool = False) -> None:
+  """Registers ``fn(model, num_classes=None, **options)`` under ``name``."""
+  if not isinstance(name, str) or not name:
+    raise ValueError(f"register_method: name must be a non-empty string, "
+                     f"got {name!r}.")
+  if not callable(fn):
+    raise TypeError(f"register_method: fn for '{name}' is not callable.")
+  if name in _REGISTRY and not overwrite:
+    raise ValueError(f"register_method: method '{name}' is already "
+                     "registered; pass overwrite=True to replace it.")
+  _REGISTRY[name] = fn
+
+
+def list_methods() -> List[str]:
+  """Names of the registered methods, sorted."""
+  return sorted(_REGISTRY)
+
+
+def apply_method(model: keras.Model, name: str,
+                 num_classes: Optional[int] = None, **options) -> keras.Model:
+  """Returns a copy of ``model`` prepared for method ``name``.
+
+  Raises:
+    ValueError: unknown method (the message lists the registered ones) or an
+      option the method does not take.
+  """
+  if name not in _REGISTRY:
+    raise ValueError(f"Unknown transfer-learning method {name!r}; registered "
+                     f"methods: {', '.join(list_methods())}. Add your own "
+                     "with tflite_tl.rewrite.register_method(name, fn).")
+  return _REGISTRY[name](model, num_classes=num_classes, **options)
+
+
+def _check_options(method, options, allowed):
+  unknown = set(options) - set(allowed)
+  if unknown:
+    raise ValueError(f"method '{method}' does not take option(s) "
+                     f"{sorted(unknown)}; it takes {sorted(allowed)}.")
+
+
+def _with_trainable_head(model, num_classes, seed):
+  """Replaces (or keeps) the classifier and makes all its weights trainable."""
+  model = head.replace_classifier(model, num_classes, seed=seed)
+  classifier = head.find_classifier(model)
+  return trainability.make_layers_trainable(model, [classifier.name])
+
+
+def ft_full(model, num_classes=None, seed=0, **options):
+  _check_options("ft_full", options, ())
+  model = head.replace_classifier(model, num_classes, seed=seed)
+  return trainability.set_trainable(
+      model, lambda layer, current: trainability.parameter_names(layer))
+
+
+def ft_last(model, num_classes=None, seed=0, **options):
+  _check_options("ft_last", options, ())
+  model = trainability.freeze(fold_bn.fold_batch_norm(model))
+  return _with_trainable_head(model, num_classes, seed)
+
+
+def ft_norm_last(model, num_classes=None, seed=0, **options):
+  _check_options("ft_norm_last", options, ())
+  model = trainability.set_trainable(
+      model, lambda layer, current: (
+          {"gamma", "beta"}
+          if isinstance(layer, (keras.layers.BatchNormalization,
+                                keras.layers.GroupNormalization,
+                                keras.layers.LayerNormalization))
+          else frozenset()))
+  return _with_trainable_head(model, num_classes, seed)
+
+
+def tinytl_b(model, num_classes=None, seed=0, **options):
+  _check_options("tinytl_b", options, ())
+  model = trainability.freeze(fold_bn.fold_batch_norm(model))
+  model = trainability.make_biases_trainable(model)
+  return _with_trainable_head(model, num_classes, seed)
+
+
+def tinytl_l(model, num_classes=None, seed=0, **options):
+  _check_options("tinytl_l", options, _LITE_OPTIONS)
+  model = trainability.freeze(fold_bn.fold_batch_norm(model))
+  model = lite_residual.insert_lite_residual(model, seed=seed, **options)
+  return _with_trainable_head(model, num_classes, seed)
+
+
+def tinytl_lb(model, num_classes=None, seed=0, **options):
+  _check_options("tinytl_lb", options, _LITE_OPTIONS)
+  model = trainability.freeze(fold_bn.fold_batch_norm(model))
+  model = trainability.make_biases_trainable(model)
+  model = lite_residual.insert_lite_residual(model, seed=seed, **options)
+  return _with_trainable_head(model, num_classes, seed)
+
+
+for _name, _fn in (("ft_full", ft_full), ("ft_last", ft_last),
+                   ("ft_norm_last", ft_norm_last), ("tinytl_b", tinytl_b),
+                   ("tinytl_l", tinytl_l), ("tinytl_lb", tinytl_lb)):
+  register_method(_name, _fn)
