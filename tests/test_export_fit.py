@@ -1,0 +1,68 @@
+import pytest
+
+from tflite_tl import devices
+from tflite_tl.export import fit
+
+
+def _check(dev, train, infer=10_000, model=300_000, **kw):
+  return fit.check_fit(
+      dev, ram_consumers={"train arena": train, "infer arena": infer},
+      flash_consumers={"train.tflite": model, "infer.tflite": model // 4,
+                       "parameter slots": 8192}, **kw)
+
+
+def test_fits_with_stated_margin():
+  nano = devices.get_device("nano33ble")
+  r = _check(nano, 150_000)
+  assert r.fits
+  assert r.ram_margin_bytes == round(262144 * fit.DEFAULT_SRAM_MARGIN)
+  assert r.ram_available == 262144 - r.ram_margin_bytes
+  assert r.flash_available == 1048576 - fit.DEFAULT_FLASH_RESERVE
+  assert r.ram_consumers[0] == ("train arena", 150_000)
+  assert r.to_dict()["fits"] is True
+
+
+def test_margin_is_what_makes_it_fail():
+  nano = devices.get_device("nano33ble")
+  assert _check(nano, 240_000, sram_margin=0.0).fits
+  assert not _check(nano, 240_000).fits
+
+
+def test_esp32_uses_usable_not_raw_sram():
+  esp = devices.get_device("esp32")
+  r = _check(esp, 400_000, sram_margin=0.0)
+  assert not r.ram_fits and r.ram_available == 320 * 1024
+
+
+def test_error_names_device_bytes_consumers_and_fixes():
+  nano = devices.get_device("nano33ble")
+  r = _check(nano, 900_000)
+  with pytest.raises(fit.DoesNotFitError) as e:
+    fit.require_fit(nano, r, devices.load_devices())
+  msg = str(e.value)
+  assert "nano33ble" in msg and "Arduino Nano 33 BLE Sense" in msg
+  assert str(r.ram_needed) in msg and str(r.ram_available) in msg
+  assert "train arena" in msg
+  assert "--batch" in msg and "--resolution" in msg and "--method" in msg
+  assert "stm32h743" in msg  # 1 MB SRAM board would fit
+  assert "esp32 " not in msg.replace("esp32 (", "")  # 320 KB is too small
+
+
+def test_external_ram_suggested_and_used():
+  esp = devices.get_device("esp32_psram")
+  r = _check(esp, 600_000)
+  assert not r.fits
+  assert "--arena_in_external_ram" in fit.explain(esp, r)
+  assert _check(esp, 600_000, use_external_ram=True).fits
+
+
+def test_flash_overflow_is_reported():
+  nano = devices.get_device("nano33ble")
+  r = _check(nano, 10_000, model=900_000)
+  assert r.ram_fits and not r.flash_fits
+  assert "flash" in fit.explain(nano, r) and "train.tflite" in fit.explain(nano, r)
+
+
+def test_bad_margin():
+  with pytest.raises(ValueError, match="sram_margin"):
+    _check(devices.get_device("pico"), 1, sram_margin=1.5)

@@ -1,0 +1,168 @@
+"""Device fit check: arenas plus a stated margin against RAM, models against flash.
+
+On the board the trainer keeps two TFLM interpreters alive at once (the train
+step and the inference model), so both arenas count. The margin covers what the
+arena does not: stack, the framework (mbed OS, FreeRTOS, WiFi/BLE stacks),
+globals of the sketch and heap fragmentation. Flash holds both models, the
+two persistence slots and the firmware itself, whose size is a stated reserve.
+"""
+import dataclasses
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+from tflite_tl.devices import Device
+
+DEFAULT_SRAM_MARGIN = 0.10
+DEFAULT_FLASH_RESERVE = 256 * 1024
+
+
+class DoesNotFitError(RuntimeError):
+  """The export does not fit the device; the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+  device: str
+  ram_kind: str
+  ram_needed: int
+  ram_available: int
+  ram_margin_bytes: int
+  flash_needed: int
+  flash_available: int
+  flash_reserve: int
+  ram_consumers: Tuple[Tuple[str, int], ...]
+  flash_consumers: Tuple[Tuple[str, int], ...]
+
+  @property
+  def ram_fits(self) -> bool:
+    return self.ram_needed <= self.ram_available
+
+  @property
+  def flash_fits(self) -> bool:
+    return self.flash_needed <= self.flash_available
+
+  @property
+  def fits(self) -> bool:
+    return self.ram_fits and self.flash_fits
+
+  def to_dict(self) -> dict:
+    d = dataclasses.asdict(self)
+    d["ram_consumers"] = [list(c) for c in self.ram_consumers]
+    d["flash_consumers"] = [list(c) for c in self.flash_consumers]
+    d.update(ram_fits=self.ram_fits, flash_fits=self.flash_fits,
+             fits=self.fits)
+    return d
+
+
+def _kb(n: int) -> str:
+  return f"{n / 1024:.1f} KB"
+
+
+def check_fit(device: Device, *, ram_consumers: Mapping[str, int],
+              flash_consumers: Mapping[str, int],
+              sram_margin: float = DEFAULT_SRAM_MARGIN,
+              flash_reserve: int = DEFAULT_FLASH_RESERVE,
+              use_external_ram: bool = False) -> FitResult:
+  """Compares what the export needs with what ``device`` offers.
+
+  ``ram_consumers``: bytes that must live in RAM at once (arenas, buffers).
+  ``sram_margin``: fraction of the RAM kept free for stack and framework.
+  ``flash_reserve``: bytes of flash kept for the firmware (TFLM, framework).
+  """
+  if not 0.0 <= sram_margin < 1.0:
+    raise ValueError(f"sram_margin must be in [0, 1), got {sram_margin}.")
+  if flash_reserve < 0:
+    raise ValueError(f"flash_reserve must be >= 0, got {flash_reserve}.")
+  capacity = device.arena_capacity(use_external_ram)
+  margin = int(round(capacity * sram_margin))
+  ram = tuple(sorted(ram_consumers.items(), key=lambda kv: (-kv[1], kv[0])))
+  flash = tuple(sorted(flash_consumers.items(), key=lambda kv: (-kv[1], kv[0])))
+  return FitResult(
+      device=device.name,
+      ram_kind=device.external_ram_kind if use_external_ram else "SRAM",
+      ram_needed=sum(ram_consumers.values()),
+      ram_available=capacity - margin,
+      ram_margin_bytes=margin,
+      flash_needed=sum(flash_consumers.values()),
+      flash_available=max(device.flash_bytes - flash_reserve, 0),
+      flash_reserve=flash_reserve,
+      ram_consumers=ram, flash_consumers=flash)
+
+
+def _suggestions(device: Device, result: FitResult,
+                 alternatives: Sequence[str]) -> List[str]:
+  tips = []
+  if not result.ram_fits:
+    tips += [
+        "lower --batch (activations stored for the backward pass scale with "
+        "the batch)",
+        "lower --resolution (activation memory scales with its square)",
+        "choose a lighter --method (tinytl_b / tinytl_lb train biases, whose "
+        "gradients need no stored input activations; ft_last is the lightest)",
+    ]
+    if device.has_external_ram and result.ram_kind == "SRAM":
+      tips.append(f"place the arena in {device.external_ram_kind} with "
+                  "--arena_in_external_ram")
+  if not result.flash_fits:
+    tips.append("use a smaller backbone (--model) or lower --flash_reserve if "
+                "your firmware is smaller than the reserve")
+  if alternatives:
+    tips.append("use a board with more memory: " + ", ".join(alternatives))
+  return tips
+
+
+def explain(device: Device, result: FitResult,
+            alternatives: Optional[Sequence[str]] = None) -> str:
+  """A message naming the device, bytes needed/available, top consumers, fixes."""
+  lines = []
+  if not result.ram_fits:
+    lines.append(
+        f"Does not fit {device.name} ({device.display_name}): needs "
+        f"{result.ram_needed} bytes ({_kb(result.ram_needed)}) of "
+        f"{result.ram_kind}, {result.ram_available} bytes "
+        f"({_kb(result.ram_available)}) available after a "
+        f"{result.ram_margin_bytes}-byte margin.")
+    top = ", ".join(f"{n} {_kb(b)}" for n, b in result.ram_consumers[:3])
+    lines.append(f"  Biggest RAM consumers: {top}.")
+  if not result.flash_fits:
+    lines.append(
+        f"Does not fit {device.name} ({device.display_name}) flash: needs "
+        f"{result.flash_needed} bytes ({_kb(result.flash_needed)}), "
+        f"{result.flash_available} bytes ({_kb(result.flash_available)}) "
+        f"available after a {result.flash_reserve}-byte firmware reserve.")
+    top = ", ".join(f"{n} {_kb(b)}" for n, b in result.flash_consumers[:3])
+    lines.append(f"  Biggest flash consumers: {top}.")
+  tips = _suggestions(device, result, list(alternatives or ()))
+  if tips:
+    lines.append("  To fix: " + "; ".join(tips) + ".")
+  return "\n".join(lines)
+
+
+def boards_that_fit(devices: Mapping[str, Device], ram_needed: int,
+                    flash_needed: int, sram_margin: float,
+                    flash_reserve: int) -> List[str]:
+  """Names of boards whose SRAM (or external RAM) and flash would suffice."""
+  out = []
+  for name, dev in devices.items():
+    for external in ((False, True) if dev.has_external_ram else (False,)):
+      cap = dev.arena_capacity(external)
+      if (ram_needed <= cap - int(round(cap * sram_margin)) and
+          flash_needed <= dev.flash_bytes - flash_reserve):
+        out.append(name + (f" (arena in {dev.external_ram_kind})"
+                           if external else ""))
+        break
+  return out
+
+
+def require_fit(device: Device, result: FitResult,
+                devices: Optional[Mapping[str, Device]] = None,
+                sram_margin: float = DEFAULT_SRAM_MARGIN) -> None:
+  """Raises DoesNotFitError with the full explanation when it does not fit."""
+  if result.fits:
+    return
+  alternatives = []
+  if devices:
+    alternatives = [a for a in boards_that_fit(
+        devices, result.ram_needed, result.flash_needed, sram_margin,
+        result.flash_reserve) if not a.startswith(device.name + " ")
+                    and a != device.name]
+  raise DoesNotFitError(explain(device, result, alternatives))
