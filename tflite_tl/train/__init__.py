@@ -5,6 +5,7 @@
 and atomic per-epoch checkpoints; ``evaluate`` and ``predict_logits`` run the
 model in inference mode.
 """
+from tflite_tl.train import augment
 from tflite_tl.train.evaluation import evaluate, predict_logits
 from tflite_tl.train.history import History
 from tflite_tl.train.losses import smoothed_targets, softmax_cross_entropy
@@ -12,6 +13,6 @@ from tflite_tl.train.loop import fit, seed_everything
 from tflite_tl.train.optimizers import make_optimizer
 
 __all__ = [
-    "History", "evaluate", "fit", "make_optimizer", "predict_logits",
+    "History", "augment", "evaluate", "fit", "make_optimizer", "predict_logits",
     "seed_everything", "smoothed_targets", "softmax_cross_entropy",
 ]

@@ -78,11 +78,12 @@ def restore(path: str, model, optimizer) -> History:
   """Loads model variables and optimizer state from ``path``; returns History."""
   # Optimizer slots must exist before reading so they are restored in place.
   optimizer.build(model.trainable_weights)
-  status = _trackable(model, optimizer).read(os.path.join(path, _PREFIX))
   try:
-    status.assert_existing_objects_matched()
-  except AssertionError as e:
-    raise ValueError(f"Checkpoint {path!r} does not match this model and "
-                     f"optimizer: {e}") from e
+    _trackable(model, optimizer).read(
+        os.path.join(path, _PREFIX)).assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ValueError(f"Checkpoint {path!r} does not match model "
+                     f"{model.name!r} and its optimizer ({e}). Use a fresh "
+                     "checkpoint_dir for a different model or optimizer.") from e
   with open(os.path.join(path, _HISTORY)) as f:
     return History.from_dict(json.load(f))

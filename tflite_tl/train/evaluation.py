@@ -10,11 +10,26 @@ from tflite_tl._compat import tf
 _INFERENCE = weakref.WeakKeyDictionary()
 
 
+class _Inference:
+  """model(b, training=False) as a callable object.
+
+  TensorFlow counts retraces per Python code object; a lambda would make every
+  new model look like a retrace of the previous ones. An instance is its own
+  key.
+  """
+
+  def __init__(self, model):
+    self._model = model
+
+  def __call__(self, batch):
+    return self._model(batch, training=False)
+
+
 def _inference_fn(model):
   fn = _INFERENCE.get(model)
   if fn is None:
     spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
-    fn = tf.function(lambda b: model(b, training=False), input_signature=[spec])
+    fn = tf.function(_Inference(model), input_signature=[spec])
     _INFERENCE[model] = fn
   return fn
 

@@ -59,14 +59,26 @@ def _check_data(model, x, y, what: str) -> Tuple[np.ndarray, np.ndarray]:
   return x, y.astype(np.int64)
 
 
-def _make_step(model, optimizer, variables, label_smoothing: float,
-               training: bool):
+class _TrainStep:
+  """One SGD/Adam step on a batch; returns (mean loss, number correct).
 
-  @tf.function(reduce_retracing=True)
-  def step(xb, yb):
+  A callable object rather than a closure: TensorFlow counts retraces per
+  Python code object, and each fit() call legitimately traces its own step.
+  """
+
+  def __init__(self, model, optimizer, variables, label_smoothing: float,
+               training: bool):
+    self._model = model
+    self._optimizer = optimizer
+    self._variables = variables
+    self._label_smoothing = label_smoothing
+    self._training = training
+
+  def __call__(self, xb, yb):
+    model, variables = self._model, self._variables
     with tf.GradientTape() as tape:
-      logits = model(xb, training=training)
-      loss = softmax_cross_entropy(logits, yb, label_smoothing)
+      logits = model(xb, training=self._training)
+      loss = softmax_cross_entropy(logits, yb, self._label_smoothing)
       total = (loss + tf.add_n(model.losses)) if model.losses else loss
     grads = tape.gradient(total, variables)
     missing = [v.name for v, g in zip(variables, grads) if g is None]
@@ -74,12 +86,10 @@ def _make_step(model, optimizer, variables, label_smoothing: float,
       raise ValueError(f"Trainable variables {missing} of model {model.name!r} "
                        "do not influence the loss. Freeze them or connect them "
                        "to the output.")
-    optimizer.apply_gradients(zip(grads, variables))
+    self._optimizer.apply_gradients(zip(grads, variables))
     predicted = tf.argmax(logits, axis=-1, output_type=tf.int64)
     correct = tf.reduce_sum(tf.cast(tf.equal(predicted, yb), tf.float32))
     return loss, correct
-
-  return step
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
@@ -96,7 +106,7 @@ def seed_everything(seed: int) -> None:
 
 def fit(model, x, y, *, epochs: int, batch_size: int = 32,
         optimizer: Union[str, "keras.optimizers.Optimizer"] = "sgd",
-        learning_rate: Optional[float] = None, momentum: float = 0.9,
+        learning_rate=None, momentum: float = 0.9,
         label_smoothing: float = 0.0, seed: int = 0,
         validation_data: Optional[Tuple[np.ndarray, np.ndarray]] = None,
         checkpoint_dir: Optional[str] = None, resume: bool = False,
@@ -110,11 +120,12 @@ def fit(model, x, y, *, epochs: int, batch_size: int = 32,
     epochs: total number of epochs (including ones restored by ``resume``).
     batch_size: samples per step; the last, smaller batch is kept.
     optimizer: "sgd" (with ``momentum``), "adam", or a Keras optimizer.
-    learning_rate: step size for "sgd"/"adam" (required for those).
+    learning_rate: step size for "sgd"/"adam" (required for those): a float
+      or a ``keras.optimizers.schedules.LearningRateSchedule`` over steps.
     momentum: SGD momentum; 0 is plain SGD, as on the device.
     label_smoothing: epsilon of label smoothing, in [0, 1).
-    seed: seeds initialisation-independent randomness: shuffling, augment,
-      Dropout.
+    seed: seeds the batch order, ``augment`` and Dropout (the model's
+      weights are already initialised when ``fit`` is called).
     validation_data: optional (x_val, y_val); accuracy after every epoch.
     checkpoint_dir: if set, the state is saved there after every epoch.
     resume: continue from the newest checkpoint in ``checkpoint_dir``.
@@ -152,7 +163,9 @@ def fit(model, x, y, *, epochs: int, batch_size: int = 32,
       history = ckpt.restore(path, model, opt)
       logging.info("Resuming from %s (epoch %d).", path, start)
 
-  step = _make_step(model, opt, variables, label_smoothing, training)
+  step = tf.function(
+      _TrainStep(model, opt, variables, label_smoothing, training),
+      reduce_retracing=True)
   n = len(x)
   for epoch in range(start, epochs):
     rng = np.random.RandomState([seed, epoch])
