@@ -161,11 +161,13 @@ static void writer_put(tl_writer_t* w, const uint8_t* p, uint32_t len) {
   }
 }
 
-tl_persist_status_t tl_persist_save(const tl_storage_t* s, uint32_t schema_id,
-                                    const tl_segment_t* segs, size_t n,
-                                    uint32_t* sequence) {
-  uint32_t total = 0;
-  if (!storage_ok(s) || !segments_total(segs, n, &total) ||
+tl_persist_status_t tl_persist_save_stream(const tl_storage_t* s,
+                                           uint32_t schema_id,
+                                           uint32_t total,
+                                           tl_persist_producer_t producer,
+                                           void* producer_ctx,
+                                           uint32_t* sequence) {
+  if (!storage_ok(s) || producer == NULL ||
       total > s->slot_size - TL_PERSIST_HEADER_BYTES) {
     return TL_PERSIST_BAD_ARGUMENT;
   }
@@ -185,9 +187,16 @@ tl_persist_status_t tl_persist_save(const tl_storage_t* s, uint32_t schema_id,
   w.fill = 0;
   w.failed = 0;
   uint32_t crc = 0;
-  for (size_t i = 0; i < n; ++i) {
-    crc = tl_crc32(crc, segs[i].data, segs[i].len);
-    writer_put(&w, (const uint8_t*)segs[i].data, segs[i].len);
+  uint8_t chunk[64];
+  for (uint32_t done = 0; done < total && !w.failed;) {
+    uint32_t n = total - done;
+    if (n > sizeof(chunk)) n = sizeof(chunk);
+    if (producer(producer_ctx, done, chunk, n) != 0) {
+      return TL_PERSIST_IO_ERROR;
+    }
+    crc = tl_crc32(crc, chunk, n);
+    writer_put(&w, chunk, n);
+    done += n;
   }
   writer_flush(&w, 1);
   if (w.failed) return TL_PERSIST_IO_ERROR;
@@ -208,6 +217,70 @@ tl_persist_status_t tl_persist_save(const tl_storage_t* s, uint32_t schema_id,
   return TL_PERSIST_OK;
 }
 
+tl_persist_status_t tl_persist_find(const tl_storage_t* s,
+                                    tl_persist_found_t* found) {
+  if (!storage_ok(s) || found == NULL) return TL_PERSIST_BAD_ARGUMENT;
+  tl_header_t h;
+  int slot = newest_valid(s, &h);
+  if (slot < 0) return TL_PERSIST_NO_DATA;
+  found->slot = slot;
+  found->sequence = h.sequence;
+  found->schema_id = h.schema_id;
+  found->payload_len = h.payload_len;
+  return TL_PERSIST_OK;
+}
+
+tl_persist_status_t tl_persist_read(const tl_storage_t* s,
+                                    const tl_persist_found_t* found,
+                                    uint32_t offset, void* dst, uint32_t len) {
+  if (!storage_ok(s) || found == NULL || (len > 0 && dst == NULL) ||
+      offset > found->payload_len || len > found->payload_len - offset) {
+    return TL_PERSIST_BAD_ARGUMENT;
+  }
+  uint32_t base = (uint32_t)found->slot * s->slot_size + TL_PERSIST_HEADER_BYTES;
+  if (len > 0 && s->read(s->ctx, base + offset, dst, len) != 0) {
+    return TL_PERSIST_IO_ERROR;
+  }
+  return TL_PERSIST_OK;
+}
+
+typedef struct {
+  const tl_segment_t* segs;
+  size_t n;
+} tl_gather_t;
+
+// Producer over a list of segments (the payload is their concatenation).
+static int gather(void* ctx, uint32_t offset, void* dst, uint32_t len) {
+  const tl_gather_t* g = (const tl_gather_t*)ctx;
+  uint8_t* out = (uint8_t*)dst;
+  uint32_t start = 0;
+  for (size_t i = 0; i < g->n && len > 0; ++i) {
+    uint32_t end = start + g->segs[i].len;
+    if (offset < end) {
+      uint32_t from = offset - start;
+      uint32_t n = end - offset;
+      if (n > len) n = len;
+      memcpy(out, (const uint8_t*)g->segs[i].data + from, n);
+      out += n;
+      offset += n;
+      len -= n;
+    }
+    start = end;
+  }
+  return len == 0 ? 0 : -1;
+}
+
+tl_persist_status_t tl_persist_save(const tl_storage_t* s, uint32_t schema_id,
+                                    const tl_segment_t* segs, size_t n,
+                                    uint32_t* sequence) {
+  uint32_t total = 0;
+  if (!segments_total(segs, n, &total)) return TL_PERSIST_BAD_ARGUMENT;
+  tl_gather_t g;
+  g.segs = segs;
+  g.n = n;
+  return tl_persist_save_stream(s, schema_id, total, gather, &g, sequence);
+}
+
 tl_persist_status_t tl_persist_load(const tl_storage_t* s, uint32_t schema_id,
                                     const tl_segment_t* segs, size_t n,
                                     uint32_t* sequence) {
@@ -215,20 +288,18 @@ tl_persist_status_t tl_persist_load(const tl_storage_t* s, uint32_t schema_id,
   if (!storage_ok(s) || !segments_total(segs, n, &total)) {
     return TL_PERSIST_BAD_ARGUMENT;
   }
-  tl_header_t h;
-  int slot = newest_valid(s, &h);
-  if (slot < 0) return TL_PERSIST_NO_DATA;
-  if (h.schema_id != schema_id || h.payload_len != total) {
+  tl_persist_found_t found;
+  tl_persist_status_t status = tl_persist_find(s, &found);
+  if (status != TL_PERSIST_OK) return status;
+  if (found.schema_id != schema_id || found.payload_len != total) {
     return TL_PERSIST_MISMATCH;
   }
-  uint32_t offset = (uint32_t)slot * s->slot_size + TL_PERSIST_HEADER_BYTES;
+  uint32_t offset = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (segs[i].len == 0) continue;
-    if (s->read(s->ctx, offset, segs[i].data, segs[i].len) != 0) {
-      return TL_PERSIST_IO_ERROR;
-    }
+    status = tl_persist_read(s, &found, offset, segs[i].data, segs[i].len);
+    if (status != TL_PERSIST_OK) return status;
     offset += segs[i].len;
   }
-  if (sequence != NULL) *sequence = h.sequence;
+  if (sequence != NULL) *sequence = found.sequence;
   return TL_PERSIST_OK;
 }

@@ -55,7 +55,38 @@ typedef struct {
   uint32_t len;
 } tl_segment_t;
 
+// Supplies `len` payload bytes starting at `offset` into `dst` (streaming
+// saves never need the whole payload in RAM). Returns 0 on success.
+typedef int (*tl_persist_producer_t)(void* ctx, uint32_t offset, void* dst,
+                                     uint32_t len);
+
+// The newest valid save found by tl_persist_find.
+typedef struct {
+  int slot;
+  uint32_t sequence;
+  uint32_t schema_id;
+  uint32_t payload_len;
+} tl_persist_found_t;
+
 uint32_t tl_crc32(uint32_t crc, const void* data, size_t len);
+
+// Saves `payload_len` bytes produced by `producer` as a new version.
+tl_persist_status_t tl_persist_save_stream(const tl_storage_t* storage,
+                                           uint32_t schema_id,
+                                           uint32_t payload_len,
+                                           tl_persist_producer_t producer,
+                                           void* producer_ctx,
+                                           uint32_t* sequence);
+
+// Finds the newest save whose header and payload CRCs are intact, without
+// copying anything. TL_PERSIST_NO_DATA if there is none.
+tl_persist_status_t tl_persist_find(const tl_storage_t* storage,
+                                    tl_persist_found_t* found);
+
+// Reads payload bytes of a save returned by tl_persist_find.
+tl_persist_status_t tl_persist_read(const tl_storage_t* storage,
+                                    const tl_persist_found_t* found,
+                                    uint32_t offset, void* dst, uint32_t len);
 
 // Saves the segments as a new version; on success *sequence (if not NULL)
 // receives its sequence number.
