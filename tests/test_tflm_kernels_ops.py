@@ -1,0 +1,178 @@
+"""TF custom-op adapters (tflite_tl.kernels.ops/build) against the TF goldens."""
+import pathlib
+
+import numpy as np
+import pytest
+
+from tflite_tl._compat import tf
+from tflite_tl.kernels import build
+from tflite_tl.kernels import goldens
+from tflite_tl.kernels import ops
+
+_TESTDATA = pathlib.Path(__file__).resolve().parents[1] / "tflm_kernels" / "testdata"
+
+
+def _cases(kernel):
+  cases = goldens.read_cases(_TESTDATA / f"{kernel}.golden")
+  return pytest.mark.parametrize("case", cases, ids=[c.name for c in cases])
+
+
+def _close(got, want):
+  want = np.asarray(want)
+  atol = 1e-5 * (1.0 + (np.abs(want).max() if want.size else 0.0))
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=atol)
+
+
+def _conv_args(case):
+  p = case.params
+  return dict(strides=(p["stride_h"], p["stride_w"]),
+              padding="SAME" if p["padding"] else "VALID")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def library():
+  return ops.load_ops()
+
+
+def test_library_is_cached_by_source_hash():
+  first = build.build_tf_ops()
+  mtime = first.stat().st_mtime_ns
+  assert build.build_tf_ops() == first
+  assert first.stat().st_mtime_ns == mtime  # unchanged sources: no rebuild
+  int(first.parent.name, 16)  # the cache key is the hex source digest
+
+
+@_cases("conv_weight_grad")
+def test_conv_weight_grad_sparse(case):
+  t = case.tensors
+  fh, fw = case.params["filter_h"], case.params["filter_w"]
+  got = ops.conv_weight_grad_sparse(t["input"], t["grad_output"], t["channels"],
+                                    (fh, fw), **_conv_args(case))
+  assert got.shape == t["expected_grad_filter"].shape
+  _close(got, t["expected_grad_filter"])
+
+
+def test_conv_weight_grad_sparse_rejects_bad_channel():
+  x = np.ones((1, 4, 4, 2), np.float32)
+  gy = np.ones((1, 4, 4, 3), np.float32)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"channels must lie in \[0, 3\)"):
+    ops.conv_weight_grad_sparse(x, gy, [0, 3], 3)
+
+
+def test_conv_weight_grad_sparse_rejects_wrong_grad_shape():
+  x = np.ones((1, 5, 5, 2), np.float32)
+  gy = np.ones((1, 5, 5, 3), np.float32)  # stride 2 SAME needs 3x3
+  with pytest.raises(tf.errors.InvalidArgumentError, match="does not match the convolution"):
+    ops.conv_weight_grad_sparse(x, gy, [0], 3, strides=2)
+
+
+def test_conv_weight_grad_matches_tf_on_a_fresh_shape():
+  # Not from the golden file: an independent draw checked against TF directly.
+  rng = np.random.default_rng(7)
+  x = rng.standard_normal((2, 11, 9, 3)).astype(np.float32)
+  w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+  gy = rng.standard_normal((2, 6, 5, 4)).astype(np.float32)
+  wv = tf.constant(w)
+  with tf.GradientTape() as tape:
+    tape.watch(wv)
+    loss = tf.reduce_sum(tf.nn.conv2d(x, wv, 2, "SAME") * gy)
+  want = np.transpose(tape.gradient(loss, wv).numpy(), (3, 0, 1, 2))
+  got = ops.conv_weight_grad_sparse(x, gy, [3, 1], 3, strides=2)
+  _close(got, want[[3, 1]])
+
+
+@_cases("conv_input_grad")
+def test_conv_input_grad(case):
+  t = case.tensors
+  want = t["expected_grad_input"]
+  got = ops.conv_input_grad(t["grad_output"], t["filter"], t["scales"], want.shape[1:3],
+                            **_conv_args(case))
+  assert got.shape == want.shape
+  _close(got, want)
+
+
+@_cases("depthwise_weight_grad")
+def test_depthwise_weight_grad(case):
+  t = case.tensors
+  fh, fw = case.params["filter_h"], case.params["filter_w"]
+  got = ops.depthwise_weight_grad(t["input"], t["grad_output"], (fh, fw), **_conv_args(case))
+  _close(got, t["expected_grad_filter"])
+
+
+@_cases("depthwise_input_grad")
+def test_depthwise_input_grad(case):
+  t = case.tensors
+  want = t["expected_grad_input"]
+  got = ops.depthwise_input_grad(t["grad_output"], t["filter"], t["scales"], want.shape[1:3],
+                                 depth_multiplier=case.params["depth_multiplier"],
+                                 **_conv_args(case))
+  assert got.shape == want.shape
+  _close(got, want)
+
+
+def test_depthwise_input_grad_rejects_bad_scales():
+  gy = np.ones((1, 3, 3, 2), np.float32)
+  w = np.ones((1, 3, 3, 2), np.int8)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"scales must be \[2\]"):
+    ops.depthwise_input_grad(gy, w, np.ones(3, np.float32), (3, 3))
+
+
+@_cases("bias_grad")
+def test_bias_grad_and_fused_sgd(case):
+  t = case.tensors
+  grad = ops.bias_grad(t["grad_output"])
+  _close(grad, t["expected_grad_bias"])
+  new_bias, fused_grad = ops.bias_grad_sgd(t["grad_output"], t["bias"],
+                                           case.params["learning_rate"])
+  np.testing.assert_array_equal(fused_grad, grad)  # same summation order
+  _close(new_bias, t["expected_bias"])
+
+
+@_cases("activation_mask")
+def test_relu_mask_and_masked_grad(case):
+  t = case.tensors
+  mask = ops.relu_mask(t["x"], relu6=bool(case.params["relu6"]))
+  np.testing.assert_array_equal(mask, t["expected_mask"])
+  np.testing.assert_array_equal(ops.masked_grad(t["grad_output"], mask),
+                                t["expected_grad_input"])
+
+
+def test_masked_grad_rejects_short_mask():
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"mask must be \[2\] bytes"):
+    ops.masked_grad(np.ones(9, np.float32), np.ones(1, np.uint8))
+
+
+@_cases("sgd")
+def test_sgd(case):
+  t, p = case.tensors, case.params
+  w = t["weights"]
+  v = np.zeros_like(w)
+  for step in (1, 2):
+    g = t[f"grad_{step}"]
+    if p["momentum"]:
+      w, v = ops.sgd_momentum_update(w, v, g, p["learning_rate"], p["momentum"])
+      np.testing.assert_allclose(v, t[f"expected_velocity_{step}"], rtol=1e-6, atol=1e-7)
+    else:
+      w = ops.sgd_update(w, g, p["learning_rate"])
+    np.testing.assert_allclose(w, t[f"expected_weights_{step}"], rtol=1e-6, atol=1e-7)
+
+
+def test_ops_work_inside_tf_function():
+  # The lowering traces graphs: shapes must infer through the custom ops.
+  @tf.function(input_signature=[tf.TensorSpec([2, 8, 8, 3], tf.float32),
+                                tf.TensorSpec([2, 4, 4, 5], tf.float32)])
+  def step(x, gy):
+    return ops.conv_weight_grad_sparse(x, gy, [0, 4], 3, strides=2), ops.bias_grad(gy)
+
+  concrete = step.get_concrete_function()
+  assert concrete.structured_outputs[0].shape.as_list() == [2, 3, 3, 3]
+  assert concrete.structured_outputs[1].shape.as_list() == [5]
+
+
+def test_bad_python_arguments_are_explained():
+  with pytest.raises(ValueError, match="padding must be 'SAME' or 'VALID'"):
+    ops.conv_weight_grad_sparse(np.ones((1, 3, 3, 1), np.float32),
+                                np.ones((1, 3, 3, 1), np.float32), [0], 3, padding="full")
+  with pytest.raises(ValueError, match="strides must be a positive int"):
+    ops.depthwise_weight_grad(np.ones((1, 3, 3, 1), np.float32),
+                              np.ones((1, 3, 3, 1), np.float32), 3, strides=0)
