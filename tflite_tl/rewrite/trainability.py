@@ -5,6 +5,8 @@ trainer or the on-device train step updates. These passes set it per weight:
 a layer whose weights are all frozen gets ``trainable=False``; a layer that
 trains only some of its weights becomes the per-weight trainable counterpart
 of its class (:mod:`tflite_tl.layers.partial`) with ``trainable_weight_names``.
+BatchNorm layers always become :class:`tflite_tl.layers.BatchNormalization`
+(frozen statistics), which is how they run in the on-device train step.
 """
 from typing import AbstractSet, Callable, FrozenSet
 
@@ -49,6 +51,16 @@ def _partial_class(layer):
 
 def _clone_with_trainable(layer, wanted: FrozenSet[str]):
   names = parameter_names(layer)
+  if isinstance(layer, keras.layers.BatchNormalization):
+    # Stock Keras BatchNorm normalises with batch statistics while training;
+    # the device (and tflite_tl's BatchNormalization) uses the frozen moving
+    # statistics, so every rewritten BatchNorm becomes the latter.
+    layer_class = _partial_class(layer)
+    if wanted == names:
+      return graph.copy_layer(layer, layer_class, trainable=True,
+                              trainable_weight_names=None)
+    return graph.copy_layer(layer, layer_class, trainable=bool(wanted),
+                            trainable_weight_names=sorted(wanted))
   if not names:
     return graph.copy_layer(layer)
   if not wanted:
