@@ -1,0 +1,133 @@
+"""The train-step ``tf.Module``: forward, loss, builtin-only backward, SGD.
+
+Trained Keras weights become ``tf.Variable``s (resource variables in the
+.tflite, named after the Keras weight, e.g. ``block1_dw/depthwise_kernel``);
+frozen weights become constants. ``train_step(images, labels)`` is the TF
+reference of the on-device step; ``infer(images)`` the forward pass.
+"""
+from typing import List, Sequence
+
+import numpy as np
+
+from tflite_tl._compat import keras
+from tflite_tl._compat import tf
+from tflite_tl.lower.graph import ForwardProgram
+from tflite_tl.lower.graph import weight_full_name
+from tflite_tl.lower.layers import UnsupportedLayerError
+from tflite_tl.lower.ops.loss import make_softmax_cross_entropy
+
+MOMENTUM_SUFFIX = "/momentum"
+
+
+class TrainStepModule(tf.Module):
+  """Trainable parameters plus the ``train_step`` and ``infer`` functions.
+
+  Attributes:
+    params: the trained variables, in ``model.trainable_weights`` order.
+    slots: momentum buffers (empty without momentum), same order.
+    train_step: tf.function(images [B,H,W,C] float32, labels [B] int32)
+      -> {"loss": scalar}; updates ``params`` in place.
+    infer: tf.function(images [1,H,W,C] float32) -> {"logits": [1,K]}
+      (``"probabilities"`` when the model ends in a softmax).
+  """
+
+  def __init__(self, model: keras.Model, *, batch_size: int,
+               learning_rate: float, momentum: float = 0.0,
+               label_smoothing: float = 0.0, infer_batch_size: int = 1):
+    super().__init__(name="tflite_tl_train_step")
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if not learning_rate > 0:
+      raise ValueError(f"learning_rate must be > 0, got {learning_rate}.")
+    if not 0.0 <= momentum < 1.0:
+      raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
+    trainable = list(model.trainable_weights)
+    if not trainable:
+      raise ValueError(
+          f"Model '{model.name}' has no trainable weights; apply a method "
+          "(tflite_tl.rewrite.apply_method) or mark weights trainable.")
+    names = [weight_full_name(w) for w in trainable]
+    if len(set(names)) != len(names):
+      raise ValueError(
+          f"Model '{model.name}' has trainable weights with duplicate names "
+          f"{sorted(n for n in names if names.count(n) > 1)}; give layers "
+          "unique names.")
+    self.param_names: List[str] = names
+    self.params = [
+        tf.Variable(w.numpy(), name=n, trainable=True)
+        for w, n in zip(trainable, names)]
+    self.slots = ([
+        tf.Variable(np.zeros(w.shape, np.float32), name=n + MOMENTUM_SUFFIX,
+                    trainable=False)
+        for w, n in zip(trainable, names)] if momentum else [])
+    by_ref = {w.ref(): v for w, v in zip(trainable, self.params)}
+    # Frozen weights are snapshotted now: they become constants of the graph.
+    frozen = {w.ref(): w.numpy() for w in model.weights
+              if w.ref() not in by_ref}
+
+    def source(weight):
+      var = by_ref.get(weight.ref())
+      if var is not None:
+        return tf.convert_to_tensor(var)
+      return tf.constant(frozen[weight.ref()])
+
+    trained_refs = set(by_ref)
+    self._train_program = ForwardProgram(
+        model, batch_size, trained_refs, source, with_gradients=True)
+    if not self._train_program.trained_weights_reached:
+      raise UnsupportedLayerError(
+          f"Model '{model.name}': no trained weight influences the output.")
+    self._infer_program = ForwardProgram(
+        model, infer_batch_size, trained_refs, source, with_gradients=False)
+    self.output_is_softmax = self._infer_program.output_is_softmax
+    image_shape = [int(d) for d in model.inputs[0].shape[1:]]
+    num_classes = int(model.outputs[0].shape[-1])
+    self.batch_size = batch_size
+    self.image_shape = image_shape
+    self.num_classes = num_classes
+    self.learning_rate = float(learning_rate)
+    self.momentum = float(momentum)
+    self._loss = make_softmax_cross_entropy(
+        num_classes=num_classes, batch_size=batch_size,
+        label_smoothing=label_smoothing)
+    self.train_step = tf.function(
+        self._train_step, input_signature=[
+            tf.TensorSpec([batch_size] + image_shape, tf.float32, "images"),
+            tf.TensorSpec([batch_size], tf.int32, "labels")])
+    self.infer = tf.function(
+        self._infer, input_signature=[
+            tf.TensorSpec([infer_batch_size] + image_shape, tf.float32,
+                          "images")])
+
+  def _train_step(self, images, labels):
+    with tf.GradientTape() as tape:
+      logits = self._train_program(images)
+      loss = self._loss(logits, labels)
+    grads = tape.gradient(loss, self.params)
+    for name, g in zip(self.param_names, grads):
+      if g is None:
+        raise UnsupportedLayerError(
+            f"Trained weight '{name}' gets no gradient from the loss.")
+    self._apply_sgd(grads)
+    return {"loss": loss}
+
+  def _apply_sgd(self, grads: Sequence[tf.Tensor]):
+    lr = self.learning_rate
+    if self.slots:
+      for var, slot, g in zip(self.params, self.slots, grads):
+        velocity = slot * self.momentum + g
+        slot.assign(velocity)
+        var.assign_sub(velocity * lr)
+    else:
+      for var, g in zip(self.params, grads):
+        var.assign_sub(g * lr)
+
+  def _infer(self, images):
+    logits = self._infer_program(images)
+    if self.output_is_softmax:
+      return {"probabilities": tf.nn.softmax(logits)}
+    return {"logits": logits}
+
+  def param_values(self):
+    """{name: ndarray} of the current trained parameters."""
+    return {n: v.numpy() for n, v in zip(self.param_names, self.params)}

@@ -1,0 +1,120 @@
+"""Conv2D (any stride, SAME/VALID, groups) with a builtin-only backward pass.
+
+- input gradient: zero-insert the output gradient (stride > 1), pad, and
+  correlate with the spatially flipped, in/out-swapped kernel (a CONV_2D; per
+  group for grouped convs);
+- kernel gradient: TRANSPOSE the (padded) input to [C,H,W,N], use the output
+  gradient transposed to [H,W,N,O] as a filter in a CONV_2D dilated by the
+  stride, slice the k x k corner and TRANSPOSE back (per group);
+- bias gradient: a SUM of the output gradient over N, H, W.
+The input is kept for the backward pass only when the kernel is trained.
+"""
+from typing import Optional
+
+from tflite_tl._compat import tf
+from tflite_tl.lower.ops._util import static_shape
+from tflite_tl.lower.ops._util import window_padding
+from tflite_tl.lower.ops.spatial import prepare_adjoint_input
+
+
+def _split(t, groups: int, axis: int):
+  return [t] if groups == 1 else tf.split(t, groups, axis=axis)
+
+
+def _concat(parts, axis: int):
+  return parts[0] if len(parts) == 1 else tf.concat(parts, axis=axis)
+
+
+def conv_input_grad(dy, kernel, in_shape, stride: int, pads_before,
+                    groups: int = 1):
+  """d(loss)/d(input) of a conv with ``kernel`` [kh,kw,Cin/g,O]."""
+  kh, kw, _, _ = static_shape(kernel)
+  z = prepare_adjoint_input(dy, in_shape[1:3], (kh, kw), stride, pads_before)
+  flipped = tf.reverse(kernel, [0, 1])
+  # Per group: [kh,kw,Cin/g,O/g] -> [kh,kw,O/g,Cin/g]; concatenated on the
+  # output axis this is the grouped kernel that maps O channels to Cin.
+  parts = [tf.transpose(k, [0, 1, 3, 2]) for k in _split(flipped, groups, 3)]
+  adjoint = _concat(parts, 3)
+  return tf.nn.conv2d(z, adjoint, 1, "VALID")
+
+
+def conv_kernel_grad(x, dy, kernel_shape, stride: int, pads, groups: int = 1):
+  """d(loss)/d(kernel) [kh,kw,Cin/g,O] of a conv from input ``x``, grad ``dy``.
+
+  ``pads`` is ((top, bottom), (left, right)) of the forward padding.
+  """
+  kh, kw = kernel_shape[0], kernel_shape[1]
+  if any(pads[0]) or any(pads[1]):
+    x = tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
+  grads = []
+  for xg, dyg in zip(_split(x, groups, 3), _split(dy, groups, 3)):
+    xt = tf.transpose(xg, [3, 1, 2, 0])  # [Cg, Hp, Wp, N]
+    ft = tf.transpose(dyg, [1, 2, 0, 3])  # [oh, ow, N, Og]
+    r = tf.nn.conv2d(xt, ft, 1, "VALID", dilations=stride)  # [Cg, >=kh, >=kw, Og]
+    r = r[:, :kh, :kw, :]
+    grads.append(tf.transpose(r, [1, 2, 0, 3]))
+  return _concat(grads, 3)
+
+
+def bias_grad(dy):
+  """d(loss)/d(bias): the output gradient summed over all but channels."""
+  return tf.reduce_sum(dy, axis=list(range(len(dy.shape) - 1)))
+
+
+def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
+                kernel_shape, need_input_grad: bool, train_kernel: bool,
+                train_bias: bool, has_bias: bool, dilation: int = 1):
+  """Builds ``conv(x, kernel, bias) -> y`` with a builtin-only gradient.
+
+  ``kernel`` and ``bias`` are tensors (variable reads when trained, constants
+  otherwise); ``bias`` may be None when ``has_bias`` is False. Gradients
+  that are not needed are returned as None and never computed.
+  """
+  _, h, w, _ = in_shape
+  kh, kw = kernel_shape[0], kernel_shape[1]
+  if dilation != 1 and (need_input_grad or train_kernel):
+    raise ValueError("dilated convolutions are supported forward only.")
+  oh, top, bottom = window_padding(padding, h, kh, strides, dilation)
+  ow, left, right = window_padding(padding, w, kw, strides, dilation)
+  pads = ((top, bottom), (left, right))
+  del oh, ow
+
+  def forward(x, kernel, bias):
+    y = tf.nn.conv2d(x, kernel, strides, padding.upper(), dilations=dilation)
+    return y if bias is None else tf.nn.bias_add(y, bias)
+
+  @tf.custom_gradient
+  def conv(x, kernel, bias):
+    y = forward(x, kernel, bias)
+    saved_x = x if train_kernel else None
+
+    def grad(dy):
+      dx = (conv_input_grad(dy, kernel, in_shape, strides, (top, left), groups)
+            if need_input_grad else None)
+      dk = (conv_kernel_grad(saved_x, dy, kernel_shape, strides, pads, groups)
+            if train_kernel else None)
+      db = bias_grad(dy) if train_bias else None
+      return dx, dk, db
+
+    return y, grad
+
+  @tf.custom_gradient
+  def conv_no_bias(x, kernel):
+    y = forward(x, kernel, None)
+    saved_x = x if train_kernel else None
+
+    def grad(dy):
+      dx = (conv_input_grad(dy, kernel, in_shape, strides, (top, left), groups)
+            if need_input_grad else None)
+      dk = (conv_kernel_grad(saved_x, dy, kernel_shape, strides, pads, groups)
+            if train_kernel else None)
+      return dx, dk
+
+    return y, grad
+
+  def apply(x, kernel, bias: Optional[tf.Tensor] = None):
+    if has_bias:
+      return conv(x, kernel, bias)
+    return conv_no_bias(x, kernel)
+
+  return apply

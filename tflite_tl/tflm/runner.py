@@ -1,0 +1,195 @@
+"""Runs .tflite models in the real TFLM interpreter, in a subprocess.
+
+TFLM aborts the whole process on some models (e.g. a failing kernel Prepare
+calls abort()), so every run happens in ``python -m tflite_tl.tflm._worker``;
+a crash or non-zero exit becomes :class:`TflmRuntimeError` quoting what TFLM
+printed (which names the failing op) instead of killing the caller.
+"""
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from tflite_tl.tflm import model_info
+from tflite_tl.tflm.arena import ArenaReport
+from tflite_tl.tflm.arena import parse_allocations
+
+_TIMEOUT_S = 1800
+_OP_IN_MESSAGE = re.compile(
+    r"(Node [A-Z0-9_]+ \(number \d+\)[^\n]*|Didn't find op for builtin opcode "
+    r"'[A-Z0-9_]+'[^\n]*|[A-Z0-9_]{3,} (?:failed|not supported)[^\n]*)")
+
+
+class TflmRuntimeError(RuntimeError):
+  """The TFLM interpreter failed or crashed on a model."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  """Outputs per step, variables after the last step, arena (if measured)."""
+  outputs: List[List[np.ndarray]]
+  variables: Dict[str, np.ndarray]
+  arena: Optional[ArenaReport]
+
+
+@dataclasses.dataclass
+class TrainRun:
+  """Result of N on-device train steps."""
+  losses: np.ndarray
+  params: Dict[str, np.ndarray]
+  arena: Optional[ArenaReport]
+
+
+def default_arena_size(tflite_bytes: bytes) -> int:
+  """An arena certainly large enough: every tensor unshared, plus slack."""
+  return int(model_info.total_tensor_bytes(tflite_bytes) * 1.25) + (4 << 20)
+
+
+def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
+              *, measure_arena: bool = False, read_variables: bool = False,
+              arena_size: Optional[int] = None) -> RunResult:
+  """Invokes the model once per element of ``steps_inputs`` (inputs in
+  subgraph-0 order) in a TFLM subprocess, keeping state between invokes.
+
+  With ``read_variables`` the resource variables' values after the last step
+  are returned too; with ``measure_arena`` the recording allocator's report of
+  a separate interpreter (one invoke on the first step's inputs).
+  """
+  ins = model_info.inputs(tflite_bytes)
+  outs = model_info.outputs(tflite_bytes)
+  steps_inputs = [list(s) for s in steps_inputs]
+  if not steps_inputs:
+    raise ValueError("run_model needs at least one step of inputs.")
+  payload = {}
+  for step, values in enumerate(steps_inputs):
+    if len(values) != len(ins):
+      raise ValueError(f"The model has {len(ins)} inputs "
+                       f"({[i.name for i in ins]}); got {len(values)}.")
+    for i, (value, info) in enumerate(zip(values, ins)):
+      value = np.asarray(value)
+      if list(value.shape) != info.shape:
+        raise ValueError(f"Input {info.name!r} has shape {info.shape}; got "
+                         f"{list(value.shape)}.")
+      payload[f"in{i}_{step}"] = value
+  readouts = model_info.variable_readouts(tflite_bytes) if read_variables else {}
+  options = {
+      "num_inputs": len(ins), "num_outputs": len(outs),
+      "steps": len(steps_inputs), "measure_arena": measure_arena,
+      "arena_size": arena_size or default_arena_size(tflite_bytes),
+      "readout_tensors": readouts,
+  }
+  with tempfile.TemporaryDirectory(prefix="tflite_tl_tflm_") as tmp:
+    with open(os.path.join(tmp, "model.tflite"), "wb") as f:
+      f.write(tflite_bytes)
+    np.savez(os.path.join(tmp, "request.npz"), options=json.dumps(options),
+             **payload)
+    _run_worker(tmp)
+    result = np.load(os.path.join(tmp, "result.npz"))
+    outputs = [[result[f"out{o}_{s}"] for o in range(len(outs))]
+               for s in range(len(steps_inputs))]
+    variables = {name: result[f"var:{name}"] for name in readouts}
+    arena = None
+    if measure_arena:
+      with open(os.path.join(tmp, "allocations.txt"), encoding="utf-8",
+                errors="replace") as f:
+        arena = parse_allocations(f.read())
+  return RunResult(outputs, variables, arena)
+
+
+def _run_worker(request_dir: str) -> None:
+  env = dict(os.environ)
+  package_root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  env["PYTHONPATH"] = os.pathsep.join(
+      [package_root] + [p for p in [env.get("PYTHONPATH")] if p])
+  proc = subprocess.run(
+      [sys.executable, "-m", "tflite_tl.tflm._worker", request_dir],
+      capture_output=True, env=env, timeout=_TIMEOUT_S, check=False)
+  if proc.returncode == 0:
+    return
+  output = (proc.stdout + proc.stderr).decode("utf-8", errors="replace")
+  raise TflmRuntimeError(describe_failure(proc.returncode, output))
+
+
+def describe_failure(returncode: int, output: str) -> str:
+  """A one-paragraph explanation of a failed TFLM run."""
+  if returncode < 0:
+    try:
+      how = f"crashed with signal {signal.Signals(-returncode).name}"
+    except ValueError:
+      how = f"crashed with signal {-returncode}"
+  else:
+    how = f"failed (exit code {returncode})"
+  ops = _OP_IN_MESSAGE.findall(output)
+  where = f" TFLM reported: {'; '.join(dict.fromkeys(ops))}." if ops else ""
+  tail = "\n".join(output.strip().splitlines()[-15:])
+  return (f"The TFLM interpreter {how}.{where} Last output:\n{tail}")
+
+
+def measure_arena(tflite_bytes: bytes,
+                  inputs: Optional[Sequence[np.ndarray]] = None,
+                  arena_size: Optional[int] = None) -> ArenaReport:
+  """Arena bytes TFLM's recording allocator reports after one invoke.
+
+  ``inputs`` default to zeros of each input's shape and type (the arena does
+  not depend on values; a train step then performs one update, irrelevant
+  here).
+  """
+  if inputs is None:
+    inputs = [_zeros_like_input(tflite_bytes, i)
+              for i in range(len(model_info.inputs(tflite_bytes)))]
+  return run_model(tflite_bytes, [inputs], measure_arena=True,
+                   arena_size=arena_size).arena
+
+
+def _zeros_like_input(tflite_bytes: bytes, index: int) -> np.ndarray:
+  from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
+  sg = schema.Model.GetRootAsModel(tflite_bytes, 0).Subgraphs(0)
+  tensor = sg.Tensors(int(sg.Inputs(index)))
+  dtype = {schema.TensorType.FLOAT32: np.float32,
+           schema.TensorType.INT32: np.int32,
+           schema.TensorType.INT8: np.int8,
+           schema.TensorType.UINT8: np.uint8}[tensor.Type()]
+  return np.zeros(tensor.ShapeAsNumpy(), dtype)
+
+
+def train_inputs_order(train_tflite: bytes) -> Tuple[int, int]:
+  """(images index, labels index) among the train step's inputs."""
+  ins = model_info.inputs(train_tflite)
+  if len(ins) != 2:
+    raise ValueError(f"A train step has 2 inputs; this model has {len(ins)}.")
+  images = [i for i, t in enumerate(ins) if len(t.shape) == 4]
+  if len(images) != 1:
+    raise ValueError("A train step's inputs are images [B,H,W,C] and labels "
+                     f"[B]; got shapes {[t.shape for t in ins]}.")
+  return images[0], 1 - images[0]
+
+
+def run_train_steps(train_tflite: bytes,
+                    batches: Iterable[Tuple[np.ndarray, np.ndarray]], *,
+                    read_params: bool = True, measure_arena: bool = False,
+                    arena_size: Optional[int] = None) -> TrainRun:
+  """Runs one TFLM invoke (= one SGD step) per (images, labels) batch.
+
+  Returns the loss of each step, the trained variables after the last step
+  (``read_params``) and optionally the measured arena.
+  """
+  image_index, label_index = train_inputs_order(train_tflite)
+  steps = []
+  for images, labels in batches:
+    step = [None, None]
+    step[image_index] = np.asarray(images, np.float32)
+    step[label_index] = np.asarray(labels, np.int32)
+    steps.append(step)
+  result = run_model(train_tflite, steps, measure_arena=measure_arena,
+                     read_variables=read_params, arena_size=arena_size)
+  losses = np.array([float(np.asarray(o[0]).reshape(-1)[0])
+                     for o in result.outputs], np.float64)
+  return TrainRun(losses, result.variables, result.arena)
