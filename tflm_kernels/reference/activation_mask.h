@@ -10,7 +10,7 @@
 #ifndef TFLM_KERNELS_REFERENCE_ACTIVATION_MASK_H_
 #define TFLM_KERNELS_REFERENCE_ACTIVATION_MASK_H_
 
-#include <cstdint>
+#include <stdint.h>
 
 namespace tflite_tl {
 namespace reference {

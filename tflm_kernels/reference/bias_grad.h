@@ -6,7 +6,7 @@
 #ifndef TFLM_KERNELS_REFERENCE_BIAS_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_BIAS_GRAD_H_
 
-#include <cstdint>
+#include <stdint.h>
 
 namespace tflite_tl {
 namespace reference {

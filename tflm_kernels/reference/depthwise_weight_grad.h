@@ -9,7 +9,7 @@
 #ifndef TFLM_KERNELS_REFERENCE_DEPTHWISE_WEIGHT_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_DEPTHWISE_WEIGHT_GRAD_H_
 
-#include <cstdint>
+#include <stdint.h>
 
 #include "tflm_kernels/reference/conv_geometry.h"
 

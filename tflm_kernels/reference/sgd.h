@@ -8,7 +8,7 @@
 #ifndef TFLM_KERNELS_REFERENCE_SGD_H_
 #define TFLM_KERNELS_REFERENCE_SGD_H_
 
-#include <cstdint>
+#include <stdint.h>
 
 namespace tflite_tl {
 namespace reference {

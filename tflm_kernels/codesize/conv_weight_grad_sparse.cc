@@ -1,0 +1,10 @@
+#include "tflm_kernels/codesize/entry_points.h"
+#include "tflm_kernels/reference/conv_weight_grad.h"
+
+bool tl_conv_weight_grad_sparse(const tflite_tl::reference::ConvGeometry* g,
+                                const float* input, const float* grad_output,
+                                const int32_t* channels, int32_t num_channels,
+                                float* grad_filter) {
+  return tflite_tl::reference::ConvWeightGradSparse(
+      *g, input, grad_output, channels, num_channels, grad_filter);
+}

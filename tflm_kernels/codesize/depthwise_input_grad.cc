@@ -1,0 +1,11 @@
+#include "tflm_kernels/reference/depthwise_input_grad.h"
+
+#include "tflm_kernels/codesize/entry_points.h"
+
+void tl_depthwise_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
+                                  const float* grad_output,
+                                  const int8_t* filter, const float* scales,
+                                  float* grad_input) {
+  tflite_tl::reference::DepthwiseInputGrad<int8_t>(*g, grad_output, filter,
+                                                   scales, grad_input);
+}

@@ -1,0 +1,40 @@
+// extern "C" entry points of the reference kernels for code-size measurement:
+// templates and inline functions emit no code until instantiated.
+#ifndef TFLM_KERNELS_CODESIZE_ENTRY_POINTS_H_
+#define TFLM_KERNELS_CODESIZE_ENTRY_POINTS_H_
+
+#include <stdint.h>
+
+#include "tflm_kernels/reference/conv_geometry.h"
+
+extern "C" {
+void tl_bias_grad(const float* grad_output, int32_t rows, int32_t channels,
+                  float* grad_bias);
+void tl_bias_grad_fused_sgd(const float* grad_output, int32_t rows,
+                            int32_t channels, float learning_rate, float* bias,
+                            float* grad_bias);
+bool tl_conv_weight_grad_sparse(const tflite_tl::reference::ConvGeometry* g,
+                                const float* input, const float* grad_output,
+                                const int32_t* channels, int32_t num_channels,
+                                float* grad_filter);
+void tl_depthwise_weight_grad(const tflite_tl::reference::ConvGeometry* g,
+                              const float* input, const float* grad_output,
+                              float* grad_filter);
+void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
+                             const float* grad_output, const int8_t* filter,
+                             const float* scales, float* grad_input);
+void tl_depthwise_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
+                                  const float* grad_output,
+                                  const int8_t* filter, const float* scales,
+                                  float* grad_input);
+void tl_relu_mask(const float* x, int32_t size, float upper, uint8_t* mask);
+void tl_masked_grad(const float* grad_output, const uint8_t* mask,
+                    int32_t size, float* grad_input);
+void tl_sgd_update(const float* grad, int32_t size, float learning_rate,
+                   float* weights);
+void tl_sgd_momentum_update(const float* grad, int32_t size,
+                            float learning_rate, float momentum,
+                            float* velocity, float* weights);
+}
+
+#endif  // TFLM_KERNELS_CODESIZE_ENTRY_POINTS_H_
