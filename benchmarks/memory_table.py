@@ -1,0 +1,43 @@
+"""Reproduces the memory column of TinyTL's Table 2 (modelled, analytic).
+
+  python -m benchmarks.memory_table --model=proxyless_mobile --resolution=224 \
+      --batch=8 --format=json
+  python -m benchmarks.memory_table --format=markdown
+
+Builds the zoo model, applies each transfer-learning method and prints the
+modelled training memory beside the paper's figures.
+"""
+from absl import app
+from absl import flags
+
+from tflite_tl import memory  # noqa: F401  (imports TF with Keras 2 first)
+from tflite_tl.memory import table
+from tflite_tl import models
+
+_MODEL = flags.DEFINE_string("model", "proxyless_mobile", "Zoo model name.")
+_RESOLUTION = flags.DEFINE_integer("resolution", 224, "Input resolution.")
+_BATCH = flags.DEFINE_integer("batch", 8, "Training batch size.")
+_NUM_CLASSES = flags.DEFINE_integer(
+    "num_classes", table.TINYTL_NUM_CLASSES,
+    "Classes of the new classifier (TinyTL profiled with Flowers102's 102).")
+_METHODS = flags.DEFINE_list("methods", list(table.TABLE2_ORDER),
+                             "Methods to evaluate.")
+_NORM = flags.DEFINE_enum("norm", "group", ["group", "batch"],
+                          "Norm inside lite residual branches.")
+_FORMAT = flags.DEFINE_enum("format", "json", ["json", "markdown"],
+                            "Output format.")
+
+
+def main(argv):
+  del argv
+  model = models.get_model(_MODEL.value, resolution=_RESOLUTION.value)
+  lite = {"norm": _NORM.value}
+  result = table.method_memory_table(
+      model, _BATCH.value, _NUM_CLASSES.value, _METHODS.value,
+      method_options={"tinytl_l": lite, "tinytl_lb": lite})
+  print(table.to_json(result) if _FORMAT.value == "json"
+        else table.to_markdown(result))
+
+
+if __name__ == "__main__":
+  app.run(main)
