@@ -27,15 +27,21 @@ def _check(ds, resolution, channels, num_classes):
   assert ds.num_classes == num_classes == len(ds.class_names)
 
 
+@pytest.fixture(scope="module")
+def fashion():
+  return data.load("fashion_mnist", resolution=28, channels=1)
+
+
 @pytest.mark.parametrize("name,total,side,classes", _NAMED)
-def test_named_dataset_shapes_and_labels(name, total, side, classes):
-  ds = data.load(name, resolution=side, channels=1)
+def test_named_dataset_shapes_and_labels(name, total, side, classes, fashion):
+  ds = fashion if name == "fashion_mnist" else data.load(
+      name, resolution=side, channels=1)
   _check(ds, side, 1, classes)
   assert len(ds.y_train) + len(ds.y_test) == total
 
 
-def test_fashion_mnist_keeps_official_split():
-  ds = data.load("fashion_mnist", resolution=28, channels=1)
+def test_fashion_mnist_keeps_official_split(fashion):
+  ds = fashion
   assert len(ds.y_train) == 60000 and len(ds.y_test) == 10000
   assert ds.class_names[0] == "T-shirt/top"
   # First training label of Fashion-MNIST is 9 (ankle boot).
@@ -118,3 +124,12 @@ def test_user_root_with_uncompressed_idx(tmp_path):
 
 def test_list_datasets():
   assert set(data.list_datasets()) == {n for n, *_ in _NAMED}
+
+
+def test_max_per_class_caps_each_split_deterministically():
+  a = data.load("fashion_mnist", resolution=14, channels=3, max_per_class=20)
+  b = data.load("fashion_mnist", resolution=14, channels=3, max_per_class=20)
+  assert np.bincount(a.y_train).tolist() == [20] * 10
+  assert np.bincount(a.y_test).tolist() == [20] * 10
+  assert a.x_train.shape == (200, 14, 14, 3)
+  np.testing.assert_array_equal(a.x_train, b.x_train)

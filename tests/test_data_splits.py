@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tflite_tl.data import few_shot, stratified_split
+from tflite_tl.data import cap_per_class, few_shot, stratified_split
 
 
 def _labels():
@@ -43,3 +43,12 @@ def test_few_shot_too_few_names_class():
 def test_bad_fraction(fraction):
   with pytest.raises(ValueError, match="test_fraction"):
     stratified_split(_labels(), fraction, 0)
+
+
+def test_cap_per_class_keeps_small_classes_whole():
+  y = _labels()
+  kept = cap_per_class(np.arange(len(y)), y, 5, seed=0)
+  assert np.bincount(y[kept]).tolist() == [5, 5, 5, 2]
+  assert np.all(np.diff(kept) > 0)
+  with pytest.raises(ValueError, match="max_per_class"):
+    cap_per_class(np.arange(len(y)), y, 0, seed=0)

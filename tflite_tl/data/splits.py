@@ -29,6 +29,23 @@ def stratified_split(y: np.ndarray, test_fraction: float,
   return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+def cap_per_class(indices: np.ndarray, y: np.ndarray, cap: int,
+                  seed: int) -> np.ndarray:
+  """At most ``cap`` of ``indices`` per class of ``y[indices]``, chosen by seed.
+
+  Classes with fewer samples keep all of them. Returned sorted.
+  """
+  if not isinstance(cap, (int, np.integer)) or cap < 1:
+    raise ValueError(f"max_per_class must be a positive integer, got {cap!r}.")
+  rng = np.random.RandomState(seed)
+  labels = np.asarray(y)[indices]
+  kept = []
+  for c in np.unique(labels):
+    idx = indices[labels == c]
+    kept.append(idx[rng.permutation(len(idx))[:cap]])
+  return np.sort(np.concatenate(kept))
+
+
 def few_shot(x: np.ndarray, y: np.ndarray, k: int,
              seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
   """``k`` samples of every class present in ``y``, chosen by ``seed``.
