@@ -1,0 +1,103 @@
+"""The TL_* TFLite Micro custom ops: tensor contracts, options, sources.
+
+Single Python description of the firmware ops in ``tflm_kernels/tflm/``, for
+code that emits them into a .tflite model (custom options are a flexbuffer
+map, as TFLM's FlexbufferWrapper reads them) and for code that copies the
+kernel sources into a firmware project.
+"""
+import dataclasses
+import pathlib
+from typing import Dict, List, Tuple
+
+from flatbuffers import flexbuffers
+
+KERNELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "tflm_kernels"
+
+_CONV_OPTIONS = {"padding": int, "stride_h": int, "stride_w": int}
+
+
+@dataclasses.dataclass(frozen=True)
+class TflmOpSpec:
+  """One custom op. Inputs/outputs in brackets are optional."""
+  name: str
+  source: str  # file in tflm_kernels/tflm/
+  inputs: Tuple[str, ...]
+  outputs: Tuple[str, ...]
+  options: Dict[str, type]
+  doc: str
+
+
+OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
+    TflmOpSpec("TL_BIAS_GRAD", "bias_grad.cc", ("grad_output",), ("grad_bias",), {},
+               "Bias gradient: grad_output summed over all axes but the last."),
+    TflmOpSpec("TL_BIAS_GRAD_SGD", "bias_grad.cc", ("grad_output", "bias"), ("[new_bias]",),
+               {"learning_rate": float},
+               "Bias gradient fused with SGD; without an output the variable "
+               "bias tensor is updated in place."),
+    TflmOpSpec("TL_CONV_WGRAD_SPARSE", "conv_weight_grad.cc",
+               ("input", "grad_output", "channels"), ("grad_filter",), _CONV_OPTIONS,
+               "Conv2D weight gradient of the listed output channels, [K, kh, kw, Cin]."),
+    TflmOpSpec("TL_DEPTHWISE_WGRAD", "depthwise_weight_grad.cc", ("input", "grad_output"),
+               ("grad_filter",), _CONV_OPTIONS,
+               "DepthwiseConv2D weight gradient, [1, kh, kw, C*M]."),
+    TflmOpSpec("TL_CONV_INPUT_GRAD", "conv_input_grad.cc", ("grad_output", "filter"),
+               ("grad_input",), _CONV_OPTIONS,
+               "Conv2D input gradient through an int8 (per-channel) or float filter."),
+    TflmOpSpec("TL_DEPTHWISE_INPUT_GRAD", "depthwise_input_grad.cc",
+               ("grad_output", "filter"), ("grad_input",), _CONV_OPTIONS,
+               "DepthwiseConv2D input gradient through an int8 or float filter."),
+    TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
+               "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
+    TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
+               ("grad_input",), {}, "grad_output where the mask bit is set, else 0."),
+    TflmOpSpec("TL_SGD_UPDATE", "sgd.cc", ("weights", "grad", "[velocity]"),
+               ("[new_weights]", "[new_velocity]"),
+               {"learning_rate": float, "momentum": float},
+               "SGD (Keras arithmetic); without outputs the variable tensors are "
+               "updated in place."),
+]}
+
+
+def custom_options(op_name: str, **options) -> bytes:
+  """The custom_options bytes of one TL_* op in a .tflite model.
+
+  Raises:
+    ValueError: unknown op, or options missing, unknown or of the wrong type.
+  """
+  if op_name not in OPS:
+    raise ValueError(f"unknown TFLM training op {op_name!r}; known: {sorted(OPS)}")
+  spec = OPS[op_name]
+  if set(options) != set(spec.options):
+    raise ValueError(f"{op_name} takes options {sorted(spec.options)}, got {sorted(options)}")
+  if not spec.options:
+    return b""
+  typed = {}
+  for key, kind in spec.options.items():
+    value = options[key]
+    if kind is bool:
+      if not isinstance(value, bool):
+        raise ValueError(f"{op_name} option {key!r} must be a bool, got {value!r}")
+      typed[key] = value
+    elif kind is int:
+      if isinstance(value, bool) or int(value) != value:
+        raise ValueError(f"{op_name} option {key!r} must be an int, got {value!r}")
+      typed[key] = int(value)
+    else:
+      typed[key] = float(value)
+  if "padding" in typed and typed["padding"] not in (0, 1):
+    raise ValueError(f"{op_name} option 'padding' is 0 (VALID) or 1 (SAME), got "
+                     f"{typed['padding']}")
+  for key in ("stride_h", "stride_w"):
+    if key in typed and typed[key] < 1:
+      raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
+  # Flexbuffer maps store keys sorted, which fixes the element indices that
+  # the C++ side reads.
+  return bytes(flexbuffers.Dumps(typed))
+
+
+def firmware_sources() -> List[pathlib.Path]:
+  """Every file a firmware project needs to compile the TL_* ops (with TFLM)."""
+  files = sorted((KERNELS_DIR / "reference").glob("*.h"))
+  files += sorted((KERNELS_DIR / "tflm").glob("*.h"))
+  files += sorted((KERNELS_DIR / "tflm").glob("*.cc"))
+  return files

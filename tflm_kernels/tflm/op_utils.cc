@@ -1,0 +1,116 @@
+#include "tflm_kernels/tflm/op_utils.h"
+
+#include "tensorflow/lite/micro/flatbuffer_utils.h"
+
+namespace tflite_tl {
+namespace tflm {
+
+namespace {
+// Alphabetical positions of the ConvOptions keys in the flexbuffer map.
+constexpr size_t kPaddingIndex = 0;   // "padding"
+constexpr size_t kStrideHIndex = 1;   // "stride_h"
+constexpr size_t kStrideWIndex = 2;   // "stride_w"
+constexpr size_t kNumConvOptions = 3;
+}  // namespace
+
+size_t OptionCount(const char* buffer, size_t length) {
+  if (buffer == nullptr || length == 0) return 0;
+  tflite::FlexbufferWrapper options(reinterpret_cast<const uint8_t*>(buffer),
+                                    length);
+  return options.size();
+}
+
+float OptionAsFloat(const char* buffer, size_t length, size_t index) {
+  tflite::FlexbufferWrapper options(reinterpret_cast<const uint8_t*>(buffer),
+                                    length);
+  return options.ElementAsFloat(index);
+}
+
+bool OptionAsBool(const char* buffer, size_t length, size_t index) {
+  tflite::FlexbufferWrapper options(reinterpret_cast<const uint8_t*>(buffer),
+                                    length);
+  return options.ElementAsBool(index);
+}
+
+bool ParseConvOptions(const char* buffer, size_t length, ConvOptions* out) {
+  if (OptionCount(buffer, length) != kNumConvOptions) return false;
+  tflite::FlexbufferWrapper options(reinterpret_cast<const uint8_t*>(buffer),
+                                    length);
+  const int32_t padding = options.ElementAsInt32(kPaddingIndex);
+  out->padding = padding == 1 ? reference::Padding::kSame
+                              : reference::Padding::kValid;
+  out->stride_h = options.ElementAsInt32(kStrideHIndex);
+  out->stride_w = options.ElementAsInt32(kStrideWIndex);
+  return (padding == 0 || padding == 1) && out->stride_h > 0 &&
+         out->stride_w > 0;
+}
+
+int64_t ElementCount(const TfLiteIntArray* dims) {
+  int64_t count = 1;
+  for (int i = 0; i < dims->size; ++i) count *= dims->data[i];
+  return count;
+}
+
+TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,
+                                 int32_t batch, int32_t in_h, int32_t in_w,
+                                 int32_t in_c, int32_t out_c, int32_t filter_h,
+                                 int32_t filter_w,
+                                 const TfLiteTensor* grad_output,
+                                 reference::ConvGeometry* g) {
+  TL_TFLM_ENSURE(HasRank(grad_output, 4), "%s: grad_output must be 4-D NHWC",
+                 op_name);
+  TL_TFLM_ENSURE(
+      reference::MakeConvGeometry(batch, in_h, in_w, in_c, out_c, filter_h,
+                                  filter_w, o.stride_h, o.stride_w, o.padding,
+                                  g),
+      "%s: empty or inconsistent convolution (input %dx%dx%dx%d, filter "
+      "%dx%d, %d output channels)",
+      op_name, static_cast<int>(batch), static_cast<int>(in_h),
+      static_cast<int>(in_w), static_cast<int>(in_c),
+      static_cast<int>(filter_h), static_cast<int>(filter_w),
+      static_cast<int>(out_c));
+  const int* d = grad_output->dims->data;
+  TL_TFLM_ENSURE(d[0] == batch && d[1] == g->out_h && d[2] == g->out_w &&
+                     d[3] == out_c,
+                 "%s: grad_output is %dx%dx%dx%d but the convolution output "
+                 "is %dx%dx%dx%d",
+                 op_name, d[0], d[1], d[2], d[3], static_cast<int>(batch),
+                 static_cast<int>(g->out_h), static_cast<int>(g->out_w),
+                 static_cast<int>(out_c));
+  return kTfLiteOk;
+}
+
+TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
+                              const TfLiteTensor* filter, int channel_axis,
+                              int32_t channels, float** scales) {
+  TL_TFLM_ENSURE(filter->quantization.type == kTfLiteAffineQuantization &&
+                     filter->quantization.params != nullptr,
+                 "%s: an int8 filter needs affine (per-channel) quantization",
+                 op_name);
+  const auto* q = static_cast<const TfLiteAffineQuantization*>(
+      filter->quantization.params);
+  const int num_scales = q->scale->size;
+  TL_TFLM_ENSURE(num_scales == 1 || q->quantized_dimension == channel_axis,
+                 "%s: filter is quantized along axis %d, expected %d", op_name,
+                 static_cast<int>(q->quantized_dimension), channel_axis);
+  TL_TFLM_ENSURE(num_scales == 1 || num_scales == channels,
+                 "%s: filter has %d scales, expected 1 or %d", op_name,
+                 num_scales, static_cast<int>(channels));
+  for (int i = 0; q->zero_point != nullptr && i < q->zero_point->size; ++i) {
+    TL_TFLM_ENSURE(q->zero_point->data[i] == 0,
+                   "%s: int8 filter zero points must be 0 (symmetric), got %d",
+                   op_name, q->zero_point->data[i]);
+  }
+  // The scale array may live in temporary memory during Prepare: keep a copy.
+  *scales = static_cast<float*>(
+      context->AllocatePersistentBuffer(context, sizeof(float) * channels));
+  TL_TFLM_ENSURE(*scales != nullptr, "%s: arena too small for %d scales",
+                 op_name, static_cast<int>(channels));
+  for (int32_t c = 0; c < channels; ++c) {
+    (*scales)[c] = q->scale->data[num_scales == 1 ? 0 : c];
+  }
+  return kTfLiteOk;
+}
+
+}  // namespace tflm
+}  // namespace tflite_tl

@@ -1,0 +1,68 @@
+// Helpers shared by the TL_* TFLite Micro adapters: error reporting, custom
+// option parsing and conv geometry validation. Prepare-time only.
+#ifndef TFLM_KERNELS_TFLM_OP_UTILS_H_
+#define TFLM_KERNELS_TFLM_OP_UTILS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensorflow/lite/c/common.h"
+#include "tensorflow/lite/micro/micro_log.h"
+#include "tflm_kernels/reference/conv_geometry.h"
+
+// Reports with MicroPrintf and fails the op when `cond` is false. The message
+// names the op and what is expected, like TFLM's own kernels.
+#define TL_TFLM_ENSURE(cond, ...) \
+  do {                            \
+    if (!(cond)) {                \
+      MicroPrintf(__VA_ARGS__);   \
+      return kTfLiteError;        \
+    }                             \
+  } while (0)
+
+namespace tflite_tl {
+namespace tflm {
+
+// Custom options of the four convolution gradient ops. In the flexbuffer map
+// the keys are, alphabetically: "padding" (0 VALID, 1 SAME), "stride_h",
+// "stride_w".
+struct ConvOptions {
+  reference::Padding padding;
+  int32_t stride_h;
+  int32_t stride_w;
+};
+
+// Parses ConvOptions; returns false if the buffer is missing or malformed.
+bool ParseConvOptions(const char* buffer, size_t length, ConvOptions* options);
+
+// Reads one float/bool option by its alphabetical index in the options map.
+float OptionAsFloat(const char* buffer, size_t length, size_t index);
+bool OptionAsBool(const char* buffer, size_t length, size_t index);
+size_t OptionCount(const char* buffer, size_t length);
+
+int64_t ElementCount(const TfLiteIntArray* dims);
+
+inline bool HasRank(const TfLiteTensor* t, int rank) {
+  return t != nullptr && t->dims != nullptr && t->dims->size == rank;
+}
+
+// Builds the geometry of a convolution from its sizes and checks that
+// grad_output ([batch, out_h, out_w, out_c]) is the convolution's output.
+TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options,
+                                 int32_t batch, int32_t in_h, int32_t in_w,
+                                 int32_t in_c, int32_t out_c, int32_t filter_h,
+                                 int32_t filter_w,
+                                 const TfLiteTensor* grad_output,
+                                 reference::ConvGeometry* geometry);
+
+// Copies the per-output-channel scales of a symmetric int8 filter (TFLite
+// affine quantization along `channel_axis`, zero points 0) into a persistent
+// buffer of `channels` floats; a single per-tensor scale is broadcast.
+TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
+                              const TfLiteTensor* filter, int channel_axis,
+                              int32_t channels, float** scales);
+
+}  // namespace tflm
+}  // namespace tflite_tl
+
+#endif  // TFLM_KERNELS_TFLM_OP_UTILS_H_
