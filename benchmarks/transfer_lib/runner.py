@@ -137,6 +137,8 @@ class TransferRunner:
     if self.arena_path:
       with ResultsStore(self.arena_path) as store:
         store.append({"run_id": key_id, "key": key, "arena_bytes": arena,
+                      "arena_head_bytes": int(report.head),
+                      "arena_tail_bytes": int(report.tail),
                       "train_tflite_bytes": len(lowered.train_tflite),
                       "seconds": round(time.perf_counter() - start, 2)})
     return {"arena_bytes": arena, "arena_error": None}
@@ -159,10 +161,14 @@ class TransferRunner:
               progress=False)
     accuracy = float(train.evaluate(model, ds.x_test, ds.y_test))
     wall = time.perf_counter() - start
+    modelled = memory.training_memory(model, config.batch_size)
     result = {
         "accuracy": accuracy,
-        "training_memory_bytes": _bytes(
-            memory.training_memory(model, config.batch_size)),
+        "training_memory_bytes": _bytes(modelled),
+        "training_memory_activation_bytes": int(
+            getattr(modelled, "activation_bytes", 0)),
+        "training_memory_param_bytes": int(
+            getattr(modelled, "param_bytes", 0)),
         "trainable_params": trainable_params(model),
         "num_train": int(len(y)),
         "num_test": int(len(ds.y_test)),
