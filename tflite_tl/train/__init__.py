@@ -3,9 +3,11 @@
 ``fit`` trains ``model.trainable_weights`` (per-weight trainability comes from
 ``tflite_tl.layers``) with SGD or Adam, label smoothing, seeds, progress bars
 and atomic per-epoch checkpoints; ``evaluate`` and ``predict_logits`` run the
-model in inference mode.
+model in inference mode; ``recalibrate_batchnorm`` re-estimates BatchNorm
+statistics after training with batch statistics.
 """
 from tflite_tl.train import augment
+from tflite_tl.train.batchnorm import recalibrate_batchnorm
 from tflite_tl.train.evaluation import evaluate, predict_logits
 from tflite_tl.train.history import History
 from tflite_tl.train.losses import smoothed_targets, softmax_cross_entropy
@@ -14,5 +16,5 @@ from tflite_tl.train.optimizers import make_optimizer
 
 __all__ = [
     "History", "augment", "evaluate", "fit", "make_optimizer", "predict_logits",
-    "seed_everything", "smoothed_targets", "softmax_cross_entropy",
+    "recalibrate_batchnorm", "seed_everything", "smoothed_targets", "softmax_cross_entropy",
 ]

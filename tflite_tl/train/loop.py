@@ -11,7 +11,9 @@ the lowered train step optimises on the device. ``training=True`` is for
 pretraining from scratch: Dropout is on and stock Keras BatchNormalization
 layers that are trainable normalise with batch statistics and update their
 moving statistics (non-trainable variables that then change);
-``tflite_tl.layers.BatchNormalization`` always uses moving statistics.
+``tflite_tl.layers.BatchNormalization`` always uses moving statistics. After
+a short ``training=True`` run the exponential moving statistics lag the final
+weights: call ``recalibrate_batchnorm`` before evaluating or exporting.
 
 Determinism. ``fit`` seeds Python, NumPy and TensorFlow, enables TensorFlow
 op determinism (process-wide), and shuffles with a NumPy RandomState derived
