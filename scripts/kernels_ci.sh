@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# CI for the C++ training kernels (tflm_kernels/):
+#   1. installs, only when missing, the Debian packages they need:
+#      gcc-arm-none-eabi + libnewlib-arm-none-eabi (Cortex-M4F cross-compiler)
+#      and bazel-bootstrap (Bazel 4.2.3, used fully offline);
+#   2. runs the kernel pytest files: C++ golden tests plain and with
+#      ASan+UBSan, TF custom ops against the goldens, golden reproducibility,
+#      TL_* op descriptions, Cortex-M4F cross-compilation
+#      (skip with KERNELS_CI_SKIP_PYTEST=1 when the main pytest run covers them);
+#   3. prints the Cortex-M4F code size table;
+#   4. runs `bazel test //...` offline (skip with KERNELS_CI_SKIP_BAZEL=1).
+# Run it before the main pytest run, so the cross-compile test is not skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+missing=()
+for pkg in gcc-arm-none-eabi libnewlib-arm-none-eabi bazel-bootstrap; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${KERNELS_CI_SKIP_PYTEST:-0}" != "1" ]; then
+  echo "== kernel tests (pytest)"
+  python -m pytest -q tests/test_tflm_kernels_cpp.py tests/test_tflm_kernels_ops.py \
+    tests/test_tflm_kernels_goldens.py tests/test_tflm_kernels_tflm_ops.py \
+    tests/test_tflm_kernels_codesize.py
+fi
+
+echo "== Cortex-M4F code size"
+bash scripts/kernels_code_size.sh
+
+if [ "${KERNELS_CI_SKIP_BAZEL:-0}" != "1" ]; then
+  echo "== bazel test //... (offline)"
+  bash scripts/kernels_bazel_test.sh
+fi
