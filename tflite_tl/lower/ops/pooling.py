@@ -31,9 +31,8 @@ def make_average_pool(*, in_shape, pool, padding: str, need_input_grad: bool):
     def grad(dy):
       if not need_input_grad:
         return None
-      up = tf.compat.v1.image.resize_nearest_neighbor(
-          dy, [oh * ph, ow * pw], align_corners=False,
-          half_pixel_centers=False)
+      # Integer up-scaling: every output pixel copies its window's gradient.
+      up = tf.image.resize(dy, [oh * ph, ow * pw], method="nearest")
       dx = up * (1.0 / (ph * pw))
       if oh * ph != h or ow * pw != w:
         dx = tf.pad(dx, [[0, 0], [0, h - oh * ph], [0, w - ow * pw], [0, 0]])
