@@ -176,3 +176,30 @@ def test_bad_python_arguments_are_explained():
   with pytest.raises(ValueError, match="strides must be a positive int"):
     ops.depthwise_weight_grad(np.ones((1, 3, 3, 1), np.float32),
                               np.ones((1, 3, 3, 1), np.float32), 3, strides=0)
+
+
+def test_chained_backward_of_conv_relu_matches_tf():
+  # One layer of a TinyTL/TinyTrain backward pass built only from the custom
+  # ops: relu mask -> masked gradient -> bias, sparse weight and input
+  # gradients through the int8 frozen filter. TF autodiff is the reference.
+  rng = np.random.default_rng(11)
+  x = rng.standard_normal((2, 9, 9, 3)).astype(np.float32)
+  q = rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)  # OHWI
+  scales = rng.uniform(0.01, 0.05, 4).astype(np.float32)
+  bias = rng.standard_normal(4).astype(np.float32)
+  upstream = rng.standard_normal((2, 5, 5, 4)).astype(np.float32)
+  hwio = tf.constant(np.transpose(q.astype(np.float32) * scales[:, None, None, None],
+                                  (1, 2, 3, 0)))
+  xv, bv = tf.constant(x), tf.constant(bias)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([xv, bv, hwio])
+    pre = tf.nn.bias_add(tf.nn.conv2d(xv, hwio, 2, "SAME"), bv)
+    loss = tf.reduce_sum(tf.nn.relu6(pre) * upstream)
+  want_x, want_b, want_w = tape.gradient(loss, [xv, bv, hwio])
+
+  mask = ops.relu_mask(pre, relu6=True)  # what the forward pass would store
+  grad_pre = ops.masked_grad(upstream, mask)
+  _close(ops.bias_grad(grad_pre), want_b)
+  _close(ops.conv_input_grad(grad_pre, q, scales, (9, 9), strides=2), want_x)
+  want_rows = np.transpose(want_w.numpy(), (3, 0, 1, 2))[[2, 0]]
+  _close(ops.conv_weight_grad_sparse(x, grad_pre, [2, 0], 3, strides=2), want_rows)
