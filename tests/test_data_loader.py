@@ -133,3 +133,10 @@ def test_max_per_class_caps_each_split_deterministically():
   assert np.bincount(a.y_test).tolist() == [20] * 10
   assert a.x_train.shape == (200, 14, 14, 3)
   np.testing.assert_array_equal(a.x_train, b.x_train)
+
+
+def test_test_fraction_repools_official_split():
+  ds = data.load("fashion_mnist", resolution=28, channels=1, test_fraction=0.5,
+                 max_per_class=30)
+  assert np.bincount(ds.y_test).tolist() == [30] * 10
+  assert np.bincount(ds.y_train).tolist() == [30] * 10
