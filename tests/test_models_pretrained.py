@@ -73,3 +73,8 @@ def test_unknown_or_incomplete_backbone(tmp_path):
   with pytest.raises(ValueError, match="half.npz"):
     pretrained.load_pretrained("half", str(tmp_path))
   assert pretrained.list_pretrained(os.path.join(str(tmp_path), "x")) == []
+
+
+def test_name_must_be_a_string(tmp_path):
+  with pytest.raises(ValueError, match="non-empty string"):
+    pretrained.pretrained_info(None, str(tmp_path))

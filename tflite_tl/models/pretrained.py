@@ -65,8 +65,12 @@ def _unknown(name: str, directory: Optional[str], missing: str) -> ValueError:
 def pretrained_info(name: str, directory: Optional[str] = None
                     ) -> Dict[str, Any]:
   """The JSON record of backbone ``name`` (recipe, accuracies, checksum)."""
+  if not isinstance(name, str) or not name:
+    raise ValueError(f"Pretrained backbone name must be a non-empty string, "
+                     f"got {name!r}. Available: "
+                     f"{', '.join(list_pretrained(directory)) or 'none'}.")
   record_path, _ = _paths(name, directory)
-  if not isinstance(name, str) or not os.path.exists(record_path):
+  if not os.path.exists(record_path):
     raise _unknown(name, directory, record_path)
   with open(record_path, encoding="utf-8") as f:
     return json.load(f)

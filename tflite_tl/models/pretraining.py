@@ -53,7 +53,7 @@ PRESETS: Dict[str, Preset] = {
                      Recipe(epochs=10)),
     "mobilenet_v2": Preset("mobilenet_v2", dict(
         resolution=32, input_channels=1, num_classes=10, width_multiplier=0.35,
-        last_channels=256), Recipe(epochs=10)),
+        last_channels=256), Recipe(epochs=8)),
 }
 
 
