@@ -15,7 +15,7 @@ the accuracy-against-memory plots.
 """
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from benchmarks.transfer_lib import cli
 
@@ -48,6 +48,9 @@ flags.DEFINE_bool("progress", True, "Show the progress bar.")
 
 def main(argv):
   del argv
+  if not FLAGS["verbosity"].present:
+    # The TFLite converter logs every SavedModel it writes at INFO.
+    logging.set_verbosity(logging.WARNING)
   options = cli.Options(
       preset=FLAGS.preset, results=FLAGS.results, out_dir=FLAGS.out_dir,
       benchmarks_md=FLAGS.benchmarks_md, methods=FLAGS.methods,

@@ -32,3 +32,12 @@ def test_unknown_preset_and_axis_are_clear_errors():
                          methods=("ft_full",), datasets=("lfw",), shots=10)
   with pytest.raises(ValueError, match="supported axes"):
     presets.QUICK.ablation_configs(bad)
+
+
+def test_few_shot_runs_come_first_and_full_split_has_its_own_epochs():
+  preset = presets.dataclasses.replace(presets.FULL, full_split_epochs=2)
+  configs = preset.configs()
+  kinds = [c.shots is None for c in configs]
+  assert kinds == sorted(kinds) and any(kinds)
+  assert {c.epochs for c in configs if c.shots is None} == {2}
+  assert {c.epochs for c in configs if c.shots} == {preset.epochs}

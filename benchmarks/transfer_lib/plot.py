@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
+from matplotlib import ticker  # noqa: E402
 
 from benchmarks.transfer_lib.aggregate import Group, select  # noqa: E402
 from benchmarks.transfer_lib.report import (method_order, ordered_unique,  # noqa: E402
@@ -66,6 +67,12 @@ def plot_accuracy_vs_memory(groups: Sequence[Group], path: str, *,
       ax.errorbar(xs, ys, yerr=es, color=colour, marker=marker, markersize=6,
                   linewidth=1.2, capsize=2, label=method_label(method))
     ax.set_xscale("log")
+    # Plain KB numbers: the range is often less than a decade, where the
+    # default 2×10^2 labels are hard to read.
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_title(f"{dataset} ({shots_label(shots)})", fontsize=10)
     ax.set_xlabel("training memory (KB, model, log scale)")
     ax.set_ylabel("top-1 accuracy (%)")

@@ -46,15 +46,28 @@ class Preset:
   learning_rates: Dict[str, float]
   ablations: Tuple[Ablation, ...] = ()
   optimizer: str = "adam"
+  #: Epochs on a full training split (``None``: ``epochs``). A full split has
+  #: tens to hundreds of times the samples of a few-shot one, so it needs
+  #: fewer passes for the same number of steps.
+  full_split_epochs: Optional[int] = None
 
   def _grid(self, **overrides) -> List[plan.RunConfig]:
     args = dict(backbones=self.backbones, methods=self.methods,
                 datasets=self.datasets, seeds=self.seeds, shots=self.shots,
-                batch_sizes=(self.batch_size,), epochs=self.epochs,
+                batch_sizes=(self.batch_size,),
                 learning_rate=self.learning_rate,
                 learning_rates=self.learning_rates, optimizer=self.optimizer)
     args.update(overrides)
-    return plan.grid(**args)
+    # One grid per shot setting, in the given order, each with its epochs.
+    configs = []
+    for shots in args.pop("shots"):
+      epochs = self.epochs
+      if shots is None and self.full_split_epochs is not None:
+        epochs = self.full_split_epochs
+      for dataset in args["datasets"]:
+        configs += plan.grid(**dict(args, datasets=(dataset,),
+                                    shots=(shots,), epochs=epochs))
+    return configs
 
   def main_configs(self) -> List[plan.RunConfig]:
     return self._grid()
@@ -69,11 +82,16 @@ class Preset:
                       **{axis[ablation.axis]: ablation.values})
 
   def configs(self) -> List[plan.RunConfig]:
-    """Main grid then ablations, each run once (shared points deduplicated)."""
+    """Every run once (ablations share their baseline with the main grid).
+
+    Few-shot runs (main grid, then ablations) come before full-split runs:
+    they are cheap, so an interrupted sweep has complete few-shot tables
+    first.
+    """
     configs = self.main_configs()
     for ablation in self.ablations:
       configs += self.ablation_configs(ablation)
-    return plan.dedupe(configs)
+    return sorted(plan.dedupe(configs), key=lambda c: c.shots is None)
 
 
 #: Shipped backbone the presets adapt (``tflite_tl.models.load_pretrained``).
@@ -99,7 +117,7 @@ FULL = Preset(
     name="full",
     backbones=(BACKBONE,),
     methods=ALL_METHODS,
-    datasets=("animal_mnist", "mnist", "lfw", "digits"),
+    datasets=("lfw", "digits", "mnist", "animal_mnist"),
     seeds=(0, 1, 2),
     shots=(None, 10),
     epochs=20,
