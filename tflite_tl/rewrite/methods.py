@@ -75,58 +75,71 @@ def _check_options(method, options, allowed):
                      f"{sorted(unknown)}; it takes {sorted(allowed)}.")
 
 
-def _with_trainable_head(model, num_classes, seed):
-  """Replaces (or keeps) the classifier and makes all its weights trainable."""
-  model = head.replace_classifier(model, num_classes, seed=seed)
-  classifier = head.find_classifier(model)
-  return trainability.make_layers_trainable(model, [classifier.name])
+def _prepare(model, num_classes, seed, body_rule, fold, lite_options=None):
+  """Shared recipe: [fold BN] -> [lite residual] -> [new head] -> trainability.
+
+  ``body_rule(layer)`` names the weights to train in layers that are neither
+  the classifier nor a lite residual branch (those train fully). Each step
+  is one graph rebuild, so methods cost two to four rebuilds.
+  """
+  if fold:
+    model = fold_bn.fold_batch_norm(model)
+  if lite_options is not None:
+    model = lite_residual.insert_lite_residual(model, seed=seed,
+                                               **lite_options)
+  if num_classes is not None:
+    model = head.replace_classifier(model, num_classes, seed=seed)
+  classifier = head.find_classifier(model).name
+  branch = {l.name for l in lite_residual.lite_residual_layers(model)}
+
+  def rule(layer, current):
+    del current
+    if layer.name == classifier or layer.name in branch:
+      return trainability.parameter_names(layer)
+    return body_rule(layer)
+
+  return trainability.set_trainable(model, rule)
+
+
+def _is_norm(layer):
+  return isinstance(layer, (keras.layers.BatchNormalization,
+                            keras.layers.GroupNormalization,
+                            keras.layers.LayerNormalization))
 
 
 def ft_full(model, num_classes=None, seed=0, **options):
   _check_options("ft_full", options, ())
-  model = head.replace_classifier(model, num_classes, seed=seed)
-  return trainability.set_trainable(
-      model, lambda layer, current: trainability.parameter_names(layer))
+  return _prepare(model, num_classes, seed, trainability.parameter_names,
+                  fold=False)
 
 
 def ft_last(model, num_classes=None, seed=0, **options):
   _check_options("ft_last", options, ())
-  model = trainability.freeze(fold_bn.fold_batch_norm(model))
-  return _with_trainable_head(model, num_classes, seed)
+  return _prepare(model, num_classes, seed, lambda layer: (), fold=True)
 
 
 def ft_norm_last(model, num_classes=None, seed=0, **options):
   _check_options("ft_norm_last", options, ())
-  model = trainability.set_trainable(
-      model, lambda layer, current: (
-          {"gamma", "beta"}
-          if isinstance(layer, (keras.layers.BatchNormalization,
-                                keras.layers.GroupNormalization,
-                                keras.layers.LayerNormalization))
-          else frozenset()))
-  return _with_trainable_head(model, num_classes, seed)
+  return _prepare(
+      model, num_classes, seed,
+      lambda layer: {"gamma", "beta"} if _is_norm(layer) else (), fold=False)
 
 
 def tinytl_b(model, num_classes=None, seed=0, **options):
   _check_options("tinytl_b", options, ())
-  model = trainability.freeze(fold_bn.fold_batch_norm(model))
-  model = trainability.make_biases_trainable(model)
-  return _with_trainable_head(model, num_classes, seed)
+  return _prepare(model, num_classes, seed, lambda layer: {"bias"}, fold=True)
 
 
 def tinytl_l(model, num_classes=None, seed=0, **options):
   _check_options("tinytl_l", options, _LITE_OPTIONS)
-  model = trainability.freeze(fold_bn.fold_batch_norm(model))
-  model = lite_residual.insert_lite_residual(model, seed=seed, **options)
-  return _with_trainable_head(model, num_classes, seed)
+  return _prepare(model, num_classes, seed, lambda layer: (), fold=True,
+                  lite_options=options)
 
 
 def tinytl_lb(model, num_classes=None, seed=0, **options):
   _check_options("tinytl_lb", options, _LITE_OPTIONS)
-  model = trainability.freeze(fold_bn.fold_batch_norm(model))
-  model = trainability.make_biases_trainable(model)
-  model = lite_residual.insert_lite_residual(model, seed=seed, **options)
-  return _with_trainable_head(model, num_classes, seed)
+  return _prepare(model, num_classes, seed, lambda layer: {"bias"},
+                  fold=True, lite_options=options)
 
 
 for _name, _fn in (("ft_full", ft_full), ("ft_last", ft_last),
