@@ -20,9 +20,10 @@ def test_every_kernel_cross_compiles_and_is_small(tmp_path):
   rows = dict(re.findall(r"^\| (\w+) \| (\d+) \| 0 \| 0 \|", proc.stdout, re.M))
   kernels = {p.stem for p in (_REPO / "tflm_kernels" / "codesize").glob("*.cc")}
   assert set(rows) == kernels
-  # Reference loops, no tables or state: each kernel well under 1 KB of flash,
-  # no RAM (data/bss are 0, checked by the pattern above).
-  assert all(0 < int(text) < 1024 for text in rows.values()), rows
+  # Reference loops, no tables or state: each kernel object (float and int8
+  # variants together) under 2 KB of flash, no RAM (data/bss are 0, checked
+  # by the pattern above).
+  assert all(0 < int(text) < 2048 for text in rows.values()), rows
   # Hard-float ABI objects: the build really targeted the M4F's FPU.
   attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(tmp_path / "sgd.o")],
                          capture_output=True, text=True, check=True).stdout

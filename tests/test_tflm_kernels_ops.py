@@ -42,12 +42,19 @@ def test_library_is_cached_by_source_hash():
   int(first.parent.name, 16)  # the cache key is the hex source digest
 
 
+def _input_quant(case):
+  p = case.params
+  if case.tensors["input"].dtype == np.int8:
+    return {"input_quantization": (p["input_scale"], p["input_zero_point"])}
+  return {}
+
+
 @_cases("conv_weight_grad")
 def test_conv_weight_grad_sparse(case):
   t = case.tensors
   fh, fw = case.params["filter_h"], case.params["filter_w"]
   got = ops.conv_weight_grad_sparse(t["input"], t["grad_output"], t["channels"],
-                                    (fh, fw), **_conv_args(case))
+                                    (fh, fw), **_conv_args(case), **_input_quant(case))
   assert got.shape == t["expected_grad_filter"].shape
   _close(got, t["expected_grad_filter"])
 
@@ -95,7 +102,8 @@ def test_conv_input_grad(case):
 def test_depthwise_weight_grad(case):
   t = case.tensors
   fh, fw = case.params["filter_h"], case.params["filter_w"]
-  got = ops.depthwise_weight_grad(t["input"], t["grad_output"], (fh, fw), **_conv_args(case))
+  got = ops.depthwise_weight_grad(t["input"], t["grad_output"], (fh, fw), **_conv_args(case),
+                                  **_input_quant(case))
   _close(got, t["expected_grad_filter"])
 
 
@@ -167,6 +175,17 @@ def test_ops_work_inside_tf_function():
   concrete = step.get_concrete_function()
   assert concrete.structured_outputs[0].shape.as_list() == [2, 3, 3, 3]
   assert concrete.structured_outputs[1].shape.as_list() == [5]
+
+
+def test_int8_input_needs_its_quantization():
+  q = np.zeros((1, 3, 3, 1), np.int8)
+  gy = np.ones((1, 3, 3, 1), np.float32)
+  with pytest.raises(ValueError, match=r"needs input_quantization=\(scale, zero_point\)"):
+    ops.conv_weight_grad_sparse(q, gy, [0], 3)
+  with pytest.raises(ValueError, match="applies to int8 inputs only"):
+    ops.depthwise_weight_grad(q.astype(np.float32), gy, 3, input_quantization=(0.1, 0))
+  with pytest.raises(ValueError, match="scale must be positive"):
+    ops.depthwise_weight_grad(q, gy, 3, input_quantization=(0.0, 0))
 
 
 def test_bad_python_arguments_are_explained():

@@ -40,19 +40,47 @@ def _conv_attrs(filter_size, strides, padding):
               padding=_padding(padding))
 
 
+def _input_quant(inputs, input_quantization):
+  """Attributes for a float input, or an int8 input with (scale, zero_point)."""
+  inputs = tf.convert_to_tensor(inputs)
+  if inputs.dtype == tf.int8:
+    if input_quantization is None:
+      raise ValueError("an int8 input needs input_quantization=(scale, zero_point)")
+    scale, zero_point = input_quantization
+    if not scale > 0:
+      raise ValueError(f"input scale must be positive, got {scale!r}")
+    return inputs, dict(input_scale=float(scale), input_zero_point=int(zero_point))
+  if inputs.dtype != tf.float32:
+    raise ValueError(f"inputs must be float32 or int8, got {inputs.dtype.name}")
+  if input_quantization is not None:
+    raise ValueError("input_quantization applies to int8 inputs only")
+  return inputs, {}
+
+
 def conv_weight_grad_sparse(inputs, grad_output, channels, filter_size: IntPair,
-                            strides: IntPair = 1, padding: str = "SAME"):
-  """Conv2D weight gradient of the given output channels, [K, kh, kw, C_in]."""
+                            strides: IntPair = 1, padding: str = "SAME",
+                            input_quantization=None):
+  """Conv2D weight gradient of the given output channels, [K, kh, kw, C_in].
+
+  `inputs` is the layer input: float32, or the int8 tensor saved by a
+  quantized forward pass together with input_quantization=(scale, zero_point).
+  """
+  inputs, quant = _input_quant(inputs, input_quantization)
   return load_ops().tl_conv_weight_grad_sparse(
       inputs, grad_output, tf.cast(channels, tf.int32),
-      **_conv_attrs(filter_size, strides, padding))
+      **_conv_attrs(filter_size, strides, padding), **quant)
 
 
 def depthwise_weight_grad(inputs, grad_output, filter_size: IntPair,
-                          strides: IntPair = 1, padding: str = "SAME"):
-  """DepthwiseConv2D weight gradient, [1, kh, kw, C_in * multiplier]."""
+                          strides: IntPair = 1, padding: str = "SAME",
+                          input_quantization=None):
+  """DepthwiseConv2D weight gradient, [1, kh, kw, C_in * multiplier].
+
+  `inputs` may be int8 with input_quantization, as in conv_weight_grad_sparse.
+  """
+  inputs, quant = _input_quant(inputs, input_quantization)
   return load_ops().tl_depthwise_weight_grad(
-      inputs, grad_output, **_conv_attrs(filter_size, strides, padding))
+      inputs, grad_output, **_conv_attrs(filter_size, strides, padding), **quant)
 
 
 def conv_input_grad(grad_output, filter_int8, scales, input_size: IntPair,

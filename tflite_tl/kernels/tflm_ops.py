@@ -36,10 +36,11 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "bias tensor is updated in place."),
     TflmOpSpec("TL_CONV_WGRAD_SPARSE", "conv_weight_grad.cc",
                ("input", "grad_output", "channels"), ("grad_filter",), _CONV_OPTIONS,
-               "Conv2D weight gradient of the listed output channels, [K, kh, kw, Cin]."),
+               "Conv2D weight gradient of the listed output channels, [K, kh, kw, Cin]; "
+               "the input may be float32 or a saved int8 activation."),
     TflmOpSpec("TL_DEPTHWISE_WGRAD", "depthwise_weight_grad.cc", ("input", "grad_output"),
                ("grad_filter",), _CONV_OPTIONS,
-               "DepthwiseConv2D weight gradient, [1, kh, kw, C*M]."),
+               "DepthwiseConv2D weight gradient, [1, kh, kw, C*M]; float32 or int8 input."),
     TflmOpSpec("TL_CONV_INPUT_GRAD", "conv_input_grad.cc", ("grad_output", "filter"),
                ("grad_input",), _CONV_OPTIONS,
                "Conv2D input gradient through an int8 (per-channel) or float filter."),

@@ -17,9 +17,18 @@ bool tl_conv_weight_grad_sparse(const tflite_tl::reference::ConvGeometry* g,
                                 const float* input, const float* grad_output,
                                 const int32_t* channels, int32_t num_channels,
                                 float* grad_filter);
+bool tl_conv_weight_grad_sparse_int8(
+    const tflite_tl::reference::ConvGeometry* g, const int8_t* input,
+    float input_scale, int32_t input_zero_point, const float* grad_output,
+    const int32_t* channels, int32_t num_channels, float* grad_filter);
 void tl_depthwise_weight_grad(const tflite_tl::reference::ConvGeometry* g,
                               const float* input, const float* grad_output,
                               float* grad_filter);
+void tl_depthwise_weight_grad_int8(const tflite_tl::reference::ConvGeometry* g,
+                                   const int8_t* input, float input_scale,
+                                   int32_t input_zero_point,
+                                   const float* grad_output,
+                                   float* grad_filter);
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,
                              const float* scales, float* grad_input);

@@ -8,12 +8,15 @@
 //     sum_{n, oy, ox} grad_output[n, oy, ox, channels[k]]
 //                     * input[n, oy*stride_h - pad_top + ky,
 //                               ox*stride_w - pad_left + kx, ci]
-// (out-of-range input positions are the zero padding).
+// (out-of-range input positions are the zero padding). The input may be a
+// float tensor or the int8 tensor saved by a quantized forward pass (see
+// activation_quantization.h).
 #ifndef TFLM_KERNELS_REFERENCE_CONV_WEIGHT_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_CONV_WEIGHT_GRAD_H_
 
 #include <stdint.h>
 
+#include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 
 namespace tflite_tl {
@@ -28,13 +31,15 @@ inline bool ChannelsInRange(const int32_t* channels, int32_t num_channels,
   return true;
 }
 
-// input:       [batch, in_h, in_w, in_c]
+// input:       [batch, in_h, in_w, in_c], float, or int8 with `quant`
 // grad_output: [batch, out_h, out_w, out_c]
 // channels:    [num_channels] output-channel indices (any order, may be empty)
 // grad_filter: [num_channels, filter_h, filter_w, in_c], overwritten; row k
 //              is the gradient of filter row channels[k].
 // Returns false, writing nothing, if a channel index is out of range.
-inline bool ConvWeightGradSparse(const ConvGeometry& g, const float* input,
+template <typename InputT>
+inline bool ConvWeightGradSparse(const ConvGeometry& g, const InputT* input,
+                                 const ActivationQuantization& quant,
                                  const float* grad_output,
                                  const int32_t* channels,
                                  int32_t num_channels, float* grad_filter) {
@@ -58,19 +63,31 @@ inline bool ConvWeightGradSparse(const ConvGeometry& g, const float* input,
             for (int32_t kx = 0; kx < g.filter_w; ++kx) {
               const int32_t ix = ix0 + kx;
               if (ix < 0 || ix >= g.in_w) continue;
-              const float* in =
+              const InputT* in =
                   input +
                   ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
                       g.in_c;
               float* gw = gf + (ky * g.filter_w + kx) * g.in_c;
-              for (int32_t ci = 0; ci < g.in_c; ++ci) gw[ci] += gv * in[ci];
+              for (int32_t ci = 0; ci < g.in_c; ++ci) {
+                gw[ci] += gv * Centred(in[ci], quant.zero_point);
+              }
             }
           }
         }
       }
     }
   }
+  ApplyScale(quant, num_channels * row_size, grad_filter);
   return true;
+}
+
+// Float activations.
+inline bool ConvWeightGradSparse(const ConvGeometry& g, const float* input,
+                                 const float* grad_output,
+                                 const int32_t* channels,
+                                 int32_t num_channels, float* grad_filter) {
+  return ConvWeightGradSparse<float>(g, input, kNoQuantization, grad_output,
+                                     channels, num_channels, grad_filter);
 }
 
 }  // namespace reference

@@ -6,21 +6,26 @@
 //     sum_{n, oy, ox} grad_output[n, oy, ox, oc]
 //                     * input[n, oy*stride_h - pad_top + ky,
 //                               ox*stride_w - pad_left + kx, oc / m]
+// The input may be a float tensor or the int8 tensor saved by a quantized
+// forward pass (see activation_quantization.h).
 #ifndef TFLM_KERNELS_REFERENCE_DEPTHWISE_WEIGHT_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_DEPTHWISE_WEIGHT_GRAD_H_
 
 #include <stdint.h>
 
+#include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 
 namespace tflite_tl {
 namespace reference {
 
 // g.out_c must be g.in_c * depth_multiplier.
-// input:       [batch, in_h, in_w, in_c]
+// input:       [batch, in_h, in_w, in_c], float, or int8 with `quant`
 // grad_output: [batch, out_h, out_w, out_c]
 // grad_filter: [1, filter_h, filter_w, out_c], overwritten.
-inline void DepthwiseWeightGrad(const ConvGeometry& g, const float* input,
+template <typename InputT>
+inline void DepthwiseWeightGrad(const ConvGeometry& g, const InputT* input,
+                                const ActivationQuantization& quant,
                                 const float* grad_output, float* grad_filter) {
   const int32_t multiplier = g.out_c / g.in_c;
   const int32_t size = g.filter_h * g.filter_w * g.out_c;
@@ -39,19 +44,28 @@ inline void DepthwiseWeightGrad(const ConvGeometry& g, const float* input,
           for (int32_t kx = 0; kx < g.filter_w; ++kx) {
             const int32_t ix = ix0 + kx;
             if (ix < 0 || ix >= g.in_w) continue;
-            const float* in =
+            const InputT* in =
                 input +
                 ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
                     g.in_c;
             float* gw = grad_filter + (ky * g.filter_w + kx) * g.out_c;
             for (int32_t oc = 0; oc < g.out_c; ++oc) {
-              gw[oc] += go[oc] * in[oc / multiplier];
+              gw[oc] +=
+                  go[oc] * Centred(in[oc / multiplier], quant.zero_point);
             }
           }
         }
       }
     }
   }
+  ApplyScale(quant, size, grad_filter);
+}
+
+// Float activations.
+inline void DepthwiseWeightGrad(const ConvGeometry& g, const float* input,
+                                const float* grad_output, float* grad_filter) {
+  DepthwiseWeightGrad<float>(g, input, kNoQuantization, grad_output,
+                             grad_filter);
 }
 
 }  // namespace reference

@@ -83,6 +83,20 @@ def _vjp(fn, primals, upstream):
   return [g.numpy() for g in tape.gradient(loss, variables)]
 
 
+# Cases that are repeated with an int8 input (a saved quantized activation).
+_INT8_INPUT_CASES = ("k3_s1_same_odd", "k3_s2_same_odd_all_channels", "k5_s2_same_even",
+                     "k3_s2_same_odd_mult2")
+
+
+def _quantized_activation(rng, shape):
+  """Random int8 activation and its float64 value scale * (q - zero_point)."""
+  q = rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
+  scale = float(np.float32(rng.uniform(0.01, 0.1)))
+  zero_point = int(rng.integers(-20, 21))
+  real = scale * (q.astype(np.float64) - zero_point)
+  return q, scale, zero_point, real
+
+
 def _conv_params(fh, fw, stride, padding):
   return {"filter_h": fh, "filter_w": fw, "stride_h": stride,
           "stride_w": stride, "padding": 1 if padding == "SAME" else 0}
@@ -107,6 +121,16 @@ def conv_weight_grad_cases():
         "input": x, "grad_output": gy, "channels": sel,
         "expected_grad_filter": _f32(ohwi[sel].reshape(len(sel), fh, fw, ci)),
     }))
+    if name in _INT8_INPUT_CASES:
+      q, scale, zp, real = _quantized_activation(rng, (n, h, w, ci))
+      _, gw = _vjp(lambda a, b: tf.nn.conv2d(a, b, s, pad), [real, filt], gy)
+      ohwi = np.transpose(gw, (3, 0, 1, 2))
+      params = _conv_params(fh, fw, s, pad)
+      params.update(input_scale=scale, input_zero_point=zp)
+      cases.append(GoldenCase(name + "_int8_input", params, {
+          "input": q, "grad_output": gy, "channels": sel,
+          "expected_grad_filter": _f32(ohwi[sel].reshape(len(sel), fh, fw, ci)),
+      }))
   return cases
 
 
@@ -147,6 +171,14 @@ def depthwise_weight_grad_cases():
         "input": x, "grad_output": gy,
         "expected_grad_filter": _f32(gw.reshape(1, fh, fw, c * m)),
     }))
+    if name in _INT8_INPUT_CASES:
+      q, scale, zp, real = _quantized_activation(rng, (n, h, w, c))
+      _, gw = _vjp(_depthwise(s, pad), [real, filt], gy)
+      params = dict(params, input_scale=scale, input_zero_point=zp)
+      cases.append(GoldenCase(name + "_int8_input", params, {
+          "input": q, "grad_output": gy,
+          "expected_grad_filter": _f32(gw.reshape(1, fh, fw, c * m)),
+      }))
   return cases
 
 
@@ -236,11 +268,15 @@ def sgd_cases():
 GENERATORS = {
     "bias_grad": (bias_grad_cases, "Bias gradient and fused SGD step."),
     "conv_weight_grad": (conv_weight_grad_cases,
-                         "Conv2D weight gradient of selected output channels (OHWI rows)."),
+                         "Conv2D weight gradient of selected output channels (OHWI rows);\n"
+                         "cases *_int8_input read an int8 input with input_scale and "
+                         "input_zero_point."),
     "conv_input_grad": (conv_input_grad_cases,
                         "Conv2D input gradient through int8 per-channel weights."),
     "depthwise_weight_grad": (depthwise_weight_grad_cases,
-                              "DepthwiseConv2D weight gradient ([1, kh, kw, C*M])."),
+                              "DepthwiseConv2D weight gradient ([1, kh, kw, C*M]);\n"
+                              "cases *_int8_input read an int8 input with input_scale "
+                              "and input_zero_point."),
     "depthwise_input_grad": (depthwise_input_grad_cases,
                              "DepthwiseConv2D input gradient through int8 per-channel weights."),
     "activation_mask": (activation_mask_cases,

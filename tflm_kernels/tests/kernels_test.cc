@@ -25,6 +25,7 @@
 namespace tflite_tl {
 namespace {
 
+using reference::ActivationQuantization;
 using reference::ConvGeometry;
 using reference::Padding;
 using testing::GoldenCase;
@@ -55,6 +56,11 @@ ConvGeometry Geometry(const GoldenCase& c, int32_t batch, int32_t in_h,
   return g;
 }
 
+ActivationQuantization InputQuantization(const GoldenCase& c) {
+  return ActivationQuantization{static_cast<float>(c.param("input_scale")),
+                                static_cast<int32_t>(c.param("input_zero_point"))};
+}
+
 void TestConvWeightGrad(const std::string& dir) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/conv_weight_grad.golden")) {
     const auto& in = c.tensor("input");
@@ -66,11 +72,19 @@ void TestConvWeightGrad(const std::string& dir) {
     const auto want = c.tensor("expected_grad_filter").AsFloat();
     // One sentinel past the end catches writes beyond K rows.
     std::vector<float> got(want.size() + 1, 123.0f);
-    const auto input = in.AsFloat();
     const auto grad_output = go.AsFloat();
-    TL_EXPECT(reference::ConvWeightGradSparse(
-        g, input.data(), grad_output.data(), channels.data(),
-        static_cast<int32_t>(channels.size()), got.data()));
+    const int32_t k = static_cast<int32_t>(channels.size());
+    if (in.dtype == "i8") {  // a saved int8 activation
+      const auto input = in.As<int8_t>();
+      const ActivationQuantization quant = InputQuantization(c);
+      TL_EXPECT(reference::ConvWeightGradSparse<int8_t>(
+          g, input.data(), quant, grad_output.data(), channels.data(), k,
+          got.data()));
+    } else {
+      const auto input = in.AsFloat();
+      TL_EXPECT(reference::ConvWeightGradSparse(g, input.data(), grad_output.data(),
+                                                channels.data(), k, got.data()));
+    }
     TL_EXPECT(got.back() == 123.0f);
     got.pop_back();
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "conv_weight_grad/" + c.name);
@@ -130,11 +144,17 @@ void TestDepthwiseWeightGrad(const std::string& dir) {
     const ConvGeometry g =
         Geometry(c, in.dim(0), in.dim(1), in.dim(2), in.dim(3), go.dim(3));
     TL_EXPECT(go.dim(3) == in.dim(3) * static_cast<int32_t>(c.param("depth_multiplier")));
-    const auto input = in.AsFloat();
     const auto grad_output = go.AsFloat();
     const auto want = c.tensor("expected_grad_filter").AsFloat();
     std::vector<float> got(want.size(), 5.0f);
-    reference::DepthwiseWeightGrad(g, input.data(), grad_output.data(), got.data());
+    if (in.dtype == "i8") {
+      const auto input = in.As<int8_t>();
+      reference::DepthwiseWeightGrad<int8_t>(g, input.data(), InputQuantization(c),
+                                             grad_output.data(), got.data());
+    } else {
+      const auto input = in.AsFloat();
+      reference::DepthwiseWeightGrad(g, input.data(), grad_output.data(), got.data());
+    }
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "depthwise_weight_grad/" + c.name);
   }
 }

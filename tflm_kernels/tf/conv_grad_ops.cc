@@ -10,6 +10,7 @@
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/conv_input_grad.h"
 #include "tflm_kernels/reference/conv_weight_grad.h"
@@ -86,12 +87,35 @@ absl::Status GeometryFor(const ConvAttrs& a, int64_t batch, int64_t in_h,
   return absl::OkStatus();
 }
 
+// The weight-gradient ops read the layer input as float, or as the int8
+// tensor saved by a quantized forward pass (real = input_scale *
+// (q - input_zero_point); the two attributes are ignored for float).
+#define TL_INPUT_QUANT_ATTRS                                            \
+  Attr("T: {float, int8} = DT_FLOAT")                                   \
+      .Attr("input_scale: float = 1.0")                                 \
+      .Attr("input_zero_point: int = 0")
+
+absl::Status ReadInputQuantization(OpKernelConstruction* ctx,
+                                   reference::ActivationQuantization* quant) {
+  *quant = reference::kNoQuantization;
+  ::tensorflow::DataType type;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("T", &type));
+  if (type != ::tensorflow::DT_INT8) return absl::OkStatus();
+  TF_RETURN_IF_ERROR(ctx->GetAttr("input_scale", &quant->scale));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("input_zero_point", &quant->zero_point));
+  if (!(quant->scale > 0.0f)) {
+    return Invalid("input_scale must be positive, got ", quant->scale);
+  }
+  return absl::OkStatus();
+}
+
 REGISTER_OP("TlConvWeightGradSparse")
-    .Input("input: float")
+    .Input("input: T")
     .Input("grad_output: float")
     .Input("channels: int32")
     .Output("grad_filter: float")
     .TL_CONV_ATTRS
+    .TL_INPUT_QUANT_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       int32_t fh, fw;
       TF_RETURN_IF_ERROR(c->GetAttr("filter_height", &fh));
@@ -104,10 +128,12 @@ REGISTER_OP("TlConvWeightGradSparse")
     .Doc("Conv2D weight gradient of the output channels listed in `channels`, "
          "as OHWI filter rows [len(channels), filter_h, filter_w, in_c].");
 
+template <typename InputT>
 class ConvWeightGradSparseOp : public OpKernel {
  public:
   explicit ConvWeightGradSparseOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     attrs_.Read(ctx);
+    OP_REQUIRES_OK(ctx, ReadInputQuantization(ctx, &quant_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
@@ -129,24 +155,30 @@ class ConvWeightGradSparseOp : public OpKernel {
                             0, TensorShape({k, attrs_.filter_h, attrs_.filter_w, g.in_c}),
                             &out));
     OP_REQUIRES(ctx,
-                reference::ConvWeightGradSparse(g, input.flat<float>().data(),
-                                                grad_output.flat<float>().data(),
-                                                channels.flat<int32_t>().data(), k,
-                                                out->flat<float>().data()),
+                reference::ConvWeightGradSparse<InputT>(
+                    g, input.flat<InputT>().data(), quant_,
+                    grad_output.flat<float>().data(), channels.flat<int32_t>().data(), k,
+                    out->flat<float>().data()),
                 Invalid("channels must lie in [0, ", g.out_c, ")"));
   }
 
  private:
   ConvAttrs attrs_;
+  reference::ActivationQuantization quant_ = reference::kNoQuantization;
 };
-REGISTER_KERNEL_BUILDER(Name("TlConvWeightGradSparse").Device(DEVICE_CPU),
-                        ConvWeightGradSparseOp);
+REGISTER_KERNEL_BUILDER(
+    Name("TlConvWeightGradSparse").Device(DEVICE_CPU).TypeConstraint<float>("T"),
+    ConvWeightGradSparseOp<float>);
+REGISTER_KERNEL_BUILDER(
+    Name("TlConvWeightGradSparse").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
+    ConvWeightGradSparseOp<int8_t>);
 
 REGISTER_OP("TlDepthwiseWeightGrad")
-    .Input("input: float")
+    .Input("input: T")
     .Input("grad_output: float")
     .Output("grad_filter: float")
     .TL_CONV_ATTRS
+    .TL_INPUT_QUANT_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       int32_t fh, fw;
       TF_RETURN_IF_ERROR(c->GetAttr("filter_height", &fh));
@@ -159,10 +191,12 @@ REGISTER_OP("TlDepthwiseWeightGrad")
     .Doc("DepthwiseConv2D weight gradient in TFLite layout [1, filter_h, filter_w, "
          "in_c * depth_multiplier]; the multiplier is grad_output's channels / in_c.");
 
+template <typename InputT>
 class DepthwiseWeightGradOp : public OpKernel {
  public:
   explicit DepthwiseWeightGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     attrs_.Read(ctx);
+    OP_REQUIRES_OK(ctx, ReadInputQuantization(ctx, &quant_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
@@ -182,16 +216,21 @@ class DepthwiseWeightGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             0, TensorShape({1, attrs_.filter_h, attrs_.filter_w, g.out_c}),
                             &out));
-    reference::DepthwiseWeightGrad(g, input.flat<float>().data(),
-                                   grad_output.flat<float>().data(),
-                                   out->flat<float>().data());
+    reference::DepthwiseWeightGrad<InputT>(g, input.flat<InputT>().data(), quant_,
+                                           grad_output.flat<float>().data(),
+                                           out->flat<float>().data());
   }
 
  private:
   ConvAttrs attrs_;
+  reference::ActivationQuantization quant_ = reference::kNoQuantization;
 };
-REGISTER_KERNEL_BUILDER(Name("TlDepthwiseWeightGrad").Device(DEVICE_CPU),
-                        DepthwiseWeightGradOp);
+REGISTER_KERNEL_BUILDER(
+    Name("TlDepthwiseWeightGrad").Device(DEVICE_CPU).TypeConstraint<float>("T"),
+    DepthwiseWeightGradOp<float>);
+REGISTER_KERNEL_BUILDER(
+    Name("TlDepthwiseWeightGrad").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
+    DepthwiseWeightGradOp<int8_t>);
 
 // The input gradient ops need the input's spatial size: with stride 2 it is
 // not determined by the output size.

@@ -1,6 +1,8 @@
 // TL_CONV_WGRAD_SPARSE: TFLite Micro adapter of reference/conv_weight_grad.h.
 //
-// in:  input f32 [N, H, W, Cin], grad_output f32 [N, Ho, Wo, Cout],
+// in:  input f32 or int8 [N, H, W, Cin] (int8: the activation saved by a
+//      quantized forward pass, dequantized with its own scale/zero point),
+//      grad_output f32 [N, Ho, Wo, Cout],
 //      channels int32 [K] (output channels to train, usually a constant)
 // out: grad_filter f32 [K, kh, kw, Cin] (OHWI rows of the chosen channels;
 //      the filter size is read from this shape)
@@ -25,6 +27,7 @@ struct OpData {
   ConvOptions options;
   bool options_ok;
   reference::ConvGeometry geometry;
+  reference::ActivationQuantization quant;
   int32_t num_channels;
 };
 
@@ -44,9 +47,11 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                       const TfLiteTensor* grad_filter) {
   TL_TFLM_ENSURE(data->options_ok, "%s: options must be padding (0/1), "
                  "stride_h, stride_w (positive)", kOp);
-  TL_TFLM_ENSURE(input != nullptr && input->type == kTfLiteFloat32 &&
+  TL_TFLM_ENSURE(input != nullptr &&
+                     (input->type == kTfLiteFloat32 || input->type == kTfLiteInt8) &&
                      HasRank(input, 4),
-                 "%s: input must be float32 NHWC", kOp);
+                 "%s: input must be float32 or int8 NHWC", kOp);
+  TF_LITE_ENSURE_OK(context, ReadInputQuantization(kOp, input, &data->quant));
   TL_TFLM_ENSURE(grad_output != nullptr && grad_output->type == kTfLiteFloat32,
                  "%s: grad_output must be float32", kOp);
   TL_TFLM_ENSURE(channels != nullptr && channels->type == kTfLiteInt32 &&
@@ -99,17 +104,31 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
 
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const OpData*>(node->user_data);
-  const bool ok = reference::ConvWeightGradSparse(
-      data->geometry,
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalInput(context, node, kInputTensor)),
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalInput(context, node, kGradOutputTensor)),
-      tflite::micro::GetTensorData<int32_t>(
-          tflite::micro::GetEvalInput(context, node, kChannelsTensor)),
-      data->num_channels,
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalOutput(context, node, kGradFilterTensor)));
+  const TfLiteEvalTensor* input =
+      tflite::micro::GetEvalInput(context, node, kInputTensor);
+  const float* grad_output = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalInput(context, node, kGradOutputTensor));
+  const int32_t* channels = tflite::micro::GetTensorData<int32_t>(
+      tflite::micro::GetEvalInput(context, node, kChannelsTensor));
+  float* grad_filter = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalOutput(context, node, kGradFilterTensor));
+  bool ok = false;
+  switch (input->type) {
+    case kTfLiteFloat32:
+      ok = reference::ConvWeightGradSparse<float>(
+          data->geometry, tflite::micro::GetTensorData<float>(input),
+          data->quant, grad_output, channels, data->num_channels, grad_filter);
+      break;
+    case kTfLiteInt8:
+      ok = reference::ConvWeightGradSparse<int8_t>(
+          data->geometry, tflite::micro::GetTensorData<int8_t>(input),
+          data->quant, grad_output, channels, data->num_channels, grad_filter);
+      break;
+    default:
+      MicroPrintf("%s: input type %s not supported (float32, int8)", kOp,
+                  TfLiteTypeGetName(input->type));
+      return kTfLiteError;
+  }
   TL_TFLM_ENSURE(ok, "%s: channel indices must lie in [0, %d)", kOp,
                  static_cast<int>(data->geometry.out_c));
   return kTfLiteOk;

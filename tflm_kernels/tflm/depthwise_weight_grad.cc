@@ -1,6 +1,7 @@
 // TL_DEPTHWISE_WGRAD: TFLite Micro adapter of reference/depthwise_weight_grad.h.
 //
-// in:  input f32 [N, H, W, C], grad_output f32 [N, Ho, Wo, C*M]
+// in:  input f32 or int8 [N, H, W, C] (int8: a saved quantized activation),
+//      grad_output f32 [N, Ho, Wo, C*M]
 // out: grad_filter f32 [1, kh, kw, C*M] (filter size read from this shape)
 // options: "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
@@ -22,6 +23,7 @@ struct OpData {
   ConvOptions options;
   bool options_ok;
   reference::ConvGeometry geometry;
+  reference::ActivationQuantization quant;
 };
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
@@ -33,15 +35,17 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
   return data;
 }
 
-TfLiteStatus Validate(OpData* data,
+TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                       const TfLiteTensor* input,
                       const TfLiteTensor* grad_output,
                       const TfLiteTensor* grad_filter) {
   TL_TFLM_ENSURE(data->options_ok, "%s: options must be padding (0/1), "
                  "stride_h, stride_w (positive)", kOp);
-  TL_TFLM_ENSURE(input != nullptr && input->type == kTfLiteFloat32 &&
+  TL_TFLM_ENSURE(input != nullptr &&
+                     (input->type == kTfLiteFloat32 || input->type == kTfLiteInt8) &&
                      HasRank(input, 4),
-                 "%s: input must be float32 NHWC", kOp);
+                 "%s: input must be float32 or int8 NHWC", kOp);
+  TF_LITE_ENSURE_OK(context, ReadInputQuantization(kOp, input, &data->quant));
   TL_TFLM_ENSURE(grad_output != nullptr && grad_output->type == kTfLiteFloat32 &&
                      HasRank(grad_output, 4),
                  "%s: grad_output must be float32 NHWC", kOp);
@@ -71,7 +75,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   TfLiteTensor* grad_output = mc->AllocateTempInputTensor(node, kGradOutputTensor);
   TfLiteTensor* grad_filter = mc->AllocateTempOutputTensor(node, kGradFilterTensor);
   const TfLiteStatus status =
-      Validate(data, input, grad_output, grad_filter);
+      Validate(context, data, input, grad_output, grad_filter);
   if (input != nullptr) mc->DeallocateTempTfLiteTensor(input);
   if (grad_output != nullptr) mc->DeallocateTempTfLiteTensor(grad_output);
   if (grad_filter != nullptr) mc->DeallocateTempTfLiteTensor(grad_filter);
@@ -80,15 +84,28 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
 
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const OpData*>(node->user_data);
-  reference::DepthwiseWeightGrad(
-      data->geometry,
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalInput(context, node, kInputTensor)),
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalInput(context, node, kGradOutputTensor)),
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalOutput(context, node, kGradFilterTensor)));
-  return kTfLiteOk;
+  const TfLiteEvalTensor* input =
+      tflite::micro::GetEvalInput(context, node, kInputTensor);
+  const float* grad_output = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalInput(context, node, kGradOutputTensor));
+  float* grad_filter = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalOutput(context, node, kGradFilterTensor));
+  switch (input->type) {
+    case kTfLiteFloat32:
+      reference::DepthwiseWeightGrad<float>(
+          data->geometry, tflite::micro::GetTensorData<float>(input),
+          data->quant, grad_output, grad_filter);
+      return kTfLiteOk;
+    case kTfLiteInt8:
+      reference::DepthwiseWeightGrad<int8_t>(
+          data->geometry, tflite::micro::GetTensorData<int8_t>(input),
+          data->quant, grad_output, grad_filter);
+      return kTfLiteOk;
+    default:
+      MicroPrintf("%s: input type %s not supported (float32, int8)", kOp,
+                  TfLiteTypeGetName(input->type));
+      return kTfLiteError;
+  }
 }
 
 }  // namespace

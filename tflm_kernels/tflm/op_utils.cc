@@ -112,5 +112,18 @@ TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
   return kTfLiteOk;
 }
 
+TfLiteStatus ReadInputQuantization(const char* op_name,
+                                   const TfLiteTensor* input,
+                                   reference::ActivationQuantization* quant) {
+  *quant = reference::kNoQuantization;
+  if (input->type != kTfLiteInt8) return kTfLiteOk;
+  TL_TFLM_ENSURE(input->params.scale > 0.0f,
+                 "%s: an int8 input needs a positive quantization scale",
+                 op_name);
+  quant->scale = input->params.scale;
+  quant->zero_point = input->params.zero_point;
+  return kTfLiteOk;
+}
+
 }  // namespace tflm
 }  // namespace tflite_tl

@@ -8,6 +8,7 @@
 
 #include "tensorflow/lite/c/common.h"
 #include "tensorflow/lite/micro/micro_log.h"
+#include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 
 // Reports with MicroPrintf and fails the op when `cond` is false. The message
@@ -61,6 +62,12 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options
 TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
                               const TfLiteTensor* filter, int channel_axis,
                               int32_t channels, float** scales);
+
+// The identity for a float input; the tensor's per-tensor scale and zero
+// point for an int8 input (a saved activation of a quantized forward pass).
+TfLiteStatus ReadInputQuantization(const char* op_name,
+                                   const TfLiteTensor* input,
+                                   reference::ActivationQuantization* quant);
 
 }  // namespace tflm
 }  // namespace tflite_tl
