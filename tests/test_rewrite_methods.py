@@ -121,3 +121,13 @@ def test_users_can_register_methods():
       rewrite.register_method("test_head_and_stem", head_and_stem)
   finally:
     rewrite.methods._REGISTRY.pop("test_head_and_stem")  # pylint: disable=protected-access
+
+
+def test_same_seed_gives_identical_models():
+  a = rewrite.apply_method(MODEL, "tinytl_lb", num_classes=3, seed=7)
+  b = rewrite.apply_method(MODEL, "tinytl_lb", num_classes=3, seed=7)
+  c = rewrite.apply_method(MODEL, "tinytl_lb", num_classes=3, seed=8)
+  for wa, wb in zip(a.get_weights(), b.get_weights()):
+    np.testing.assert_array_equal(wa, wb)
+  assert not np.array_equal(a.get_layer("d_lite_conv1").kernel.numpy(),
+                            c.get_layer("d_lite_conv1").kernel.numpy())
