@@ -16,8 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _options(tmp_path, **kw):
   args = dict(preset="full", results=str(tmp_path / "t.jsonl"),
-              out_dir=str(tmp_path / "out"), datasets=["lfw", "animal_mnist"],
-              seeds=["0", "1"], progress=False)
+              out_dir=str(tmp_path / "out"), datasets=["lfw", "digits"],
+              seeds=["0", "1"], backbones=["bb"], progress=False)
   args.update(kw)
   return cli.Options(**args)
 
@@ -32,7 +32,7 @@ def test_overrides_are_applied_and_ablations_follow_the_datasets(tmp_path):
                                        epochs=2))
   assert preset.seeds == (0, 1) and preset.shots == (None, 5)
   assert preset.epochs == 2
-  assert all(a.datasets == ("animal_mnist",) for a in preset.ablations)
+  assert all(a.datasets == ("digits",) for a in preset.ablations)
   preset = cli.resolve_preset(_options(tmp_path, datasets=["lfw"]))
   assert preset.ablations == ()
   with pytest.raises(ValueError, match="'full'"):
@@ -48,11 +48,11 @@ def test_sweep_then_report_only_gives_the_same_report(tmp_path):
   assert len(ResultsStore(options.results)) == n
   report = tmp_path / "out" / "t.md"
   text = report.read_text()
-  assert "Ablation: batch size (animal_mnist, 10-shot)" in text
+  assert "Ablation: batch size (digits, 10-shot, backbone `bb`)" in text
   assert "Ablation: resolution" in text
-  assert "![accuracy against training memory](t_b" not in text
+  assert "![accuracy against training memory](t_bb_10shot.png)" in text
   pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
-  assert pngs == ["t_mobilenet_v2_10shot.png", "t_mobilenet_v2_full.png"]
+  assert pngs == ["t_bb_10shot.png", "t_bb_full.png"]
   section = tmp_path / "BENCH.md"
   section.write_text("# Benchmarks\n")
   assert cli.run(_options(tmp_path, report_only=True,

@@ -46,18 +46,22 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
   for path in figures:
     parts.append(f"![accuracy against training memory]"
                  f"({os.path.relpath(path, figure_dir)})")
+  backbones = report.ordered_unique(g.key["backbone"] for g in groups)
   for ablation in preset.ablations:
-    for dataset in ablation.datasets:
-      where = dict(dataset=dataset, shots=ablation.shots)
-      if ablation.axis == "batch_size":
-        where["resolution"] = None
-        label = lambda v: f"batch {v}"  # pylint: disable=unnecessary-lambda-assignment
-      else:
-        where["batch_size"] = bs
-        label = lambda v: "native px" if v is None else f"{v} px"  # pylint: disable=unnecessary-lambda-assignment
-      parts.append(f"#### Ablation: {ablation.axis.replace('_', ' ')} "
-                   f"({dataset}, {report.shots_label(ablation.shots)})")
-      parts.append(report.ablation_table(groups, ablation.axis, where, label))
+    for backbone in backbones:
+      for dataset in ablation.datasets:
+        where = dict(backbone=backbone, dataset=dataset, shots=ablation.shots)
+        if ablation.axis == "batch_size":
+          where["resolution"] = None
+          label = lambda v: f"batch {v}"  # pylint: disable=unnecessary-lambda-assignment
+        else:
+          where["batch_size"] = bs
+          label = lambda v: "native px" if v is None else f"{v} px"  # pylint: disable=unnecessary-lambda-assignment
+        parts.append(f"#### Ablation: {ablation.axis.replace('_', ' ')} "
+                     f"({dataset}, {report.shots_label(ablation.shots)}, "
+                     f"backbone `{backbone}`)")
+        parts.append(report.ablation_table(groups, ablation.axis, where,
+                                           label))
   return "\n\n".join(parts) + "\n"
 
 
