@@ -3,6 +3,7 @@
   python -m benchmarks.memory_table --model=proxyless_mobile --resolution=224 \
       --batch=8 --format=json
   python -m benchmarks.memory_table --format=markdown
+  python -m benchmarks.memory_table --breakdown=tinytl_lb   # per layer
 
 Builds the zoo model, applies each transfer-learning method and prints the
 modelled training memory beside the paper's figures.
@@ -26,15 +27,24 @@ _NORM = flags.DEFINE_enum("norm", "group", ["group", "batch"],
                           "Norm inside lite residual branches.")
 _FORMAT = flags.DEFINE_enum("format", "json", ["json", "markdown"],
                             "Output format.")
+_BREAKDOWN = flags.DEFINE_string(
+    "breakdown", None,
+    "Instead of the table, print the per-layer breakdown of this method.")
 
 
 def main(argv):
   del argv
   model = models.get_model(_MODEL.value, resolution=_RESOLUTION.value)
-  lite = {"norm": _NORM.value}
+  options = table.lite_norm_options(_NORM.value)
+  if _BREAKDOWN.value:
+    _, memory_report = table.method_report(
+        model, _BREAKDOWN.value, _BATCH.value, _NUM_CLASSES.value,
+        **options.get(_BREAKDOWN.value, {}))
+    print(memory_report.format_table())
+    return
   result = table.method_memory_table(
       model, _BATCH.value, _NUM_CLASSES.value, _METHODS.value,
-      method_options={"tinytl_l": lite, "tinytl_lb": lite})
+      method_options=options)
   print(table.to_json(result) if _FORMAT.value == "json"
         else table.to_markdown(result))
 

@@ -39,3 +39,21 @@ def test_reproduces_tinytl_table2_within_ten_percent():
   assert set(result["methods"]) == set(table.TINYTL_TABLE2_MB)
   for name, row in result["methods"].items():
     assert abs(row["relative_error"]) < 0.10, (name, row)
+
+
+def test_method_report_passes_lite_options():
+  inp = keras.Input((8, 8, 8))
+  x = keras.layers.Conv2D(16, 1, use_bias=False)(inp)
+  x = keras.layers.BatchNormalization()(x)
+  x = keras.layers.ReLU(6.0)(x)
+  x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+  x = keras.layers.ReLU(6.0)(x)
+  x = keras.layers.Conv2D(8, 1)(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  model = keras.Model(inp, keras.layers.Dense(3)(x))
+  options = table.lite_norm_options("batch")
+  rewritten, report = table.method_report(model, "tinytl_l", 2, None,
+                                          **options["tinytl_l"])
+  assert report.layer("dw_lite_norm1").kind == "norm"
+  assert report.layer("dw_lite_conv1").saved_bytes == 4 * 4 * 8 * 4
+  assert report.batch_size == 2 and rewritten.get_layer("dw_lite_add")

@@ -27,6 +27,23 @@ PAPER_LABELS = {"ft_full": "FT-Full", "ft_last": "FT-Last",
 TINYTL_NUM_CLASSES = 102
 
 
+def lite_norm_options(norm: str) -> Dict[str, Dict[str, object]]:
+  """Per-method options selecting the lite residual branch's norm."""
+  return {"tinytl_l": {"norm": norm}, "tinytl_lb": {"norm": norm}}
+
+
+def method_report(model: keras.Model, name: str, batch_size: int,
+                  num_classes: Optional[int], **options):
+  """The full MemoryReport of ``model`` rewritten for method ``name``.
+
+  Returns:
+    ``(rewritten model, MemoryReport)``.
+  """
+  rewritten = methods_lib.apply_method(model, name, num_classes=num_classes,
+                                       **options)
+  return rewritten, training_memory(rewritten, batch_size=batch_size)
+
+
 def method_memory_table(
     model: keras.Model, batch_size: int, num_classes: Optional[int],
     methods: Sequence[str] = TABLE2_ORDER,
@@ -49,10 +66,10 @@ def method_memory_table(
   """
   rows = {}
   for name in methods:
-    rewritten = methods_lib.apply_method(
-        model, name, num_classes=num_classes,
+    rewritten, memory_report = method_report(
+        model, name, batch_size, num_classes,
         **(method_options or {}).get(name, {}))
-    summary = training_memory(rewritten, batch_size=batch_size).summary()
+    summary = memory_report.summary()
     del summary["model"], summary["figures"], summary["batch_size"]
     paper = TINYTL_TABLE2_MB.get(name)
     summary["trainable_params"] = int(sum(
