@@ -44,6 +44,7 @@ def test_error_names_device_bytes_consumers_and_fixes():
   assert str(r.ram_needed) in msg and str(r.ram_available) in msg
   assert "train arena" in msg
   assert "--batch" in msg and "--resolution" in msg and "--method" in msg
+  assert "ft_last" in msg
   assert "stm32h743" in msg  # 1 MB SRAM board would fit
   assert "esp32 " not in msg.replace("esp32 (", "")  # 320 KB is too small
 
@@ -66,3 +67,12 @@ def test_flash_overflow_is_reported():
 def test_bad_margin():
   with pytest.raises(ValueError, match="sram_margin"):
     _check(devices.get_device("pico"), 1, sram_margin=1.5)
+
+
+def test_suggestions_follow_batch_and_method():
+  nano = devices.get_device("nano33ble")
+  r = _check(nano, 900_000)
+  msg = fit.explain(nano, r, batch=1, method="ft_last")
+  assert "--batch" not in msg and "lighter --method" not in msg
+  msg = fit.explain(nano, r, batch=4, method="tinytl_lb")
+  assert "--batch" in msg and "ft_last, tinytl_b, tinytl_l;" in msg

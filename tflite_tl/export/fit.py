@@ -88,17 +88,26 @@ def check_fit(device: Device, *, ram_consumers: Mapping[str, int],
       ram_consumers=ram, flash_consumers=flash)
 
 
+# Methods from the lightest training memory up (TinyTL, Table 2).
+LIGHTER_METHODS = ("ft_last", "tinytl_b", "tinytl_l", "tinytl_lb",
+                   "ft_norm_last", "ft_full")
+
+
 def _suggestions(device: Device, result: FitResult,
-                 alternatives: Sequence[str]) -> List[str]:
+                 alternatives: Sequence[str], batch: Optional[int],
+                 method: Optional[str]) -> List[str]:
   tips = []
   if not result.ram_fits:
-    tips += [
-        "lower --batch (activations stored for the backward pass scale with "
-        "the batch)",
-        "lower --resolution (activation memory scales with its square)",
-        "choose a lighter --method (tinytl_b / tinytl_lb train biases, whose "
-        "gradients need no stored input activations; ft_last is the lightest)",
-    ]
+    if batch is None or batch > 1:
+      tips.append("lower --batch (activations stored for the backward pass "
+                  "scale with the batch)")
+    tips.append("lower --resolution (activation memory scales with its "
+                "square)")
+    lighter = (LIGHTER_METHODS[:LIGHTER_METHODS.index(method)]
+               if method in LIGHTER_METHODS else LIGHTER_METHODS[:3])
+    if lighter:
+      tips.append("choose a lighter --method (" + ", ".join(lighter) +
+                  "; bias-only updates need no stored input activations)")
     if device.has_external_ram and result.ram_kind == "SRAM":
       tips.append(f"place the arena in {device.external_ram_kind} with "
                   "--arena_in_external_ram")
@@ -111,7 +120,8 @@ def _suggestions(device: Device, result: FitResult,
 
 
 def explain(device: Device, result: FitResult,
-            alternatives: Optional[Sequence[str]] = None) -> str:
+            alternatives: Optional[Sequence[str]] = None,
+            batch: Optional[int] = None, method: Optional[str] = None) -> str:
   """A message naming the device, bytes needed/available, top consumers, fixes."""
   lines = []
   if not result.ram_fits:
@@ -131,7 +141,7 @@ def explain(device: Device, result: FitResult,
         f"available after a {result.flash_reserve}-byte firmware reserve.")
     top = ", ".join(f"{n} {_kb(b)}" for n, b in result.flash_consumers[:3])
     lines.append(f"  Biggest flash consumers: {top}.")
-  tips = _suggestions(device, result, list(alternatives or ()))
+  tips = _suggestions(device, result, list(alternatives or ()), batch, method)
   if tips:
     lines.append("  To fix: " + "; ".join(tips) + ".")
   return "\n".join(lines)
@@ -155,7 +165,9 @@ def boards_that_fit(devices: Mapping[str, Device], ram_needed: int,
 
 def require_fit(device: Device, result: FitResult,
                 devices: Optional[Mapping[str, Device]] = None,
-                sram_margin: float = DEFAULT_SRAM_MARGIN) -> None:
+                sram_margin: float = DEFAULT_SRAM_MARGIN,
+                batch: Optional[int] = None,
+                method: Optional[str] = None) -> None:
   """Raises DoesNotFitError with the full explanation when it does not fit."""
   if result.fits:
     return
@@ -165,4 +177,4 @@ def require_fit(device: Device, result: FitResult,
         devices, result.ram_needed, result.flash_needed, sram_margin,
         result.flash_reserve) if not a.startswith(device.name + " ")
                     and a != device.name]
-  raise DoesNotFitError(explain(device, result, alternatives))
+  raise DoesNotFitError(explain(device, result, alternatives, batch, method))

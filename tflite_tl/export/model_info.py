@@ -35,10 +35,16 @@ class TensorInfo:
 
 @dataclasses.dataclass(frozen=True)
 class VariableInfo:
+  """A resource variable; ``initial_buffer`` indexes the model's buffers.
+
+  The initial value is the constant the init subgraph assigns (-1 when it is
+  not a constant).
+  """
   container: str
   shared_name: str
   shape: Tuple[int, ...]
   dtype: str
+  initial_buffer: int = -1
 
   @property
   def num_bytes(self) -> int:
@@ -112,9 +118,16 @@ def model_info(tflite_bytes: bytes) -> ModelInfo:
       elif kind == "ASSIGN_VARIABLE" and op.Inputs(0) in handles:
         key = handles[op.Inputs(0)]
         value = _tensor(sub, op.Inputs(1))
-        if key not in variables:
+        buffer = sub.Tensors(op.Inputs(1)).Buffer()
+        data = model.Buffers(buffer)
+        constant = data is not None and data.DataLength() == value.num_bytes
+        # The train step assigns computed values; the init subgraph assigns
+        # the constant initial value, which is the one to record.
+        if key not in variables or (constant and
+                                    variables[key].initial_buffer < 0):
           variables[key] = VariableInfo(key[0], key[1], value.shape,
-                                        value.dtype)
+                                        value.dtype,
+                                        buffer if constant else -1)
   return ModelInfo(inputs=inputs, outputs=outputs,
                    variables=tuple(variables.values()),
                    size_bytes=len(tflite_bytes))

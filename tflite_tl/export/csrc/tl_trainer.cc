@@ -33,9 +33,8 @@ TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
                             size_t arena_bytes, uint8_t* scratch,
                             size_t scratch_bytes) {
   if (train_ != nullptr) return Fail("Begin called twice");
-  if (arena == nullptr ||
-      arena_bytes < spec.train_arena_bytes + spec.predict_arena_bytes) {
-    return Fail("arena smaller than train_arena_bytes + predict_arena_bytes");
+  if (arena == nullptr || arena_bytes < spec.arena_bytes) {
+    return Fail("arena smaller than ModelSpec::arena_bytes");
   }
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) {
     return Fail("arena must be 16-byte aligned");
@@ -47,71 +46,65 @@ TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
   scratch_ = scratch;
   if (RegisterOps(resolver_) != kTfLiteOk) return Fail("op registration");
 
-  // Each interpreter gets its own allocator so that its resource variables
-  // live in its own part of the arena and can be read and assigned by name.
-  tflite::MicroAllocator* train_alloc =
-      tflite::MicroAllocator::Create(arena, spec.train_arena_bytes);
-  tflite::MicroAllocator* predict_alloc = tflite::MicroAllocator::Create(
-      arena + spec.train_arena_bytes, spec.predict_arena_bytes);
-  if (train_alloc == nullptr || predict_alloc == nullptr) {
-    return Fail("allocator creation");
-  }
-  train_vars_ =
-      tflite::MicroResourceVariables::Create(train_alloc, spec.num_variables);
-  predict_vars_ = tflite::MicroResourceVariables::Create(
-      predict_alloc, spec.num_predict_variables);
+  // One allocator (shared head, stacked tails) and one variable table: the
+  // predict model's VAR_HANDLEs resolve to the train model's buffers.
+  tflite::MicroAllocator* allocator =
+      tflite::MicroAllocator::Create(arena, arena_bytes);
+  if (allocator == nullptr) return Fail("allocator creation");
+  vars_ = tflite::MicroResourceVariables::Create(allocator,
+                                                 spec.num_variables);
+  if (vars_ == nullptr) return Fail("resource variables do not fit the arena");
   train_ = new (train_storage_) tflite::MicroInterpreter(
-      tflite::GetModel(spec.train_model), resolver_, train_alloc, train_vars_);
+      tflite::GetModel(spec.train_model), resolver_, allocator, vars_);
   predict_ = new (predict_storage_) tflite::MicroInterpreter(
-      tflite::GetModel(spec.predict_model), resolver_, predict_alloc,
-      predict_vars_);
+      tflite::GetModel(spec.predict_model), resolver_, allocator, vars_);
   if (train_->AllocateTensors() != kTfLiteOk) {
-    return Fail("train model does not fit train_arena_bytes");
+    return Fail("train model does not fit the arena");
   }
   if (predict_->AllocateTensors() != kTfLiteOk) {
-    return Fail("predict model does not fit predict_arena_bytes");
+    return Fail("predict model does not fit the arena");
   }
   TfLiteTensor* images = train_->input(spec.train_images_input);
   TfLiteTensor* labels = train_->input(spec.train_labels_input);
   TfLiteTensor* image = predict_->input(0);
+  TfLiteTensor* scores = predict_->output(0);
   if (images == nullptr || images->type != kTfLiteFloat32 ||
       images->bytes != sizeof(float) * spec.batch_size * spec.image_elements ||
       labels == nullptr || labels->type != kTfLiteInt32 ||
       labels->bytes != sizeof(int32_t) * spec.batch_size ||
       image == nullptr || image->type != kTfLiteFloat32 ||
-      image->bytes != sizeof(float) * spec.image_elements) {
+      image->bytes != sizeof(float) * spec.image_elements ||
+      scores == nullptr || scores->type != kTfLiteFloat32 ||
+      scores->bytes != sizeof(float) * spec.num_classes) {
     return Fail("model inputs differ from the ModelSpec (re-export?)");
   }
 
-  // First Invokes run each model's CALL_ONCE initialisation. The predict
-  // model then holds the exported parameters; the train model has taken one
-  // step on zeros, which UndoWarmUpStep reverts from the predict model.
+  // The first Invoke of each model runs its CALL_ONCE initialisation; the
+  // train model then also takes one step on zeros, undone just below.
   memset(image->data.raw, 0, image->bytes);
   if (predict_->Invoke() != kTfLiteOk) return Fail("predict warm-up");
   memset(images->data.raw, 0, images->bytes);
   memset(labels->data.raw, 0, labels->bytes);
   if (train_->Invoke() != kTfLiteOk) return Fail("train warm-up");
-  return UndoWarmUpStep();
+  return ResetToExported();
 }
 
-TfLiteStatus Trainer::UndoWarmUpStep() {
-  // Only valid right after the warm-up: the predict model's variables still
-  // hold the exported parameters, and optimizer state starts at zero.
+TfLiteStatus Trainer::ResetToExported() {
+  if (train_ == nullptr) return Fail("call Begin first");
+  // The exported values are the init subgraph's constants, still in flash.
+  const tflite::Model* model = tflite::GetModel(spec_->train_model);
   for (int i = 0; i < spec_->num_variables; ++i) {
     const VariableSpec& v = spec_->variables[i];
-    if (v.in_predict_model) {
-      if (CopyVariable(predict_vars_, train_vars_, v) != kTfLiteOk) {
-        return kTfLiteError;
-      }
-    } else {
-      memset(scratch_, 0, v.bytes);
-      if (WriteVariable(train_vars_, v, scratch_) != kTfLiteOk) {
-        return kTfLiteError;
-      }
+    const tflite::Buffer* buffer = model->buffers()->Get(v.initial_buffer);
+    if (buffer == nullptr || buffer->data() == nullptr ||
+        buffer->data()->size() != v.bytes) {
+      return Fail("exported value of a variable not found (re-export?)");
+    }
+    if (WriteVariable(v, buffer->data()->data()) != kTfLiteOk) {
+      return kTfLiteError;
     }
   }
   steps_ = 0;
-  predict_stale_ = false;
   return kTfLiteOk;
 }
 
@@ -150,25 +143,11 @@ TfLiteStatus Trainer::TrainStep(const float* images, const int32_t* labels,
   if (train_->Invoke() != kTfLiteOk) return Fail("train step");
   if (loss != nullptr) *loss = train_->output(0)->data.f[0];
   ++steps_;
-  predict_stale_ = true;
-  return kTfLiteOk;
-}
-
-TfLiteStatus Trainer::SyncPredict() {
-  for (int i = 0; i < spec_->num_variables; ++i) {
-    const VariableSpec& v = spec_->variables[i];
-    if (!v.in_predict_model) continue;
-    if (CopyVariable(train_vars_, predict_vars_, v) != kTfLiteOk) {
-      return kTfLiteError;
-    }
-  }
-  predict_stale_ = false;
   return kTfLiteOk;
 }
 
 TfLiteStatus Trainer::Predict(const float* image, float* scores, int* label) {
   if (predict_ == nullptr) return Fail("call Begin first");
-  if (predict_stale_ && SyncPredict() != kTfLiteOk) return kTfLiteError;
   TfLiteTensor* input = predict_->input(0);
   if (image != input->data.f) memcpy(input->data.f, image, input->bytes);
   if (predict_->Invoke() != kTfLiteOk) return Fail("predict");
@@ -182,9 +161,8 @@ TfLiteStatus Trainer::Predict(const float* image, float* scores, int* label) {
   return kTfLiteOk;
 }
 
-TfLiteStatus Trainer::ReadVariable(tflite::MicroResourceVariables* vars,
-                                   const VariableSpec& v, uint8_t* dst) {
-  int id = vars->CreateIdIfNoneFound(v.container, v.shared_name);
+TfLiteStatus Trainer::ReadVariable(const VariableSpec& v, uint8_t* dst) {
+  int id = vars_->CreateIdIfNoneFound(v.container, v.shared_name);
   if (id < 0) return Fail("unknown variable");
   // Described as v.bytes int8 elements so the size check is in bytes.
   Dims1 dims = {1, {static_cast<int>(v.bytes)}};
@@ -192,22 +170,14 @@ TfLiteStatus Trainer::ReadVariable(tflite::MicroResourceVariables* vars,
   tensor.type = kTfLiteInt8;
   tensor.dims = reinterpret_cast<TfLiteIntArray*>(&dims);
   tensor.data.raw = reinterpret_cast<char*>(dst);
-  return vars->Read(id, &tensor);
+  return vars_->Read(id, &tensor);
 }
 
-TfLiteStatus Trainer::WriteVariable(tflite::MicroResourceVariables* vars,
-                                    const VariableSpec& v,
+TfLiteStatus Trainer::WriteVariable(const VariableSpec& v,
                                     const uint8_t* src) {
-  int id = vars->CreateIdIfNoneFound(v.container, v.shared_name);
+  int id = vars_->CreateIdIfNoneFound(v.container, v.shared_name);
   if (id < 0) return Fail("unknown variable");
-  return vars->Assign(id, v.bytes, src);
-}
-
-TfLiteStatus Trainer::CopyVariable(tflite::MicroResourceVariables* from,
-                                   tflite::MicroResourceVariables* to,
-                                   const VariableSpec& v) {
-  if (ReadVariable(from, v, scratch_) != kTfLiteOk) return kTfLiteError;
-  return WriteVariable(to, v, scratch_);
+  return vars_->Assign(id, v.bytes, src);
 }
 
 int Trainer::Produce(void* ctx, uint32_t offset, void* dst, uint32_t len) {
@@ -226,8 +196,7 @@ int Trainer::Produce(void* ctx, uint32_t offset, void* dst, uint32_t len) {
     if (i == self->spec_->num_variables) return -1;
     const VariableSpec& v = self->spec_->variables[i];
     if (self->staged_ != i) {
-      if (self->ReadVariable(self->train_vars_, v, self->scratch_) !=
-          kTfLiteOk) {
+      if (self->ReadVariable(v, self->scratch_) != kTfLiteOk) {
         return -1;
       }
       self->staged_ = i;
@@ -275,12 +244,9 @@ tl_persist_status_t Trainer::Load(const tl_storage_t* storage,
     const VariableSpec& v = spec_->variables[i];
     status = tl_persist_read(storage, &found, offset, scratch_, v.bytes);
     if (status != TL_PERSIST_OK) return status;
-    if (WriteVariable(train_vars_, v, scratch_) != kTfLiteOk) {
-      return TL_PERSIST_IO_ERROR;
-    }
+    if (WriteVariable(v, scratch_) != kTfLiteOk) return TL_PERSIST_IO_ERROR;
     offset += v.bytes;
   }
-  predict_stale_ = true;
   if (sequence != nullptr) *sequence = found.sequence;
   return TL_PERSIST_OK;
 }

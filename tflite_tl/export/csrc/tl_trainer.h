@@ -1,15 +1,21 @@
-// On-device training over two TFLM interpreters sharing trained parameters.
+// On-device training over two TFLM interpreters sharing one arena and the
+// trained parameters.
 //
 // The train model's subgraph 0 is one training step (forward, loss, backward,
 // SGD update of resource variables; inputs images + labels, output the loss).
-// The predict model is the float forward pass reading variables of the same
-// names; Predict() copies the trained values into it first, so predictions
-// always reflect training. Save()/Load() persist every variable of the train
-// model (parameters and optimizer state) through tl_persist (two slots, CRC,
-// sequence numbers: a power cut during Save never loses the last good save).
+// The predict model is the float forward pass reading resource variables of
+// the same names. Both interpreters use one MicroAllocator (TFLM's
+// multi-tenant mode: the non-persistent head is shared, so the arena is the
+// larger head plus both tails) and one MicroResourceVariables, so the predict
+// model reads the very buffers the train step updates: predictions always
+// reflect training, with no copy. Save()/Load() persist every variable of the
+// train model (parameters and optimizer state) through tl_persist (two slots,
+// CRC, sequence numbers: a power cut during Save never loses the last save).
 //
-// Memory: one caller-provided arena (train + predict parts, 16-byte aligned)
-// and one scratch buffer as large as the largest variable. No heap use.
+// Because the two models share the arena head, fill a model's inputs right
+// before its call (the accessors below return its input buffers).
+// Memory: the caller's arena (16-byte aligned) and a scratch buffer as large
+// as the largest variable (used by Save/Load). No heap use.
 #ifndef TFLITE_TL_TRAINER_H_
 #define TFLITE_TL_TRAINER_H_
 
@@ -28,7 +34,8 @@ struct VariableSpec {
   const char* container;
   const char* shared_name;
   uint32_t bytes;
-  bool in_predict_model;  // false: optimizer state, initial value all zeros
+  // Index in the train model's buffers() of the exported (initial) value.
+  int initial_buffer;
 };
 
 // Everything the trainer needs to know about the exported models; the
@@ -36,8 +43,7 @@ struct VariableSpec {
 struct ModelSpec {
   const uint8_t* train_model;
   const uint8_t* predict_model;
-  size_t train_arena_bytes;
-  size_t predict_arena_bytes;
+  size_t arena_bytes;  // both models, shared head (measured + headroom)
   int train_images_input;  // index among subgraph 0's inputs
   int train_labels_input;
   int batch_size;
@@ -45,7 +51,6 @@ struct ModelSpec {
   int num_classes;
   const VariableSpec* variables;
   int num_variables;
-  int num_predict_variables;
   uint32_t max_variable_bytes;
   uint32_t schema_id;
 };
@@ -57,10 +62,10 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // Builds both interpreters in `arena` (at least train_arena_bytes +
-  // predict_arena_bytes) and brings every variable to its exported value.
-  // `scratch` holds max_variable_bytes. Runs one throw-away step whose
-  // update is undone, because TFLM sets variables on the first Invoke.
+  // Builds both interpreters in `arena` (at least spec.arena_bytes) and
+  // brings every variable to its exported value. `scratch` holds
+  // max_variable_bytes. Runs each model once (TFLM initialises variables on
+  // the first Invoke) and then undoes the throw-away train step.
   TfLiteStatus Begin(const ModelSpec& spec, uint8_t* arena, size_t arena_bytes,
                      uint8_t* scratch, size_t scratch_bytes);
 
@@ -85,32 +90,26 @@ class Trainer {
   // this model (same schema id and size) is found intact.
   tl_persist_status_t Load(const tl_storage_t* storage, uint32_t* sequence);
 
+  // Puts every variable back to its exported value (forgets training).
+  TfLiteStatus ResetToExported();
+
   int steps() const { return steps_; }
 
  private:
-  TfLiteStatus CopyVariable(tflite::MicroResourceVariables* from,
-                            tflite::MicroResourceVariables* to,
-                            const VariableSpec& v);
-  TfLiteStatus ReadVariable(tflite::MicroResourceVariables* vars,
-                            const VariableSpec& v, uint8_t* dst);
-  TfLiteStatus WriteVariable(tflite::MicroResourceVariables* vars,
-                             const VariableSpec& v, const uint8_t* src);
-  TfLiteStatus SyncPredict();
-  TfLiteStatus UndoWarmUpStep();
+  TfLiteStatus ReadVariable(const VariableSpec& v, uint8_t* dst);
+  TfLiteStatus WriteVariable(const VariableSpec& v, const uint8_t* src);
   static int Produce(void* ctx, uint32_t offset, void* dst, uint32_t len);
 
   const ModelSpec* spec_ = nullptr;
   uint8_t* scratch_ = nullptr;
   OpResolver resolver_;
-  tflite::MicroResourceVariables* train_vars_ = nullptr;
-  tflite::MicroResourceVariables* predict_vars_ = nullptr;
+  tflite::MicroResourceVariables* vars_ = nullptr;
   tflite::MicroInterpreter* train_ = nullptr;
   tflite::MicroInterpreter* predict_ = nullptr;
   alignas(tflite::MicroInterpreter) uint8_t
       train_storage_[sizeof(tflite::MicroInterpreter)];
   alignas(tflite::MicroInterpreter) uint8_t
       predict_storage_[sizeof(tflite::MicroInterpreter)];
-  bool predict_stale_ = true;
   int steps_ = 0;
   int staged_ = -1;  // variable currently held in scratch_ during Save
 };

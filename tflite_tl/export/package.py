@@ -1,0 +1,442 @@
+"""Arduino library and ESP-IDF component layout of an export.
+
+Everything is generated from data (``BuildSpec``) into a {relative path:
+content} dict; nothing here touches the file system, so the same inputs always
+give the same bytes. The C/C++ sources that do not depend on the model come
+from ``csrc/`` (library code) and ``templates/`` (application examples).
+"""
+import dataclasses
+import os
+import string
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from tflite_tl.devices import Device
+from tflite_tl.export import c_array
+from tflite_tl.export import op_resolver
+from tflite_tl.export import persistence
+from tflite_tl.export.model_info import ModelInfo, VariableInfo
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATES_DIR = os.path.join(_HERE, "templates")
+LIBRARY_SOURCES = ("tl_persist.h", "tl_persist.c", "tl_trainer.h",
+                   "tl_trainer.cc", "tl_storage.h", "tl_storage_esp_partition.c",
+                   "tl_storage_mbed_flash.cpp")
+APP_SOURCES = ("tl_app.h", "tl_app.cc")
+PARTITION_LABEL = "tltl_params"
+# Beyond the measured arenas: the shared allocator, the variable table and
+# alignment padding between the two models' allocations.
+ARENA_HEADROOM = 2048
+_SECTOR = 4096
+ESP_TFLITE_MICRO = "espressif/esp-tflite-micro"
+ESP_TFLITE_MICRO_VERSION = "^1.3.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildSpec:
+  """What the generated code needs to know (all sizes in bytes)."""
+  name: str
+  model_name: str
+  method: str
+  device: Device
+  train_tflite: bytes
+  predict_tflite: bytes
+  infer_int8_tflite: bytes
+  train_info: ModelInfo
+  predict_info: ModelInfo
+  infer_int8_info: ModelInfo
+  train_images_input: int
+  train_labels_input: int
+  batch_size: int
+  image_shape: Tuple[int, int, int]
+  class_names: Tuple[str, ...]
+  arena: int  # shared_arena_bytes() of the measured reports
+  max_samples: int
+  arena_in_external_ram: bool = False
+  arduino_tflm_library: str = "Chirale_TensorFlowLite"
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def image_elements(self) -> int:
+    h, w, c = self.image_shape
+    return h * w * c
+
+  @property
+  def arena_bytes(self) -> int:
+    return _align(self.arena + ARENA_HEADROOM, 16)
+
+  @property
+  def variables(self) -> Tuple[VariableInfo, ...]:
+    return self.train_info.variables
+
+  @property
+  def parameter_bytes(self) -> int:
+    return sum(v.num_bytes for v in self.variables)
+
+  @property
+  def max_variable_bytes(self) -> int:
+    return max(v.num_bytes for v in self.variables)
+
+  @property
+  def storage_slot_bytes(self) -> int:
+    return persistence.HEADER_BYTES + self.parameter_bytes
+
+  @property
+  def storage_flash_bytes(self) -> int:
+    return 2 * _align(self.storage_slot_bytes, _SECTOR)
+
+  @property
+  def sample_buffer_bytes(self) -> int:
+    return self.max_samples * (self.image_elements + 1)
+
+  @property
+  def schema_id(self) -> int:
+    return persistence.schema_id(self.variables)
+
+
+def shared_arena_bytes(train, predict) -> int:
+  """Arena of both models in one TFLM allocator (multi-tenant).
+
+  ``train``/``predict`` have ``head`` (planned, non-persistent tensors) and
+  ``tail`` (persistent) bytes as measured for each model alone. The head is
+  shared, so it is the larger of the two; tails add up. The predict model's
+  tail also holds its own copy of the variable buffers, which it shares with
+  the train model on the board, so this is an upper bound.
+  """
+  return train.tail + predict.tail + max(train.head, predict.head)
+
+
+def _align(n: int, a: int) -> int:
+  return (n + a - 1) // a * a
+
+
+def _c_string(text: str) -> str:
+  return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _read(directory: str, name: str) -> str:
+  with open(os.path.join(directory, name), "r", encoding="utf-8") as f:
+    return f.read()
+
+
+def _template(template_name: str, **values) -> str:
+  return string.Template(_read(TEMPLATES_DIR, template_name)).substitute(values)
+
+
+def check_variables(spec: BuildSpec) -> None:
+  """Checks what the trainer assumes about the two models' variables.
+
+  Every predict-model variable must be a train-model variable of the same
+  size (they share one buffer on the board), and every train-model variable
+  must start from a constant (ResetToExported reads it from flash).
+  """
+  train = {(v.container, v.shared_name): v for v in spec.variables}
+  for v in spec.predict_info.variables:
+    t = train.get((v.container, v.shared_name))
+    if t is None or t.num_bytes != v.num_bytes:
+      raise ValueError(
+          f"Predict-model variable '{v.shared_name}' has no train-model "
+          "variable of the same name and size; both must come from the same "
+          "lowering (tflite_tl.lower.lower_model).")
+  for v in spec.variables:
+    if v.initial_buffer < 0:
+      raise ValueError(
+          f"Train-model variable '{v.shared_name}' is not initialised from a "
+          "constant, so the board could not reset it to the exported value.")
+
+
+def model_config_header(spec: BuildSpec) -> str:
+  h, w, c = spec.image_shape
+  q = spec.infer_int8_info
+  in_q, out_q = q.inputs[0], q.outputs[0]
+  lines = [
+      f"// Model constants for {spec.model_name} ({spec.method}) on "
+      f"{spec.device.name}.",
+      "// Generated by tflite-tl; regenerate instead of editing.",
+      "#ifndef TFLITE_TL_MODEL_CONFIG_H_",
+      "#define TFLITE_TL_MODEL_CONFIG_H_",
+      "",
+      "#include <stddef.h>",
+      "#include <stdint.h>",
+      "",
+      '#include "tl_trainer.h"',
+      "",
+      "// 1: the sketch allocates the arena in PSRAM/SDRAM.",
+      f"#define TLTL_ARENA_IN_EXTERNAL_RAM {int(spec.arena_in_external_ram)}",
+      "",
+      "namespace tltl {",
+      "",
+      f"constexpr const char* kModelName = {_c_string(spec.model_name)};",
+      f"constexpr const char* kMethod = {_c_string(spec.method)};",
+      f"constexpr int kBatchSize = {spec.batch_size};",
+      f"constexpr int kImageHeight = {h};",
+      f"constexpr int kImageWidth = {w};",
+      f"constexpr int kImageChannels = {c};",
+      f"constexpr int kImageElements = {spec.image_elements};",
+      f"constexpr int kNumClasses = {spec.num_classes};",
+      f"constexpr int kMaxSamples = {spec.max_samples};",
+      "",
+      "// One arena for both models (shared head): measured by TFLM's "
+      "recording",
+      f"// allocator on the host, plus {ARENA_HEADROOM} bytes of headroom.",
+      f"constexpr size_t kArenaBytes = {spec.arena_bytes};",
+      "",
+      "// Persistence: all train-model variables (parameters + optimizer "
+      "state).",
+      f"constexpr uint32_t kParameterBytes = {spec.parameter_bytes};",
+      f"constexpr uint32_t kMaxVariableBytes = {spec.max_variable_bytes};",
+      f"constexpr uint32_t kStorageSlotBytes = {spec.storage_slot_bytes};",
+      f"constexpr uint32_t kSchemaId = 0x{spec.schema_id:08x}u;",
+      "",
+      "// int8 inference model (infer.tflite): real = scale * (q - zero_point).",
+      f"constexpr float kInferInputScale = {in_q.scale!r}f;" if in_q.scale
+      is not None else "constexpr float kInferInputScale = 0.0f;",
+      f"constexpr int kInferInputZeroPoint = {in_q.zero_point or 0};",
+      f"constexpr float kInferOutputScale = {out_q.scale!r}f;" if out_q.scale
+      is not None else "constexpr float kInferOutputScale = 0.0f;",
+      f"constexpr int kInferOutputZeroPoint = {out_q.zero_point or 0};",
+      "",
+      "extern const char* const kClassNames[kNumClasses];",
+      "extern const ModelSpec kModelSpec;",
+      "",
+      "}  // namespace tltl",
+      "",
+      "#endif  // TFLITE_TL_MODEL_CONFIG_H_",
+      "",
+  ]
+  return "\n".join(lines)
+
+
+def model_config_source(spec: BuildSpec) -> str:
+  lines = [
+      "// Generated by tflite-tl; regenerate instead of editing.",
+      '#include "tl_model_config.h"',
+      "",
+      '#include "tl_predict_model_data.h"',
+      '#include "tl_train_model_data.h"',
+      "",
+      "namespace tltl {",
+      "namespace {",
+      "",
+      "// Train-model resource variables in save order: "
+      "{container, shared_name, bytes,",
+      "// index of the exported value in the train model's buffers}.",
+      f"const VariableSpec kVariables[{len(spec.variables)}] = {{",
+  ]
+  for v in spec.variables:
+    lines.append(f"    {{{_c_string(v.container)}, {_c_string(v.shared_name)}, "
+                 f"{v.num_bytes}u, {v.initial_buffer}}},")
+  lines += [
+      "};",
+      "",
+      "}  // namespace",
+      "",
+      "const char* const kClassNames[kNumClasses] = {",
+  ]
+  lines += [f"    {_c_string(n)}," for n in spec.class_names]
+  lines += [
+      "};",
+      "",
+      "const ModelSpec kModelSpec = {",
+      "    g_tltl_train_model,",
+      "    g_tltl_predict_model,",
+      "    kArenaBytes,",
+      f"    {spec.train_images_input},  // images input",
+      f"    {spec.train_labels_input},  // labels input",
+      "    kBatchSize,",
+      "    kImageElements,",
+      "    kNumClasses,",
+      "    kVariables,",
+      f"    {len(spec.variables)},",
+      "    kMaxVariableBytes,",
+      "    kSchemaId,",
+      "};",
+      "",
+      "}  // namespace tltl",
+      "",
+  ]
+  return "\n".join(lines)
+
+
+def _umbrella_header(spec: BuildSpec) -> str:
+  guard = c_array.header_guard(spec.name + ".h")
+  return "\n".join([
+      f"// {spec.name}: on-device training of {spec.model_name} "
+      f"({spec.method}) with TFLite Micro.",
+      "// Generated by tflite-tl.",
+      f"#ifndef {guard}",
+      f"#define {guard}",
+      "",
+      f"#include <{spec.arduino_tflm_library}.h>",
+      "",
+      '#include "tl_app.h"',
+      '#include "tl_infer_model_data.h"',
+      '#include "tl_model_config.h"',
+      '#include "tl_persist.h"',
+      '#include "tl_predict_model_data.h"',
+      '#include "tl_storage.h"',
+      '#include "tl_train_model_data.h"',
+      '#include "tl_trainer.h"',
+      "",
+      f"#endif  // {guard}",
+      "",
+  ])
+
+
+def model_sources(spec: BuildSpec) -> Dict[str, str]:
+  """The model-specific C/C++ files (arrays, op resolver, config)."""
+  files = {}
+  comment = (f"{spec.model_name} ({spec.method}) for {spec.device.name}; "
+             "generated by tflite-tl.")
+  for symbol, base, data, what in (
+      ("g_tltl_train_model", "tl_train_model_data", spec.train_tflite,
+       "train.tflite: one SGD step per invoke"),
+      ("g_tltl_predict_model", "tl_predict_model_data", spec.predict_tflite,
+       "predict.tflite: float forward sharing the trained variables"),
+      ("g_tltl_infer_model", "tl_infer_model_data", spec.infer_int8_tflite,
+       "infer.tflite: int8 inference of the exported parameters")):
+    files.update(c_array.c_array_files(data, symbol, base,
+                                       comment=f"{what}\n{comment}"))
+  files["tl_op_resolver.h"] = op_resolver.resolver_header(
+      {"train.tflite": spec.train_tflite,
+       "predict.tflite": spec.predict_tflite})
+  files["tl_model_config.h"] = model_config_header(spec)
+  files["tl_model_config.cc"] = model_config_source(spec)
+  return files
+
+
+def _common_sources() -> Dict[str, str]:
+  files = {n: _read(persistence.CSRC_DIR, n) for n in LIBRARY_SOURCES}
+  files.update({n: _read(TEMPLATES_DIR, n) for n in APP_SOURCES})
+  return files
+
+
+def arduino_library(spec: BuildSpec) -> Dict[str, str]:
+  root = f"arduino/{spec.name}"
+  files = {f"{root}/src/{n}": t for n, t in _common_sources().items()}
+  files.update({f"{root}/src/{n}": t for n, t in model_sources(spec).items()})
+  files[f"{root}/src/{spec.name}.h"] = _umbrella_header(spec)
+  files[f"{root}/library.properties"] = "\n".join([
+      f"name={spec.name}",
+      "version=0.1.0",
+      "author=tflite-tl",
+      "maintainer=tflite-tl",
+      f"sentence=On-device training of {spec.model_name} ({spec.method}) "
+      "with TensorFlow Lite Micro.",
+      "paragraph=Trainer API (train step, predict, power-cut-safe save and "
+      "load of trained parameters) over the TFLM interpreter. Generated by "
+      "tflite-tl.",
+      "category=Data Processing",
+      "url=https://github.com/tensorflow/tflite-micro",
+      "architectures=*",
+      f"depends={spec.arduino_tflm_library}",
+      f"includes={spec.name}.h",
+      "",
+  ])
+  files[f"{root}/examples/train_on_device/train_on_device.ino"] = _template(
+      "sketch.ino", name=spec.name, device=spec.device.name,
+      device_display=spec.device.display_name, partition=PARTITION_LABEL)
+  return files
+
+
+def _partition_table(spec: BuildSpec) -> str:
+  params = _align(spec.storage_flash_bytes, _SECTOR)
+  app_offset = 0x10000
+  app_size = (spec.device.flash_bytes - app_offset - params) // 0x10000 * 0x10000
+  return "\n".join([
+      "# Name,        Type, SubType, Offset,  Size",
+      "nvs,           data, nvs,     0x9000,  0x6000",
+      "phy_init,      data, phy,     0xf000,  0x1000",
+      f"factory,       app,  factory, 0x{app_offset:x}, 0x{app_size:x}",
+      f"{PARTITION_LABEL},   data, 0x99,    ,        0x{params:x}",
+      "",
+  ])
+
+
+def esp_idf(spec: BuildSpec) -> Dict[str, str]:
+  comp = f"esp-idf/components/{spec.name}"
+  sources = dict(_common_sources())
+  sources.update(model_sources(spec))
+  files = {}
+  headers = sorted(n for n in sources if n.endswith(".h"))
+  impls = sorted(n for n in sources if not n.endswith(".h"))
+  for n in headers:
+    files[f"{comp}/include/{n}"] = sources[n]
+  for n in impls:
+    files[f"{comp}/src/{n}"] = sources[n]
+  srcs = "\n".join(f'    "src/{n}"' for n in impls)
+  files[f"{comp}/CMakeLists.txt"] = "\n".join([
+      "idf_component_register(",
+      "  SRCS",
+      srcs,
+      '  INCLUDE_DIRS "include"',
+      "  REQUIRES esp-tflite-micro",
+      "  PRIV_REQUIRES esp_partition)",
+      "",
+  ])
+  files[f"{comp}/idf_component.yml"] = "\n".join([
+      f'description: "On-device training of {spec.model_name} '
+      f'({spec.method}), generated by tflite-tl"',
+      'version: "0.1.0"',
+      "dependencies:",
+      '  idf: ">=5.0"',
+      f'  {ESP_TFLITE_MICRO}: "{ESP_TFLITE_MICRO_VERSION}"',
+      "",
+  ])
+  default = "y" if spec.arena_in_external_ram else "n"
+  files[f"{comp}/Kconfig"] = "\n".join([
+      f'menu "{spec.name} (tflite-tl)"',
+      "",
+      "config TLTL_ARENA_IN_PSRAM",
+      '    bool "Place the TFLM arena in PSRAM"',
+      "    depends on SPIRAM",
+      f"    default {default}",
+      "    help",
+      f"        The arena needs {spec.arena_bytes} bytes. PSRAM holds larger",
+      "        arenas than internal RAM at the cost of slower access.",
+      "",
+      "endmenu",
+      "",
+  ])
+  app = "esp-idf/example"
+  files[f"{app}/CMakeLists.txt"] = "\n".join([
+      "cmake_minimum_required(VERSION 3.16)",
+      'set(EXTRA_COMPONENT_DIRS "${CMAKE_CURRENT_LIST_DIR}/../components")',
+      "include($ENV{IDF_PATH}/tools/cmake/project.cmake)",
+      f"project({spec.name}_example)",
+      "",
+  ])
+  files[f"{app}/main/CMakeLists.txt"] = "\n".join([
+      'idf_component_register(SRCS "main.cc"',
+      f"  PRIV_REQUIRES {spec.name})",
+      "",
+  ])
+  files[f"{app}/main/main.cc"] = _template(
+      "esp_main.cc", name=spec.name, partition=PARTITION_LABEL)
+  files[f"{app}/partitions.csv"] = _partition_table(spec)
+  mb = spec.device.flash_bytes // (1024 * 1024)
+  defaults = [
+      "CONFIG_PARTITION_TABLE_CUSTOM=y",
+      'CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions.csv"',
+      f"CONFIG_ESPTOOLPY_FLASHSIZE_{mb}MB=y",
+      "CONFIG_ESP_MAIN_TASK_STACK_SIZE=8192",
+  ]
+  if spec.arena_in_external_ram:
+    defaults += ["CONFIG_SPIRAM=y", "CONFIG_TLTL_ARENA_IN_PSRAM=y"]
+  files[f"{app}/sdkconfig.defaults"] = "\n".join(defaults) + "\n"
+  return files
+
+
+def package_files(spec: BuildSpec) -> Dict[str, object]:
+  """Every generated file of an export except the reports."""
+  files: Dict[str, object] = {
+      "train.tflite": spec.train_tflite,
+      "predict.tflite": spec.predict_tflite,
+      "infer.tflite": spec.infer_int8_tflite,
+  }
+  files.update(arduino_library(spec))
+  if "esp-idf" in spec.device.frameworks:
+    files.update(esp_idf(spec))
+  return files

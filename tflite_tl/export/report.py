@@ -1,0 +1,149 @@
+"""report.json and REPORT.md of an export.
+
+Both are pure functions of the export's data: keys sorted, floats rounded
+where they come from, no timestamps or host paths, so a second run with the
+same flags writes identical bytes.
+"""
+import json
+from typing import Any, Dict, List, Mapping
+
+
+def _kb(n: int) -> str:
+  return f"{n / 1024:.1f} KB"
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+  return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
+def _table(header: List[str], rows: List[List[Any]]) -> List[str]:
+  out = ["| " + " | ".join(header) + " |",
+         "|" + "|".join("---" for _ in header) + "|"]
+  out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+  return out
+
+
+def report_markdown(r: Mapping[str, Any]) -> str:
+  """Human-readable REPORT.md from the report.json dict."""
+  cfg, dev, fit = r["config"], r["device"], r["fit"]
+  verdict = "fits" if fit["fits"] else "DOES NOT FIT"
+  lines = [
+      f"# Export report: {cfg['model']} / {cfg['method']} on "
+      f"{dev['display_name']}",
+      "",
+      f"Backbone `{cfg['model']}` ({'pretrained' if cfg['pretrained'] else 'NOT pretrained: random weights'}), "
+      f"method `{cfg['method']}`, dataset `{cfg['dataset']}` "
+      f"({r['data']['num_classes']} classes), {cfg['resolution']} px x "
+      f"{r['data']['channels']} channel(s), batch {cfg['batch']}, SGD lr "
+      f"{cfg['learning_rate']} momentum {cfg['momentum']}, host fine-tuning "
+      f"{cfg['finetune_epochs']} epoch(s), seed {cfg['seed']}.",
+      "",
+      f"## Fit on {dev['name']}: {verdict}",
+      "",
+  ]
+  lines += _table(
+      ["", "needed", "available", "board total", "fits"],
+      [[fit["ram_kind"], f"{fit['ram_needed']} B ({_kb(fit['ram_needed'])})",
+        f"{fit['ram_available']} B", f"{dev['arena_capacity']} B usable "
+        f"({dev['sram_bytes']} B raw SRAM)", fit["ram_fits"]],
+       ["flash", f"{fit['flash_needed']} B ({_kb(fit['flash_needed'])})",
+        f"{fit['flash_available']} B", f"{dev['flash_bytes']} B",
+        fit["flash_fits"]]])
+  lines += [
+      "",
+      f"RAM margin kept free: {fit['ram_margin_bytes']} B "
+      f"({r['config']['sram_margin']:.0%} of the usable RAM) for stack, "
+      f"framework and heap. Flash reserve for the firmware: "
+      f"{fit['flash_reserve']} B.",
+      "",
+      "### RAM consumers",
+      "",
+  ]
+  lines += _table(["consumer", "bytes"],
+                  [[n, b] for n, b in fit["ram_consumers"]])
+  lines += ["", "### Flash consumers", ""]
+  lines += _table(["consumer", "bytes"],
+                  [[n, b] for n, b in fit["flash_consumers"]])
+  lines += ["", "## Arenas (measured by TFLM's recording allocator)", ""]
+  rows = []
+  for name in sorted(r["arenas"]):
+    a = r["arenas"][name]
+    rows.append([name, a["total"], a["head"], a["tail"]])
+  lines += _table(["model", "total B", "head B (tensors)",
+                   "tail B (persistent)"], rows)
+  if r.get("analytic_memory"):
+    lines += ["", "Analytic training memory (TinyTL model, "
+              "tflite_tl.memory): " + json.dumps(r["analytic_memory"],
+                                                 sort_keys=True)]
+  lines += ["", "## Parity in the TFLM interpreter", ""]
+  tp = r["parity"]["train"]
+  ip = r["parity"]["inference"]
+  lines += _table(["check", "value"], [
+      [f"train step: max relative error of the loss over {tp['steps']} steps",
+       tp["max_rel_err_loss"]],
+      ["train step: max relative error of the parameters",
+       tp["max_rel_err_params"]],
+      [f"predict model vs Keras: max relative error of logits "
+       f"({ip['images']} test images)", ip["max_rel_err_logits"]],
+      ["Keras float accuracy", ip["float_accuracy"]],
+      ["predict model (TFLM, float) accuracy", ip["predict_accuracy"]],
+      ["int8 model (TFLM) accuracy", ip["int8_accuracy"]],
+      ["int8 vs float arg-max agreement", ip["int8_agreement"]],
+  ])
+  lines += ["", "## Ops", ""]
+  ops = r["ops"]
+  all_ops = sorted(set().union(*[set(v) for v in ops.values()]))
+  models = sorted(ops)
+  lines += _table(["op"] + models,
+                  [[op] + [ops[m].get(op, "") for m in models]
+                   for op in all_ops])
+  lines += ["", "## Trained variables (saved by the board)", ""]
+  lines += _table(["variable", "shape", "bytes", "in predict model"],
+                  [[v["shared_name"], "x".join(map(str, v["shape"])) or
+                    "scalar", v["bytes"], v["in_predict_model"]]
+                   for v in r["variables"]])
+  lines += ["", "## Files", ""]
+  lines += [f"- `{f}`" for f in r["files"]]
+  lines += ["", "## Use it", ""] + usage(r)
+  return "\n".join(lines) + "\n"
+
+
+def usage(r: Mapping[str, Any]) -> List[str]:
+  name = r["config"]["name"]
+  dev = r["device"]
+  lines = [
+      "Arduino IDE / arduino-cli: copy or zip `arduino/" + name + "` into "
+      "your libraries folder, install its TFLM dependency ("
+      f"`{r['config']['arduino_tflm_library']}`), then open "
+      f"File > Examples > {name} > train_on_device and upload"
+      + (f" (FQBN `{dev['arduino_fqbn']}`):" if dev.get("arduino_fqbn")
+         else ":"),
+      "",
+      "```",
+      f"arduino-cli lib install {r['config']['arduino_tflm_library']}",
+      f"arduino-cli compile --fqbn {dev.get('arduino_fqbn') or 'FQBN'} "
+      f"--library arduino/{name} arduino/{name}/examples/train_on_device",
+      "```",
+      "",
+      "Then talk to it over serial at 115200 baud (protocol in "
+      "`src/tl_app.h`): `I`+image predicts, `L<label>\\n`+image adds a "
+      "labelled sample, `T<epochs>\\n` trains, `S` saves, `R` restores.",
+  ]
+  if "esp-idf" in dev["frameworks"]:
+    lines += [
+        "",
+        "ESP-IDF (>= 5.0): the component is `esp-idf/components/" + name +
+        "` (depends on `espressif/esp-tflite-micro`); a ready project is "
+        "`esp-idf/example` with a partition table holding the "
+        "`tltl_params` partition:",
+        "",
+        "```",
+        "cd esp-idf/example && idf.py set-target " +
+        ("esp32s3" if "s3" in dev["name"] else "esp32") +
+        " && idf.py build flash monitor",
+        "```",
+        "",
+        "`idf.py menuconfig` > " + name + " > *Place the TFLM arena in PSRAM* "
+        "moves the arena to PSRAM on boards that have it.",
+    ]
+  return lines

@@ -1,0 +1,55 @@
+// Serial-protocol application shared by the Arduino sketch and the ESP-IDF
+// example: predict, collect labelled samples, train, save and restore.
+//
+// Commands (one byte, then arguments), answers are text lines:
+//   'I' + IMAGE            -> "pred <label> <class name> <score>"
+//   'L' <label> '\n' IMAGE -> "ok samples=<n>"   (stores a labelled sample)
+//   'T' <epochs> '\n'      -> "epoch <e> loss <mean loss>" per epoch
+//   'S'                    -> "saved seq=<n>"    (power-cut-safe)
+//   'R'                    -> "restored seq=<n>"
+//   '?'                    -> model, memory and sample-buffer summary
+// IMAGE is height*width*channels raw bytes (0..255, NHWC), scaled to [0, 1].
+#ifndef TFLITE_TL_APP_H_
+#define TFLITE_TL_APP_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tl_model_config.h"
+#include "tl_trainer.h"
+
+namespace tltl {
+
+struct AppIo {
+  void* ctx;
+  int (*read_byte)(void* ctx);  // blocks until a byte arrives
+  void (*write_line)(void* ctx, const char* line);
+};
+
+class App {
+ public:
+  // `storage` may be null (no persistence on this board).
+  TfLiteStatus Begin(const AppIo& io, uint8_t* arena, size_t arena_bytes,
+                     const tl_storage_t* storage);
+  // Waits for and executes one command.
+  void Poll();
+
+ private:
+  bool ReadImage(uint8_t* dst);
+  int ReadNumber();
+  void Train(int epochs);
+  void Say(const char* fmt, ...);
+
+  AppIo io_ = {};
+  const tl_storage_t* storage_ = nullptr;
+  Trainer trainer_;
+  alignas(16) uint8_t scratch_[kMaxVariableBytes];
+  uint8_t samples_[kMaxSamples][kImageElements];
+  uint8_t labels_[kMaxSamples];
+  int num_samples_ = 0;
+  int next_sample_ = 0;  // ring buffer: the oldest sample is replaced
+};
+
+}  // namespace tltl
+
+#endif  // TFLITE_TL_APP_H_
