@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # CI for the C++ training kernels (tflm_kernels/):
 #   1. installs, only when missing, the Debian packages they need:
-#      gcc-arm-none-eabi + libnewlib-arm-none-eabi (Cortex-M4F cross-compiler)
-#      and bazel-bootstrap (Bazel 4.2.3, used fully offline);
+#      gcc-arm-none-eabi + libnewlib-arm-none-eabi (Cortex-M4F cross-compiler),
+#      qemu-system-arm (runs the M4 benchmark) and bazel-bootstrap (Bazel
+#      4.2.3, used fully offline);
 #   2. runs the kernel pytest files: C++ golden tests plain and with
 #      ASan+UBSan, TF custom ops against the goldens, golden reproducibility,
-#      TL_* op descriptions, Cortex-M4F cross-compilation
+#      TL_* op descriptions, Cortex-M4F cross-compilation and QEMU run
 #      (skip with KERNELS_CI_SKIP_PYTEST=1 when the main pytest run covers them);
-#   3. prints the Cortex-M4F code size table;
+#   3. prints the Cortex-M4F code size and instruction count tables;
 #   4. runs `bazel test //...` offline (skip with KERNELS_CI_SKIP_BAZEL=1).
 # Run it before the main pytest run, so the cross-compile test is not skipped.
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 missing=()
-for pkg in gcc-arm-none-eabi libnewlib-arm-none-eabi bazel-bootstrap; do
+for pkg in gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm bazel-bootstrap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -28,11 +29,13 @@ if [ "${KERNELS_CI_SKIP_PYTEST:-0}" != "1" ]; then
   echo "== kernel tests (pytest)"
   python -m pytest -q tests/test_tflm_kernels_cpp.py tests/test_tflm_kernels_ops.py \
     tests/test_tflm_kernels_goldens.py tests/test_tflm_kernels_tflm_ops.py \
-    tests/test_tflm_kernels_codesize.py
+    tests/test_tflm_kernels_codesize.py tests/test_tflm_kernels_m4_bench.py
 fi
 
 echo "== Cortex-M4F code size"
 bash scripts/kernels_code_size.sh
+echo "== Cortex-M4F instruction counts (QEMU)"
+bash scripts/kernels_m4_bench.sh
 
 if [ "${KERNELS_CI_SKIP_BAZEL:-0}" != "1" ]; then
   echo "== bazel test //... (offline)"

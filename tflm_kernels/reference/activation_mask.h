@@ -29,9 +29,9 @@ inline void PackActivationMask(const T* x, int32_t size, Bound lower,
     uint8_t bits = 0;
     const int32_t begin = b * 8;
     const int32_t end = begin + 8 < size ? begin + 8 : size;
-    for (int32_t i = begin; i < end; ++i) {
+    for (int32_t i = end - 1; i >= begin; --i) {  // high bit first: shift in
       const Bound v = static_cast<Bound>(x[i]);
-      if (lower < v && v < upper) bits |= static_cast<uint8_t>(1u << (i - begin));
+      bits = static_cast<uint8_t>((bits << 1) | ((lower < v && v < upper) ? 1u : 0u));
     }
     mask[b] = bits;
   }
@@ -41,9 +41,13 @@ inline void PackActivationMask(const T* x, int32_t size, Bound lower,
 // grad_output (in-place update of the gradient buffer).
 inline void ApplyActivationMask(const float* grad_output, const uint8_t* mask,
                                 int32_t size, float* grad_input) {
-  for (int32_t i = 0; i < size; ++i) {
-    const bool on = (mask[i >> 3] >> (i & 7)) & 1u;
-    grad_input[i] = on ? grad_output[i] : 0.0f;
+  // One mask load per 8 elements, shifted down bit by bit.
+  for (int32_t begin = 0; begin < size; begin += 8) {
+    uint32_t bits = mask[begin >> 3];
+    const int32_t end = begin + 8 < size ? begin + 8 : size;
+    for (int32_t i = begin; i < end; ++i, bits >>= 1) {
+      grad_input[i] = (bits & 1u) ? grad_output[i] : 0.0f;
+    }
   }
 }
 

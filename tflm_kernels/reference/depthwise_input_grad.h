@@ -47,11 +47,23 @@ inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
                 ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
                     g.in_c;
             const FilterT* fw = filter + (ky * g.filter_w + kx) * g.out_c;
-            for (int32_t oc = 0; oc < g.out_c; ++oc) {
-              const float w = scales != nullptr
-                                  ? static_cast<float>(fw[oc]) * scales[oc]
-                                  : static_cast<float>(fw[oc]);
-              gi[oc / multiplier] += go[oc] * w;
+            if (multiplier == 1 && scales != nullptr) {  // the usual case
+              for (int32_t c = 0; c < g.in_c; ++c) {
+                gi[c] += go[c] * (static_cast<float>(fw[c]) * scales[c]);
+              }
+              continue;
+            }
+            // Channel-major loops: no division per MAC (slow on MCUs).
+            int32_t oc = 0;
+            for (int32_t c = 0; c < g.in_c; ++c) {
+              float sum = 0.0f;
+              for (int32_t j = 0; j < multiplier; ++j, ++oc) {
+                const float w = scales != nullptr
+                                    ? static_cast<float>(fw[oc]) * scales[oc]
+                                    : static_cast<float>(fw[oc]);
+                sum += go[oc] * w;
+              }
+              gi[c] += sum;
             }
           }
         }

@@ -49,9 +49,19 @@ inline void DepthwiseWeightGrad(const ConvGeometry& g, const InputT* input,
                 ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
                     g.in_c;
             float* gw = grad_filter + (ky * g.filter_w + kx) * g.out_c;
-            for (int32_t oc = 0; oc < g.out_c; ++oc) {
-              gw[oc] +=
-                  go[oc] * Centred(in[oc / multiplier], quant.zero_point);
+            if (multiplier == 1) {  // the usual case (MobileNet-style)
+              for (int32_t c = 0; c < g.in_c; ++c) {
+                gw[c] += go[c] * Centred(in[c], quant.zero_point);
+              }
+              continue;
+            }
+            // Channel-major loops: no division per MAC (slow on MCUs).
+            int32_t oc = 0;
+            for (int32_t c = 0; c < g.in_c; ++c) {
+              const float x = Centred(in[c], quant.zero_point);
+              for (int32_t j = 0; j < multiplier; ++j, ++oc) {
+                gw[oc] += go[oc] * x;
+              }
             }
           }
         }
