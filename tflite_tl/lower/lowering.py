@@ -32,9 +32,10 @@ class LoweredModel:
       loss before the update. Each invoke performs one SGD step on the
       resource variables.
     infer_tflite: float forward pass, batch 1; input images, output logits
-      (probabilities if the Keras model ends in a softmax). Trained
-      parameters are resource variables with the same names as in
-      ``train_tflite`` (read/write them with ``read_params``/``write_params``).
+      (probabilities if the Keras model ends in a softmax). The converter
+      freezes the parameters into constants (the graph never assigns them),
+      so it is a plain float model ready for quantization; rebuild it for new
+      parameter values with :meth:`infer_tflite_with`.
     param_specs: trained parameters, in ``model.trainable_weights`` order.
     module: the tf.Module; ``module.train_step`` is the TF reference.
   """
@@ -49,6 +50,24 @@ class LoweredModel:
 
   def train_ops(self) -> Dict[str, int]:
     return op_counts(self.train_tflite)
+
+  def infer_tflite_with(self, params: Mapping[str, np.ndarray]) -> bytes:
+    """The inference model with the given trained parameters (e.g. read from
+    a device's train.tflite state with :func:`read_params`)."""
+    unknown = sorted(set(params) - set(self.param_names))
+    if unknown:
+      raise KeyError(f"Not trained parameters of this model: {unknown}.")
+    saved = self.module.param_values()
+    try:
+      for name, var in zip(self.param_names, self.module.params):
+        if name in params:
+          var.assign(np.asarray(params[name], np.float32))
+      infer = convert_function(self.module, self.module.infer)
+    finally:
+      for name, var in zip(self.param_names, self.module.params):
+        var.assign(saved[name])
+    check_builtin_only(infer, "inference model")
+    return infer
 
 
 def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
