@@ -84,16 +84,19 @@ class Preset:
   def configs(self) -> List[plan.RunConfig]:
     """Every run once (ablations share their baseline with the main grid).
 
-    Few-shot runs (main grid, then ablations) come before full-split runs,
-    backbone by backbone in the given order: they are cheap, so an
-    interrupted sweep has complete few-shot tables first.
+    Order: the few-shot main grid of every backbone, then the ablations,
+    then the full-split runs. Few-shot runs are cheap and make the main
+    tables, so an interrupted sweep has those complete first.
     """
-    configs = self.main_configs()
+    main = self.main_configs()
+    main_ids = {c.run_id for c in main}
+    configs = list(main)
     for ablation in self.ablations:
       configs += self.ablation_configs(ablation)
     order = {b: i for i, b in enumerate(self.backbones)}
     return sorted(plan.dedupe(configs),
-                  key=lambda c: (c.shots is None, order.get(c.backbone, 0)))
+                  key=lambda c: (c.shots is None, c.run_id not in main_ids,
+                                 order.get(c.backbone, 0)))
 
 
 #: Shipped backbones the presets adapt (``tflite_tl.models.load_pretrained``):
