@@ -11,7 +11,6 @@ modelled training memory beside the paper's figures.
 from absl import app
 from absl import flags
 
-from tflite_tl import memory  # noqa: F401  (imports TF with Keras 2 first)
 from tflite_tl.memory import table
 from tflite_tl import models
 

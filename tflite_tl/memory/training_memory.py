@@ -37,6 +37,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from tflite_tl._compat import keras
+from tflite_tl._compat import tf
 from tflite_tl.memory import report as report_lib
 from tflite_tl.rewrite import graph
 from tflite_tl.rewrite.blocks import is_relu
@@ -112,7 +113,7 @@ class _Accountant:
     for index, node in enumerate(self.nodes):
       for t in node.keras_inputs:
         self.last_use[id(t)] = index
-    for t in tf_flatten(model.outputs):
+    for t in tf.nest.flatten(model.outputs):
       self.last_use[id(t)] = len(self.nodes)
 
   def _record(self, layer, tensor_name, shape, elements, bits, role, why):
@@ -195,7 +196,7 @@ class _Accountant:
     for index, node in enumerate(self.nodes):
       layer = node.layer
       kind = _kind(layer)
-      outputs = tf_flatten(node.outputs)
+      outputs = tf.nest.flatten(node.outputs)
       for t in outputs:
         self.sizes[id(t)] = _elements(t, layer.name) + (layer.name,)
       trains = {graph.weight_short_name(w) for w in layer.trainable_weights}
@@ -230,11 +231,6 @@ class _Accountant:
           records=tuple(saved + working + live)))
       saved_so_far += saved_bytes
     return breakdown, peak, peak_layer, saved_so_far
-
-
-def tf_flatten(structure):
-  from tflite_tl._compat import tf  # pylint: disable=import-outside-toplevel
-  return tf.nest.flatten(structure)
 
 
 def _param_records(model, trainable_bits, frozen_bits):

@@ -14,8 +14,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
 
-KerasTensor = object  # tf-keras symbolic tensors; kept opaque here.
-
 
 class UnsupportedModelError(ValueError):
   """The model's structure is outside what a rewrite pass supports."""

@@ -23,25 +23,17 @@ Following TinyTL's placement, branches go to blocks with an expansion conv
 (ProxylessNAS's first MBConv1 block gets none); ``skip_unexpanded=False``
 adds them to every block.
 """
-import math
 from typing import Dict, Optional
 
 from tflite_tl._compat import keras
 from tflite_tl.layers import partial
 from tflite_tl.layers.ws_conv import WSConv2D
+from tflite_tl.models.blocks import make_divisible
 from tflite_tl.rewrite import blocks as blocks_lib
 from tflite_tl.rewrite import graph
 
 NORMS = ("group", "batch")
 LITE_SUFFIX = "_lite"
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-  """Rounds ``value`` to the nearest multiple of ``divisor`` (MobileNet rule)."""
-  rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-  if rounded < 0.9 * value:
-    rounded += divisor
-  return rounded
 
 
 def branch_kernel_size(pooled_resolution: int, max_kernel_size: int = 5) -> int:
