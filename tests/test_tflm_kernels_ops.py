@@ -49,6 +49,12 @@ def _input_quant(case):
   return {}
 
 
+def test_missing_compiler_is_explained(monkeypatch, tmp_path):
+  monkeypatch.setenv("CXX", "no-such-compiler-xyz")
+  with pytest.raises(build.KernelBuildError, match="no-such-compiler-xyz.*not found"):
+    build.build_tf_ops(build_dir=tmp_path)
+
+
 @_cases("conv_weight_grad")
 def test_conv_weight_grad_sparse(case):
   t = case.tensors

@@ -288,6 +288,13 @@ GENERATORS = {
 def write_goldens(out_dir) -> list:
   """Writes every <kernel>.golden file into out_dir; returns the paths."""
   tf.config.experimental.enable_op_determinism()
+  try:
+    # One thread: float64 sums in a fixed order, so no rounding of the final
+    # float32 cast can differ between runs.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+  except RuntimeError:
+    pass  # TF already running in this process; determinism is still on.
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   paths = []
