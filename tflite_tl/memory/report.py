@@ -148,7 +148,7 @@ class MemoryReport:
     return result
 
   def format_table(self, max_rows: Optional[int] = None) -> str:
-    """A readable per-layer table (bytes per sample unless marked)."""
+    """A readable per-layer table (kB = 1000 bytes, per sample)."""
     lines = [
         f"Training memory of '{self.model}', modelled (analytic), batch "
         f"{self.batch_size}: {self.total_mb:.2f} MB = peak activations "
@@ -158,12 +158,12 @@ class MemoryReport:
         f"{self.trainable_param_bits}-bit {self.trainable_param_bytes / MB:.3f}"
         f" MB, frozen {self.frozen_param_bits}-bit "
         f"{self.frozen_param_bytes / MB:.3f} MB)",
-        f"{'layer':40s} {'kind':12s} {'saved KB':>10s} {'working KB':>10s} "
-        f"{'held KB':>10s}"]
+        f"{'layer':40s} {'kind':12s} {'saved kB':>10s} {'working kB':>10s} "
+        f"{'held kB':>10s}"]
     rows = self.breakdown if max_rows is None else self.breakdown[:max_rows]
     for l in rows:
       lines.append(f"{l.layer[:40]:40s} {l.kind[:12]:12s} "
-                   f"{l.saved_bytes / 1024:10.1f} "
-                   f"{l.working_bytes / 1024:10.1f} "
-                   f"{l.held_bytes / 1024:10.1f}")
+                   f"{l.saved_bytes / 1000:10.2f} "
+                   f"{l.working_bytes / 1000:10.2f} "
+                   f"{l.held_bytes / 1000:10.2f}")
     return "\n".join(lines)
