@@ -1,0 +1,79 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tflite_tl import devices
+from tflite_tl.export import arena_profile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _profile():
+  return arena_profile.ArenaProfile("tiny", 32, 1, (
+      arena_profile.MethodArena("ft_last", 34000, 24000, 10000, 32000, 20000,
+                                12000),
+      arena_profile.MethodArena("ft_full", 300000, 200000, 100000, 32000,
+                                20000, 12000)))
+
+
+def _devices():
+  return {n: devices.get_device(n) for n in ("nano33ble", "stm32h743")}
+
+
+def test_board_arena_shares_the_head():
+  small = _profile().results[0]
+  assert small.board == 10000 + 12000 + 24000
+  assert sum(small.segments.values()) == small.board
+
+
+def test_json_and_markdown_report_fit_per_device():
+  data = json.loads(arena_profile.to_json(_profile(), _devices()))
+  by_method = {m["method"]: m for m in data["methods"]}
+  assert by_method["ft_last"]["fits"] == {"nano33ble": True, "stm32h743": True}
+  assert by_method["ft_full"]["fits"] == {"nano33ble": False,
+                                          "stm32h743": True}
+  assert data["source"].startswith("measured")
+  md = arena_profile.to_markdown(_profile(), _devices())
+  assert "| ft_full | 300000 | 32000 | 312000 | no | fits |" in md
+
+
+def test_png_is_deterministic_and_atomic(tmp_path):
+  a, b = tmp_path / "a.png", tmp_path / "b.png"
+  arena_profile.plot(str(a), _profile(), _devices())
+  arena_profile.plot(str(b), _profile(), _devices())
+  assert a.read_bytes() == b.read_bytes()
+  assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+
+def test_unknown_method_is_a_clear_error():
+  with pytest.raises(ValueError, match="Unknown method.*nope.*Supported"):
+    arena_profile.profile_methods("tiny", ["nope"])
+
+
+def test_cli_unknown_device_exits_nonzero_without_png(tmp_path):
+  png = tmp_path / "chart.png"
+  proc = subprocess.run(
+      [sys.executable, "-m", "benchmarks.profile_arena", "--model=tiny",
+       "--methods=ft_last", "--devices=uno", f"--png={png}"],
+      cwd=ROOT, capture_output=True, text=True)
+  assert proc.returncode != 0
+  assert "Unknown device 'uno'" in proc.stderr
+  assert not png.exists()
+
+
+@pytest.mark.slow
+def test_cli_measures_two_methods(tmp_path):
+  png = tmp_path / "chart.png"
+  proc = subprocess.run(
+      [sys.executable, "-m", "benchmarks.profile_arena", "--model=tiny",
+       "--methods=ft_last,tinytl_b", "--devices=nano33ble", "--format=json",
+       f"--png={png}"], cwd=ROOT, capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr
+  data = json.loads(proc.stdout)
+  assert [m["method"] for m in data["methods"]] == ["ft_last", "tinytl_b"]
+  assert all(m["train_total"] > 0 for m in data["methods"])
+  assert png.exists()
