@@ -1,0 +1,109 @@
+import filecmp
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tflite_tl import devices
+from tflite_tl.export import atomic
+from tflite_tl.export import fit
+from tflite_tl.export import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cfg(tmp_path, **kw):
+  base = dict(out=str(tmp_path / "out"), model="tiny", finetune_epochs=0,
+              samples_per_class=5, calibration_images=5, verify_steps=1,
+              verify_images=5)
+  base.update(kw)
+  return pipeline.ExportConfig(**base)
+
+
+@pytest.mark.parametrize("kw, error, message", [
+    ({"device": "uno"}, devices.UnknownDeviceError, "Unknown device 'uno'"),
+    ({"method": "magic"}, pipeline.ExportError, "Unknown method 'magic'"),
+    ({"model": "resnet9000"}, pipeline.ExportError,
+     "Unknown model 'resnet9000'"),
+    ({"dataset": "imagenet"}, pipeline.ExportError,
+     "Unknown dataset 'imagenet'"),
+    ({"name": "my-lib"}, pipeline.ExportError, "C identifier"),
+    ({"device": "nano33ble", "arena_in_external_ram": True},
+     devices.DeviceProfileError, "no PSRAM"),
+])
+def test_bad_inputs_fail_before_any_work(tmp_path, kw, error, message):
+  with pytest.raises(error, match=message):
+    pipeline.run_export(_cfg(tmp_path, **kw))
+  assert not os.path.exists(tmp_path / "out")
+
+
+def test_refuses_to_overwrite_a_foreign_directory(tmp_path):
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "notes.txt").write_text("keep me")
+  with pytest.raises(atomic.OutputExistsError, match="not a tflite-tl export"):
+    pipeline.run_export(_cfg(tmp_path))
+  assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_missing_dataset_folder_writes_nothing(tmp_path):
+  with pytest.raises((FileNotFoundError, ValueError)):
+    pipeline.run_export(_cfg(tmp_path,
+                             dataset=f"folder:{tmp_path / 'no_such_dir'}"))
+  assert not os.path.exists(tmp_path / "out")
+
+
+def test_cli_unknown_device_exits_nonzero_and_writes_nothing(tmp_path):
+  out = tmp_path / "out"
+  proc = subprocess.run([sys.executable, "-m", "export", f"--out={out}",
+                         "--device=uno"], cwd=ROOT, capture_output=True,
+                        text=True)
+  assert proc.returncode == 1
+  assert "Unknown device 'uno'" in proc.stderr and "nano33ble" in proc.stderr
+  assert not out.exists()
+
+
+def _small_board(tmp_path):
+  path = tmp_path / "boards.json"
+  path.write_text(json.dumps({"format": devices.FORMAT, "devices": {
+      "tiny_board": {"display_name": "Tiny Board", "sram_bytes": 65536,
+                     "usable_sram_bytes": 65536, "flash_bytes": 1048576}}}))
+  return str(path)
+
+
+@pytest.mark.slow
+def test_does_not_fit_names_device_and_writes_nothing(tmp_path):
+  cfg = _cfg(tmp_path, device="tiny_board", method="tinytl_lb",
+             devices_files=(_small_board(tmp_path),))
+  with pytest.raises(fit.DoesNotFitError) as e:
+    pipeline.run_export(cfg)
+  msg = str(e.value)
+  assert "tiny_board (Tiny Board)" in msg and "available" in msg
+  assert "arena (train + predict, shared head)" in msg
+  assert "--resolution" in msg
+  assert sorted(os.listdir(tmp_path)) == ["boards.json"]
+
+
+@pytest.mark.slow
+def test_default_export_twice_is_byte_identical(tmp_path):
+  outs = []
+  for name in ("a", "b"):
+    out = tmp_path / name
+    proc = subprocess.run([sys.executable, "-m", "export", f"--out={out}"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outs.append(out)
+  cmp = filecmp.dircmp(outs[0], outs[1])
+  files = []
+  for root, _, names in os.walk(outs[0]):
+    files += [os.path.relpath(os.path.join(root, n), outs[0]) for n in names]
+  match, mismatch, errors = filecmp.cmpfiles(outs[0], outs[1], files,
+                                             shallow=False)
+  assert not mismatch and not errors and not cmp.left_only
+  assert {"train.tflite", "infer.tflite", "report.json", "REPORT.md"} <= set(
+      match)
+  report = json.loads((outs[0] / "report.json").read_text())
+  assert report["fit"]["fits"] and report["device"]["name"] == "nano33ble"
+  assert report["parity"]["train"]["max_rel_err_loss"] <= 1e-4
