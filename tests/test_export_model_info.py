@@ -40,6 +40,8 @@ def test_inputs_outputs_and_variables(two_variable_tflite):
   assert info.variable_bytes == (6 + 2) * 4
   assert info.size_bytes == len(two_variable_tflite)
   assert all(v.shared_name for v in info.variables)
+  # The initial value is the init subgraph's constant, not the update.
+  assert all(v.initial_buffer > 0 for v in info.variables)
 
 
 def test_rejects_non_flatbuffer():

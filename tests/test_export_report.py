@@ -1,0 +1,59 @@
+import json
+
+from tflite_tl import devices
+from tflite_tl.export import fit
+from tflite_tl.export import report
+
+
+def _report():
+  dev = devices.get_device("esp32")
+  result = fit.check_fit(dev, ram_consumers={"arena": 1000},
+                         flash_consumers={"train.tflite": 500})
+  return {
+      "config": {"model": "tiny", "pretrained": True, "method": "tinytl_b",
+                 "dataset": "digits", "resolution": 8, "batch": 2,
+                 "learning_rate": 0.01, "momentum": 0.0,
+                 "finetune_epochs": 0, "seed": 0, "sram_margin": 0.1,
+                 "name": "lib", "arduino_tflm_library": "TFLM"},
+      "device": dict(dev.to_dict(), arena_capacity=dev.arena_capacity()),
+      "data": {"num_classes": 10, "channels": 1},
+      "fit": result.to_dict(),
+      "arenas": {"train.tflite": {"total": 9, "head": 5, "tail": 4}},
+      "analytic_memory": None,
+      "parity": {"train": {"steps": 2, "max_rel_err_loss": 1e-7,
+                           "max_rel_err_params": 2e-7},
+                 "inference": {"images": 4, "max_rel_err_logits": 3e-7,
+                               "float_accuracy": 0.5,
+                               "predict_accuracy": 0.5,
+                               "int8_accuracy": 0.25,
+                               "int8_agreement": 0.75}},
+      "ops": {"train.tflite": {"ADD": 2, "CONV_2D": 1},
+              "infer.tflite": {"CONV_2D": 1}},
+      "variables": [{"shared_name": "logits/bias", "shape": [10],
+                     "bytes": 40, "in_predict_model": True}],
+      "files": ["REPORT.md", "train.tflite"],
+  }
+
+
+def test_json_is_sorted_and_stable():
+  text = report.report_json(_report())
+  assert text == report.report_json(json.loads(text))
+  assert list(json.loads(text)) == sorted(json.loads(text))
+
+
+def test_markdown_has_fit_parity_ops_and_board_instructions():
+  md = report.report_markdown(_report())
+  assert "## Fit on esp32: fits" in md
+  assert "| ADD |  | 2 |" in md  # op table: infer.tflite, train.tflite
+  assert "int8 model (TFLM) accuracy | 0.25" in md
+  assert "arduino-cli compile --fqbn esp32:esp32:esp32" in md
+  assert "idf.py set-target esp32" in md
+  assert "| logits/bias | 10 | 40 | True |" in md
+
+
+def test_markdown_for_arduino_only_board_has_no_esp_idf():
+  r = _report()
+  dev = devices.get_device("pico")
+  r["device"] = dict(dev.to_dict(), arena_capacity=dev.arena_capacity())
+  md = report.report_markdown(r)
+  assert "idf.py" not in md and "rp2040:rp2040:rpipico" in md
