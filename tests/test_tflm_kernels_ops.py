@@ -60,7 +60,8 @@ def test_conv_weight_grad_sparse(case):
   t = case.tensors
   fh, fw = case.params["filter_h"], case.params["filter_w"]
   got = ops.conv_weight_grad_sparse(t["input"], t["grad_output"], t["channels"],
-                                    (fh, fw), **_conv_args(case), **_input_quant(case))
+                                    (fh, fw), **_conv_args(case), **_input_quant(case),
+                                    groups=case.params["groups"])
   assert got.shape == t["expected_grad_filter"].shape
   _close(got, t["expected_grad_filter"])
 
@@ -70,6 +71,16 @@ def test_conv_weight_grad_sparse_rejects_bad_channel():
   gy = np.ones((1, 4, 4, 3), np.float32)
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"channels must lie in \[0, 3\)"):
     ops.conv_weight_grad_sparse(x, gy, [0, 3], 3)
+
+
+def test_conv_grads_reject_channels_not_divisible_by_groups():
+  x = np.ones((1, 4, 4, 6), np.float32)
+  gy = np.ones((1, 4, 4, 4), np.float32)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="4 group"):
+    ops.conv_weight_grad_sparse(x, gy, [0], 3, groups=4)
+  with pytest.raises(ValueError, match="groups must be a positive int"):
+    ops.conv_input_grad(gy, np.ones((4, 3, 3, 3), np.int8), np.ones(4, np.float32), 4,
+                        groups=0)
 
 
 def test_conv_weight_grad_sparse_rejects_wrong_grad_shape():
@@ -99,7 +110,7 @@ def test_conv_input_grad(case):
   t = case.tensors
   want = t["expected_grad_input"]
   got = ops.conv_input_grad(t["grad_output"], t["filter"], t["scales"], want.shape[1:3],
-                            **_conv_args(case))
+                            **_conv_args(case), groups=case.params["groups"])
   assert got.shape == want.shape
   _close(got, want)
 

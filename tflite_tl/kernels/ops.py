@@ -57,18 +57,25 @@ def _input_quant(inputs, input_quantization):
   return inputs, {}
 
 
+def _groups(groups: int) -> int:
+  if int(groups) != groups or groups < 1:
+    raise ValueError(f"groups must be a positive int, got {groups!r}")
+  return int(groups)
+
+
 def conv_weight_grad_sparse(inputs, grad_output, channels, filter_size: IntPair,
                             strides: IntPair = 1, padding: str = "SAME",
-                            input_quantization=None):
-  """Conv2D weight gradient of the given output channels, [K, kh, kw, C_in].
+                            input_quantization=None, groups: int = 1):
+  """Conv2D weight gradient of the given output channels, [K, kh, kw, C_in / groups].
 
   `inputs` is the layer input: float32, or the int8 tensor saved by a
   quantized forward pass together with input_quantization=(scale, zero_point).
+  `groups` > 1 is a grouped convolution (TinyTL's lite residual uses 2).
   """
   inputs, quant = _input_quant(inputs, input_quantization)
   return load_ops().tl_conv_weight_grad_sparse(
       inputs, grad_output, tf.cast(channels, tf.int32),
-      **_conv_attrs(filter_size, strides, padding), **quant)
+      **_conv_attrs(filter_size, strides, padding), **quant, groups=_groups(groups))
 
 
 def depthwise_weight_grad(inputs, grad_output, filter_size: IntPair,
@@ -84,13 +91,16 @@ def depthwise_weight_grad(inputs, grad_output, filter_size: IntPair,
 
 
 def conv_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
-                    strides: IntPair = 1, padding: str = "SAME"):
-  """Conv2D input gradient through int8 OHWI weights with per-channel scales."""
+                    strides: IntPair = 1, padding: str = "SAME", groups: int = 1):
+  """Conv2D input gradient through int8 OHWI weights with per-channel scales.
+
+  With `groups` > 1 the filter is [out_c, kh, kw, in_c / groups].
+  """
   ih, iw = _pair(input_size, "input_size")
   fh, fw = int(filter_int8.shape[1]), int(filter_int8.shape[2])
   return load_ops().tl_conv_input_grad(
       grad_output, filter_int8, scales, input_height=ih, input_width=iw,
-      **_conv_attrs((fh, fw), strides, padding))
+      **_conv_attrs((fh, fw), strides, padding), groups=_groups(groups))
 
 
 def depthwise_input_grad(grad_output, filter_int8, scales, input_size: IntPair,

@@ -5,6 +5,9 @@
 // [1, filter_h, filter_w, in_channels * depth_multiplier]. Padding follows
 // TensorFlow: SAME puts the odd padding element at the bottom/right.
 // Dilation is 1 (the gradients of dilated convolutions are not provided).
+// Grouped convolutions (TinyTL's lite residual branch uses 2 groups) split
+// the channels into `groups` equal parts; the filter then has in_c / groups
+// input channels, as in TFLite's grouped CONV_2D.
 #ifndef TFLM_KERNELS_REFERENCE_CONV_GEOMETRY_H_
 #define TFLM_KERNELS_REFERENCE_CONV_GEOMETRY_H_
 
@@ -44,17 +47,20 @@ struct ConvGeometry {
   int32_t filter_h, filter_w;
   int32_t stride_h, stride_w;
   int32_t pad_top, pad_left;
+  int32_t groups;  // 1 for an ordinary convolution; ignored by depthwise
 };
 
 // Fills `geometry` for a convolution from `in_c` to `out_c` channels and
 // checks that the sizes are consistent. Returns false (and leaves the
-// geometry unusable) when a size is not positive or the output is empty.
+// geometry unusable) when a size is not positive, the output is empty, or
+// the channels do not split into `groups`.
 inline bool MakeConvGeometry(int32_t batch, int32_t in_h, int32_t in_w,
                              int32_t in_c, int32_t out_c, int32_t filter_h,
                              int32_t filter_w, int32_t stride_h,
                              int32_t stride_w, Padding padding,
-                             ConvGeometry* geometry) {
-  if (batch <= 0 || in_c <= 0 || out_c <= 0) return false;
+                             ConvGeometry* geometry, int32_t groups = 1) {
+  if (batch <= 0 || in_c <= 0 || out_c <= 0 || groups <= 0) return false;
+  if (in_c % groups != 0 || out_c % groups != 0) return false;
   const int32_t out_h = ConvOutputSize(padding, in_h, filter_h, stride_h);
   const int32_t out_w = ConvOutputSize(padding, in_w, filter_w, stride_w);
   if (out_h <= 0 || out_w <= 0) return false;
@@ -73,6 +79,7 @@ inline bool MakeConvGeometry(int32_t batch, int32_t in_h, int32_t in_w,
       ConvPaddingBefore(padding, in_h, filter_h, stride_h, out_h);
   geometry->pad_left =
       ConvPaddingBefore(padding, in_w, filter_w, stride_w, out_w);
+  geometry->groups = groups;
   return true;
 }
 

@@ -21,7 +21,7 @@ namespace tflite_tl {
 namespace reference {
 
 // grad_output: [batch, out_h, out_w, out_c]
-// filter:      [out_c, filter_h, filter_w, in_c], int8 (or float)
+// filter:      [out_c, filter_h, filter_w, in_c / groups], int8 (or float)
 // scales:      [out_c] per-output-channel scales; null means 1 (float filter)
 // grad_input:  [batch, in_h, in_w, in_c], overwritten.
 template <typename FilterT>
@@ -31,7 +31,9 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
   const int64_t in_size =
       static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c;
   for (int64_t i = 0; i < in_size; ++i) grad_input[i] = 0.0f;
-  const int32_t row_size = g.filter_h * g.filter_w * g.in_c;
+  const int32_t group_in = g.in_c / g.groups;
+  const int32_t group_out = g.out_c / g.groups;
+  const int32_t row_size = g.filter_h * g.filter_w * group_in;
   for (int32_t n = 0; n < g.batch; ++n) {
     for (int32_t oy = 0; oy < g.out_h; ++oy) {
       const int32_t iy0 = oy * g.stride_h - g.pad_top;
@@ -43,6 +45,7 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
         for (int32_t co = 0; co < g.out_c; ++co) {
           const float gv = scales != nullptr ? go[co] * scales[co] : go[co];
           const FilterT* f = filter + static_cast<int64_t>(co) * row_size;
+          const int32_t in_offset = (co / group_out) * group_in;
           for (int32_t ky = 0; ky < g.filter_h; ++ky) {
             const int32_t iy = iy0 + ky;
             if (iy < 0 || iy >= g.in_h) continue;
@@ -51,9 +54,9 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
               if (ix < 0 || ix >= g.in_w) continue;
               float* gi = grad_input +
                           ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w +
-                           ix) * g.in_c;
-              const FilterT* fw = f + (ky * g.filter_w + kx) * g.in_c;
-              for (int32_t ci = 0; ci < g.in_c; ++ci) {
+                           ix) * g.in_c + in_offset;
+              const FilterT* fw = f + (ky * g.filter_w + kx) * group_in;
+              for (int32_t ci = 0; ci < group_in; ++ci) {
                 gi[ci] += gv * static_cast<float>(fw[ci]);
               }
             }

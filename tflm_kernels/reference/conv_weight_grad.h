@@ -34,8 +34,9 @@ inline bool ChannelsInRange(const int32_t* channels, int32_t num_channels,
 // input:       [batch, in_h, in_w, in_c], float, or int8 with `quant`
 // grad_output: [batch, out_h, out_w, out_c]
 // channels:    [num_channels] output-channel indices (any order, may be empty)
-// grad_filter: [num_channels, filter_h, filter_w, in_c], overwritten; row k
-//              is the gradient of filter row channels[k].
+// grad_filter: [num_channels, filter_h, filter_w, in_c / groups],
+//              overwritten; row k is the gradient of filter row channels[k]
+//              (which reads the input channels of its group).
 // Returns false, writing nothing, if a channel index is out of range.
 template <typename InputT>
 inline bool ConvWeightGradSparse(const ConvGeometry& g, const InputT* input,
@@ -44,7 +45,9 @@ inline bool ConvWeightGradSparse(const ConvGeometry& g, const InputT* input,
                                  const int32_t* channels,
                                  int32_t num_channels, float* grad_filter) {
   if (!ChannelsInRange(channels, num_channels, g.out_c)) return false;
-  const int32_t row_size = g.filter_h * g.filter_w * g.in_c;
+  const int32_t group_in = g.in_c / g.groups;
+  const int32_t group_out = g.out_c / g.groups;
+  const int32_t row_size = g.filter_h * g.filter_w * group_in;
   for (int32_t i = 0; i < num_channels * row_size; ++i) grad_filter[i] = 0.0f;
   for (int32_t n = 0; n < g.batch; ++n) {
     for (int32_t oy = 0; oy < g.out_h; ++oy) {
@@ -56,6 +59,7 @@ inline bool ConvWeightGradSparse(const ConvGeometry& g, const InputT* input,
             ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) * g.out_c;
         for (int32_t k = 0; k < num_channels; ++k) {
           const float gv = go[channels[k]];
+          const int32_t in_offset = (channels[k] / group_out) * group_in;
           float* gf = grad_filter + static_cast<int64_t>(k) * row_size;
           for (int32_t ky = 0; ky < g.filter_h; ++ky) {
             const int32_t iy = iy0 + ky;
@@ -66,9 +70,9 @@ inline bool ConvWeightGradSparse(const ConvGeometry& g, const InputT* input,
               const InputT* in =
                   input +
                   ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
-                      g.in_c;
-              float* gw = gf + (ky * g.filter_w + kx) * g.in_c;
-              for (int32_t ci = 0; ci < g.in_c; ++ci) {
+                      g.in_c + in_offset;
+              float* gw = gf + (ky * g.filter_w + kx) * group_in;
+              for (int32_t ci = 0; ci < group_in; ++ci) {
                 gw[ci] += gv * Centred(in[ci], quant.zero_point);
               }
             }

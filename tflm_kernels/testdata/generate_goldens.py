@@ -45,6 +45,34 @@ _CONV_CASES = [
     ("k2x3_s2_same_odd_rect", 1, 9, 7, 3, 2, 2, 3, 2, "SAME", [1]),
     ("k3_s1_valid_batch3", 3, 6, 5, 2, 3, 3, 3, 1, "VALID", [0, 2]),
 ]
+# Grouped convolutions (the lite residual branch: 2 groups, kernel 5, stride
+# 2), with the number of groups last.
+_GROUPED_CASES = [
+    ("g2_k3_s1_same_odd", 1, 5, 5, 4, 6, 3, 3, 1, "SAME", [5, 0, 3], 2),
+    ("g2_k5_s2_same_odd_lite_residual", 2, 7, 7, 8, 8, 5, 5, 2, "SAME",
+     [0, 1, 2, 3, 4, 5, 6, 7], 2),
+    ("g4_k3_s2_valid_even", 1, 8, 8, 8, 4, 3, 3, 2, "VALID", [3, 1], 4),
+]
+
+
+def _all_conv_cases():
+  """_CONV_CASES (one group) followed by _GROUPED_CASES."""
+  return [c + (1,) for c in _CONV_CASES] + _GROUPED_CASES
+
+
+def _conv(stride, padding, groups):
+  """Conv2D with `groups` groups, as separate convolutions on channel slices
+  (TFLite's grouped CONV_2D semantics; filter [kh, kw, in_c / groups, out_c])."""
+  def fn(x, w):
+    if groups == 1:
+      return tf.nn.conv2d(x, w, stride, padding)
+    cin, cout = x.shape[-1] // groups, w.shape[-1] // groups
+    return tf.concat([tf.nn.conv2d(x[..., g * cin:(g + 1) * cin],
+                                   w[..., g * cout:(g + 1) * cout], stride, padding)
+                      for g in range(groups)], axis=-1)
+  return fn
+
+
 # Depthwise: the sixth entry is the depth multiplier; no channel subset.
 _DEPTHWISE_CASES = [
     ("k3_s1_same_odd", 1, 5, 5, 3, 1, 3, 3, 1, "SAME"),
@@ -85,7 +113,7 @@ def _vjp(fn, primals, upstream):
 
 # Cases that are repeated with an int8 input (a saved quantized activation).
 _INT8_INPUT_CASES = ("k3_s1_same_odd", "k3_s2_same_odd_all_channels", "k5_s2_same_even",
-                     "k3_s2_same_odd_mult2")
+                     "k3_s2_same_odd_mult2", "g2_k5_s2_same_odd_lite_residual")
 
 
 def _quantized_activation(rng, shape):
@@ -97,9 +125,12 @@ def _quantized_activation(rng, shape):
   return q, scale, zero_point, real
 
 
-def _conv_params(fh, fw, stride, padding):
-  return {"filter_h": fh, "filter_w": fw, "stride_h": stride,
-          "stride_w": stride, "padding": 1 if padding == "SAME" else 0}
+def _conv_params(fh, fw, stride, padding, groups=None):
+  params = {"filter_h": fh, "filter_w": fw, "stride_h": stride,
+            "stride_w": stride, "padding": 1 if padding == "SAME" else 0}
+  if groups is not None:
+    params["groups"] = groups
+  return params
 
 
 def _out_size(size, k, stride, padding):
@@ -108,44 +139,45 @@ def _out_size(size, k, stride, padding):
 
 def conv_weight_grad_cases():
   cases = []
-  for name, n, h, w, ci, co, fh, fw, s, pad, channels in _CONV_CASES:
+  for name, n, h, w, ci, co, fh, fw, s, pad, channels, groups in _all_conv_cases():
     rng = _rng(name, 1)
     oh, ow = _out_size(h, fh, s, pad), _out_size(w, fw, s, pad)
+    cig = ci // groups
     x = _f32(rng.standard_normal((n, h, w, ci)))
-    filt = _f32(rng.standard_normal((fh, fw, ci, co)))
+    filt = _f32(rng.standard_normal((fh, fw, cig, co)))
     gy = _f32(rng.standard_normal((n, oh, ow, co)))
-    _, gw = _vjp(lambda a, b: tf.nn.conv2d(a, b, s, pad), [x, filt], gy)
+    _, gw = _vjp(_conv(s, pad, groups), [x, filt], gy)
     ohwi = np.transpose(gw, (3, 0, 1, 2))
     sel = np.asarray(channels, dtype=np.int32)
-    cases.append(GoldenCase(name, _conv_params(fh, fw, s, pad), {
+    params = _conv_params(fh, fw, s, pad, groups)
+    cases.append(GoldenCase(name, params, {
         "input": x, "grad_output": gy, "channels": sel,
-        "expected_grad_filter": _f32(ohwi[sel].reshape(len(sel), fh, fw, ci)),
+        "expected_grad_filter": _f32(ohwi[sel].reshape(len(sel), fh, fw, cig)),
     }))
     if name in _INT8_INPUT_CASES:
       q, scale, zp, real = _quantized_activation(rng, (n, h, w, ci))
-      _, gw = _vjp(lambda a, b: tf.nn.conv2d(a, b, s, pad), [real, filt], gy)
+      _, gw = _vjp(_conv(s, pad, groups), [real, filt], gy)
       ohwi = np.transpose(gw, (3, 0, 1, 2))
-      params = _conv_params(fh, fw, s, pad)
-      params.update(input_scale=scale, input_zero_point=zp)
+      params = dict(params, input_scale=scale, input_zero_point=zp)
       cases.append(GoldenCase(name + "_int8_input", params, {
           "input": q, "grad_output": gy, "channels": sel,
-          "expected_grad_filter": _f32(ohwi[sel].reshape(len(sel), fh, fw, ci)),
+          "expected_grad_filter": _f32(ohwi[sel].reshape(len(sel), fh, fw, cig)),
       }))
   return cases
 
 
 def conv_input_grad_cases():
   cases = []
-  for name, n, h, w, ci, co, fh, fw, s, pad, _ in _CONV_CASES:
+  for name, n, h, w, ci, co, fh, fw, s, pad, _, groups in _all_conv_cases():
     rng = _rng(name, 2)
     oh, ow = _out_size(h, fh, s, pad), _out_size(w, fw, s, pad)
-    q, scales = _quantize_per_channel(rng, (co, fh, fw, ci), 0)
+    q, scales = _quantize_per_channel(rng, (co, fh, fw, ci // groups), 0)
     hwio = np.transpose(q.astype(np.float64) * scales.astype(np.float64)[:, None, None, None],
                         (1, 2, 3, 0))
     x = np.zeros((n, h, w, ci))
     gy = _f32(rng.standard_normal((n, oh, ow, co)))
-    gx, _ = _vjp(lambda a, b: tf.nn.conv2d(a, b, s, pad), [x, hwio], gy)
-    cases.append(GoldenCase(name, _conv_params(fh, fw, s, pad), {
+    gx, _ = _vjp(_conv(s, pad, groups), [x, hwio], gy)
+    cases.append(GoldenCase(name, _conv_params(fh, fw, s, pad, groups), {
         "grad_output": gy, "filter": q, "scales": scales,
         "expected_grad_input": _f32(gx),
     }))
@@ -268,11 +300,12 @@ def sgd_cases():
 GENERATORS = {
     "bias_grad": (bias_grad_cases, "Bias gradient and fused SGD step."),
     "conv_weight_grad": (conv_weight_grad_cases,
-                         "Conv2D weight gradient of selected output channels (OHWI rows);\n"
+                         "Conv2D weight gradient of selected output channels (OHWI rows, grouped\n"
+                         "convolutions have in_c / groups filter channels);\n"
                          "cases *_int8_input read an int8 input with input_scale and "
                          "input_zero_point."),
     "conv_input_grad": (conv_input_grad_cases,
-                        "Conv2D input gradient through int8 per-channel weights."),
+                        "Conv2D input gradient through int8 per-channel weights (grouped too)."),
     "depthwise_weight_grad": (depthwise_weight_grad_cases,
                               "DepthwiseConv2D weight gradient ([1, kh, kw, C*M]);\n"
                               "cases *_int8_input read an int8 input with input_scale "

@@ -43,6 +43,10 @@ struct GoldenCase {
     if (it == params.end()) throw std::runtime_error(name + ": no param " + key);
     return it->second;
   }
+  double param_or(const std::string& key, double fallback) const {
+    auto it = params.find(key);
+    return it == params.end() ? fallback : it->second;
+  }
   const GoldenTensor& tensor(const std::string& key) const {
     auto it = tensors.find(key);
     if (it == tensors.end()) throw std::runtime_error(name + ": no tensor " + key);

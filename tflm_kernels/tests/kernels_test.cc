@@ -51,7 +51,8 @@ ConvGeometry Geometry(const GoldenCase& c, int32_t batch, int32_t in_h,
       static_cast<int32_t>(c.param("filter_w")),
       static_cast<int32_t>(c.param("stride_h")),
       static_cast<int32_t>(c.param("stride_w")),
-      c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g);
+      c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g,
+      static_cast<int32_t>(c.param_or("groups", 1)));
   TL_EXPECT(ok);
   return g;
 }
@@ -278,6 +279,12 @@ void TestGeometry() {
                                         Padding::kSame, &g));
   // TF SAME: total padding 1 on an even input at stride 2 goes bottom/right.
   TL_EXPECT(g.pad_top == 0 && g.pad_left == 0 && g.out_h == 4);
+  TL_EXPECT(g.groups == 1);
+  // Channels must split evenly into groups.
+  TL_EXPECT(!reference::MakeConvGeometry(1, 4, 4, 6, 4, 3, 3, 1, 1,
+                                         Padding::kSame, &g, 4));
+  TL_EXPECT(reference::MakeConvGeometry(1, 4, 4, 8, 4, 3, 3, 1, 1,
+                                        Padding::kSame, &g, 4));
 }
 
 }  // namespace

@@ -64,7 +64,8 @@ struct ConvAttrs {
 // Builds the geometry and checks grad_output's shape against it.
 absl::Status GeometryFor(const ConvAttrs& a, int64_t batch, int64_t in_h,
                          int64_t in_w, int64_t in_c, int64_t out_c,
-                         const Tensor& grad_output, reference::ConvGeometry* g) {
+                         const Tensor& grad_output, reference::ConvGeometry* g,
+                         int32_t groups = 1) {
   if (grad_output.dims() != 4) {
     return Invalid("grad_output must be 4-D NHWC, got shape ",
                    grad_output.shape().DebugString());
@@ -73,10 +74,11 @@ absl::Status GeometryFor(const ConvAttrs& a, int64_t batch, int64_t in_h,
           static_cast<int32_t>(batch), static_cast<int32_t>(in_h),
           static_cast<int32_t>(in_w), static_cast<int32_t>(in_c),
           static_cast<int32_t>(out_c), a.filter_h, a.filter_w, a.stride_h,
-          a.stride_w, a.padding, g)) {
+          a.stride_w, a.padding, g, groups)) {
     return Invalid("empty or inconsistent convolution: input [", batch, ",",
                    in_h, ",", in_w, ",", in_c, "], ", out_c,
-                   " output channels, filter ", a.filter_h, "x", a.filter_w);
+                   " output channels, filter ", a.filter_h, "x", a.filter_w,
+                   ", ", groups, " group(s)");
   }
   if (grad_output.dim_size(0) != batch || grad_output.dim_size(1) != g->out_h ||
       grad_output.dim_size(2) != g->out_w || grad_output.dim_size(3) != out_c) {
@@ -116,17 +118,21 @@ REGISTER_OP("TlConvWeightGradSparse")
     .Output("grad_filter: float")
     .TL_CONV_ATTRS
     .TL_INPUT_QUANT_ATTRS
+    .Attr("groups: int >= 1 = 1")
     .SetShapeFn([](InferenceContext* c) {
-      int32_t fh, fw;
+      int32_t fh, fw, groups;
       TF_RETURN_IF_ERROR(c->GetAttr("filter_height", &fh));
       TF_RETURN_IF_ERROR(c->GetAttr("filter_width", &fw));
+      TF_RETURN_IF_ERROR(c->GetAttr("groups", &groups));
       ShapeHandle input;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &input));
-      c->set_output(0, c->MakeShape({c->Dim(c->input(2), 0), fh, fw, c->Dim(input, 3)}));
+      ::tensorflow::shape_inference::DimensionHandle group_in;
+      TF_RETURN_IF_ERROR(c->Divide(c->Dim(input, 3), groups, true, &group_in));
+      c->set_output(0, c->MakeShape({c->Dim(c->input(2), 0), fh, fw, group_in}));
       return absl::OkStatus();
     })
     .Doc("Conv2D weight gradient of the output channels listed in `channels`, "
-         "as OHWI filter rows [len(channels), filter_h, filter_w, in_c].");
+         "as OHWI filter rows [len(channels), filter_h, filter_w, in_c / groups].");
 
 template <typename InputT>
 class ConvWeightGradSparseOp : public OpKernel {
@@ -134,6 +140,7 @@ class ConvWeightGradSparseOp : public OpKernel {
   explicit ConvWeightGradSparseOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     attrs_.Read(ctx);
     OP_REQUIRES_OK(ctx, ReadInputQuantization(ctx, &quant_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("groups", &groups_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
@@ -148,11 +155,12 @@ class ConvWeightGradSparseOp : public OpKernel {
     reference::ConvGeometry g;
     OP_REQUIRES_OK(ctx, GeometryFor(attrs_, input.dim_size(0), input.dim_size(1), input.dim_size(2),
                      input.dim_size(3), grad_output.dims() == 4 ? grad_output.dim_size(3) : 0,
-                     grad_output, &g));
+                     grad_output, &g, groups_));
     const int32_t k = static_cast<int32_t>(channels.dim_size(0));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({k, attrs_.filter_h, attrs_.filter_w, g.in_c}),
+                            0, TensorShape({k, attrs_.filter_h, attrs_.filter_w,
+                                            g.in_c / groups_}),
                             &out));
     OP_REQUIRES(ctx,
                 reference::ConvWeightGradSparse<InputT>(
@@ -165,6 +173,7 @@ class ConvWeightGradSparseOp : public OpKernel {
  private:
   ConvAttrs attrs_;
   reference::ActivationQuantization quant_ = reference::kNoQuantization;
+  int32_t groups_ = 1;
 };
 REGISTER_KERNEL_BUILDER(
     Name("TlConvWeightGradSparse").Device(DEVICE_CPU).TypeConstraint<float>("T"),
@@ -243,18 +252,22 @@ REGISTER_OP("TlConvInputGrad")
     .Input("scales: float")
     .Output("grad_input: float")
     .TL_INPUT_GRAD_ATTRS
+    .Attr("groups: int >= 1 = 1")
     .SetShapeFn([](InferenceContext* c) {
-      int32_t h, w;
+      int32_t h, w, groups;
       TF_RETURN_IF_ERROR(c->GetAttr("input_height", &h));
       TF_RETURN_IF_ERROR(c->GetAttr("input_width", &w));
+      TF_RETURN_IF_ERROR(c->GetAttr("groups", &groups));
       ShapeHandle grad, filter;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &grad));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &filter));
-      c->set_output(0, c->MakeShape({c->Dim(grad, 0), h, w, c->Dim(filter, 3)}));
+      ::tensorflow::shape_inference::DimensionHandle in_c;
+      TF_RETURN_IF_ERROR(c->Multiply(c->Dim(filter, 3), groups, &in_c));
+      c->set_output(0, c->MakeShape({c->Dim(grad, 0), h, w, in_c}));
       return absl::OkStatus();
     })
-    .Doc("Conv2D input gradient through an int8 OHWI filter with per-output-"
-         "channel scales (symmetric, zero point 0).");
+    .Doc("Conv2D input gradient through an int8 OHWI filter [out_c, kh, kw, "
+         "in_c / groups] with per-output-channel scales (symmetric, zero point 0).");
 
 class ConvInputGradOp : public OpKernel {
  public:
@@ -262,6 +275,7 @@ class ConvInputGradOp : public OpKernel {
     attrs_.Read(ctx);
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_height", &in_h_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_width", &in_w_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("groups", &groups_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& grad_output = ctx->input(0);
@@ -271,15 +285,15 @@ class ConvInputGradOp : public OpKernel {
                 filter.dims() == 4 && filter.dim_size(1) == attrs_.filter_h &&
                     filter.dim_size(2) == attrs_.filter_w,
                 Invalid("filter must be OHWI [out_c, ", attrs_.filter_h, ", ",
-                                        attrs_.filter_w, ", in_c], got ",
+                                        attrs_.filter_w, ", in_c / groups], got ",
                                         filter.shape().DebugString()));
     OP_REQUIRES(ctx, scales.dims() == 1 && scales.dim_size(0) == filter.dim_size(0),
                 Invalid("scales must be [out_c] = [", filter.dim_size(0),
                                         "], got ", scales.shape().DebugString()));
     reference::ConvGeometry g;
     const int64_t batch = grad_output.dims() == 4 ? grad_output.dim_size(0) : 0;
-    OP_REQUIRES_OK(ctx, GeometryFor(attrs_, batch, in_h_, in_w_, filter.dim_size(3), filter.dim_size(0),
-                     grad_output, &g));
+    OP_REQUIRES_OK(ctx, GeometryFor(attrs_, batch, in_h_, in_w_, filter.dim_size(3) * groups_,
+                                    filter.dim_size(0), grad_output, &g, groups_));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({batch, in_h_, in_w_, g.in_c}),
                                              &out));
@@ -290,7 +304,7 @@ class ConvInputGradOp : public OpKernel {
 
  private:
   ConvAttrs attrs_;
-  int32_t in_h_ = 0, in_w_ = 0;
+  int32_t in_h_ = 0, in_w_ = 0, groups_ = 1;
 };
 REGISTER_KERNEL_BUILDER(Name("TlConvInputGrad").Device(DEVICE_CPU), ConvInputGradOp);
 

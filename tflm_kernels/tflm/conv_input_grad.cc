@@ -1,8 +1,9 @@
 // TL_CONV_INPUT_GRAD: TFLite Micro adapter of reference/conv_input_grad.h.
 //
 // in:  grad_output f32 [N, Ho, Wo, Cout],
-//      filter [Cout, kh, kw, Cin]: int8 with per-channel affine quantization
-//      (the frozen weights, zero point 0) or float32 (trainable weights)
+//      filter [Cout, kh, kw, Cin / groups]: int8 with per-channel affine
+//      quantization (the frozen weights, zero point 0) or float32
+//      (trainable weights, e.g. a lite residual branch's grouped conv)
 // out: grad_input f32 [N, H, W, Cin] (the input size is read from this shape:
 //      with stride 2 it is not implied by the output size)
 // options: "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
@@ -56,12 +57,14 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                  "%s: grad_input must be float32 NHWC", kOp);
   const int* f = filter->dims->data;
   const int* gi = grad_input->dims->data;
-  TL_TFLM_ENSURE(gi[3] == f[3], "%s: grad_input has %d channels, the filter "
-                 "expects %d", kOp, gi[3], f[3]);
+  // Grouped convolution: the filter has grad_input's channels / groups.
+  TL_TFLM_ENSURE(f[3] > 0 && gi[3] % f[3] == 0, "%s: grad_input has %d "
+                 "channels, not a multiple of the filter's %d", kOp, gi[3],
+                 f[3]);
   TF_LITE_ENSURE_OK(context,
                     PrepareConvGeometry(kOp, data->options, gi[0], gi[1], gi[2],
                                         gi[3], f[0], f[1], f[2], grad_output,
-                                        &data->geometry));
+                                        &data->geometry, gi[3] / f[3]));
   if (filter->type == kTfLiteInt8) {
     return CopyFilterScales(context, kOp, filter, 0, f[0], &data->scales);
   }

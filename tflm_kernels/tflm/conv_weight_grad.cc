@@ -4,8 +4,8 @@
 //      quantized forward pass, dequantized with its own scale/zero point),
 //      grad_output f32 [N, Ho, Wo, Cout],
 //      channels int32 [K] (output channels to train, usually a constant)
-// out: grad_filter f32 [K, kh, kw, Cin] (OHWI rows of the chosen channels;
-//      the filter size is read from this shape)
+// out: grad_filter f32 [K, kh, kw, Cin / groups] (OHWI rows of the chosen
+//      channels; filter size and group count are read from this shape)
 // options: "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
@@ -63,14 +63,16 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   const int* in = input->dims->data;
   const int* gf = grad_filter->dims->data;
   data->num_channels = channels->dims->data[0];
-  TL_TFLM_ENSURE(gf[0] == data->num_channels && gf[3] == in[3],
-                 "%s: grad_filter must be [%d, kh, kw, %d]", kOp,
+  // A grouped convolution's filter has in_c / groups input channels, as in
+  // TFLite's grouped CONV_2D: the group count follows from the shapes.
+  TL_TFLM_ENSURE(gf[0] == data->num_channels && gf[3] > 0 && in[3] % gf[3] == 0,
+                 "%s: grad_filter must be [%d, kh, kw, %d / groups]", kOp,
                  static_cast<int>(data->num_channels), in[3]);
   TL_TFLM_ENSURE(HasRank(grad_output, 4), "%s: grad_output must be 4-D", kOp);
   TF_LITE_ENSURE_OK(context, PrepareConvGeometry(
                                  kOp, data->options, in[0], in[1], in[2], in[3],
                                  grad_output->dims->data[3], gf[1], gf[2],
-                                 grad_output, &data->geometry));
+                                 grad_output, &data->geometry, in[3] / gf[3]));
   // A constant channel list is checked once here; Eval re-checks otherwise.
   if (channels->allocation_type == kTfLiteMmapRo && channels->data.i32 != nullptr) {
     TL_TFLM_ENSURE(reference::ChannelsInRange(channels->data.i32,

@@ -56,19 +56,19 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,
                                  int32_t in_c, int32_t out_c, int32_t filter_h,
                                  int32_t filter_w,
                                  const TfLiteTensor* grad_output,
-                                 reference::ConvGeometry* g) {
+                                 reference::ConvGeometry* g, int32_t groups) {
   TL_TFLM_ENSURE(HasRank(grad_output, 4), "%s: grad_output must be 4-D NHWC",
                  op_name);
   TL_TFLM_ENSURE(
       reference::MakeConvGeometry(batch, in_h, in_w, in_c, out_c, filter_h,
                                   filter_w, o.stride_h, o.stride_w, o.padding,
-                                  g),
+                                  g, groups),
       "%s: empty or inconsistent convolution (input %dx%dx%dx%d, filter "
-      "%dx%d, %d output channels)",
+      "%dx%d, %d output channels, %d groups)",
       op_name, static_cast<int>(batch), static_cast<int>(in_h),
       static_cast<int>(in_w), static_cast<int>(in_c),
       static_cast<int>(filter_h), static_cast<int>(filter_w),
-      static_cast<int>(out_c));
+      static_cast<int>(out_c), static_cast<int>(groups));
   const int* d = grad_output->dims->data;
   TL_TFLM_ENSURE(d[0] == batch && d[1] == g->out_h && d[2] == g->out_w &&
                      d[3] == out_c,

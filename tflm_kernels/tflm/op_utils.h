@@ -47,14 +47,15 @@ inline bool HasRank(const TfLiteTensor* t, int rank) {
   return t != nullptr && t->dims != nullptr && t->dims->size == rank;
 }
 
-// Builds the geometry of a convolution from its sizes and checks that
-// grad_output ([batch, out_h, out_w, out_c]) is the convolution's output.
+// Builds the geometry of a convolution (grouped if groups > 1) from its sizes
+// and checks that grad_output ([batch, out_h, out_w, out_c]) is its output.
 TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options,
                                  int32_t batch, int32_t in_h, int32_t in_w,
                                  int32_t in_c, int32_t out_c, int32_t filter_h,
                                  int32_t filter_w,
                                  const TfLiteTensor* grad_output,
-                                 reference::ConvGeometry* geometry);
+                                 reference::ConvGeometry* geometry,
+                                 int32_t groups = 1);
 
 // Copies the per-output-channel scales of a symmetric int8 filter (TFLite
 // affine quantization along `channel_axis`, zero points 0) into a persistent
