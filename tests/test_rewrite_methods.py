@@ -131,3 +131,21 @@ def test_same_seed_gives_identical_models():
     np.testing.assert_array_equal(wa, wb)
   assert not np.array_equal(a.get_layer("d_lite_conv1").kernel.numpy(),
                             c.get_layer("d_lite_conv1").kernel.numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zoo_name", ["proxyless_mobile", "mobilenet_v2",
+                                      "mcunet", "tiny"])
+def test_zoo_models_keep_their_function_under_every_method(zoo_name):
+  from tflite_tl import models  # pylint: disable=import-outside-toplevel
+  model = models.get_model(zoo_name, num_classes=10)
+  x = np.random.RandomState(5).rand(2, *model.input_shape[1:]).astype(
+      np.float32)
+  want = model(x).numpy()
+  for name in rewrite.list_methods():
+    rewritten = rewrite.apply_method(model, name)
+    np.testing.assert_allclose(rewritten(x).numpy(), want, atol=1e-4,
+                               err_msg=f"{zoo_name} / {name}")
+  lite = rewrite.apply_method(model, "tinytl_lb", num_classes=3)
+  assert sum(l.name.endswith("_lite_add") for l in lite.layers) == sum(
+      b.expand is not None for b in rewrite.find_mbconv_blocks(model))
