@@ -1,7 +1,11 @@
 """Runs a .tflite in the tflite_micro interpreter; executed in a subprocess.
 
-Usage: ``python -m tflite_tl.tflm._worker REQUEST_DIR``. The directory holds
-``model.tflite`` and ``request.npz`` (see :mod:`tflite_tl.tflm.runner`); the
+Usage: ``python path/to/_worker.py REQUEST_DIR`` (by path, so that neither
+this package nor TensorFlow is imported; ``python -m tflite_tl.tflm._worker``
+works too but imports TensorFlow through the package). The directory holds
+``model.tflite`` (the model to run), ``measured.tflite`` (the model whose
+arena to measure: the same one without the extra variable outputs) and
+``request.npz`` (see :mod:`tflite_tl.tflm.runner`); the
 worker writes ``result.npz`` and, for arena measurements, ``allocations.txt``.
 It is a separate process because TFLM aborts the whole process on some models;
 the parent turns such a crash into an error.
@@ -48,8 +52,10 @@ def _run(request_dir):
   result = {}
 
   if options["measure_arena"]:
+    with open(os.path.join(request_dir, "measured.tflite"), "rb") as f:
+      measured = f.read()
     interpreter = runtime.Interpreter.from_bytes(
-        model, arena_size=arena_size,
+        measured, arena_size=arena_size,
         intrepreter_config=runtime.InterpreterConfig.kAllocationRecording)
     for i in range(num_inputs):
       interpreter.set_input(request[f"in{i}_0"], i)
@@ -58,12 +64,11 @@ def _run(request_dir):
                        interpreter.print_allocations)
 
   if steps:
-    readouts = options["readout_tensors"]
-    config = (runtime.InterpreterConfig.kPreserveAllTensors if readouts
-              else runtime.InterpreterConfig.kAllocationRecording)
     interpreter = runtime.Interpreter.from_bytes(
-        model, arena_size=arena_size, intrepreter_config=config)
+        model, arena_size=arena_size,
+        intrepreter_config=runtime.InterpreterConfig.kAllocationRecording)
     num_outputs = options["num_outputs"]
+    readouts = options["readout_outputs"]
     for step in range(steps):
       for i in range(num_inputs):
         interpreter.set_input(request[f"in{i}_{step}"], i)
@@ -71,20 +76,20 @@ def _run(request_dir):
       for o in range(num_outputs):
         result[f"out{o}_{step}"] = np.array(interpreter.get_output(o))
     if readouts:
-      # READ_VARIABLE outputs hold the values at the start of an invoke: one
-      # more invoke exposes the variables as they were after the last step.
+      # The readout outputs are READ_VARIABLE results, i.e. the values at the
+      # start of an invoke: one more invoke exposes the variables as they were
+      # after the last step.
       for i in range(num_inputs):
         interpreter.set_input(request[f"in{i}_{steps - 1}"], i)
       interpreter.invoke()
       for name, index in readouts.items():
-        result[f"var:{name}"] = np.array(
-            interpreter.GetTensor(index, 0)["tensor_data"])
+        result[f"var:{name}"] = np.array(interpreter.get_output(index))
   np.savez(os.path.join(request_dir, "result.npz"), **result)
 
 
 def main(argv):
   if len(argv) != 2:
-    sys.stderr.write("usage: python -m tflite_tl.tflm._worker REQUEST_DIR\n")
+    sys.stderr.write("usage: python _worker.py REQUEST_DIR\n")
     return 2
   _run(argv[1])
   return 0

@@ -76,3 +76,14 @@ def total_tensor_bytes(tflite_bytes: bytes) -> int:
     count = int(np.prod(t.ShapeAsNumpy())) if t.ShapeLength() else 1
     total += count * _BYTES.get(t.Type(), 8)
   return total
+
+
+def with_extra_outputs(tflite_bytes: bytes, tensor_indices) -> bytes:
+  """A copy whose subgraph 0 also outputs ``tensor_indices`` (appended after
+  the existing outputs, in order). Outputs are never reused by TFLM's memory
+  planner, so their values can be read after an invoke."""
+  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
+  model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+  sg = model.subgraphs[0]
+  sg.outputs = list(sg.outputs) + [int(i) for i in tensor_indices]
+  return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

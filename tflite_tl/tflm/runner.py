@@ -1,7 +1,8 @@
 """Runs .tflite models in the real TFLM interpreter, in a subprocess.
 
 TFLM aborts the whole process on some models (e.g. a failing kernel Prepare
-calls abort()), so every run happens in ``python -m tflite_tl.tflm._worker``;
+calls abort()), so every run happens in a child process running ``_worker.py`` by path (so
+that it imports neither this package nor TensorFlow: ~1 s to start);
 a crash or non-zero exit becomes :class:`TflmRuntimeError` quoting what TFLM
 printed (which names the failing op) instead of killing the caller.
 """
@@ -78,15 +79,24 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
         raise ValueError(f"Input {info.name!r} has shape {info.shape}; got "
                          f"{list(value.shape)}.")
       payload[f"in{i}_{step}"] = value
-  readouts = model_info.variable_readouts(tflite_bytes) if read_variables else {}
+  readouts = {}
+  run_bytes = tflite_bytes
+  if read_variables:
+    # Expose each variable's READ_VARIABLE result as an extra output of a
+    # copy of the model (the arena is still measured on the model as given).
+    tensors = model_info.variable_readouts(tflite_bytes)
+    run_bytes = model_info.with_extra_outputs(tflite_bytes, tensors.values())
+    readouts = {name: len(outs) + k for k, name in enumerate(tensors)}
   options = {
       "num_inputs": len(ins), "num_outputs": len(outs),
       "steps": len(steps_inputs), "measure_arena": measure_arena,
       "arena_size": arena_size or default_arena_size(tflite_bytes),
-      "readout_tensors": readouts,
+      "readout_outputs": readouts,
   }
   with tempfile.TemporaryDirectory(prefix="tflite_tl_tflm_") as tmp:
     with open(os.path.join(tmp, "model.tflite"), "wb") as f:
+      f.write(run_bytes)
+    with open(os.path.join(tmp, "measured.tflite"), "wb") as f:
       f.write(tflite_bytes)
     np.savez(os.path.join(tmp, "request.npz"), options=json.dumps(options),
              **payload)
@@ -104,14 +114,10 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
 
 
 def _run_worker(request_dir: str) -> None:
-  env = dict(os.environ)
-  package_root = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
-  env["PYTHONPATH"] = os.pathsep.join(
-      [package_root] + [p for p in [env.get("PYTHONPATH")] if p])
-  proc = subprocess.run(
-      [sys.executable, "-m", "tflite_tl.tflm._worker", request_dir],
-      capture_output=True, env=env, timeout=_TIMEOUT_S, check=False)
+  worker = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "_worker.py")
+  proc = subprocess.run([sys.executable, worker, request_dir],
+                        capture_output=True, timeout=_TIMEOUT_S, check=False)
   if proc.returncode == 0:
     return
   output = (proc.stdout + proc.stderr).decode("utf-8", errors="replace")
@@ -127,8 +133,13 @@ def describe_failure(returncode: int, output: str) -> str:
       how = f"crashed with signal {-returncode}"
   else:
     how = f"failed (exit code {returncode})"
+  # What TFLM itself printed comes before Python's traceback of the failure.
+  native = output.split("Traceback (most recent call last)")[0]
+  native = [l.strip() for l in native.splitlines()
+            if l.strip() and not l.startswith(("W0000", "I0000", "E0000"))]
   ops = _OP_IN_MESSAGE.findall(output)
-  where = f" TFLM reported: {'; '.join(dict.fromkeys(ops))}." if ops else ""
+  reported = list(dict.fromkeys(ops + native[-5:]))
+  where = f" TFLM reported: {'; '.join(reported)}." if reported else ""
   tail = "\n".join(output.strip().splitlines()[-15:])
   return (f"The TFLM interpreter {how}.{where} Last output:\n{tail}")
 

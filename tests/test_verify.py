@@ -1,0 +1,66 @@
+"""python -m export.verify and the verify library: TF vs TFLM parity."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tflite_tl.lower import verify as verify_lib
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_KEYS = {"builtin_only", "ops", "steps", "max_rel_err_loss",
+         "max_rel_err_params", "arena"}
+
+
+def _cli(*args):
+  env = dict(os.environ, PYTHONPATH=_ROOT)
+  return subprocess.run([sys.executable, "-m", "export.verify", *args],
+                        capture_output=True, text=True, cwd=_ROOT, env=env,
+                        timeout=1800, check=False)
+
+
+def test_cli_reports_parity_on_tiny():
+  proc = _cli("--model=tiny", "--method=tinytl_b", "--resolution=16",
+              "--batch=2", "--steps=3", "--format=json")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  report = json.loads(proc.stdout)
+  assert _KEYS <= set(report)
+  assert report["builtin_only"] is True and report["passed"] is True
+  assert report["steps"] == 3 and len(report["losses"]["tflm"]) == 3
+  assert report["max_rel_err_loss"] <= 1e-4
+  assert report["max_rel_err_params"] <= 1e-4
+  arena = report["arena"]
+  assert arena["total"] == arena["head"] + arena["tail"] > 0
+  assert report["ops"]["CONV_2D"] >= 3 and "FLEX" not in json.dumps(report)
+
+
+def test_cli_exit_code_follows_the_verdict(monkeypatch, capsys):
+  from export import verify as cli  # pylint: disable=import-outside-toplevel
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flags.FLAGS(["verify", "--format=text"])
+  for passed, code in ((True, 0), (False, 1)):
+    monkeypatch.setattr(verify_lib, "verify", lambda config, p=passed: {
+        "builtin_only": False, "error": "TILE", "passed": p})
+    with pytest.raises(SystemExit) as exit_info:
+      cli.main([])
+    assert exit_info.value.code == code
+  assert "TILE" in capsys.readouterr().out
+
+
+METHODS = ["ft_full", "ft_last", "ft_norm_last", "tinytl_b", "tinytl_l",
+           "tinytl_lb"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("model,resolution,width", [
+    ("tiny", 32, None), ("mobilenet_v2", 32, 0.35)])
+def test_twenty_steps_parity(model, resolution, width, method):
+  report = verify_lib.verify(verify_lib.VerifyConfig(
+      model=model, method=method, resolution=resolution, batch=2, steps=20,
+      width_multiplier=width))
+  assert report["builtin_only"]
+  assert report["max_rel_err_loss"] <= 1e-4, report
+  assert report["max_rel_err_params"] <= 1e-4, report
+  assert report["passed"]
