@@ -17,8 +17,8 @@ def _small_model():
 
 
 def test_table_shape_and_formats():
-  result = table.method_memory_table(_small_model(), batch_size=8,
-                                     num_classes=5,
+  model = _small_model()
+  result = table.method_memory_table(model, batch_size=8, num_classes=5,
                                      methods=["ft_last", "tinytl_b"])
   assert result["figures"] == "modelled (analytic)"
   assert set(result["methods"]) == {"ft_last", "tinytl_b"}
@@ -29,6 +29,9 @@ def test_table_shape_and_formats():
   assert json.loads(table.to_json(result)) == result
   markdown = table.to_markdown(result)
   assert "| FT-Last (`ft_last`) |" in markdown and "| 31 |" in markdown
+  again = table.method_memory_table(model, batch_size=8, num_classes=5,
+                                    methods=["ft_last", "tinytl_b"])
+  assert table.to_json(again) == table.to_json(result)
 
 
 @pytest.mark.slow

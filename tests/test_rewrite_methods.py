@@ -69,7 +69,7 @@ def test_each_method_trains_exactly_its_weights(name):
   np.testing.assert_allclose(model(X).numpy(), MODEL(X).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ft_norm_last", "tinytl_lb"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_new_head_and_config_round_trip(name, tmp_path):
   model = rewrite.apply_method(MODEL, name, num_classes=3)
   assert model.output_shape == (None, 3)
