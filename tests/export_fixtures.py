@@ -59,7 +59,9 @@ def convert(module, fn) -> bytes:
 def keras_classifier():
   inp = keras.Input(IMAGE)
   x = keras.layers.Flatten()(inp)
-  out = keras.layers.Dense(CLASSES, name="logits")(x)
+  out = keras.layers.Dense(
+      CLASSES, name="logits",
+      kernel_initializer=keras.initializers.GlorotUniform(seed=0))(x)
   return keras.Model(inp, out)
 
 

@@ -34,7 +34,8 @@ def test_int8_model_tracks_float_in_tflm(classifier):
   got = quantize.dequantize(
       np.concatenate([o[0] for o in run.outputs]), oq.scale, oq.zero_point)
   ref = classifier.predict(images, verbose=0)
-  assert np.max(np.abs(got - ref)) < 0.1 * np.max(np.abs(ref))
+  # int8 rounding: a few output quantization steps at most.
+  assert np.max(np.abs(got - ref)) <= 3 * oq.scale
 
 
 def test_quantize_input_saturates():
