@@ -372,7 +372,8 @@ def esp_idf(spec: BuildSpec) -> Dict[str, str]:
       "  SRCS",
       srcs,
       '  INCLUDE_DIRS "include"',
-      "  REQUIRES esp-tflite-micro",
+      # espressif/esp-tflite-micro comes from idf_component.yml, which the
+      # component manager adds to this component's requirements.
       "  PRIV_REQUIRES esp_partition)",
       "",
   ])
