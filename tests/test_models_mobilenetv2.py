@@ -11,7 +11,7 @@ def test_published_parameter_count():
   assert mobilenetv2.mobilenet_v2().count_params() == 3_538_984
 
 
-@pytest.mark.parametrize("alpha", [0.35, 0.5, 1.4])
+@pytest.mark.parametrize("alpha", [0.35, 1.4])
 def test_matches_keras_applications(alpha):
   ours = mobilenetv2.mobilenet_v2(resolution=96, width_multiplier=alpha)
   reference = keras.applications.MobileNetV2(

@@ -78,3 +78,17 @@ def test_unknown_or_incomplete_backbone(tmp_path):
 def test_name_must_be_a_string(tmp_path):
   with pytest.raises(ValueError, match="non-empty string"):
     pretrained.pretrained_info(None, str(tmp_path))
+
+
+def test_weights_path_loads_into_a_resized_copy(tmp_path):
+  model = _trained_like_tiny()
+  pretrained.write_pretrained(model, "mine", _record(resolution=16),
+                              str(tmp_path))
+  path = pretrained.weights_path("mine", str(tmp_path))
+  assert path == str(tmp_path / "mine.npz")
+  bigger = get_model("tiny", resolution=24)
+  pretrained.load_weights(bigger, path)
+  np.testing.assert_array_equal(bigger.get_layer("logits").kernel.numpy(),
+                                model.get_layer("logits").kernel.numpy())
+  with pytest.raises(ValueError, match="Available"):
+    pretrained.weights_path("other", str(tmp_path))

@@ -16,3 +16,4 @@ from tflite_tl.models.pretrained import PretrainedChecksumError
 from tflite_tl.models.pretrained import list_pretrained
 from tflite_tl.models.pretrained import load_pretrained
 from tflite_tl.models.pretrained import pretrained_info
+from tflite_tl.models.pretrained import weights_path

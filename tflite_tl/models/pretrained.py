@@ -146,6 +146,16 @@ def load_weights(model: keras.Model, path: str) -> None:
     weight.assign(stored[key])
 
 
+def weights_path(name: str, directory: Optional[str] = None) -> str:
+  """Path of the weights file of backbone ``name`` (for loading the shipped
+  weights into a differently sized copy with :func:`load_weights`)."""
+  pretrained_info(name, directory)  # Raises with the list of names if unknown.
+  path = _paths(name, directory)[1]
+  if not os.path.exists(path):
+    raise _unknown(name, directory, path)
+  return path
+
+
 def load_pretrained(name: str, directory: Optional[str] = None,
                     verify_checksum: bool = True) -> keras.Model:
   """Builds backbone ``name`` and loads its shipped weights.
@@ -163,19 +173,17 @@ def load_pretrained(name: str, directory: Optional[str] = None,
     PretrainedChecksumError: the weights file was modified or corrupted.
   """
   record = pretrained_info(name, directory)
-  _, weights_path = _paths(name, directory)
-  if not os.path.exists(weights_path):
-    raise _unknown(name, directory, weights_path)
+  path = weights_path(name, directory)
   if verify_checksum:
-    actual = sha256_of(weights_path)
+    actual = sha256_of(path)
     if actual != record["weights_sha256"]:
       raise PretrainedChecksumError(
-          f"Pretrained weights {weights_path} have sha256 {actual}, but "
+          f"Pretrained weights {path} have sha256 {actual}, but "
           f"{name}{RECORD_SUFFIX} records {record['weights_sha256']}. The file "
           "is corrupted or was replaced; restore it from the repository or "
           "re-run the command in the record.")
   model = get_model(record["model"], **record["builder_kwargs"])
-  load_weights(model, weights_path)
+  load_weights(model, path)
   return model
 
 
@@ -188,12 +196,12 @@ def write_pretrained(model: keras.Model, name: str, record: Dict[str, Any],
   """
   directory = directory or PRETRAINED_DIR
   os.makedirs(directory, exist_ok=True)
-  record_path, weights_path = _paths(name, directory)
-  save_weights(model, weights_path)
+  record_path, weights_file = _paths(name, directory)
+  save_weights(model, weights_file)
   record = dict(record, name=name,
-                weights_file=os.path.basename(weights_path),
-                weights_bytes=os.path.getsize(weights_path),
-                weights_sha256=sha256_of(weights_path))
+                weights_file=os.path.basename(weights_file),
+                weights_bytes=os.path.getsize(weights_file),
+                weights_sha256=sha256_of(weights_file))
   with open(record_path, "w", encoding="utf-8") as f:
     json.dump(record, f, indent=2, sort_keys=True)
     f.write("\n")
