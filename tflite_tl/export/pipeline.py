@@ -141,11 +141,7 @@ def _backbone(name: str, pretrained: bool, resolution: Optional[int]):
     # before the head), so the shipped weights load into a resized network.
     kwargs["resolution"] = resolution
     model = models_lib.get_model(record["model"], **kwargs)
-    path = os.path.join(os.path.dirname(pretrained_lib.__file__), "pretrained",
-                        name + ".weights.h5")
-    if not os.path.exists(path):
-      path = os.path.splitext(path)[0][:-len(".weights")] + ".npz"
-    pretrained_lib.load_weights(model, path)
+    pretrained_lib.load_weights(model, models_lib.weights_path(name))
     return model, record
   # Zoo models default to ImageNet-like inputs; the shipped backbones are
   # 32 px grayscale, so are the random-weight fallbacks.
