@@ -5,7 +5,7 @@ block list is the published ImageNet model ``mcunet-256kb-1mb`` (listed as
 ``mcunet-256kB`` in the mit-han-lab/mcunet model zoo: 67.3 M MACs, 0.73 M
 parameters, 60.9 % ImageNet top-1 at 160 px), transcribed from its network
 configuration ``mcunet/assets/configs/mcunet-256kb-1mb_imagenet.json``
-(mit-han-lab/tinyml): a 3x3 stride-2 stem of 16 channels, 17 MBConv blocks
+(mit-han-lab/tinyml): a 3x3 stride-2 stem of 16 channels, 18 MBConv blocks
 with searched kernel sizes and hidden widths, no final 1x1 conv ("feature mix
 layer") and a linear classifier on 160 channels. At 160 px, 3 channels and
 1000 classes the model has 729,392 trainable parameters (744,880 with the

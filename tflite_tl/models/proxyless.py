@@ -6,7 +6,7 @@ specialised network ("proxyless_mobile"), which TinyTL (Cai et al., NeurIPS
 2020) fine-tunes in its Table 2. The block list below is the published network
 configuration (``proxyless_mobile.config`` of mit-han-lab/proxylessnas, also
 transcribed in osmr/imgclsmob ``pytorchcv/models/proxylessnas.py``): a 3x3
-stride-2 stem of 32 channels, 21 MBConv blocks with kernel 3/5/7 and expand
+stride-2 stem of 32 channels, 20 MBConv blocks with kernel 3/5/7 and expand
 ratio 1/3/6 (the searched "zero" blocks of the 32-channel stage are omitted,
 they are identities), a 1x1 conv to 1280 channels and a linear classifier.
 

@@ -1,7 +1,7 @@
 """Name -> builder registry, so flags and configs can name a model.
 
-Builders are plain functions returning a functional tf-keras model and taking
-keyword arguments only (``resolution``, ``input_channels``, ``num_classes``
+Builders are plain functions returning a functional tf-keras model, called with
+keyword arguments (``resolution``, ``input_channels``, ``num_classes``
 and, where meaningful, ``width_multiplier``). Users add their own with
 :func:`register_model`.
 """
