@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-import export_fixtures as fx
+import test_export_fixtures as fx
 from tflite_tl import devices
 from tflite_tl.export import model_info
 from tflite_tl.export import package

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import export_fixtures as fx
+import test_export_fixtures as fx
 from tflite_tl.export import model_info
 from tflite_tl.export import op_resolver
 from tflite_tl.export import quantize

@@ -1,4 +1,5 @@
-"""Small real models for the export tests (converted, never downloaded)."""
+"""Small real models shared by the export tests (no tests here; converted,
+never downloaded)."""
 import numpy as np
 
 from tflite_tl._compat import keras
