@@ -57,11 +57,14 @@ def compare(lowered: LoweredModel, batches, arena: bool = True) -> Dict:
     raise RuntimeError(f"TFLM run exposed no value for variables {missing}.")
   loss_err = float(np.max(np.abs(tflm.losses - tf_losses)
                           / np.maximum(np.abs(tf_losses), 1e-12)))
-  param_err = max(
-      float(np.abs(tflm.params[n] - v).max() / max(np.abs(v).max(), 1e-12))
-      for n, v in tf_params.items())
+  param_errs = {
+      n: float(np.abs(tflm.params[n] - v).max() / max(np.abs(v).max(), 1e-12))
+      for n, v in tf_params.items()}
+  worst = max(param_errs, key=param_errs.get)
   return {"tf_losses": tf_losses, "tflm_losses": tflm.losses,
-          "max_rel_err_loss": loss_err, "max_rel_err_params": param_err,
+          "max_rel_err_loss": loss_err,
+          "max_rel_err_params": param_errs[worst], "worst_param": worst,
+          "worst_param_scale": float(np.abs(tf_params[worst]).max()),
           "arena": tflm.arena}
 
 
@@ -98,6 +101,8 @@ def verify(config: VerifyConfig) -> Dict:
       ops=op_counts(lowered.train_tflite),
       max_rel_err_loss=result["max_rel_err_loss"],
       max_rel_err_params=result["max_rel_err_params"],
+      worst_param={"name": result["worst_param"],
+                   "max_abs": result["worst_param_scale"]},
       arena={"total": arena.total, "head": arena.head, "tail": arena.tail,
              "source": arena.source},
       analytic={

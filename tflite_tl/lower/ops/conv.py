@@ -56,6 +56,24 @@ def conv_kernel_grad(x, dy, kernel_shape, stride: int, pads, groups: int = 1):
   return _concat(grads, 3)
 
 
+def params_then_input(param_grads, input_grad):
+  """Evaluates the parameter gradients, then ``input_grad()`` after them.
+
+  The control dependency fixes the order in the converted graph: otherwise
+  the converter may schedule a bias gradient's SUM just before the final
+  update, keeping every layer's output gradient alive until the end of the
+  backward pass (measured: +200 KB of arena on MobileNetV2-0.35 at 32 px).
+  """
+  grads = [g() if g is not None else None for g in param_grads]
+  ready = [g for g in grads if g is not None]
+  if input_grad is None:
+    return None, grads
+  if not ready:
+    return input_grad(), grads
+  with tf.control_dependencies(ready):
+    return input_grad(), grads
+
+
 def bias_grad(dy):
   """d(loss)/d(bias): the output gradient summed over all but channels."""
   return tf.reduce_sum(dy, axis=list(range(len(dy.shape) - 1)))
@@ -79,6 +97,18 @@ def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
   pads = ((top, bottom), (left, right))
   del oh, ow
 
+  def input_grad(dy, kernel):
+    if not need_input_grad:
+      return None
+    return lambda: conv_input_grad(dy, kernel, in_shape, strides, (top, left),
+                                   groups)
+
+  def kernel_grad(dy, saved_x):
+    if not train_kernel:
+      return None
+    return lambda: conv_kernel_grad(saved_x, dy, kernel_shape, strides, pads,
+                                    groups)
+
   def forward(x, kernel, bias):
     y = tf.nn.conv2d(x, kernel, strides, padding.upper(), dilations=dilation)
     return y if bias is None else tf.nn.bias_add(y, bias)
@@ -89,11 +119,9 @@ def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
     saved_x = x if train_kernel else None
 
     def grad(dy):
-      dx = (conv_input_grad(dy, kernel, in_shape, strides, (top, left), groups)
-            if need_input_grad else None)
-      dk = (conv_kernel_grad(saved_x, dy, kernel_shape, strides, pads, groups)
-            if train_kernel else None)
-      db = bias_grad(dy) if train_bias else None
+      dx, (dk, db) = params_then_input(
+          [kernel_grad(dy, saved_x), (lambda: bias_grad(dy)) if train_bias
+           else None], input_grad(dy, kernel))
       return dx, dk, db
 
     return y, grad
@@ -104,10 +132,8 @@ def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
     saved_x = x if train_kernel else None
 
     def grad(dy):
-      dx = (conv_input_grad(dy, kernel, in_shape, strides, (top, left), groups)
-            if need_input_grad else None)
-      dk = (conv_kernel_grad(saved_x, dy, kernel_shape, strides, pads, groups)
-            if train_kernel else None)
+      dx, (dk,) = params_then_input([kernel_grad(dy, saved_x)],
+                                    input_grad(dy, kernel))
       return dx, dk
 
     return y, grad

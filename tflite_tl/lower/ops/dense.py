@@ -5,16 +5,21 @@ db = SUM(dy). The input is kept only when the kernel is trained.
 """
 from tflite_tl._compat import tf
 from tflite_tl.lower.ops.conv import bias_grad
+from tflite_tl.lower.ops.conv import params_then_input
 
 
 def make_dense(*, need_input_grad: bool, train_kernel: bool, train_bias: bool,
                has_bias: bool):
   """Builds ``dense(x, kernel, bias) -> y`` for 2-D ``x`` [B, In]."""
 
-  def backward(dy, kernel, saved_x):
-    dx = tf.matmul(dy, kernel, transpose_b=True) if need_input_grad else None
-    dk = tf.matmul(saved_x, dy, transpose_a=True) if train_kernel else None
-    return dx, dk
+  def backward(dy, kernel, saved_x, with_bias=False):
+    dk_fn = ((lambda: tf.matmul(saved_x, dy, transpose_a=True))
+             if train_kernel else None)
+    db_fn = (lambda: bias_grad(dy)) if (with_bias and train_bias) else None
+    dx_fn = ((lambda: tf.matmul(dy, kernel, transpose_b=True))
+             if need_input_grad else None)
+    dx, (dk, db) = params_then_input([dk_fn, db_fn], dx_fn)
+    return dx, dk, db
 
   @tf.custom_gradient
   def dense(x, kernel, bias):
@@ -22,8 +27,7 @@ def make_dense(*, need_input_grad: bool, train_kernel: bool, train_bias: bool,
     saved_x = x if train_kernel else None
 
     def grad(dy):
-      dx, dk = backward(dy, kernel, saved_x)
-      return dx, dk, (bias_grad(dy) if train_bias else None)
+      return backward(dy, kernel, saved_x, with_bias=True)
 
     return y, grad
 
@@ -33,7 +37,7 @@ def make_dense(*, need_input_grad: bool, train_kernel: bool, train_bias: bool,
     saved_x = x if train_kernel else None
 
     def grad(dy):
-      return backward(dy, kernel, saved_x)
+      return backward(dy, kernel, saved_x)[:2]
 
     return y, grad
 

@@ -12,6 +12,7 @@ from tflite_tl._compat import tf
 from tflite_tl.lower.ops._util import static_shape
 from tflite_tl.lower.ops._util import window_padding
 from tflite_tl.lower.ops.conv import bias_grad
+from tflite_tl.lower.ops.conv import params_then_input
 from tflite_tl.lower.ops.spatial import prepare_adjoint_input
 
 
@@ -61,12 +62,16 @@ def make_depthwise_conv2d(*, strides: int, padding: str, in_shape,
   _, left, right = window_padding(padding, w, kw, strides)
   pads = ((top, bottom), (left, right))
 
-  def backward(dy, kernel, saved_x):
-    dx = (depthwise_input_grad(dy, kernel, in_shape, strides, (top, left))
-          if need_input_grad else None)
-    dk = (depthwise_kernel_grad(saved_x, dy, kernel_shape, strides, pads)
-          if train_kernel else None)
-    return dx, dk
+  def backward(dy, kernel, saved_x, with_bias=False):
+    dk_fn = ((lambda: depthwise_kernel_grad(saved_x, dy, kernel_shape,
+                                            strides, pads))
+             if train_kernel else None)
+    db_fn = (lambda: bias_grad(dy)) if (with_bias and train_bias) else None
+    dx_fn = ((lambda: depthwise_input_grad(dy, kernel, in_shape, strides,
+                                           (top, left)))
+             if need_input_grad else None)
+    dx, (dk, db) = params_then_input([dk_fn, db_fn], dx_fn)
+    return dx, dk, db
 
   @tf.custom_gradient
   def dw(x, kernel, bias):
@@ -74,8 +79,7 @@ def make_depthwise_conv2d(*, strides: int, padding: str, in_shape,
     saved_x = x if train_kernel else None
 
     def grad(dy):
-      dx, dk = backward(dy, kernel, saved_x)
-      return dx, dk, (bias_grad(dy) if train_bias else None)
+      return backward(dy, kernel, saved_x, with_bias=True)
 
     return y, grad
 
@@ -85,7 +89,7 @@ def make_depthwise_conv2d(*, strides: int, padding: str, in_shape,
     saved_x = x if train_kernel else None
 
     def grad(dy):
-      return backward(dy, kernel, saved_x)
+      return backward(dy, kernel, saved_x)[:2]
 
     return y, grad
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from tflite_tl._compat import tf
 from tflite_tl.lower.ops._util import static_shape
+from tflite_tl.lower.ops.conv import params_then_input
 
 
 def _sum_all_but_last(t):
@@ -39,9 +40,10 @@ def make_batchnorm(*, moving_mean: np.ndarray, moving_variance: np.ndarray,
     x_hat = (x - mean) * inv_std if train_gamma else None
 
     def grad(dy):
-      dx = dy * scale if need_input_grad else None
-      dgamma = _sum_all_but_last(dy * x_hat) if train_gamma else None
-      dbeta = _sum_all_but_last(dy) if train_beta else None
+      dx, (dgamma, dbeta) = params_then_input(
+          [(lambda: _sum_all_but_last(dy * x_hat)) if train_gamma else None,
+           (lambda: _sum_all_but_last(dy)) if train_beta else None],
+          (lambda: dy * scale) if need_input_grad else None)
       return dx, dgamma, dbeta
 
     return y, grad
@@ -72,16 +74,19 @@ def make_groupnorm(*, in_shape, groups: int, epsilon: float,
     saved_x_hat = x_hat if keep_x_hat else None
     saved_rstd = rstd if need_input_grad else None
 
+    def input_grad(dy):
+      g = tf.reshape(dy * gamma, grouped)
+      xh = tf.reshape(saved_x_hat, grouped)
+      mean_g = tf.reduce_mean(g, axis=axes, keepdims=True)
+      mean_gx = tf.reduce_mean(g * xh, axis=axes, keepdims=True)
+      return tf.reshape(saved_rstd * (g - mean_g - xh * mean_gx), in_shape)
+
     def grad(dy):
-      dx = None
-      if need_input_grad:
-        g = tf.reshape(dy * gamma, grouped)
-        xh = tf.reshape(saved_x_hat, grouped)
-        mean_g = tf.reduce_mean(g, axis=axes, keepdims=True)
-        mean_gx = tf.reduce_mean(g * xh, axis=axes, keepdims=True)
-        dx = tf.reshape(saved_rstd * (g - mean_g - xh * mean_gx), in_shape)
-      dgamma = _sum_all_but_last(dy * saved_x_hat) if train_gamma else None
-      dbeta = _sum_all_but_last(dy) if train_beta else None
+      dx, (dgamma, dbeta) = params_then_input(
+          [(lambda: _sum_all_but_last(dy * saved_x_hat)) if train_gamma
+           else None,
+           (lambda: _sum_all_but_last(dy)) if train_beta else None],
+          (lambda: input_grad(dy)) if need_input_grad else None)
       return dx, dgamma, dbeta
 
     return y, grad
