@@ -95,7 +95,10 @@ def test_conv2d_gradients(hw, k, s, padding, groups):
 
   y = fn(tf.constant(x), tf.constant(kernel), tf.constant(bias))
   dy = _rand(rs, y.shape)
-  _check(fn, ref, x, [kernel, bias], dy, check_tflm=(groups == 2 or s == 2))
+  # TFLM runs cost a conversion each: one grouped and one strided geometry.
+  _check(fn, ref, x, [kernel, bias], dy,
+         check_tflm=(hw, k, s, padding, groups) in {(8, 5, 2, "SAME", 2),
+                                                    (9, 3, 2, "VALID", 1)})
 
 
 DW_CASES = [(9, 3, 1, "SAME"), (9, 3, 2, "SAME"), (8, 3, 2, "SAME"),
@@ -117,7 +120,8 @@ def test_depthwise_gradients(hw, k, s, padding):
       xx, kk, [1, s, s, 1], padding), bb)
   dy = _rand(rs, fn(tf.constant(x), tf.constant(kernel),
                     tf.constant(bias)).shape)
-  _check(fn, ref, x, [kernel, bias], dy, check_tflm=(s == 2 and k == 3))
+  _check(fn, ref, x, [kernel, bias], dy,
+         check_tflm=(hw, k, s, padding) == (9, 3, 2, "SAME"))
 
 
 def test_dense_gradients():
