@@ -61,11 +61,20 @@ def test_sweep_then_report_only_gives_the_same_report(tmp_path):
   assert "<!-- BEGIN transfer-benchmarks:full -->" in section.read_text()
 
 
+def test_merge_from_combines_parallel_parts(tmp_path):
+  part = str(tmp_path / "part.jsonl")
+  assert cli.run(_options(tmp_path, results=part, seeds=["0"]), _factory) == 0
+  main = _options(tmp_path, report_only=True, merge_from=[part])
+  assert cli.run(main, _factory) == 0
+  assert len(ResultsStore(main.results)) == len(ResultsStore(part))
+
+
 def test_help_lists_the_flags():
   out = subprocess.run([sys.executable, "-m", "benchmarks.transfer",
                         "--helpfull"], cwd=REPO, capture_output=True,
                        text=True, check=False).stdout
-  for flag in ("--preset", "--results", "--max_runs", "--report_only"):
+  for flag in ("--preset", "--results", "--max_runs", "--report_only",
+               "--merge_from"):
     assert flag in out
 
 

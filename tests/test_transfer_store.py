@@ -55,3 +55,16 @@ def test_second_writer_is_refused(tmp_path):
     with pytest.raises(ResultsFileError, match="another sweep"):
       with ResultsStore(path):
         pass
+
+
+def test_merge_adds_only_new_run_ids(tmp_path):
+  a, b = str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")
+  with ResultsStore(a) as store:
+    store.append({"run_id": "x", "v": 1})
+  with ResultsStore(b) as store:
+    store.append({"run_id": "x", "v": 2})
+    store.append({"run_id": "y", "v": 3})
+  with ResultsStore(a) as store:
+    assert store.merge_from(b) == 1
+  assert [(r["run_id"], r["v"]) for r in ResultsStore(a).records()] == [
+      ("x", 1), ("y", 3)]

@@ -25,6 +25,7 @@ class Options:
   measure_arena: bool = True
   ablations: bool = True
   report_only: bool = False
+  merge_from: Optional[List[str]] = None
   progress: bool = True
   command: str = "python -m benchmarks.transfer"
 
@@ -93,6 +94,10 @@ def run(options: Options,
   path = results_path(options)
   configs = preset.configs()
   failed = []
+  for other in options.merge_from or ():
+    with ResultsStore(path) as store:
+      added = store.merge_from(other)
+    print(f"merged {added} new runs from {other} into {path}", file=sys.stderr)
   if not options.report_only:
     if run_fn_factory is None:
       from benchmarks.transfer_lib import runner  # Imports TensorFlow.

@@ -133,3 +133,16 @@ class ResultsStore:
       os.fsync(f.fileno())
     self._records.append(record)
     self._by_id.setdefault(record["run_id"], record)
+
+  def merge_from(self, path: str) -> int:
+    """Appends the records of another results file whose run ids are new.
+
+    Lets parts of a sweep run in parallel into separate files (each holds
+    its own lock) and be combined afterwards. Returns the number added.
+    """
+    added = 0
+    for record in ResultsStore(path).records():
+      if record["run_id"] not in self:
+        self.append(record)
+        added += 1
+    return added
