@@ -149,6 +149,34 @@ def test_frozen_kernels_get_no_kernel_gradient_ops():
   assert ops["DEPTHWISE_CONV_2D"] == 2
 
 
+def test_backward_order_keeps_gradients_short_lived(bias_only):
+  """Memory-aware order: every bias-gradient SUM runs before the input
+  gradient that reads the same output gradient, and ReLUs are fused into
+  their producers (their masks are read off the outputs)."""
+  from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
+  train = bias_only[1].train_tflite
+  assert "RELU6" not in op_counts(train) and "RELU" not in op_counts(train)
+  model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(train, 0))
+  sg = model.subgraphs[0]
+  names = {v: k for k, v in vars(schema.BuiltinOperator).items()
+           if not k.startswith("_")}
+  consumers = {}
+  for index, op in enumerate(sg.operators):
+    code = model.operatorCodes[op.opcodeIndex]
+    name = names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+    for t in op.inputs:
+      consumers.setdefault(t, []).append((index, name))
+  checked = 0
+  for uses in consumers.values():
+    sums = [i for i, n in uses if n == "SUM"]
+    grads = [i for i, n in uses if n in ("CONV_2D", "DEPTHWISE_CONV_2D",
+                                         "PAD", "RESHAPE")]
+    if sums and grads:
+      checked += 1
+      assert max(sums) < min(grads), uses
+  assert checked >= 2
+
+
 def test_params_read_write_round_trip_and_run(bias_only):
   _, lowered = bias_only
   # A copy (same frozen weights): this test overwrites the trained ones.
