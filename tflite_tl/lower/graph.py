@@ -113,7 +113,13 @@ class ForwardProgram:
 
     put(self._input_id, images)
     for step in self._steps:
-      y = step.fn([take(i) for i in step.input_ids])
+      inputs = [take(i) for i in step.input_ids]
+      # Ordering only: a layer's variables are read once its inputs exist, so
+      # the converter does not hoist every READ_VARIABLE to the start of the
+      # step (which keeps e.g. the classifier kernel alive through the
+      # whole forward pass).
+      with tf.control_dependencies(inputs):
+        y = step.fn(inputs)
       if len(step.output_ids) != 1:
         raise UnsupportedLayerError(
             f"Layer '{step.layer_name}' has several outputs; not supported.")
