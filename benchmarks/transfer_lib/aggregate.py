@@ -13,7 +13,7 @@ import numpy as np
 
 #: The metrics that are averaged, as named in the result records.
 METRICS = ("accuracy", "training_memory_bytes", "arena_bytes",
-           "trainable_params", "wall_time_s")
+           "trainable_params", "wall_time_s", "resolution_px")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,7 +56,7 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
           label = lambda v: f"batch {v}"  # pylint: disable=unnecessary-lambda-assignment
         else:
           where["batch_size"] = bs
-          label = lambda v: "native px" if v is None else f"{v} px"  # pylint: disable=unnecessary-lambda-assignment
+          label = lambda v: "native" if v is None else f"{v} px"  # pylint: disable=unnecessary-lambda-assignment
         parts.append(f"#### Ablation: {ablation.axis.replace('_', ' ')} "
                      f"({dataset}, {report.shots_label(ablation.shots)}, "
                      f"backbone `{backbone}`)")

@@ -150,14 +150,14 @@ def targets_table(groups: Sequence[Group], batch_size: int) -> str:
     yes = lambda ok: "met" if ok else "**missed**"  # pylint: disable=unnecessary-lambda-assignment
     arena = ("–" if math.isnan(t["arena_saving"])
              else f"{t['arena_saving']:.1f}×")
-    rows.append([t["dataset"], shots_label(t["shots"]),
+    rows.append([f"`{t['backbone']}`", t["dataset"], shots_label(t["shots"]),
                  f"{t['gap_to_full_pp']:+.1f} ({yes(t['accuracy_met'])})",
                  f"{t['memory_saving']:.1f}× ({yes(t['memory_met'])})", arena,
                  f"{t['gain_over_last_pp']:+.1f} ({yes(t['over_last_met'])})"])
   if not rows:
     return "_Needs TinyTL-L+B, FT-Full and FT-Last results._"
   return _table(
-      ["Dataset", "Shots",
+      ["Backbone", "Dataset", "Shots",
        f"L+B − Full (pp, target ≥ −{TARGET_MAX_GAP_TO_FULL_PP:g})",
        f"Memory saving vs Full (model, target ≥ {TARGET_MIN_MEMORY_SAVING:g}×)",
        "Arena saving vs Full (measured)",
@@ -177,8 +177,15 @@ def ablation_table(groups: Sequence[Group], axis: str, where: Dict,
     label: formats an axis value for the header.
   """
   cell = select(groups, **where)
-  values = sorted(ordered_unique(g.key[axis] for g in cell),
-                  key=lambda v: (v is not None, v or 0))
+
+  def position(value):
+    # ``resolution=None`` means the backbone's own size: place it by the
+    # resolution the runs actually used.
+    px = [g.stats["resolution_px"].mean for g in select(cell, **{axis: value})
+          if g.stats["resolution_px"].n]
+    return (px[0] if px and value is None else (value or 0))
+
+  values = sorted(ordered_unique(g.key[axis] for g in cell), key=position)
   if len(values) < 2:
     return f"_Needs results at two or more values of {axis}._"
   header = ["Method"]
