@@ -30,7 +30,8 @@ flags.DEFINE_float("width_multiplier", None, "Width multiplier (models that "
                    "take one, e.g. mobilenet_v2).")
 flags.DEFINE_integer("channels", _D.channels, "Input channels.")
 flags.DEFINE_integer("num_classes", _D.num_classes, "Classes of the new head.")
-flags.DEFINE_integer("seed", _D.seed, "Seed of the random data.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of the model's random weights "
+                     "and of the random data.")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "SGD learning rate.")
 flags.DEFINE_float("tolerance", _D.tolerance, "Max relative error allowed "
                    "on losses and parameters.")

@@ -82,6 +82,11 @@ def verify(config: VerifyConfig) -> Dict:
   from tflite_tl.memory import training_memory  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import get_model  # pylint: disable=import-outside-toplevel
   from tflite_tl.rewrite import apply_method  # pylint: disable=import-outside-toplevel
+  from tflite_tl._compat import keras  # pylint: disable=import-outside-toplevel
+
+  # Zoo models start from random weights: seed them too, so a report is
+  # reproducible (same flags -> same model, data and figures).
+  keras.utils.set_random_seed(config.seed)
 
   kwargs = dict(resolution=config.resolution, input_channels=config.channels,
                 num_classes=config.num_classes)
