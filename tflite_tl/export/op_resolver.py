@@ -1,14 +1,15 @@
 """Op lists of .tflite files and the TFLM op-resolver code that registers them.
 
-The flatbuffer is read with the schema module that ships inside the
-``tflite_micro`` wheel, so listing ops needs no TensorFlow import. Every
-subgraph counts: the CALL_ONCE initialisation subgraph of a training model has
-its own ops (VAR_HANDLE, ASSIGN_VARIABLE) that must be registered too.
+Ops are counted by ``tflite_tl.lower.builtins`` (Flex ops as ``FLEX:<op>``,
+custom ops as ``CUSTOM:<name>``). Every subgraph counts: the CALL_ONCE
+initialisation subgraph of a training model has its own ops (VAR_HANDLE, ASSIGN_VARIABLE) that must be registered too.
 """
 import collections
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from tflite_tl.lower import builtins
 
 # BuiltinOperator name -> MicroMutableOpResolver method (checked against
 # tensorflow/lite/micro/micro_mutable_op_resolver.h). Names are not a mechanical
@@ -115,8 +116,6 @@ RESOLVER_METHODS: Dict[str, str] = {
     "ZEROS_LIKE": "AddZerosLike",
 }
 
-_BUILTIN_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items()
-                  if not k.startswith("_")}
 CUSTOM_PREFIX = "CUSTOM:"
 
 
@@ -130,25 +129,16 @@ def _model(tflite_bytes: bytes):
   return schema.Model.GetRootAs(tflite_bytes, 0)
 
 
-def _op_name(code) -> str:
-  builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-  name = _BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
-  if name == "CUSTOM":
-    return CUSTOM_PREFIX + code.CustomCode().decode("utf-8")
-  return name
-
-
 def op_counts(tflite_bytes: bytes) -> Dict[str, int]:
-  """{op name: number of uses} over all subgraphs; custom ops as 'CUSTOM:name'."""
-  model = _model(tflite_bytes)
-  names = [_op_name(model.OperatorCodes(i))
-           for i in range(model.OperatorCodesLength())]
-  counts = collections.Counter()
-  for s in range(model.SubgraphsLength()):
-    sub = model.Subgraphs(s)
-    for o in range(sub.OperatorsLength()):
-      counts[names[sub.Operators(o).OpcodeIndex()]] += 1
-  return dict(sorted(counts.items()))
+  """{op name: number of uses} over all subgraphs; custom ops as 'CUSTOM:name'.
+
+  Counted by the one operator-code reader of the package
+  (``tflite_tl.lower.builtins``), so the export's op list and the lowering's
+  builtin check never disagree; this adds the check that the bytes are a
+  .tflite at all.
+  """
+  _model(tflite_bytes)
+  return builtins.op_counts(tflite_bytes)
 
 
 def resolver_calls(models: Mapping[str, bytes],
