@@ -2,7 +2,9 @@
 
 Builds a zoo model, applies a transfer-learning method, lowers its train step
 to a TFLM-builtin .tflite, runs N steps in TF and in the real TFLM interpreter
-(a subprocess) on the same seeded random data and prints a report, e.g.
+(a subprocess) on the same seeded random data and prints a report. The model
+starts from the shipped pretrained backbone of the same name when one matches
+(--weights=auto), else from seeded random weights. E.g.
 
   python -m export.verify --model=mobilenet_v2 --width_multiplier=0.35 \\
       --method=tinytl_lb --resolution=32 --batch=2 --steps=20 --format=json
@@ -35,6 +37,11 @@ flags.DEFINE_integer("seed", _D.seed, "Seed of the model's random weights "
 flags.DEFINE_float("learning_rate", _D.learning_rate, "SGD learning rate.")
 flags.DEFINE_float("tolerance", _D.tolerance, "Max relative error allowed "
                    "on losses and parameters.")
+flags.DEFINE_enum("weights", _D.weights, list(verify_lib.WEIGHT_CHOICES),
+                  "Starting weights: 'pretrained' = the shipped backbone of "
+                  "the same name (rebuilt at --resolution), 'random' = the "
+                  "zoo's seeded initialisation, 'auto' = pretrained when a "
+                  "shipped backbone matches the model, width and channels.")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 
 
@@ -46,7 +53,8 @@ def main(argv):
       batch=FLAGS.batch, steps=FLAGS.steps,
       width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
       num_classes=FLAGS.num_classes, seed=FLAGS.seed,
-      learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance))
+      learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
+      weights=FLAGS.weights))
   if FLAGS.format == "json":
     print(json.dumps(report, sort_keys=True))
   else:

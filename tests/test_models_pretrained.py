@@ -37,6 +37,16 @@ def test_round_trip_restores_every_weight(tmp_path):
   assert pretrained.pretrained_info("mine", str(tmp_path))["model"] == "tiny"
 
 
+def test_loads_at_another_resolution_with_the_same_weights(tmp_path):
+  model = _trained_like_tiny()
+  pretrained.write_pretrained(model, "mine", _record(resolution=16),
+                              str(tmp_path))
+  bigger = pretrained.load_pretrained("mine", str(tmp_path), resolution=32)
+  assert bigger.input_shape[1:3] == (32, 32)
+  for a, b in zip(model.get_weights(), bigger.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_same_weights_give_identical_bytes(tmp_path):
   model = _trained_like_tiny()
   pretrained.save_weights(model, str(tmp_path / "a.npz"))

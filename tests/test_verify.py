@@ -3,7 +3,9 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 
+import numpy as np
 import pytest
 
 from tflite_tl.lower import verify as verify_lib
@@ -55,12 +57,116 @@ METHODS = ["ft_full", "ft_last", "ft_norm_last", "tinytl_b", "tinytl_l",
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("model,resolution,width", [
-    ("tiny", 32, None), ("mobilenet_v2", 32, 0.35)])
+    ("tiny", 32, None), ("mobilenet_v2", 32, 0.35), ("mobilenet_v2", 64, 0.35)])
 def test_twenty_steps_parity(model, resolution, width, method):
   report = verify_lib.verify(verify_lib.VerifyConfig(
       model=model, method=method, resolution=resolution, batch=2, steps=20,
       width_multiplier=width))
   assert report["builtin_only"]
-  assert report["max_rel_err_loss"] <= 1e-4, report
-  assert report["max_rel_err_params"] <= 1e-4, report
-  assert report["passed"]
+  assert report["passed"], report
+  if report["parity"] == "exact":
+    assert report["max_rel_err_loss"] <= 1e-4, report
+    assert report["max_rel_err_params"] <= 1e-4, report
+  else:
+    # TFLM took the other side of a rounding tie: TF itself parts from its
+    # 1-ulp-perturbed twin, and TFLM matches one such twin.
+    assert report["parity"] == "within_rounding"
+    assert report["reference_bifurcation_step"] is not None
+    nearest = report["nearest_perturbed_reference"]
+    assert nearest["max_rel_err_loss"] <= 1e-4, report
+    assert nearest["max_rel_err_params"] <= 1e-4, report
+
+
+class _TieModule:
+  """A fake train step with a rounding-decided branch, like a ReLU tie.
+
+  The step moves the parameter up or down depending on a checksum of the
+  images' float32 bytes, so any one-ulp change of an input picks the branch
+  at random, as a pre-activation sitting on a ReLU threshold does.
+  ``bug`` scales the update, standing in for a wrong gradient.
+  """
+
+  def __init__(self, bug=1.0):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    self.params = [tf.Variable(np.zeros(3, np.float32), name="w")]
+    self.slots = []
+    self.bug = bug
+
+  def train_step(self, x, y):
+    del y
+    branch = 1.0 if zlib.crc32(np.asarray(x).tobytes()) % 2 else -1.0
+    new = self.params[0].numpy() + np.float32(self.bug * branch * 0.1)
+    self.params[0].assign(new)
+    return {"loss": np.float32(1.0 + new.sum())}
+
+  def param_values(self):
+    return {"w": self.params[0].numpy()}
+
+
+def _fake_compare(monkeypatch, tflm_module, tflm_batches, tf_module, batches):
+  import types  # pylint: disable=import-outside-toplevel
+  from tflite_tl.tflm import runner  # pylint: disable=import-outside-toplevel
+
+  def fake_tflm(tflite, data, **kwargs):
+    del tflite, data, kwargs
+    losses = [float(tflm_module.train_step(x, y)["loss"])
+              for x, y in tflm_batches]
+    return runner.TrainRun(np.array(losses), tflm_module.param_values(),
+                           None)
+
+  monkeypatch.setattr(verify_lib, "run_train_steps", fake_tflm)
+  lowered = types.SimpleNamespace(train_tflite=b"", module=tf_module)
+  return verify_lib.compare(lowered, batches, arena=False, seed=0)
+
+
+def _batches():
+  return verify_lib.random_batches(0, 12, 2, [4, 4, 1], 3)
+
+
+def test_compare_exact_when_tflm_follows_the_same_branches(monkeypatch):
+  batches = _batches()
+  result = _fake_compare(monkeypatch, _TieModule(), batches, _TieModule(),
+                         batches)
+  assert result["parity"] == "exact"
+  assert result["max_rel_err_params"] == 0.0
+  # The fake is all ties: the reference parts from its perturbed twin.
+  assert result["reference_bifurcation_step"] is not None
+  assert result["reference_sensitivity"]["max_rel_err_params"] > 1e-4
+
+
+def test_compare_accepts_a_run_that_took_the_other_side_of_a_tie(
+    monkeypatch):
+  batches = _batches()
+  # "TFLM" computes exactly TF's step, but its rounding put the ties on the
+  # side that the first perturbed reference takes.
+  tflm_batches = verify_lib.perturbed(batches, 0)
+  result = _fake_compare(monkeypatch, _TieModule(), tflm_batches,
+                         _TieModule(), batches)
+  assert result["max_rel_err_params"] > 1e-4
+  assert result["parity"] == "within_rounding"
+  assert result["nearest_perturbed_reference"]["max_rel_err_params"] == 0.0
+
+
+def test_compare_fails_a_wrong_step_even_on_an_ill_conditioned_trajectory(
+    monkeypatch):
+  batches = _batches()
+  for tflm_batches in (batches, verify_lib.perturbed(batches, 0)):
+    result = _fake_compare(monkeypatch, _TieModule(bug=1.01), tflm_batches,
+                           _TieModule(), batches)
+    assert result["parity"] == "failed", result
+    assert result["nearest_perturbed_reference"]["max_rel_err_params"] > 1e-4
+
+
+def test_verify_starts_from_the_shipped_backbone_when_it_matches():
+  model, weights = verify_lib.build_model(verify_lib.VerifyConfig(
+      model="mobilenet_v2", method="tinytl_b", width_multiplier=0.35,
+      resolution=64))
+  assert weights.startswith("pretrained mobilenet_v2")
+  assert model.input_shape[1:] == (64, 64, 1)
+  _, weights = verify_lib.build_model(verify_lib.VerifyConfig(
+      model="mobilenet_v2", method="tinytl_b", width_multiplier=0.5))
+  assert weights.startswith("random") and "width multiplier" in weights
+  with pytest.raises(ValueError, match="width multiplier"):
+    verify_lib.build_model(verify_lib.VerifyConfig(
+        model="mobilenet_v2", method="tinytl_b", width_multiplier=0.5,
+        weights="pretrained"))

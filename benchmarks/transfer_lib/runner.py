@@ -47,28 +47,8 @@ def trainable_params(model) -> int:
 
 
 def backbone_at(name: str, resolution: Optional[int]):
-  """The pretrained backbone, rebuilt for another input size if asked.
-
-  Convolutions, normalisation, global pooling and the classifier do not
-  depend on the spatial size, so the same weights serve every resolution (as
-  in TinyTL's resolution sweep): the model is cloned with a new input and the
-  pretrained weights are copied in.
-  """
-  model = models.load_pretrained(name)
-  native = model.input_shape[1]
-  if resolution is None or resolution == native:
-    return model
-  channels = model.input_shape[-1]
-  try:
-    clone = keras.models.clone_model(
-        model, input_tensors=keras.Input((resolution, resolution, channels)))
-    clone.set_weights(model.get_weights())
-  except (ValueError, TypeError) as e:
-    raise ValueError(
-        f"Backbone {name!r} (trained at {native} px) cannot run at "
-        f"{resolution} px: {e}. Use a resolution its downsampling supports "
-        "(a multiple of its total stride) or leave resolution unset.") from e
-  return clone
+  """The pretrained backbone, rebuilt for another input size if asked."""
+  return models.load_pretrained(name, resolution=resolution)
 
 
 class TransferRunner:

@@ -157,13 +157,18 @@ def weights_path(name: str, directory: Optional[str] = None) -> str:
 
 
 def load_pretrained(name: str, directory: Optional[str] = None,
-                    verify_checksum: bool = True) -> keras.Model:
+                    verify_checksum: bool = True,
+                    resolution: Optional[int] = None) -> keras.Model:
   """Builds backbone ``name`` and loads its shipped weights.
 
   Args:
     name: one of :func:`list_pretrained` (e.g. ``"mcunet"``).
     directory: where the files are; the shipped folder by default.
     verify_checksum: compare the weights file with the recorded sha256.
+    resolution: input side in pixels; None keeps the one it was trained at.
+      Convolutions, normalisation, global pooling and the classifier do not
+      depend on the spatial size, so the same weights serve every resolution
+      its downsampling supports (as in TinyTL's resolution sweep).
 
   Returns:
     A fresh keras.Model (logits output) with the pretrained weights.
@@ -184,7 +189,20 @@ def load_pretrained(name: str, directory: Optional[str] = None,
           "re-run the command in the record.")
   model = get_model(record["model"], **record["builder_kwargs"])
   load_weights(model, path)
-  return model
+  native = int(model.input_shape[1])
+  if resolution is None or int(resolution) == native:
+    return model
+  channels = int(model.input_shape[-1])
+  try:
+    clone = keras.models.clone_model(
+        model, input_tensors=keras.Input((resolution, resolution, channels)))
+    clone.set_weights(model.get_weights())
+  except (ValueError, TypeError) as e:
+    raise ValueError(
+        f"Backbone {name!r} (trained at {native} px) cannot run at "
+        f"{resolution} px: {e}. Use a resolution its downsampling supports "
+        "(a multiple of its total stride) or leave resolution unset.") from e
+  return clone
 
 
 def write_pretrained(model: keras.Model, name: str, record: Dict[str, Any],
