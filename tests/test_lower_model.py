@@ -143,8 +143,10 @@ def test_frozen_kernels_get_no_kernel_gradient_ops():
   module = TrainStepModule(model, batch_size=2, learning_rate=0.1)
   ops = op_counts(convert_function(module, module.train_step))
   assert "TRANSPOSE" not in ops and "BATCH_MATMUL" not in ops
-  # Forward c1/pw (2) + input grad of pw (1); c1 needs no input gradient.
-  assert ops["CONV_2D"] == 3
+  # Forward c1 only: c1 needs no input gradient, and the pointwise pw
+  # (forward + input gradient) lowers to FULLY_CONNECTED like fc does.
+  assert ops["CONV_2D"] == 1
+  assert ops["FULLY_CONNECTED"] == 4
   # Forward dw + its input gradient.
   assert ops["DEPTHWISE_CONV_2D"] == 2
 
@@ -170,7 +172,8 @@ def test_backward_order_keeps_gradients_short_lived(bias_only):
   for uses in consumers.values():
     sums = [i for i, n in uses if n == "SUM"]
     grads = [i for i, n in uses if n in ("CONV_2D", "DEPTHWISE_CONV_2D",
-                                         "PAD", "RESHAPE")]
+                                         "FULLY_CONNECTED", "PAD",
+                                         "RESHAPE")]
     if sums and grads:
       checked += 1
       assert max(sums) < min(grads), uses

@@ -98,7 +98,8 @@ def test_conv2d_gradients(hw, k, s, padding, groups):
   # TFLM runs cost a conversion each: one grouped and one strided geometry.
   _check(fn, ref, x, [kernel, bias], dy,
          check_tflm=(hw, k, s, padding, groups) in {(8, 5, 2, "SAME", 2),
-                                                    (9, 3, 2, "VALID", 1)})
+                                                    (9, 3, 2, "VALID", 1),
+                                                    (9, 1, 1, "VALID", 1)})
 
 
 DW_CASES = [(9, 3, 1, "SAME"), (9, 3, 2, "SAME"), (8, 3, 2, "SAME"),

@@ -34,7 +34,9 @@ def test_cli_reports_parity_on_tiny():
   assert report["max_rel_err_params"] <= 1e-4
   arena = report["arena"]
   assert arena["total"] == arena["head"] + arena["tail"] > 0
-  assert report["ops"]["CONV_2D"] >= 3 and "FLEX" not in json.dumps(report)
+  ops = report["ops"]
+  assert ops["CONV_2D"] + ops.get("FULLY_CONNECTED", 0) >= 3
+  assert "FLEX" not in json.dumps(report)
 
 
 def test_cli_exit_code_follows_the_verdict(monkeypatch, capsys):

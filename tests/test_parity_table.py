@@ -1,7 +1,7 @@
-"""benchmarks.verify_table: the per-method parity/arena table."""
+"""benchmarks.parity_table: the per-method parity/arena table."""
 import json
 
-from benchmarks import verify_table
+from benchmarks import parity_table as verify_table
 
 
 def _report(method, parity="exact", total=1000, modelled=500):

@@ -1,0 +1,82 @@
+"""Per-method parity/arena table from `export.verify` reports (the logic of
+`python -m benchmarks.verify_table`, kept free of absl flags)."""
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+
+def report_path(directory: str, model: str, width: Optional[float],
+                method: str, resolution: int) -> str:
+  tag = model if width is None else f"{model}-{width:g}"
+  return os.path.join(directory, f"{tag}_{method}_{resolution}px.json")
+
+
+def run_report(path: str, args: List[str]) -> Dict:
+  """The JSON report at ``path``, running export.verify first if needed."""
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  proc = subprocess.run([sys.executable, "-m", "export.verify", *args,
+                         "--format=json"], capture_output=True, text=True,
+                        check=False)
+  try:
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+  except (IndexError, json.JSONDecodeError):
+    raise RuntimeError(f"export.verify {' '.join(args)} printed no report "
+                       f"(exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(report, f, sort_keys=True)
+  os.replace(tmp, path)
+  return report
+
+
+def _parity_cell(report: Dict) -> str:
+  if report["parity"] == "exact":
+    return "exact"
+  nearest = report.get("nearest_perturbed_reference", {})
+  err = max(nearest.get("max_rel_err_loss", 0.0),
+            nearest.get("max_rel_err_params", 0.0))
+  if report["parity"] == "within_rounding":
+    return (f"within rounding (tie at step "
+            f"{report['reference_bifurcation_step']}; {err:.1e} to a "
+            "1-ulp-perturbed TF run)")
+  return f"**FAILED** ({err:.1e} to the nearest perturbed TF run)"
+
+
+def markdown(reports: List[Dict]) -> str:
+  """The table for ``reports`` (one resolution), plus the ft_full /
+  tinytl_lb ratios when both rows are present."""
+  lines = [
+      "| method | parity | loss rel err | param rel err | TF vs perturbed TF "
+      "(params) | arena total (B) | head | tail | analytic act.+trainable "
+      "(B) | measured / analytic | train.tflite (B) |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  by_method = {}
+  for r in reports:
+    by_method[r["method"]] = r
+    if not r.get("builtin_only"):
+      lines.append(f"| {r['method']} | not builtin-only: {r.get('error')} "
+                   "| | | | | | | | | |")
+      continue
+    arena, analytic = r["arena"], r["analytic"]
+    modelled = analytic["activations_plus_trainable_params"]
+    lines.append(
+        f"| {r['method']} | {_parity_cell(r)} | {r['max_rel_err_loss']:.1e} "
+        f"| {r['max_rel_err_params']:.1e} "
+        f"| {r['reference_sensitivity']['max_rel_err_params']:.1e} "
+        f"| {arena['total']:,} | {arena['head']:,} | {arena['tail']:,} "
+        f"| {modelled:,} | {arena['total'] / modelled:.1f} "
+        f"| {r['flash_bytes']['train_tflite']:,} |")
+  full, lb = by_method.get("ft_full"), by_method.get("tinytl_lb")
+  if full and lb and full.get("builtin_only") and lb.get("builtin_only"):
+    measured = full["arena"]["total"] / lb["arena"]["total"]
+    modelled = (full["analytic"]["activations_plus_trainable_params"]
+                / lb["analytic"]["activations_plus_trainable_params"])
+    lines += ["", f"Measured ratio ft_full / tinytl_lb: **{measured:.1f}×** "
+              f"({full['arena']['total']:,} / {lb['arena']['total']:,} B); "
+              f"the analytic model gives {modelled:.1f}×."]
+  return "\n".join(lines)
