@@ -13,6 +13,7 @@ the accuracy-against-memory plots.
   python -m benchmarks.transfer --preset=quick --report_only
   python -m benchmarks.transfer --preset=quick --datasets=folder:/data/mine
   python -m benchmarks.transfer --preset=full --report_only --merge_from=part.jsonl
+  python -m benchmarks.transfer --preset=full --report_only --remeasure_arena
 """
 import sys
 
@@ -45,6 +46,9 @@ flags.DEFINE_bool("ablations", True, "Include the preset's ablation grids.")
 flags.DEFINE_bool("report_only", False, "Only rebuild report and plots from "
                   "the results file.")
 flags.DEFINE_bool("progress", True, "Show the progress bar.")
+flags.DEFINE_bool("remeasure_arena", False, "Lower every graph of the "
+                  "results file again and rewrite its measured TFLM arena "
+                  "(after a change to the lowering; accuracies are kept).")
 flags.DEFINE_list("merge_from", None, "First add the runs of these results "
                   "files (parts of the sweep run in parallel) that --results "
                   "lacks.")
@@ -62,7 +66,7 @@ def main(argv):
       backbones=FLAGS.backbones, epochs=FLAGS.epochs, max_runs=FLAGS.max_runs,
       measure_arena=FLAGS.measure_arena, ablations=FLAGS.ablations,
       report_only=FLAGS.report_only, progress=FLAGS.progress,
-      merge_from=FLAGS.merge_from,
+      merge_from=FLAGS.merge_from, remeasure_arena=FLAGS.remeasure_arena,
       command=" ".join(["python -m benchmarks.transfer"] + sys.argv[1:]))
   return cli.run(options)
 

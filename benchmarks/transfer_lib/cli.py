@@ -4,7 +4,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
-from benchmarks.transfer_lib import presets, publish, sweep
+from benchmarks.transfer_lib import presets, publish, remeasure, sweep
 from benchmarks.transfer_lib.store import ResultsStore
 
 
@@ -26,6 +26,7 @@ class Options:
   ablations: bool = True
   report_only: bool = False
   merge_from: Optional[List[str]] = None
+  remeasure_arena: bool = False
   progress: bool = True
   command: str = "python -m benchmarks.transfer"
 
@@ -80,12 +81,14 @@ def results_path(options: Options) -> str:
 
 
 def run(options: Options,
-        run_fn_factory: Optional[Callable[[str, bool], Callable]] = None
-        ) -> int:
-  """Runs the sweep (unless ``report_only``) and publishes the report.
+        run_fn_factory: Optional[Callable[[str, bool], Callable]] = None,
+        measure_factory: Optional[Callable] = None) -> int:
+  """Runs the sweep (unless ``report_only``), re-measures the arenas if
+  asked, and publishes the report.
 
   ``run_fn_factory(results_path, measure_arena)`` makes the per-run
   function; by default the real ``runner.TransferRunner``.
+  ``measure_factory`` is passed to :func:`remeasure.remeasure_arenas`.
 
   Returns:
     The process exit code: 0, or 1 if some runs failed.
@@ -114,6 +117,10 @@ def run(options: Options,
     if summary.stopped_early:
       print("Stopped at --max_runs; run the same command again to continue.",
             file=sys.stderr)
+  if options.remeasure_arena:
+    count = remeasure.remeasure_arenas(path, measure_factory)
+    print(f"{path}: re-measured the arena of {count} graphs.",
+          file=sys.stderr)
   wanted = {c.run_id for c in configs}
   records = [r for r in ResultsStore(path).records() if r["run_id"] in wanted]
   stem = os.path.splitext(os.path.basename(path))[0]
