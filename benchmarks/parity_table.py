@@ -34,17 +34,27 @@ def run_report(path: str, args: List[str]) -> Dict:
   return report
 
 
+def _worst(errors: Dict) -> float:
+  return max(errors.get("max_rel_err_loss", 0.0),
+             errors.get("max_rel_err_params", 0.0))
+
+
 def _parity_cell(report: Dict) -> str:
   if report["parity"] == "exact":
     return "exact"
-  nearest = report.get("nearest_perturbed_reference", {})
-  err = max(nearest.get("max_rel_err_loss", 0.0),
-            nearest.get("max_rel_err_params", 0.0))
+  nearest = _worst(report.get("nearest_perturbed_reference", {}))
+  one_step = report.get("one_step")
   if report["parity"] == "within_rounding":
-    return (f"within rounding (tie at step "
-            f"{report['reference_bifurcation_step']}; {err:.1e} to a "
+    tie = report["reference_bifurcation_step"]
+    where = f"tie at step {tie}" if tie else "ill-conditioned"
+    if one_step:
+      return (f"within rounding ({where}; re-synchronised steps "
+              f"{_worst(one_step):.1e})")
+    return (f"within rounding ({where}; {nearest:.1e} to a "
             "1-ulp-perturbed TF run)")
-  return f"**FAILED** ({err:.1e} to the nearest perturbed TF run)"
+  detail = (f"re-synchronised steps {_worst(one_step):.1e}" if one_step
+            else f"{nearest:.1e} to the nearest perturbed TF run")
+  return f"**FAILED** ({detail})"
 
 
 def markdown(reports: List[Dict]) -> str:

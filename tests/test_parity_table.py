@@ -30,6 +30,13 @@ def test_markdown_rows_and_ratio():
   assert "**6.0×** (6,000 / 1,000 B); the analytic model gives 4.0×" in table
 
 
+def test_resynchronised_rows_say_so():
+  report = _report("ft_full", parity="within_rounding")
+  report["one_step"] = {"max_rel_err_loss": 2e-7, "max_rel_err_params": 3e-7}
+  table = verify_table.markdown([report])
+  assert "within rounding (tie at step 9; re-synchronised steps 3.0e-07)" in table
+
+
 def test_failed_rows_are_marked():
   table = verify_table.markdown([_report("tinytl_l", parity="failed")])
   assert "**FAILED**" in table
