@@ -98,8 +98,44 @@ def test_conv2d_gradients(hw, k, s, padding, groups):
   # TFLM runs cost a conversion each: one grouped and one strided geometry.
   _check(fn, ref, x, [kernel, bias], dy,
          check_tflm=(hw, k, s, padding, groups) in {(8, 5, 2, "SAME", 2),
-                                                    (9, 3, 2, "VALID", 1),
-                                                    (9, 1, 1, "VALID", 1)})
+                                                    (9, 3, 2, "VALID", 1)})
+
+
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_frozen_pointwise_conv_lowers_to_fully_connected(padding):
+  """1x1 convs with a frozen kernel: FULLY_CONNECTED forward and input
+  gradient (no per-channel CONV_2D buffers), gradients as tf.nn.conv2d's."""
+  from tflite_tl.lower.builtins import op_counts  # pylint: disable=import-outside-toplevel
+  rs = np.random.RandomState(1)
+  x = _rand(rs, [2, 5, 5, 8])
+  kernel = _rand(rs, [1, 1, 8, 12], 0.3)
+  bias = _rand(rs, [12])
+  fn = conv.make_conv2d(
+      strides=1, padding=padding, groups=1, in_shape=list(x.shape),
+      kernel_shape=list(kernel.shape), need_input_grad=True,
+      train_kernel=False, train_bias=True, has_bias=True)
+  ours = lambda xx, bb: fn(xx, tf.constant(kernel), bb)  # noqa: E731
+  ref = lambda xx, bb: tf.nn.bias_add(  # noqa: E731
+      tf.nn.conv2d(xx, kernel, 1, padding), bb)
+  dy = _rand(rs, [2, 5, 5, 12])
+  _check(ours, ref, x, [bias], dy)
+
+  # The output gradient is an input too: with a constant one the input
+  # gradient would be constant-folded away.
+  @tf.function(input_signature=[tf.TensorSpec(x.shape, tf.float32),
+                                tf.TensorSpec(bias.shape, tf.float32),
+                                tf.TensorSpec(dy.shape, tf.float32)])
+  def step(xx, bb, dd):
+    with tf.GradientTape() as tape:
+      tape.watch([xx, bb])
+      y = ours(xx, bb)
+      loss = tf.reduce_sum(y * dd)
+    return [y] + tape.gradient(loss, [xx, bb])
+
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [step.get_concrete_function()])
+  ops = op_counts(converter.convert())
+  assert ops.get("FULLY_CONNECTED") == 2 and "CONV_2D" not in ops, ops
 
 
 DW_CASES = [(9, 3, 1, "SAME"), (9, 3, 2, "SAME"), (8, 3, 2, "SAME"),

@@ -9,9 +9,9 @@
 - bias gradient: a SUM of the output gradient over N, H, W.
 The input is kept for the backward pass only when the kernel is trained.
 
-Pointwise convs (1x1, stride 1, one group; most of a MobileNet) are lowered
-as matrix products instead: forward and input gradient are FULLY_CONNECTED
-ops on the 4-D tensors (no reshape), the kernel gradient one BATCH_MATMUL.
+Pointwise convs (1x1, stride 1, one group; most of a MobileNet) with a
+frozen kernel are lowered as matrix products instead: forward and input
+gradient are FULLY_CONNECTED ops on the 4-D tensors (no reshape).
 TFLM's CONV_2D allocates two int32 per output channel of persistent arena
 (quantisation multipliers and shifts, even for float models) and
 FULLY_CONNECTED does not: on MobileNetV2-0.35 this removes most of the
@@ -94,14 +94,6 @@ def is_pointwise(kernel_shape, strides: int, groups: int,
           and groups == 1 and dilation == 1)
 
 
-def pointwise_kernel_grad(x, dy, kernel_shape):
-  """d(loss)/d(kernel) [1,1,C,O] of a pointwise conv: x^T dy over pixels."""
-  c, o = kernel_shape[2], kernel_shape[3]
-  dk = tf.matmul(tf.reshape(x, [-1, c]), tf.reshape(dy, [-1, o]),
-                 transpose_a=True)
-  return tf.reshape(dk, kernel_shape)
-
-
 def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
                 kernel_shape, need_input_grad: bool, train_kernel: bool,
                 train_bias: bool, has_bias: bool, dilation: int = 1):
@@ -119,7 +111,10 @@ def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
   ow, left, right = window_padding(padding, w, kw, strides, dilation)
   pads = ((top, bottom), (left, right))
   del oh, ow
-  pointwise = is_pointwise(kernel_shape, strides, groups, dilation)
+  # Only frozen kernels: with a trained (runtime) kernel the matmuls become
+  # BATCH_MATMULs, whose persistent buffers cost more than CONV_2D's.
+  pointwise = (is_pointwise(kernel_shape, strides, groups, dilation)
+               and not train_kernel)
   matrix_shape = [kernel_shape[2], kernel_shape[3]]
 
   def input_grad(dy, kernel):
@@ -134,8 +129,6 @@ def make_conv2d(*, strides: int, padding: str, groups: int, in_shape,
   def kernel_grad(dy, saved_x):
     if not train_kernel:
       return None
-    if pointwise:
-      return lambda: pointwise_kernel_grad(saved_x, dy, kernel_shape)
     return lambda: conv_kernel_grad(saved_x, dy, kernel_shape, strides, pads,
                                     groups)
 
