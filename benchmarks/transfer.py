@@ -23,7 +23,8 @@ from benchmarks.transfer_lib import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "quick", ["quick", "full"],
-                  "Sweep to run: 'quick' (about 10 min on 2 cores) or 'full'.")
+                  "Sweep to run: 'quick' (about 3 min on 2 idle cores) or 'full' "
+                  "(about 2.3 h).")
 flags.DEFINE_string("results", None, "JSONL results file (default "
                     "benchmarks/results/transfer_<preset>.jsonl).")
 flags.DEFINE_string("out_dir", "benchmarks/results",
