@@ -35,8 +35,7 @@ the losses of steps 10-20 differ by up to 1e-2). So the report also
   ``PERTURBED_REFERENCES`` ulp-perturbed TF runs as well. A TFLM run that
   matches one of them within the tolerance is what TF itself computes for
   inputs equal to the given ones up to float32 rounding (backward-stable):
-  ``parity`` is then ``"within_rounding"``. A lowering bug misses all of them.
-
+  ``parity`` is then ``"within_rounding"``. A lowering bug misses all of them;
 - when no perturbed run matches either (several ties, each a coin flip),
   re-synchronises: before every step TFLM is given TF's current parameters
   (``write_params``) and runs that one step, and the step's loss and
@@ -149,8 +148,8 @@ def compare(lowered: LoweredModel, batches, arena: bool = True,
             tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
             perturbed_references: int = PERTURBED_REFERENCES) -> Dict:
   """Runs ``batches`` through TFLM and the TF reference and compares them
-  (see the module docstring). The module's variables end where the
-  unperturbed TF reference ends."""
+  (see the module docstring). The unperturbed TF reference runs last, so
+  the module's variables end where it ends."""
   module = lowered.module
   variables = module.params + module.slots
   start = [v.numpy() for v in variables]
@@ -165,7 +164,6 @@ def compare(lowered: LoweredModel, batches, arena: bool = True,
   perturbed_runs = [tf_run(perturbed(batches, seed + k))
                     for k in range(max(1, perturbed_references))]
   tf_losses, tf_params = tf_run(batches)
-  end = [v.numpy() for v in variables]
   result = _errors(tflm.losses, tflm.params, tf_losses, tf_params)
   result.update(tf_losses=tf_losses, tflm_losses=tflm.losses,
                 arena=tflm.arena)
@@ -188,6 +186,7 @@ def compare(lowered: LoweredModel, batches, arena: bool = True,
   if _within(nearest, tolerance):
     result["parity"] = "within_rounding"
   elif reference_bifurcates:
+    # Replays the unperturbed reference from the start, step by step.
     for var, value in zip(variables, start):
       var.assign(value)
     result["one_step"] = one_step_errors(lowered, batches)
@@ -196,9 +195,6 @@ def compare(lowered: LoweredModel, batches, arena: bool = True,
                         else "failed")
   else:
     result["parity"] = "failed"
-  # Leave the module where the unperturbed reference ended.
-  for var, value in zip(variables, end):
-    var.assign(value)
   return result
 
 
