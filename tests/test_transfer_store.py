@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -68,3 +69,17 @@ def test_merge_adds_only_new_run_ids(tmp_path):
     assert store.merge_from(b) == 1
   assert [(r["run_id"], r["v"]) for r in ResultsStore(a).records()] == [
       ("x", 1), ("y", 3)]
+
+
+def test_replace_all_rewrites_whole_lines_under_the_lock(tmp_path):
+  path = str(tmp_path / "r.jsonl")
+  with ResultsStore(path) as store:
+    store.append({"run_id": "a", "x": 1})
+    store.append({"run_id": "b", "x": 2})
+    store.replace_all([{"run_id": "a", "x": 10}, {"run_id": "b", "x": 20}])
+    assert store.get("a")["x"] == 10
+  again = ResultsStore(path)
+  assert [r["x"] for r in again.records()] == [10, 20]
+  assert not os.path.exists(path + ".tmp")
+  with pytest.raises(ResultsFileError, match="write lock"):
+    again.replace_all([])

@@ -7,7 +7,6 @@ distinct graph of the results once more, measures it, and rewrites the
 arena cache and every run's ``arena_bytes``. Both files are replaced
 atomically (written aside, then renamed), under the results file's lock.
 """
-import json
 import os
 import sys
 from typing import Callable, Dict, Optional, Tuple
@@ -23,17 +22,6 @@ def _key(record: dict) -> Tuple:
   config = record["config"]
   return (config["backbone"], config["method"], int(record["resolution_px"]),
           int(config["batch_size"]), int(record["num_classes"]))
-
-
-def _write_lines(path: str, records) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for record in records:
-      f.write(json.dumps(record, sort_keys=True, separators=(",", ":")))
-      f.write("\n")
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
 
 
 def real_measure(arena_path: str) -> MeasureFn:
@@ -75,8 +63,7 @@ def remeasure_arenas(results_path: str,
       measured[key] = measure(config, key[2], key[4])
       print(f"[{number}/{len(firsts)}] {key}: "
             f"{measured[key]['arena_bytes']} B", file=log)
-    updated = [dict(r, **measured[_key(r)]) for r in records]
-    _write_lines(results_path, updated)
+    store.replace_all([dict(r, **measured[_key(r)]) for r in records])
   if os.path.exists(fresh_cache):
     os.replace(fresh_cache, arena_path)
   return len(measured)

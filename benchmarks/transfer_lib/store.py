@@ -53,6 +53,16 @@ def _parse(path: str) -> tuple:
   return records, good_end
 
 
+def _line(record: dict) -> str:
+  """One record as the one line it is stored as."""
+  if "run_id" not in record:
+    raise ValueError("A result record needs a 'run_id' entry.")
+  line = json.dumps(record, sort_keys=True, separators=(",", ":"))
+  if "\n" in line:
+    raise ValueError("A result record must serialise to one line.")
+  return line
+
+
 class ResultsStore:
   """Results of finished runs, keyed by run id, backed by a JSONL file.
 
@@ -118,11 +128,7 @@ class ResultsStore:
       raise ResultsFileError(
           f"Appending to {self.path} needs the write lock: use "
           "`with ResultsStore(path) as store:`.")
-    if "run_id" not in record:
-      raise ValueError("A result record needs a 'run_id' entry.")
-    line = json.dumps(record, sort_keys=True, separators=(",", ":"))
-    if "\n" in line:
-      raise ValueError("A result record must serialise to one line.")
+    line = _line(record)
     _, good_end = _parse(self.path)
     with open(self.path, "r+b") as f:
       # Cut off a fragment left by a kill so the new line starts clean.
@@ -133,6 +139,26 @@ class ResultsStore:
       os.fsync(f.fileno())
     self._records.append(record)
     self._by_id.setdefault(record["run_id"], record)
+
+  def replace_all(self, records: List[dict]) -> None:
+    """Rewrites the file with ``records`` (e.g. after re-measuring a
+    column): written aside, fsync'ed, then renamed over the file, so a kill
+    leaves either the old or the new file whole."""
+    if self._lock_file is None:
+      raise ResultsFileError(
+          f"Rewriting {self.path} needs the write lock: use "
+          "`with ResultsStore(path) as store:`.")
+    lines = [_line(r) for r in records]
+    tmp = self.path + ".tmp"
+    with open(tmp, "wb") as f:
+      f.write("".join(l + "\n" for l in lines).encode("utf-8"))
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, self.path)
+    self._records = list(records)
+    self._by_id = {}
+    for r in records:
+      self._by_id.setdefault(r["run_id"], r)
 
   def merge_from(self, path: str) -> int:
     """Appends the records of another results file whose run ids are new.
