@@ -57,6 +57,32 @@ def _parity_cell(report: Dict) -> str:
   return f"**FAILED** ({detail})"
 
 
+#: RecordingMicroAllocator categories that make up the arena's tail.
+TAIL_PARTS = (("NodeAndRegistration struct", "per-op structs"),
+              ("TfLiteEvalTensor data", "eval tensors"),
+              ("Persistent buffer data", "kernels' persistent buffers"))
+
+
+def tail_table(reports: List[Dict]) -> List[str]:
+  """Where each method's tail goes (rows for reports with a breakdown)."""
+  rows = [r for r in reports
+          if r.get("builtin_only") and r["arena"].get("breakdown")]
+  if not rows:
+    return []
+  lines = ["| method | ops | tail (B) | "
+           + " | ".join(label for _, label in TAIL_PARTS) + " |",
+           "| --- | ---: | ---: | " + " | ".join("---:" for _ in TAIL_PARTS)
+           + " |"]
+  for r in rows:
+    parts = r["arena"]["breakdown"]
+    lines.append(
+        f"| {r['method']} | {sum(r['ops'].values()):,} "
+        f"| {r['arena']['tail']:,} | "
+        + " | ".join(f"{parts.get(key, 0):,}" for key, _ in TAIL_PARTS)
+        + " |")
+  return lines
+
+
 def markdown(reports: List[Dict]) -> str:
   """The table for ``reports`` (one resolution), plus the ft_full /
   tinytl_lb ratios when both rows are present."""
@@ -81,6 +107,7 @@ def markdown(reports: List[Dict]) -> str:
         f"| {arena['total']:,} | {arena['head']:,} | {arena['tail']:,} "
         f"| {modelled:,} | {arena['total'] / modelled:.1f} "
         f"| {r['flash_bytes']['train_tflite']:,} |")
+  lines += ["", *tail_table(reports)]
   full, lb = by_method.get("ft_full"), by_method.get("tinytl_lb")
   if full and lb and full.get("builtin_only") and lb.get("builtin_only"):
     measured = full["arena"]["total"] / lb["arena"]["total"]

@@ -10,7 +10,11 @@ def _report(method, parity="exact", total=1000, modelled=500):
       "max_rel_err_loss": 1e-7, "max_rel_err_params": 2e-7,
       "reference_sensitivity": {"max_rel_err_params": 3e-7},
       "reference_bifurcation_step": None,
-      "arena": {"total": total, "head": total - 100, "tail": 100},
+      "arena": {"total": total, "head": total - 100, "tail": 100,
+                "breakdown": {"NodeAndRegistration struct": 60,
+                              "TfLiteEvalTensor data": 30,
+                              "Persistent buffer data": 10}},
+      "ops": {"CONV_2D": 3, "ADD": 2},
       "analytic": {"activations_plus_trainable_params": modelled},
       "flash_bytes": {"train_tflite": 4096}}
   if parity != "exact":
@@ -28,6 +32,7 @@ def test_markdown_rows_and_ratio():
   assert "| ft_full | exact | 1.0e-07 | 2.0e-07 | 3.0e-07 | 6,000 |" in table
   assert "within rounding (tie at step 9; 1.0e-06" in table
   assert "**6.0×** (6,000 / 1,000 B); the analytic model gives 4.0×" in table
+  assert "| ft_full | 5 | 100 | 60 | 30 | 10 |" in table
 
 
 def test_resynchronised_rows_say_so():

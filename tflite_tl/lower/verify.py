@@ -319,7 +319,7 @@ def verify(config: VerifyConfig) -> Dict:
       worst_param={"name": result["worst_param"],
                    "max_abs": result["worst_param_scale"]},
       arena={"total": arena.total, "head": arena.head, "tail": arena.tail,
-             "source": arena.source},
+             "breakdown": dict(arena.breakdown), "source": arena.source},
       analytic={
           "activation_bytes": int(round(analytic.activation_bytes)),
           "trainable_param_bytes": int(round(analytic.trainable_param_bytes)),
