@@ -6,6 +6,8 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
+from tflite_tl import atomic
+
 
 def report_path(directory: str, model: str, width: Optional[float],
                 method: str, resolution: int) -> str:
@@ -26,11 +28,7 @@ def run_report(path: str, args: List[str]) -> Dict:
   except (IndexError, json.JSONDecodeError):
     raise RuntimeError(f"export.verify {' '.join(args)} printed no report "
                        f"(exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(report, f, sort_keys=True)
-  os.replace(tmp, path)
+  atomic.write_file(path, json.dumps(report, sort_keys=True))
   return report
 
 

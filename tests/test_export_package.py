@@ -6,7 +6,7 @@ import pytest
 
 import test_export_fixtures as fx
 from tflite_tl import devices
-from tflite_tl.export import model_info
+from tflite_tl.flatbuffer import reader
 from tflite_tl.export import package
 from tflite_tl.export import persistence
 from tflite_tl.export import quantize
@@ -26,9 +26,9 @@ def spec():
       name="tiny_lib", model_name="tiny", method="tinytl_b",
       device=devices.get_device("esp32"), train_tflite=train,
       predict_tflite=predict, infer_int8_tflite=int8,
-      train_info=model_info.model_info(train),
-      predict_info=model_info.model_info(predict),
-      infer_int8_info=model_info.model_info(int8),
+      train_info=reader.model_info(train),
+      predict_info=reader.model_info(predict),
+      infer_int8_info=reader.model_info(int8),
       train_images_input=images, train_labels_input=labels,
       batch_size=fx.BATCH, image_shape=fx.IMAGE,
       class_names=("a", "b", 'quote"c'),
@@ -89,9 +89,9 @@ def test_generation_is_deterministic(spec):
 def test_check_variables_rejects_foreign_predict_model(spec):
   package.check_variables(spec)
   import dataclasses
-  other = model_info.ModelInfo(
+  other = reader.ModelInfo(
       spec.predict_info.inputs, spec.predict_info.outputs,
-      (model_info.VariableInfo("", "not_in_train", (3,), "FLOAT32", 1),), 10)
+      (reader.VariableInfo("", "not_in_train", (3,), "FLOAT32", 1),), 10)
   with pytest.raises(ValueError, match="not_in_train"):
     package.check_variables(dataclasses.replace(spec, predict_info=other))
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tflite_tl import devices
-from tflite_tl.export import atomic
+from tflite_tl import atomic
 from tflite_tl.export import fit
 from tflite_tl.export import pipeline
 
@@ -43,7 +43,7 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path):
   out = tmp_path / "out"
   out.mkdir()
   (out / "notes.txt").write_text("keep me")
-  with pytest.raises(atomic.OutputExistsError, match="not a tflite-tl export"):
+  with pytest.raises(atomic.OutputExistsError, match="--out.*not a tflite-tl output"):
     pipeline.run_export(_cfg(tmp_path))
   assert (out / "notes.txt").read_text() == "keep me"
 

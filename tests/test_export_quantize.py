@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import test_export_fixtures as fx
-from tflite_tl.export import model_info
+from tflite_tl.flatbuffer import reader
 from tflite_tl.export import op_resolver
 from tflite_tl.export import quantize
 
@@ -16,7 +16,7 @@ def test_ptq_is_full_int8_and_deterministic(classifier):
   images = fx.calibration_images()
   a = quantize.quantize_int8(classifier, images)
   assert a == quantize.quantize_int8(classifier, images)
-  info = model_info.model_info(a)
+  info = reader.model_info(a)
   assert info.inputs[0].dtype == "INT8" and info.outputs[0].dtype == "INT8"
   assert info.inputs[0].shape == (1,) + fx.IMAGE
   assert info.inputs[0].scale > 0
@@ -27,7 +27,7 @@ def test_int8_model_tracks_float_in_tflm(classifier):
   from tflite_tl import tflm
   images = fx.calibration_images(8)
   int8 = quantize.quantize_int8(classifier, images)
-  info = model_info.model_info(int8)
+  info = reader.model_info(int8)
   iq, oq = info.inputs[0], info.outputs[0]
   q = quantize.quantize_input(images, iq.scale, iq.zero_point)
   run = tflm.run_model(int8, [[q[i:i + 1]] for i in range(len(q))])
@@ -55,4 +55,4 @@ def test_quantization_aware_finetune_converts(classifier):
   qat = quantize.quantization_aware_finetune(
       classifier, images, labels, epochs=1, batch_size=8, learning_rate=0.01)
   int8 = quantize.quantize_int8(qat, images)
-  assert model_info.model_info(int8).inputs[0].dtype == "INT8"
+  assert reader.model_info(int8).inputs[0].dtype == "INT8"

@@ -4,7 +4,8 @@ import subprocess
 
 import pytest
 
-from tflite_tl.export import model_info, persistence
+from tflite_tl.export import persistence
+from tflite_tl.flatbuffer import reader
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HARNESS = os.path.join(HERE, "test_persistence_harness.cc")
@@ -39,7 +40,7 @@ def test_power_cut_at_every_byte_keeps_last_complete_save(tmp_path):
 
 
 def _vars(*shapes):
-  return [model_info.VariableInfo("", f"v{i}", s, "FLOAT32")
+  return [reader.VariableInfo("", f"v{i}", s, "FLOAT32")
           for i, s in enumerate(shapes)]
 
 

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 
 from benchmarks.transfer_lib import aggregate, plot, report
 from benchmarks.transfer_lib.presets import Preset
+from tflite_tl import atomic
 
 SECTION = "transfer-benchmarks"
 
@@ -81,8 +82,7 @@ def publish(records: Sequence[dict], preset: Preset, out_dir: str, stem: str,
         written.append(path)
   markdown_path = os.path.join(out_dir, f"{stem}.md")
   text = render(records, preset, written, out_dir, command)
-  with open(markdown_path, "w", encoding="utf-8") as f:
-    f.write(text)
+  atomic.write_file(markdown_path, text)
   written.append(markdown_path)
   if section_path:
     section_dir = os.path.dirname(os.path.abspath(section_path))

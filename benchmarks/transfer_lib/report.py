@@ -9,6 +9,7 @@ import os
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from benchmarks.transfer_lib.aggregate import Group, Stat, select
+from tflite_tl import atomic
 
 #: Methods in the order of the TinyTL paper's tables, with their paper names.
 METHOD_LABELS = {
@@ -227,5 +228,4 @@ def write_section(path: str, name: str, markdown: str) -> None:
                      f"{end!r}; restore the other or remove both.")
   else:
     text = (text.rstrip() + "\n\n" if text.strip() else "") + block + "\n"
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(text)
+  atomic.write_file(path, text)

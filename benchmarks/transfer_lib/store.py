@@ -19,6 +19,8 @@ import json
 import os
 from typing import Dict, Iterator, List, Optional
 
+from tflite_tl import atomic
+
 
 class ResultsFileError(RuntimeError):
   """The results file is damaged or locked by another sweep."""
@@ -149,12 +151,7 @@ class ResultsStore:
           f"Rewriting {self.path} needs the write lock: use "
           "`with ResultsStore(path) as store:`.")
     lines = [_line(r) for r in records]
-    tmp = self.path + ".tmp"
-    with open(tmp, "wb") as f:
-      f.write("".join(l + "\n" for l in lines).encode("utf-8"))
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, self.path)
+    atomic.write_file(self.path, "".join(l + "\n" for l in lines))
     self._records = list(records)
     self._by_id = {}
     for r in records:

@@ -1,7 +1,7 @@
 """Export of trainable TFLM models to Arduino libraries and ESP-IDF components.
 
 Submodules, one concept each: ``c_array`` (model bytes as C++ arrays),
-``model_info`` (tensors and resource variables of a .tflite), ``op_resolver``
+``op_resolver``
 (generated ``MicroMutableOpResolver`` registration), ``persistence`` (the
 power-cut-safe parameter format), ``fit`` (device fit check), ``report``
 (report.json and REPORT.md), ``package`` (Arduino library and ESP-IDF component

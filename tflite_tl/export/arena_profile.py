@@ -7,10 +7,9 @@ allocates: both models in one multi-tenant arena (shared head, both tails).
 """
 import dataclasses
 import json
-import os
-import tempfile
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from tflite_tl import atomic
 from tflite_tl.devices import Device
 from tflite_tl.export import package
 
@@ -160,15 +159,9 @@ def plot(path: str, profile: ArenaProfile,
                f"batch {profile.batch}")
   ax.legend(fontsize=7, loc="upper left")
   fig.tight_layout()
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-  os.close(fd)
   try:
-    # No software/date metadata: identical inputs give identical bytes.
-    fig.savefig(tmp, format="png", metadata={"Software": None})
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise
+    with atomic.replacing(path) as tmp:
+      # No software/date metadata: identical inputs give identical bytes.
+      fig.savefig(tmp, format="png", metadata={"Software": None})
   finally:
     plt.close(fig)

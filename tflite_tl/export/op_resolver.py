@@ -1,15 +1,16 @@
 """Op lists of .tflite files and the TFLM op-resolver code that registers them.
 
-Ops are counted by ``tflite_tl.lower.builtins`` (Flex ops as ``FLEX:<op>``,
-custom ops as ``CUSTOM:<name>``). Every subgraph counts: the CALL_ONCE
-initialisation subgraph of a training model has its own ops (VAR_HANDLE, ASSIGN_VARIABLE) that must be registered too.
+Ops are counted by the package's one flatbuffer reader,
+``tflite_tl.flatbuffer.reader`` (Flex ops as ``FLEX:<op>``, custom ops as
+``CUSTOM:<name>``), so the export's op list and the lowering's builtin check
+never disagree. Every subgraph counts: the CALL_ONCE initialisation subgraph
+of a training model has its own ops (VAR_HANDLE, ASSIGN_VARIABLE) that must
+be registered too.
 """
 import collections
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-from tflite_tl.lower import builtins
+from tflite_tl.flatbuffer.reader import op_counts
 
 # BuiltinOperator name -> MicroMutableOpResolver method (checked against
 # tensorflow/lite/micro/micro_mutable_op_resolver.h). Names are not a mechanical
@@ -121,24 +122,6 @@ CUSTOM_PREFIX = "CUSTOM:"
 
 class UnsupportedOpError(ValueError):
   """A model uses an op that TFLM cannot register."""
-
-
-def _model(tflite_bytes: bytes):
-  if len(tflite_bytes) < 8 or tflite_bytes[4:8] != b"TFL3":
-    raise ValueError("Not a .tflite flatbuffer (missing the 'TFL3' identifier).")
-  return schema.Model.GetRootAs(tflite_bytes, 0)
-
-
-def op_counts(tflite_bytes: bytes) -> Dict[str, int]:
-  """{op name: number of uses} over all subgraphs; custom ops as 'CUSTOM:name'.
-
-  Counted by the one operator-code reader of the package
-  (``tflite_tl.lower.builtins``), so the export's op list and the lowering's
-  builtin check never disagree; this adds the check that the bytes are a
-  .tflite at all.
-  """
-  _model(tflite_bytes)
-  return builtins.op_counts(tflite_bytes)
 
 
 def resolver_calls(models: Mapping[str, bytes],

@@ -14,7 +14,8 @@ from tflite_tl.devices import Device
 from tflite_tl.export import c_array
 from tflite_tl.export import op_resolver
 from tflite_tl.export import persistence
-from tflite_tl.export.model_info import ModelInfo, VariableInfo
+from tflite_tl.flatbuffer.reader import ModelInfo
+from tflite_tl.flatbuffer.reader import VariableInfo
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES_DIR = os.path.join(_HERE, "templates")

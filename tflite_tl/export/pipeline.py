@@ -12,10 +12,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tflite_tl import atomic
 from tflite_tl import devices as devices_lib
-from tflite_tl.export import atomic
+from tflite_tl import flatbuffer
 from tflite_tl.export import fit as fit_lib
-from tflite_tl.export import model_info as info_lib
 from tflite_tl.export import op_resolver
 from tflite_tl.export import package
 from tflite_tl.export import predict_model
@@ -31,6 +31,8 @@ DEFAULT_METHOD = "tinytl_lb"
 DEFAULT_DATASET = "animal_mnist"
 DEFAULT_DEVICE = "nano33ble"
 BATCH_CANDIDATES = (1, 2, 4, 8)
+# Present in every export: an existing --out is replaced only if it has one.
+OUTPUT_MARKER = "report.json"
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +119,10 @@ def _validate(cfg: ExportConfig):
   if cfg.max_samples < 1:
     raise ExportError("--max_samples must be >= 1.")
   # Fail before the heavy work if the output directory cannot be used.
-  out = os.path.abspath(cfg.out)
-  if os.path.exists(out) and (not os.path.isdir(out) or (
-      os.listdir(out) and not os.path.exists(os.path.join(out, atomic.MARKER)))):
-    raise atomic.OutputExistsError(
-        f"--out {out} exists and is not a tflite-tl export; choose a new or "
-        "empty directory.")
+  try:
+    atomic.check_replaceable(cfg.out, OUTPUT_MARKER)
+  except atomic.OutputExistsError as e:
+    raise atomic.OutputExistsError(f"--out: {e}") from None
   return device, model, model in shipped
 
 
@@ -173,9 +173,9 @@ def _build_spec(cfg, device, model_name, lowered, predict, int8, arenas,
       name=cfg.name, model_name=model_name, method=cfg.method, device=device,
       train_tflite=lowered.train_tflite, predict_tflite=predict,
       infer_int8_tflite=int8,
-      train_info=info_lib.model_info(lowered.train_tflite),
-      predict_info=info_lib.model_info(predict),
-      infer_int8_info=info_lib.model_info(int8),
+      train_info=flatbuffer.model_info(lowered.train_tflite),
+      predict_info=flatbuffer.model_info(predict),
+      infer_int8_info=flatbuffer.model_info(int8),
       train_images_input=images_idx, train_labels_input=labels_idx,
       batch_size=batch, image_shape=image_shape,
       class_names=tuple(class_names),
@@ -316,7 +316,7 @@ def run_export(cfg: ExportConfig) -> ExportResult:
                    sorted(files) + ["REPORT.md", "report.json"])
   files["report.json"] = report_lib.report_json(report)
   files["REPORT.md"] = report_lib.report_markdown(report)
-  with atomic.atomic_directory(cfg.out) as tmp:
+  with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:
     atomic.write_tree(tmp, files)
   return ExportResult(os.path.abspath(cfg.out), report)
 

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from tflite_tl.export import quantize
-from tflite_tl.export.model_info import ModelInfo
+from tflite_tl.flatbuffer.reader import ModelInfo
 
 
 def rel_err(actual: np.ndarray, expected: np.ndarray) -> float:

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from typing import List, Optional, Sequence
 
+from tflite_tl import atomic
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 KERNELS_DIR = REPO_ROOT / "tflm_kernels"
 LIBRARY_NAME = "tl_training_ops.so"
@@ -108,9 +110,9 @@ def build_tf_ops(build_dir: Optional[os.PathLike] = None, force: bool = False,
                        *compile_flags, str(src), "-o", str(obj)])
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
       list(pool.map(_run, commands))
-    tmp = out_dir / (LIBRARY_NAME + ".tmp")
-    _run([cxx, "-shared", *map(str, objects), "-o", str(tmp), *link_flags])
-    os.replace(tmp, library)  # atomic: readers never see a half-written file
+    # Atomic: readers never see a half-written library.
+    with atomic.replacing(str(library)) as tmp:
+      _run([cxx, "-shared", *map(str, objects), "-o", tmp, *link_flags])
     return library
 
 

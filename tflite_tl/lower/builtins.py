@@ -5,10 +5,11 @@
 tflite-micro package this project pins). A model that contains any other
 operator, a CUSTOM op or a Flex (SELECT_TF_OPS) op cannot run on stock TFLM.
 """
-import collections
-from typing import Dict, List
+from typing import List
 
-from tensorflow.lite.python import schema_py_generated as schema
+# One op reader for the whole package: the builtin check and the firmware's
+# op resolver count the same ops (re-exported as tflite_tl.lower.op_counts).
+from tflite_tl.flatbuffer.reader import op_counts
 
 TFLM_BUILTINS = frozenset("""
 ABS ADD ADD_N_UNSUPPORTED ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D
@@ -29,39 +30,6 @@ UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
 
 class NonBuiltinOpError(ValueError):
   """The model uses an operator that stock TFLM does not run."""
-
-
-_CODE_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items()
-               if not k.startswith("_")}
-
-
-def _op_names(tflite_bytes: bytes, subgraph: int = None) -> List[str]:
-  model = schema.Model.GetRootAsModel(tflite_bytes, 0)
-  names = []
-  for si in range(model.SubgraphsLength()):
-    if subgraph is not None and si != subgraph:
-      continue
-    sg = model.Subgraphs(si)
-    for oi in range(sg.OperatorsLength()):
-      code = model.OperatorCodes(sg.Operators(oi).OpcodeIndex())
-      builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-      name = _CODE_NAMES.get(builtin, f"BUILTIN_{builtin}")
-      if name == "CUSTOM":
-        custom = code.CustomCode()
-        custom = custom.decode() if custom else "?"
-        name = (f"FLEX:{custom[4:]}" if custom.startswith("Flex")
-                else f"CUSTOM:{custom}")
-      names.append(name)
-  return names
-
-
-def op_counts(tflite_bytes: bytes, subgraph: int = None) -> Dict[str, int]:
-  """{operator name: count} over all subgraphs (or one), sorted by name.
-
-  Custom ops appear as ``CUSTOM:<name>``, Flex ops as ``FLEX:<TF op>``.
-  """
-  counts = collections.Counter(_op_names(tflite_bytes, subgraph))
-  return dict(sorted(counts.items()))
 
 
 def non_builtin_ops(tflite_bytes: bytes) -> List[str]:

@@ -4,8 +4,8 @@ from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
+from tflite_tl import flatbuffer
 from tflite_tl._compat import keras
-from tflite_tl.lower import params as params_lib
 from tflite_tl.lower.builtins import check_builtin_only
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.convert import convert_function
@@ -98,14 +98,20 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
 
 
 def read_params(tflite_bytes: bytes) -> Dict[str, np.ndarray]:
-  """{variable name: value} stored in a lowered .tflite (see params module)."""
-  return params_lib.read_params(tflite_bytes)
+  """{variable name: initial value} of every resource variable of a lowered
+  .tflite: the constant its init subgraph (CALL_ONCE) assigns. Names are the
+  Keras weight names without ``:0``; momentum buffers ``<name>/momentum``."""
+  return flatbuffer.initial_values(tflite_bytes)
 
 
 def write_params(tflite_bytes: bytes,
                  params: Mapping[str, np.ndarray]) -> bytes:
-  """A copy of the lowered .tflite whose variables start at ``params``."""
-  return params_lib.write_params(tflite_bytes, params)
+  """A copy of the lowered .tflite whose variables start at ``params``.
+
+  Every name must be a variable of the model and every array must keep that
+  variable's shape; variables not named keep their values.
+  """
+  return flatbuffer.with_initial_values(tflite_bytes, params)
 
 
 def assign_to_keras(model: keras.Model,

@@ -59,7 +59,7 @@ from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.lowering import LoweredModel
 from tflite_tl.lower.lowering import lower_model
 from tflite_tl.lower.module import MOMENTUM_SUFFIX
-from tflite_tl.lower.params import write_params
+from tflite_tl.lower.lowering import write_params
 from tflite_tl.tflm.runner import run_train_steps
 
 DEFAULT_TOLERANCE = 1e-4

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from tflite_tl import atomic
 from tflite_tl._compat import keras
 from tflite_tl.models.registry import get_model
 
@@ -107,8 +108,8 @@ def weights_to_arrays(model: keras.Model) -> Dict[str, np.ndarray]:
 def save_weights(model: keras.Model, path: str) -> None:
   """Writes all weights as a byte-deterministic .npz archive."""
   arrays = weights_to_arrays(model)
-  tmp = path + ".tmp"
-  with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+  with atomic.replacing(path) as tmp, zipfile.ZipFile(
+      tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
     for key, value in arrays.items():
       buffer = io.BytesIO()
       np.lib.format.write_array(buffer, np.ascontiguousarray(value),
@@ -117,7 +118,6 @@ def save_weights(model: keras.Model, path: str) -> None:
       info.compress_type = zipfile.ZIP_DEFLATED
       info.external_attr = 0o644 << 16
       archive.writestr(info, buffer.getvalue())
-  os.replace(tmp, path)
 
 
 def load_weights(model: keras.Model, path: str) -> None:
@@ -220,7 +220,6 @@ def write_pretrained(model: keras.Model, name: str, record: Dict[str, Any],
                 weights_file=os.path.basename(weights_file),
                 weights_bytes=os.path.getsize(weights_file),
                 weights_sha256=sha256_of(weights_file))
-  with open(record_path, "w", encoding="utf-8") as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-    f.write("\n")
+  atomic.write_file(record_path,
+                    json.dumps(record, indent=2, sort_keys=True) + "\n")
   return record

@@ -18,7 +18,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tflite_tl.tflm import model_info
+from tflite_tl.flatbuffer import edit
+from tflite_tl.flatbuffer import reader
 from tflite_tl.tflm.arena import ArenaReport
 from tflite_tl.tflm.arena import parse_allocations
 
@@ -50,7 +51,7 @@ class TrainRun:
 
 def default_arena_size(tflite_bytes: bytes) -> int:
   """An arena certainly large enough: every tensor unshared, plus slack."""
-  return int(model_info.total_tensor_bytes(tflite_bytes) * 1.25) + (4 << 20)
+  return int(reader.total_tensor_bytes(tflite_bytes) * 1.25) + (4 << 20)
 
 
 def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
@@ -63,8 +64,8 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
   are returned too; with ``measure_arena`` the recording allocator's report of
   a separate interpreter (one invoke on the first step's inputs).
   """
-  ins = model_info.inputs(tflite_bytes)
-  outs = model_info.outputs(tflite_bytes)
+  ins = reader.inputs(tflite_bytes)
+  outs = reader.outputs(tflite_bytes)
   steps_inputs = [list(s) for s in steps_inputs]
   if not steps_inputs:
     raise ValueError("run_model needs at least one step of inputs.")
@@ -75,17 +76,17 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
                        f"({[i.name for i in ins]}); got {len(values)}.")
     for i, (value, info) in enumerate(zip(values, ins)):
       value = np.asarray(value)
-      if list(value.shape) != info.shape:
-        raise ValueError(f"Input {info.name!r} has shape {info.shape}; got "
-                         f"{list(value.shape)}.")
+      if tuple(value.shape) != info.shape:
+        raise ValueError(f"Input {info.name!r} has shape "
+                         f"{list(info.shape)}; got {list(value.shape)}.")
       payload[f"in{i}_{step}"] = value
   readouts = {}
   run_bytes = tflite_bytes
   if read_variables:
     # Expose each variable's READ_VARIABLE result as an extra output of a
     # copy of the model (the arena is still measured on the model as given).
-    tensors = model_info.variable_readouts(tflite_bytes)
-    run_bytes = model_info.with_extra_outputs(tflite_bytes, tensors.values())
+    tensors = reader.variable_readouts(tflite_bytes)
+    run_bytes = edit.with_extra_outputs(tflite_bytes, tensors.values())
     readouts = {name: len(outs) + k for k, name in enumerate(tensors)}
   options = {
       "num_inputs": len(ins), "num_outputs": len(outs),
@@ -154,26 +155,15 @@ def measure_arena(tflite_bytes: bytes,
   here).
   """
   if inputs is None:
-    inputs = [_zeros_like_input(tflite_bytes, i)
-              for i in range(len(model_info.inputs(tflite_bytes)))]
+    inputs = [np.zeros(t.shape, t.numpy_dtype)
+              for t in reader.inputs(tflite_bytes)]
   return run_model(tflite_bytes, [inputs], measure_arena=True,
                    arena_size=arena_size).arena
 
 
-def _zeros_like_input(tflite_bytes: bytes, index: int) -> np.ndarray:
-  from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
-  sg = schema.Model.GetRootAsModel(tflite_bytes, 0).Subgraphs(0)
-  tensor = sg.Tensors(int(sg.Inputs(index)))
-  dtype = {schema.TensorType.FLOAT32: np.float32,
-           schema.TensorType.INT32: np.int32,
-           schema.TensorType.INT8: np.int8,
-           schema.TensorType.UINT8: np.uint8}[tensor.Type()]
-  return np.zeros(tensor.ShapeAsNumpy(), dtype)
-
-
 def train_inputs_order(train_tflite: bytes) -> Tuple[int, int]:
   """(images index, labels index) among the train step's inputs."""
-  ins = model_info.inputs(train_tflite)
+  ins = reader.inputs(train_tflite)
   if len(ins) != 2:
     raise ValueError(f"A train step has 2 inputs; this model has {len(ins)}.")
   images = [i for i, t in enumerate(ins) if len(t.shape) == 4]

@@ -16,6 +16,7 @@ import os
 import shutil
 from typing import Optional, Tuple
 
+from tflite_tl import atomic
 from tflite_tl._compat import tf
 from tflite_tl.train.history import History
 
@@ -28,15 +29,6 @@ def _epoch_dir(epoch: int) -> str:
   return f"epoch-{epoch:04d}"
 
 
-def _write_atomic(path: str, text: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
 def _trackable(model, optimizer) -> tf.train.Checkpoint:
   return tf.train.Checkpoint(model=model, optimizer=optimizer)
 
@@ -45,14 +37,10 @@ def save(directory: str, epoch: int, model, optimizer, history: History) -> str:
   """Saves the state after ``epoch`` completed epochs; returns its directory."""
   os.makedirs(directory, exist_ok=True)
   final = os.path.join(directory, _epoch_dir(epoch))
-  tmp = os.path.join(directory, "." + _epoch_dir(epoch) + ".tmp")
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  _trackable(model, optimizer).write(os.path.join(tmp, _PREFIX))
-  _write_atomic(os.path.join(tmp, _HISTORY), history.to_json())
-  shutil.rmtree(final, ignore_errors=True)
-  os.replace(tmp, final)
-  _write_atomic(os.path.join(directory, LATEST), _epoch_dir(epoch))
+  with atomic.atomic_directory(final) as tmp:
+    _trackable(model, optimizer).write(os.path.join(tmp, _PREFIX))
+    atomic.write_file(os.path.join(tmp, _HISTORY), history.to_json())
+  atomic.write_file(os.path.join(directory, LATEST), _epoch_dir(epoch))
   for entry in os.listdir(directory):
     if entry.startswith("epoch-") and entry != _epoch_dir(epoch):
       shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
