@@ -9,7 +9,7 @@ from tflite_tl import devices
 from tflite_tl.flatbuffer import reader
 from tflite_tl.export import package
 from tflite_tl.export import persistence
-from tflite_tl.export import quantize
+from tflite_tl.lower import quantize
 from tflite_tl.tflm.arena import ArenaReport
 
 

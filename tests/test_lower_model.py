@@ -199,9 +199,12 @@ def test_params_read_write_round_trip_and_run(bias_only):
   got = read_params(updated)
   for name in new:
     np.testing.assert_array_equal(got[name], new[name])
-  # The inference model freezes parameters into constants; rebuilt with new
-  # values, it computes what Keras computes with them.
-  assert not read_params(lowered.infer_tflite)
+  # The predict model keeps the trained parameters as variables (not the
+  # momentum buffers) with the same names and starting values.
+  predict_params = read_params(lowered.predict_tflite)
+  assert sorted(predict_params) == sorted(lowered.param_names)
+  for name in initial:
+    np.testing.assert_array_equal(predict_params[name], initial[name])
   # The rewritten model trains from the new values in TFLM like TF does.
   assign_to_keras(model, new)
   module = TrainStepModule(model, batch_size=2, learning_rate=0.2,
@@ -211,8 +214,9 @@ def test_params_read_write_round_trip_and_run(bias_only):
   tf_losses = [float(module.train_step(x, y)["loss"]) for x, y in batches]
   np.testing.assert_allclose(tflm.losses, tf_losses, rtol=1e-5)
   x = batches[0][0][:1]
-  infer = lowered.infer_tflite_with(new)
-  logits = run_model(infer, [[x]]).outputs[0][0]
+  # Given the new values, it computes what Keras computes with them.
+  predict = write_params(lowered.predict_tflite, new)
+  logits = run_model(predict, [[x]]).outputs[0][0]
   np.testing.assert_allclose(logits, model(x).numpy(), rtol=1e-4, atol=1e-5)
 
 

@@ -59,7 +59,6 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
   from tflite_tl import rewrite  # pylint: disable=import-outside-toplevel
   from tflite_tl import tflm  # pylint: disable=import-outside-toplevel
   from tflite_tl.export import pipeline  # pylint: disable=import-outside-toplevel
-  from tflite_tl.export import predict_model  # pylint: disable=import-outside-toplevel
   from tflite_tl import models  # pylint: disable=import-outside-toplevel
   known = rewrite.list_methods()
   unknown = [m for m in methods if m not in known]
@@ -82,7 +81,7 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
     lowered = lower.lower_model(rewritten, batch_size=batch_size,
                                 learning_rate=0.01)
     train = tflm.measure_arena(lowered.train_tflite)
-    infer = tflm.measure_arena(predict_model.predict_tflite(lowered))
+    infer = tflm.measure_arena(lowered.predict_tflite)
     results.append(MethodArena(method, train.total, train.head, train.tail,
                                infer.total, infer.head, infer.tail))
   return ArenaProfile(model_name, pipeline._image_shape(backbone)[0],  # pylint: disable=protected-access

@@ -18,8 +18,7 @@ from tflite_tl import flatbuffer
 from tflite_tl.export import fit as fit_lib
 from tflite_tl.export import op_resolver
 from tflite_tl.export import package
-from tflite_tl.export import predict_model
-from tflite_tl.export import quantize
+from tflite_tl.lower import quantize
 from tflite_tl.export import report as report_lib
 from tflite_tl.export import verification
 
@@ -264,7 +263,7 @@ def run_export(cfg: ExportConfig) -> ExportResult:
   for batch in ((cfg.batch,) if cfg.batch else BATCH_CANDIDATES):
     lowered = _lower_for_batch(rewritten, cfg, batch)
     if predict is None:  # batch 1 by construction: the same for every batch
-      predict = predict_model.predict_tflite(lowered)
+      predict = lowered.predict_tflite
     arenas = dict(_measure(lowered, predict), **{"infer.tflite": int8_arena})
     spec = _build_spec(cfg, device, model_name, lowered, predict, int8,
                        arenas, image_shape, batch, data.class_names)

@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from tflite_tl.export import quantize
+from tflite_tl.lower import quantize
 from tflite_tl.flatbuffer.reader import ModelInfo
 
 

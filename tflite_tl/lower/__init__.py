@@ -2,7 +2,10 @@
 
 ``lower_model(model, batch_size=..., learning_rate=...)`` returns a
 :class:`LoweredModel` with ``train_tflite`` (forward, loss, backward and SGD
-update of ``model.trainable_weights`` in subgraph 0) and ``infer_tflite``.
+update of ``model.trainable_weights`` in subgraph 0) and ``predict_tflite``
+(the float forward pass reading the same parameter variables).
+``quantize`` makes the int8 inference model (post-training quantization,
+optionally after quantization-aware training).
 """
 from tflite_tl.lower.builtins import TFLM_BUILTINS
 from tflite_tl.lower.builtins import NonBuiltinOpError
@@ -20,3 +23,5 @@ from tflite_tl.lower.lowering import lower_model
 from tflite_tl.lower.lowering import read_params
 from tflite_tl.lower.lowering import write_params
 from tflite_tl.lower.module import TrainStepModule
+from tflite_tl.lower.quantize import QuantizationError
+from tflite_tl.lower.quantize import quantize_int8

@@ -1,4 +1,5 @@
-"""``lower_model``: a Keras model's training step as TFLM-builtin .tflite files."""
+"""``lower_model``: a Keras model's training step and predict model as
+TFLM-builtin .tflite files."""
 import dataclasses
 from typing import Dict, List, Mapping, Tuple
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from tflite_tl import flatbuffer
 from tflite_tl._compat import keras
+from tflite_tl._compat import tf
 from tflite_tl.lower.builtins import check_builtin_only
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.convert import convert_function
@@ -22,7 +24,7 @@ class ParamSpec:
 
 @dataclasses.dataclass
 class LoweredModel:
-  """The lowered training step of a model.
+  """The lowered training step of a model and its predict model.
 
   Attributes:
     train_tflite: subgraph 0 is the train step. Inputs: ``images`` float32
@@ -31,16 +33,17 @@ class LoweredModel:
       ``tflite_tl.tflm.runner.train_inputs_order``); output: the batch's mean
       loss before the update. Each invoke performs one SGD step on the
       resource variables.
-    infer_tflite: float forward pass, batch 1; input images, output logits
-      (probabilities if the Keras model ends in a softmax). The converter
-      freezes the parameters into constants (the graph never assigns them),
-      so it is a plain float model ready for quantization; rebuild it for new
-      parameter values with :meth:`infer_tflite_with`.
+    predict_tflite: float forward pass, batch 1; input images, output logits
+      (probabilities if the Keras model ends in a softmax). Its trained
+      parameters are resource variables with the train step's names and
+      initial values, so on a board both models share one set of parameter
+      buffers and predictions follow on-device training; give it other
+      values with :func:`write_params`.
     param_specs: trained parameters, in ``model.trainable_weights`` order.
     module: the tf.Module; ``module.train_step`` is the TF reference.
   """
   train_tflite: bytes
-  infer_tflite: bytes
+  predict_tflite: bytes
   param_specs: List[ParamSpec]
   module: TrainStepModule
 
@@ -51,34 +54,39 @@ class LoweredModel:
   def train_ops(self) -> Dict[str, int]:
     return op_counts(self.train_tflite)
 
-  def infer_tflite_with(self, params: Mapping[str, np.ndarray]) -> bytes:
-    """The inference model with the given trained parameters (e.g. read from
-    a device's train.tflite state with :func:`read_params`)."""
-    unknown = sorted(set(params) - set(self.param_names))
-    if unknown:
-      raise KeyError(f"Not trained parameters of this model: {unknown}.")
-    saved = self.module.param_values()
-    try:
-      for name, var in zip(self.param_names, self.module.params):
-        if name in params:
-          var.assign(np.asarray(params[name], np.float32))
-      infer = convert_function(self.module, self.module.infer)
-    finally:
-      for name, var in zip(self.param_names, self.module.params):
-        var.assign(saved[name])
-    check_builtin_only(infer, "inference model")
-    return infer
+
+def _predict_function(module: TrainStepModule):
+  """``module.infer`` that keeps the trained parameters resource variables.
+
+  A function that only reads its variables has them frozen into constants by
+  the converter, so its predictions could never reflect on-device training.
+  Re-assigning every trained parameter to itself after the forward pass keeps
+  them variables (VAR_HANDLE with the train model's names); the cost per
+  invoke is one in-place copy of the (small) trained parameter set.
+  """
+
+  @tf.function(input_signature=module.infer.input_signature)
+  def predict(images):
+    out = module.infer(images)
+    for var in module.params:
+      var.assign(var)
+    return out
+
+  return predict
 
 
 def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
                 momentum: float = 0.0, label_smoothing: float = 0.0,
                 infer_batch_size: int = 1) -> LoweredModel:
-  """Lowers ``model``'s training step to TFLM-builtin .tflite flatbuffers.
+  """Lowers ``model``'s training step and predict model to TFLM-builtin
+  .tflite flatbuffers.
 
   Trains exactly ``model.trainable_weights`` with SGD (velocity v <- m v + g,
   w <- w - lr v when ``momentum`` > 0; equal to Keras' SGD) on the mean
   softmax cross-entropy of the logits (with optional label smoothing).
   BatchNorm layers are applied as the affine map of their moving statistics.
+  Both models start from the model's current weights (the TF reference
+  ``module.train_step`` moves them on).
 
   Raises:
     UnsupportedLayerError: a layer (named) has no builtin-only lowering.
@@ -90,11 +98,11 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
       infer_batch_size=infer_batch_size)
   train = convert_function(module, module.train_step)
   check_builtin_only(train, "train step")
-  infer = convert_function(module, module.infer)
-  check_builtin_only(infer, "inference model")
+  predict = convert_function(module, _predict_function(module))
+  check_builtin_only(predict, "predict model")
   specs = [ParamSpec(n, tuple(v.shape.as_list()))
            for n, v in zip(module.param_names, module.params)]
-  return LoweredModel(train, infer, specs, module)
+  return LoweredModel(train, predict, specs, module)
 
 
 def read_params(tflite_bytes: bytes) -> Dict[str, np.ndarray]:

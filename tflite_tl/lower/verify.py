@@ -327,7 +327,7 @@ def verify(config: VerifyConfig) -> Dict:
               analytic.activation_bytes + analytic.trainable_param_bytes)),
           "source": "modelled (analytic)"},
       flash_bytes={"train_tflite": len(lowered.train_tflite),
-                   "infer_tflite": len(lowered.infer_tflite)},
+                   "predict_tflite": len(lowered.predict_tflite)},
       parity=result["parity"],
       reference_sensitivity={
           k: result["reference_sensitivity"][k]

@@ -4,7 +4,7 @@ import pytest
 import test_export_fixtures as fx
 from tflite_tl.flatbuffer import reader
 from tflite_tl.export import op_resolver
-from tflite_tl.export import quantize
+from tflite_tl.lower import quantize
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,7 @@ def quantization_aware_finetune(model: keras.Model, x: np.ndarray,
 
   Returns a model whose int8 conversion keeps the accuracy QAT recovered.
   """
+  # Lazy: tfmot takes seconds to import and only QAT (--qat_epochs) needs it.
   import tensorflow_model_optimization as tfmot  # pylint: disable=import-outside-toplevel
   try:
     qat = tfmot.quantization.keras.quantize_model(model)
