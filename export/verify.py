@@ -18,7 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from tflite_tl.lower import verify as verify_lib
+from tflite_tl.verify import check as verify_lib
 
 _D = verify_lib.VerifyConfig()
 FLAGS = flags.FLAGS

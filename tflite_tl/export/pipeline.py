@@ -20,7 +20,8 @@ from tflite_tl.export import op_resolver
 from tflite_tl.export import package
 from tflite_tl.lower import quantize
 from tflite_tl.export import report as report_lib
-from tflite_tl.export import verification
+from tflite_tl.verify import inference as inference_check
+from tflite_tl.verify import train_step as train_check
 
 # Shipped backbones tried in order when --model is not given: the first is
 # the one known to train within a 256 KB board with the default method (see
@@ -287,15 +288,16 @@ def run_export(cfg: ExportConfig) -> ExportResult:
   x_test = np.asarray(data.x_test, np.float32)[pick]
   y_test = np.asarray(data.y_test)[pick]
   keras_logits = rewritten.predict(x_test, batch_size=64, verbose=0)
-  inference = verification.inference_parity(
+  inference = inference_check.inference_parity(
       keras_logits, predict, int8, spec.infer_int8_info, x_test,
       y_test)
   batches = []
   for _ in range(cfg.verify_steps):
     idx = rng.choice(len(x_train), batch, replace=len(x_train) < batch)
     batches.append((x_train[idx], y_train[idx].astype(np.int32)))
-  train = verification.train_parity(lowered.module, lowered.train_tflite,
-                                    batches)
+  train = train_check.train_parity(lowered, batches,
+                                   tolerance=cfg.parity_tolerance,
+                                   seed=cfg.seed)
   _check_parity(cfg, train, inference)
 
   analytic = None

@@ -1,0 +1,209 @@
+"""``python -m export.verify``'s check: a zoo model, a method, N train steps
+in TF and in the real TFLM interpreter on seeded random data, one report.
+
+Weights: by default (``weights="auto"``) the model starts from the shipped
+pretrained backbone of the same name when its configuration agrees with the
+request (``tflite_tl.models.list_pretrained()``), rebuilt at the requested
+resolution; otherwise from the zoo's seeded random initialisation.
+
+The comparison and its verdict (``exact``, ``within_rounding``, ``failed``)
+are :func:`tflite_tl.verify.train_step.compare`'s; ``passed`` is False only
+for ``"failed"`` or a non-builtin op.
+"""
+import dataclasses
+from typing import Dict, Optional
+
+from tflite_tl._compat import keras
+from tflite_tl.lower import NonBuiltinOpError
+from tflite_tl.lower import lower_model
+from tflite_tl.lower import op_counts
+from tflite_tl.memory import training_memory
+from tflite_tl.models import get_model
+from tflite_tl.models import list_pretrained
+from tflite_tl.models import load_pretrained
+from tflite_tl.models import pretrained_info
+from tflite_tl.rewrite import apply_method
+from tflite_tl.verify.train_step import DEFAULT_TOLERANCE
+from tflite_tl.verify.train_step import compare
+from tflite_tl.verify.train_step import random_batches
+
+WEIGHT_CHOICES = ("auto", "pretrained", "random")
+
+
+@dataclasses.dataclass
+class VerifyConfig:
+  model: str = "tiny"
+  method: str = "tinytl_lb"
+  resolution: int = 32
+  batch: int = 2
+  steps: int = 20
+  width_multiplier: Optional[float] = None
+  channels: int = 1
+  num_classes: int = 10
+  seed: int = 0
+  # Small enough that SGD on a pretrained backbone with batch 2 is stable:
+  # at 0.05 ft_full on mobilenet_v2 diverges (loss 2.4 -> 7.3 in five steps)
+  # and a diverging trajectory amplifies any rounding difference.
+  learning_rate: float = 0.01
+  tolerance: float = DEFAULT_TOLERANCE
+  weights: str = "auto"  # "auto", "pretrained" or "random"
+
+
+def _pretrained_match(config: VerifyConfig) -> Optional[str]:
+  """Why the shipped backbone ``config.model`` cannot serve ``config``
+  (None when it can)."""
+  if config.model not in list_pretrained():
+    return (f"no shipped backbone is named {config.model!r} (shipped: "
+            f"{', '.join(list_pretrained()) or 'none'})")
+  record = pretrained_info(config.model)
+  kwargs = record.get("builder_kwargs", {})
+  if record.get("model") != config.model:
+    return f"the shipped {config.model!r} is a {record.get('model')!r}"
+  if int(kwargs.get("input_channels", 3)) != config.channels:
+    return (f"the shipped backbone takes {kwargs.get('input_channels')} "
+            f"input channels, not {config.channels}")
+  wm = kwargs.get("width_multiplier")
+  if config.width_multiplier is not None and (
+      wm is None or abs(float(wm) - config.width_multiplier) > 1e-9):
+    return (f"the shipped backbone has width multiplier {wm}, not "
+            f"{config.width_multiplier}")
+  return None
+
+
+def build_model(config: VerifyConfig):
+  """The model ``config`` asks for, with its method applied, and a
+  description of the weights it starts from."""
+
+  if config.weights not in WEIGHT_CHOICES:
+    raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got "
+                     f"{config.weights!r}.")
+  # Seed first: zoo initialisers and new heads draw from it, so a report is
+  # reproducible (same flags -> same model, data and figures).
+  keras.utils.set_random_seed(config.seed)
+  mismatch = (_pretrained_match(config) if config.weights != "random"
+              else "random weights were asked for")
+  if mismatch is None:
+    backbone = load_pretrained(config.model, resolution=config.resolution)
+    record = pretrained_info(config.model)
+    weights = (f"pretrained {config.model} "
+               f"({record.get('dataset')}, sha256 "
+               f"{record.get('weights_sha256', '')[:12]})")
+  elif config.weights == "pretrained":
+    raise ValueError(f"--weights=pretrained: {mismatch}.")
+  else:
+    kwargs = dict(resolution=config.resolution,
+                  input_channels=config.channels,
+                  num_classes=config.num_classes)
+    if config.width_multiplier is not None:
+      kwargs["width_multiplier"] = config.width_multiplier
+    backbone = get_model(config.model, **kwargs)
+    weights = f"random (seed {config.seed}; {mismatch})"
+  model = apply_method(backbone, config.method,
+                       num_classes=config.num_classes)
+  return model, weights
+
+
+def verify(config: VerifyConfig) -> Dict:
+  """Lowers ``config.model`` prepared with ``config.method`` and checks
+  TF/TFLM parity. Returns the report dict (``passed`` tells the verdict)."""
+
+  model, weights = build_model(config)
+  report = {"model": config.model, "method": config.method,
+            "resolution": config.resolution, "batch": config.batch,
+            "steps": config.steps, "tolerance": config.tolerance,
+            "weights": weights, "learning_rate": config.learning_rate,
+            "seed": config.seed}
+  try:
+    lowered = lower_model(model, batch_size=config.batch,
+                          learning_rate=config.learning_rate)
+  except NonBuiltinOpError as e:
+    report.update(builtin_only=False, error=str(e), passed=False)
+    return report
+  batches = random_batches(config.seed, config.steps, config.batch,
+                           lowered.module.image_shape, config.num_classes)
+  result = compare(lowered, batches, tolerance=config.tolerance,
+                   seed=config.seed)
+  arena = result["arena"]
+  analytic = training_memory(model, batch_size=config.batch)
+  report.update(
+      builtin_only=True,
+      ops=op_counts(lowered.train_tflite),
+      max_rel_err_loss=result["max_rel_err_loss"],
+      max_rel_err_params=result["max_rel_err_params"],
+      worst_param={"name": result["worst_param"],
+                   "max_abs": result["worst_param_scale"]},
+      arena={"total": arena.total, "head": arena.head, "tail": arena.tail,
+             "breakdown": dict(arena.breakdown), "source": arena.source},
+      analytic={
+          "activation_bytes": int(round(analytic.activation_bytes)),
+          "trainable_param_bytes": int(round(analytic.trainable_param_bytes)),
+          "activations_plus_trainable_params": int(round(
+              analytic.activation_bytes + analytic.trainable_param_bytes)),
+          "source": "modelled (analytic)"},
+      flash_bytes={"train_tflite": len(lowered.train_tflite),
+                   "predict_tflite": len(lowered.predict_tflite)},
+      parity=result["parity"],
+      reference_sensitivity={
+          k: result["reference_sensitivity"][k]
+          for k in ("max_rel_err_loss", "max_rel_err_params", "worst_param")},
+      reference_bifurcation_step=result["reference_bifurcation_step"],
+      losses={"tf": [float(v) for v in result["tf_losses"]],
+              "tflm": [float(v) for v in result["tflm_losses"]]},
+  )
+  if "one_step" in result:
+    report["one_step"] = result["one_step"]
+  if "nearest_perturbed_reference" in result:
+    nearest = result["nearest_perturbed_reference"]
+    report["nearest_perturbed_reference"] = {
+        k: nearest[k] for k in ("max_rel_err_loss", "max_rel_err_params",
+                                "worst_param", "draw")}
+  report["passed"] = report["parity"] != "failed"
+  return report
+
+
+def format_text(report: Dict) -> str:
+  """A short human-readable summary of a verify report."""
+  if not report.get("builtin_only", False):
+    return f"FAIL: not builtin-only: {report.get('error')}"
+  verdict = {"exact": "PASS", "within_rounding": "PASS (within rounding)",
+             "failed": "FAIL"}[report["parity"]]
+  sens = report["reference_sensitivity"]
+  lines = [
+      f"{verdict}: {report['model']} / {report['method']} "
+      f"({report['resolution']} px, batch {report['batch']}, "
+      f"{report['steps']} steps)",
+      f"  max rel err loss   {report['max_rel_err_loss']:.3g}",
+      f"  max rel err params {report['max_rel_err_params']:.3g} "
+      f"(worst {report['worst_param']['name']})",
+      f"  TF vs TF on 1-ulp-perturbed inputs: loss "
+      f"{sens['max_rel_err_loss']:.3g}, params "
+      f"{sens['max_rel_err_params']:.3g}",
+  ]
+  nearest = report.get("nearest_perturbed_reference")
+  if nearest:
+    lines.append(
+        f"  TFLM vs nearest perturbed TF run: loss "
+        f"{nearest['max_rel_err_loss']:.3g}, params "
+        f"{nearest['max_rel_err_params']:.3g}")
+  one_step = report.get("one_step")
+  if one_step:
+    lines.append(
+        f"  TFLM steps re-synchronised to TF (worst of "
+        f"{report['steps']}): loss {one_step['max_rel_err_loss']:.3g}, "
+        f"params {one_step['max_rel_err_params']:.3g}")
+  if report["reference_bifurcation_step"] is not None:
+    lines.append(
+        f"  note: the TF reference itself parts from its 1-ulp-perturbed "
+        f"twin at step {report['reference_bifurcation_step']} (a ReLU tie "
+        "decided by rounding); errors after it measure the branch taken, "
+        "not the lowering.")
+  lines += [
+      f"  weights            {report['weights']}",
+      f"  arena (measured)   total {report['arena']['total']} B, head "
+      f"{report['arena']['head']} B, tail {report['arena']['tail']} B",
+      f"  analytic           "
+      f"{report['analytic']['activations_plus_trainable_params']} B "
+      "(activations x batch + trainable params)",
+      f"  ops                {report['ops']}",
+  ]
+  return "\n".join(lines)
