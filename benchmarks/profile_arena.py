@@ -12,7 +12,7 @@ from absl import app
 from absl import flags
 
 from tflite_tl import devices as devices_lib
-from tflite_tl.export import arena_profile
+from benchmarks import arena_profile
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "tiny", "Backbone (shipped pretrained or zoo).")

@@ -11,7 +11,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from tflite_tl.export import pipeline
+from tflite_tl import pipeline
 
 FLAGS = flags.FLAGS
 _D = pipeline.ExportConfig(out="")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-import test_export_fixtures as fx
+import tflite_fixtures as fx
 from tflite_tl.flatbuffer import reader
-from tflite_tl.export import op_resolver
+from tflite_tl.firmware import op_resolver
 from tflite_tl.lower import quantize
 
 

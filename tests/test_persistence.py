@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tflite_tl.export import persistence
+from tflite_tl.firmware import persistence
 from tflite_tl.flatbuffer import reader
 
 HERE = os.path.dirname(os.path.abspath(__file__))

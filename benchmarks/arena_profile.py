@@ -7,11 +7,22 @@ allocates: both models in one multi-tenant arena (shared head, both tails).
 """
 import dataclasses
 import json
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
-from tflite_tl import atomic
-from tflite_tl.devices import Device
-from tflite_tl.export import package
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display, deterministic output
+from matplotlib import pyplot as plt  # noqa: E402
+
+from tflite_tl import atomic  # noqa: E402
+from tflite_tl import lower  # noqa: E402
+from tflite_tl import models  # noqa: E402
+from tflite_tl import rewrite  # noqa: E402
+from tflite_tl import tflm  # noqa: E402
+from tflite_tl.devices import Device  # noqa: E402
+from tflite_tl.firmware import package  # noqa: E402
+from tflite_tl.pipeline.backbone import image_shape  # noqa: E402
+from tflite_tl.pipeline.backbone import load_backbone  # noqa: E402
 
 SEGMENTS = ("train tensors (head)", "train persistent (tail)",
             "predict model extra")
@@ -55,11 +66,6 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
                     resolution: Optional[int] = None, batch_size: int = 1,
                     num_classes: int = 10, seed: int = 0) -> ArenaProfile:
   """Measures train-step and inference arenas of ``model_name`` per method."""
-  from tflite_tl import lower  # pylint: disable=import-outside-toplevel
-  from tflite_tl import rewrite  # pylint: disable=import-outside-toplevel
-  from tflite_tl import tflm  # pylint: disable=import-outside-toplevel
-  from tflite_tl.export import pipeline  # pylint: disable=import-outside-toplevel
-  from tflite_tl import models  # pylint: disable=import-outside-toplevel
   known = rewrite.list_methods()
   unknown = [m for m in methods if m not in known]
   if unknown:
@@ -72,8 +78,7 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
         f"zoo: {', '.join(models.list_models())}.")
   if batch_size < 1:
     raise ValueError(f"batch size must be >= 1, got {batch_size}.")
-  backbone, _ = pipeline._backbone(model_name, model_name in shipped,  # pylint: disable=protected-access
-                                   resolution)
+  backbone, _ = load_backbone(model_name, model_name in shipped, resolution)
   results = []
   for method in methods:
     rewritten = rewrite.apply_method(backbone, method,
@@ -84,13 +89,12 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
     infer = tflm.measure_arena(lowered.predict_tflite)
     results.append(MethodArena(method, train.total, train.head, train.tail,
                                infer.total, infer.head, infer.tail))
-  return ArenaProfile(model_name, pipeline._image_shape(backbone)[0],  # pylint: disable=protected-access
-                      batch_size, tuple(results))
+  return ArenaProfile(model_name, image_shape(backbone)[0], batch_size,
+                      tuple(results))
 
 
 def _fits(arena: MethodArena, device: Device) -> bool:
-  return package._align(arena.board + package.ARENA_HEADROOM, 16) <= (  # pylint: disable=protected-access
-      device.usable_sram_bytes)
+  return package.board_arena_bytes(arena.board) <= device.usable_sram_bytes
 
 
 def to_json(profile: ArenaProfile, devices: Mapping[str, Device]) -> str:
@@ -134,9 +138,6 @@ def plot(path: str, profile: ArenaProfile,
 
   Written to a temporary file and renamed, so a failure leaves no file.
   """
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
   results = profile.results
   fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(results), 4.5), dpi=100)
   x = list(range(len(results)))

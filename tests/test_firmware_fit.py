@@ -1,7 +1,7 @@
 import pytest
 
 from tflite_tl import devices
-from tflite_tl.export import fit
+from tflite_tl.firmware import fit
 
 
 def _check(dev, train, infer=10_000, model=300_000, **kw):

@@ -1,7 +1,7 @@
 import pytest
 
 from tflite_tl._compat import tf
-from tflite_tl.export import op_resolver
+from tflite_tl.firmware import op_resolver
 
 
 @pytest.fixture(scope="module")

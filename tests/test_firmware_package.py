@@ -4,11 +4,11 @@ import subprocess
 
 import pytest
 
-import test_export_fixtures as fx
+import tflite_fixtures as fx
 from tflite_tl import devices
 from tflite_tl.flatbuffer import reader
-from tflite_tl.export import package
-from tflite_tl.export import persistence
+from tflite_tl.firmware import package
+from tflite_tl.firmware import persistence
 from tflite_tl.lower import quantize
 from tflite_tl.tflm.arena import ArenaReport
 

@@ -8,8 +8,8 @@ import pytest
 
 from tflite_tl import devices
 from tflite_tl import atomic
-from tflite_tl.export import fit
-from tflite_tl.export import pipeline
+from tflite_tl.firmware import fit
+from tflite_tl import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tflite_tl.export import c_array
+from tflite_tl.firmware import c_array
 
 MAIN = r"""
 #include <cstdint>

@@ -1,8 +1,8 @@
 import json
 
 from tflite_tl import devices
-from tflite_tl.export import fit
-from tflite_tl.export import report
+from tflite_tl.firmware import fit
+from tflite_tl.firmware import report
 
 
 def _report():

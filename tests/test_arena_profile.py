@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tflite_tl import devices
-from tflite_tl.export import arena_profile
+from benchmarks import arena_profile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,9 +11,9 @@ import string
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tflite_tl.devices import Device
-from tflite_tl.export import c_array
-from tflite_tl.export import op_resolver
-from tflite_tl.export import persistence
+from tflite_tl.firmware import c_array
+from tflite_tl.firmware import op_resolver
+from tflite_tl.firmware import persistence
 from tflite_tl.flatbuffer.reader import ModelInfo
 from tflite_tl.flatbuffer.reader import VariableInfo
 
@@ -66,7 +66,7 @@ class BuildSpec:
 
   @property
   def arena_bytes(self) -> int:
-    return _align(self.arena + ARENA_HEADROOM, 16)
+    return board_arena_bytes(self.arena)
 
   @property
   def variables(self) -> Tuple[VariableInfo, ...]:
@@ -107,6 +107,29 @@ def shared_arena_bytes(train, predict) -> int:
   the train model on the board, so this is an upper bound.
   """
   return train.tail + predict.tail + max(train.head, predict.head)
+
+
+def board_arena_bytes(arena: int) -> int:
+  """What the board allocates for a shared arena of ``arena`` bytes:
+  ``ARENA_HEADROOM`` more, 16-byte aligned."""
+  return _align(arena + ARENA_HEADROOM, 16)
+
+
+def memory_consumers(spec: BuildSpec
+                     ) -> Tuple[Dict[str, int], Dict[str, int]]:
+  """({RAM consumer: bytes}, {flash consumer: bytes}) of the firmware."""
+  ram = {
+      "arena (train + predict, shared head)": spec.arena_bytes,
+      "variable scratch": spec.max_variable_bytes,
+      "sample buffer": spec.sample_buffer_bytes,
+  }
+  flash = {
+      "train.tflite": len(spec.train_tflite),
+      "predict.tflite": len(spec.predict_tflite),
+      "infer.tflite (int8)": len(spec.infer_int8_tflite),
+      "parameter slots (2)": spec.storage_flash_bytes,
+  }
+  return ram, flash
 
 
 def _align(n: int, a: int) -> int:

@@ -1,0 +1,108 @@
+"""What an export is asked for (``ExportConfig``, the CLI's flags) and the
+checks that run before any heavy work."""
+import dataclasses
+from typing import Optional, Tuple
+
+from tflite_tl import atomic
+from tflite_tl import data as data_lib
+from tflite_tl import devices as devices_lib
+from tflite_tl import models as models_lib
+from tflite_tl import rewrite as rewrite_lib
+from tflite_tl.firmware import fit as fit_lib
+
+# Shipped backbones tried in order when --model is not given: the first is
+# the one known to train within a 256 KB board with the default method (see
+# docs/export.md); zoo models with random weights only if none is shipped.
+DEFAULT_MODELS = ("tiny", "mcunet", "mobilenet_v2")
+DEFAULT_METHOD = "tinytl_lb"
+DEFAULT_DATASET = "animal_mnist"
+DEFAULT_DEVICE = "nano33ble"
+BATCH_CANDIDATES = (1, 2, 4, 8)
+# Present in every export: an existing --out is replaced only if it has one.
+OUTPUT_MARKER = "report.json"
+
+
+class ExportError(RuntimeError):
+  """An export could not be made; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """All choices of an export (the CLI flags)."""
+  out: str
+  model: Optional[str] = None  # None: the first shipped default backbone
+  method: str = DEFAULT_METHOD
+  dataset: str = DEFAULT_DATASET
+  device: str = DEFAULT_DEVICE
+  resolution: Optional[int] = None  # None: the backbone's own
+  batch: Optional[int] = None  # None: the largest of 1/2/4/8 that fits
+  learning_rate: float = 0.01
+  momentum: float = 0.0
+  label_smoothing: float = 0.0
+  finetune_epochs: int = 1
+  finetune_learning_rate: float = 0.05
+  samples_per_class: Optional[int] = 100  # host fine-tune/calibration cap
+  calibration_images: int = 100
+  qat_epochs: int = 0
+  verify_steps: int = 3
+  parity_tolerance: float = 1e-4
+  verify_images: int = 100
+  max_samples: int = 16
+  sram_margin: float = fit_lib.DEFAULT_SRAM_MARGIN
+  flash_reserve: int = fit_lib.DEFAULT_FLASH_RESERVE
+  arena_in_external_ram: bool = False
+  devices_files: Tuple[str, ...] = ()
+  name: str = "tltl_model"
+  arduino_tflm_library: str = "Chirale_TensorFlowLite"
+  seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What the validated config resolves to."""
+  device: devices_lib.Device
+  model: str  # backbone name
+  pretrained: bool  # a shipped backbone (else zoo weights, random)
+
+
+def validate(cfg: ExportConfig) -> Plan:
+  """Checks every input; raises with the fix before any heavy work."""
+  device = devices_lib.get_device(cfg.device, cfg.devices_files)
+  if cfg.arena_in_external_ram:
+    device.arena_capacity(use_external_ram=True)  # raises with the fix
+  methods = rewrite_lib.list_methods()
+  if cfg.method not in methods:
+    raise ExportError(f"Unknown method '{cfg.method}'. Supported methods: "
+                      f"{', '.join(methods)}.")
+  model = cfg.model
+  shipped = models_lib.list_pretrained()
+  if model is None:
+    model = next((m for m in DEFAULT_MODELS if m in shipped), None)
+    if model is None:
+      model = next(m for m in DEFAULT_MODELS if m in models_lib.list_models())
+  elif model not in shipped and model not in models_lib.list_models():
+    raise ExportError(
+        f"Unknown model '{model}'. Pretrained backbones: "
+        f"{', '.join(shipped) or 'none shipped'}; zoo models (random "
+        f"weights): {', '.join(models_lib.list_models())}.")
+  if not cfg.dataset.startswith("folder:"):
+    datasets = data_lib.list_datasets()
+    if cfg.dataset not in datasets:
+      raise ExportError(
+          f"Unknown dataset '{cfg.dataset}'. Supported: {', '.join(datasets)}"
+          ", or folder:/path/to/images (one sub-folder per class).")
+  if cfg.batch is not None and cfg.batch < 1:
+    raise ExportError(f"--batch must be >= 1, got {cfg.batch}.")
+  if cfg.resolution is not None and cfg.resolution < 8:
+    raise ExportError(f"--resolution must be >= 8, got {cfg.resolution}.")
+  if not cfg.name.isidentifier():
+    raise ExportError(f"--name '{cfg.name}' must be a C identifier (letters, "
+                      "digits, '_').")
+  if cfg.max_samples < 1:
+    raise ExportError("--max_samples must be >= 1.")
+  # Fail before the heavy work if the output directory cannot be used.
+  try:
+    atomic.check_replaceable(cfg.out, OUTPUT_MARKER)
+  except atomic.OutputExistsError as e:
+    raise atomic.OutputExistsError(f"--out: {e}") from None
+  return Plan(device, model, model in shipped)

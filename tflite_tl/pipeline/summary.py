@@ -1,0 +1,70 @@
+"""The report.json dict of an export: every figure, in one place.
+
+A pure function of the export's data (keys sorted on writing, floats rounded
+where they are measured, no dates or host paths), so the same flags give the
+same bytes. ``tflite_tl.firmware.report`` renders it as REPORT.md.
+"""
+from typing import Any, Dict, List, Optional
+
+from tflite_tl import flatbuffer
+from tflite_tl.firmware import package
+from tflite_tl.pipeline.config import ExportConfig
+
+FORMAT = "tflite-tl-export/1"
+_RECORD_KEYS = ("dataset", "resolution", "channels", "weights_sha256", "model")
+
+
+def export_report(cfg: ExportConfig, device, model_name: str,
+                  pretrained: bool, record: Optional[Dict], data, batch: int,
+                  spec: package.BuildSpec, arenas, fit_result, train,
+                  inference, analytic: Optional[Dict],
+                  files: List[str]) -> Dict[str, Any]:
+  """The report of one export (see docs/export.md for the fields)."""
+  predict_names = {(v.container, v.shared_name)
+                   for v in spec.predict_info.variables}
+  capacity = device.arena_capacity(cfg.arena_in_external_ram)
+  return {
+      "format": FORMAT,
+      "config": {
+          "model": model_name, "pretrained": pretrained,
+          "pretrained_record": {k: record[k] for k in sorted(record)
+                                if k in _RECORD_KEYS} if record else None,
+          "method": cfg.method, "dataset": cfg.dataset,
+          "device": device.name, "resolution": spec.image_shape[0],
+          "batch": batch, "learning_rate": cfg.learning_rate,
+          "momentum": cfg.momentum, "label_smoothing": cfg.label_smoothing,
+          "finetune_epochs": cfg.finetune_epochs,
+          "finetune_learning_rate": cfg.finetune_learning_rate,
+          "samples_per_class": cfg.samples_per_class,
+          "qat_epochs": cfg.qat_epochs, "seed": cfg.seed, "name": cfg.name,
+          "max_samples": cfg.max_samples, "sram_margin": cfg.sram_margin,
+          "flash_reserve": cfg.flash_reserve,
+          "arena_in_external_ram": cfg.arena_in_external_ram,
+          "arduino_tflm_library": cfg.arduino_tflm_library,
+      },
+      "device": dict(device.to_dict(), arena_capacity=capacity),
+      "data": {"num_classes": data.num_classes,
+               "class_names": list(data.class_names),
+               "channels": spec.image_shape[2],
+               "train_samples": int(len(data.x_train)),
+               "test_samples": int(len(data.x_test))},
+      "sizes": {"train.tflite": len(spec.train_tflite),
+                "predict.tflite": len(spec.predict_tflite),
+                "infer.tflite": len(spec.infer_int8_tflite),
+                "parameter_bytes": spec.parameter_bytes,
+                "storage_slot_bytes": spec.storage_slot_bytes},
+      "arenas": {k: v.to_dict() for k, v in sorted(arenas.items())},
+      "arena_headroom_bytes": package.ARENA_HEADROOM,
+      "analytic_memory": analytic,
+      "fit": fit_result.to_dict(),
+      "parity": {"train": train.to_dict(), "inference": inference.to_dict()},
+      "ops": {"train.tflite": flatbuffer.op_counts(spec.train_tflite),
+              "predict.tflite": flatbuffer.op_counts(spec.predict_tflite),
+              "infer.tflite": flatbuffer.op_counts(spec.infer_int8_tflite)},
+      "variables": [dict(v.to_dict(), in_predict_model=(
+          v.container, v.shared_name) in predict_names)
+                    for v in spec.variables],
+      "arena_bytes": spec.arena_bytes,
+      "schema_id": f"0x{spec.schema_id:08x}",
+      "files": files,
+  }
