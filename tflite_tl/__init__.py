@@ -3,16 +3,20 @@
 Importing this package selects Keras 2 (tf-keras) for TensorFlow; import it
 before ``tensorflow``. TensorFlow itself loads on first use of the API below.
 
-The pipeline, one concept per subpackage:
-  models   model zoo and shipped pretrained backbones
-  data     offline datasets, resizing, splits, few-shot sampling
-  train    host training of exactly a model's trainable weights
-  rewrite  TinyTL passes (BN folding, bias training, lite residual) and methods
-  memory   analytic (modelled) training-memory accounting, TinyTL style
-  lower    the training step lowered to a TFLM-builtin .tflite
-  tflm     the real TFLM interpreter in a subprocess: runs, parity, arenas
-  devices  board profiles (SRAM, flash, PSRAM) as extendable data
-  export   Arduino library / ESP-IDF component generation
+The stages, one concept per subpackage, in the order data flows (no module
+imports a later stage; tests/test_import_graph.py checks it):
+  models, data, train  model zoo and shipped backbones; offline datasets;
+            host training of exactly a model's trainable weights
+  rewrite   TinyTL passes (BN folding, bias training, lite residual), methods
+  memory    analytic (modelled) training-memory accounting, TinyTL style
+  lower     train step and predict model as TFLM-builtin .tflite; int8 model
+  tflm      the real TFLM interpreter in a subprocess: runs and arenas
+  verify    TF vs TFLM parity of the lowered models, one error measure
+  firmware  Arduino library / ESP-IDF component generation, device fit
+  pipeline  the export: every stage above, in order (``python -m export``)
+Shared by all: ``devices`` (board profiles as data), ``layers`` (Keras
+layers), ``kernels`` (C++ TL ops for TF), ``flatbuffer`` (the one .tflite
+reader) and ``atomic`` (all-or-nothing writes).
 """
 import importlib
 
@@ -23,8 +27,9 @@ select_legacy_keras()
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "devices", "export", "kernels", "layers", "lower",
-                "memory", "models", "rewrite", "tflm", "train")
+_SUBPACKAGES = ("atomic", "data", "devices", "firmware", "flatbuffer",
+                "kernels", "layers", "lower", "memory", "models", "pipeline",
+                "rewrite", "tflm", "train", "verify")
 
 # Curated public API: name -> (module, attribute).
 _API = {
@@ -44,6 +49,8 @@ _API = {
     "lower_model": ("tflite_tl.lower", "lower_model"),
     "measure_arena": ("tflite_tl.tflm", "measure_arena"),
     "run_train_steps": ("tflite_tl.tflm", "run_train_steps"),
+    "quantize_int8": ("tflite_tl.lower", "quantize_int8"),
+    "run_export": ("tflite_tl.pipeline", "run_export"),
     "get_device": ("tflite_tl.devices", "get_device"),
     "list_devices": ("tflite_tl.devices", "list_devices"),
 }

@@ -103,7 +103,8 @@ def run(options: Options,
     print(f"merged {added} new runs from {other} into {path}", file=sys.stderr)
   if not options.report_only:
     if run_fn_factory is None:
-      from benchmarks.transfer_lib import runner  # Imports TensorFlow.
+      # Lazy: the runner imports TensorFlow, which --report_only never needs.
+      from benchmarks.transfer_lib import runner
       run_fn_factory = runner.TransferRunner.for_results
     with ResultsStore(path) as store:
       run_fn = run_fn_factory(path, options.measure_arena)

@@ -29,6 +29,8 @@ def _from_csv(path: str):
 def read(root: Optional[str] = None) -> RawImages:
   if root is None:
     try:
+      # Imported here: only this dataset needs scikit-learn, and its absence
+      # becomes a DatasetNotInstalledError naming the install command.
       from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
     except ImportError as e:
       raise DatasetNotInstalledError(

@@ -35,6 +35,7 @@ def _images_in(path: str) -> List[str]:
 
 
 def _read_image(path: str, resolution: Resolution, channels: int) -> np.ndarray:
+  # Imported here: only folders of image files need Pillow.
   from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   try:
     with Image.open(path) as img:

@@ -44,6 +44,8 @@ def _headers() -> List[pathlib.Path]:
 
 
 def _tf_flags():
+  # Imported here: paths and the source hash need no TensorFlow, only the
+  # compiler flags of the TF wheel do.
   from tflite_tl._compat import tf  # pylint: disable=g-import-not-at-top
   return (list(tf.sysconfig.get_compile_flags()), list(tf.sysconfig.get_link_flags()),
           tf.__version__)

@@ -41,6 +41,8 @@ def _capture_fd_output(path, fn):
 
 
 def _run(request_dir):
+  # Imported here: loading the TFLM runtime is this process's job; the
+  # module's helpers import without it.
   from tflite_micro.python.tflite_micro import runtime  # pylint: disable=import-outside-toplevel
   with open(os.path.join(request_dir, "model.tflite"), "rb") as f:
     model = f.read()

@@ -26,6 +26,7 @@ from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 from absl import logging
+from tqdm import tqdm
 
 from tflite_tl._compat import keras, tf
 from tflite_tl.train import checkpoint as ckpt
@@ -95,7 +96,6 @@ class _TrainStep:
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   return tqdm(total=total, desc=desc, leave=False, unit="batch",
               disable=not (enabled and sys.stderr.isatty()))
 
