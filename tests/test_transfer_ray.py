@@ -101,15 +101,17 @@ def _by_id(path, drop=("wall_time_s", "seconds")):
 def test_killed_worker_is_rerun_and_results_equal_the_local_executor(
     tmp_path):
   """A real run is lost with its worker: it is run again, written once, and
-  every record (accuracy, memory, measured arena) equals the local one."""
+  every record (accuracy, memory, measured arena) equals the local one. A
+  run that raises fails on both executors alike."""
   ray_options = _options(tmp_path, "ray", executor="ray")
   configs = cli.resolve_preset(cli.Options(**ray_options)).configs()
   victim = next(c for c in configs if c.method == "ft_last" and c.seed == 1)
+  failing = next(c for c in configs if c.method == "tinytl_b")
   markers = tmp_path / "markers"
   markers.mkdir()
   child = _start_driver(ray_options, dict(
       real_methods=["ft_last"], victim=victim.run_id,
-      marker_dir=str(markers)))
+      marker_dir=str(markers), failing=failing.run_id))
   marker = markers / f"{victim.run_id}.pid"
   try:
     _wait_for(marker.exists, child, 300, "start of the victim run")
@@ -118,18 +120,23 @@ def test_killed_worker_is_rerun_and_results_equal_the_local_executor(
   finally:
     if child.poll() is None:
       _stop_group(child)
-  assert child.returncode == 0, err
+  assert child.returncode == 1, err  # The failing run.
   assert "gcs at 127.0.0.1:" in err  # A loopback-only cluster.
   assert f"RETRY {victim.describe()} [{victim.run_id}]" in err
-  assert "1 re-run after a lost worker" in err and "retried 1" in err
+  assert "1 failed, 1 re-run after a lost worker" in err
+  assert "failed 1, retried 1" in err  # The progress line.
+  assert (f"FAILED {failing.describe()}: ValueError: no lowering for "
+          "tinytl_b (test failure)") in err
   ray_records = _by_id(ray_options["results"])
-  assert sorted(ray_records) == sorted(c.run_id for c in configs)
+  done = [c for c in configs if c != failing]
+  assert sorted(ray_records) == sorted(c.run_id for c in done)
 
   local_options = _options(tmp_path, "local", progress=False)
-  assert cli.run(cli.Options(**local_options),
-                 Hybrid(real_methods=["ft_last"])) == 0
+  assert cli.run(cli.Options(**local_options), Hybrid(
+      real_methods=["ft_last"], failing=failing.run_id)) == 1
   local_records = _by_id(local_options["results"])
-  for config in configs:
+  assert sorted(local_records) == sorted(ray_records)
+  for config in done:
     assert ray_records[config.run_id] == local_records[config.run_id], (
         config.describe())
   real = [ray_records[c.run_id] for c in configs if c.method == "ft_last"]

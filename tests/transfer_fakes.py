@@ -46,12 +46,14 @@ class Hybrid:
   With ``victim`` (a run id) and ``marker_dir``, the victim's first attempt
   writes ``<marker_dir>/<run id>.pid`` (its process id) and then blocks, so
   that a test can kill the worker process running it at a known point; a
-  later attempt (the marker exists) runs normally.
+  later attempt (the marker exists) runs normally. The run ``failing``
+  raises a ValueError, as an unsupported model would.
   """
 
   def __init__(self, real_methods=(), victim=None, marker_dir=None,
-               block_s=600.0, fake_sleep_s=0.0):
+               block_s=600.0, fake_sleep_s=0.0, failing=None):
     self.real_methods = tuple(real_methods)
+    self.failing = failing
     self.victim, self.marker_dir, self.block_s = victim, marker_dir, block_s
     self.fake_sleep_s = fake_sleep_s
 
@@ -62,6 +64,8 @@ class Hybrid:
       real = distributed.transfer_runner(results_path, measure_arena)
 
     def run(config):
+      if config.run_id == self.failing:
+        raise ValueError(f"no lowering for {config.method} (test failure)")
       if config.run_id == self.victim:
         marker = os.path.join(self.marker_dir, f"{config.run_id}.pid")
         if not os.path.exists(marker):

@@ -159,11 +159,16 @@ class _Progress:
   capacity: int = 0
   failed: int = 0
   retried: int = 0
+  _shown: str = ""
 
   def show(self) -> None:
-    self.bar.set_postfix_str(
-        f"running {self.running}/{self.capacity}, failed {self.failed}, "
-        f"retried {self.retried}", refresh=True)
+    """Redraws the line when a count changed (not on every poll, which would
+    fill a log with identical lines)."""
+    text = (f"running {self.running}/{self.capacity}, failed {self.failed}, "
+            f"retried {self.retried}")
+    if text != self._shown:
+      self._shown = text
+      self.bar.set_postfix_str(text, refresh=True)
 
 
 def _next_config(pending: List[RunConfig], measuring: collections.Counter,
@@ -209,8 +214,10 @@ def run_distributed_sweep(configs: Sequence[RunConfig], store: ResultsStore,
   todo = [c for c in unique if c.run_id not in store]
   skipped = len(unique) - len(todo)
   pending = list(todo)
+  # Groups with a measured arena (in the cache): their runs need not wait.
   measured = {graph_group(RunConfig.from_dict(r["config"]))
-              for r in store.records() if "config" in r}
+              for r in store.records()
+              if "config" in r and r.get("arena_bytes") is not None}
   measuring = collections.Counter()
   arena_records = list(arena_store.records()) if arena_store else []
   attempts = collections.Counter()
