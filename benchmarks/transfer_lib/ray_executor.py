@@ -9,8 +9,8 @@ show the re-runs; an exception raised by the run is ``RunFailed``.
 Without an address a private Ray instance is started on this machine for the
 sweep, bound to the loopback interface, and stopped at the end. With one
 (``host:port`` of a running cluster's head, or ``auto``), the driver joins
-that cluster; every node then needs what a local run needs (README, "Running
-a sweep on a Ray cluster").
+that cluster; every node then needs what a local run needs (README,
+"Transfer sweeps on a Ray cluster").
 """
 import os
 import uuid
