@@ -14,6 +14,7 @@ the accuracy-against-memory plots.
   python -m benchmarks.transfer --preset=quick --datasets=folder:/data/mine
   python -m benchmarks.transfer --preset=full --report_only --merge_from=part.jsonl
   python -m benchmarks.transfer --preset=full --report_only --remeasure_arena
+  python -m benchmarks.transfer --preset=full --executor=ray --ray_address=HEAD:6379
 """
 import sys
 
@@ -50,6 +51,15 @@ flags.DEFINE_bool("progress", True, "Show the progress bar.")
 flags.DEFINE_bool("remeasure_arena", False, "Lower every graph of the "
                   "results file again and rewrite its measured TFLM arena "
                   "(after a change to the lowering; accuracies are kept).")
+flags.DEFINE_enum("executor", "local", list(cli.EXECUTORS),
+                  "Where runs execute: 'local' (one after another in this "
+                  "process) or 'ray' (each run, arena included, a Ray task; "
+                  "this process keeps the results file).")
+flags.DEFINE_string("ray_address", None, "With --executor=ray: the cluster "
+                    "to join (head 'host:port', or 'auto' for the one "
+                    "started on this machine by `ray start`). Default: "
+                    "RAY_ADDRESS if set, else a Ray instance on this machine "
+                    "for the sweep only.")
 flags.DEFINE_list("merge_from", None, "First add the runs of these results "
                   "files (parts of the sweep run in parallel) that --results "
                   "lacks.")
@@ -68,7 +78,12 @@ def main(argv):
       measure_arena=FLAGS.measure_arena, ablations=FLAGS.ablations,
       report_only=FLAGS.report_only, progress=FLAGS.progress,
       merge_from=FLAGS.merge_from, remeasure_arena=FLAGS.remeasure_arena,
+      executor=FLAGS.executor, ray_address=FLAGS.ray_address,
       command=" ".join(["python -m benchmarks.transfer"] + sys.argv[1:]))
+  try:
+    cli.check_executor(options)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   return cli.run(options)
 
 

@@ -74,8 +74,21 @@ def test_help_lists_the_flags():
                         "--helpfull"], cwd=REPO, capture_output=True,
                        text=True, check=False).stdout
   for flag in ("--preset", "--results", "--max_runs", "--report_only",
-               "--merge_from"):
+               "--merge_from", "--executor", "--ray_address"):
     assert flag in out
+
+
+def test_executor_settings_are_checked_with_the_fix(tmp_path):
+  with pytest.raises(ValueError, match="add --executor=ray"):
+    cli.run(_options(tmp_path, ray_address="head:6379"), _factory)
+  with pytest.raises(ValueError, match="'local', 'ray'"):
+    cli.run(_options(tmp_path, executor="dask"), _factory)
+  out = subprocess.run([sys.executable, "-m", "benchmarks.transfer",
+                        "--ray_address=head:6379", f"--results={tmp_path}/x",
+                        f"--out_dir={tmp_path}"], cwd=REPO,
+                       capture_output=True, text=True, check=False)
+  assert out.returncode == 1 and "add --executor=ray" in out.stderr
+  assert "Traceback" not in out.stderr
 
 
 def _cli(*args, **kw):

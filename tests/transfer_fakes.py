@@ -5,6 +5,7 @@ TinyTL variants) and depend only on the configuration, so tests can check
 what the reports say.
 """
 import hashlib
+import os
 import time
 
 # (accuracy, training memory in bytes) per method, before per-seed noise.
@@ -30,3 +31,52 @@ def fake_run(config, sleep_s: float = 0.0) -> dict:
   return {"accuracy": acc + _noise(config), "training_memory_bytes": mem,
           "arena_bytes": int(mem * 1.3), "trainable_params": mem // 40,
           "wall_time_s": 1.0}
+
+
+def fake_factory(results_path, measure_arena):
+  """A ``run_fn_factory`` (``cli.run``, the Ray executor) making ``fake_run``."""
+  del results_path, measure_arena
+  return fake_run
+
+
+class Hybrid:
+  """A ``run_fn_factory``: the real runner for ``real_methods``, ``fake_run``
+  for the others, so that a test has real runs at the cost of a few.
+
+  With ``victim`` (a run id) and ``marker_dir``, the victim's first attempt
+  writes ``<marker_dir>/<run id>.pid`` (its process id) and then blocks, so
+  that a test can kill the worker process running it at a known point; a
+  later attempt (the marker exists) runs normally. The run ``failing``
+  raises a ValueError, as an unsupported model would.
+  """
+
+  def __init__(self, real_methods=(), victim=None, marker_dir=None,
+               block_s=600.0, fake_sleep_s=0.0, failing=None):
+    self.real_methods = tuple(real_methods)
+    self.failing = failing
+    self.victim, self.marker_dir, self.block_s = victim, marker_dir, block_s
+    self.fake_sleep_s = fake_sleep_s
+
+  def __call__(self, results_path, measure_arena):
+    real = None
+    if self.real_methods:
+      from benchmarks.transfer_lib import distributed  # pylint: disable=import-outside-toplevel
+      real = distributed.transfer_runner(results_path, measure_arena)
+
+    def run(config):
+      if config.run_id == self.failing:
+        raise ValueError(f"no lowering for {config.method} (test failure)")
+      if config.run_id == self.victim:
+        marker = os.path.join(self.marker_dir, f"{config.run_id}.pid")
+        if not os.path.exists(marker):
+          with open(marker + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+          os.replace(marker + ".tmp", marker)
+          time.sleep(self.block_s)  # Killed here by the test.
+          raise RuntimeError(f"{config.describe()} was not killed within "
+                             f"{self.block_s} s")
+      if config.method in self.real_methods:
+        return real(config)
+      return fake_run(config, sleep_s=self.fake_sleep_s)
+
+    return run

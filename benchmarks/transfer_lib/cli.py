@@ -1,11 +1,17 @@
 """What ``python -m benchmarks.transfer`` does, callable without flags."""
 import dataclasses
+import importlib.util
 import os
 import sys
 from typing import Callable, List, Optional
 
-from benchmarks.transfer_lib import presets, publish, remeasure, sweep
+from benchmarks.transfer_lib import distributed, presets, publish, ray_executor
+from benchmarks.transfer_lib import remeasure, sweep
 from benchmarks.transfer_lib.store import ResultsStore
+
+
+#: Where the runs execute: in this process, or as tasks on a Ray cluster.
+EXECUTORS = ("local", "ray")
 
 
 @dataclasses.dataclass
@@ -28,6 +34,8 @@ class Options:
   merge_from: Optional[List[str]] = None
   remeasure_arena: bool = False
   progress: bool = True
+  executor: str = "local"
+  ray_address: Optional[str] = None
   command: str = "python -m benchmarks.transfer"
 
 
@@ -80,6 +88,38 @@ def results_path(options: Options) -> str:
       "benchmarks", "results", f"transfer_{options.preset}.jsonl")
 
 
+def check_executor(options: Options) -> None:
+  """ValueError naming the fix if the executor settings cannot work."""
+  if options.executor not in EXECUTORS:
+    raise ValueError(f"--executor must be one of {list(EXECUTORS)}, got "
+                     f"{options.executor!r}.")
+  if options.ray_address and options.executor != "ray":
+    raise ValueError("--ray_address is the cluster of --executor=ray; add "
+                     "--executor=ray or drop --ray_address.")
+  if (options.executor == "ray" and not options.report_only
+      and importlib.util.find_spec("ray") is None):
+    raise ValueError(ray_executor.INSTALL_HINT)
+
+
+def _run_sweep(options: Options, configs, store: ResultsStore, path: str,
+               run_fn_factory) -> sweep.SweepSummary:
+  """The sweep on the chosen executor; both append to ``store`` only."""
+  if options.executor == "local":
+    run_fn = run_fn_factory(path, options.measure_arena)
+    return sweep.run_sweep(configs, store, run_fn, max_runs=options.max_runs,
+                           progress=options.progress)
+  if not options.measure_arena:
+    return ray_executor.run_sweep(
+        configs, store, run_fn_factory, measure_arena=False,
+        address=options.ray_address, max_runs=options.max_runs,
+        progress=options.progress)
+  with ResultsStore(distributed.arena_cache_path(path)) as arena_store:
+    return ray_executor.run_sweep(
+        configs, store, run_fn_factory, measure_arena=True,
+        arena_store=arena_store, address=options.ray_address,
+        max_runs=options.max_runs, progress=options.progress)
+
+
 def run(options: Options,
         run_fn_factory: Optional[Callable[[str, bool], Callable]] = None,
         measure_factory: Optional[Callable] = None) -> int:
@@ -87,12 +127,14 @@ def run(options: Options,
   asked, and publishes the report.
 
   ``run_fn_factory(results_path, measure_arena)`` makes the per-run
-  function; by default the real ``runner.TransferRunner``.
+  function; by default the real ``runner.TransferRunner``. With the Ray
+  executor it is called on each worker, so it must be importable there.
   ``measure_factory`` is passed to :func:`remeasure.remeasure_arenas`.
 
   Returns:
     The process exit code: 0, or 1 if some runs failed.
   """
+  check_executor(options)
   preset = resolve_preset(options)
   path = results_path(options)
   configs = preset.configs()
@@ -103,18 +145,15 @@ def run(options: Options,
     print(f"merged {added} new runs from {other} into {path}", file=sys.stderr)
   if not options.report_only:
     if run_fn_factory is None:
-      # Lazy: the runner imports TensorFlow, which --report_only never needs.
-      from benchmarks.transfer_lib import runner
-      run_fn_factory = runner.TransferRunner.for_results
+      run_fn_factory = distributed.transfer_runner
     with ResultsStore(path) as store:
-      run_fn = run_fn_factory(path, options.measure_arena)
-      summary = sweep.run_sweep(configs, store, run_fn,
-                                max_runs=options.max_runs,
-                                progress=options.progress)
+      summary = _run_sweep(options, configs, store, path, run_fn_factory)
     failed = summary.failed
+    retried = (f", {summary.retried} re-run after a lost worker"
+               if summary.retried else "")
     print(f"{path}: {summary.skipped} runs were done before, {summary.ran} "
-          f"ran now, {len(failed)} failed, {summary.remaining} left.",
-          file=sys.stderr)
+          f"ran now, {len(failed)} failed{retried}, {summary.remaining} "
+          "left.", file=sys.stderr)
     if summary.stopped_early:
       print("Stopped at --max_runs; run the same command again to continue.",
             file=sys.stderr)

@@ -26,6 +26,7 @@ class SweepSummary:
   ran: int
   failed: List[Tuple[RunConfig, str]]
   stopped_early: bool  # ``max_runs`` was reached with runs left to do.
+  retried: int = 0  # Runs submitted again after their worker died.
 
   @property
   def remaining(self) -> int:
