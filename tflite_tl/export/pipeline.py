@@ -96,11 +96,14 @@ def _validate(cfg: ExportConfig):
     model = next((m for m in DEFAULT_MODELS if m in shipped), None)
     if model is None:
       model = next(m for m in DEFAULT_MODELS if m in models_lib.list_models())
+  elif models_lib.is_model_path(model):
+    pass  # A model file: read_model_file names the file in its errors.
   elif model not in shipped and model not in models_lib.list_models():
     raise ExportError(
         f"Unknown model '{model}'. Pretrained backbones: "
         f"{', '.join(shipped) or 'none shipped'}; zoo models (random "
-        f"weights): {', '.join(models_lib.list_models())}.")
+        f"weights): {', '.join(models_lib.list_models())}; or a tf-keras "
+        "model file (.keras, .h5, SavedModel directory).")
   if not cfg.dataset.startswith("folder:"):
     datasets = data_lib.list_datasets()
     if cfg.dataset not in datasets:
@@ -132,6 +135,13 @@ def _validate(cfg: ExportConfig):
 def _backbone(name: str, pretrained: bool, resolution: Optional[int]):
   from tflite_tl import models as models_lib  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import pretrained as pretrained_lib  # pylint: disable=import-outside-toplevel
+  if models_lib.is_model_path(name):
+    # The export's images are in [0, 1], the train step's input contract.
+    loaded = models_lib.read_model_file(name, resolution,
+                                        unit_range_input=True)
+    for note in loaded.notes:
+      log.warning("%s", note)
+    return loaded.model, None
   if pretrained:
     record = models_lib.pretrained_info(name)
     kwargs = dict(record.get("builder_kwargs", {}))
@@ -224,7 +234,7 @@ def _lower_for_batch(rewritten, cfg, batch):
 def run_export(cfg: ExportConfig) -> ExportResult:
   """Runs the export; raises (and writes nothing) on any failure."""
   from tflite_tl import data as data_lib  # pylint: disable=import-outside-toplevel
-  from tflite_tl import rewrite as rewrite_lib  # pylint: disable=import-outside-toplevel
+  from tflite_tl import models as models_lib  # pylint: disable=import-outside-toplevel
   from tflite_tl import train as train_lib  # pylint: disable=import-outside-toplevel
   from tflite_tl._compat import keras  # pylint: disable=import-outside-toplevel
 
@@ -235,9 +245,12 @@ def run_export(cfg: ExportConfig) -> ExportResult:
   data = data_lib.load(cfg.dataset, resolution=image_shape[0],
                        channels=image_shape[2], seed=cfg.seed,
                        max_per_class=cfg.samples_per_class)
-  rewritten = rewrite_lib.apply_method(backbone, cfg.method,
-                                       num_classes=data.num_classes,
-                                       seed=cfg.seed)
+  rewritten = _rewrite(backbone, cfg, model_name, data.num_classes)
+  model_file = None
+  if models_lib.is_model_path(model_name):
+    # The package and report name the file, not the machine's path to it.
+    model_file, model_name = model_name, os.path.basename(
+        os.path.normpath(model_name))
   x_train = np.asarray(data.x_train, np.float32)
   y_train = np.asarray(data.y_train)
   if cfg.finetune_epochs > 0:
@@ -311,7 +324,8 @@ def run_export(cfg: ExportConfig) -> ExportResult:
     log.warning("Analytic memory model unavailable: %s", e)
 
   files = package.package_files(spec)
-  report = _report(cfg, device, model_name, pretrained, record, data, batch,
+  report = _report(cfg, device, model_name, pretrained, record, model_file,
+                   data, batch,
                    spec, arenas, fit_result, train, inference, analytic,
                    sorted(files) + ["REPORT.md", "report.json"])
   files["report.json"] = report_lib.report_json(report)
@@ -319,6 +333,26 @@ def run_export(cfg: ExportConfig) -> ExportResult:
   with atomic.atomic_directory(cfg.out) as tmp:
     atomic.write_tree(tmp, files)
   return ExportResult(os.path.abspath(cfg.out), report)
+
+
+def _rewrite(backbone, cfg, model_name, num_classes):
+  """The method applied; for a model file, checked to lower, and errors
+  naming the file."""
+  from tflite_tl import lower  # pylint: disable=import-outside-toplevel
+  from tflite_tl import models as models_lib  # pylint: disable=import-outside-toplevel
+  from tflite_tl import rewrite as rewrite_lib  # pylint: disable=import-outside-toplevel
+  own_file = models_lib.is_model_path(model_name)
+  try:
+    rewritten = rewrite_lib.apply_method(backbone, cfg.method,
+                                         num_classes=num_classes,
+                                         seed=cfg.seed)
+    if own_file:
+      lower.check_lowerable(rewritten, batch_size=cfg.batch or 1)
+  except ValueError as e:
+    if own_file:
+      raise ExportError(f"{model_name}: {e}") from None
+    raise
+  return rewritten
 
 
 def _check_parity(cfg, train, inference):
@@ -336,8 +370,9 @@ def _check_parity(cfg, train, inference):
         "the layer.")
 
 
-def _report(cfg, device, model_name, pretrained, record, data, batch, spec,
-            arenas, fit_result, train, inference, analytic, files):
+def _report(cfg, device, model_name, pretrained, record, model_file, data,
+            batch, spec, arenas, fit_result, train, inference, analytic,
+            files):
   predict_names = {(v.container, v.shared_name)
                    for v in spec.predict_info.variables}
   capacity = device.arena_capacity(cfg.arena_in_external_ram)
@@ -345,6 +380,7 @@ def _report(cfg, device, model_name, pretrained, record, data, batch, spec,
       "format": "tflite-tl-export/1",
       "config": {
           "model": model_name, "pretrained": pretrained,
+          "model_file": model_file,
           "pretrained_record": {k: record[k] for k in sorted(record)
                                 if k in ("dataset", "resolution", "channels",
                                          "weights_sha256", "model")}

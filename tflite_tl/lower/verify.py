@@ -253,7 +253,9 @@ def build_model(config: VerifyConfig):
   """The model ``config`` asks for, with its method applied, and a
   description of the weights it starts from."""
   from tflite_tl.models import get_model  # pylint: disable=import-outside-toplevel
+  from tflite_tl.models import is_model_path  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import load_pretrained  # pylint: disable=import-outside-toplevel
+  from tflite_tl.models import read_model_file  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import pretrained_info  # pylint: disable=import-outside-toplevel
   from tflite_tl.rewrite import apply_method  # pylint: disable=import-outside-toplevel
   from tflite_tl._compat import keras  # pylint: disable=import-outside-toplevel
@@ -264,6 +266,13 @@ def build_model(config: VerifyConfig):
   # Seed first: zoo initialisers and new heads draw from it, so a report is
   # reproducible (same flags -> same model, data and figures).
   keras.utils.set_random_seed(config.seed)
+  if is_model_path(config.model):
+    # Same input contract as the export: images in [0, 1].
+    loaded = read_model_file(config.model, config.resolution,
+                             unit_range_input=True)
+    model = apply_method(loaded.model, config.method,
+                         num_classes=config.num_classes)
+    return model, " ".join([f"model file {config.model}", *loaded.notes])
   mismatch = (_pretrained_match(config) if config.weights != "random"
               else "random weights were asked for")
   if mismatch is None:
@@ -295,7 +304,8 @@ def verify(config: VerifyConfig) -> Dict:
 
   model, weights = build_model(config)
   report = {"model": config.model, "method": config.method,
-            "resolution": config.resolution, "batch": config.batch,
+            "resolution": int(model.inputs[0].shape[1]),
+            "batch": config.batch,
             "steps": config.steps, "tolerance": config.tolerance,
             "weights": weights, "learning_rate": config.learning_rate,
             "seed": config.seed}

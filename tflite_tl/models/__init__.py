@@ -4,6 +4,7 @@
 ``load_pretrained(name)`` returns a shipped Fashion-MNIST backbone;
 ``load_model_file(path, resolution=None)`` a user's own tf-keras model file.
 """
+from tflite_tl.models.calibrate import calibrate_batch_norm
 from tflite_tl.models.mcunet_tinynas import mcunet
 from tflite_tl.models.mobilenetv2 import mobilenet_v2
 from tflite_tl.models.model_file import ModelFile

@@ -24,6 +24,7 @@ import zipfile
 from typing import Optional, Tuple
 
 import h5py
+import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
@@ -55,7 +56,9 @@ class ModelFile:
     native_size: (H, W) of the model as saved (None entries if unset).
     size: (H, W) of ``model``.
     rebuilt: the model was rebuilt at a new input size.
-    note: why a requested resolution was not used (None otherwise).
+    notes: one line each: a requested resolution that was not used (the
+      model is not fully convolutional), an input rescaling adapted to
+      [0, 1] images.
   """
   path: str
   format: str
@@ -63,7 +66,7 @@ class ModelFile:
   native_size: Tuple[Optional[int], Optional[int]]
   size: Tuple[int, int]
   rebuilt: bool
-  note: Optional[str] = None
+  notes: Tuple[str, ...] = ()
 
 
 def is_model_path(value: str) -> bool:
@@ -248,13 +251,47 @@ def _weight_shapes(model):
   return [tuple(w.shape) for w in model.weights]
 
 
-def _resized(model, size: Tuple[int, int]):
-  """(model rebuilt at ``size``, None) or (None, why it cannot be)."""
+def _pixel_rescaling(model):
+  """The first layer the image meets, if it is a Rescaling that takes 0-255
+  pixels (scale 1/255 or 1/127.5, as keras.applications' preprocessing);
+  looked for inside a nested model that reads the image directly."""
+  readers = [l for l in model.layers
+             for n in l._inbound_nodes  # pylint: disable=protected-access
+             if any(t is model.inputs[0] for t in n.keras_inputs)]
+  if len(readers) != 1:
+    return None
+  first = readers[0]
+  if isinstance(first, keras.Model) and getattr(first, "_is_graph_network",
+                                                False):
+    return _pixel_rescaling(first)
+  if not isinstance(first, keras.layers.Rescaling):
+    return None
+  scale = np.asarray(first.scale, np.float64)
+  if scale.ndim == 0 and any(abs(float(scale) * d - 1.0) < 1e-6
+                             for d in (255.0, 127.5)):
+    return first
+  return None
+
+
+def _rebuilt(model, size, unit_rescaling):
+  """(model rebuilt at ``size`` with ``unit_rescaling`` taking [0, 1]
+  inputs, None) or (None, why the size cannot be used)."""
   channels = int(model.inputs[0].shape[-1])
+
+  def clone_layer(layer):
+    if isinstance(layer, keras.Model):  # nested: clone it the same way
+      return keras.models.clone_model(layer, clone_function=clone_layer)
+    config = layer.get_config()
+    if layer is unit_rescaling:
+      config["scale"] = float(np.float32(layer.scale * 255.0))
+    return layer.__class__.from_config(config)
+
   try:
     clone = keras.models.clone_model(
-        model, input_tensors=keras.Input((size[0], size[1], channels),
-                                         name=model.inputs[0].name.split(":")[0]))
+        model, input_tensors=keras.Input(
+            (size[0], size[1], channels),
+            name=model.inputs[0].name.split(":")[0]),
+        clone_function=clone_layer)
   except (ValueError, TypeError) as e:
     return None, _one_line(e, 160)
   if _weight_shapes(clone) != _weight_shapes(model):
@@ -270,16 +307,21 @@ def _resized(model, size: Tuple[int, int]):
   return clone, None
 
 
-def read_model_file(path: str, resolution: Optional[int] = None) -> ModelFile:
+def read_model_file(path: str, resolution: Optional[int] = None,
+                    unit_range_input: bool = False) -> ModelFile:
   """Loads a tf-keras model file (see the module docstring).
 
   Args:
     path: ``.keras`` / ``.h5`` file or SavedModel directory.
     resolution: square input side to rebuild the model at; None keeps the
       model's own input size (required when that size is not fixed).
+    unit_range_input: when the model's first layer is a Rescaling for 0-255
+      pixels (keras.applications' built-in preprocessing: 1/255, or 1/127.5
+      and -1), multiply its scale by 255 so that the model takes images in
+      [0, 1], tflite-tl's train-step input; the same function of the image.
 
   Returns:
-    A :class:`ModelFile`; ``note`` says when ``resolution`` was not used.
+    A :class:`ModelFile`; ``notes`` say what was changed or not used.
 
   Raises:
     ModelFileError: the file cannot be used (one-line message naming it).
@@ -295,8 +337,7 @@ def read_model_file(path: str, resolution: Optional[int] = None) -> ModelFile:
           NotImplementedError, IndexError) as e:
     raise _load_failure(path, e, info["config"]) from None
   _check_classifier(path, model)
-  height, width = (model.inputs[0].shape[1], model.inputs[0].shape[2])
-  native = (height, width)
+  native = (model.inputs[0].shape[1], model.inputs[0].shape[2])
   if resolution is not None:
     if not isinstance(resolution, int) or resolution < 8:
       raise _error(path, f"resolution must be an integer >= 8, got "
@@ -308,22 +349,34 @@ def read_model_file(path: str, resolution: Optional[int] = None) -> ModelFile:
     raise _error(path, f"the model has no fixed input size (input shape "
                  f"{tuple(model.inputs[0].shape)}); pass a resolution "
                  "(--resolution).")
-  if tuple(wanted) == tuple(native):
+  rescaling = _pixel_rescaling(model) if unit_range_input else None
+  notes = []
+  if rescaling is not None:
+    notes.append(
+        f"{path}: its first layer '{rescaling.name}' rescales 0-255 pixels "
+        f"(scale {float(rescaling.scale):.6g}); the scale is multiplied by "
+        "255 so that it takes images in [0, 1].")
+  if tuple(wanted) == tuple(native) and rescaling is None:
     return ModelFile(path, file_format, model, native, tuple(native), False)
-  clone, why = _resized(model, wanted)
+  clone, why = _rebuilt(model, wanted, rescaling)
   if clone is not None:
-    return ModelFile(path, file_format, clone, native, tuple(wanted), True)
+    return ModelFile(path, file_format, clone, native, tuple(wanted),
+                     tuple(wanted) != tuple(native), tuple(notes))
   if None in native:
     raise _error(path, f"cannot be built at {resolution} px ({why}).")
-  note = (f"{path}: not fully convolutional ({why}), so it keeps its own "
-          f"{native[0]}x{native[1]} px input instead of {resolution} px.")
+  notes.append(f"{path}: not fully convolutional ({why}), so it keeps its "
+               f"own {native[0]}x{native[1]} px input instead of "
+               f"{resolution} px.")
+  if rescaling is not None:
+    clone, _ = _rebuilt(model, native, rescaling)
+    model = clone
   return ModelFile(path, file_format, model, native, tuple(native), False,
-                   note)
+                   tuple(notes))
 
 
-def load_model_file(path: str, resolution: Optional[int] = None
-                    ) -> keras.Model:
+def load_model_file(path: str, resolution: Optional[int] = None,
+                    unit_range_input: bool = False) -> keras.Model:
   """The tf-keras model in ``path``, rebuilt at ``resolution`` when it is
   fully convolutional (see :func:`read_model_file`, which also says whether
   the resolution was used)."""
-  return read_model_file(path, resolution).model
+  return read_model_file(path, resolution, unit_range_input).model

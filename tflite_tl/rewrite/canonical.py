@@ -5,7 +5,10 @@ TensorFlow operators on Keras tensors (``x + 3.0``, ``x / 255.0``); tf-keras
 records each call as an anonymous ``TFOpLambda`` layer, whose meaning is in
 the call's arguments rather than in the layer. ``canonicalize(model)``
 rewrites the forms that a CNN classifier commonly contains into layers the
-rest of tflite-tl understands (block finding, memory accounting, lowering):
+rest of tflite-tl understands (block finding, memory accounting, lowering).
+Nested models (a ``keras.applications`` backbone used as one layer of a
+``Sequential`` or functional classifier) are first replaced by their layers
+(:func:`inline_nested_models`).
 
 ==========================================  =================================
 found                                       becomes
@@ -30,6 +33,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from tflite_tl._compat import keras
+from tflite_tl._compat import tf
 from tflite_tl.layers.activations import HardSigmoid
 from tflite_tl.layers.activations import HardSwish
 from tflite_tl.rewrite import graph
@@ -189,12 +193,73 @@ def _unique_name(wanted: str, taken) -> str:
   return name
 
 
+def _replay(inner, inputs, taken):
+  """Calls copies of ``inner``'s layers (with its weights) on ``inputs``."""
+  tensors = {id(t): x for t, x in zip(inner.inputs, inputs)}
+  copies = {}
+
+  def mapped(value):
+    return tensors.get(id(value), value) if _is_keras_tensor(value) else value
+
+  for node in graph.ordered_nodes(inner):
+    layer = node.layer
+    fresh = id(layer) not in copies
+    if fresh:
+      copies[id(layer)] = graph.copy_layer(
+          layer, name=_unique_name(layer.name, taken))
+    args = tf.nest.map_structure(mapped, node.call_args)
+    kwargs = tf.nest.map_structure(mapped, node.call_kwargs)
+    kwargs.pop("training", None)
+    outputs = copies[id(layer)](*args, **kwargs)
+    if fresh:
+      graph.assign_named_weights(copies[id(layer)], graph.named_weights(layer))
+    for old, new in zip(tf.nest.flatten(node.outputs),
+                        tf.nest.flatten(outputs)):
+      tensors[id(old)] = new
+  outputs = [tensors[id(t)] for t in inner.outputs]
+  return outputs[0] if len(outputs) == 1 else outputs
+
+
+def inline_nested_models(model: keras.Model) -> keras.Model:
+  """``model`` with every nested functional/Sequential model replaced by its
+  layers (e.g. ``Sequential([base, GlobalAveragePooling2D(), Dense(k)])``,
+  the usual Keras transfer-learning form); ``model`` itself if none.
+
+  Layer names stay unless they collide, then they get a ``_1`` suffix.
+  """
+  if not getattr(model, "_is_graph_network", False) or not any(
+      isinstance(l, keras.Model) for l in model.layers):
+    return model
+  taken = {l.name for l in model.layers if not isinstance(l, keras.Model)}
+
+  def clone_layer(layer):
+    return None if isinstance(layer, keras.Model) else graph.copy_layer(layer)
+
+  def node_hook(node, ctx):
+    inner = node.layer
+    if not isinstance(inner, keras.Model):
+      return None
+    if not getattr(inner, "_is_graph_network", False):
+      raise graph.UnsupportedModelError(
+          f"layer '{inner.name}' is a nested subclassed model "
+          f"({type(inner).__name__}); its graph cannot be inspected. Build "
+          "it with keras.Input and layer calls.")
+    inner = inline_nested_models(inner)
+    return _replay(inner, [ctx.new_tensor(t) for t in node.keras_inputs],
+                   taken)
+
+  return graph.rebuild(model, clone_layer=clone_layer, node_hook=node_hook)
+
+
 def canonicalize(model: keras.Model) -> keras.Model:
-  """``model`` with the patterns of the module docstring replaced by layers.
+  """``model`` with nested models inlined and the patterns of the module
+  docstring replaced by layers.
 
   Returns ``model`` itself when there is nothing to replace, otherwise a new
   model (the input is never modified).
   """
+  if getattr(model, "_is_graph_network", False):
+    model = inline_nested_models(model)
   graph.check_functional(model, "canonicalize")
   matcher = _Matcher(model)
   taken = {l.name for l in model.layers}

@@ -1,4 +1,4 @@
-"""Lowering rules for the element-wise layers of MobileNetV3 and EfficientNet.
+"""Lowering rules for layers of MobileNetV3, EfficientNet and plain CNNs.
 
 Registered on import (``tflite_tl.lower`` imports this module):
 
@@ -9,6 +9,8 @@ Registered on import (``tflite_tl.lower`` imports this module):
   needs);
 - ``Rescaling`` and ``Normalization`` (input preprocessing) -> MUL/ADD with
   constants (keep nothing);
+- ``MaxPooling2D`` with non-overlapping square windows -> MAX_POOL_2D (keeps
+  bool masks of each window's first maximum).
 
 Raw TensorFlow operators in a functional model (``TFOpLambda`` layers such
 as ``x + 3.0``) are not lowered: :func:`tflite_tl.rewrite.canonicalize`
@@ -28,6 +30,7 @@ from tflite_tl.lower.layers import LayerFn
 from tflite_tl.lower.layers import LayerSite
 from tflite_tl.lower.layers import register_layer_rule
 from tflite_tl.lower.ops import elementwise as elementwise_ops
+from tflite_tl.lower.ops import max_pool as max_pool_ops
 
 CANONICALIZED_OPS = ("x + c, x - c, x * c, x / c with a Python number c (become "
                   "Rescaling), keras.applications' hard-sigmoid and "
@@ -93,8 +96,27 @@ def _normalization_rule(site: LayerSite) -> LayerFn:
   return lambda inputs: fn(inputs[0])
 
 
+def _max_pool_rule(site: LayerSite) -> LayerFn:
+  layer = site.layer
+  if getattr(layer, "data_format", "channels_last") != "channels_last":
+    raise site.unsupported("only data_format='channels_last' is supported.")
+  pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+  if pool != strides or pool[0] != pool[1]:
+    raise site.unsupported(
+        f"pool_size {pool} with strides {strides}: only square, "
+        "non-overlapping max pooling (pool_size == strides) is supported.")
+  try:
+    fn = max_pool_ops.make_max_pool(
+        in_shape=site.in_shapes[0], pool=pool[0], padding=layer.padding,
+        need_input_grad=site.need_input_grad)
+  except ValueError as e:
+    raise site.unsupported(str(e)) from e
+  return lambda inputs: fn(inputs[0])
+
+
 register_layer_rule(HardSwish, _hard_swish_rule)
 register_layer_rule(HardSigmoid, _hard_sigmoid_rule)
 register_layer_rule(keras.layers.Multiply, _multiply_rule)
 register_layer_rule(keras.layers.Rescaling, _rescaling_rule)
 register_layer_rule(keras.layers.Normalization, _normalization_rule)
+register_layer_rule(keras.layers.MaxPooling2D, _max_pool_rule)
