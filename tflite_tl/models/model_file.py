@@ -184,20 +184,55 @@ def _layer_named_by_class(config, class_name: str) -> Optional[str]:
   return None
 
 
+# Layer classes tf-keras rebuilds without a registration.
+_BUILT_IN_CLASSES = ("Functional", "Sequential", "Model", "InputLayer",
+                     "TFOpLambda", "SlicingOpLambda")
+
+
+def _known_class(layer_config) -> bool:
+  cls = layer_config.get("class_name", "")
+  registered = layer_config.get("registered_name") or cls
+  if cls in _BUILT_IN_CLASSES:
+    return True
+  if registered == cls and hasattr(keras.layers, cls):
+    return True
+  return keras.utils.get_registered_object(registered) is not None
+
+
+def _unknown_layer(config):
+  """(name, class) of the first layer tf-keras has no class for, or None."""
+  if not isinstance(config, dict):
+    return None
+  for layer in config.get("config", {}).get("layers", []) or []:
+    if not isinstance(layer, dict):
+      continue
+    if not _known_class(layer):
+      cls = layer.get("class_name", "?").split(">")[-1]
+      return layer.get("config", {}).get("name"), cls
+    inner = _unknown_layer(layer)
+    if inner:
+      return inner
+  return None
+
+
+def _unknown_layer_error(path: str, name: Optional[str], cls: str):
+  where = f"layer '{name}' ({cls})" if name else f"layer class {cls}"
+  return _error(path, (
+      f"{where} is not a tf-keras layer, so the model cannot be rebuilt; "
+      f"supported: {SUPPORTED_MODELS} made of stock tf-keras layers "
+      "(docs/models.md lists those the lowering supports). Register the "
+      "class with keras.utils.register_keras_serializable before loading "
+      "and give it a lowering rule (tflite_tl.lower.register_layer_rule), "
+      "or rebuild the model from stock layers."))
+
+
 def _load_failure(path: str, error: Exception, config) -> ModelFileError:
   text = _one_line(error)
   unknown = re.search(r"Unknown layer: '?([A-Za-z0-9_>.]+)'?", text)
   if unknown:
     cls = unknown.group(1)
-    name = _layer_named_by_class(config, cls)
-    where = f"layer '{name}' ({cls})" if name else f"layer class {cls}"
-    return _error(path, (
-        f"{where} is not a tf-keras layer, so the model cannot be rebuilt; "
-        f"supported: {SUPPORTED_MODELS} made of stock tf-keras layers "
-        "(docs/models.md lists those the lowering supports). Register the "
-        "class with keras.utils.register_keras_serializable before loading "
-        "and give it a lowering rule (tflite_tl.lower.register_layer_rule), "
-        "or rebuild the model from stock layers."))
+    return _unknown_layer_error(path, _layer_named_by_class(config, cls),
+                                cls.split(">")[-1])
   if "Lambda" in text and "safe" in text.lower():
     name = _layer_named_by_class(config, "Lambda")
     where = f"layer '{name}' (Lambda)" if name else "a Lambda layer"
@@ -331,6 +366,9 @@ def read_model_file(path: str, resolution: Optional[int] = None,
   major = _keras_major(info["keras_version"])
   if major is not None and major >= 3:
     raise _keras3_error(path, info["keras_version"])
+  unknown = _unknown_layer(info["config"])
+  if unknown:
+    raise _unknown_layer_error(path, *unknown)
   try:
     model = keras.models.load_model(path, compile=False)
   except (ValueError, TypeError, KeyError, AttributeError, OSError,
