@@ -18,7 +18,8 @@ authors' memory profiler):
     flows through; 2-D max pooling a 1-bit mask of where each window's
     maximum is.
   - Other activations (sigmoid, swish, h-swish, softmax...): the full input,
-    if a gradient flows through. An activation fused into a
+    if a gradient flows through; nothing for a softmax producing the model's
+    output (training uses the logits). An activation fused into a
     conv/dense (``activation="swish"``) counts the same, on its output.
   - Products (squeeze-and-excitation's Multiply): each operand that the
     gradient of another operand needs (both, when both need a gradient).
@@ -165,6 +166,8 @@ class _Accountant:
         return save("1-bit mask of where the gradient passes", bits=1)
       return []
     if kind == "activation":
+      if self._is_output_softmax(node):
+        return []  # Training uses the logits (see tflite_tl.lower).
       if grad_through:
         return [self._record(layer, f"{layer.name}:input{i}",
                              *self.sizes[id(t)][:2], full, report_lib.SAVED,
@@ -187,6 +190,14 @@ class _Accountant:
                            "saved, conservatively")
               for i, t in enumerate(inputs)]
     return []
+
+  def _is_output_softmax(self, node) -> bool:
+    layer = node.layer
+    softmax = isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation)
+        and keras.activations.serialize(layer.activation) == "softmax")
+    output = tf.nest.flatten(node.outputs)[0]
+    return softmax and any(output is t for t in self.model.outputs)
 
   def _fused_activation(self, node, trains, grad_through):
     """What a conv/dense's own ``activation=`` keeps for the backward pass."""

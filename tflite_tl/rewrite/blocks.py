@@ -197,7 +197,9 @@ def find_mbconv_blocks(model: keras.Model) -> List[MBConvBlock]:
   if not blocks:
     raise graph.UnsupportedModelError(
         f"model '{model.name}' has no DepthwiseConv2D layers, so no "
-        f"inverted-residual blocks were found. Supported block: "
+        "inverted-residual blocks were found for lite residual branches "
+        "(methods tinytl_l, tinytl_lb); the other methods (tinytl_b, "
+        f"ft_last, ft_norm_last, ft_full) apply. Supported block: "
         f"{SUPPORTED_BLOCK}.")
   for block in blocks:
     if None in block.input_shape[:2] or None in block.output_shape[:2]:
