@@ -22,6 +22,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from benchmarks.parity_table import parity_cell
 from benchmarks.parity_table import run_report
 from tflite_tl._compat import keras
 from tflite_tl.models import calibrate_batch_norm
@@ -107,7 +108,8 @@ def write_model(name: str, directory: str, seed: int = 0) -> str:
 
 def table(rows: List[Dict]) -> str:
   """One markdown table for reports of several models and methods."""
-  lines = ["| model file | method | px | parity | max rel err (loss / params) "
+  lines = ["| model file | method | px | parity | free-run rel err (loss / "
+           "params) "
            "| arena measured (B) | analytic act.+trainable (B) "
            "| train.tflite (B) |",
            "| --- | --- | ---: | --- | --- | ---: | ---: | ---: |"]
@@ -118,9 +120,7 @@ def table(rows: List[Dict]) -> str:
       lines.append(f"| {name} | {r['method']} | {r.get('resolution', '')} "
                    f"| not applicable: {why} | | | | |")
       continue
-    parity = r["parity"].replace("_", " ")
-    if r["parity"] == "within_rounding" and r["reference_bifurcation_step"]:
-      parity += f" (tie at step {r['reference_bifurcation_step']})"
+    parity = parity_cell(r)
     lines.append(
         f"| {name} | {r['method']} | {r['resolution']} | {parity} "
         f"| {r['max_rel_err_loss']:.1e} / {r['max_rel_err_params']:.1e} "

@@ -54,7 +54,8 @@ def _worst(errors: Dict) -> float:
              errors.get("max_rel_err_params", 0.0))
 
 
-def _parity_cell(report: Dict) -> str:
+def parity_cell(report: Dict) -> str:
+  """The parity verdict of a report, with the evidence for it."""
   if report["parity"] == "exact":
     return "exact"
   nearest = _worst(report.get("nearest_perturbed_reference", {}))
@@ -116,7 +117,7 @@ def markdown(reports: List[Dict]) -> str:
     arena, analytic = r["arena"], r["analytic"]
     modelled = analytic["activations_plus_trainable_params"]
     lines.append(
-        f"| {r['method']} | {_parity_cell(r)} | {r['max_rel_err_loss']:.1e} "
+        f"| {r['method']} | {parity_cell(r)} | {r['max_rel_err_loss']:.1e} "
         f"| {r['max_rel_err_params']:.1e} "
         f"| {r['reference_sensitivity']['max_rel_err_params']:.1e} "
         f"| {arena['total']:,} | {arena['head']:,} | {arena['tail']:,} "
