@@ -15,8 +15,14 @@ def report_path(directory: str, model: str, width: Optional[float],
   return os.path.join(directory, f"{tag}_{method}_{resolution}px.json")
 
 
-def run_report(path: str, args: List[str]) -> Dict:
-  """The JSON report at ``path``, running export.verify first if needed."""
+def run_report(path: str, args: List[str], allow_failure: bool = False
+               ) -> Dict:
+  """The JSON report at ``path``, running export.verify first if needed.
+
+  With ``allow_failure``, a run that ends with export.verify's one-line
+  error (e.g. a method that does not apply to the model) is kept as a
+  report ``{"error": line, "builtin_only": False, ...}`` instead of raising.
+  """
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
       return json.load(f)
@@ -26,8 +32,17 @@ def run_report(path: str, args: List[str]) -> Dict:
   try:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
   except (IndexError, json.JSONDecodeError):
-    raise RuntimeError(f"export.verify {' '.join(args)} printed no report "
-                       f"(exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    failure = [l for l in proc.stderr.splitlines()
+               if l.startswith("verify failed: ")]
+    if not (allow_failure and failure):
+      raise RuntimeError(f"export.verify {' '.join(args)} printed no report "
+                         f"(exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    flags_given = dict(a[2:].split("=", 1) for a in args if "=" in a)
+    report = {"model": flags_given.get("model"),
+              "method": flags_given.get("method"),
+              "resolution": int(flags_given.get("resolution", 0)),
+              "builtin_only": False,
+              "error": failure[-1][len("verify failed: "):]}
   atomic.write_file(path, json.dumps(report, sort_keys=True))
   return report
 
@@ -37,7 +52,8 @@ def _worst(errors: Dict) -> float:
              errors.get("max_rel_err_params", 0.0))
 
 
-def _parity_cell(report: Dict) -> str:
+def parity_cell(report: Dict) -> str:
+  """The parity verdict of a report, with the evidence for it."""
   if report["parity"] == "exact":
     return "exact"
   nearest = _worst(report.get("nearest_perturbed_reference", {}))
@@ -99,7 +115,7 @@ def markdown(reports: List[Dict]) -> str:
     arena, analytic = r["arena"], r["analytic"]
     modelled = analytic["activations_plus_trainable_params"]
     lines.append(
-        f"| {r['method']} | {_parity_cell(r)} | {r['max_rel_err_loss']:.1e} "
+        f"| {r['method']} | {parity_cell(r)} | {r['max_rel_err_loss']:.1e} "
         f"| {r['max_rel_err_params']:.1e} "
         f"| {r['reference_sensitivity']['max_rel_err_params']:.1e} "
         f"| {arena['total']:,} | {arena['head']:,} | {arena['tail']:,} "

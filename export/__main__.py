@@ -18,8 +18,10 @@ _D = pipeline.ExportConfig(out="")
 
 flags.DEFINE_string("out", None, "Output directory (created atomically).",
                     required=True)
-flags.DEFINE_string("model", None, "Backbone: a shipped pretrained name or a "
-                    "zoo model (random weights). Default: the first shipped of "
+flags.DEFINE_string("model", None, "Backbone: a shipped pretrained name, a "
+                    "zoo model (random weights), or a tf-keras model file "
+                    "(.keras, full-model .h5, SavedModel directory). Default: "
+                    "the first shipped of "
                     + ", ".join(pipeline.DEFAULT_MODELS) + ".")
 flags.DEFINE_string("method", _D.method, "Transfer-learning method.")
 flags.DEFINE_string("dataset", _D.dataset, "Target dataset, or folder:PATH.")
@@ -27,7 +29,8 @@ flags.DEFINE_string("device", _D.device, "Board profile name.")
 flags.DEFINE_multi_string("devices_file", [], "Extra device-profile JSON "
                           "files (same format as tflite_tl/devices/devices.json).")
 flags.DEFINE_integer("resolution", None, "Input side in pixels (default: the "
-                     "backbone's).")
+                     "backbone's; a model file is rebuilt at it when fully "
+                     "convolutional).")
 flags.DEFINE_integer("batch", None, "On-device batch (default: the largest of "
                      "8, 4, 2, 1 that fits the board).")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "On-device SGD rate.")

@@ -22,7 +22,10 @@ from tflite_tl.verify import check as verify_lib
 
 _D = verify_lib.VerifyConfig()
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", _D.model, "Zoo model name (tflite_tl.models).")
+flags.DEFINE_string("model", _D.model, "Zoo model name (tflite_tl.models), "
+                    "or a tf-keras model file (.keras, .h5, SavedModel "
+                    "directory), rebuilt at --resolution when fully "
+                    "convolutional.")
 flags.DEFINE_string("method", _D.method, "Transfer-learning method "
                     "(tflite_tl.rewrite.list_methods()).")
 flags.DEFINE_integer("resolution", _D.resolution, "Input side in pixels.")
@@ -48,13 +51,17 @@ flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # keep stdout/stderr to the report
-  report = verify_lib.verify(verify_lib.VerifyConfig(
-      model=FLAGS.model, method=FLAGS.method, resolution=FLAGS.resolution,
-      batch=FLAGS.batch, steps=FLAGS.steps,
-      width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
-      num_classes=FLAGS.num_classes, seed=FLAGS.seed,
-      learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
-      weights=FLAGS.weights))
+  try:
+    report = verify_lib.verify(verify_lib.VerifyConfig(
+        model=FLAGS.model, method=FLAGS.method, resolution=FLAGS.resolution,
+        batch=FLAGS.batch, steps=FLAGS.steps,
+        width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
+        num_classes=FLAGS.num_classes, seed=FLAGS.seed,
+        learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
+        weights=FLAGS.weights))
+  except ValueError as e:  # bad model, file or flag: one line, no traceback
+    print(f"verify failed: {e}", file=sys.stderr)
+    sys.exit(1)
   if FLAGS.format == "json":
     print(json.dumps(report, sort_keys=True))
   else:

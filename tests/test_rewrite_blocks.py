@@ -1,6 +1,7 @@
 import pytest
 
 from tflite_tl._compat import keras
+from tflite_tl import layers
 from tflite_tl import rewrite
 
 
@@ -59,13 +60,46 @@ def test_depthwise_without_projection_is_named_in_the_error():
     rewrite.find_mbconv_blocks(model)
 
 
-def test_swish_block_is_rejected():
+def test_tanh_block_is_rejected():
   inp = keras.Input((8, 8, 4))
-  x = keras.layers.DepthwiseConv2D(3, padding="same", name="hs_dw")(inp)
-  x = keras.layers.Activation("swish")(x)
+  x = keras.layers.DepthwiseConv2D(3, padding="same", name="th_dw")(inp)
+  x = keras.layers.Activation("tanh")(x)
   x = keras.layers.Conv2D(4, 1)(x)
-  with pytest.raises(rewrite.UnsupportedModelError, match="'hs_dw'.*ReLU"):
+  with pytest.raises(rewrite.UnsupportedModelError,
+                     match="'th_dw'.*ReLU/ReLU6/HardSwish/swish"):
     rewrite.find_mbconv_blocks(keras.Model(inp, x))
+
+
+def _se_block_model(activation):
+  """EfficientNet/MobileNetV3-style block: act, squeeze-excite, drop-connect."""
+  inp = keras.Input((8, 8, 8))
+  x = keras.layers.Conv2D(16, 1, use_bias=False, name="exp")(inp)
+  x = keras.layers.BatchNormalization()(x)
+  x = activation()(x)
+  x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
+                                   name="dw")(x)
+  x = keras.layers.BatchNormalization()(x)
+  x = activation()(x)
+  se = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+  se = keras.layers.Conv2D(4, 1, activation="relu")(se)
+  se = keras.layers.Conv2D(16, 1, activation="sigmoid")(se)
+  x = keras.layers.Multiply(name="excite")([x, se])
+  x = keras.layers.Conv2D(8, 1, use_bias=False, name="proj")(x)
+  x = keras.layers.BatchNormalization()(x)
+  x = keras.layers.Dropout(0.2, noise_shape=(None, 1, 1, 1))(x)
+  x = keras.layers.Add(name="add")([x, inp])
+  return keras.Model(inp, x)
+
+
+@pytest.mark.parametrize("activation", [
+    lambda: keras.layers.Activation("swish"), layers.HardSwish,
+    lambda: keras.layers.ReLU(6.0)], ids=["swish", "hard_swish", "relu6"])
+def test_squeeze_excitation_and_drop_connect_blocks(activation):
+  model = _se_block_model(activation)
+  (block,) = rewrite.find_mbconv_blocks(model)
+  assert (block.expand.name, block.depthwise.name, block.project.name) == (
+      "exp", "dw", "proj")
+  assert block.has_shortcut and block.output is model.outputs[0]
 
 
 def test_model_without_depthwise_convs_is_rejected():

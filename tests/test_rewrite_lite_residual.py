@@ -119,10 +119,25 @@ def test_save_load_round_trip(tmp_path):
   assert [type(l) for l in clone.layers] == [type(l) for l in lite.layers]
 
 
+def test_squeeze_excitation_block_gets_a_branch():
+  model = mbconv_model(se=True)
+  lite = rewrite.insert_lite_residual(model)
+  names = {l.name.split("_lite_")[0] for l in
+           rewrite.lite_residual_layers(lite)}
+  assert names == {"b_d", "c_d"}
+  np.testing.assert_allclose(lite(X).numpy(), model(X).numpy(), atol=1e-6)
+
+
 def test_unsupported_block_names_the_layer():
+  inp = keras.Input((8, 8, 8))
+  x = keras.layers.DepthwiseConv2D(3, padding="same", name="t_d")(inp)
+  x = keras.layers.Activation("tanh")(x)
+  x = keras.layers.Conv2D(8, 1)(x)
+  model = keras.Model(inp, keras.layers.Dense(2)(
+      keras.layers.GlobalAveragePooling2D()(x)))
   with pytest.raises(rewrite.UnsupportedModelError,
-                     match="DepthwiseConv2D 'c_d'.*Supported block"):
-    rewrite.insert_lite_residual(mbconv_model(se=True))
+                     match="DepthwiseConv2D 't_d'.*Supported block"):
+    rewrite.insert_lite_residual(model)
 
 
 def test_second_insertion_and_bad_options_are_rejected():

@@ -23,6 +23,12 @@ def _table(header: List[str], rows: List[List[Any]]) -> List[str]:
   return out
 
 
+def _weights_origin(cfg: Mapping[str, Any]) -> str:
+  if cfg.get("model_file"):
+    return "weights from the model file"
+  return "pretrained" if cfg["pretrained"] else "NOT pretrained: random weights"
+
+
 def report_markdown(r: Mapping[str, Any]) -> str:
   """Human-readable REPORT.md from the report.json dict."""
   cfg, dev, fit = r["config"], r["device"], r["fit"]
@@ -31,7 +37,7 @@ def report_markdown(r: Mapping[str, Any]) -> str:
       f"# Export report: {cfg['model']} / {cfg['method']} on "
       f"{dev['display_name']}",
       "",
-      f"Backbone `{cfg['model']}` ({'pretrained' if cfg['pretrained'] else 'NOT pretrained: random weights'}), "
+      f"Backbone `{cfg['model']}` ({_weights_origin(cfg)}), "
       f"method `{cfg['method']}`, dataset `{cfg['dataset']}` "
       f"({r['data']['num_classes']} classes), {cfg['resolution']} px x "
       f"{r['data']['channels']} channel(s), batch {cfg['batch']}, SGD lr "

@@ -7,3 +7,5 @@ from tflite_tl.layers.partial import PartiallyTrainableMixin
 from tflite_tl.layers.partial import partial_class_for
 from tflite_tl.layers.ws_conv import WSConv2D
 from tflite_tl.layers.ws_conv import standardize_kernel
+from tflite_tl.layers.activations import HardSigmoid
+from tflite_tl.layers.activations import HardSwish

@@ -12,6 +12,8 @@ from tflite_tl.lower.builtins import NonBuiltinOpError
 from tflite_tl.lower.builtins import check_builtin_only
 from tflite_tl.lower.builtins import non_builtin_ops
 from tflite_tl.lower.builtins import op_counts
+from tflite_tl.lower.check import check_lowerable
+from tflite_tl.lower import extra_rules  # noqa: F401  registers its rules
 from tflite_tl.lower.layers import LayerSite
 from tflite_tl.lower.layers import UnsupportedLayerError
 from tflite_tl.lower.layers import register_layer_rule

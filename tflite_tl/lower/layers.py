@@ -18,6 +18,7 @@ from tflite_tl.layers.ws_conv import standardize_kernel
 from tflite_tl.lower.ops import activation as activation_ops
 from tflite_tl.lower.ops import conv as conv_ops
 from tflite_tl.lower.ops import dense as dense_ops
+from tflite_tl.lower.ops import elementwise as elementwise_ops
 from tflite_tl.lower.ops import depthwise as depthwise_ops
 from tflite_tl.lower.ops import norm as norm_ops
 from tflite_tl.lower.ops import pooling as pooling_ops
@@ -100,11 +101,15 @@ def _activation_fn(site: LayerSite, name: str, shape_grad: bool) -> LayerFn:
     return activation_ops.make_relu(max_value=None, need_input_grad=shape_grad)
   if name == "relu6":
     return activation_ops.make_relu(max_value=6.0, need_input_grad=shape_grad)
+  if name == "swish":
+    return elementwise_ops.make_swish(need_input_grad=shape_grad)
+  if name == "sigmoid":
+    return elementwise_ops.make_sigmoid(need_input_grad=shape_grad)
   if name == "softmax" and site.is_model_output:
     return lambda x: x  # training uses logits; inference adds the softmax
   raise site.unsupported(
       f"activation '{name}' is not supported (supported: linear, relu, relu6, "
-      "and softmax on the model's output).")
+      "swish, sigmoid, and softmax on the model's output).")
 
 
 def _activation_name(layer) -> str:

@@ -14,10 +14,17 @@ authors' memory profiler):
   - BatchNorm (frozen statistics, an affine map): the input, only if gamma
     trains. GroupNorm / LayerNorm (statistics from the data): the input if
     gamma trains or a gradient must flow through it.
-  - ReLU / ReLU6 / Dropout: a 1-bit mask, if a gradient flows through.
-  - Other activations (sigmoid, h-swish, softmax...), max pooling and
-    products: the full input, if a gradient flows through.
-  - Pooling, padding, reshapes, upsampling, Add: nothing.
+  - ReLU / ReLU6 / Dropout / hard-sigmoid: a 1-bit mask, if a gradient
+    flows through; 2-D max pooling a 1-bit mask of where each window's
+    maximum is.
+  - Other activations (sigmoid, swish, h-swish, softmax...): the full input,
+    if a gradient flows through; nothing for a softmax producing the model's
+    output (training uses the logits). An activation fused into a
+    conv/dense (``activation="swish"``) counts the same, on its output.
+  - Products (squeeze-and-excitation's Multiply): each operand that the
+    gradient of another operand needs (both, when both need a gradient).
+  - Pooling, padding, reshapes, upsampling, Add, input preprocessing
+    (Rescaling, Normalization): nothing.
 
   A gradient flows through a layer when some weight upstream of it trains.
 * Working buffers of the running layer (TinyTL's profiler): conv input +
@@ -38,6 +45,8 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
+from tflite_tl.layers.activations import HardSigmoid
+from tflite_tl.layers.activations import HardSwish
 from tflite_tl.memory import report as report_lib
 from tflite_tl.rewrite import graph
 from tflite_tl.rewrite.blocks import is_relu
@@ -48,9 +57,12 @@ _DATA_STAT_NORMS = (keras.layers.GroupNormalization,
                     keras.layers.LayerNormalization)
 _MASK_LAYERS = (keras.layers.Dropout,)
 _FULL_INPUT_LAYERS = (keras.layers.Activation, keras.layers.Softmax,
-                      keras.layers.MaxPooling2D, keras.layers.MaxPooling1D,
-                      keras.layers.Multiply, keras.layers.PReLU,
-                      keras.layers.ELU)
+                      keras.layers.MaxPooling1D,
+                      keras.layers.PReLU, keras.layers.ELU, HardSwish)
+_PRODUCT_LAYERS = (keras.layers.Multiply,)
+# Fused activations whose backward pass needs only a mask; the others (and
+# a fused softmax that is not the model's output) keep a full tensor.
+_MASK_ACTIVATIONS = ("relu", "relu6")
 _NO_SAVE_LAYERS = (keras.layers.AveragePooling2D, keras.layers.AveragePooling1D,
                    keras.layers.GlobalAveragePooling2D,
                    keras.layers.GlobalAveragePooling1D,
@@ -59,7 +71,7 @@ _NO_SAVE_LAYERS = (keras.layers.AveragePooling2D, keras.layers.AveragePooling1D,
                    keras.layers.UpSampling2D, keras.layers.Resizing,
                    keras.layers.Concatenate, keras.layers.Add,
                    keras.layers.Subtract, keras.layers.Rescaling,
-                   keras.layers.Permute)
+                   keras.layers.Permute, keras.layers.Normalization)
 
 
 def _elements(tensor, layer_name: str) -> Tuple[Tuple[int, ...], int]:
@@ -85,10 +97,16 @@ def _kind(layer) -> str:
     return "norm_stats"
   if is_relu(layer):
     return "relu"
+  if isinstance(layer, HardSigmoid):
+    return "hard_sigmoid"
+  if isinstance(layer, keras.layers.MaxPooling2D):
+    return "max_pool"
   if isinstance(layer, _MASK_LAYERS):
     return "dropout"
   if isinstance(layer, keras.layers.Add):
     return "add"
+  if isinstance(layer, _PRODUCT_LAYERS):
+    return "multiply"
   if isinstance(layer, _FULL_INPUT_LAYERS):
     return "activation"
   if isinstance(layer, _NO_SAVE_LAYERS):
@@ -130,9 +148,10 @@ class _Accountant:
     save = lambda why, bits=full: [self._record(  # noqa: E731
         layer, f"{layer.name}:input", shape, n, bits, report_lib.SAVED, why)]
     if kind in ("conv", "depthwise", "dense"):
+      records = self._fused_activation(node, trains, grad_through)
       if trains & set(_KERNELS):
-        return save("input, for the kernel gradient (kernel trains)")
-      return []
+        return save("input, for the kernel gradient (kernel trains)") + records
+      return records
     if kind == "norm":
       if "gamma" in trains:
         return save("input, for the gamma gradient (gamma trains)")
@@ -142,17 +161,26 @@ class _Accountant:
         return save("input, to recompute the normalised tensor (statistics "
                     "come from the data)")
       return []
-    if kind in ("relu", "dropout"):
+    if kind in ("relu", "dropout", "hard_sigmoid", "max_pool"):
       if grad_through:
         return save("1-bit mask of where the gradient passes", bits=1)
       return []
     if kind == "activation":
+      if self._is_output_softmax(node):
+        return []  # Training uses the logits (see tflite_tl.lower).
       if grad_through:
         return [self._record(layer, f"{layer.name}:input{i}",
                              *self.sizes[id(t)][:2], full, report_lib.SAVED,
                              "full input, the gradient depends on its values")
                 for i, t in enumerate(inputs)]
       return []
+    if kind == "multiply":
+      needs = [self.needs_grad.get(id(t), False) for t in inputs]
+      return [self._record(layer, f"{layer.name}:input{i}",
+                           *self.sizes[id(t)][:2], full, report_lib.SAVED,
+                           "operand, for the gradient of another operand")
+              for i, t in enumerate(inputs)
+              if any(n for j, n in enumerate(needs) if j != i)]
     if kind in ("add", "reshape"):
       return []
     if trains or grad_through:
@@ -163,6 +191,33 @@ class _Accountant:
               for i, t in enumerate(inputs)]
     return []
 
+  def _is_output_softmax(self, node) -> bool:
+    layer = node.layer
+    softmax = isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation)
+        and keras.activations.serialize(layer.activation) == "softmax")
+    output = tf.nest.flatten(node.outputs)[0]
+    return softmax and any(output is t for t in self.model.outputs)
+
+  def _fused_activation(self, node, trains, grad_through):
+    """What a conv/dense's own ``activation=`` keeps for the backward pass."""
+    layer = node.layer
+    name = keras.activations.serialize(getattr(layer, "activation", None)
+                                       or keras.activations.linear)
+    if name == "linear" or not (trains or grad_through):
+      return []
+    output = tf.nest.flatten(node.outputs)[0]
+    if name == "softmax" and any(output is t for t in self.model.outputs):
+      return []  # Training uses the logits.
+    shape, n = _elements(output, layer.name)
+    if name in _MASK_ACTIVATIONS:
+      return [self._record(layer, f"{layer.name}:activation", shape, n, 1,
+                           report_lib.SAVED, f"1-bit mask of the fused {name}")]
+    return [self._record(layer, f"{layer.name}:activation", shape, n,
+                         self.activation_bits, report_lib.SAVED,
+                         f"full tensor of the fused {name}, its gradient "
+                         "depends on its values")]
+
   def working(self, node, kind, outputs):
     layer = node.layer
     records = []
@@ -171,7 +226,8 @@ class _Accountant:
       records.append(self._record(layer, f"{layer.name}:input{i}", shape, n,
                                   self.activation_bits, report_lib.WORKING,
                                   "input of the running layer"))
-    if kind in ("norm", "norm_stats", "relu", "dropout", "activation", "add"):
+    if kind in ("norm", "norm_stats", "relu", "dropout", "hard_sigmoid",
+                "activation", "add"):
       return records  # Computed in place over the input.
     groups = 1
     if kind == "depthwise":

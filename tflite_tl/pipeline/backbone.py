@@ -10,7 +10,15 @@ log = logging.getLogger(__name__)
 
 
 def load_backbone(name: str, pretrained: bool, resolution: Optional[int]):
-  """(model, pretrained record or None) of backbone ``name``."""
+  """(model, pretrained record or None) of backbone ``name`` (a zoo or
+  shipped name, or a tf-keras model file)."""
+  if models_lib.is_model_path(name):
+    # The export's images are in [0, 1], the train step's input contract.
+    loaded = models_lib.read_model_file(name, resolution,
+                                        unit_range_input=True)
+    for note in loaded.notes:
+      log.warning("%s", note)
+    return loaded.model, None
   if pretrained:
     record = models_lib.pretrained_info(name)
     kwargs = dict(record.get("builder_kwargs", {}))

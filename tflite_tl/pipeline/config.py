@@ -80,11 +80,14 @@ def validate(cfg: ExportConfig) -> Plan:
     model = next((m for m in DEFAULT_MODELS if m in shipped), None)
     if model is None:
       model = next(m for m in DEFAULT_MODELS if m in models_lib.list_models())
+  elif models_lib.is_model_path(model):
+    pass  # A model file: read_model_file names the file in its errors.
   elif model not in shipped and model not in models_lib.list_models():
     raise ExportError(
         f"Unknown model '{model}'. Pretrained backbones: "
         f"{', '.join(shipped) or 'none shipped'}; zoo models (random "
-        f"weights): {', '.join(models_lib.list_models())}.")
+        f"weights): {', '.join(models_lib.list_models())}; or a tf-keras "
+        "model file (.keras, .h5, SavedModel directory).")
   if not cfg.dataset.startswith("folder:"):
     datasets = data_lib.list_datasets()
     if cfg.dataset not in datasets:

@@ -28,6 +28,7 @@ from tflite_tl import devices as devices_lib
 from tflite_tl import flatbuffer
 from tflite_tl import lower
 from tflite_tl import memory
+from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
 from tflite_tl import tflm
 from tflite_tl import train as train_lib
@@ -196,6 +197,23 @@ def _analytic_memory(model, batch: int):
           "source": "modelled (TinyTL accounting)"}
 
 
+def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int):
+  """The method applied; for a model file, checked to lower, with errors
+  naming the file."""
+  own_file = models_lib.is_model_path(model_name)
+  try:
+    rewritten = rewrite_lib.apply_method(backbone, cfg.method,
+                                         num_classes=num_classes,
+                                         seed=cfg.seed)
+    if own_file:
+      lower.check_lowerable(rewritten, batch_size=cfg.batch or 1)
+  except ValueError as e:
+    if own_file:
+      raise ExportError(f"{model_name}: {e}") from None
+    raise
+  return rewritten
+
+
 def run_export(cfg: ExportConfig) -> ExportResult:
   """Runs the export; raises (and writes nothing) on any failure."""
   plan = validate(cfg)
@@ -209,21 +227,24 @@ def run_export(cfg: ExportConfig) -> ExportResult:
   x_train = np.asarray(data.x_train, np.float32)
   y_train = np.asarray(data.y_train)
   # rewrite
-  rewritten = rewrite_lib.apply_method(backbone, cfg.method,
-                                       num_classes=data.num_classes,
-                                       seed=cfg.seed)
+  rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes)
+  model_name, model_file = plan.model, None
+  if models_lib.is_model_path(plan.model):
+    # The package and report name the file, not the machine's path to it.
+    model_file = plan.model
+    model_name = os.path.basename(os.path.normpath(plan.model))
   # fine-tune
   _finetune(cfg, rewritten, x_train, y_train)
   # lower
   int8 = _int8_model(cfg, rewritten, x_train, y_train)
-  chosen = _lower(cfg, plan.device, plan.model, rewritten, int8, shape,
+  chosen = _lower(cfg, plan.device, model_name, rewritten, int8, shape,
                   data.class_names)
   # verify
   train, inference = _verify(cfg, rewritten, chosen, data, x_train, y_train)
   # package
   files = package.package_files(chosen.spec)
   report = summary.export_report(
-      cfg, plan.device, plan.model, plan.pretrained, record, data,
+      cfg, plan.device, model_name, plan.pretrained, record, model_file, data,
       chosen.batch, chosen.spec, chosen.arenas, chosen.fit, train, inference,
       _analytic_memory(rewritten, chosen.batch),
       sorted(files) + ["REPORT.md", "report.json"])

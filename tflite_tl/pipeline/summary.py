@@ -15,7 +15,8 @@ _RECORD_KEYS = ("dataset", "resolution", "channels", "weights_sha256", "model")
 
 
 def export_report(cfg: ExportConfig, device, model_name: str,
-                  pretrained: bool, record: Optional[Dict], data, batch: int,
+                  pretrained: bool, record: Optional[Dict],
+                  model_file: Optional[str], data, batch: int,
                   spec: package.BuildSpec, arenas, fit_result, train,
                   inference, analytic: Optional[Dict],
                   files: List[str]) -> Dict[str, Any]:
@@ -27,6 +28,7 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       "format": FORMAT,
       "config": {
           "model": model_name, "pretrained": pretrained,
+          "model_file": model_file,
           "pretrained_record": {k: record[k] for k in sorted(record)
                                 if k in _RECORD_KEYS} if record else None,
           "method": cfg.method, "dataset": cfg.dataset,

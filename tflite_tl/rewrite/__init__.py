@@ -4,6 +4,7 @@ Every pass returns a new functional model and leaves its input untouched.
 """
 from tflite_tl.rewrite.blocks import MBConvBlock
 from tflite_tl.rewrite.blocks import find_mbconv_blocks
+from tflite_tl.rewrite.canonical import canonicalize
 from tflite_tl.rewrite.fold_bn import fold_batch_norm
 from tflite_tl.rewrite.graph import UnsupportedModelError
 from tflite_tl.rewrite.head import find_classifier

@@ -3,27 +3,31 @@
 A block is recognised around each DepthwiseConv2D, independent of layer
 names::
 
-    [1x1 Conv2D -> [BatchNorm] -> ReLU/ReLU6 ->]  [ZeroPadding2D ->]
-    DepthwiseConv2D -> [BatchNorm] -> ReLU/ReLU6 -> 1x1 Conv2D -> [BatchNorm]
-    [-> Add with the block input]
+    [1x1 Conv2D -> [BatchNorm] -> act ->]  [ZeroPadding2D ->]
+    DepthwiseConv2D -> [BatchNorm] -> act [-> squeeze-and-excitation]
+    -> 1x1 Conv2D -> [BatchNorm] [-> Dropout] [-> Add with the block input]
 
-BatchNorms are optional so that folded models (see :mod:`fold_bn`) match
-too. This covers the tflite_tl zoo, ``keras.applications.MobileNetV2``
-(ZeroPadding2D before stride-2 depthwise convs) and hand-built MobileNet-style
-models.
+``act`` is ReLU/ReLU6, hard-swish (:class:`tflite_tl.layers.HardSwish`) or
+swish; squeeze-and-excitation is a ``Multiply`` of the activation with a
+gate computed from its ``GlobalAveragePooling2D``. BatchNorms are optional
+so that folded models (see :mod:`fold_bn`) match too. This covers the
+tflite_tl zoo, ``keras.applications.MobileNetV2`` (ZeroPadding2D before
+stride-2 depthwise convs), MobileNetV3 (after :mod:`canonical`),
+EfficientNet (Dropout before the Add) and hand-built MobileNet-style models.
 """
 import dataclasses
 from typing import List, Optional, Tuple
 
 from tflite_tl._compat import keras
+from tflite_tl.layers.activations import HardSwish
 from tflite_tl.rewrite import graph
 
 SUPPORTED_BLOCK = (
-    "[1x1 Conv2D -> BatchNormalization -> ReLU/ReLU6 ->] [ZeroPadding2D ->] "
-    "DepthwiseConv2D -> BatchNormalization -> ReLU/ReLU6 -> 1x1 Conv2D -> "
-    "BatchNormalization [-> Add with the block input] (BatchNorms may be "
-    "folded away; activations must be separate ReLU or Activation('relu'/"
-    "'relu6') layers)")
+    "[1x1 Conv2D -> BatchNormalization -> act ->] [ZeroPadding2D ->] "
+    "DepthwiseConv2D -> BatchNormalization -> act [-> squeeze-and-excitation "
+    "Multiply] -> 1x1 Conv2D -> BatchNormalization [-> Dropout] [-> Add with "
+    "the block input] (BatchNorms may be folded away; act is a separate ReLU, "
+    "ReLU6, HardSwish or Activation('relu'/'relu6'/'swish') layer)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +59,14 @@ def is_relu(layer) -> bool:
   return False
 
 
+def is_block_activation(layer) -> bool:
+  """An activation layer that may sit inside an inverted-residual block."""
+  if is_relu(layer) or isinstance(layer, HardSwish):
+    return True
+  return (isinstance(layer, keras.layers.Activation)
+          and keras.activations.serialize(layer.activation) == "swish")
+
+
 def _is_pointwise(layer) -> bool:
   return (isinstance(layer, keras.layers.Conv2D)
           and not isinstance(layer, keras.layers.DepthwiseConv2D)
@@ -84,7 +96,7 @@ def _expansion(readers, dw_input):
     tensor = layer.input
     layer = _producer_if_single_use(readers, tensor)
   block_input = tensor
-  if layer is None or not is_relu(layer):
+  if layer is None or not is_block_activation(layer):
     return None, block_input
   layer = _producer_if_single_use(readers, layer.input)
   if isinstance(layer, keras.layers.BatchNormalization):
@@ -98,14 +110,29 @@ def _unsupported(dw, found, what):
   return graph.UnsupportedModelError(
       f"DepthwiseConv2D '{dw.name}' is not part of a supported inverted-"
       f"residual block: expected {what}, found {found}. Supported block: "
-      f"{SUPPORTED_BLOCK}. Squeeze-and-excitation, hard-swish and other "
-      "variants are not supported by lite residual insertion.")
+      f"{SUPPORTED_BLOCK}.")
 
 
 def _describe(node):
   if node is None:
     return "a tensor read by several layers (or none)"
   return f"'{node.layer.name}' ({type(node.layer).__name__})"
+
+
+def _squeeze_excitation(readers, tensor):
+  """The Multiply node gating ``tensor`` by a function of its global average
+  pool (squeeze-and-excitation), or None."""
+  nodes = readers.get(id(tensor), [])
+  if len(nodes) != 2:
+    return None
+  multiply = [n for n in nodes if isinstance(n.layer, keras.layers.Multiply)]
+  squeeze = [n for n in nodes
+             if isinstance(n.layer, keras.layers.GlobalAveragePooling2D)]
+  if len(multiply) != 1 or len(squeeze) != 1:
+    return None
+  if len(multiply[0].keras_inputs) != 2:
+    return None
+  return multiply[0]
 
 
 def _block_at(readers, dw_node) -> MBConvBlock:
@@ -121,10 +148,15 @@ def _block_at(readers, dw_node) -> MBConvBlock:
   if node is not None and isinstance(node.layer, keras.layers.BatchNormalization):
     tensor = graph.node_output(node)
     node = _single_reader(readers, tensor)
-  if node is None or not is_relu(node.layer):
-    raise _unsupported(dw, _describe(node), "a ReLU/ReLU6 after the depthwise "
-                       "conv (and its BatchNorm)")
-  node = _single_reader(readers, graph.node_output(node))
+  if node is None or not is_block_activation(node.layer):
+    raise _unsupported(dw, _describe(node), "a ReLU/ReLU6/HardSwish/swish "
+                       "after the depthwise conv (and its BatchNorm)")
+  tensor = graph.node_output(node)
+  node = _single_reader(readers, tensor)
+  if node is None:
+    node = _squeeze_excitation(readers, tensor)
+    if node is not None:
+      node = _single_reader(readers, graph.node_output(node))
   if node is None or not _is_pointwise(node.layer):
     raise _unsupported(dw, _describe(node), "a 1x1 projection Conv2D")
   project = node.layer
@@ -133,6 +165,12 @@ def _block_at(readers, dw_node) -> MBConvBlock:
   if node is not None and isinstance(node.layer, keras.layers.BatchNormalization):
     tensor = graph.node_output(node)
     node = _single_reader(readers, tensor)
+  if node is not None and isinstance(node.layer, keras.layers.Dropout):
+    # EfficientNet's drop-connect: the identity on the device.
+    dropout_output = graph.node_output(node)
+    after = _single_reader(readers, dropout_output)
+    if after is not None and isinstance(after.layer, keras.layers.Add):
+      node = after
   has_shortcut = False
   if (node is not None and isinstance(node.layer, keras.layers.Add)
       and len(node.keras_inputs) == 2
@@ -159,7 +197,9 @@ def find_mbconv_blocks(model: keras.Model) -> List[MBConvBlock]:
   if not blocks:
     raise graph.UnsupportedModelError(
         f"model '{model.name}' has no DepthwiseConv2D layers, so no "
-        f"inverted-residual blocks were found. Supported block: "
+        "inverted-residual blocks were found for lite residual branches "
+        "(methods tinytl_l, tinytl_lb); the other methods (tinytl_b, "
+        f"ft_last, ft_norm_last, ft_full) apply. Supported block: "
         f"{SUPPORTED_BLOCK}.")
   for block in blocks:
     if None in block.input_shape[:2] or None in block.output_shape[:2]:

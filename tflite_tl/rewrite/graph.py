@@ -191,6 +191,9 @@ def assign_named_weights(layer, values: Dict[str, object]) -> None:
         "supported by rewrite passes.")
   for weight in layer.weights:
     weight.assign(values[weight_short_name(weight)])
+  # Preprocessing layers (Normalization) derive constants from their
+  # variables; Keras' own set_weights refreshes them the same way.
+  layer.finalize_state()
 
 
 def weight_short_name(weight) -> str:

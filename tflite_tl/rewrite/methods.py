@@ -15,7 +15,9 @@ tinytl_l      lite residual branches + classifier; BatchNorm folded
 tinytl_lb     lite residual branches + every bias + classifier
 ============  ==============================================================
 
-The classifier is replaced by a fresh one when ``num_classes`` is given.
+The model is first put in canonical form (:mod:`canonical`: raw TF operators
+such as keras.applications' hard-swish become layers). The classifier is
+replaced by a fresh one when ``num_classes`` is given.
 Options: ``norm`` ("group"/"batch") and ``max_kernel_size``, ``expand``,
 ``skip_unexpanded``, ``seed`` for lite residual methods; ``seed`` for all.
 Users add methods with :func:`register_method`.
@@ -23,6 +25,7 @@ Users add methods with :func:`register_method`.
 from typing import Callable, Dict, List, Optional
 
 from tflite_tl._compat import keras
+from tflite_tl.rewrite import canonical
 from tflite_tl.rewrite import fold_bn
 from tflite_tl.rewrite import head
 from tflite_tl.rewrite import lite_residual
@@ -65,6 +68,8 @@ def apply_method(model: keras.Model, name: str,
     raise ValueError(f"Unknown transfer-learning method {name!r}; registered "
                      f"methods: {', '.join(list_methods())}. Add your own "
                      "with tflite_tl.rewrite.register_method(name, fn).")
+  # Methods (and the passes they use) see layers, not raw TF operators.
+  model = canonical.canonicalize(model)
   return _REGISTRY[name](model, num_classes=num_classes, **options)
 
 

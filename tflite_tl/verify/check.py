@@ -19,9 +19,11 @@ from tflite_tl.lower import lower_model
 from tflite_tl.lower import op_counts
 from tflite_tl.memory import training_memory
 from tflite_tl.models import get_model
+from tflite_tl.models import is_model_path
 from tflite_tl.models import list_pretrained
 from tflite_tl.models import load_pretrained
 from tflite_tl.models import pretrained_info
+from tflite_tl.models import read_model_file
 from tflite_tl.rewrite import apply_method
 from tflite_tl.verify.train_step import DEFAULT_TOLERANCE
 from tflite_tl.verify.train_step import compare
@@ -80,6 +82,13 @@ def build_model(config: VerifyConfig):
   # Seed first: zoo initialisers and new heads draw from it, so a report is
   # reproducible (same flags -> same model, data and figures).
   keras.utils.set_random_seed(config.seed)
+  if is_model_path(config.model):
+    # Same input contract as the export: images in [0, 1].
+    loaded = read_model_file(config.model, config.resolution,
+                             unit_range_input=True)
+    model = apply_method(loaded.model, config.method,
+                         num_classes=config.num_classes)
+    return model, " ".join([f"model file {config.model}", *loaded.notes])
   mismatch = (_pretrained_match(config) if config.weights != "random"
               else "random weights were asked for")
   if mismatch is None:
@@ -109,7 +118,8 @@ def verify(config: VerifyConfig) -> Dict:
 
   model, weights = build_model(config)
   report = {"model": config.model, "method": config.method,
-            "resolution": config.resolution, "batch": config.batch,
+            "resolution": int(model.inputs[0].shape[1]),
+            "batch": config.batch,
             "steps": config.steps, "tolerance": config.tolerance,
             "weights": weights, "learning_rate": config.learning_rate,
             "seed": config.seed}
