@@ -80,6 +80,7 @@ def transfer_runner(results_path: str, measure_arena: bool = True):
   A ``RunFnFactory`` that imports the runner (and so TensorFlow) where it is
   called: on the workers, not on a driver that only schedules.
   """
+  # Lazy: the runner imports TensorFlow, which a scheduling driver never needs.
   from benchmarks.transfer_lib import runner  # pylint: disable=import-outside-toplevel
   return runner.TransferRunner.for_results(results_path, measure_arena)
 
