@@ -9,7 +9,8 @@ _REPO = pathlib.Path(__file__).resolve().parents[1]
 # One binary: kernels_test.cc holds main(), the other files more suites
 # (framework-free: no TFLM, no TF).
 _TEST_SRCS = [_REPO / "tflm_kernels" / "tests" / name
-              for name in ("kernels_test.cc", "update_kernels_test.cc")]
+              for name in ("kernels_test.cc", "update_kernels_test.cc",
+                           "layer_kernels_test.cc")]
 _TESTDATA = _REPO / "tflm_kernels" / "testdata"
 
 _WARNINGS = ["-Wall", "-Wextra", "-Wshadow", "-Wconversion", "-Wno-sign-conversion",

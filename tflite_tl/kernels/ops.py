@@ -255,3 +255,121 @@ def sgd_momentum_update(weights, velocity, grad, learning_rate: float, momentum:
   """Keras SGD with momentum; returns (new_weights, new_velocity)."""
   return load_ops().tl_sgd_momentum_update(
       weights, velocity, grad, learning_rate=float(learning_rate), momentum=float(momentum))
+
+
+def softmax_xent(logits, labels, label_smoothing: float = 0.0):
+  """TL_SOFTMAX_XENT: (mean loss [1], grad_logits [N, K]).
+
+  Targets are (1 - label_smoothing) * onehot(labels) + label_smoothing / K, as
+  Keras' CategoricalCrossentropy; a non-finite logit or loss zeroes the
+  gradient and the loss carries the non-finite value.
+  """
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+  return load_ops().tl_softmax_xent(logits, tf.cast(labels, tf.int32),
+                                    label_smoothing=float(label_smoothing))
+
+
+def avgpool_grad(grad_output, input_size: IntPair, filter_size: IntPair,
+                 strides: Optional[IntPair] = None, padding: str = "VALID"):
+  """TL_AVGPOOL_GRAD: gradient of AVERAGE_POOL_2D w.r.t. its [N, H, W, C] input.
+
+  strides defaults to the window (non-overlapping pools); a [N, C]
+  grad_output with filter_size = input_size is global average pooling's.
+  """
+  ih, iw = _pair(input_size, "input_size")
+  fh, fw = _pair(filter_size, "filter_size")
+  sh, sw = _pair(strides if strides is not None else (fh, fw), "strides")
+  return load_ops().tl_avg_pool_grad(grad_output, input_height=ih, input_width=iw,
+                                     filter_height=fh, filter_width=fw, stride_h=sh,
+                                     stride_w=sw, padding=_padding(padding))
+
+
+def resize_bilinear_grad(grad_output, input_size: IntPair, align_corners: bool = False,
+                         half_pixel_centers: bool = True):
+  """TL_RESIZE_BILINEAR_GRAD: adjoint of TFLite's float RESIZE_BILINEAR.
+
+  The defaults are TF2's tf.image.resize / Keras UpSampling2D (half-pixel
+  centers).
+  """
+  ih, iw = _pair(input_size, "input_size")
+  if align_corners and half_pixel_centers:
+    raise ValueError("align_corners and half_pixel_centers cannot both be true")
+  return load_ops().tl_resize_bilinear_grad(grad_output, input_height=ih, input_width=iw,
+                                            align_corners=bool(align_corners),
+                                            half_pixel_centers=bool(half_pixel_centers))
+
+
+def group_norm(x, groups: int, epsilon: float = 1e-3, gamma=None, beta=None):
+  """TL_GROUPNORM: tf-keras GroupNormalization of NHWC x (gamma / beta None:
+  scale=False / center=False)."""
+  gamma, has_gamma = _optional(gamma, tf.float32)
+  beta, has_beta = _optional(beta, tf.float32)
+  return load_ops().tl_group_norm(x, gamma, beta, groups=_groups(groups),
+                                  epsilon=float(epsilon), has_gamma=has_gamma,
+                                  has_beta=has_beta)
+
+
+class NormGradResult(NamedTuple):
+  """TL_GROUPNORM_GRAD / TL_BATCHNORM_GRAD results: the input gradient (from
+  gamma before the step) and the parameters after one SGD step (None if not
+  given; an untrained gamma comes back unchanged)."""
+  grad_input: tf.Tensor
+  gamma: Optional[tf.Tensor]
+  beta: Optional[tf.Tensor]
+
+
+def _norm_grad_attrs(mask, gamma, beta, train_gamma, learning_rate):
+  if train_gamma and gamma is None:
+    raise ValueError("train_gamma needs gamma")
+  mask, has_mask = _optional(mask, tf.uint8)
+  gamma_t, has_gamma = _optional(gamma, tf.float32)
+  beta_t, has_beta = _optional(beta, tf.float32)
+  attrs = dict(learning_rate=float(learning_rate), has_mask=has_mask, has_gamma=has_gamma,
+               train_gamma=bool(train_gamma), train_beta=has_beta)
+  return mask, gamma_t, beta_t, attrs
+
+
+def _norm_result(outputs, gamma, beta):
+  grad_input, new_gamma, new_beta = outputs
+  return NormGradResult(grad_input, new_gamma if gamma is not None else None,
+                        new_beta if beta is not None else None)
+
+
+def group_norm_grad(grad_output, x, groups: int, epsilon: float = 1e-3,
+                    learning_rate: float = 0.0, *, mask=None, gamma=None, beta=None,
+                    train_gamma: bool = False) -> NormGradResult:
+  """TL_GROUPNORM_GRAD: backward of group_norm from the saved input x.
+
+  gamma is read for dx and, with train_gamma, stepped; a given beta is always
+  trained (it is only an input to be trained). mask is the packed 1-bit mask
+  of the layer's output activation.
+  """
+  mask, gamma_t, beta_t, attrs = _norm_grad_attrs(mask, gamma, beta, train_gamma,
+                                                  learning_rate)
+  outputs = load_ops().tl_group_norm_grad(grad_output, mask, x, gamma_t, beta_t,
+                                          groups=_groups(groups), epsilon=float(epsilon),
+                                          **attrs)
+  return _norm_result(outputs, gamma, beta)
+
+
+def batch_norm_grad(grad_output, inv_std, learning_rate: float = 0.0, *, mask=None,
+                    x=None, mean=None, gamma=None, beta=None, train_gamma: bool = False,
+                    input_quantization=None) -> NormGradResult:
+  """TL_BATCHNORM_GRAD: backward of a batch norm with frozen statistics.
+
+  inv_std = 1 / sqrt(moving_var + eps). A trained gamma needs the saved input
+  x (float32, or int8 with input_quantization) and the mean.
+  """
+  if train_gamma and (x is None or mean is None):
+    raise ValueError("train_gamma needs the saved input x and the mean")
+  if x is None:
+    x, quant = tf.zeros([0], tf.float32), {}
+  else:
+    x, quant = _input_quant(x, input_quantization)
+  mean, _ = _optional(mean, tf.float32)
+  mask, gamma_t, beta_t, attrs = _norm_grad_attrs(mask, gamma, beta, train_gamma,
+                                                  learning_rate)
+  outputs = load_ops().tl_batch_norm_grad(grad_output, mask, x, mean, inv_std, gamma_t,
+                                          beta_t, **quant, **attrs)
+  return _norm_result(outputs, gamma, beta)

@@ -78,6 +78,34 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                _UPDATE_OPTIONS,
                "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
                "[1, kh, kw, C], channels index C."),
+    TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
+               ("loss", "grad_logits"), {"label_smoothing": float},
+               "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "
+               "with label smoothing, and grad_logits = (softmax - targets) / N (all 0 "
+               "if a logit or the loss is non-finite); a label outside [0, K) fails."),
+    TflmOpSpec("TL_AVGPOOL_GRAD", "avgpool_grad.cc", ("grad_output",), ("grad_input",),
+               {"filter_h": int, "filter_w": int, "padding": int, "stride_h": int,
+                "stride_w": int},
+               "Gradient of AVERAGE_POOL_2D (count excludes padding); grad_output [N, C] "
+               "for global pooling."),
+    TflmOpSpec("TL_RESIZE_BILINEAR_GRAD", "resize_bilinear_grad.cc", ("grad_output",),
+               ("grad_input",), {"align_corners": bool, "half_pixel_centers": bool},
+               "Adjoint of the float RESIZE_BILINEAR reference (same index and weight "
+               "arithmetic)."),
+    TflmOpSpec("TL_GROUPNORM", "group_norm.cc", ("x", "[gamma]", "[beta]"), ("y",),
+               {"epsilon": float, "groups": int},
+               "GroupNormalization forward (tf-keras), NHWC."),
+    TflmOpSpec("TL_GROUPNORM_GRAD", "group_norm.cc",
+               ("grad_output", "[mask]", "x", "[gamma]", "[beta]"), ("[grad_input]",),
+               {"epsilon": float, "groups": int, "learning_rate": float},
+               "GroupNormalization backward from the saved input: grad_input (gamma "
+               "before its step), then in-place SGD of a variable gamma and of beta."),
+    TflmOpSpec("TL_BATCHNORM_GRAD", "batch_norm_grad.cc",
+               ("grad_output", "[mask]", "[x]", "[mean]", "[inv_std]", "[gamma]", "[beta]"),
+               ("[grad_input]",), {"learning_rate": float},
+               "Backward of a batch norm with frozen statistics (forward as MUL/ADD): "
+               "grad_input = dy * gamma * inv_std, then in-place SGD of a variable "
+               "gamma (needs x, f32 or int8, and mean) and of beta."),
 ]}
 
 
@@ -110,6 +138,16 @@ def custom_options(op_name: str, **options) -> bytes:
   if "padding" in typed and typed["padding"] not in (0, 1):
     raise ValueError(f"{op_name} option 'padding' is 0 (VALID) or 1 (SAME), got "
                      f"{typed['padding']}")
+  if "label_smoothing" in typed and not 0.0 <= typed["label_smoothing"] < 1.0:
+    raise ValueError(f"{op_name} option 'label_smoothing' must be in [0, 1), got "
+                     f"{typed['label_smoothing']}")
+  if typed.get("align_corners") and typed.get("half_pixel_centers"):
+    raise ValueError(f"{op_name}: align_corners and half_pixel_centers cannot both be true")
+  for key in ("filter_h", "filter_w", "groups"):
+    if key in typed and typed[key] < 1:
+      raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
+  if "epsilon" in typed and typed["epsilon"] < 0:
+    raise ValueError(f"{op_name} option 'epsilon' must be >= 0, got {typed['epsilon']}")
   if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
     raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
                      f"(input channels), got {typed['channel_axis']}")

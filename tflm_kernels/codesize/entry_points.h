@@ -7,6 +7,8 @@
 
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/conv_update.h"
+#include "tflm_kernels/reference/group_norm.h"
+#include "tflm_kernels/reference/norm_grad_outputs.h"
 
 extern "C" {
 void tl_bias_grad(const float* grad_output, int32_t rows, int32_t channels,
@@ -72,6 +74,34 @@ bool tl_depthwise_update(const tflite_tl::reference::ConvGeometry* g,
                          const int32_t* channels, int32_t num_channels,
                          const tflite_tl::reference::SgdOptions* sgd,
                          const tflite_tl::reference::TrainedParameters* p);
+bool tl_softmax_xent(const float* logits, const int32_t* labels, int32_t batch,
+                     int32_t classes, float label_smoothing, float* loss,
+                     float* grad_logits);
+void tl_avgpool_grad(const tflite_tl::reference::ConvGeometry* g,
+                     const float* grad_output, float* grad_input);
+void tl_resize_bilinear_grad(int32_t batch, int32_t in_h, int32_t in_w,
+                             int32_t channels, int32_t out_h, int32_t out_w,
+                             bool align_corners, bool half_pixel_centers,
+                             const float* grad_output, float* grad_input);
+void tl_group_norm(const tflite_tl::reference::GroupNormShape* s,
+                   const float* x, const float* gamma, const float* beta,
+                   float epsilon, float* stats, float* y);
+void tl_group_norm_grad(const tflite_tl::reference::GroupNormShape* s,
+                        const float* grad_output, const uint8_t* mask,
+                        const float* x, const float* gamma, float epsilon,
+                        float* stats,
+                        const tflite_tl::reference::NormGradOutputs* out);
+void tl_batch_norm_grad(const float* grad_output, const uint8_t* mask,
+                        const float* x, const float* mean,
+                        const float* inv_std, const float* gamma, int32_t rows,
+                        int32_t channels,
+                        const tflite_tl::reference::NormGradOutputs* out);
+void tl_batch_norm_grad_int8(const float* grad_output, const uint8_t* mask,
+                             const int8_t* x, float input_scale,
+                             int32_t input_zero_point, const float* mean,
+                             const float* inv_std, const float* gamma,
+                             int32_t rows, int32_t channels,
+                             const tflite_tl::reference::NormGradOutputs* out);
 bool tl_depthwise_update_int8(const tflite_tl::reference::ConvGeometry* g,
                               const float* grad_output, const uint8_t* mask,
                               const int8_t* input, float input_scale,

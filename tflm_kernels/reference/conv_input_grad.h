@@ -48,8 +48,9 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
         // Mask bit of go[0] (unused without a mask).
         const int32_t go_index = kMasked ? static_cast<int32_t>(go - grad_output) : 0;
         for (int32_t co = 0; co < g.out_c; ++co) {
-          const float dy =
-              !kMasked || MaskBit(mask, go_index + co) ? go[co] : 0.0f;
+          // A masked-out output adds nothing: skip its taps.
+          if (kMasked && !MaskBit(mask, go_index + co)) continue;
+          const float dy = go[co];
           const float gv = scales != nullptr ? dy * scales[co] : dy;
           const FilterT* f = filter + static_cast<int64_t>(co) * row_size;
           const int32_t in_offset = (co / group_out) * group_in;

@@ -47,6 +47,28 @@ inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
             ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) * g.out_c;
         // Mask bit of go[0] (unused without a mask).
         const int32_t go_index = kMasked ? static_cast<int32_t>(go - grad_output) : 0;
+        if (kMasked && multiplier == 1 && scales != nullptr) {
+          // One mask test per output element, and masked-out ones skip all
+          // their taps. Each grad_input element still sums over (oy, ox) in
+          // order: the result equals masking grad_output beforehand.
+          for (int32_t c = 0; c < g.in_c; ++c) {
+            if (!MaskBit(mask, go_index + c)) continue;
+            const float dy = go[c];
+            for (int32_t ky = 0; ky < g.filter_h; ++ky) {
+              const int32_t iy = iy0 + ky;
+              if (iy < 0 || iy >= g.in_h) continue;
+              for (int32_t kx = 0; kx < g.filter_w; ++kx) {
+                const int32_t ix = ix0 + kx;
+                if (ix < 0 || ix >= g.in_w) continue;
+                grad_input[((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
+                               g.in_c + c] +=
+                    dy * (static_cast<float>(filter[(ky * g.filter_w + kx) * g.out_c + c]) *
+                          scales[c]);
+              }
+            }
+          }
+          continue;
+        }
         for (int32_t ky = 0; ky < g.filter_h; ++ky) {
           const int32_t iy = iy0 + ky;
           if (iy < 0 || iy >= g.in_h) continue;

@@ -601,6 +601,295 @@ def depthwise_update_cases():
   return _update_cases(_DEPTHWISE_UPDATE_CASES, depthwise=True)
 
 
+# (name, batch, classes, label_smoothing, non-finite logit or None)
+_XENT_CASES = [
+    ("n3_k5", 3, 5, 0.0, None),
+    ("n4_k10_smoothing_0.1", 4, 10, 0.1, None),
+    ("n2_k7_smoothing_0.3", 2, 7, 0.3, None),
+    ("n1_k1_single_class", 1, 1, 0.0, None),
+    ("n2_k3_large_logits_smoothing_0.2", 2, 3, 0.2, "large"),
+    ("nan_logit", 2, 4, 0.0, np.nan),
+    ("inf_logit_smoothing_0.1", 2, 4, 0.1, np.inf),
+    ("neg_inf_logit", 3, 4, 0.0, -np.inf),
+    ("neg_inf_logit_smoothing_0.1", 3, 4, 0.1, -np.inf),
+]
+
+
+def _grad_of_scalar(fn, primals):
+  """fn(*primals) (a scalar) and its gradients w.r.t. all primals, float64."""
+  variables = [tf.constant(p, dtype=tf.float64) for p in primals]
+  with tf.GradientTape() as tape:
+    for v in variables:
+      tape.watch(v)
+    out = fn(*variables)
+  return out.numpy(), [g.numpy() for g in tape.gradient(out, variables)]
+
+
+def softmax_xent_cases():
+  cases = []
+  for name, n, k, eps, special in _XENT_CASES:
+    rng = _rng(name, 9)
+    logits = 2.0 * rng.standard_normal((n, k))
+    labels = rng.integers(0, k, n).astype(np.int32)
+    if special == "large":  # stable only with the max subtracted
+      logits[0] += 1000.0
+      logits[1] -= 1000.0
+    elif special is not None:
+      logits[n - 1, (labels[n - 1] + 1) % k] = special  # not the label
+    logits = _f32(logits)
+    targets = (1.0 - eps) * np.eye(k)[labels] + eps / k
+
+    def mean_loss(x):
+      return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+          labels=tf.constant(targets, tf.float64), logits=x))
+
+    loss, (grad,) = _grad_of_scalar(mean_loss, [logits])
+    if k > 1 and (special is None or special == "large"):
+      keras_loss = keras.losses.CategoricalCrossentropy(
+          from_logits=True, label_smoothing=eps)(np.eye(k)[labels], logits.astype(np.float64))
+      np.testing.assert_allclose(loss, keras_loss.numpy(), rtol=1e-6)  # the same targets
+    elif special is not None and special != "large":
+      # The step becomes a no-op; the loss keeps TF's non-finite value.
+      assert not np.isfinite(loss), name
+      grad = np.zeros_like(grad)
+    cases.append(GoldenCase(name, {"label_smoothing": eps}, {
+        "logits": logits, "labels": labels,
+        "expected_loss": _f32([loss]), "expected_grad_logits": _f32(grad),
+    }))
+  return cases
+
+
+# (name, batch, height, width, channels, filter_h, filter_w, stride_h,
+#  stride_w, padding, grad_output as [N, C])
+_AVGPOOL_CASES = [
+    ("global_7x7_grad_nc", 2, 7, 7, 5, 7, 7, 1, 1, "VALID", True),
+    ("global_5x3", 1, 5, 3, 3, 5, 3, 1, 1, "VALID", False),
+    ("k2_s2_valid_even", 1, 6, 6, 3, 2, 2, 2, 2, "VALID", False),
+    ("k2_s2_valid_odd_batch2", 2, 7, 7, 2, 2, 2, 2, 2, "VALID", False),
+    ("k2_s2_same_odd", 1, 7, 5, 3, 2, 2, 2, 2, "SAME", False),
+    ("k3_s2_same_odd_overlapping", 1, 9, 9, 2, 3, 3, 2, 2, "SAME", False),
+    ("k3_s1_same_batch2", 2, 5, 5, 3, 3, 3, 1, 1, "SAME", False),
+    ("k2x3_s1x2_valid_rect", 1, 6, 7, 2, 2, 3, 1, 2, "VALID", False),
+]
+
+
+def avgpool_grad_cases():
+  cases = []
+  for name, n, h, w, c, fh, fw, sh, sw, pad, grad_nc in _AVGPOOL_CASES:
+    rng = _rng(name, 10)
+    oh, ow = _out_size(h, fh, sh, pad), _out_size(w, fw, sw, pad)
+    gy = _f32(rng.standard_normal((n, oh, ow, c)))
+    pool = lambda x: tf.nn.avg_pool2d(x, (fh, fw), (sh, sw), pad)  # noqa: E731
+    (gx,) = _vjp(pool, [np.zeros((n, h, w, c))], gy)
+    if grad_nc:  # GlobalAveragePooling2D: the same gradient as its reduce_mean
+      (gx_keras,) = _vjp(keras.layers.GlobalAveragePooling2D(dtype="float64"),
+                         [np.zeros((n, h, w, c))], gy.reshape(n, c))
+      np.testing.assert_allclose(gx, gx_keras, rtol=1e-12)
+      gy = gy.reshape(n, c)
+    cases.append(GoldenCase(name, {"filter_h": fh, "filter_w": fw,
+                                   "padding": 1 if pad == "SAME" else 0,
+                                   "stride_h": sh, "stride_w": sw}, {
+        "grad_output": gy, "expected_grad_input": _f32(gx),
+    }))
+  return cases
+
+
+# (name, batch, height, width, channels, out_h, out_w, align_corners,
+#  half_pixel_centers, forward: "v2" tf.image.resize, "v1"
+#  tf.compat.v1.image.resize_bilinear, "keras" UpSampling2D)
+_RESIZE_CASES = [
+    ("x2_half_pixel", 1, 3, 4, 2, 6, 8, False, True, "v2"),
+    ("x3_half_pixel_batch2", 2, 3, 3, 1, 9, 9, False, True, "v2"),
+    ("ratio_7_4_by_8_5_half_pixel", 1, 4, 5, 3, 7, 8, False, True, "v2"),
+    ("down_7x6_to_3x4_half_pixel", 1, 7, 6, 2, 3, 4, False, True, "v2"),
+    ("x2_keras_upsampling2d_batch2", 2, 4, 3, 2, 8, 6, False, True, "keras"),
+    ("x2_align_corners", 1, 3, 4, 2, 6, 8, True, False, "v1"),
+    ("ratio_5_3_by_7_5_legacy", 1, 3, 5, 2, 5, 7, False, False, "v1"),
+    ("ratio_align_corners_1x1_to_3x3", 1, 1, 1, 2, 3, 3, True, False, "v1"),
+]
+
+
+def _resize(in_size, size, align, half, mode):
+  if mode == "keras":
+    factors = (size[0] // in_size[0], size[1] // in_size[1])
+    layer = keras.layers.UpSampling2D(factors, interpolation="bilinear", dtype="float64")
+    return lambda x: tf.cast(layer(x), tf.float64)  # resize computes in float32
+  if mode == "v2":
+    return lambda x: tf.cast(tf.image.resize(x, size, method="bilinear"), tf.float64)
+  return lambda x: tf.cast(tf.compat.v1.image.resize_bilinear(
+      x, size, align_corners=align, half_pixel_centers=half), tf.float64)
+
+
+def resize_bilinear_grad_cases():
+  cases = []
+  for name, n, h, w, c, oh, ow, align, half, mode in _RESIZE_CASES:
+    rng = _rng(name, 11)
+    gy = _f32(rng.standard_normal((n, oh, ow, c)))
+    (gx,) = _vjp(_resize((h, w), (oh, ow), align, half, mode), [np.zeros((n, h, w, c))], gy)
+    cases.append(GoldenCase(name, {"align_corners": int(align),
+                                   "half_pixel_centers": int(half)}, {
+        "grad_output": gy, "expected_grad_input": _f32(gx),
+    }))
+  return cases
+
+
+# (name, batch, height, width, channels, groups, epsilon, gamma, beta, mask,
+#  grad_input, learning_rate); gamma/beta: "var" (trained, updated in place),
+#  "const" (gamma only: frozen) or None (scale=False / center=False).
+_GROUP_NORM_CASES = [
+    ("g2_c4_5x5", 1, 5, 5, 4, 2, 1e-3, "var", "var", False, True, 0.1),
+    ("g4_c8_3x3_batch2_masked", 2, 3, 3, 8, 4, 1e-5, "var", "var", True, True, 0.05),
+    ("g1_c3_frozen_gamma", 1, 4, 3, 3, 1, 1e-3, "const", None, False, True, 0.1),
+    ("g8_c8_per_channel_batch2_masked", 2, 3, 2, 8, 8, 1e-3, "var", None, True, True, 0.1),
+    ("g3_c6_params_only_masked", 1, 4, 4, 6, 3, 1e-3, "var", "var", True, False, 0.1),
+    ("g2_c4_no_scale_no_center", 1, 3, 3, 4, 2, 1e-3, None, None, False, True, 0.1),
+]
+
+
+def _norm_params(rng, c):
+  return _f32(1.0 + 0.3 * rng.standard_normal(c)), _f32(0.2 * rng.standard_normal(c))
+
+
+def _group_norm_case(spec):
+  name, n, h, w, c, groups, eps, gamma_kind, beta_kind, masked, want_dx, lr = spec
+  rng = _rng(name, 12)
+  x = _f32(2.0 * rng.standard_normal((n, h, w, c)) + rng.standard_normal(c))
+  gamma, beta = _norm_params(rng, c)
+  layer = keras.layers.GroupNormalization(groups=groups, epsilon=eps, dtype="float64",
+                                          scale=gamma_kind is not None,
+                                          center=beta_kind is not None)
+  layer.build((n, h, w, c))
+  if gamma_kind is not None:
+    layer.gamma.assign(gamma.astype(np.float64))
+  if beta_kind is not None:
+    layer.beta.assign(beta.astype(np.float64))
+  upstream = _f32(rng.standard_normal((n, h, w, c)))
+  mask, gy = _relu6_masked(rng, upstream) if masked else (None, upstream)
+  xv = tf.constant(x, tf.float64)
+  with tf.GradientTape() as tape:
+    tape.watch(xv)
+    y = layer(xv)
+    loss = tf.reduce_sum(y * tf.constant(gy, tf.float64))
+  weights = [v for v in (getattr(layer, "gamma", None), getattr(layer, "beta", None))
+             if v is not None]
+  grads = tape.gradient(loss, [xv] + weights)
+  return x, gamma, beta, upstream, mask, y.numpy(), grads, layer
+
+
+def group_norm_cases():
+  cases = []
+  for spec in _GROUP_NORM_CASES:
+    name, _, _, _, _, groups, eps, gamma_kind, beta_kind = spec[:9]
+    x, gamma, beta, _, _, y, _, _ = _group_norm_case(spec)
+    tensors = {"x": x}
+    if gamma_kind is not None:
+      tensors["gamma"] = gamma
+    if beta_kind is not None:
+      tensors["beta"] = beta
+    tensors["expected_y"] = _f32(y)
+    cases.append(GoldenCase(name, {"epsilon": eps, "groups": groups}, tensors))
+  return cases
+
+
+def group_norm_grad_cases():
+  cases = []
+  for spec in _GROUP_NORM_CASES:
+    name, _, _, _, _, groups, eps, gamma_kind, beta_kind, masked, want_dx, lr = spec
+    x, gamma, beta, upstream, mask, _, grads, _ = _group_norm_case(spec)
+    grad_x, rest = grads[0].numpy(), [g.numpy() for g in grads[1:]]
+    tensors = {"grad_output": upstream}
+    if masked:
+      tensors["mask"] = mask
+    tensors["x"] = x
+    expected = {}
+    if want_dx:
+      expected["expected_grad_input"] = _f32(grad_x)
+    if gamma_kind is not None:
+      tensors["gamma"] = gamma
+      grad_gamma = rest.pop(0)
+      if gamma_kind == "var":
+        expected["expected_gamma"] = _keras_sgd(gamma, grad_gamma, lr)
+    if beta_kind is not None:
+      tensors["beta"] = beta
+      expected["expected_beta"] = _keras_sgd(beta, rest.pop(0), lr)
+    tensors.update(expected)
+    cases.append(GoldenCase(name, {"epsilon": eps, "groups": groups, "learning_rate": lr},
+                            tensors))
+  return cases
+
+
+# (name, shape, saved input "f32"/"i8"/None, gamma "var"/"const"/None,
+#  beta "var"/None, mask, grad_input, learning_rate)
+_BATCH_NORM_CASES = [
+    ("nhwc_f32_both_trained", (2, 4, 4, 3), "f32", "var", "var", False, True, 0.1),
+    ("nhwc_int8_input_masked", (1, 5, 5, 4), "i8", "var", "var", True, True, 0.05),
+    ("fc_beta_only_masked", (3, 6), None, "const", "var", True, True, 0.1),
+    ("nhwc_grad_input_only", (2, 3, 3, 2), None, "const", None, True, True, 0.1),
+    ("nhwc_int8_params_only_masked", (1, 4, 4, 5), "i8", "var", "var", True, False, 0.1),
+    ("nhwc_no_scale_beta_masked", (2, 3, 3, 3), None, None, "var", True, True, 0.1),
+]
+
+
+def batch_norm_grad_cases():
+  cases = []
+  eps = 1e-3
+  for name, shape, x_kind, gamma_kind, beta_kind, masked, want_dx, lr in _BATCH_NORM_CASES:
+    rng = _rng(name, 13)
+    c = shape[-1]
+    if x_kind == "i8":
+      xq, scale, zp, x_real = _quantized_activation(rng, shape)
+    else:
+      x_real = _f32(2.0 * rng.standard_normal(shape) + 0.5)
+      xq, scale, zp = x_real, None, None
+    gamma, beta = _norm_params(rng, c)
+    moving_mean = _f32(0.5 * rng.standard_normal(c))
+    moving_var = _f32(rng.uniform(0.5, 2.0, c))
+    layer = keras.layers.BatchNormalization(epsilon=eps, dtype="float64",
+                                            scale=gamma_kind is not None,
+                                            center=beta_kind is not None)
+    layer.build(shape)
+    layer.moving_mean.assign(moving_mean.astype(np.float64))
+    layer.moving_variance.assign(moving_var.astype(np.float64))
+    if gamma_kind is not None:
+      layer.gamma.assign(gamma.astype(np.float64))
+    if beta_kind is not None:
+      layer.beta.assign(beta.astype(np.float64))
+    upstream = _f32(rng.standard_normal(shape))
+    mask, gy = _relu6_masked(rng, upstream) if masked else (None, upstream)
+    xv = tf.constant(x_real, tf.float64)
+    with tf.GradientTape() as tape:
+      tape.watch(xv)
+      loss = tf.reduce_sum(layer(xv, training=False) * tf.constant(gy, tf.float64))
+    weights = [v for v in (getattr(layer, "gamma", None), getattr(layer, "beta", None))
+               if v is not None]
+    grads = [g.numpy() for g in tape.gradient(loss, [xv] + weights)]
+    tensors = {"grad_output": upstream}
+    if masked:
+      tensors["mask"] = mask
+    params = {"learning_rate": lr}
+    if gamma_kind == "var":  # dgamma reads the saved input and the mean
+      tensors["x"] = xq
+      if x_kind == "i8":
+        params.update(input_scale=scale, input_zero_point=zp)
+      tensors["mean"] = moving_mean
+    tensors["inv_std"] = _f32(1.0 / np.sqrt(moving_var.astype(np.float64) + eps))
+    expected = {}
+    if want_dx:
+      expected["expected_grad_input"] = _f32(grads[0])
+    rest = grads[1:]
+    if gamma_kind is not None:
+      tensors["gamma"] = gamma
+      grad_gamma = rest.pop(0)
+      if gamma_kind == "var":
+        expected["expected_gamma"] = _keras_sgd(gamma, grad_gamma, lr)
+    if beta_kind is not None:
+      tensors["beta"] = beta
+      expected["expected_beta"] = _keras_sgd(beta, rest.pop(0), lr)
+    tensors.update(expected)
+    cases.append(GoldenCase(name, params, tensors))
+  return cases
+
+
 _UPDATE_DOC = (
     "{op}: one in-place SGD step (Keras SGD) of the trained parameters, from the\n"
     "tf.GradientTape gradient of the layer. Inputs are named as the op's inputs; an\n"
@@ -635,6 +924,31 @@ GENERATORS = {
         "the channel's group).")),
     "depthwise_update": (depthwise_update_cases, _UPDATE_DOC.format(
         op="TL_DEPTHWISE_UPDATE", extra="channels index C (depth multiplier 1).")),
+    "softmax_xent": (softmax_xent_cases,
+                     "TL_SOFTMAX_XENT: mean softmax cross-entropy with label smoothing\n"
+                     "(tf.nn.softmax_cross_entropy_with_logits) and its GradientTape gradient.\n"
+                     "Cases with a non-finite logit expect TF's non-finite loss and an all-zero\n"
+                     "gradient (the step becomes a no-op)."),
+    "avgpool_grad": (avgpool_grad_cases,
+                     "TL_AVGPOOL_GRAD: gradient of tf.nn.avg_pool2d (count excludes padding);\n"
+                     "global cases give grad_output as [N, C] (GlobalAveragePooling2D)."),
+    "resize_bilinear_grad": (resize_bilinear_grad_cases,
+                             "TL_RESIZE_BILINEAR_GRAD: gradient of tf.image.resize (v2: half-pixel\n"
+                             "centers), tf.compat.v1.image.resize_bilinear (align_corners or legacy)\n"
+                             "and Keras UpSampling2D(interpolation='bilinear')."),
+    "group_norm": (group_norm_cases,
+                   "TL_GROUPNORM: tf-keras GroupNormalization forward (absent gamma / beta:\n"
+                   "scale=False / center=False)."),
+    "group_norm_grad": (group_norm_grad_cases,
+                        "TL_GROUPNORM_GRAD: GradientTape through tf-keras GroupNormalization; gamma\n"
+                        "and beta with an expected_* are variable tensors updated by one Keras SGD\n"
+                        "step, a gamma without one is constant; no expected_grad_input: the op has\n"
+                        "no output."),
+    "batch_norm_grad": (batch_norm_grad_cases,
+                        "TL_BATCHNORM_GRAD: GradientTape through tf-keras BatchNormalization in\n"
+                        "inference mode (frozen moving statistics, epsilon 1e-3, inv_std =\n"
+                        "1/sqrt(var + eps)); variables and outputs as in group_norm_grad; x is the\n"
+                        "saved input (int8: input_scale, input_zero_point)."),
 }
 
 

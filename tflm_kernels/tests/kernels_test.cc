@@ -320,6 +320,7 @@ int main(int argc, char** argv) {
     tflite_tl::TestActivationMaskInt8();
     tflite_tl::TestSgd(dir);
     tflite_tl::testing::RunUpdateKernelTests(dir);
+    tflite_tl::testing::RunLayerKernelTests(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
