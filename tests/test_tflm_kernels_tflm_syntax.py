@@ -1,8 +1,8 @@
 """The TFLM adapters (tflm_kernels/tflm/) compile against real TFLM headers.
 
-`g++ -fsyntax-only -Wall -Wextra -Werror` with TFLM's own compile flags and
-include paths (TFLM_ROOT's README.tflite-tl.md), for every adapter and for a
-firmware-style use of AddTrainingOps (the template only compiles when
+`g++ -fsyntax-only -Wall -Wextra -Werror` (plus TFLM's own warning set) with
+TFLM's compile flags and include paths (TFLM_ROOT's README.tflite-tl.md), for
+every adapter and for a firmware-style use of AddTrainingOps (the template only compiles when
 instantiated). TFLM's include directories are passed with -isystem: its
 headers have unused parameters that -Wextra would report as ours.
 
@@ -32,7 +32,10 @@ pytestmark = pytest.mark.skipif(
 _TFLM_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
                "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON",
                "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DTF_LITE_USE_CTIME"]
-_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
+# -Wall -Wextra plus the warnings TFLM's Makefile turns on for its own kernels.
+_WARNINGS = ["-Wall", "-Wextra", "-Wnon-virtual-dtor", "-Wsign-compare", "-Wdouble-promotion",
+             "-Wunused-variable", "-Wunused-function", "-Wswitch", "-Wvla",
+             "-Wmissing-field-initializers", "-Wstrict-aliasing", "-Werror"]
 
 _RESOLVER_USE = """
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
