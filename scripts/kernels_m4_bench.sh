@@ -25,7 +25,7 @@ arm-none-eabi-gcc -std=c++17 -O2 -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 \
   -mfloat-abi=hard -fno-exceptions -fno-rtti -fno-threadsafe-statics \
   -ffunction-sections -fdata-sections -Wall -Wextra -Werror -I. \
   --specs=rdimon.specs -T tflm_kernels/bench/mps2_an386.ld -Wl,--gc-sections \
-  tflm_kernels/bench/m4_bench.cc -o "$OUT/m4_bench.elf"
+  tflm_kernels/bench/m4_bench.cc -lm -o "$OUT/m4_bench.elf"
 # icount shift 3: 8 ns of virtual time per instruction; SysTick (25 MHz)
 # then ticks once per 5 instructions. The calibration loop measures the ratio.
 timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \

@@ -6,7 +6,7 @@ TFLite's: activations NHWC, conv filters OHWI, depthwise filters
 [1, kh, kw, C*M]. The library is built on first use (`build.build_tf_ops`).
 """
 import functools
-from typing import Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 from tflite_tl._compat import tf
 from tflite_tl.kernels import build
@@ -90,28 +90,140 @@ def depthwise_weight_grad(inputs, grad_output, filter_size: IntPair,
       inputs, grad_output, **_conv_attrs(filter_size, strides, padding), **quant)
 
 
-def conv_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
-                    strides: IntPair = 1, padding: str = "SAME", groups: int = 1):
+def _optional(value, dtype):
+  """(tensor, present): an absent optional input is an empty tensor."""
+  if value is None:
+    return tf.zeros([0], dtype), False
+  return tf.convert_to_tensor(value, dtype), True
+
+
+def conv_input_grad(grad_output, filter_int8, scales, input_size: IntPair = 1,
+                    strides: IntPair = 1, padding: str = "SAME", groups: int = 1,
+                    mask=None):
   """Conv2D input gradient through int8 OHWI weights with per-channel scales.
 
-  With `groups` > 1 the filter is [out_c, kh, kw, in_c / groups].
+  With `groups` > 1 the filter is [out_c, kh, kw, in_c / groups]. Rank-2
+  grad_output [N, out_c] and filter [out_c, in_c] are the FULLY_CONNECTED
+  form (input_size 1). `mask` is the packed 1-bit mask of the layer's output
+  activation (`relu_mask`), applied to grad_output on the fly.
   """
   ih, iw = _pair(input_size, "input_size")
-  fh, fw = int(filter_int8.shape[1]), int(filter_int8.shape[2])
+  shape = tuple(filter_int8.shape)
+  fh, fw = (1, 1) if len(shape) == 2 else (int(shape[1]), int(shape[2]))
+  mask, has_mask = _optional(mask, tf.uint8)
   return load_ops().tl_conv_input_grad(
-      grad_output, filter_int8, scales, input_height=ih, input_width=iw,
-      **_conv_attrs((fh, fw), strides, padding), groups=_groups(groups))
+      grad_output, filter_int8, scales, mask, input_height=ih, input_width=iw,
+      **_conv_attrs((fh, fw), strides, padding), groups=_groups(groups),
+      has_mask=has_mask)
 
 
 def depthwise_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
                          depth_multiplier: int = 1, strides: IntPair = 1,
-                         padding: str = "SAME"):
-  """DepthwiseConv2D input gradient through int8 [1, kh, kw, C*M] weights."""
+                         padding: str = "SAME", mask=None):
+  """DepthwiseConv2D input gradient through int8 [1, kh, kw, C*M] weights.
+
+  `mask` as in conv_input_grad.
+  """
   ih, iw = _pair(input_size, "input_size")
   fh, fw = int(filter_int8.shape[1]), int(filter_int8.shape[2])
+  mask, has_mask = _optional(mask, tf.uint8)
   return load_ops().tl_depthwise_input_grad(
-      grad_output, filter_int8, scales, input_height=ih, input_width=iw,
-      depth_multiplier=int(depth_multiplier), **_conv_attrs((fh, fw), strides, padding))
+      grad_output, filter_int8, scales, mask, input_height=ih, input_width=iw,
+      depth_multiplier=int(depth_multiplier), **_conv_attrs((fh, fw), strides, padding),
+      has_mask=has_mask)
+
+
+class UpdatedParameters(NamedTuple):
+  """Parameters after TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE; None if not given."""
+  weights: Optional[tf.Tensor]
+  weights_q: Optional[tf.Tensor]
+  bias: Optional[tf.Tensor]
+  bias_q: Optional[tf.Tensor]
+
+
+def _update(op, grad_output, learning_rate, inputs, mask, channels, weights, weights_q,
+            weights_q_scales, bias, bias_q, bias_q_scales, strides, padding, qas,
+            input_quantization, **extra):
+  sh, sw = _pair(strides, "strides")
+  has_input = inputs is not None
+  if inputs is None:
+    if input_quantization is not None:
+      raise ValueError("input_quantization without inputs")
+    inputs, quant = tf.zeros([0], tf.float32), {}
+  else:
+    inputs, quant = _input_quant(inputs, input_quantization)
+  if (weights_q is None) != (weights_q_scales is None):
+    raise ValueError("weights_q and weights_q_scales go together")
+  if (bias_q is None) != (bias_q_scales is None):
+    raise ValueError("bias_q and bias_q_scales go together")
+  tensors = {}
+  for name, value, dtype in [("mask", mask, tf.uint8), ("channels", channels, tf.int32),
+                             ("filter", weights, tf.float32),
+                             ("filter_q", weights_q, tf.int8),
+                             ("filter_q_scales", weights_q_scales, tf.float32),
+                             ("bias", bias, tf.float32), ("bias_q", bias_q, tf.int32),
+                             ("bias_q_scales", bias_q_scales, tf.float32)]:
+    tensors[name], tensors["has_" + name] = _optional(value, dtype)
+  new = op(grad_output, tensors["mask"], inputs, tensors["channels"], tensors["filter"],
+           tensors["filter_q"], tensors["filter_q_scales"], tensors["bias"],
+           tensors["bias_q"], tensors["bias_q_scales"], has_mask=tensors["has_mask"],
+           has_input=has_input,
+           has_channels=tensors["has_channels"], has_filter=tensors["has_filter"],
+           has_filter_q=tensors["has_filter_q"], has_bias=tensors["has_bias"],
+           has_bias_q=tensors["has_bias_q"], stride_h=sh, stride_w=sw,
+           padding=_padding(padding), learning_rate=float(learning_rate), qas=bool(qas),
+           **quant, **extra)
+  present = [weights is not None, weights_q is not None, bias is not None, bias_q is not None]
+  return UpdatedParameters(*[t if p else None for t, p in zip(new, present)])
+
+
+def conv_update(grad_output, learning_rate: float, *, inputs=None, mask=None,
+                channels=None, weights=None, weights_q=None, weights_q_scales=None,
+                bias=None, bias_q=None, bias_q_scales=None, strides: IntPair = 1,
+                padding: str = "SAME", channel_axis: int = 0, qas: bool = True,
+                input_quantization=None) -> UpdatedParameters:
+  """One SGD step of a Conv2D / fully connected layer's trained parameters
+  (TL_CONV_UPDATE); returns the updated tensors.
+
+  Args:
+    grad_output: [N, Ho, Wo, Co] ([N, Co] for a fully connected layer).
+    learning_rate: SGD step size.
+    inputs: the saved layer input (float32, or int8 with input_quantization),
+      needed iff weights are trained; with channel_axis 1 it may hold only the
+      chosen input channels, in `channels` order.
+    mask: packed 1-bit mask of the layer's output activation.
+    channels: trained output (channel_axis 0) or input (1) channels; None: all.
+    weights: the float filter [Co, kh, kw, Ci / groups] (or [Co, Ci]); with
+      weights_q, the float master of the chosen channels instead
+      ([K, kh, kw, Ci / g] on axis 0, [Co, kh, kw, K] on axis 1).
+    weights_q, weights_q_scales: the int8 forward's per-channel filter and
+      its scales; re-quantized from the master.
+    bias, bias_q, bias_q_scales: float bias [Co]; the int8 forward's int32
+      bias and its scales, rewritten from the float bias.
+    qas: False scales the gradients of parameters with integer copies by
+      scale^2 (SGD on the integers without quantization-aware scaling).
+  """
+  if channel_axis not in (0, 1):
+    raise ValueError(f"channel_axis must be 0 or 1, got {channel_axis!r}")
+  return _update(load_ops().tl_conv_update, grad_output, learning_rate, inputs, mask,
+                 channels, weights, weights_q, weights_q_scales, bias, bias_q,
+                 bias_q_scales, strides, padding, qas, input_quantization,
+                 channel_axis=int(channel_axis))
+
+
+def depthwise_update(grad_output, learning_rate: float, *, inputs=None, mask=None,
+                     channels=None, weights=None, weights_q=None, weights_q_scales=None,
+                     bias=None, bias_q=None, bias_q_scales=None, strides: IntPair = 1,
+                     padding: str = "SAME", qas: bool = True,
+                     input_quantization=None) -> UpdatedParameters:
+  """TL_DEPTHWISE_UPDATE: conv_update for DepthwiseConv2D with depth multiplier 1.
+
+  weights are [1, kh, kw, C] (or the master [1, kh, kw, K] with weights_q);
+  channels index C; inputs may hold only the chosen channels.
+  """
+  return _update(load_ops().tl_depthwise_update, grad_output, learning_rate, inputs, mask,
+                 channels, weights, weights_q, weights_q_scales, bias, bias_q,
+                 bias_q_scales, strides, padding, qas, input_quantization)
 
 
 def bias_grad(grad_output):
@@ -143,3 +255,121 @@ def sgd_momentum_update(weights, velocity, grad, learning_rate: float, momentum:
   """Keras SGD with momentum; returns (new_weights, new_velocity)."""
   return load_ops().tl_sgd_momentum_update(
       weights, velocity, grad, learning_rate=float(learning_rate), momentum=float(momentum))
+
+
+def softmax_xent(logits, labels, label_smoothing: float = 0.0):
+  """TL_SOFTMAX_XENT: (mean loss [1], grad_logits [N, K]).
+
+  Targets are (1 - label_smoothing) * onehot(labels) + label_smoothing / K, as
+  Keras' CategoricalCrossentropy; a non-finite logit or loss zeroes the
+  gradient and the loss carries the non-finite value.
+  """
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+  return load_ops().tl_softmax_xent(logits, tf.cast(labels, tf.int32),
+                                    label_smoothing=float(label_smoothing))
+
+
+def avgpool_grad(grad_output, input_size: IntPair, filter_size: IntPair,
+                 strides: Optional[IntPair] = None, padding: str = "VALID"):
+  """TL_AVGPOOL_GRAD: gradient of AVERAGE_POOL_2D w.r.t. its [N, H, W, C] input.
+
+  strides defaults to the window (non-overlapping pools); a [N, C]
+  grad_output with filter_size = input_size is global average pooling's.
+  """
+  ih, iw = _pair(input_size, "input_size")
+  fh, fw = _pair(filter_size, "filter_size")
+  sh, sw = _pair(strides if strides is not None else (fh, fw), "strides")
+  return load_ops().tl_avg_pool_grad(grad_output, input_height=ih, input_width=iw,
+                                     filter_height=fh, filter_width=fw, stride_h=sh,
+                                     stride_w=sw, padding=_padding(padding))
+
+
+def resize_bilinear_grad(grad_output, input_size: IntPair, align_corners: bool = False,
+                         half_pixel_centers: bool = True):
+  """TL_RESIZE_BILINEAR_GRAD: adjoint of TFLite's float RESIZE_BILINEAR.
+
+  The defaults are TF2's tf.image.resize / Keras UpSampling2D (half-pixel
+  centers).
+  """
+  ih, iw = _pair(input_size, "input_size")
+  if align_corners and half_pixel_centers:
+    raise ValueError("align_corners and half_pixel_centers cannot both be true")
+  return load_ops().tl_resize_bilinear_grad(grad_output, input_height=ih, input_width=iw,
+                                            align_corners=bool(align_corners),
+                                            half_pixel_centers=bool(half_pixel_centers))
+
+
+def group_norm(x, groups: int, epsilon: float = 1e-3, gamma=None, beta=None):
+  """TL_GROUPNORM: tf-keras GroupNormalization of NHWC x (gamma / beta None:
+  scale=False / center=False)."""
+  gamma, has_gamma = _optional(gamma, tf.float32)
+  beta, has_beta = _optional(beta, tf.float32)
+  return load_ops().tl_group_norm(x, gamma, beta, groups=_groups(groups),
+                                  epsilon=float(epsilon), has_gamma=has_gamma,
+                                  has_beta=has_beta)
+
+
+class NormGradResult(NamedTuple):
+  """TL_GROUPNORM_GRAD / TL_BATCHNORM_GRAD results: the input gradient (from
+  gamma before the step) and the parameters after one SGD step (None if not
+  given; an untrained gamma comes back unchanged)."""
+  grad_input: tf.Tensor
+  gamma: Optional[tf.Tensor]
+  beta: Optional[tf.Tensor]
+
+
+def _norm_grad_attrs(mask, gamma, beta, train_gamma, learning_rate):
+  if train_gamma and gamma is None:
+    raise ValueError("train_gamma needs gamma")
+  mask, has_mask = _optional(mask, tf.uint8)
+  gamma_t, has_gamma = _optional(gamma, tf.float32)
+  beta_t, has_beta = _optional(beta, tf.float32)
+  attrs = dict(learning_rate=float(learning_rate), has_mask=has_mask, has_gamma=has_gamma,
+               train_gamma=bool(train_gamma), train_beta=has_beta)
+  return mask, gamma_t, beta_t, attrs
+
+
+def _norm_result(outputs, gamma, beta):
+  grad_input, new_gamma, new_beta = outputs
+  return NormGradResult(grad_input, new_gamma if gamma is not None else None,
+                        new_beta if beta is not None else None)
+
+
+def group_norm_grad(grad_output, x, groups: int, epsilon: float = 1e-3,
+                    learning_rate: float = 0.0, *, mask=None, gamma=None, beta=None,
+                    train_gamma: bool = False) -> NormGradResult:
+  """TL_GROUPNORM_GRAD: backward of group_norm from the saved input x.
+
+  gamma is read for dx and, with train_gamma, stepped; a given beta is always
+  trained (it is only an input to be trained). mask is the packed 1-bit mask
+  of the layer's output activation.
+  """
+  mask, gamma_t, beta_t, attrs = _norm_grad_attrs(mask, gamma, beta, train_gamma,
+                                                  learning_rate)
+  outputs = load_ops().tl_group_norm_grad(grad_output, mask, x, gamma_t, beta_t,
+                                          groups=_groups(groups), epsilon=float(epsilon),
+                                          **attrs)
+  return _norm_result(outputs, gamma, beta)
+
+
+def batch_norm_grad(grad_output, inv_std, learning_rate: float = 0.0, *, mask=None,
+                    x=None, mean=None, gamma=None, beta=None, train_gamma: bool = False,
+                    input_quantization=None) -> NormGradResult:
+  """TL_BATCHNORM_GRAD: backward of a batch norm with frozen statistics.
+
+  inv_std = 1 / sqrt(moving_var + eps). A trained gamma needs the saved input
+  x (float32, or int8 with input_quantization) and the mean.
+  """
+  if train_gamma and (x is None or mean is None):
+    raise ValueError("train_gamma needs the saved input x and the mean")
+  if x is None:
+    x, quant = tf.zeros([0], tf.float32), {}
+  else:
+    x, quant = _input_quant(x, input_quantization)
+  mean, _ = _optional(mean, tf.float32)
+  mask, gamma_t, beta_t, attrs = _norm_grad_attrs(mask, gamma, beta, train_gamma,
+                                                  learning_rate)
+  outputs = load_ops().tl_batch_norm_grad(grad_output, mask, x, mean, inv_std, gamma_t,
+                                          beta_t, **quant, **attrs)
+  return _norm_result(outputs, gamma, beta)

@@ -14,11 +14,18 @@ from flatbuffers import flexbuffers
 KERNELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "tflm_kernels"
 
 _CONV_OPTIONS = {"padding": int, "stride_h": int, "stride_w": int}
+_UPDATE_OPTIONS = {"learning_rate": float, "padding": int, "qas": bool, "stride_h": int,
+                   "stride_w": int}
+# The 8 inputs of the in-place update ops, by position (absent ones -1).
+_UPDATE_INPUTS = ("grad_output", "[mask]", "[input]", "[channels]", "[filter]", "[filter_q]",
+                  "[bias]", "[bias_q]")
 
 
 @dataclasses.dataclass(frozen=True)
 class TflmOpSpec:
-  """One custom op. Inputs/outputs in brackets are optional."""
+  """One custom op. Inputs/outputs in brackets are optional: an absent
+  optional input is tensor index -1 (kTfLiteOptionalTensor); trailing absent
+  inputs of the input-gradient ops may also be left out."""
   name: str
   source: str  # file in tflm_kernels/tflm/
   inputs: Tuple[str, ...]
@@ -41,12 +48,15 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
     TflmOpSpec("TL_DEPTHWISE_WGRAD", "depthwise_weight_grad.cc", ("input", "grad_output"),
                ("grad_filter",), _CONV_OPTIONS,
                "DepthwiseConv2D weight gradient, [1, kh, kw, C*M]; float32 or int8 input."),
-    TflmOpSpec("TL_CONV_INPUT_GRAD", "conv_input_grad.cc", ("grad_output", "filter"),
-               ("grad_input",), _CONV_OPTIONS,
-               "Conv2D input gradient through an int8 (per-channel) or float filter."),
+    TflmOpSpec("TL_CONV_INPUT_GRAD", "conv_input_grad.cc",
+               ("grad_output", "filter", "[mask]"), ("grad_input",), _CONV_OPTIONS,
+               "Conv2D (or FULLY_CONNECTED: rank-2 tensors) input gradient through an "
+               "int8 (per-channel) or float filter; the optional 1-bit mask of the "
+               "layer's output activation is applied to grad_output on the fly."),
     TflmOpSpec("TL_DEPTHWISE_INPUT_GRAD", "depthwise_input_grad.cc",
-               ("grad_output", "filter"), ("grad_input",), _CONV_OPTIONS,
-               "DepthwiseConv2D input gradient through an int8 or float filter."),
+               ("grad_output", "filter", "[mask]"), ("grad_input",), _CONV_OPTIONS,
+               "DepthwiseConv2D input gradient through an int8 or float filter, with "
+               "the optional mask as TL_CONV_INPUT_GRAD."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
@@ -56,6 +66,46 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                {"learning_rate": float, "momentum": float},
                "SGD (Keras arithmetic); without outputs the variable tensors are "
                "updated in place."),
+    TflmOpSpec("TL_CONV_UPDATE", "conv_update.cc", _UPDATE_INPUTS, (),
+               dict(_UPDATE_OPTIONS, channel_axis=int),
+               "In-place SGD step of a Conv2D / FULLY_CONNECTED layer's trained "
+               "parameters (variable tensors): the chosen output (channel_axis 0) or "
+               "input (1) channels of the filter, or of the float master of an int8 "
+               "filter_q (re-quantized after the step), and the bias (all channels) "
+               "with its int32 copy. qas=False scales integer-domain gradients by "
+               "scale^2."),
+    TflmOpSpec("TL_DEPTHWISE_UPDATE", "depthwise_update.cc", _UPDATE_INPUTS, (),
+               _UPDATE_OPTIONS,
+               "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
+               "[1, kh, kw, C], channels index C."),
+    TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
+               ("loss", "grad_logits"), {"label_smoothing": float},
+               "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "
+               "with label smoothing, and grad_logits = (softmax - targets) / N (all 0 "
+               "if a logit or the loss is non-finite); a label outside [0, K) fails."),
+    TflmOpSpec("TL_AVGPOOL_GRAD", "avgpool_grad.cc", ("grad_output",), ("grad_input",),
+               {"filter_h": int, "filter_w": int, "padding": int, "stride_h": int,
+                "stride_w": int},
+               "Gradient of AVERAGE_POOL_2D (count excludes padding); grad_output [N, C] "
+               "for global pooling."),
+    TflmOpSpec("TL_RESIZE_BILINEAR_GRAD", "resize_bilinear_grad.cc", ("grad_output",),
+               ("grad_input",), {"align_corners": bool, "half_pixel_centers": bool},
+               "Adjoint of the float RESIZE_BILINEAR reference (same index and weight "
+               "arithmetic)."),
+    TflmOpSpec("TL_GROUPNORM", "group_norm.cc", ("x", "[gamma]", "[beta]"), ("y",),
+               {"epsilon": float, "groups": int},
+               "GroupNormalization forward (tf-keras), NHWC."),
+    TflmOpSpec("TL_GROUPNORM_GRAD", "group_norm.cc",
+               ("grad_output", "[mask]", "x", "[gamma]", "[beta]"), ("[grad_input]",),
+               {"epsilon": float, "groups": int, "learning_rate": float},
+               "GroupNormalization backward from the saved input: grad_input (gamma "
+               "before its step), then in-place SGD of a variable gamma and of beta."),
+    TflmOpSpec("TL_BATCHNORM_GRAD", "batch_norm_grad.cc",
+               ("grad_output", "[mask]", "[x]", "[mean]", "[inv_std]", "[gamma]", "[beta]"),
+               ("[grad_input]",), {"learning_rate": float},
+               "Backward of a batch norm with frozen statistics (forward as MUL/ADD): "
+               "grad_input = dy * gamma * inv_std, then in-place SGD of a variable "
+               "gamma (needs x, f32 or int8, and mean) and of beta."),
 ]}
 
 
@@ -88,6 +138,19 @@ def custom_options(op_name: str, **options) -> bytes:
   if "padding" in typed and typed["padding"] not in (0, 1):
     raise ValueError(f"{op_name} option 'padding' is 0 (VALID) or 1 (SAME), got "
                      f"{typed['padding']}")
+  if "label_smoothing" in typed and not 0.0 <= typed["label_smoothing"] < 1.0:
+    raise ValueError(f"{op_name} option 'label_smoothing' must be in [0, 1), got "
+                     f"{typed['label_smoothing']}")
+  if typed.get("align_corners") and typed.get("half_pixel_centers"):
+    raise ValueError(f"{op_name}: align_corners and half_pixel_centers cannot both be true")
+  for key in ("filter_h", "filter_w", "groups"):
+    if key in typed and typed[key] < 1:
+      raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
+  if "epsilon" in typed and typed["epsilon"] < 0:
+    raise ValueError(f"{op_name} option 'epsilon' must be >= 0, got {typed['epsilon']}")
+  if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
+    raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
+                     f"(input channels), got {typed['channel_axis']}")
   for key in ("stride_h", "stride_w"):
     if key in typed and typed[key] < 1:
       raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")

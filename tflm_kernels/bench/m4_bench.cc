@@ -13,9 +13,11 @@
 #include "tflm_kernels/reference/bias_grad.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/conv_input_grad.h"
+#include "tflm_kernels/reference/conv_update.h"
 #include "tflm_kernels/reference/conv_weight_grad.h"
 #include "tflm_kernels/reference/depthwise_input_grad.h"
 #include "tflm_kernels/reference/depthwise_weight_grad.h"
+#include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/sgd.h"
 
 extern "C" {
@@ -61,7 +63,12 @@ int8_t input_q[kMap], filter_q[kFilter], dw_filter_q[kK * kK * kC];
 float scales[kOut], grad_filter[kFilter], dw_grad_filter[kK * kK * kC];
 float weights[kFilter], velocity[kFilter], bias[kOut], grad_bias[kOut];
 uint8_t mask[(kMap + 7) / 8];
+// A mask pointer known only at run time, as the TFLM adapter passes it.
+const uint8_t* volatile no_mask = nullptr;
 int32_t channels[kOut];
+// The int8 forward's copies for the in-place update, and group-norm state.
+int32_t bias_q[kOut];
+float master[kSparse * kK * kK * kC], gn_gamma[kC], gn_beta[kC], gn_stats[2 * 4];
 
 volatile uint32_t* const kSysTick = reinterpret_cast<uint32_t*>(0xE000E010u);
 
@@ -106,7 +113,10 @@ void Fill() {
     scales[i] = 0.01f;
     bias[i] = Random();
     channels[i] = i;
+    gn_gamma[i] = 1.0f + 0.1f * Random();
+    gn_beta[i] = Random();
   }
+  for (int32_t i = 0; i < kSparse * kK * kK * kC; ++i) master[i] = Random();
 }
 
 void Report(const char* name, uint32_t ticks, uint32_t overhead, int32_t macs) {
@@ -171,12 +181,44 @@ int main() {
          }), overhead, dw_macs);
   Report("conv_input_grad_int8", Ticks([&] {
            tflite_tl::reference::ConvInputGrad<int8_t>(conv, grad_output, filter_q,
-                                                       scales, grad_input);
+                                                       scales, grad_input, no_mask);
          }), overhead, conv_macs);
   Report("depthwise_input_grad_int8", Ticks([&] {
            tflite_tl::reference::DepthwiseInputGrad<int8_t>(
-               dw, grad_output, dw_filter_q, scales, grad_input);
+               dw, grad_output, dw_filter_q, scales, grad_input, no_mask);
          }), overhead, dw_macs);
+  Report("depthwise_input_grad_int8_masked", Ticks([&] {
+           tflite_tl::reference::DepthwiseInputGrad<int8_t>(
+               dw, grad_output, dw_filter_q, scales, grad_input, mask);
+         }), overhead, dw_macs);
+  // In place: gradient of 4 of 16 filter rows and of the bias, summed in
+  // registers and applied at once (no gradient buffer).
+  const tflite_tl::reference::SgdOptions sgd{0.01f, true};
+  Report("conv_update_4_of_16_with_bias", Ticks([&] {
+           tflite_tl::reference::TrainedParameters p{};
+           p.filter = weights;
+           p.bias = bias;
+           tflite_tl::reference::ConvUpdate<float>(conv, grad_output, no_mask, input,
+                                                   tflite_tl::reference::kNoQuantization,
+                                                   kC, channels, kSparse, 0, sgd, p);
+         }), overhead, conv_macs / (kOut / kSparse));
+  Report("conv_update_4_of_16_int8_requantized", Ticks([&] {
+           tflite_tl::reference::TrainedParameters p{};
+           p.filter = master;
+           p.filter_q = filter_q;
+           p.filter_scales = scales;
+           p.bias = bias;
+           p.bias_q = bias_q;
+           p.bias_scales = scales;
+           tflite_tl::reference::ConvUpdate<int8_t>(conv, grad_output, no_mask, input_q,
+                                                    quant, kC, channels, kSparse, 0, sgd, p);
+         }), overhead, conv_macs / (kOut / kSparse));
+  Report("group_norm_grad_4_groups", Ticks([&] {
+           const tflite_tl::reference::GroupNormShape shape{1, kH * kW, kC, 4};
+           const tflite_tl::reference::NormGradOutputs out{grad_input, gn_gamma, gn_beta, 0.01f};
+           tflite_tl::reference::GroupNormGrad(shape, grad_output, no_mask, input, gn_gamma,
+                                               1e-3f, gn_stats, out);
+         }), overhead, kMap);
   Report("sgd_momentum_2304_weights", Ticks([] {
            tflite_tl::reference::SgdMomentumUpdate(grad_filter, kFilter, 0.01f,
                                                    0.9f, velocity, weights);

@@ -1,0 +1,276 @@
+// Loss, pooling, resize and normalization kernels against the TF goldens,
+// plus what goldens cannot express (rejected labels, non-finite handling,
+// adjoint identities).
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "tflm_kernels/reference/avgpool_grad.h"
+#include "tflm_kernels/reference/batch_norm_grad.h"
+#include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/group_norm.h"
+#include "tflm_kernels/reference/resize_bilinear_grad.h"
+#include "tflm_kernels/reference/softmax_xent.h"
+#include "tflm_kernels/tests/kernel_tests.h"
+#include "tflm_kernels/tests/test_harness.h"
+
+namespace tflite_tl {
+namespace testing {
+namespace {
+
+using reference::ConvGeometry;
+using reference::Padding;
+
+// Equal, or both NaN (a non-finite loss must keep its kind).
+bool SameFloat(float a, float b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
+void TestSoftmaxXent(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/softmax_xent.golden")) {
+    const auto& logits_t = c.tensor("logits");
+    const int32_t n = logits_t.dim(0), k = logits_t.dim(1);
+    const auto logits = logits_t.AsFloat();
+    const auto labels = c.tensor("labels").As<int32_t>();
+    const auto want_grad = c.tensor("expected_grad_logits").AsFloat();
+    const float want_loss = c.tensor("expected_loss").AsFloat()[0];
+    std::vector<float> grad(want_grad.size(), 3.0f);
+    float loss = 0.0f;
+    TL_EXPECT(reference::SoftmaxCrossEntropy(logits.data(), labels.data(), n, k,
+                                             static_cast<float>(c.param("label_smoothing")),
+                                             &loss, grad.data()));
+    const std::string what = "softmax_xent/" + c.name;
+    if (std::isfinite(want_loss)) {
+      TL_EXPECT_CLOSE(std::vector<float>{loss}, std::vector<float>{want_loss}, kRtol,
+                      1e-6, what + " loss");
+    } else if (!SameFloat(loss, want_loss)) {
+      Fail(__FILE__, __LINE__, what + ": loss " + std::to_string(loss) + ", want " +
+                                   std::to_string(want_loss));
+    }
+    TL_EXPECT_CLOSE(grad, want_grad, kRtol, Atol(want_grad), what + " grad");
+  }
+}
+
+void TestSoftmaxXentRejectsBadLabels() {
+  const float logits[] = {1.0f, 2.0f, 3.0f, 4.0f};
+  float grad[4] = {7.0f, 7.0f, 7.0f, 7.0f};
+  float loss = 7.0f;
+  const int32_t too_big[] = {0, 2};
+  TL_EXPECT(reference::FirstLabelOutOfRange(too_big, 2, 2) == 1);
+  TL_EXPECT(!reference::SoftmaxCrossEntropy(logits, too_big, 2, 2, 0.0f, &loss, grad));
+  const int32_t negative[] = {-1, 0};
+  TL_EXPECT(!reference::SoftmaxCrossEntropy(logits, negative, 2, 2, 0.0f, &loss, grad));
+  TL_EXPECT(loss == 7.0f && grad[0] == 7.0f && grad[3] == 7.0f);  // nothing written
+}
+
+void TestSoftmaxXentGradientSumsToZero() {
+  // Each row of softmax - t sums to 0 (both are distributions).
+  const float logits[] = {0.5f, -1.0f, 3.0f, 2.0f, 2.0f, 2.0f};
+  const int32_t labels[] = {2, 0};
+  float grad[6];
+  float loss = 0.0f;
+  TL_EXPECT(reference::SoftmaxCrossEntropy(logits, labels, 2, 3, 0.25f, &loss, grad));
+  TL_EXPECT(std::fabs(grad[0] + grad[1] + grad[2]) < 1e-7);
+  TL_EXPECT(std::fabs(grad[3] + grad[4] + grad[5]) < 1e-7);
+  TL_EXPECT(loss > 0.0f);
+}
+
+void TestAvgPoolGrad(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/avgpool_grad.golden")) {
+    const auto& expected = c.tensor("expected_grad_input");
+    const Dims4 go = Nhwc(c.tensor("grad_output"));
+    ConvGeometry g{};
+    TL_EXPECT(reference::MakeConvGeometry(
+        expected.dim(0), expected.dim(1), expected.dim(2), expected.dim(3), expected.dim(3),
+        static_cast<int32_t>(c.param("filter_h")), static_cast<int32_t>(c.param("filter_w")),
+        static_cast<int32_t>(c.param("stride_h")), static_cast<int32_t>(c.param("stride_w")),
+        c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g));
+    TL_EXPECT(g.out_h == go[1] && g.out_w == go[2]);
+    const auto grad_output = c.tensor("grad_output").AsFloat();
+    const auto want = expected.AsFloat();
+    std::vector<float> got(want.size(), 9.0f);
+    reference::AveragePoolGrad(g, grad_output.data(), got.data());
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "avgpool_grad/" + c.name);
+  }
+}
+
+void TestResizeBilinearGrad(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/resize_bilinear_grad.golden")) {
+    const auto& go = c.tensor("grad_output");
+    const auto& expected = c.tensor("expected_grad_input");
+    const auto grad_output = go.AsFloat();
+    const auto want = expected.AsFloat();
+    std::vector<float> got(want.size(), 9.0f);
+    reference::ResizeBilinearGrad(expected.dim(0), expected.dim(1), expected.dim(2),
+                                  expected.dim(3), go.dim(1), go.dim(2),
+                                  c.param("align_corners") != 0,
+                                  c.param("half_pixel_centers") != 0, grad_output.data(),
+                                  got.data());
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "resize_bilinear_grad/" + c.name);
+  }
+}
+
+// <A x, y> == <x, A^T y>: the gradient is the adjoint of a forward written
+// with TFLite's reference arithmetic (here in double, as an independent
+// forward), for every option combination TFLite accepts.
+void TestResizeBilinearGradIsTheAdjoint() {
+  const int32_t in_h = 3, in_w = 5, out_h = 7, out_w = 4, ch = 2;
+  const bool options[3][2] = {{false, false}, {true, false}, {false, true}};
+  for (const auto& o : options) {
+    std::vector<float> x(in_h * in_w * ch), y(out_h * out_w * ch);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * static_cast<float>(i));
+    for (size_t i = 0; i < y.size(); ++i) y[i] = std::cos(1.3f * static_cast<float>(i));
+    double forward_dot = 0.0;
+    const float sh = reference::ResizeScale(in_h, out_h, o[0]);
+    const float sw = reference::ResizeScale(in_w, out_w, o[0]);
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+      float src_y;
+      int32_t y0, y1;
+      reference::ResizeSource(oy, sh, o[1], in_h, &src_y, &y0, &y1);
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        float src_x;
+        int32_t x0, x1;
+        reference::ResizeSource(ox, sw, o[1], in_w, &src_x, &x0, &x1);
+        const double wy = static_cast<double>(src_y) - y0;
+        const double wx = static_cast<double>(src_x) - x0;
+        for (int32_t c = 0; c < ch; ++c) {
+          auto at = [&](int32_t yy, int32_t xx) { return x[(yy * in_w + xx) * ch + c]; };
+          const double v = at(y0, x0) * (1 - wy) * (1 - wx) + at(y1, x0) * wy * (1 - wx) +
+                           at(y0, x1) * (1 - wy) * wx + at(y1, x1) * wy * wx;
+          forward_dot += v * y[(oy * out_w + ox) * ch + c];
+        }
+      }
+    }
+    std::vector<float> grad(x.size());
+    reference::ResizeBilinearGrad(1, in_h, in_w, ch, out_h, out_w, o[0], o[1], y.data(),
+                                  grad.data());
+    double adjoint_dot = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) adjoint_dot += static_cast<double>(grad[i]) * x[i];
+    TL_EXPECT(std::fabs(forward_dot - adjoint_dot) <= 1e-5 * (1.0 + std::fabs(forward_dot)));
+  }
+}
+
+reference::GroupNormShape GnShape(const GoldenCase& c, const GoldenTensor& x) {
+  return {x.dim(0), x.dim(1) * x.dim(2), x.dim(3), static_cast<int32_t>(c.param("groups"))};
+}
+
+std::vector<float> OptionalFloat(const GoldenCase& c, const std::string& name) {
+  return c.has_tensor(name) ? c.tensor(name).AsFloat() : std::vector<float>();
+}
+
+const float* DataOrNull(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+
+void TestGroupNorm(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/group_norm.golden")) {
+    const auto& xt = c.tensor("x");
+    const auto shape = GnShape(c, xt);
+    const auto x = xt.AsFloat();
+    const auto gamma = OptionalFloat(c, "gamma"), beta = OptionalFloat(c, "beta");
+    const auto want = c.tensor("expected_y").AsFloat();
+    std::vector<float> stats(static_cast<size_t>(2 * shape.batch * shape.groups));
+    std::vector<float> y(want.size(), 5.0f);
+    reference::GroupNorm(shape, x.data(), DataOrNull(gamma), DataOrNull(beta),
+                         static_cast<float>(c.param("epsilon")), stats.data(), y.data());
+    TL_EXPECT_CLOSE(y, want, kRtol, Atol(want), "group_norm/" + c.name);
+    auto in_place = x;  // y may alias x
+    reference::GroupNorm(shape, in_place.data(), DataOrNull(gamma), DataOrNull(beta),
+                         static_cast<float>(c.param("epsilon")), stats.data(),
+                         in_place.data());
+    TL_EXPECT(in_place == y);
+  }
+}
+
+// The variables of a golden norm-gradient case: a tensor with an expected_
+// twin is updated in place.
+struct NormParams {
+  std::vector<float> gamma, beta, dx;
+  reference::NormGradOutputs out{};
+};
+
+NormParams LoadNormParams(const GoldenCase& c, size_t dx_size) {
+  NormParams p;
+  p.gamma = OptionalFloat(c, "gamma");
+  p.beta = OptionalFloat(c, "beta");
+  if (c.has_tensor("expected_grad_input")) p.dx.assign(dx_size, 4.0f);
+  p.out.grad_input = p.dx.empty() ? nullptr : p.dx.data();
+  p.out.gamma = c.has_tensor("expected_gamma") ? p.gamma.data() : nullptr;
+  p.out.beta = c.has_tensor("expected_beta") ? p.beta.data() : nullptr;
+  p.out.learning_rate = static_cast<float>(c.param("learning_rate"));
+  return p;
+}
+
+void CheckNormParams(const GoldenCase& c, const NormParams& p, const std::string& what) {
+  for (const auto& [name, got] :
+       {std::pair<std::string, const std::vector<float>*>{"expected_grad_input", &p.dx},
+        {"expected_gamma", &p.gamma}, {"expected_beta", &p.beta}}) {
+    if (!c.has_tensor(name)) continue;
+    const auto want = c.tensor(name).AsFloat();
+    TL_EXPECT_CLOSE(*got, want, kRtol, Atol(want), what + " " + name);
+  }
+  // A constant gamma is read, never written.
+  if (c.has_tensor("gamma") && !c.has_tensor("expected_gamma")) {
+    TL_EXPECT(p.gamma == c.tensor("gamma").AsFloat());
+  }
+}
+
+void TestGroupNormGrad(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/group_norm_grad.golden")) {
+    const auto& xt = c.tensor("x");
+    const auto shape = GnShape(c, xt);
+    const auto x = xt.AsFloat();
+    const auto grad_output = c.tensor("grad_output").AsFloat();
+    const auto mask = OptionalMask(c);
+    NormParams p = LoadNormParams(c, x.size());
+    std::vector<float> stats(static_cast<size_t>(2 * shape.batch * shape.groups));
+    reference::GroupNormGrad(shape, grad_output.data(), MaskOrNull(mask), x.data(),
+                             DataOrNull(p.gamma), static_cast<float>(c.param("epsilon")),
+                             stats.data(), p.out);
+    CheckNormParams(c, p, "group_norm_grad/" + c.name);
+  }
+}
+
+void TestBatchNormGrad(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/batch_norm_grad.golden")) {
+    const auto& go = c.tensor("grad_output");
+    const int32_t channels = go.shape.back();
+    const int32_t rows = static_cast<int32_t>(go.values.size()) / channels;
+    const auto grad_output = go.AsFloat();
+    const auto mask = OptionalMask(c);
+    const auto mean = OptionalFloat(c, "mean"), inv_std = OptionalFloat(c, "inv_std");
+    NormParams p = LoadNormParams(c, grad_output.size());
+    const std::string what = "batch_norm_grad/" + c.name;
+    if (c.has_tensor("x") && c.tensor("x").dtype == "i8") {
+      const auto x = c.tensor("x").As<int8_t>();
+      const reference::ActivationQuantization quant{
+          static_cast<float>(c.param("input_scale")),
+          static_cast<int32_t>(c.param("input_zero_point"))};
+      reference::BatchNormGrad<int8_t>(grad_output.data(), MaskOrNull(mask), x.data(), quant,
+                                       DataOrNull(mean), DataOrNull(inv_std),
+                                       DataOrNull(p.gamma), rows, channels, p.out);
+    } else {
+      const auto x = OptionalFloat(c, "x");
+      reference::BatchNormGrad<float>(grad_output.data(), MaskOrNull(mask), DataOrNull(x),
+                                      reference::kNoQuantization, DataOrNull(mean),
+                                      DataOrNull(inv_std), DataOrNull(p.gamma), rows,
+                                      channels, p.out);
+    }
+    CheckNormParams(c, p, what);
+  }
+}
+
+}  // namespace
+
+void RunLayerKernelTests(const std::string& dir) {
+  TestSoftmaxXent(dir);
+  TestSoftmaxXentRejectsBadLabels();
+  TestSoftmaxXentGradientSumsToZero();
+  TestAvgPoolGrad(dir);
+  TestResizeBilinearGrad(dir);
+  TestResizeBilinearGradIsTheAdjoint();
+  TestGroupNorm(dir);
+  TestGroupNormGrad(dir);
+  TestBatchNormGrad(dir);
+}
+
+}  // namespace testing
+}  // namespace tflite_tl
