@@ -127,5 +127,6 @@ def test_adapters_compile_with_werror_against_tflm(tflm_root, target):
     attributes = subprocess.run(
         ["arm-none-eabi-readelf", "-A", str(archive)], capture_output=True,
         text=True, check=True).stdout
-    assert "Tag_CPU_name: \"cortex-m4\"" in attributes
+    assert "Tag_CPU_arch: v7E-M" in attributes  # Cortex-M4
+    assert "Tag_FP_arch: VFPv4-D16" in attributes
     assert "Tag_ABI_VFP_args: VFP registers" in attributes
