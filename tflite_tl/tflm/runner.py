@@ -20,6 +20,7 @@ import numpy as np
 
 from tflite_tl.flatbuffer import edit
 from tflite_tl.flatbuffer import reader
+from tflite_tl.tflm import native
 from tflite_tl.tflm.arena import ArenaReport
 from tflite_tl.tflm.arena import parse_allocations
 
@@ -56,14 +57,24 @@ def default_arena_size(tflite_bytes: bytes) -> int:
 
 def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
               *, measure_arena: bool = False, read_variables: bool = False,
-              arena_size: Optional[int] = None) -> RunResult:
+              arena_size: Optional[int] = None,
+              backend: Optional[str] = None) -> RunResult:
   """Invokes the model once per element of ``steps_inputs`` (inputs in
   subgraph-0 order) in a TFLM subprocess, keeping state between invokes.
 
   With ``read_variables`` the resource variables' values after the last step
   are returned too; with ``measure_arena`` the recording allocator's report of
   a separate interpreter (one invoke on the first step's inputs).
+  ``backend``: "wheel" (the tflite_micro package), "native" (TFLM built from
+  $TFLM_ROOT with the TL_* ops, see :mod:`tflite_tl.tflm.native`) or "auto"
+  (native for models with TL_* ops or variable tensors); default
+  $TFLITE_TL_TFLM_BACKEND or "auto".
   """
+  if native.select_backend(tflite_bytes, backend) == "native":
+    return native.run_model(tflite_bytes, steps_inputs,
+                            measure_arena=measure_arena,
+                            read_variables=read_variables,
+                            arena_size=arena_size)
   ins = reader.inputs(tflite_bytes)
   outs = reader.outputs(tflite_bytes)
   steps_inputs = [list(s) for s in steps_inputs]
@@ -147,7 +158,8 @@ def describe_failure(returncode: int, output: str) -> str:
 
 def measure_arena(tflite_bytes: bytes,
                   inputs: Optional[Sequence[np.ndarray]] = None,
-                  arena_size: Optional[int] = None) -> ArenaReport:
+                  arena_size: Optional[int] = None,
+                  backend: Optional[str] = None) -> ArenaReport:
   """Arena bytes TFLM's recording allocator reports after one invoke.
 
   ``inputs`` default to zeros of each input's shape and type (the arena does
@@ -158,7 +170,7 @@ def measure_arena(tflite_bytes: bytes,
     inputs = [np.zeros(t.shape, t.numpy_dtype)
               for t in reader.inputs(tflite_bytes)]
   return run_model(tflite_bytes, [inputs], measure_arena=True,
-                   arena_size=arena_size).arena
+                   arena_size=arena_size, backend=backend).arena
 
 
 def train_inputs_order(train_tflite: bytes) -> Tuple[int, int]:
@@ -176,7 +188,8 @@ def train_inputs_order(train_tflite: bytes) -> Tuple[int, int]:
 def run_train_steps(train_tflite: bytes,
                     batches: Iterable[Tuple[np.ndarray, np.ndarray]], *,
                     read_params: bool = True, measure_arena: bool = False,
-                    arena_size: Optional[int] = None) -> TrainRun:
+                    arena_size: Optional[int] = None,
+                    backend: Optional[str] = None) -> TrainRun:
   """Runs one TFLM invoke (= one SGD step) per (images, labels) batch.
 
   Returns the loss of each step, the trained variables after the last step
@@ -190,7 +203,8 @@ def run_train_steps(train_tflite: bytes,
     step[label_index] = np.asarray(labels, np.int32)
     steps.append(step)
   result = run_model(train_tflite, steps, measure_arena=measure_arena,
-                     read_variables=read_params, arena_size=arena_size)
+                     read_variables=read_params, arena_size=arena_size,
+                     backend=backend)
   losses = np.array([float(np.asarray(o[0]).reshape(-1)[0])
                      for o in result.outputs], np.float64)
   return TrainRun(losses, result.variables, result.arena)

@@ -1,0 +1,633 @@
+// Runs every TL_* op through TFLite Micro (its KernelRunner: Init, Prepare and
+// Eval exactly as the interpreter calls them) on the same golden files as the
+// reference test (kernels_test.cc) and the TF adapters: one golden, three
+// runtimes. Also checks that Prepare rejects bad shapes, types and options
+// with a MicroPrintf naming the problem (the printed text is captured).
+//
+// Table-driven: a kernel needs one entry in kGoldenTests (golden file, op
+// name, and a few lines that map a golden case to tensors) and, for its
+// Prepare checks, entries in kRejectTests. The op is found by name in a
+// resolver filled by AddTrainingOps, so registration is tested too.
+//
+// Built against TFLM (libtensorflow-microlite.a, libtl_training_ops.a) with
+// TFLM's flags by tflite_tl/tflm/native_build.py; run by
+// tests/test_tflm_kernels_tflm.py.
+// Usage: tflm_kernels_test [testdata_dir]
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "flatbuffers/flexbuffers.h"
+#include "tensorflow/lite/micro/kernels/kernel_runner.h"
+#include "tensorflow/lite/micro/memory_helpers.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/micro/test_helpers.h"
+#include "tflm_kernels/tests/golden_reader.h"
+#include "tflm_kernels/tflm/training_ops.h"
+
+namespace tflite_tl {
+namespace {
+
+using testing::GoldenCase;
+using testing::GoldenTensor;
+
+int g_failures = 0;
+int g_checks = 0;
+
+void Fail(const std::string& what) {
+  ++g_failures;
+  std::fprintf(stderr, "FAILED: %s\n", what.c_str());
+}
+
+TfLiteType TypeOf(const std::string& dtype) {
+  if (dtype == "f32") return kTfLiteFloat32;
+  if (dtype == "i32") return kTfLiteInt32;
+  if (dtype == "i8") return kTfLiteInt8;
+  if (dtype == "u8") return kTfLiteUInt8;
+  return kTfLiteNoType;
+}
+
+// Custom options as the lowering writes them: a flexbuffer map.
+class Options {
+ public:
+  Options& Int(const char* key, int64_t v) {
+    ints_.push_back({key, v});
+    return *this;
+  }
+  Options& Float(const char* key, double v) {
+    floats_.push_back({key, v});
+    return *this;
+  }
+  Options& Bool(const char* key, bool v) {
+    bools_.push_back({key, v});
+    return *this;
+  }
+  std::vector<uint8_t> Serialize() const {
+    if (ints_.empty() && floats_.empty() && bools_.empty()) return {};
+    flexbuffers::Builder fbb;
+    const size_t start = fbb.StartMap();
+    for (const auto& kv : ints_) fbb.Int(kv.first, kv.second);
+    for (const auto& kv : floats_) fbb.Double(kv.first, kv.second);
+    for (const auto& kv : bools_) fbb.Bool(kv.first, kv.second);
+    fbb.EndMap(start);
+    fbb.Finish();
+    return fbb.GetBuffer();
+  }
+
+ private:
+  std::vector<std::pair<const char*, int64_t>> ints_;
+  std::vector<std::pair<const char*, double>> floats_;
+  std::vector<std::pair<const char*, bool>> bools_;
+};
+
+// One op invocation built from a golden case: its tensors, options, the
+// inputs fed before each invoke and the tensors checked after it.
+class OpCase {
+ public:
+  explicit OpCase(const GoldenCase& golden) : golden_(golden) {}
+
+  // An input holding a golden tensor's values (converted to `type`, default
+  // the golden's own type). Returns the tensor index.
+  int Input(const std::string& name, TfLiteType type = kTfLiteNoType) {
+    const GoldenTensor& t = golden_.tensor(name);
+    const int index = Add(t.shape, type == kTfLiteNoType ? TypeOf(t.dtype)
+                                                          : type);
+    Fill(index, t);
+    inputs_.push_back(index);
+    return index;
+  }
+  // A variable input (is_variable), updated in place by the op.
+  int Variable(const std::string& name) {
+    const int index = Input(name);
+    tensors_[index].is_variable = true;
+    return index;
+  }
+  // A zero-filled variable input of a golden tensor's shape (e.g. velocity).
+  int ZeroVariable(const std::string& shape_of) {
+    const int index = Add(golden_.tensor(shape_of).shape, kTfLiteFloat32);
+    tensors_[index].is_variable = true;
+    inputs_.push_back(index);
+    return index;
+  }
+  // An output shaped like the golden `expected`, checked against it.
+  int Output(const std::string& expected, bool exact = false) {
+    const GoldenTensor& t = golden_.tensor(expected);
+    const int index = Add(t.shape, TypeOf(t.dtype));
+    std::memset(tensors_[index].data.raw, 0x5A, tensors_[index].bytes);
+    outputs_.push_back(index);
+    Check(index, expected, exact);
+    return index;
+  }
+  // After the current step's invoke, tensor `index` must equal `expected`.
+  void Check(int index, const std::string& expected, bool exact = false) {
+    Current().checks.push_back({index, expected, exact});
+  }
+  // Starts another invoke; `Feed` replaces an input's values before it.
+  void NextStep() { steps_.push_back({}); }
+  void Feed(int index, const std::string& name) {
+    Current().feeds.push_back({index, name});
+  }
+
+  // Per-tensor quantization (a saved int8 activation).
+  void Quantize(int index, float scale, int zero_point) {
+    tensors_[index].params.scale = scale;
+    tensors_[index].params.zero_point = zero_point;
+    auto& q = quant_.emplace_back();
+    q.scales = {1, scale};
+    q.zero_points = {1, zero_point};
+    SetAffine(index, q, 0);
+  }
+  // Per-channel symmetric quantization along `axis` with golden `scales`.
+  void QuantizePerChannel(int index, const std::string& scales, int axis) {
+    QuantizePerChannel(index, golden_.tensor(scales).AsFloat(), axis);
+  }
+  void QuantizePerChannel(int index, const std::vector<float>& values,
+                          int axis) {
+    auto& q = quant_.emplace_back();
+    q.scales.push_back(static_cast<float>(values.size()));
+    q.scales.insert(q.scales.end(), values.begin(), values.end());
+    q.zero_points.assign(values.size() + 1, 0);
+    q.zero_points[0] = static_cast<int>(values.size());
+    SetAffine(index, q, axis);
+  }
+  // Marks an input as a constant of the model (read-only flatbuffer data).
+  void Constant(int index) { tensors_[index].allocation_type = kTfLiteMmapRo; }
+
+  // Conv options from the golden params padding, stride_h, stride_w.
+  Options ConvOptions() const {
+    Options o;
+    o.Int("padding", static_cast<int64_t>(golden_.param("padding")))
+        .Int("stride_h", static_cast<int64_t>(golden_.param("stride_h")))
+        .Int("stride_w", static_cast<int64_t>(golden_.param("stride_w")));
+    return o;
+  }
+
+  const GoldenCase& golden() const { return golden_; }
+  TfLiteTensor& tensor(int index) { return tensors_[index]; }
+  // Replaces a tensor's shape (for rejection tests).
+  void Reshape(int index, const std::vector<int32_t>& shape) {
+    auto& dims = dims_.emplace_back();
+    dims.push_back(static_cast<int>(shape.size()));
+    for (int32_t d : shape) dims.push_back(d);
+    tensors_[index].dims = tflite::testing::IntArrayFromInts(dims.data());
+  }
+
+  Options options;
+
+  // Runs the op: Init+Prepare with the options, then one invoke per step.
+  // Returns Prepare's status; check failures are reported.
+  TfLiteStatus Run(const TFLMRegistration& registration,
+                   const std::string& what, bool expect_prepare_ok = true) {
+    auto& in = dims_.emplace_back();
+    in.push_back(static_cast<int>(inputs_.size()));
+    in.insert(in.end(), inputs_.begin(), inputs_.end());
+    auto& out = dims_.emplace_back();
+    out.push_back(static_cast<int>(outputs_.size()));
+    out.insert(out.end(), outputs_.begin(), outputs_.end());
+    std::vector<TfLiteTensor> tensors(tensors_.begin(), tensors_.end());
+    tflite::micro::KernelRunner runner(
+        registration, tensors.data(), static_cast<int>(tensors.size()),
+        tflite::testing::IntArrayFromInts(in.data()),
+        tflite::testing::IntArrayFromInts(out.data()), nullptr);
+    const std::vector<uint8_t> buffer = options.Serialize();
+    const TfLiteStatus prepared = runner.InitAndPrepare(
+        reinterpret_cast<const char*>(buffer.data()), buffer.size());
+    if (prepared != kTfLiteOk || !expect_prepare_ok) {
+      if (prepared != kTfLiteOk && expect_prepare_ok) {
+        Fail(what + ": Prepare failed");
+      }
+      return prepared;
+    }
+    if (!runner.ValidateTempBufferDeallocated()) {
+      Fail(what + ": Prepare left temporary tensors allocated");
+    }
+    for (size_t s = 0; s < steps_.size(); ++s) {
+      for (const Feed_& f : steps_[s].feeds) Fill(f.index, golden_.tensor(f.name));
+      if (runner.Invoke() != kTfLiteOk) {
+        Fail(what + ": Invoke failed at step " + std::to_string(s));
+        return kTfLiteError;
+      }
+      for (const Check_& c : steps_[s].checks) {
+        Compare(tensors[c.index], golden_.tensor(c.expected), c.exact,
+                what + " step " + std::to_string(s) + " " + c.expected);
+      }
+    }
+    return kTfLiteOk;
+  }
+
+ private:
+  struct Feed_ {
+    int index;
+    std::string name;
+  };
+  struct Check_ {
+    int index;
+    std::string expected;
+    bool exact;
+  };
+  struct Step {
+    std::vector<Feed_> feeds;
+    std::vector<Check_> checks;
+  };
+  struct Quant {
+    std::vector<float> scales;  // [n, values...] as FloatArrayFromFloats
+    std::vector<int> zero_points;
+    TfLiteAffineQuantization affine;
+  };
+
+  Step& Current() {
+    if (steps_.empty()) steps_.push_back({});
+    return steps_.back();
+  }
+
+  int Add(const std::vector<int32_t>& shape, TfLiteType type) {
+    auto& dims = dims_.emplace_back();
+    dims.push_back(static_cast<int>(shape.size()));
+    size_t count = 1;
+    for (int32_t d : shape) {
+      dims.push_back(d);
+      count *= static_cast<size_t>(d);
+    }
+    size_t type_size = 0;
+    tflite::TfLiteTypeSizeOf(type, &type_size);
+    auto& data = data_.emplace_back((count * type_size + 3) / 4 + 1);
+    TfLiteTensor t = {};
+    t.type = type;
+    t.dims = tflite::testing::IntArrayFromInts(dims.data());
+    t.data.raw = reinterpret_cast<char*>(data.data());
+    t.bytes = count * type_size;
+    t.allocation_type = kTfLiteArenaRw;
+    t.quantization = {kTfLiteNoQuantization, nullptr};
+    tensors_.push_back(t);
+    return static_cast<int>(tensors_.size()) - 1;
+  }
+
+  void SetAffine(int index, Quant& q, int axis) {
+    q.affine.scale = tflite::testing::FloatArrayFromFloats(q.scales.data());
+    q.affine.zero_point = tflite::testing::IntArrayFromInts(q.zero_points.data());
+    q.affine.quantized_dimension = axis;
+    tensors_[index].quantization = {kTfLiteAffineQuantization, &q.affine};
+  }
+
+  // Copies golden values into a tensor (in both the OpCase and a running
+  // KernelRunner's copy, which shares the data buffer).
+  void Fill(int index, const GoldenTensor& t) {
+    TfLiteTensor& dst = tensors_[index];
+    const size_t n = t.values.size();
+    for (size_t i = 0; i < n; ++i) {
+      const double v = t.values[i];
+      switch (dst.type) {
+        case kTfLiteFloat32: dst.data.f[i] = static_cast<float>(v); break;
+        case kTfLiteInt32: dst.data.i32[i] = static_cast<int32_t>(v); break;
+        case kTfLiteInt16: dst.data.i16[i] = static_cast<int16_t>(v); break;
+        case kTfLiteInt8: dst.data.int8[i] = static_cast<int8_t>(v); break;
+        case kTfLiteUInt8: dst.data.uint8[i] = static_cast<uint8_t>(v); break;
+        default: break;
+      }
+    }
+  }
+
+  void Compare(const TfLiteTensor& got, const GoldenTensor& want, bool exact,
+               const std::string& what) {
+    ++g_checks;
+    const size_t n = want.values.size();
+    if (got.bytes / (got.type == kTfLiteUInt8 ? 1 : 4) != n) {
+      Fail(what + ": size mismatch");
+      return;
+    }
+    double max_abs = 0.0;
+    for (double v : want.values) max_abs = std::fmax(max_abs, std::fabs(v));
+    // Float32 sums against float64 truth, as in kernels_test.cc.
+    const double atol = 1e-5 * (1.0 + max_abs);
+    for (size_t i = 0; i < n; ++i) {
+      const double g = got.type == kTfLiteUInt8
+                           ? static_cast<double>(got.data.uint8[i])
+                           : static_cast<double>(got.data.f[i]);
+      const double w = want.values[i];
+      const double err = std::fabs(g - w);
+      if (exact ? err != 0.0 : !(err <= atol + 1e-5 * std::fabs(w))) {
+        Fail(what + ": element " + std::to_string(i) + " got " +
+             std::to_string(g) + " want " + std::to_string(w));
+        return;
+      }
+    }
+  }
+
+  const GoldenCase& golden_;
+  std::deque<TfLiteTensor> tensors_;
+  std::deque<std::vector<int>> dims_;
+  std::deque<Quant> quant_;
+  std::deque<std::vector<float>> data_;  // tensor storage, float-aligned
+  std::vector<int> inputs_;
+  std::vector<int> outputs_;
+  std::vector<Step> steps_;
+};
+
+// ---------------------------------------------------------------------------
+// The table: golden file, op, and how a golden case becomes tensors.
+
+using Builder = std::function<void(OpCase&)>;
+
+struct GoldenTest {
+  const char* golden;  // file in testdata/
+  const char* op;      // registered by AddTrainingOps
+  const char* variant;  // names the form tested (in-place, functional, ...)
+  Builder build;
+};
+
+void ConvWeightGrad(OpCase& c) {
+  const int input = c.Input("input");
+  if (c.golden().tensor("input").dtype == "i8") {
+    c.Quantize(input, static_cast<float>(c.golden().param("input_scale")),
+               static_cast<int>(c.golden().param("input_zero_point")));
+  }
+  c.Input("grad_output");
+  c.Constant(c.Input("channels"));
+  c.Output("expected_grad_filter");
+  c.options = c.ConvOptions();
+}
+
+void DepthwiseWeightGrad(OpCase& c) {
+  const int input = c.Input("input");
+  if (c.golden().tensor("input").dtype == "i8") {
+    c.Quantize(input, static_cast<float>(c.golden().param("input_scale")),
+               static_cast<int>(c.golden().param("input_zero_point")));
+  }
+  c.Input("grad_output");
+  c.Output("expected_grad_filter");
+  c.options = c.ConvOptions();
+}
+
+// Input gradients through int8 per-channel filters (channel axis: 0 for
+// OHWI conv filters, 3 for [1, kh, kw, C*M] depthwise filters).
+Builder InputGrad(int channel_axis) {
+  return [channel_axis](OpCase& c) {
+    c.Input("grad_output");
+    c.QuantizePerChannel(c.Input("filter"), "scales", channel_axis);
+    c.Output("expected_grad_input");
+    c.options = c.ConvOptions();
+  };
+}
+
+const GoldenTest kGoldenTests[] = {
+    {"bias_grad.golden", "TL_BIAS_GRAD", "",
+     [](OpCase& c) {
+       c.Input("grad_output");
+       c.Output("expected_grad_bias");
+     }},
+    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", "in place",
+     [](OpCase& c) {
+       c.Input("grad_output");
+       c.Check(c.Variable("bias"), "expected_bias");
+       c.options.Float("learning_rate", c.golden().param("learning_rate"));
+     }},
+    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", "functional",
+     [](OpCase& c) {
+       c.Input("grad_output");
+       c.Input("bias");
+       c.Output("expected_bias");
+       c.options.Float("learning_rate", c.golden().param("learning_rate"));
+     }},
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", "", ConvWeightGrad},
+    {"depthwise_weight_grad.golden", "TL_DEPTHWISE_WGRAD", "",
+     DepthwiseWeightGrad},
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", "", InputGrad(0)},
+    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD", "",
+     InputGrad(3)},
+    {"activation_mask.golden", "TL_RELU_MASK", "",
+     [](OpCase& c) {
+       c.Input("x");
+       c.Output("expected_mask", /*exact=*/true);
+       c.options.Bool("relu6", c.golden().param("relu6") != 0);
+     }},
+    {"activation_mask.golden", "TL_MASKED_GRAD", "",
+     [](OpCase& c) {
+       c.Input("grad_output");
+       c.Input("expected_mask");
+       c.Output("expected_grad_input", /*exact=*/true);
+     }},
+    {"sgd.golden", "TL_SGD_UPDATE", "in place, two steps",
+     [](OpCase& c) {
+       const bool momentum = c.golden().param("momentum") != 0;
+       const int weights = c.Variable("weights");
+       const int grad = c.Input("grad_1");
+       const int velocity = momentum ? c.ZeroVariable("weights") : -1;
+       for (int step = 1; step <= 2; ++step) {
+         if (step == 2) c.NextStep();
+         c.Feed(grad, "grad_" + std::to_string(step));
+         c.Check(weights, "expected_weights_" + std::to_string(step));
+         if (momentum) {
+           c.Check(velocity, "expected_velocity_" + std::to_string(step));
+         }
+       }
+       c.options.Float("learning_rate", c.golden().param("learning_rate"))
+           .Float("momentum", c.golden().param("momentum"));
+     }},
+    {"sgd.golden", "TL_SGD_UPDATE", "functional, one step",
+     [](OpCase& c) {
+       const bool momentum = c.golden().param("momentum") != 0;
+       c.Input("weights");
+       c.Input("grad_1");
+       if (momentum) c.ZeroVariable("weights");
+       c.Output("expected_weights_1");
+       if (momentum) c.Output("expected_velocity_1");
+       c.options.Float("learning_rate", c.golden().param("learning_rate"))
+           .Float("momentum", c.golden().param("momentum"));
+     }},
+};
+
+// ---------------------------------------------------------------------------
+// Prepare rejections: a valid golden case, broken one way; Prepare must fail
+// and print `message` (a substring of its MicroPrintf output).
+
+struct RejectTest {
+  const char* golden;
+  const char* op;
+  Builder build;        // the valid case
+  Builder breakage;     // applied after build
+  const char* message;  // expected in the captured MicroPrintf output
+};
+
+// Tensor indices follow the order each builder adds them in.
+const RejectTest kRejectTests[] = {
+    {"bias_grad.golden", "TL_BIAS_GRAD", kGoldenTests[0].build,
+     [](OpCase& c) { c.tensor(0).type = kTfLiteInt32; },
+     "TL_BIAS_GRAD: grad_output must be float32"},
+    {"bias_grad.golden", "TL_BIAS_GRAD", kGoldenTests[0].build,
+     [](OpCase& c) { c.Reshape(1, {3}); },
+     "TL_BIAS_GRAD: grad_bias must be float32 ["},
+    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", kGoldenTests[1].build,
+     [](OpCase& c) { c.tensor(1).is_variable = false; },
+     "must be a variable tensor"},
+    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", kGoldenTests[1].build,
+     [](OpCase& c) { c.options = Options(); },
+     "TL_BIAS_GRAD_SGD: needs exactly one option, 'learning_rate'"},
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
+     [](OpCase& c) {
+       std::vector<int32_t> shape = c.golden().tensor("grad_output").shape;
+       shape[1] += 1;  // one row more than the convolution produces
+       c.Reshape(1, shape);
+     },
+     "TL_CONV_WGRAD_SPARSE: grad_output is 1x4x3x4 but the convolution output "
+     "is 1x3x3x4"},
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
+     [](OpCase& c) { c.tensor(2).data.i32[0] = 1000; },
+     "TL_CONV_WGRAD_SPARSE: channel indices must lie in [0, "},
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
+     [](OpCase& c) { c.options = Options().Int("padding", 1); },
+     "TL_CONV_WGRAD_SPARSE: options must be padding (0/1), stride_h, stride_w"},
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
+     [](OpCase& c) { c.tensor(0).type = kTfLiteInt16; },
+     "TL_CONV_WGRAD_SPARSE: input must be float32 or int8 NHWC"},
+    {"depthwise_weight_grad.golden", "TL_DEPTHWISE_WGRAD", DepthwiseWeightGrad,
+     [](OpCase& c) {
+       c.tensor(0).type = kTfLiteInt8;
+       c.tensor(0).params.scale = 0.0f;
+     },
+     "TL_DEPTHWISE_WGRAD: an int8 input needs a positive quantization scale"},
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", InputGrad(0),
+     [](OpCase& c) { c.tensor(1).type = kTfLiteInt16; },
+     "TL_CONV_INPUT_GRAD: filter must be int8 or float32 OHWI, got INT16"},
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", InputGrad(0),
+     [](OpCase& c) {
+       auto* q = static_cast<TfLiteAffineQuantization*>(
+           c.tensor(1).quantization.params);
+       q->zero_point->data[0] = 3;
+     },
+     "TL_CONV_INPUT_GRAD: int8 filter zero points must be 0 (symmetric), got 3"},
+    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD", InputGrad(3),
+     [](OpCase& c) {
+       const int channels = c.tensor(1).dims->data[3];
+       c.QuantizePerChannel(1, std::vector<float>(channels + 1, 0.01f), 3);
+     },
+     "TL_DEPTHWISE_INPUT_GRAD: filter has 3 scales, expected 1 or 2"},
+    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD", InputGrad(3),
+     [](OpCase& c) { c.tensor(2).type = kTfLiteInt8; },
+     "TL_DEPTHWISE_INPUT_GRAD: grad_input must be float32 NHWC"},
+    {"activation_mask.golden", "TL_RELU_MASK", kGoldenTests[7].build,
+     [](OpCase& c) { c.Reshape(1, {100}); },
+     "TL_RELU_MASK: mask must be uint8 ["},
+    {"activation_mask.golden", "TL_RELU_MASK", kGoldenTests[7].build,
+     [](OpCase& c) { c.tensor(0).type = kTfLiteInt32; },
+     "TL_RELU_MASK: x must be float32 or int8, got INT32"},
+    {"activation_mask.golden", "TL_MASKED_GRAD", kGoldenTests[8].build,
+     [](OpCase& c) { c.Reshape(1, {0}); },
+     "TL_MASKED_GRAD: mask must be uint8 ["},
+    {"sgd.golden", "TL_SGD_UPDATE", kGoldenTests[10].build,
+     [](OpCase& c) { c.Reshape(1, {2, 1000}); },
+     "TL_SGD_UPDATE: grad must be float32 with"},
+    {"sgd.golden", "TL_SGD_UPDATE", kGoldenTests[9].build,
+     [](OpCase& c) { c.tensor(0).is_variable = false; },
+     "TL_SGD_UPDATE: without outputs weights is updated in place and must be "
+     "a variable tensor"},
+};
+
+// ---------------------------------------------------------------------------
+
+// Captures what MicroPrintf writes (to stderr on the host) during `fn`.
+std::string CaptureLog(const std::function<void()>& fn) {
+  std::fflush(stderr);
+  FILE* sink = std::tmpfile();
+  const int saved = dup(2);
+  if (sink == nullptr || saved < 0) {
+    fn();
+    return "(capture failed)";
+  }
+  dup2(fileno(sink), 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::string text;
+  std::rewind(sink);
+  char buffer[512];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), sink)) > 0) {
+    text.append(buffer, n);
+  }
+  std::fclose(sink);
+  return text;
+}
+
+using Resolver = tflite::MicroMutableOpResolver<tflm::kNumTrainingOps>;
+
+const TFLMRegistration* Find(const Resolver& resolver, const char* op) {
+  const TFLMRegistration* r = resolver.FindOp(op);
+  if (r == nullptr) Fail(std::string(op) + " is not registered by AddTrainingOps");
+  return r;
+}
+
+void RunGoldenTests(const Resolver& resolver, const std::string& dir) {
+  for (const GoldenTest& test : kGoldenTests) {
+    const TFLMRegistration* registration = Find(resolver, test.op);
+    if (registration == nullptr) continue;
+    int cases = 0;
+    for (const GoldenCase& golden : testing::ReadGoldenCases(dir + "/" + test.golden)) {
+      OpCase c(golden);
+      test.build(c);
+      const std::string what = std::string(test.op) +
+                               (*test.variant ? " (" + std::string(test.variant) + ")" : "") +
+                               " " + golden.name;
+      std::string log;
+      log = CaptureLog([&] { c.Run(*registration, what); });
+      if (!log.empty()) std::fprintf(stderr, "%s printed: %s", what.c_str(), log.c_str());
+      ++cases;
+    }
+    std::printf("%-24s %-22s %2d golden cases\n", test.op, test.variant, cases);
+  }
+}
+
+void RunRejectTests(const Resolver& resolver, const std::string& dir) {
+  for (const RejectTest& test : kRejectTests) {
+    const TFLMRegistration* registration = Find(resolver, test.op);
+    if (registration == nullptr) continue;
+    const auto cases = testing::ReadGoldenCases(dir + "/" + test.golden);
+    // The last case: for conv files, a grouped or strided one.
+    OpCase c(cases.back());
+    test.build(c);
+    test.breakage(c);
+    TfLiteStatus status = kTfLiteOk;
+    const std::string log = CaptureLog([&] {
+      status = c.Run(*registration, test.op, /*expect_prepare_ok=*/false);
+    });
+    ++g_checks;
+    if (status == kTfLiteOk) {
+      Fail(std::string(test.op) + ": Prepare accepted a case that should fail "
+           "with \"" + test.message + "\"");
+    } else if (log.find(test.message) == std::string::npos) {
+      Fail(std::string(test.op) + ": expected \"" + test.message +
+           "\" in the MicroPrintf output, got: " + log);
+    } else {
+      std::printf("rejected: %s", log.c_str());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tflite_tl
+
+int main(int argc, char** argv) {
+  const std::string dir = argc > 1 ? argv[1] : "tflm_kernels/testdata";
+  static tflite_tl::Resolver resolver;
+  if (tflite_tl::tflm::AddTrainingOps(resolver) != kTfLiteOk) {
+    std::fprintf(stderr, "AddTrainingOps failed\n");
+    return 1;
+  }
+  tflite_tl::RunGoldenTests(resolver, dir);
+  tflite_tl::RunRejectTests(resolver, dir);
+  if (tflite_tl::g_failures != 0) {
+    std::fprintf(stderr, "%d of %d TFLM kernel check(s) failed\n",
+                 tflite_tl::g_failures, tflite_tl::g_checks);
+    return 1;
+  }
+  std::printf("all TFLM kernel tests passed (%d checks)\n", tflite_tl::g_checks);
+  return 0;
+}
