@@ -5,10 +5,11 @@ bit-identical outputs and parameters. The arena figures of both are printed
 import numpy as np
 import pytest
 
-import test_export_fixtures as fx
-from tflite_tl.export import quantize
+import tflite_fixtures as fx
+from tflite_tl.lower import quantize
 from tflite_tl.lower import lower_model
-from tflite_tl.lower import verify as verify_lib
+from tflite_tl.verify import check as verify_check
+from tflite_tl.verify import train_step as verify_lib
 from tflite_tl.tflm import measure_arena
 from tflite_tl.tflm import run_model
 from tflite_tl.tflm import run_train_steps
@@ -18,9 +19,9 @@ _RESOLUTION, _BATCH, _STEPS = 32, 2, 4
 
 @pytest.fixture(scope="module")
 def tiny_train_step():
-  config = verify_lib.VerifyConfig(model="tiny", method="tinytl_lb",
+  config = verify_check.VerifyConfig(model="tiny", method="tinytl_lb",
                                    resolution=_RESOLUTION, batch=_BATCH)
-  model, _ = verify_lib.build_model(config)
+  model, _ = verify_check.build_model(config)
   lowered = lower_model(model, batch_size=_BATCH, learning_rate=0.01)
   batches = verify_lib.random_batches(0, _STEPS, _BATCH,
                                       (_RESOLUTION, _RESOLUTION, 1), 10)

@@ -166,8 +166,6 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
   variable (by shared name, read through extra outputs as in the wheel
   backend) and every variable tensor (by tensor name) after the last step.
   """
-  reasons = native_reasons(tflite_bytes)
-  executable = runner_executable(reasons)
   ins = reader.inputs(tflite_bytes)
   dtypes = input_dtypes(tflite_bytes)
   num_outputs = len(reader.outputs(tflite_bytes))
@@ -180,13 +178,16 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
                        f"({[i.name for i in ins]}); got {len(values)}.")
     for value, info, dtype in zip(values, ins, dtypes):
       value = np.asarray(value)
-      if list(value.shape) != info.shape:
-        raise ValueError(f"Input {info.name!r} has shape {info.shape}; got "
-                         f"{list(value.shape)}.")
+      if tuple(value.shape) != tuple(info.shape):
+        raise ValueError(f"Input {info.name!r} has shape "
+                         f"{list(info.shape)}; got {list(value.shape)}.")
       if value.dtype != dtype:
         raise ValueError(f"Input {info.name!r} is {dtype.name}; got "
                          f"{value.dtype.name} (convert it with "
                          f"astype(np.{dtype.name})).")
+  # Inputs are checked first: a wrong call fails the same way with or
+  # without a TFLM build.
+  executable = runner_executable(native_reasons(tflite_bytes))
   readouts, run_bytes = {}, tflite_bytes
   if read_variables:
     tensors = reader.variable_readouts(tflite_bytes)
