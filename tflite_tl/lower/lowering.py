@@ -1,6 +1,6 @@
 """``lower_model``: a Keras model's training step as TFLM-builtin .tflite files."""
 import dataclasses
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -10,6 +10,11 @@ from tflite_tl.lower.builtins import check_builtin_only
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.convert import convert_function
 from tflite_tl.lower.module import TrainStepModule
+from tflite_tl.lower.tl import graphs as tl_graphs
+from tflite_tl.lower.tl import params as tl_params
+from tflite_tl.lower.tl import quantization as tl_quantization
+from tflite_tl.lower.tl.reference import QuantizedTrainStep
+from tflite_tl.lower.tl.rule_base import Policy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +48,8 @@ class LoweredModel:
   infer_tflite: bytes
   param_specs: List[ParamSpec]
   module: TrainStepModule
+  kernels: str = "builtin"
+  precision: str = "float"
 
   @property
   def param_names(self) -> List[str]:
@@ -54,6 +61,8 @@ class LoweredModel:
   def infer_tflite_with(self, params: Mapping[str, np.ndarray]) -> bytes:
     """The inference model with the given trained parameters (e.g. read from
     a device's train.tflite state with :func:`read_params`)."""
+    if self.kernels == "tl":
+      return tl_params.write_params(self.infer_tflite, params)
     unknown = sorted(set(params) - set(self.param_names))
     if unknown:
       raise KeyError(f"Not trained parameters of this model: {unknown}.")
@@ -70,20 +79,49 @@ class LoweredModel:
     return infer
 
 
+KERNELS = ("builtin", "tl")
+
+
 def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
                 momentum: float = 0.0, label_smoothing: float = 0.0,
-                infer_batch_size: int = 1) -> LoweredModel:
-  """Lowers ``model``'s training step to TFLM-builtin .tflite flatbuffers.
+                infer_batch_size: int = 1, kernels: str = "builtin",
+                precision: str = "float",
+                calibration_images: Optional[np.ndarray] = None,
+                qas: bool = True) -> LoweredModel:
+  """Lowers ``model``'s training step to .tflite flatbuffers for TFLM.
 
   Trains exactly ``model.trainable_weights`` with SGD (velocity v <- m v + g,
   w <- w - lr v when ``momentum`` > 0; equal to Keras' SGD) on the mean
   softmax cross-entropy of the logits (with optional label smoothing).
   BatchNorm layers are applied as the affine map of their moving statistics.
 
+  Args:
+    kernels: "builtin" (TFLM builtin ops only, through the TF converter; runs
+      in any TFLM and in the ``tflite_micro`` wheel) or "tl" (a graph written
+      op by op with the TL_* training kernels of ``tflm_kernels/``, variable
+      tensors updated in place; needs TFLM built with those kernels, see
+      ``TFLM_ROOT``).
+    precision: "float", or "int8": frozen layers run TFLM's int8 kernels on
+      per-channel int8 weights with activation scales calibrated on
+      ``calibration_images``; the backward pass is float32 (kernels "tl").
+    qas: int8 only: quantization-aware scaling of the updates (False trains
+      the integer copies with plain SGD, an ablation).
+
   Raises:
-    UnsupportedLayerError: a layer (named) has no builtin-only lowering.
+    UnsupportedLayerError: a layer (named) has no lowering.
     NonBuiltinOpError: the converted model still holds an op TFLM lacks.
   """
+  if kernels not in KERNELS:
+    raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}.")
+  if kernels == "tl" or precision != "float":
+    if kernels != "tl":
+      raise ValueError(
+          f"precision={precision!r} needs kernels='tl' (the builtin flavor "
+          "lowers float training steps).")
+    return lower_tl(model, batch_size=batch_size, learning_rate=learning_rate,
+                    momentum=momentum, label_smoothing=label_smoothing,
+                    precision=precision,
+                    calibration_images=calibration_images, qas=qas)
   module = TrainStepModule(
       model, batch_size=batch_size, learning_rate=learning_rate,
       momentum=momentum, label_smoothing=label_smoothing,
@@ -97,14 +135,53 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
   return LoweredModel(train, infer, specs, module)
 
 
+def lower_tl(model: keras.Model, *, batch_size: int, learning_rate: float,
+             momentum: float = 0.0, label_smoothing: float = 0.0,
+             precision: str = "float",
+             calibration_images: Optional[np.ndarray] = None,
+             qas: bool = True) -> LoweredModel:
+  """The kernel flavor of :func:`lower_model` (``kernels="tl"``)."""
+  if momentum:
+    raise ValueError("kernels='tl' trains with plain SGD (momentum=0); "
+                     f"got momentum={momentum}.")
+  quantization = None
+  if precision == "int8":
+    if calibration_images is None:
+      raise ValueError(
+          "precision='int8' needs calibration_images (e.g. the target "
+          "dataset's training images) to choose the activation scales.")
+    quantization = tl_quantization.ranges_to_quantization(
+        tl_quantization.calibrate(model, calibration_images))
+  policy = Policy(precision=precision, quantization=quantization, qas=qas,
+                  learning_rate=float(learning_rate))
+  train = tl_graphs.train_graph(model, batch_size=batch_size, policy=policy,
+                                label_smoothing=label_smoothing)
+  predict = tl_graphs.predict_graph(model, policy=policy)
+  if precision == "int8":
+    module = QuantizedTrainStep(model, batch_size=batch_size, policy=policy,
+                                label_smoothing=label_smoothing)
+  else:
+    module = TrainStepModule(model, batch_size=batch_size,
+                             learning_rate=learning_rate,
+                             label_smoothing=label_smoothing)
+  specs = [ParamSpec(n, tuple(v.shape.as_list()))
+           for n, v in zip(module.param_names, module.params)]
+  return LoweredModel(train.tflite, predict.tflite, specs, module,
+                      kernels="tl", precision=precision)
+
+
 def read_params(tflite_bytes: bytes) -> Dict[str, np.ndarray]:
   """{variable name: value} stored in a lowered .tflite (see params module)."""
+  if tl_params.is_tl_graph(tflite_bytes):
+    return tl_params.read_params(tflite_bytes)
   return params_lib.read_params(tflite_bytes)
 
 
 def write_params(tflite_bytes: bytes,
                  params: Mapping[str, np.ndarray]) -> bytes:
   """A copy of the lowered .tflite whose variables start at ``params``."""
+  if tl_params.is_tl_graph(tflite_bytes):
+    return tl_params.write_params(tflite_bytes, params)
   return params_lib.write_params(tflite_bytes, params)
 
 
