@@ -53,45 +53,47 @@ def _trunc_div_pow2(v, bits: int):
   return q + tf.cast((v < 0) & (r != 0), tf.int64)
 
 
-def saturating_rounding_doubling_high_mul(a, b: int):
-  """gemmlowp::SaturatingRoundingDoublingHighMul(int32 a, int32 b)."""
+def saturating_rounding_doubling_high_mul(a, b):
+  """gemmlowp::SaturatingRoundingDoublingHighMul(int32 a, int32 b); ``b`` a
+  Python int or an int64 tensor broadcasting against ``a``."""
   a64 = tf.cast(a, tf.int64)
-  ab = a64 * b
+  b64 = tf.cast(b, tf.int64)
+  ab = a64 * b64
   nudge = tf.where(ab >= 0, tf.constant(1 << 30, tf.int64),
                    tf.constant(1 - (1 << 30), tf.int64))
   high = _trunc_div_pow2(ab + nudge, 31)
-  if b == _INT32_MIN:
-    high = tf.where(a64 == _INT32_MIN, tf.constant((1 << 31) - 1, tf.int64),
-                    high)
-  return high
+  overflow = (a64 == _INT32_MIN) & (b64 == _INT32_MIN)
+  return tf.where(overflow, tf.constant((1 << 31) - 1, tf.int64), high)
 
 
-def rounding_divide_by_pot(x, exponent: int):
-  """gemmlowp::RoundingDivideByPOT on int64 values holding int32s."""
-  if exponent == 0:
-    return x
-  mask = (1 << exponent) - 1
-  remainder = tf.bitwise.bitwise_and(x, tf.constant(mask, tf.int64))
-  threshold = (mask >> 1) + tf.cast(x < 0, tf.int64)
-  shifted = tf.bitwise.right_shift(x, tf.constant(exponent, tf.int64))
+def rounding_divide_by_pot(x, exponent):
+  """gemmlowp::RoundingDivideByPOT on int64 values holding int32s; the
+  exponent a Python int or an int64 tensor broadcasting against ``x``."""
+  exponent = tf.cast(exponent, tf.int64)
+  one = tf.constant(1, tf.int64)
+  mask = tf.bitwise.left_shift(one, exponent) - 1
+  remainder = tf.bitwise.bitwise_and(x, mask)
+  threshold = tf.bitwise.right_shift(mask, one) + tf.cast(x < 0, tf.int64)
+  shifted = tf.bitwise.right_shift(x, exponent + tf.zeros_like(x))
   return shifted + tf.cast(remainder > threshold, tf.int64)
 
 
-def multiply_by_quantized_multiplier(x, multiplier: int, shift: int):
-  """TFLite's double-rounding MultiplyByQuantizedMultiplier (int64 in/out)."""
-  left = shift if shift > 0 else 0
-  right = 0 if shift > 0 else -shift
-  x = tf.cast(x, tf.int64) * (1 << left)
-  return rounding_divide_by_pot(
-      saturating_rounding_doubling_high_mul(x, multiplier), right)
+def multiply_by_quantized_multiplier(x, multiplier, shift):
+  """TFLite's double-rounding MultiplyByQuantizedMultiplier (int64 in/out);
+  multiplier and shift scalars or per-last-axis-channel vectors."""
+  shift = np.asarray(shift, np.int64)
+  left = tf.constant(np.maximum(shift, 0), tf.int64)
+  right = tf.constant(np.maximum(-shift, 0), tf.int64)
+  x = tf.bitwise.left_shift(tf.cast(x, tf.int64), left + tf.zeros_like(
+      tf.cast(x, tf.int64)))
+  high = saturating_rounding_doubling_high_mul(
+      x, tf.constant(np.asarray(multiplier, np.int64)))
+  return rounding_divide_by_pot(high, right)
 
 
 def per_channel_requantize(acc, multipliers, shifts):
   """MultiplyByQuantizedMultiplier with a multiplier per last-axis channel."""
-  channels = []
-  for c, (m, s) in enumerate(zip(multipliers, shifts)):
-    channels.append(multiply_by_quantized_multiplier(acc[..., c], m, s))
-  return tf.stack(channels, axis=-1)
+  return multiply_by_quantized_multiplier(acc, multipliers, shifts)
 
 
 def quantize_scalar(q: Quantization, value: float) -> int:
