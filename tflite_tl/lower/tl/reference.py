@@ -91,6 +91,11 @@ class QuantizedTrainStep(tf.Module):
     self.params = [tf.Variable(w.numpy(), name=n)
                    for w, n in zip(trainable, self.param_names)]
     self._by_ref = {w.ref(): v for w, v in zip(trainable, self.params)}
+    # Weight values at lowering time (the frozen ones stay so; the int8
+    # scales of every layer are fixed from them, as in the emitted graph).
+    # Read once here so that train_step also runs inside a tf.function.
+    self._initial = {w.ref(): np.asarray(w.numpy(), np.float32)
+                     for w in model.weights}
     self._graphs = {}
     num_classes = int(model.outputs[0].shape[-1])
     self._loss = make_softmax_cross_entropy(
@@ -111,7 +116,10 @@ class QuantizedTrainStep(tf.Module):
     var = self._by_ref.get(w.ref())
     if var is not None:
       return tf.convert_to_tensor(var)
-    return tf.constant(np.asarray(w.numpy(), np.float32))
+    return tf.constant(self._initial[w.ref()])
+
+  def _value(self, node: Node, short: str) -> np.ndarray:
+    return self._initial[node.weights[short].ref()]
 
   def _int8(self, node: Node) -> bool:
     """Conv, depthwise and dense layers compute in int8 unless their weights
@@ -192,7 +200,7 @@ class QuantizedTrainStep(tf.Module):
     if _kind(layer) == "Dense":
       return self._dense_int8(node, v)
     short = "depthwise_kernel" if depthwise else "kernel"
-    kernel = np.asarray(node.weights[short].numpy(), np.float32)
+    kernel = self._value(node, short)
     tflite_filter = np.transpose(kernel, (3, 0, 1, 2))
     axis = 3 if depthwise else 0
     q_in = self._in_q(node, v, 0)
@@ -200,7 +208,7 @@ class QuantizedTrainStep(tf.Module):
     has_bias = "bias" in node.weights
     lq = quant.layer_quantization(
         tflite_filter, axis, q_in.scale[0],
-        node.weights["bias"].numpy() if has_bias else None)
+        self._value(node, "bias") if has_bias else None)
     q_out = self._out_q(node)
     stride = int(layer.strides[0])
     padding = layer.padding.upper()
@@ -280,14 +288,14 @@ class QuantizedTrainStep(tf.Module):
     return Value(_ste(exact, surrogate, [v.fq]), y_q, v.quantization)
 
   def _dense_int8(self, node: Node, v: Value) -> Value:
-    kernel = np.asarray(node.weights["kernel"].numpy(), np.float32)
+    kernel = self._value(node, "kernel")
     tflite_weights = np.ascontiguousarray(kernel.T)
     q_in = self._in_q(node, v, 0)
     x = self._as_int8(v, q_in)
     has_bias = "bias" in node.weights
     lq = quant.layer_quantization(
         tflite_weights, 0, q_in.scale[0],
-        node.weights["bias"].numpy() if has_bias else None)
+        self._value(node, "bias") if has_bias else None)
     q_out = self._out_q(node)
     bias = (self._weight(node, "bias") if has_bias
             else tf.zeros([tflite_weights.shape[0]], tf.float32))
