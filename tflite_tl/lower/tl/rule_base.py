@@ -8,10 +8,11 @@ a rule computes input gradients before updating its own parameters (every
 gradient of a step uses the step's starting parameters, as in SGD).
 """
 import dataclasses
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tflite_tl.kernels import tflm_ops
 from tflite_tl.lower.layers import UnsupportedLayerError
 from tflite_tl.lower.tl.emitter import Emitter
 from tflite_tl.lower.tl.emitter import Grad
@@ -128,16 +129,27 @@ class Emitted:
 
 
 Rule = Callable[[Call], Emitted]
-_RULES: Dict[type, Rule] = {}
+_RULES: Dict[type, Tuple[Rule, Tuple[str, ...]]] = {}
 
 
-def register(layer_classes: Sequence[type], rule: Rule) -> None:
+def register(layer_classes: Sequence[type], rule: Rule,
+             requires: Sequence[str] = ()) -> None:
+  """Lowers layers of exactly these classes with ``rule``; a rule that
+  ``requires`` TL_* kernels is used only once they all exist."""
   for cls in layer_classes:
-    _RULES[cls] = rule
+    _RULES[cls] = (rule, tuple(requires))
 
 
 def native_rule(layer) -> Optional[Rule]:
-  return _RULES.get(type(layer))
+  """The layer's kernel-flavor rule, or None (it then goes through the
+  converter: :mod:`tflite_tl.lower.tl.fallback`)."""
+  entry = _RULES.get(type(layer))
+  if entry is None:
+    return None
+  rule, requires = entry
+  if any(op not in tflm_ops.OPS for op in requires):
+    return None
+  return rule
 
 
 def square(call: Call, value, what: str) -> int:
