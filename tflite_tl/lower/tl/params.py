@@ -138,6 +138,6 @@ def _derive(model, spec: VariableSpec, master: np.ndarray) -> np.ndarray:
   tensor = model.Subgraphs(0).Tensors(spec.tensor)
   scales = tensor.Quantization().ScaleAsNumpy()
   if spec.dtype == "int32":
-    return quant.quantize_bias_float32(master, scales)
+    return quant.quantize_bias(master, scales)
   axis = tensor.Quantization().QuantizedDimension()
   return quant.quantize_weights(master, scales, axis)

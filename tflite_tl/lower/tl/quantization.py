@@ -58,16 +58,21 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
 
 def quantize_weights(weights: np.ndarray, scales: np.ndarray,
                      axis: int) -> np.ndarray:
-  """int8 weights for per-channel ``scales`` along ``axis``."""
-  w = np.asarray(weights, np.float64)
+  """int8 weights for per-channel ``scales`` along ``axis``: the quotient in
+  float32, rounded half away from zero (``roundf(w / s)``, as the TL update
+  kernels re-quantize trained weights)."""
+  w = np.asarray(weights, np.float32)
   shape = [1] * w.ndim
   shape[axis % w.ndim] = -1
-  q = round_half_away(w / np.asarray(scales, np.float64).reshape(shape))
+  ratio = w / np.asarray(scales, np.float32).reshape(shape)
+  q = round_half_away(ratio.astype(np.float64))
   return np.clip(q, -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
 
 
 def quantize_bias(bias: np.ndarray, bias_scales: np.ndarray) -> np.ndarray:
-  """int32 bias for per-channel ``bias_scales`` (= s_input * s_weight)."""
+  """int32 bias for per-channel ``bias_scales`` (= s_input * s_weight): the
+  quotient in double, rounded half away from zero, saturated (as the TL
+  update kernels rewrite trained biases)."""
   q = round_half_away(np.asarray(bias, np.float64)
                       / np.asarray(bias_scales, np.float64))
   info = np.iinfo(np.int32)
@@ -135,13 +140,5 @@ def layer_quantization(tflite_filter: np.ndarray, channel_axis: int,
   bias_scales = (np.float32(input_scale) * scales).astype(np.float32)
   return LayerQuantization(
       quantize_weights(tflite_filter, scales, channel_axis), scales,
-      channel_axis, bias_scales, quantize_bias_float32(bias, bias_scales))
+      channel_axis, bias_scales, quantize_bias(bias, bias_scales))
 
-
-def quantize_bias_float32(bias: np.ndarray, bias_scales: np.ndarray):
-  """int32 bias as the TL update kernels write it: the quotient in float32
-  (C++ float division), then rounded half away from zero."""
-  ratio = (np.asarray(bias, np.float32)
-           / np.asarray(bias_scales, np.float32)).astype(np.float64)
-  info = np.iinfo(np.int32)
-  return np.clip(round_half_away(ratio), info.min, info.max).astype(np.int32)

@@ -319,7 +319,7 @@ class QuantizedTrainStep(tf.Module):
     if node.is_trained("bias"):
       self._bias_scales[weight_full_name(node.weights["bias"])] = (
           lq.bias_scales)
-    ratio = tf.cast(bias / lq.bias_scales, tf.float64)
+    ratio = tf.cast(bias, tf.float64) / lq.bias_scales.astype(np.float64)
     return tf.cast(int8_ops.round_half_away(ratio), tf.int64)
 
   def _relu_int8(self, node: Node, v: Value) -> Value:
