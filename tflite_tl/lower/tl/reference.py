@@ -97,6 +97,7 @@ class QuantizedTrainStep(tf.Module):
     self._initial = {w.ref(): np.asarray(w.numpy(), np.float32)
                      for w in model.weights}
     self._graphs = {}
+    self._float_fns = {}
     num_classes = int(model.outputs[0].shape[-1])
     self._loss = make_softmax_cross_entropy(
         num_classes=num_classes, batch_size=batch_size,
@@ -106,7 +107,14 @@ class QuantizedTrainStep(tf.Module):
 
   def _graph(self, batch: int) -> ModelGraph:
     if batch not in self._graphs:
-      self._graphs[batch] = ModelGraph(self.model, batch)
+      # Eagerly even while a tf.function traces: some builtin-flavor rules
+      # precompute constants with NumPy when they are built.
+      with tf.init_scope():
+        graph = ModelGraph(self.model, batch)
+        self._float_fns[batch] = {
+            node.index: self._float_fn(node) for node in graph.nodes
+            if _kind(node.layer) not in ("Dropout", "Softmax")}
+      self._graphs[batch] = graph
     return self._graphs[batch]
 
   # --- forward -------------------------------------------------------------------
@@ -123,10 +131,8 @@ class QuantizedTrainStep(tf.Module):
 
   def _int8(self, node: Node) -> bool:
     """Conv, depthwise and dense layers compute in int8 unless their weights
-    train; Add always (as the emitter decides)."""
+    train (as the emitter decides; Add follows its operands)."""
     kind = _kind(node.layer)
-    if kind == "Add":
-      return True
     if kind in ("Conv2D", "DepthwiseConv2D", "Dense"):
       return not any(node.is_trained(w) for w in ("kernel", "depthwise_kernel"))
     return False
@@ -166,9 +172,11 @@ class QuantizedTrainStep(tf.Module):
       return ins[0]
     if kind in ("Dropout", "Softmax"):
       return ins[0]
-    if self._int8(node):
-      if kind == "Add":
+    if kind == "Add":
+      if all(v.is_int8 for v in ins):
         return self._add_int8(node, ins)
+      return Value(tf.add_n([v.fq for v in ins]))
+    if self._int8(node):
       return self._conv_int8(node, ins[0])
     if ins and ins[0].is_int8:
       # Layers whose type follows their input's (as TFLM's kernels do).
@@ -331,22 +339,29 @@ class QuantizedTrainStep(tf.Module):
     mask = self._mask(y_q, q_in, kind)
     return Value(_ste(exact, lambda a: a, [x.fq], mask), y_q, q_in)
 
-  def _float(self, node: Node, ins: List[Value]) -> Value:
-    graph_shapes = node.in_shapes
+  def _float_fn(self, node: Node):
+    """The builtin flavor's rule for the node (None if it has none)."""
     trained = {w for w in node.weights if node.is_trained(w)}
-
-    def weight(name):
-      return self._weight(node, name)
-
     site = LayerSite(
-        layer=node.layer, in_shapes=[list(s) for s in graph_shapes],
+        layer=node.layer, in_shapes=[list(s) for s in node.in_shapes],
         out_shapes=[list(node.out_shape)],
-        need_input_grads=[True] * len(ins), weight=weight,
+        need_input_grads=[True] * len(node.in_shapes),
+        weight=lambda name: self._weight(node, name),
         trained=lambda name: name in trained,
         has_weight=lambda name: name in node.weights,
         is_model_output=node.is_model_output)
-    y = rule_for(node.layer)(site)([v.fq for v in ins])
-    return Value(y)
+    try:
+      return rule_for(node.layer)(site)
+    except ValueError:
+      return None  # not a float-computed layer (int8-only configuration)
+
+  def _float(self, node: Node, ins: List[Value]) -> Value:
+    fn = self._float_fns[ins[0].fq.shape[0] if ins else self.batch_size].get(
+        node.index)
+    if fn is None:
+      rule_for(node.layer)  # raises the unsupported-layer error
+      raise ValueError(f"Layer '{node.name}' has no float lowering.")
+    return Value(fn([v.fq for v in ins]))
 
   # --- train step ------------------------------------------------------------------
 

@@ -32,7 +32,10 @@ def _like_input(call: Call, x: Tensor, shape) -> Tensor:
 
 def add_rule(call: Call) -> Emitted:
   em = call.em
-  if call.policy.int8:
+  # int8 only when every operand already is: a trained (float) branch, e.g. a
+  # lite residual whose output starts at exactly 0 (its calibrated range
+  # then says nothing about what it will learn), joins in float.
+  if call.policy.int8 and all(x.dtype == np.int8 for x in call.inputs):
     inputs = [em.as_int8(x, call.in_quantization(i))
               for i, x in enumerate(call.inputs)]
     y = em.writer.activation(call.name, call.node.out_shape, np.int8,
