@@ -44,18 +44,25 @@ def fallback_rule(call: Call) -> Emitted:
   need = [call.need_input_grad(i) for i in range(len(xs))]
   grads_wanted = training and (any(need) or (trained and call.backward_reaches))
 
-  def site(weight_inputs: Dict[str, tf.Tensor]) -> LayerSite:
-    def weight(name):
-      if name in weight_inputs:
-        return weight_inputs[name]
-      return tf.constant(call.weight(name))
-    return LayerSite(
-        layer=node.layer, in_shapes=[list(s) for s in node.in_shapes],
-        out_shapes=[list(node.out_shape)],
-        need_input_grads=need if training else [False] * len(xs),
-        weight=weight, trained=lambda name: name in weight_inputs,
-        has_weight=lambda name: name in node.weights,
-        is_model_output=node.is_model_output)
+  # The builtin rule is built once, eagerly (some rules precompute NumPy
+  # constants); the converted functions feed it the trained parameters
+  # through ``current``.
+  values = {w: call.weight(w) for w in node.weights}
+  current: Dict[str, tf.Tensor] = {}
+
+  def weight(name):
+    if name in current:
+      return current[name]
+    return tf.constant(values[name])
+
+  site = LayerSite(
+      layer=node.layer, in_shapes=[list(s) for s in node.in_shapes],
+      out_shapes=[list(node.out_shape)],
+      need_input_grads=need if training else [False] * len(xs),
+      weight=weight, trained=lambda name: name in trained,
+      has_weight=lambda name: name in node.weights,
+      is_model_output=node.is_model_output)
+  fn = rule_for(node.layer)(site)
 
   x_specs = [tf.TensorSpec(list(s), tf.float32, f"x{i}")
              for i, s in enumerate(node.in_shapes)]
@@ -63,7 +70,8 @@ def fallback_rule(call: Call) -> Emitted:
              for k, w in enumerate(trained)]
 
   def layer_fn(xs_, ps_):
-    fn = rule_for(node.layer)(site(dict(zip(trained, ps_))))
+    current.clear()
+    current.update(zip(trained, ps_))
     return fn(list(xs_))
 
   @tf.function(input_signature=x_specs + p_specs)
@@ -131,15 +139,24 @@ def _splice(em, function, inputs: Sequence[Tensor], outputs: Dict[str, Tensor],
         f"{prefix}: the converted layer has {len(model.subgraphs)} subgraphs; "
         "the kernel flavor can splice only single-subgraph layers.")
   sg = model.subgraphs[0]
-  signature = model.signatureDefs[0]
-  by_name = {m.name.decode() if isinstance(m.name, bytes) else m.name:
-             m.tensorIndex for m in signature.inputs}
+  names = [_name(sg.tensors[i].name) for i in sg.inputs]
   mapping: Dict[int, Tensor] = {}
   for k, t in enumerate(inputs):
-    key = _input_key(function, k)
-    mapping[by_name[key]] = t
-  out_by_name = {m.name.decode() if isinstance(m.name, bytes) else m.name:
-                 m.tensorIndex for m in signature.outputs}
+    key = function.input_signature[k].name
+    matches = [i for i, n in zip(sg.inputs, names)
+               if n == key or n.split("_")[-1].split(":")[0] == key]
+    if len(matches) != 1:
+      raise UnsupportedLayerError(
+          f"{prefix}: cannot find input {key!r} among the converted layer's "
+          f"inputs {names}.")
+    mapping[matches[0]] = t
+  # A dict of outputs converts in sorted key order.
+  keys = sorted(outputs)
+  if len(keys) != len(sg.outputs):
+    raise UnsupportedLayerError(
+        f"{prefix}: the converted layer has {len(sg.outputs)} outputs, "
+        f"expected {len(keys)}.")
+  out_by_name = dict(zip(keys, sg.outputs))
   produced = {i for op in sg.operators for i in op.outputs}
   bound_outputs = {out_by_name[k]: v for k, v in outputs.items()}
   for index, target in bound_outputs.items():
@@ -150,7 +167,7 @@ def _splice(em, function, inputs: Sequence[Tensor], outputs: Dict[str, Tensor],
     if index in mapping:
       return mapping[index]
     st = sg.tensors[index]
-    name = st.name.decode() if isinstance(st.name, bytes) else st.name
+    name = _name(st.name)
     dtype = NUMPY_TYPES[st.type]
     shape = [] if st.shape is None else [int(d) for d in st.shape]
     q = None
@@ -185,5 +202,5 @@ def _splice(em, function, inputs: Sequence[Tensor], outputs: Dict[str, Tensor],
                         [target], *opt.reshape(list(target.shape)))
 
 
-def _input_key(function, k: int) -> str:
-  return function.input_signature[k].name
+def _name(raw) -> str:
+  return raw.decode() if isinstance(raw, bytes) else raw

@@ -50,7 +50,7 @@ def variables(tflite_bytes: bytes) -> List[VariableSpec]:
 def _buffer_span(model, tensor_index: int):
   tensor = model.Subgraphs(0).Tensors(tensor_index)
   buffer = model.Buffers(tensor.Buffer())
-  offset = buffer.Offset(4)  # vtable slot of Buffer.data
+  offset = buffer._tab.Offset(4)  # pylint: disable=protected-access  (Buffer.data)
   if not offset:
     raise ValueError(f"Variable tensor {tensor.Name().decode()!r} has no "
                      "initial value in the model.")
