@@ -35,6 +35,11 @@ class VariableSpec:
   # Transpose from the tensor's TFLite layout to the Keras weight's layout
   # (e.g. OHWI -> HWIO), None when they are the same.
   to_keras: Optional[tuple] = None
+  # A tensor holding a whole kernel of which the parameter is only some
+  # slices (channel-sparse layers): the slice indices and their axis, in the
+  # tensor's layout.
+  channels: Optional[tuple] = None
+  channel_axis: Optional[int] = None
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -69,7 +74,9 @@ class Emitter:
   def parameter(self, name: str, value, dtype=np.float32,
                 quantization: Optional[Quantization] = None,
                 role: str = PARAM, parameter: Optional[str] = None,
-                to_keras: Optional[tuple] = None) -> Tensor:
+                to_keras: Optional[tuple] = None,
+                channels: Optional[list] = None,
+                channel_axis: Optional[int] = None) -> Tensor:
     """A variable tensor holding a trained parameter (or a copy of one)."""
     if name in self._parameters:
       raise ValueError(f"Variable {name!r} emitted twice.")
@@ -81,7 +88,9 @@ class Emitter:
     self._parameters[name] = t
     self.variables.append(VariableSpec(
         name, t.index, tuple(t.shape), np.dtype(t.dtype).name, role,
-        parameter or name, None if to_keras is None else tuple(to_keras)))
+        parameter or name, None if to_keras is None else tuple(to_keras),
+        None if channels is None else tuple(int(c) for c in channels),
+        channel_axis))
     return t
 
   # --- conversions ---------------------------------------------------------------

@@ -41,10 +41,13 @@ def variables(tflite_bytes: bytes) -> List[VariableSpec]:
   info = metadata(tflite_bytes)
   if info is None:
     raise ValueError("Not a kernel-flavor graph (no tflite_tl metadata).")
-  return [VariableSpec(**{**v, "shape": tuple(v["shape"]),
-                          "to_keras": (tuple(v["to_keras"])
-                                       if v.get("to_keras") else None)})
-          for v in info["variables"]]
+  def spec(v):
+    v = dict(v)
+    v["shape"] = tuple(v["shape"])
+    for key in ("to_keras", "channels"):
+      v[key] = tuple(v[key]) if v.get(key) is not None else None
+    return VariableSpec(**v)
+  return [spec(v) for v in info["variables"]]
 
 
 def _buffer_span(model, tensor_index: int):
@@ -60,13 +63,24 @@ def _buffer_span(model, tensor_index: int):
 
 
 def _to_keras(value: np.ndarray, spec: VariableSpec) -> np.ndarray:
+  if spec.channels is not None:
+    value = np.take(value, list(spec.channels), axis=spec.channel_axis)
   return np.transpose(value, spec.to_keras) if spec.to_keras else value
 
 
-def _from_keras(value: np.ndarray, spec: VariableSpec) -> np.ndarray:
-  if not spec.to_keras:
+def _from_keras(value: np.ndarray, spec: VariableSpec,
+                current: np.ndarray) -> np.ndarray:
+  """The tensor's new content for a Keras-layout parameter value (``current``
+  supplies the untouched slices of a channel-sparse kernel)."""
+  if spec.to_keras:
+    value = np.transpose(value, np.argsort(spec.to_keras))
+  if spec.channels is None:
     return value
-  return np.transpose(value, np.argsort(spec.to_keras))
+  full = np.array(current, copy=True)
+  index = [slice(None)] * full.ndim
+  index[spec.channel_axis] = list(spec.channels)
+  full[tuple(index)] = value
+  return full
 
 
 def read_variables(tflite_bytes: bytes) -> Dict[str, np.ndarray]:
@@ -108,10 +122,11 @@ def write_params(tflite_bytes: bytes,
     raise KeyError(f"Not trained parameters of this model: {unknown}.")
   model = schema.Model.GetRootAsModel(tflite_bytes, 0)
   out = bytearray(tflite_bytes)
+  current = read_variables(tflite_bytes)
   new_values = {}
   for name, value in params.items():
     spec = by_name[name]
-    array = _from_keras(np.asarray(value, np.float32), spec)
+    array = _from_keras(np.asarray(value, np.float32), spec, current[name])
     if tuple(array.shape) != spec.shape:
       raise ValueError(f"Parameter {name!r} has shape {tuple(array.shape)} "
                        f"in the model's layout, got {tuple(array.shape)}.")
@@ -119,7 +134,8 @@ def write_params(tflite_bytes: bytes,
     _write(out, model, spec, array)
   for spec in specs:
     if spec.role == DERIVED and spec.parameter in new_values:
-      _write(out, model, spec, _derive(model, spec, new_values[spec.parameter]))
+      _write(out, model, spec, _derive(model, spec, new_values[spec.parameter],
+                                       current[spec.name]))
   return bytes(out)
 
 
@@ -132,12 +148,24 @@ def _write(out: bytearray, model, spec: VariableSpec, array: np.ndarray):
   out[start:start + length] = data
 
 
-def _derive(model, spec: VariableSpec, master: np.ndarray) -> np.ndarray:
-  """The int32 bias (or int8 weights) an int8 forward reads, from its float
-  master and the scales in the tensor's quantization."""
+def _derive(model, spec: VariableSpec, master: np.ndarray,
+            current: np.ndarray) -> np.ndarray:
+  """The int32 bias (or int8 kernel) an int8 forward reads, from its float
+  master and the scales in the tensor's quantization. A master of some
+  kernel slices only re-quantizes those slices of the current kernel."""
   tensor = model.Subgraphs(0).Tensors(spec.tensor)
   scales = tensor.Quantization().ScaleAsNumpy()
   if spec.dtype == "int32":
     return quant.quantize_bias(master, scales)
   axis = tensor.Quantization().QuantizedDimension()
-  return quant.quantize_weights(master, scales, axis)
+  if spec.channels is None:
+    return quant.quantize_weights(master, scales, axis)
+  full = np.array(current, copy=True)
+  index = [slice(None)] * full.ndim
+  index[spec.channel_axis] = list(spec.channels)
+  if spec.channel_axis == axis:  # the slices are whole channels
+    part = quant.quantize_weights(master, scales[list(spec.channels)], axis)
+  else:
+    part = quant.quantize_weights(master, scales, axis)
+  full[tuple(index)] = part
+  return full
