@@ -6,7 +6,8 @@
 #      4.2.3, used fully offline);
 #   2. runs the kernel pytest files: C++ golden tests plain and with
 #      ASan+UBSan, TF custom ops against the goldens, golden reproducibility,
-#      TL_* op descriptions, Cortex-M4F cross-compilation and QEMU run
+#      TL_* op descriptions, TFLM adapters against TFLM_ROOT's headers (skipped
+#      without TFLM_ROOT), Cortex-M4F cross-compilation and QEMU run
 #      (skip with KERNELS_CI_SKIP_PYTEST=1 when the main pytest run covers them);
 #   3. prints the Cortex-M4F code size and instruction count tables;
 #   4. runs `bazel test //...` offline (skip with KERNELS_CI_SKIP_BAZEL=1).
@@ -28,7 +29,9 @@ fi
 if [ "${KERNELS_CI_SKIP_PYTEST:-0}" != "1" ]; then
   echo "== kernel tests (pytest)"
   python -m pytest -q tests/test_tflm_kernels_cpp.py tests/test_tflm_kernels_ops.py \
+    tests/test_tflm_kernels_update_ops.py \
     tests/test_tflm_kernels_goldens.py tests/test_tflm_kernels_tflm_ops.py \
+    tests/test_tflm_kernels_tflm_syntax.py \
     tests/test_tflm_kernels_codesize.py tests/test_tflm_kernels_m4_bench.py
 fi
 

@@ -6,7 +6,10 @@ import subprocess
 import pytest
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
-_TEST_SRC = _REPO / "tflm_kernels" / "tests" / "kernels_test.cc"
+# One binary: kernels_test.cc holds main(), the other files more suites
+# (framework-free: no TFLM, no TF).
+_TEST_SRCS = [_REPO / "tflm_kernels" / "tests" / name
+              for name in ("kernels_test.cc", "update_kernels_test.cc")]
 _TESTDATA = _REPO / "tflm_kernels" / "testdata"
 
 _WARNINGS = ["-Wall", "-Wextra", "-Wshadow", "-Wconversion", "-Wno-sign-conversion",
@@ -24,7 +27,7 @@ def test_cpp_kernels(variant, tmp_path):
   assert cxx, "g++ is required for the C++ kernel tests (apt-get install g++)"
   binary = tmp_path / f"kernels_test_{variant}"
   subprocess.run([cxx, "-std=c++17", *_WARNINGS, *_VARIANTS[variant], f"-I{_REPO}",
-                  str(_TEST_SRC), "-o", str(binary)], check=True, capture_output=True,
+                  *map(str, _TEST_SRCS), "-o", str(binary)], check=True, capture_output=True,
                  text=True)
   proc = subprocess.run([str(binary), str(_TESTDATA)], capture_output=True, text=True,
                         env={"UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",

@@ -109,8 +109,10 @@ def test_conv_weight_grad_matches_tf_on_a_fresh_shape():
 def test_conv_input_grad(case):
   t = case.tensors
   want = t["expected_grad_input"]
-  got = ops.conv_input_grad(t["grad_output"], t["filter"], t["scales"], want.shape[1:3],
-                            **_conv_args(case), groups=case.params["groups"])
+  # Rank-2 cases are the FULLY_CONNECTED form ([N, C], filter [Co, Ci]).
+  got = ops.conv_input_grad(t["grad_output"], t["filter"], t["scales"],
+                            want.shape[1:3] if want.ndim == 4 else 1, **_conv_args(case),
+                            groups=case.params["groups"], mask=t.get("mask"))
   assert got.shape == want.shape
   _close(got, want)
 
@@ -130,9 +132,19 @@ def test_depthwise_input_grad(case):
   want = t["expected_grad_input"]
   got = ops.depthwise_input_grad(t["grad_output"], t["filter"], t["scales"], want.shape[1:3],
                                  depth_multiplier=case.params["depth_multiplier"],
-                                 **_conv_args(case))
+                                 **_conv_args(case), mask=t.get("mask"))
   assert got.shape == want.shape
   _close(got, want)
+
+
+def test_input_grads_reject_a_short_mask():
+  gy = np.ones((1, 3, 3, 2), np.float32)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"mask must be \[3\] bytes"):
+    ops.conv_input_grad(gy, np.ones((2, 3, 3, 2), np.int8), np.ones(2, np.float32), 3,
+                        mask=np.zeros(2, np.uint8))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"mask must be \[3\] bytes"):
+    ops.depthwise_input_grad(gy, np.ones((1, 3, 3, 2), np.int8), np.ones(2, np.float32),
+                             (3, 3), mask=np.zeros(4, np.uint8))
 
 
 def test_depthwise_input_grad_rejects_bad_scales():

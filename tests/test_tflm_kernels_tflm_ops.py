@@ -32,6 +32,10 @@ def test_options_are_deterministic():
     ("TL_RELU_MASK", {"relu6": 1}, "must be a bool"),
     ("TL_DEPTHWISE_WGRAD", {"padding": 2, "stride_h": 1, "stride_w": 1}, "0 \\(VALID\\)"),
     ("TL_CONV_INPUT_GRAD", {"padding": 1, "stride_h": 0, "stride_w": 1}, "must be >= 1"),
+    ("TL_CONV_UPDATE", {"channel_axis": 2, "learning_rate": 0.1, "padding": 1, "qas": True,
+                        "stride_h": 1, "stride_w": 1}, "'channel_axis' is 0"),
+    ("TL_DEPTHWISE_UPDATE", {"learning_rate": 0.1, "padding": 1, "qas": 1, "stride_h": 1,
+                             "stride_w": 1}, "must be a bool"),
 ])
 def test_bad_options_are_explained(op, options, match):
   with pytest.raises(ValueError, match=match):
@@ -54,7 +58,8 @@ def test_option_indices_in_cpp_are_alphabetical():
   by_file = {}
   for spec in tflm_ops.OPS.values():
     by_file.setdefault(spec.source, []).append(spec)
-  by_file["op_utils.cc"] = [s for s in tflm_ops.OPS.values() if "padding" in s.options]
+  by_file["op_utils.cc"] = [s for s in tflm_ops.OPS.values()
+                            if set(s.options) == {"padding", "stride_h", "stride_w"}]
   checked = 0
   for name, specs in by_file.items():
     text = (_TFLM_DIR / name).read_text()
@@ -63,7 +68,9 @@ def test_option_indices_in_cpp_are_alphabetical():
       assert orders, f"{name}: option {key!r} is not in the spec of its ops"
       assert all(o.index(key) == int(index) for o in orders), (name, key)
       checked += 1
-  assert checked == 7  # padding, stride_h, stride_w, learning_rate x2, momentum, relu6
+  # op_utils: padding, stride_h, stride_w; learning_rate x2, momentum, relu6;
+  # conv_update: 6; depthwise_update: 5.
+  assert checked == 18
 
 
 def test_firmware_sources_exist_and_cover_every_op():

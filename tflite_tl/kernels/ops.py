@@ -6,7 +6,7 @@ TFLite's: activations NHWC, conv filters OHWI, depthwise filters
 [1, kh, kw, C*M]. The library is built on first use (`build.build_tf_ops`).
 """
 import functools
-from typing import Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 from tflite_tl._compat import tf
 from tflite_tl.kernels import build
@@ -90,28 +90,140 @@ def depthwise_weight_grad(inputs, grad_output, filter_size: IntPair,
       inputs, grad_output, **_conv_attrs(filter_size, strides, padding), **quant)
 
 
-def conv_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
-                    strides: IntPair = 1, padding: str = "SAME", groups: int = 1):
+def _optional(value, dtype):
+  """(tensor, present): an absent optional input is an empty tensor."""
+  if value is None:
+    return tf.zeros([0], dtype), False
+  return tf.convert_to_tensor(value, dtype), True
+
+
+def conv_input_grad(grad_output, filter_int8, scales, input_size: IntPair = 1,
+                    strides: IntPair = 1, padding: str = "SAME", groups: int = 1,
+                    mask=None):
   """Conv2D input gradient through int8 OHWI weights with per-channel scales.
 
-  With `groups` > 1 the filter is [out_c, kh, kw, in_c / groups].
+  With `groups` > 1 the filter is [out_c, kh, kw, in_c / groups]. Rank-2
+  grad_output [N, out_c] and filter [out_c, in_c] are the FULLY_CONNECTED
+  form (input_size 1). `mask` is the packed 1-bit mask of the layer's output
+  activation (`relu_mask`), applied to grad_output on the fly.
   """
   ih, iw = _pair(input_size, "input_size")
-  fh, fw = int(filter_int8.shape[1]), int(filter_int8.shape[2])
+  shape = tuple(filter_int8.shape)
+  fh, fw = (1, 1) if len(shape) == 2 else (int(shape[1]), int(shape[2]))
+  mask, has_mask = _optional(mask, tf.uint8)
   return load_ops().tl_conv_input_grad(
-      grad_output, filter_int8, scales, input_height=ih, input_width=iw,
-      **_conv_attrs((fh, fw), strides, padding), groups=_groups(groups))
+      grad_output, filter_int8, scales, mask, input_height=ih, input_width=iw,
+      **_conv_attrs((fh, fw), strides, padding), groups=_groups(groups),
+      has_mask=has_mask)
 
 
 def depthwise_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
                          depth_multiplier: int = 1, strides: IntPair = 1,
-                         padding: str = "SAME"):
-  """DepthwiseConv2D input gradient through int8 [1, kh, kw, C*M] weights."""
+                         padding: str = "SAME", mask=None):
+  """DepthwiseConv2D input gradient through int8 [1, kh, kw, C*M] weights.
+
+  `mask` as in conv_input_grad.
+  """
   ih, iw = _pair(input_size, "input_size")
   fh, fw = int(filter_int8.shape[1]), int(filter_int8.shape[2])
+  mask, has_mask = _optional(mask, tf.uint8)
   return load_ops().tl_depthwise_input_grad(
-      grad_output, filter_int8, scales, input_height=ih, input_width=iw,
-      depth_multiplier=int(depth_multiplier), **_conv_attrs((fh, fw), strides, padding))
+      grad_output, filter_int8, scales, mask, input_height=ih, input_width=iw,
+      depth_multiplier=int(depth_multiplier), **_conv_attrs((fh, fw), strides, padding),
+      has_mask=has_mask)
+
+
+class UpdatedParameters(NamedTuple):
+  """Parameters after TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE; None if not given."""
+  weights: Optional[tf.Tensor]
+  weights_q: Optional[tf.Tensor]
+  bias: Optional[tf.Tensor]
+  bias_q: Optional[tf.Tensor]
+
+
+def _update(op, grad_output, learning_rate, inputs, mask, channels, weights, weights_q,
+            weights_q_scales, bias, bias_q, bias_q_scales, strides, padding, qas,
+            input_quantization, **extra):
+  sh, sw = _pair(strides, "strides")
+  has_input = inputs is not None
+  if inputs is None:
+    if input_quantization is not None:
+      raise ValueError("input_quantization without inputs")
+    inputs, quant = tf.zeros([0], tf.float32), {}
+  else:
+    inputs, quant = _input_quant(inputs, input_quantization)
+  if (weights_q is None) != (weights_q_scales is None):
+    raise ValueError("weights_q and weights_q_scales go together")
+  if (bias_q is None) != (bias_q_scales is None):
+    raise ValueError("bias_q and bias_q_scales go together")
+  tensors = {}
+  for name, value, dtype in [("mask", mask, tf.uint8), ("channels", channels, tf.int32),
+                             ("filter", weights, tf.float32),
+                             ("filter_q", weights_q, tf.int8),
+                             ("filter_q_scales", weights_q_scales, tf.float32),
+                             ("bias", bias, tf.float32), ("bias_q", bias_q, tf.int32),
+                             ("bias_q_scales", bias_q_scales, tf.float32)]:
+    tensors[name], tensors["has_" + name] = _optional(value, dtype)
+  new = op(grad_output, tensors["mask"], inputs, tensors["channels"], tensors["filter"],
+           tensors["filter_q"], tensors["filter_q_scales"], tensors["bias"],
+           tensors["bias_q"], tensors["bias_q_scales"], has_mask=tensors["has_mask"],
+           has_input=has_input,
+           has_channels=tensors["has_channels"], has_filter=tensors["has_filter"],
+           has_filter_q=tensors["has_filter_q"], has_bias=tensors["has_bias"],
+           has_bias_q=tensors["has_bias_q"], stride_h=sh, stride_w=sw,
+           padding=_padding(padding), learning_rate=float(learning_rate), qas=bool(qas),
+           **quant, **extra)
+  present = [weights is not None, weights_q is not None, bias is not None, bias_q is not None]
+  return UpdatedParameters(*[t if p else None for t, p in zip(new, present)])
+
+
+def conv_update(grad_output, learning_rate: float, *, inputs=None, mask=None,
+                channels=None, weights=None, weights_q=None, weights_q_scales=None,
+                bias=None, bias_q=None, bias_q_scales=None, strides: IntPair = 1,
+                padding: str = "SAME", channel_axis: int = 0, qas: bool = True,
+                input_quantization=None) -> UpdatedParameters:
+  """One SGD step of a Conv2D / fully connected layer's trained parameters
+  (TL_CONV_UPDATE); returns the updated tensors.
+
+  Args:
+    grad_output: [N, Ho, Wo, Co] ([N, Co] for a fully connected layer).
+    learning_rate: SGD step size.
+    inputs: the saved layer input (float32, or int8 with input_quantization),
+      needed iff weights are trained; with channel_axis 1 it may hold only the
+      chosen input channels, in `channels` order.
+    mask: packed 1-bit mask of the layer's output activation.
+    channels: trained output (channel_axis 0) or input (1) channels; None: all.
+    weights: the float filter [Co, kh, kw, Ci / groups] (or [Co, Ci]); with
+      weights_q, the float master of the chosen channels instead
+      ([K, kh, kw, Ci / g] on axis 0, [Co, kh, kw, K] on axis 1).
+    weights_q, weights_q_scales: the int8 forward's per-channel filter and
+      its scales; re-quantized from the master.
+    bias, bias_q, bias_q_scales: float bias [Co]; the int8 forward's int32
+      bias and its scales, rewritten from the float bias.
+    qas: False scales the gradients of parameters with integer copies by
+      scale^2 (SGD on the integers without quantization-aware scaling).
+  """
+  if channel_axis not in (0, 1):
+    raise ValueError(f"channel_axis must be 0 or 1, got {channel_axis!r}")
+  return _update(load_ops().tl_conv_update, grad_output, learning_rate, inputs, mask,
+                 channels, weights, weights_q, weights_q_scales, bias, bias_q,
+                 bias_q_scales, strides, padding, qas, input_quantization,
+                 channel_axis=int(channel_axis))
+
+
+def depthwise_update(grad_output, learning_rate: float, *, inputs=None, mask=None,
+                     channels=None, weights=None, weights_q=None, weights_q_scales=None,
+                     bias=None, bias_q=None, bias_q_scales=None, strides: IntPair = 1,
+                     padding: str = "SAME", qas: bool = True,
+                     input_quantization=None) -> UpdatedParameters:
+  """TL_DEPTHWISE_UPDATE: conv_update for DepthwiseConv2D with depth multiplier 1.
+
+  weights are [1, kh, kw, C] (or the master [1, kh, kw, K] with weights_q);
+  channels index C; inputs may hold only the chosen channels.
+  """
+  return _update(load_ops().tl_depthwise_update, grad_output, learning_rate, inputs, mask,
+                 channels, weights, weights_q, weights_q_scales, bias, bias_q,
+                 bias_q_scales, strides, padding, qas, input_quantization)
 
 
 def bias_grad(grad_output):

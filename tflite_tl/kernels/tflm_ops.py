@@ -14,11 +14,18 @@ from flatbuffers import flexbuffers
 KERNELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "tflm_kernels"
 
 _CONV_OPTIONS = {"padding": int, "stride_h": int, "stride_w": int}
+_UPDATE_OPTIONS = {"learning_rate": float, "padding": int, "qas": bool, "stride_h": int,
+                   "stride_w": int}
+# The 8 inputs of the in-place update ops, by position (absent ones -1).
+_UPDATE_INPUTS = ("grad_output", "[mask]", "[input]", "[channels]", "[filter]", "[filter_q]",
+                  "[bias]", "[bias_q]")
 
 
 @dataclasses.dataclass(frozen=True)
 class TflmOpSpec:
-  """One custom op. Inputs/outputs in brackets are optional."""
+  """One custom op. Inputs/outputs in brackets are optional: an absent
+  optional input is tensor index -1 (kTfLiteOptionalTensor); trailing absent
+  inputs of the input-gradient ops may also be left out."""
   name: str
   source: str  # file in tflm_kernels/tflm/
   inputs: Tuple[str, ...]
@@ -41,12 +48,15 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
     TflmOpSpec("TL_DEPTHWISE_WGRAD", "depthwise_weight_grad.cc", ("input", "grad_output"),
                ("grad_filter",), _CONV_OPTIONS,
                "DepthwiseConv2D weight gradient, [1, kh, kw, C*M]; float32 or int8 input."),
-    TflmOpSpec("TL_CONV_INPUT_GRAD", "conv_input_grad.cc", ("grad_output", "filter"),
-               ("grad_input",), _CONV_OPTIONS,
-               "Conv2D input gradient through an int8 (per-channel) or float filter."),
+    TflmOpSpec("TL_CONV_INPUT_GRAD", "conv_input_grad.cc",
+               ("grad_output", "filter", "[mask]"), ("grad_input",), _CONV_OPTIONS,
+               "Conv2D (or FULLY_CONNECTED: rank-2 tensors) input gradient through an "
+               "int8 (per-channel) or float filter; the optional 1-bit mask of the "
+               "layer's output activation is applied to grad_output on the fly."),
     TflmOpSpec("TL_DEPTHWISE_INPUT_GRAD", "depthwise_input_grad.cc",
-               ("grad_output", "filter"), ("grad_input",), _CONV_OPTIONS,
-               "DepthwiseConv2D input gradient through an int8 or float filter."),
+               ("grad_output", "filter", "[mask]"), ("grad_input",), _CONV_OPTIONS,
+               "DepthwiseConv2D input gradient through an int8 or float filter, with "
+               "the optional mask as TL_CONV_INPUT_GRAD."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
@@ -56,6 +66,18 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                {"learning_rate": float, "momentum": float},
                "SGD (Keras arithmetic); without outputs the variable tensors are "
                "updated in place."),
+    TflmOpSpec("TL_CONV_UPDATE", "conv_update.cc", _UPDATE_INPUTS, (),
+               dict(_UPDATE_OPTIONS, channel_axis=int),
+               "In-place SGD step of a Conv2D / FULLY_CONNECTED layer's trained "
+               "parameters (variable tensors): the chosen output (channel_axis 0) or "
+               "input (1) channels of the filter, or of the float master of an int8 "
+               "filter_q (re-quantized after the step), and the bias (all channels) "
+               "with its int32 copy. qas=False scales integer-domain gradients by "
+               "scale^2."),
+    TflmOpSpec("TL_DEPTHWISE_UPDATE", "depthwise_update.cc", _UPDATE_INPUTS, (),
+               _UPDATE_OPTIONS,
+               "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
+               "[1, kh, kw, C], channels index C."),
 ]}
 
 
@@ -88,6 +110,9 @@ def custom_options(op_name: str, **options) -> bytes:
   if "padding" in typed and typed["padding"] not in (0, 1):
     raise ValueError(f"{op_name} option 'padding' is 0 (VALID) or 1 (SAME), got "
                      f"{typed['padding']}")
+  if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
+    raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
+                     f"(input channels), got {typed['channel_axis']}")
   for key in ("stride_h", "stride_w"):
     if key in typed and typed[key] < 1:
       raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")

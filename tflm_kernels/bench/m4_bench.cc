@@ -61,6 +61,8 @@ int8_t input_q[kMap], filter_q[kFilter], dw_filter_q[kK * kK * kC];
 float scales[kOut], grad_filter[kFilter], dw_grad_filter[kK * kK * kC];
 float weights[kFilter], velocity[kFilter], bias[kOut], grad_bias[kOut];
 uint8_t mask[(kMap + 7) / 8];
+// A mask pointer known only at run time, as the TFLM adapter passes it.
+const uint8_t* volatile no_mask = nullptr;
 int32_t channels[kOut];
 
 volatile uint32_t* const kSysTick = reinterpret_cast<uint32_t*>(0xE000E010u);
@@ -171,11 +173,11 @@ int main() {
          }), overhead, dw_macs);
   Report("conv_input_grad_int8", Ticks([&] {
            tflite_tl::reference::ConvInputGrad<int8_t>(conv, grad_output, filter_q,
-                                                       scales, grad_input);
+                                                       scales, grad_input, no_mask);
          }), overhead, conv_macs);
   Report("depthwise_input_grad_int8", Ticks([&] {
            tflite_tl::reference::DepthwiseInputGrad<int8_t>(
-               dw, grad_output, dw_filter_q, scales, grad_input);
+               dw, grad_output, dw_filter_q, scales, grad_input, no_mask);
          }), overhead, dw_macs);
   Report("sgd_momentum_2304_weights", Ticks([] {
            tflite_tl::reference::SgdMomentumUpdate(grad_filter, kFilter, 0.01f,

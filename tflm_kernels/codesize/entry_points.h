@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/conv_update.h"
 
 extern "C" {
 void tl_bias_grad(const float* grad_output, int32_t rows, int32_t channels,
@@ -29,13 +30,15 @@ void tl_depthwise_weight_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                                    int32_t input_zero_point,
                                    const float* grad_output,
                                    float* grad_filter);
+// mask: the optional 1-bit mask (null: none); both variants are linked.
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,
-                             const float* scales, float* grad_input);
+                             const float* scales, float* grad_input,
+                             const uint8_t* mask);
 void tl_depthwise_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                                   const float* grad_output,
                                   const int8_t* filter, const float* scales,
-                                  float* grad_input);
+                                  float* grad_input, const uint8_t* mask);
 void tl_relu_mask(const float* x, int32_t size, float upper, uint8_t* mask);
 void tl_masked_grad(const float* grad_output, const uint8_t* mask,
                     int32_t size, float* grad_input);
@@ -44,6 +47,38 @@ void tl_sgd_update(const float* grad, int32_t size, float learning_rate,
 void tl_sgd_momentum_update(const float* grad, int32_t size,
                             float learning_rate, float momentum,
                             float* velocity, float* weights);
+void tl_bias_update(const float* grad_output, const uint8_t* mask,
+                    int32_t rows, int32_t channels,
+                    const tflite_tl::reference::SgdOptions* sgd,
+                    const tflite_tl::reference::TrainedParameters* p);
+bool tl_conv_update(const tflite_tl::reference::ConvGeometry* g,
+                    const float* grad_output, const uint8_t* mask,
+                    const float* input, int32_t input_depth,
+                    const int32_t* channels, int32_t num_channels,
+                    int32_t channel_axis,
+                    const tflite_tl::reference::SgdOptions* sgd,
+                    const tflite_tl::reference::TrainedParameters* p);
+bool tl_conv_update_int8(const tflite_tl::reference::ConvGeometry* g,
+                         const float* grad_output, const uint8_t* mask,
+                         const int8_t* input, float input_scale,
+                         int32_t input_zero_point, int32_t input_depth,
+                         const int32_t* channels, int32_t num_channels,
+                         int32_t channel_axis,
+                         const tflite_tl::reference::SgdOptions* sgd,
+                         const tflite_tl::reference::TrainedParameters* p);
+bool tl_depthwise_update(const tflite_tl::reference::ConvGeometry* g,
+                         const float* grad_output, const uint8_t* mask,
+                         const float* input, int32_t input_depth,
+                         const int32_t* channels, int32_t num_channels,
+                         const tflite_tl::reference::SgdOptions* sgd,
+                         const tflite_tl::reference::TrainedParameters* p);
+bool tl_depthwise_update_int8(const tflite_tl::reference::ConvGeometry* g,
+                              const float* grad_output, const uint8_t* mask,
+                              const int8_t* input, float input_scale,
+                              int32_t input_zero_point, int32_t input_depth,
+                              const int32_t* channels, int32_t num_channels,
+                              const tflite_tl::reference::SgdOptions* sgd,
+                              const tflite_tl::reference::TrainedParameters* p);
 }
 
 #endif  // TFLM_KERNELS_CODESIZE_ENTRY_POINTS_H_

@@ -37,6 +37,20 @@ inline void PackActivationMask(const T* x, int32_t size, Bound lower,
   }
 }
 
+// Bit i of a packed mask. 32-bit index: element counts of TFLM tensors fit
+// (their dims are int), and 64-bit index arithmetic is slow on Cortex-M.
+inline bool MaskBit(const uint8_t* mask, int32_t i) {
+  return ((mask[i >> 3] >> (i & 7)) & 1) != 0;
+}
+
+// grad[i] where bit i of the mask is set, 0 elsewhere; a null mask passes
+// every element. The gradient kernels that take an optional mask read
+// grad_output through this, so no masked copy of it is ever stored.
+inline float MaskedValue(const float* grad, const uint8_t* mask, int32_t i) {
+  if (mask == nullptr) return grad[i];
+  return MaskBit(mask, i) ? grad[i] : 0.0f;
+}
+
 // grad_input[i] = mask bit i ? grad_output[i] : 0. grad_input may alias
 // grad_output (in-place update of the gradient buffer).
 inline void ApplyActivationMask(const float* grad_output, const uint8_t* mask,

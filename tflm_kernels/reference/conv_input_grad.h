@@ -9,25 +9,28 @@
 // Per-channel int8 filters are symmetric in TFLite (zero point 0), so the
 // dequantized weight is scale[co] * filter. Any stride is supported; strides
 // 1 and 2 (with odd inputs, where the last row/column may receive no
-// gradient) are what the tests cover.
+// gradient) are what the tests cover. An optional 1-bit mask of the layer's
+// output activation (activation_mask.h, in grad_output order) is applied to
+// grad_output as it is read, so the masked gradient is never stored.
 #ifndef TFLM_KERNELS_REFERENCE_CONV_INPUT_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_CONV_INPUT_GRAD_H_
 
 #include <stdint.h>
 
+#include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 
 namespace tflite_tl {
 namespace reference {
 
-// grad_output: [batch, out_h, out_w, out_c]
-// filter:      [out_c, filter_h, filter_w, in_c / groups], int8 (or float)
-// scales:      [out_c] per-output-channel scales; null means 1 (float filter)
-// grad_input:  [batch, in_h, in_w, in_c], overwritten.
-template <typename FilterT>
+namespace conv_input_grad_internal {
+
+// kMasked is a compile-time switch, so the unmasked loops are exactly those
+// of a kernel without masks (a run-time test costs ~7% on Cortex-M4).
+template <typename FilterT, bool kMasked>
 inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
                           const FilterT* filter, const float* scales,
-                          float* grad_input) {
+                          float* grad_input, const uint8_t* mask) {
   const int64_t in_size =
       static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c;
   for (int64_t i = 0; i < in_size; ++i) grad_input[i] = 0.0f;
@@ -42,8 +45,12 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
         const float* go =
             grad_output +
             ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) * g.out_c;
+        // Mask bit of go[0] (unused without a mask).
+        const int32_t go_index = kMasked ? static_cast<int32_t>(go - grad_output) : 0;
         for (int32_t co = 0; co < g.out_c; ++co) {
-          const float gv = scales != nullptr ? go[co] * scales[co] : go[co];
+          const float dy =
+              !kMasked || MaskBit(mask, go_index + co) ? go[co] : 0.0f;
+          const float gv = scales != nullptr ? dy * scales[co] : dy;
           const FilterT* f = filter + static_cast<int64_t>(co) * row_size;
           const int32_t in_offset = (co / group_out) * group_in;
           for (int32_t ky = 0; ky < g.filter_h; ++ky) {
@@ -64,6 +71,26 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
         }
       }
     }
+  }
+}
+
+}  // namespace conv_input_grad_internal
+
+// grad_output: [batch, out_h, out_w, out_c]
+// filter:      [out_c, filter_h, filter_w, in_c / groups], int8 (or float)
+// scales:      [out_c] per-output-channel scales; null means 1 (float filter)
+// grad_input:  [batch, in_h, in_w, in_c], overwritten.
+// mask:        packed bits of grad_output's elements, or null (no mask)
+template <typename FilterT>
+inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
+                          const FilterT* filter, const float* scales,
+                          float* grad_input, const uint8_t* mask = nullptr) {
+  if (mask == nullptr) {
+    conv_input_grad_internal::ConvInputGrad<FilterT, false>(
+        g, grad_output, filter, scales, grad_input, nullptr);
+  } else {
+    conv_input_grad_internal::ConvInputGrad<FilterT, true>(
+        g, grad_output, filter, scales, grad_input, mask);
   }
 }
 

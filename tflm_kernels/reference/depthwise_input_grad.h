@@ -6,24 +6,33 @@
 //     sum over (oy, ox, ky, kx) hitting (iy, ix) and j < m of
 //     grad_output[n, oy, ox, c*m + j] * scale[c*m + j]
 //                                     * filter[0, ky, kx, c*m + j]
+// An optional 1-bit mask of the layer's output activation (activation_mask.h,
+// in grad_output order) is applied to grad_output as it is read.
 #ifndef TFLM_KERNELS_REFERENCE_DEPTHWISE_INPUT_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_DEPTHWISE_INPUT_GRAD_H_
 
 #include <stdint.h>
 
+#include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 
 namespace tflite_tl {
 namespace reference {
 
-// grad_output: [batch, out_h, out_w, out_c]
-// filter:      [1, filter_h, filter_w, out_c], int8 (or float)
-// scales:      [out_c]; null means 1 (float filter)
-// grad_input:  [batch, in_h, in_w, in_c], overwritten.
-template <typename FilterT>
+namespace depthwise_input_grad_internal {
+
+// go[i], through mask bit go_index + i when kMasked (a compile-time switch,
+// so the unmasked loops are exactly those of a kernel without masks).
+template <bool kMasked>
+inline float Grad(const float* go, const uint8_t* mask, int32_t go_index,
+                  int32_t i) {
+  return (!kMasked || MaskBit(mask, go_index + i)) ? go[i] : 0.0f;
+}
+
+template <typename FilterT, bool kMasked>
 inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
                                const FilterT* filter, const float* scales,
-                               float* grad_input) {
+                               float* grad_input, const uint8_t* mask) {
   const int32_t multiplier = g.out_c / g.in_c;
   const int64_t in_size =
       static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c;
@@ -36,6 +45,8 @@ inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
         const float* go =
             grad_output +
             ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) * g.out_c;
+        // Mask bit of go[0] (unused without a mask).
+        const int32_t go_index = kMasked ? static_cast<int32_t>(go - grad_output) : 0;
         for (int32_t ky = 0; ky < g.filter_h; ++ky) {
           const int32_t iy = iy0 + ky;
           if (iy < 0 || iy >= g.in_h) continue;
@@ -49,7 +60,8 @@ inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
             const FilterT* fw = filter + (ky * g.filter_w + kx) * g.out_c;
             if (multiplier == 1 && scales != nullptr) {  // the usual case
               for (int32_t c = 0; c < g.in_c; ++c) {
-                gi[c] += go[c] * (static_cast<float>(fw[c]) * scales[c]);
+                gi[c] += Grad<kMasked>(go, mask, go_index, c) *
+                         (static_cast<float>(fw[c]) * scales[c]);
               }
               continue;
             }
@@ -61,7 +73,7 @@ inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
                 const float w = scales != nullptr
                                     ? static_cast<float>(fw[oc]) * scales[oc]
                                     : static_cast<float>(fw[oc]);
-                sum += go[oc] * w;
+                sum += Grad<kMasked>(go, mask, go_index, oc) * w;
               }
               gi[c] += sum;
             }
@@ -69,6 +81,27 @@ inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
         }
       }
     }
+  }
+}
+
+}  // namespace depthwise_input_grad_internal
+
+// grad_output: [batch, out_h, out_w, out_c]
+// filter:      [1, filter_h, filter_w, out_c], int8 (or float)
+// scales:      [out_c]; null means 1 (float filter)
+// grad_input:  [batch, in_h, in_w, in_c], overwritten.
+// mask:        packed bits of grad_output's elements, or null (no mask)
+template <typename FilterT>
+inline void DepthwiseInputGrad(const ConvGeometry& g, const float* grad_output,
+                               const FilterT* filter, const float* scales,
+                               float* grad_input,
+                               const uint8_t* mask = nullptr) {
+  if (mask == nullptr) {
+    depthwise_input_grad_internal::DepthwiseInputGrad<FilterT, false>(
+        g, grad_output, filter, scales, grad_input, nullptr);
+  } else {
+    depthwise_input_grad_internal::DepthwiseInputGrad<FilterT, true>(
+        g, grad_output, filter, scales, grad_input, mask);
   }
 }
 

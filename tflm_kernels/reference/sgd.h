@@ -13,10 +13,16 @@
 namespace tflite_tl {
 namespace reference {
 
+// One weight: the update of the in-place kernels (TL_CONV_UPDATE, the norm
+// gradients), which apply SGD to each gradient as soon as it is summed.
+inline float SgdStep(float weight, float grad, float learning_rate) {
+  return weight + (-grad * learning_rate);
+}
+
 inline void SgdUpdate(const float* grad, int32_t size, float learning_rate,
                       float* weights) {
   for (int32_t i = 0; i < size; ++i) {
-    weights[i] = weights[i] + (-grad[i] * learning_rate);
+    weights[i] = SgdStep(weights[i], grad[i], learning_rate);
   }
 }
 

@@ -83,6 +83,21 @@ _DEPTHWISE_CASES = [
 ]
 
 
+# (name, batch, height, width, in_channels, out_channels, filter_h, filter_w,
+#  stride, padding, groups, fully_connected, masked)
+_MASKED_INPUT_GRAD_CASES = [
+    ("masked_k3_s2_same_odd_batch2", 2, 7, 7, 3, 5, 3, 3, 2, "SAME", 1, False, True),
+    ("masked_g2_k3_s1_valid", 1, 6, 5, 4, 6, 3, 3, 1, "VALID", 2, False, True),
+    ("fc_batch3", 3, 1, 1, 7, 5, 1, 1, 1, "VALID", 1, True, False),
+    ("fc_masked_batch2", 2, 1, 1, 9, 6, 1, 1, 1, "VALID", 1, True, True),
+]
+# Depthwise (multiplier last), all with a mask.
+_MASKED_DEPTHWISE_CASES = [
+    ("masked_k3_s2_same_odd_batch2", 2, 7, 7, 3, 3, 3, 2, "SAME", 1),
+    ("masked_k3_s1_valid_mult2", 1, 5, 6, 2, 3, 3, 1, "VALID", 2),
+]
+
+
 def _rng(name: str, salt: int) -> np.random.Generator:
   # A seed from the case name keeps cases independent of their order.
   seed = sum((i + 1) * ord(c) for i, c in enumerate(name)) * 1000 + salt
@@ -114,6 +129,20 @@ def _vjp(fn, primals, upstream):
 # Cases that are repeated with an int8 input (a saved quantized activation).
 _INT8_INPUT_CASES = ("k3_s1_same_odd", "k3_s2_same_odd_all_channels", "k5_s2_same_even",
                      "k3_s2_same_odd_mult2", "g2_k5_s2_same_odd_lite_residual")
+
+
+def _relu6_masked(rng, upstream):
+  """A ReLU6 after the layer: (packed mask, masked gradient) from TF's Relu6
+  gradient of a random pre-activation that hits 0 and 6 exactly."""
+  z = rng.uniform(-2.0, 8.0, upstream.shape)
+  flat = z.reshape(-1)
+  boundary = rng.permutation(flat.size)[: max(2, flat.size // 5)]
+  flat[boundary[0::2]] = 0.0  # the ReLU6 boundaries, where the strict
+  flat[boundary[1::2]] = 6.0  # inequalities of the mask matter
+  z = _f32(z)
+  (gy,) = _vjp(tf.nn.relu6, [z], upstream)
+  bits = (z > 0) & (z < 6)
+  return np.packbits(bits.reshape(-1), bitorder="little"), _f32(gy)
 
 
 def _quantized_activation(rng, shape):
@@ -181,7 +210,32 @@ def conv_input_grad_cases():
         "grad_output": gy, "filter": q, "scales": scales,
         "expected_grad_input": _f32(gx),
     }))
+  # The packed ReLU6 mask of the layer's output applied on the fly, and the
+  # FULLY_CONNECTED form (rank-2 tensors, filter [Co, Ci]).
+  for name, n, h, w, ci, co, fh, fw, s, pad, groups, fc, masked in _MASKED_INPUT_GRAD_CASES:
+    rng = _rng(name, 2)
+    oh, ow = _out_size(h, fh, s, pad), _out_size(w, fw, s, pad)
+    q, scales = _quantize_per_channel(rng, (co, fh, fw, ci // groups), 0)
+    hwio = np.transpose(q.astype(np.float64) * scales.astype(np.float64)[:, None, None, None],
+                        (1, 2, 3, 0))
+    upstream = _f32(rng.standard_normal((n, oh, ow, co)))
+    mask, gy = _relu6_masked(rng, upstream) if masked else (None, upstream)
+    gx, _ = _vjp(_conv(s, pad, groups), [np.zeros((n, h, w, ci)), hwio], gy)
+    tensors = {"grad_output": upstream, "filter": q, "scales": scales}
+    if masked:
+      tensors["mask"] = mask
+    tensors["expected_grad_input"] = _f32(gx)
+    if fc:
+      tensors = _fc_shapes(tensors)
+    cases.append(GoldenCase(name, _conv_params(fh, fw, s, pad, groups), tensors))
   return cases
+
+
+def _fc_shapes(tensors):
+  """FULLY_CONNECTED form of a 1x1 conv case: [N, 1, 1, C] -> [N, C] and
+  [Co, 1, 1, Ci] -> [Co, Ci]."""
+  return {k: (v.reshape(v.shape[0], v.shape[3]) if v.ndim == 4 else v)
+          for k, v in tensors.items()}
 
 
 def _depthwise(s, pad):
@@ -228,6 +282,20 @@ def depthwise_input_grad_cases():
     params["depth_multiplier"] = m
     cases.append(GoldenCase(name, params, {
         "grad_output": gy, "filter": q, "scales": scales,
+        "expected_grad_input": _f32(gx),
+    }))
+  for name, n, h, w, c, fh, fw, s, pad, m in _MASKED_DEPTHWISE_CASES:
+    rng = _rng(name, 4)
+    oh, ow = _out_size(h, fh, s, pad), _out_size(w, fw, s, pad)
+    q, scales = _quantize_per_channel(rng, (1, fh, fw, c * m), 3)
+    filt = (q.astype(np.float64) * scales.astype(np.float64)).reshape(fh, fw, c, m)
+    upstream = _f32(rng.standard_normal((n, oh, ow, c * m)))
+    mask, gy = _relu6_masked(rng, upstream)
+    gx, _ = _vjp(_depthwise(s, pad), [np.zeros((n, h, w, c)), filt], gy)
+    params = _conv_params(fh, fw, s, pad)
+    params["depth_multiplier"] = m
+    cases.append(GoldenCase(name, params, {
+        "grad_output": upstream, "mask": mask, "filter": q, "scales": scales,
         "expected_grad_input": _f32(gx),
     }))
   return cases
@@ -297,6 +365,252 @@ def sgd_cases():
   return cases
 
 
+def _keras_sgd(value, grad, learning_rate):
+  """One step of Keras' SGD on a float32 variable (value + (-grad * lr))."""
+  var = tf.Variable(_f32(value))
+  keras.optimizers.SGD(learning_rate=learning_rate).apply_gradients(
+      [(tf.constant(_f32(grad)), var)])
+  return var.numpy()
+
+
+def _round_half_away(x):
+  return np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5))
+
+
+def _quantize_weights(values, scales):
+  """TFLite's symmetric int8: clamp(round(value / scale), -127, 127), in float32."""
+  quotient = _f32(values) / scales
+  return np.clip(_round_half_away(quotient), -127, 127).astype(np.int8), quotient
+
+
+def _quantize_bias(values, scales):
+  quotient = _f32(values).astype(np.float64) / scales.astype(np.float64)
+  return (np.clip(_round_half_away(quotient), -2**31, 2**31 - 1).astype(np.int32),
+          quotient)
+
+
+def _clear_of_ties(quotients, margin=2e-3):
+  """True if no quotient is within `margin` of a rounding tie (x.5): a last-bit
+  difference between the kernel's float32 update and the golden's cannot then
+  change the re-quantized integer, which the tests compare exactly."""
+  q = np.abs(np.asarray(quotients, np.float64)).reshape(-1)
+  return bool(np.all(np.abs(q - np.floor(q) - 0.5) > margin))
+
+
+# TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE cases: dict(name, n, h, w, ci, co, k,
+# s, pad, ...) with the optional keys of _update_spec. filter/bias: "float"
+# (trained float parameter), "int8" (int8 forward: int8/int32 copy plus float
+# master) or None (not trained).
+def _update_spec(name, n, h, w, ci, co, k=(3, 3), s=1, pad="SAME", groups=1,
+                 axis=0, channels=None, subset=False, filt="float", bias="float",
+                 input_type="f32", qas=True, mask=False, lr=0.1, fc=False):
+  return dict(name=name, n=n, h=h, w=w, ci=ci, co=co, k=k, s=s, pad=pad,
+              groups=groups, axis=axis, channels=channels, subset=subset,
+              filt=filt, bias=bias, input_type=input_type, qas=qas, mask=mask,
+              lr=lr, fc=fc)
+
+
+_CONV_UPDATE_CASES = [
+    _update_spec("float_k3_s1_same_odd", 1, 5, 5, 3, 4, channels=[2, 0]),
+    _update_spec("float_k3_s2_same_odd_batch2_all_masked", 2, 7, 7, 2, 5, s=2,
+                 mask=True),
+    _update_spec("float_k3_s2_valid_even_axis1_subset_no_qas", 1, 6, 6, 4, 3,
+                 s=2, pad="VALID", axis=1, channels=[3, 1], subset=True,
+                 bias=None, qas=False),
+    _update_spec("float_g2_k3_s1_same_axis1_full_input_masked", 2, 5, 5, 4, 6,
+                 groups=2, axis=1, channels=[1, 2], mask=True),
+    _update_spec("float_g2_k5_s2_same_odd_lite_residual", 1, 7, 7, 8, 8, k=(5, 5),
+                 s=2, groups=2, channels=[6, 1, 3], bias=None),
+    _update_spec("float_axis1_permuted_all_channels", 1, 5, 5, 3, 2, axis=1,
+                 channels=[2, 0, 1]),
+    _update_spec("float_k1_empty_channels_masked", 1, 4, 5, 2, 3, k=(1, 1),
+                 pad="VALID", channels=[], mask=True),
+    _update_spec("bias_only_masked", 2, 5, 5, 3, 4, filt=None, mask=True),
+    _update_spec("fc_axis0_masked", 3, 1, 1, 4, 5, k=(1, 1), pad="VALID",
+                 channels=[4, 0], mask=True, fc=True),
+    _update_spec("fc_axis1_subset", 2, 1, 1, 6, 3, k=(1, 1), pad="VALID", axis=1,
+                 channels=[5, 2], subset=True, fc=True),
+    _update_spec("int8_k3_s1_same_odd_qas", 1, 5, 5, 3, 4, channels=[1, 3],
+                 filt="int8", bias="int8", input_type="i8", lr=0.05),
+    _update_spec("int8_k3_s1_same_odd_no_qas", 1, 5, 5, 3, 4, channels=[1, 3],
+                 filt="int8", bias="int8", input_type="i8", qas=False, lr=200.0),
+    _update_spec("int8_k3_s2_same_odd_axis1_subset_masked_qas", 2, 7, 7, 4, 5,
+                 s=2, axis=1, channels=[2, 0], subset=True, filt="int8",
+                 bias="int8", input_type="i8", mask=True, lr=0.05),
+    _update_spec("int8_fc_axis1_full_input_no_qas", 2, 1, 1, 5, 4, k=(1, 1),
+                 pad="VALID", axis=1, channels=[4, 1, 0], filt="int8", bias="int8",
+                 input_type="i8", qas=False, lr=200.0, fc=True),
+    _update_spec("int8_g2_k3_s2_valid_all_channels_masked_qas", 1, 8, 8, 4, 4,
+                 s=2, pad="VALID", groups=2, filt="int8", bias="int8", mask=True,
+                 lr=0.05),
+    _update_spec("int8_bias_only_masked_no_qas", 2, 4, 4, 3, 5, filt=None,
+                 bias="int8", mask=True, qas=False, lr=200.0),
+]
+
+_DEPTHWISE_UPDATE_CASES = [
+    _update_spec("float_k3_s1_same_odd_all", 1, 5, 5, 3, 3),
+    _update_spec("float_k3_s2_same_odd_batch2_subset_masked", 2, 7, 7, 4, 4, s=2,
+                 channels=[3, 0], subset=True, mask=True),
+    _update_spec("float_k5_s2_valid_odd_full_input", 1, 9, 9, 3, 3, k=(5, 5), s=2,
+                 pad="VALID", channels=[1], bias=None),
+    _update_spec("float_k3_empty_channels", 1, 4, 4, 2, 2, channels=[]),
+    _update_spec("int8_k3_s2_same_odd_subset_masked_qas", 1, 7, 7, 4, 4, s=2,
+                 channels=[2, 1], subset=True, filt="int8", bias="int8",
+                 input_type="i8", mask=True, lr=0.05),
+    _update_spec("int8_k3_s1_same_all_no_qas", 2, 5, 5, 3, 3, filt="int8",
+                 bias="int8", input_type="i8", qas=False, lr=200.0),
+    _update_spec("int8_bias_only_no_qas", 1, 5, 5, 3, 3, filt=None, bias="int8",
+                 qas=False, lr=200.0),
+]
+
+
+def _update_case(spec, depthwise, salt):
+  """One golden of an update op, or None if a re-quantized value lies too
+  close to a rounding tie (the caller then draws again)."""
+  n, h, w, ci, co = spec["n"], spec["h"], spec["w"], spec["ci"], spec["co"]
+  (fh, fw), s, pad, groups = spec["k"], spec["s"], spec["pad"], spec["groups"]
+  axis = 0 if depthwise else spec["axis"]
+  rng = _rng(spec["name"], salt)
+  oh, ow = _out_size(h, fh, s, pad), _out_size(w, fw, s, pad)
+  cig = 1 if depthwise else ci // groups
+  # The forward's parameters: OHWI (depthwise: [1, kh, kw, C], as [C, kh, kw, 1]
+  # here so that both index channels first).
+  filter_scales = _f32(rng.uniform(0.005, 0.02, co))
+  weights = _f32(filter_scales[:, None, None, None] *
+                 rng.uniform(-100.0, 100.0, (co, fh, fw, cig)))
+  bias0 = _f32(0.5 * rng.standard_normal(co))
+  # The saved layer input.
+  if spec["input_type"] == "i8":
+    xq, input_scale, zero_point, x = _quantized_activation(rng, (n, h, w, ci))
+  else:
+    x = _f32(rng.standard_normal((n, h, w, ci)))
+    input_scale, zero_point, xq = 0.05, 0, x
+  upstream = _f32(rng.standard_normal((n, oh, ow, co)))
+  mask, gy = _relu6_masked(rng, upstream) if spec["mask"] else (None, upstream)
+  if depthwise:
+    _, gw = _vjp(_depthwise(s, pad), [x, np.transpose(weights, (1, 2, 0, 3))], gy)
+    grad = np.transpose(gw, (2, 0, 1, 3))  # [C, kh, kw, 1]
+  else:
+    _, gw = _vjp(_conv(s, pad, groups), [x, np.transpose(weights, (1, 2, 3, 0))], gy)
+    grad = np.transpose(gw, (3, 0, 1, 2))
+  grad_bias = gy.astype(np.float64).sum(axis=(0, 1, 2))
+
+  channels = spec["channels"]
+  chosen = list(range(co if axis == 0 else ci)) if channels is None else list(channels)
+  # trained[co, ky, kx, c]: which filter entries the op updates.
+  trained = np.zeros(grad.shape, bool)
+  for c in chosen:
+    if axis == 0:
+      trained[c] = True
+    else:
+      group = c // cig
+      trained[group * (co // groups):(group + 1) * (co // groups), :, :, c % cig] = True
+  int8_filter, int8_bias = spec["filt"] == "int8", spec["bias"] == "int8"
+  filter_factor = filter_scales.astype(np.float64)**2 if int8_filter and not spec["qas"] else 1.0
+  grad_filter = np.where(trained, grad * np.reshape(filter_factor, (-1, 1, 1, 1)), 0.0)
+  bias_scales = _f32(np.float32(input_scale) * filter_scales)
+  bias_factor = bias_scales.astype(np.float64)**2 if int8_bias and not spec["qas"] else 1.0
+
+  lr = spec["lr"]
+  params = _conv_params(fh, fw, s, pad, None if depthwise else groups)
+  if not depthwise:
+    params["channel_axis"] = axis
+  params.update(learning_rate=lr, qas=int(spec["qas"]))
+  if spec["input_type"] == "i8":
+    params.update(input_scale=input_scale, input_zero_point=zero_point)
+  tensors = {"grad_output": upstream}
+  if mask is not None:
+    tensors["mask"] = mask
+  quotients = []
+
+  def tflite_filter(array):  # back to [1, kh, kw, C] for depthwise
+    return np.transpose(array, (3, 1, 2, 0)) if depthwise else array
+
+  expected = {}
+  if spec["filt"] is not None:
+    if spec["subset"]:
+      tensors["input"] = np.ascontiguousarray(xq[..., chosen])
+    else:
+      tensors["input"] = xq
+  if channels is not None:
+    tensors["channels"] = np.asarray(channels, np.int32)
+  if spec["filt"] == "float":
+    tensors["filter"] = tflite_filter(weights)
+    expected["expected_filter"] = tflite_filter(_keras_sgd(weights, grad_filter, lr))
+  elif int8_filter:
+    q0, _ = _quantize_weights(weights, filter_scales[:, None, None, None])
+    if axis == 0:
+      master0, master_grad = weights[chosen], grad_filter[chosen]
+    else:  # [Co, kh, kw, K]: column k is input channel chosen[k]
+      cols = [c % cig for c in chosen]
+      master0 = weights[..., cols]
+      master_grad = np.stack([grad_filter[..., c % cig] *
+                              (np.arange(co) // (co // groups) == c // cig)[:, None, None]
+                              for c in chosen], axis=-1) if chosen else master0 * 0
+    master = _keras_sgd(master0, master_grad, lr)
+    new_q = q0.copy()
+    for k, c in enumerate(chosen):
+      if axis == 0:
+        new_q[c], quotient = _quantize_weights(master[k], filter_scales[c])
+        quotients.append(quotient)
+      else:
+        rows = np.arange(co)[np.arange(co) // (co // groups) == c // cig]
+        new_q[rows, :, :, c % cig], quotient = _quantize_weights(
+            master[rows, :, :, k], filter_scales[rows, None, None])
+        quotients.append(quotient)
+    tensors["filter"] = tflite_filter(master0)
+    tensors["filter_q"] = tflite_filter(q0)
+    tensors["filter_q_scales"] = filter_scales
+    expected["expected_filter"] = tflite_filter(master)
+    expected["expected_filter_q"] = tflite_filter(new_q)
+  if spec["bias"] is not None:
+    new_bias = _keras_sgd(bias0, grad_bias * bias_factor, lr)
+    tensors["bias"] = bias0
+    expected["expected_bias"] = new_bias
+    if int8_bias:
+      tensors["bias_q"], _ = _quantize_bias(bias0, bias_scales)
+      tensors["bias_q_scales"] = bias_scales
+      expected["expected_bias_q"], quotient = _quantize_bias(new_bias, bias_scales)
+      quotients.append(quotient)
+  if not all(_clear_of_ties(q) for q in quotients):
+    return None
+  tensors.update(expected)
+  if spec["fc"]:
+    tensors = _fc_shapes(tensors)
+  return GoldenCase(spec["name"], params, tensors)
+
+
+def _update_cases(specs, depthwise):
+  cases = []
+  for spec in specs:
+    for attempt in range(20):
+      case = _update_case(spec, depthwise, 8 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec['name']}: every draw re-quantizes at a rounding tie")
+    cases.append(case)
+  return cases
+
+
+def conv_update_cases():
+  return _update_cases(_CONV_UPDATE_CASES, depthwise=False)
+
+
+def depthwise_update_cases():
+  return _update_cases(_DEPTHWISE_UPDATE_CASES, depthwise=True)
+
+
+_UPDATE_DOC = (
+    "{op}: one in-place SGD step (Keras SGD) of the trained parameters, from the\n"
+    "tf.GradientTape gradient of the layer. Inputs are named as the op's inputs; an\n"
+    "absent tensor is an absent optional input. Every tensor X with an expected_X\n"
+    "is a variable tensor updated in place. filter_q_scales / bias_q_scales are\n"
+    "the per-channel quantization scales of filter_q / bias_q (zero points 0);\n"
+    "input_scale / input_zero_point that of an int8 input. {extra}\n"
+    "Integer outputs (expected_filter_q, expected_bias_q) must match exactly.")
+
+
 GENERATORS = {
     "bias_grad": (bias_grad_cases, "Bias gradient and fused SGD step."),
     "conv_weight_grad": (conv_weight_grad_cases,
@@ -315,6 +629,12 @@ GENERATORS = {
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum."),
+    "conv_update": (conv_update_cases, _UPDATE_DOC.format(
+        op="TL_CONV_UPDATE", extra="channel_axis 0 trains the listed output channels "
+        "(filter rows), 1 the listed input\nchannels (a column per output channel of "
+        "the channel's group).")),
+    "depthwise_update": (depthwise_update_cases, _UPDATE_DOC.format(
+        op="TL_DEPTHWISE_UPDATE", extra="channels index C (depth multiplier 1).")),
 }
 
 

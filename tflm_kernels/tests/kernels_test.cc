@@ -20,6 +20,7 @@
 #include "tflm_kernels/reference/depthwise_weight_grad.h"
 #include "tflm_kernels/reference/sgd.h"
 #include "tflm_kernels/tests/golden_reader.h"
+#include "tflm_kernels/tests/kernel_tests.h"
 #include "tflm_kernels/tests/test_harness.h"
 
 namespace tflite_tl {
@@ -28,19 +29,13 @@ namespace {
 using reference::ActivationQuantization;
 using reference::ConvGeometry;
 using reference::Padding;
+using testing::Atol;
 using testing::GoldenCase;
+using testing::kRtol;
+using testing::MaskOrNull;
+using testing::Nhwc;
+using testing::OptionalMask;
 using testing::ReadGoldenCases;
-
-// Float32 sums of a few hundred products against float64 truth.
-constexpr double kRtol = 1e-5;
-
-double MaxAbs(const std::vector<float>& v) {
-  double m = 0.0;
-  for (float x : v) m = std::fmax(m, std::fabs(static_cast<double>(x)));
-  return m;
-}
-
-double Atol(const std::vector<float>& want) { return 1e-5 * (1.0 + MaxAbs(want)); }
 
 // Geometry of a golden conv case; in/out channels come from the tensors.
 ConvGeometry Geometry(const GoldenCase& c, int32_t batch, int32_t in_h,
@@ -109,18 +104,20 @@ void TestConvWeightGradRejectsBadChannel() {
 
 void TestConvInputGrad(const std::string& dir) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/conv_input_grad.golden")) {
-    const auto& go = c.tensor("grad_output");
+    // [N, C] tensors are the FULLY_CONNECTED form: [N, 1, 1, C].
+    const auto go = Nhwc(c.tensor("grad_output"));
     const auto& expected = c.tensor("expected_grad_input");
-    const ConvGeometry g = Geometry(c, expected.dim(0), expected.dim(1),
-                                    expected.dim(2), expected.dim(3), go.dim(3));
-    TL_EXPECT(g.out_h == go.dim(1) && g.out_w == go.dim(2));
+    const auto gi = Nhwc(expected);
+    const ConvGeometry g = Geometry(c, gi[0], gi[1], gi[2], gi[3], go[3]);
+    TL_EXPECT(g.out_h == go[1] && g.out_w == go[2]);
     const auto filter = c.tensor("filter").As<int8_t>();
     const auto scales = c.tensor("scales").AsFloat();
-    const auto grad_output = go.AsFloat();
+    const auto grad_output = c.tensor("grad_output").AsFloat();
+    const auto mask = OptionalMask(c);  // the layer's ReLU6 mask, if any
     const auto want = expected.AsFloat();
     std::vector<float> got(want.size(), 99.0f);
     reference::ConvInputGrad<int8_t>(g, grad_output.data(), filter.data(),
-                                     scales.data(), got.data());
+                                     scales.data(), got.data(), MaskOrNull(mask));
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "conv_input_grad/" + c.name);
 
     // A float filter holding the dequantized weights gives the same result.
@@ -131,9 +128,18 @@ void TestConvInputGrad(const std::string& dir) {
     }
     std::vector<float> got_float(want.size());
     reference::ConvInputGrad<float>(g, grad_output.data(), dequantized.data(),
-                                    nullptr, got_float.data());
+                                    nullptr, got_float.data(), MaskOrNull(mask));
     TL_EXPECT_CLOSE(got_float, want, kRtol, Atol(want),
                     "conv_input_grad(float filter)/" + c.name);
+    if (!mask.empty()) {  // the on-the-fly mask equals masking beforehand
+      auto masked = grad_output;
+      reference::ApplyActivationMask(masked.data(), mask.data(),
+                                     static_cast<int32_t>(masked.size()), masked.data());
+      std::vector<float> got_premasked(want.size());
+      reference::ConvInputGrad<int8_t>(g, masked.data(), filter.data(), scales.data(),
+                                       got_premasked.data());
+      TL_EXPECT(got_premasked == got);
+    }
   }
 }
 
@@ -170,11 +176,21 @@ void TestDepthwiseInputGrad(const std::string& dir) {
     const auto filter = c.tensor("filter").As<int8_t>();
     const auto scales = c.tensor("scales").AsFloat();
     const auto grad_output = go.AsFloat();
+    const auto mask = OptionalMask(c);
     const auto want = expected.AsFloat();
     std::vector<float> got(want.size(), 5.0f);
     reference::DepthwiseInputGrad<int8_t>(g, grad_output.data(), filter.data(),
-                                          scales.data(), got.data());
+                                          scales.data(), got.data(), MaskOrNull(mask));
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "depthwise_input_grad/" + c.name);
+    if (!mask.empty()) {
+      auto masked = grad_output;
+      reference::ApplyActivationMask(masked.data(), mask.data(),
+                                     static_cast<int32_t>(masked.size()), masked.data());
+      std::vector<float> got_premasked(want.size());
+      reference::DepthwiseInputGrad<int8_t>(g, masked.data(), filter.data(),
+                                            scales.data(), got_premasked.data());
+      TL_EXPECT(got_premasked == got);
+    }
   }
 }
 
@@ -303,6 +319,7 @@ int main(int argc, char** argv) {
     tflite_tl::TestActivationMask(dir);
     tflite_tl::TestActivationMaskInt8();
     tflite_tl::TestSgd(dir);
+    tflite_tl::testing::RunUpdateKernelTests(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

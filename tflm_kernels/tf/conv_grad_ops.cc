@@ -246,19 +246,43 @@ REGISTER_KERNEL_BUILDER(
 #define TL_INPUT_GRAD_ATTRS \
   Attr("input_height: int >= 1").Attr("input_width: int >= 1").TL_CONV_ATTRS
 
+// The optional packed 1-bit mask of the layer's output activation: TF ops
+// have no optional inputs, so an absent mask is an empty tensor with
+// has_mask false.
+absl::Status ReadMask(OpKernelContext* ctx, bool has_mask, const Tensor& grad_output,
+                      const uint8_t** mask) {
+  *mask = nullptr;
+  if (!has_mask) return absl::OkStatus();
+  const Tensor& m = ctx->input(3);
+  const int64_t bytes = (grad_output.NumElements() + 7) / 8;
+  if (m.dims() != 1 || m.dim_size(0) != bytes) {
+    return Invalid("mask must be [", bytes, "] bytes for ", grad_output.NumElements(),
+                   " gradients, got ", m.shape().DebugString());
+  }
+  *mask = m.flat<uint8_t>().data();
+  return absl::OkStatus();
+}
+
 REGISTER_OP("TlConvInputGrad")
     .Input("grad_output: float")
     .Input("filter: int8")
     .Input("scales: float")
+    .Input("mask: uint8")
     .Output("grad_input: float")
     .TL_INPUT_GRAD_ATTRS
     .Attr("groups: int >= 1 = 1")
+    .Attr("has_mask: bool = false")
     .SetShapeFn([](InferenceContext* c) {
       int32_t h, w, groups;
       TF_RETURN_IF_ERROR(c->GetAttr("input_height", &h));
       TF_RETURN_IF_ERROR(c->GetAttr("input_width", &w));
       TF_RETURN_IF_ERROR(c->GetAttr("groups", &groups));
-      ShapeHandle grad, filter;
+      ShapeHandle grad = c->input(0), filter = c->input(1);
+      if (c->RankKnown(grad) && c->Rank(grad) == 2) {  // FULLY_CONNECTED
+        TF_RETURN_IF_ERROR(c->WithRank(filter, 2, &filter));
+        c->set_output(0, c->Matrix(c->Dim(grad, 0), c->Dim(filter, 1)));
+        return absl::OkStatus();
+      }
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &grad));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &filter));
       ::tensorflow::shape_inference::DimensionHandle in_c;
@@ -267,7 +291,10 @@ REGISTER_OP("TlConvInputGrad")
       return absl::OkStatus();
     })
     .Doc("Conv2D input gradient through an int8 OHWI filter [out_c, kh, kw, "
-         "in_c / groups] with per-output-channel scales (symmetric, zero point 0).");
+         "in_c / groups] with per-output-channel scales (symmetric, zero point 0); "
+         "rank-2 grad_output [N, out_c] and filter [out_c, in_c] are the fully "
+         "connected form. With has_mask, the packed 1-bit mask is applied to "
+         "grad_output as it is read.");
 
 class ConvInputGradOp : public OpKernel {
  public:
@@ -276,11 +303,26 @@ class ConvInputGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_height", &in_h_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_width", &in_w_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("groups", &groups_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_mask", &has_mask_));
   }
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& grad_output = ctx->input(0);
-    const Tensor& filter = ctx->input(1);
+    const Tensor& grad_output_in = ctx->input(0);
+    const Tensor& filter_in = ctx->input(1);
     const Tensor& scales = ctx->input(2);
+    // The fully connected form is the 1x1 convolution of [N, 1, 1, C].
+    const bool fc = grad_output_in.dims() == 2 && filter_in.dims() == 2;
+    Tensor grad_output = grad_output_in, filter = filter_in;
+    if (fc) {
+      OP_REQUIRES(ctx, grad_output.CopyFrom(grad_output_in,
+                                            TensorShape({grad_output_in.dim_size(0), 1, 1,
+                                                         grad_output_in.dim_size(1)})) &&
+                           filter.CopyFrom(filter_in,
+                                           TensorShape({filter_in.dim_size(0), 1, 1,
+                                                        filter_in.dim_size(1)})),
+                  Invalid("bad fully connected shapes"));
+    }
+    const uint8_t* mask = nullptr;
+    OP_REQUIRES_OK(ctx, ReadMask(ctx, has_mask_, grad_output, &mask));
     OP_REQUIRES(ctx,
                 filter.dims() == 4 && filter.dim_size(1) == attrs_.filter_h &&
                     filter.dim_size(2) == attrs_.filter_w,
@@ -295,16 +337,20 @@ class ConvInputGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, GeometryFor(attrs_, batch, in_h_, in_w_, filter.dim_size(3) * groups_,
                                     filter.dim_size(0), grad_output, &g, groups_));
     Tensor* out = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({batch, in_h_, in_w_, g.in_c}),
-                                             &out));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            0, fc ? TensorShape({batch, g.in_c})
+                                  : TensorShape({batch, in_h_, in_w_, g.in_c}),
+                            &out));
     reference::ConvInputGrad<int8_t>(g, grad_output.flat<float>().data(),
                                      filter.flat<int8_t>().data(),
-                                     scales.flat<float>().data(), out->flat<float>().data());
+                                     scales.flat<float>().data(), out->flat<float>().data(),
+                                     mask);
   }
 
  private:
   ConvAttrs attrs_;
   int32_t in_h_ = 0, in_w_ = 0, groups_ = 1;
+  bool has_mask_ = false;
 };
 REGISTER_KERNEL_BUILDER(Name("TlConvInputGrad").Device(DEVICE_CPU), ConvInputGradOp);
 
@@ -312,8 +358,10 @@ REGISTER_OP("TlDepthwiseInputGrad")
     .Input("grad_output: float")
     .Input("filter: int8")
     .Input("scales: float")
+    .Input("mask: uint8")
     .Output("grad_input: float")
     .Attr("depth_multiplier: int >= 1 = 1")
+    .Attr("has_mask: bool = false")
     .TL_INPUT_GRAD_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       int32_t h, w, m;
@@ -328,7 +376,8 @@ REGISTER_OP("TlDepthwiseInputGrad")
       return absl::OkStatus();
     })
     .Doc("DepthwiseConv2D input gradient through an int8 [1, kh, kw, C*M] filter "
-         "with per-channel scales.");
+         "with per-channel scales; with has_mask, the packed 1-bit mask is applied "
+         "to grad_output as it is read.");
 
 class DepthwiseInputGradOp : public OpKernel {
  public:
@@ -337,11 +386,14 @@ class DepthwiseInputGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_height", &in_h_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_width", &in_w_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("depth_multiplier", &multiplier_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_mask", &has_mask_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& grad_output = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& scales = ctx->input(2);
+    const uint8_t* mask = nullptr;
+    OP_REQUIRES_OK(ctx, ReadMask(ctx, has_mask_, grad_output, &mask));
     OP_REQUIRES(ctx,
                 filter.dims() == 4 && filter.dim_size(0) == 1 &&
                     filter.dim_size(1) == attrs_.filter_h &&
@@ -364,12 +416,13 @@ class DepthwiseInputGradOp : public OpKernel {
     reference::DepthwiseInputGrad<int8_t>(g, grad_output.flat<float>().data(),
                                           filter.flat<int8_t>().data(),
                                           scales.flat<float>().data(),
-                                          out->flat<float>().data());
+                                          out->flat<float>().data(), mask);
   }
 
  private:
   ConvAttrs attrs_;
   int32_t in_h_ = 0, in_w_ = 0, multiplier_ = 1;
+  bool has_mask_ = false;
 };
 REGISTER_KERNEL_BUILDER(Name("TlDepthwiseInputGrad").Device(DEVICE_CPU),
                         DepthwiseInputGradOp);

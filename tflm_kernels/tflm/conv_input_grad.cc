@@ -3,9 +3,14 @@
 // in:  grad_output f32 [N, Ho, Wo, Cout],
 //      filter [Cout, kh, kw, Cin / groups]: int8 with per-channel affine
 //      quantization (the frozen weights, zero point 0) or float32
-//      (trainable weights, e.g. a lite residual branch's grouped conv)
+//      (trainable weights, e.g. a lite residual branch's grouped conv),
+//      [mask] uint8 [ceil(size / 8)] (optional, index 2, -1 or omitted when
+//      absent): the packed 1-bit mask of the layer's output activation,
+//      applied to grad_output as it is read
 // out: grad_input f32 [N, H, W, Cin] (the input size is read from this shape:
 //      with stride 2 it is not implied by the output size)
+// FULLY_CONNECTED: grad_output [N, Cout], filter [Cout, Cin], grad_input
+// [N, Cin] (the 1x1 case).
 // options: "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
@@ -20,6 +25,7 @@ namespace {
 constexpr const char* kOp = "TL_CONV_INPUT_GRAD";
 constexpr int kGradOutputTensor = 0;
 constexpr int kFilterTensor = 1;
+constexpr int kMaskTensor = 2;
 constexpr int kGradInputTensor = 0;
 
 struct OpData {
@@ -42,25 +48,27 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
 TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                       const TfLiteTensor* grad_output,
                       const TfLiteTensor* filter,
-                      const TfLiteTensor* grad_input) {
+                      const TfLiteTensor* grad_input,
+                      const TfLiteTensor* mask) {
   TL_TFLM_ENSURE(data->options_ok, "%s: options must be padding (0/1), "
                  "stride_h, stride_w (positive)", kOp);
   TL_TFLM_ENSURE(grad_output != nullptr && grad_output->type == kTfLiteFloat32,
                  "%s: grad_output must be float32", kOp);
-  TL_TFLM_ENSURE(filter != nullptr && HasRank(filter, 4) &&
-                     (filter->type == kTfLiteInt8 ||
-                      filter->type == kTfLiteFloat32),
-                 "%s: filter must be int8 or float32 OHWI, got %s", kOp,
+  int32_t f[4], gi[4];
+  TL_TFLM_ENSURE(Dims4(filter, f) && (filter->type == kTfLiteInt8 ||
+                                      filter->type == kTfLiteFloat32),
+                 "%s: filter must be int8 or float32 OHWI (or [Cout, Cin]), "
+                 "got %s", kOp,
                  filter == nullptr ? "none" : TfLiteTypeGetName(filter->type));
   TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
-                     HasRank(grad_input, 4),
-                 "%s: grad_input must be float32 NHWC", kOp);
-  const int* f = filter->dims->data;
-  const int* gi = grad_input->dims->data;
+                     Dims4(grad_input, gi),
+                 "%s: grad_input must be float32 NHWC (or [N, Cin])", kOp);
+  TF_LITE_ENSURE_OK(context,
+                    CheckMask(kOp, mask, ElementCount(grad_output->dims)));
   // Grouped convolution: the filter has grad_input's channels / groups.
   TL_TFLM_ENSURE(f[3] > 0 && gi[3] % f[3] == 0, "%s: grad_input has %d "
-                 "channels, not a multiple of the filter's %d", kOp, gi[3],
-                 f[3]);
+                 "channels, not a multiple of the filter's %d", kOp,
+                 static_cast<int>(gi[3]), static_cast<int>(f[3]));
   TF_LITE_ENSURE_OK(context,
                     PrepareConvGeometry(kOp, data->options, gi[0], gi[1], gi[2],
                                         gi[3], f[0], f[1], f[2], grad_output,
@@ -72,8 +80,10 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
-  TL_TFLM_ENSURE(node->inputs->size == 2 && node->outputs->size == 1,
-                 "%s: expects 2 inputs and 1 output, got %d and %d", kOp,
+  TL_TFLM_ENSURE((node->inputs->size == 2 || node->inputs->size == 3) &&
+                     node->outputs->size == 1,
+                 "%s: expects 2 or 3 inputs (grad_output, filter[, mask]) "
+                 "and 1 output, got %d and %d", kOp,
                  node->inputs->size, node->outputs->size);
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
@@ -81,11 +91,13 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   TfLiteTensor* grad_output = mc->AllocateTempInputTensor(node, kGradOutputTensor);
   TfLiteTensor* filter = mc->AllocateTempInputTensor(node, kFilterTensor);
   TfLiteTensor* grad_input = mc->AllocateTempOutputTensor(node, kGradInputTensor);
+  TfLiteTensor* mask = mc->AllocateTempInputTensor(node, kMaskTensor);
   const TfLiteStatus status =
-      Validate(context, data, grad_output, filter, grad_input);
+      Validate(context, data, grad_output, filter, grad_input, mask);
   if (grad_output != nullptr) mc->DeallocateTempTfLiteTensor(grad_output);
   if (filter != nullptr) mc->DeallocateTempTfLiteTensor(filter);
   if (grad_input != nullptr) mc->DeallocateTempTfLiteTensor(grad_input);
+  if (mask != nullptr) mc->DeallocateTempTfLiteTensor(mask);
   return status;
 }
 
@@ -97,17 +109,20 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       tflite::micro::GetEvalInput(context, node, kFilterTensor);
   float* grad_input = tflite::micro::GetTensorData<float>(
       tflite::micro::GetEvalOutput(context, node, kGradInputTensor));
+  const uint8_t* mask = tflite::micro::GetOptionalTensorData<uint8_t>(
+      tflite::micro::GetEvalInput(context, node, kMaskTensor));
   switch (filter->type) {
     case kTfLiteInt8:
       reference::ConvInputGrad<int8_t>(
           data->geometry, grad_output,
           tflite::micro::GetTensorData<int8_t>(filter), data->scales,
-          grad_input);
+          grad_input, mask);
       return kTfLiteOk;
     case kTfLiteFloat32:
       reference::ConvInputGrad<float>(
           data->geometry, grad_output,
-          tflite::micro::GetTensorData<float>(filter), nullptr, grad_input);
+          tflite::micro::GetTensorData<float>(filter), nullptr, grad_input,
+          mask);
       return kTfLiteOk;
     default:
       MicroPrintf("%s: filter type %s not supported (int8, float32)", kOp,

@@ -2,7 +2,10 @@
 //
 // in:  grad_output f32 [N, Ho, Wo, C*M],
 //      filter [1, kh, kw, C*M]: int8 with per-channel affine quantization
-//      (the frozen weights, zero point 0) or float32 (trainable weights)
+//      (the frozen weights, zero point 0) or float32 (trainable weights),
+//      [mask] uint8 [ceil(size / 8)] (optional, index 2, -1 or omitted when
+//      absent): the packed 1-bit mask of the layer's output activation,
+//      applied to grad_output as it is read
 // out: grad_input f32 [N, H, W, C] (the input size is read from this shape:
 //      with stride 2 it is not implied by the output size)
 // options: "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
@@ -19,6 +22,7 @@ namespace {
 constexpr const char* kOp = "TL_DEPTHWISE_INPUT_GRAD";
 constexpr int kGradOutputTensor = 0;
 constexpr int kFilterTensor = 1;
+constexpr int kMaskTensor = 2;
 constexpr int kGradInputTensor = 0;
 
 struct OpData {
@@ -41,7 +45,8 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
 TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                       const TfLiteTensor* grad_output,
                       const TfLiteTensor* filter,
-                      const TfLiteTensor* grad_input) {
+                      const TfLiteTensor* grad_input,
+                      const TfLiteTensor* mask) {
   TL_TFLM_ENSURE(data->options_ok, "%s: options must be padding (0/1), "
                  "stride_h, stride_w (positive)", kOp);
   TL_TFLM_ENSURE(grad_output != nullptr && grad_output->type == kTfLiteFloat32,
@@ -54,6 +59,8 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
                      HasRank(grad_input, 4),
                  "%s: grad_input must be float32 NHWC", kOp);
+  TF_LITE_ENSURE_OK(context,
+                    CheckMask(kOp, mask, ElementCount(grad_output->dims)));
   const int* f = filter->dims->data;
   const int* gi = grad_input->dims->data;
   TL_TFLM_ENSURE(f[0] == 1 && gi[3] > 0 && f[3] % gi[3] == 0,
@@ -70,8 +77,10 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
-  TL_TFLM_ENSURE(node->inputs->size == 2 && node->outputs->size == 1,
-                 "%s: expects 2 inputs and 1 output, got %d and %d", kOp,
+  TL_TFLM_ENSURE((node->inputs->size == 2 || node->inputs->size == 3) &&
+                     node->outputs->size == 1,
+                 "%s: expects 2 or 3 inputs (grad_output, filter[, mask]) "
+                 "and 1 output, got %d and %d", kOp,
                  node->inputs->size, node->outputs->size);
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
@@ -79,11 +88,13 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   TfLiteTensor* grad_output = mc->AllocateTempInputTensor(node, kGradOutputTensor);
   TfLiteTensor* filter = mc->AllocateTempInputTensor(node, kFilterTensor);
   TfLiteTensor* grad_input = mc->AllocateTempOutputTensor(node, kGradInputTensor);
+  TfLiteTensor* mask = mc->AllocateTempInputTensor(node, kMaskTensor);
   const TfLiteStatus status =
-      Validate(context, data, grad_output, filter, grad_input);
+      Validate(context, data, grad_output, filter, grad_input, mask);
   if (grad_output != nullptr) mc->DeallocateTempTfLiteTensor(grad_output);
   if (filter != nullptr) mc->DeallocateTempTfLiteTensor(filter);
   if (grad_input != nullptr) mc->DeallocateTempTfLiteTensor(grad_input);
+  if (mask != nullptr) mc->DeallocateTempTfLiteTensor(mask);
   return status;
 }
 
@@ -95,17 +106,20 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       tflite::micro::GetEvalInput(context, node, kFilterTensor);
   float* grad_input = tflite::micro::GetTensorData<float>(
       tflite::micro::GetEvalOutput(context, node, kGradInputTensor));
+  const uint8_t* mask = tflite::micro::GetOptionalTensorData<uint8_t>(
+      tflite::micro::GetEvalInput(context, node, kMaskTensor));
   switch (filter->type) {
     case kTfLiteInt8:
       reference::DepthwiseInputGrad<int8_t>(
           data->geometry, grad_output,
           tflite::micro::GetTensorData<int8_t>(filter), data->scales,
-          grad_input);
+          grad_input, mask);
       return kTfLiteOk;
     case kTfLiteFloat32:
       reference::DepthwiseInputGrad<float>(
           data->geometry, grad_output,
-          tflite::micro::GetTensorData<float>(filter), nullptr, grad_input);
+          tflite::micro::GetTensorData<float>(filter), nullptr, grad_input,
+          mask);
       return kTfLiteOk;
     default:
       MicroPrintf("%s: filter type %s not supported (int8, float32)", kOp,

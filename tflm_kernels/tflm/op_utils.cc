@@ -57,8 +57,10 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,
                                  int32_t filter_w,
                                  const TfLiteTensor* grad_output,
                                  reference::ConvGeometry* g, int32_t groups) {
-  TL_TFLM_ENSURE(HasRank(grad_output, 4), "%s: grad_output must be 4-D NHWC",
-                 op_name);
+  int32_t d[4];
+  TL_TFLM_ENSURE(Dims4(grad_output, d),
+                 "%s: grad_output must be NHWC (or [N, C] for a fully "
+                 "connected layer)", op_name);
   TL_TFLM_ENSURE(
       reference::MakeConvGeometry(batch, in_h, in_w, in_c, out_c, filter_h,
                                   filter_w, o.stride_h, o.stride_w, o.padding,
@@ -69,12 +71,13 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,
       static_cast<int>(in_w), static_cast<int>(in_c),
       static_cast<int>(filter_h), static_cast<int>(filter_w),
       static_cast<int>(out_c), static_cast<int>(groups));
-  const int* d = grad_output->dims->data;
   TL_TFLM_ENSURE(d[0] == batch && d[1] == g->out_h && d[2] == g->out_w &&
                      d[3] == out_c,
                  "%s: grad_output is %dx%dx%dx%d but the convolution output "
                  "is %dx%dx%dx%d",
-                 op_name, d[0], d[1], d[2], d[3], static_cast<int>(batch),
+                 op_name, static_cast<int>(d[0]), static_cast<int>(d[1]),
+                 static_cast<int>(d[2]), static_cast<int>(d[3]),
+                 static_cast<int>(batch),
                  static_cast<int>(g->out_h), static_cast<int>(g->out_w),
                  static_cast<int>(out_c));
   return kTfLiteOk;
@@ -122,6 +125,86 @@ TfLiteStatus ReadInputQuantization(const char* op_name,
                  op_name);
   quant->scale = input->params.scale;
   quant->zero_point = input->params.zero_point;
+  return kTfLiteOk;
+}
+
+int32_t OptionAsInt32(const char* buffer, size_t length, size_t index) {
+  tflite::FlexbufferWrapper options(reinterpret_cast<const uint8_t*>(buffer),
+                                    length);
+  return options.ElementAsInt32(index);
+}
+
+bool Dims4(const TfLiteTensor* t, int32_t dims[4]) {
+  if (t == nullptr || t->dims == nullptr) return false;
+  const int* d = t->dims->data;
+  if (t->dims->size == 4) {
+    for (int i = 0; i < 4; ++i) dims[i] = d[i];
+    return true;
+  }
+  if (t->dims->size == 2) {
+    dims[0] = d[0];
+    dims[1] = 1;
+    dims[2] = 1;
+    dims[3] = d[1];
+    return true;
+  }
+  return false;
+}
+
+TfLiteStatus CheckMask(const char* op_name, const TfLiteTensor* mask,
+                       int64_t elements) {
+  if (mask == nullptr) return kTfLiteOk;
+  const int64_t bytes = (elements + 7) / 8;
+  TL_TFLM_ENSURE(mask->type == kTfLiteUInt8 && HasRank(mask, 1) &&
+                     mask->dims->data[0] == bytes,
+                 "%s: mask must be uint8 [%d] (1 bit per grad_output element, "
+                 "%d elements)", op_name, static_cast<int>(bytes),
+                 static_cast<int>(elements));
+  return kTfLiteOk;
+}
+
+TfLiteStatus CheckVariable(const char* op_name, const char* what,
+                           const TfLiteTensor* t, TfLiteType type) {
+  TL_TFLM_ENSURE(t != nullptr && t->type == type, "%s: %s must be %s, got %s",
+                 op_name, what, TfLiteTypeGetName(type),
+                 t == nullptr ? "none" : TfLiteTypeGetName(t->type));
+  TL_TFLM_ENSURE(t->is_variable,
+                 "%s: %s is updated in place and must be a variable tensor",
+                 op_name, what);
+  return kTfLiteOk;
+}
+
+TfLiteStatus CopyChannelScales(TfLiteContext* context, const char* op_name,
+                               const char* what, const TfLiteTensor* t,
+                               int channel_axis, int32_t channels,
+                               float** scales) {
+  TL_TFLM_ENSURE(t->quantization.type == kTfLiteAffineQuantization &&
+                     t->quantization.params != nullptr,
+                 "%s: %s needs affine per-channel quantization", op_name, what);
+  const auto* q =
+      static_cast<const TfLiteAffineQuantization*>(t->quantization.params);
+  const int num_scales = q->scale->size;
+  TL_TFLM_ENSURE(num_scales == 1 || num_scales == channels,
+                 "%s: %s has %d scales, expected 1 or %d", op_name, what,
+                 num_scales, static_cast<int>(channels));
+  TL_TFLM_ENSURE(num_scales == 1 || q->quantized_dimension == channel_axis,
+                 "%s: %s is quantized along axis %d, expected %d", op_name,
+                 what, static_cast<int>(q->quantized_dimension), channel_axis);
+  for (int i = 0; q->zero_point != nullptr && i < q->zero_point->size; ++i) {
+    TL_TFLM_ENSURE(q->zero_point->data[i] == 0,
+                   "%s: %s zero points must be 0 (symmetric), got %d", op_name,
+                   what, q->zero_point->data[i]);
+  }
+  *scales = static_cast<float*>(
+      context->AllocatePersistentBuffer(context, sizeof(float) * channels));
+  TL_TFLM_ENSURE(*scales != nullptr, "%s: arena too small for %d scales",
+                 op_name, static_cast<int>(channels));
+  for (int32_t c = 0; c < channels; ++c) {
+    const float scale = q->scale->data[num_scales == 1 ? 0 : c];
+    TL_TFLM_ENSURE(scale > 0.0f, "%s: %s scale %d is not positive", op_name,
+                   what, static_cast<int>(c));
+    (*scales)[c] = scale;
+  }
   return kTfLiteOk;
 }
 

@@ -70,6 +70,39 @@ TfLiteStatus ReadInputQuantization(const char* op_name,
                                    const TfLiteTensor* input,
                                    reference::ActivationQuantization* quant);
 
+// Reads one int option by its alphabetical index in the options map.
+int32_t OptionAsInt32(const char* buffer, size_t length, size_t index);
+
+// The 4-D view of an NHWC activation or OHWI filter: a rank-4 shape as is,
+// and the FULLY_CONNECTED forms [N, C] / [Co, Ci] as [N, 1, 1, C] /
+// [Co, 1, 1, Ci]. False (dims untouched) for a missing tensor or any other
+// rank.
+bool Dims4(const TfLiteTensor* t, int32_t dims[4]);
+
+// Checks that an optional mask input (null: absent) is uint8
+// [ceil(elements / 8)], the packed 1-bit mask of `elements` gradients.
+TfLiteStatus CheckMask(const char* op_name, const TfLiteTensor* mask,
+                       int64_t elements);
+
+// Checks that a parameter updated in place is present, of `type` and a
+// variable tensor.
+TfLiteStatus CheckVariable(const char* op_name, const char* what,
+                           const TfLiteTensor* t, TfLiteType type);
+
+// Like CopyFilterScales for any symmetric per-channel quantized tensor
+// (`what` names it in messages): `channels` scales along `channel_axis`
+// (or one broadcast per-tensor scale), all positive, zero points 0.
+TfLiteStatus CopyChannelScales(TfLiteContext* context, const char* op_name,
+                               const char* what, const TfLiteTensor* t,
+                               int channel_axis, int32_t channels,
+                               float** scales);
+
+// True for a constant tensor (its data is known at Prepare).
+inline bool IsConstantTensor(const TfLiteTensor* t) {
+  return t != nullptr && t->allocation_type == kTfLiteMmapRo &&
+         t->data.raw != nullptr;
+}
+
 }  // namespace tflm
 }  // namespace tflite_tl
 

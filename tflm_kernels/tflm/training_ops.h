@@ -26,9 +26,11 @@ TFLMRegistration* Register_TL_DEPTHWISE_INPUT_GRAD();
 TFLMRegistration* Register_TL_RELU_MASK();
 TFLMRegistration* Register_TL_MASKED_GRAD();
 TFLMRegistration* Register_TL_SGD_UPDATE();
+TFLMRegistration* Register_TL_CONV_UPDATE();
+TFLMRegistration* Register_TL_DEPTHWISE_UPDATE();
 
 // Resolver slots AddTrainingOps needs.
-constexpr unsigned int kNumTrainingOps = 9;
+constexpr unsigned int kNumTrainingOps = 11;
 
 // Adds every TL_* op. Fails (with a MicroPrintf from the resolver) if the
 // resolver has fewer than kNumTrainingOps free slots or an op is already
@@ -49,6 +51,8 @@ TfLiteStatus AddTrainingOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) 
       {"TL_RELU_MASK", Register_TL_RELU_MASK},
       {"TL_MASKED_GRAD", Register_TL_MASKED_GRAD},
       {"TL_SGD_UPDATE", Register_TL_SGD_UPDATE},
+      {"TL_CONV_UPDATE", Register_TL_CONV_UPDATE},
+      {"TL_DEPTHWISE_UPDATE", Register_TL_DEPTHWISE_UPDATE},
   };
   static_assert(sizeof(kOps) / sizeof(kOps[0]) == kNumTrainingOps,
                 "kNumTrainingOps out of date");

@@ -1,0 +1,34 @@
+#include "tflm_kernels/reference/conv_update.h"
+
+#include "tflm_kernels/codesize/entry_points.h"
+
+using tflite_tl::reference::ConvGeometry;
+using tflite_tl::reference::SgdOptions;
+using tflite_tl::reference::TrainedParameters;
+
+void tl_bias_update(const float* grad_output, const uint8_t* mask,
+                    int32_t rows, int32_t channels, const SgdOptions* sgd,
+                    const TrainedParameters* p) {
+  tflite_tl::reference::BiasUpdate(grad_output, mask, rows, channels, *sgd, *p);
+}
+
+bool tl_conv_update(const ConvGeometry* g, const float* grad_output,
+                    const uint8_t* mask, const float* input,
+                    int32_t input_depth, const int32_t* channels,
+                    int32_t num_channels, int32_t channel_axis,
+                    const SgdOptions* sgd, const TrainedParameters* p) {
+  return tflite_tl::reference::ConvUpdate<float>(
+      *g, grad_output, mask, input, tflite_tl::reference::kNoQuantization,
+      input_depth, channels, num_channels, channel_axis, *sgd, *p);
+}
+
+bool tl_conv_update_int8(const ConvGeometry* g, const float* grad_output,
+                         const uint8_t* mask, const int8_t* input,
+                         float input_scale, int32_t input_zero_point,
+                         int32_t input_depth, const int32_t* channels,
+                         int32_t num_channels, int32_t channel_axis,
+                         const SgdOptions* sgd, const TrainedParameters* p) {
+  return tflite_tl::reference::ConvUpdate<int8_t>(
+      *g, grad_output, mask, input, {input_scale, input_zero_point},
+      input_depth, channels, num_channels, channel_axis, *sgd, *p);
+}

@@ -1,0 +1,285 @@
+#include "tflm_kernels/tflm/parameter_update.h"
+
+#include "tensorflow/lite/micro/kernels/kernel_util.h"
+#include "tensorflow/lite/micro/micro_context.h"
+#include "tflm_kernels/reference/activation_mask.h"
+
+namespace tflite_tl {
+namespace tflm {
+namespace {
+
+constexpr int kGradOutputTensor = 0;
+constexpr int kMaskTensor = 1;
+constexpr int kInputTensor = 2;
+constexpr int kChannelsTensor = 3;
+constexpr int kFilterTensor = 4;
+constexpr int kFilterQTensor = 5;
+constexpr int kBiasTensor = 6;
+constexpr int kBiasQTensor = 7;
+constexpr int kNumInputs = 8;
+
+// Everything about the trained filter: shapes, the saved input, channels.
+TfLiteStatus ValidateFilter(TfLiteContext* context, const char* op,
+                            UpdateKind kind, TfLiteTensor* const* in,
+                            const int32_t go[4], UpdateOpData* data) {
+  const TfLiteTensor* input = in[kInputTensor];
+  const TfLiteTensor* channels = in[kChannelsTensor];
+  const TfLiteTensor* filter = in[kFilterTensor];
+  const TfLiteTensor* filter_q = in[kFilterQTensor];
+  const bool depthwise = kind == UpdateKind::kDepthwise;
+  TF_LITE_ENSURE_OK(context,
+                    CheckVariable(op, "filter", filter, kTfLiteFloat32));
+  if (filter_q != nullptr) {
+    TF_LITE_ENSURE_OK(context,
+                      CheckVariable(op, "filter_q", filter_q, kTfLiteInt8));
+  }
+  // The forward's full filter: filter_q in an int8 graph, else filter.
+  int32_t f[4];
+  TL_TFLM_ENSURE(Dims4(filter_q != nullptr ? filter_q : filter, f),
+                 depthwise ? "%s: the filter must be [1, kh, kw, C]"
+                           : "%s: the filter must be OHWI [Co, kh, kw, Ci / "
+                             "groups] (or [Co, Ci])",
+                 op);
+  const int32_t out_c = go[3];
+  if (depthwise) {
+    TL_TFLM_ENSURE(f[0] == 1 && f[3] == out_c,
+                   "%s: filter is [%d, %d, %d, %d], expected [1, kh, kw, %d] "
+                   "(depth multiplier 1)", op, static_cast<int>(f[0]),
+                   static_cast<int>(f[1]), static_cast<int>(f[2]),
+                   static_cast<int>(f[3]), static_cast<int>(out_c));
+  } else {
+    TL_TFLM_ENSURE(f[0] == out_c && f[3] > 0,
+                   "%s: filter has %d output channels, grad_output %d", op,
+                   static_cast<int>(f[0]), static_cast<int>(out_c));
+  }
+  int32_t x[4];
+  TL_TFLM_ENSURE(input != nullptr &&
+                     (input->type == kTfLiteFloat32 ||
+                      input->type == kTfLiteInt8) && Dims4(input, x),
+                 "%s: training the filter needs the saved layer input "
+                 "(input 2), float32 or int8 NHWC", op);
+  TF_LITE_ENSURE_OK(context, ReadInputQuantization(op, input, &data->quant));
+  TL_TFLM_ENSURE(x[0] == go[0], "%s: input batch %d differs from grad_output's %d",
+                 op, static_cast<int>(x[0]), static_cast<int>(go[0]));
+  int32_t num_listed = -1;
+  if (channels != nullptr) {
+    TL_TFLM_ENSURE(channels->type == kTfLiteInt32 && HasRank(channels, 1),
+                   "%s: channels must be a 1-D int32 tensor", op);
+    num_listed = channels->dims->data[0];
+  }
+  // A saved input holding only the chosen channels has K of them, fewer
+  // than the layer input (K == Ci means the full input). Grouped
+  // convolutions take the full input (their Ci is then the input's depth).
+  const int32_t group_in = depthwise ? out_c : f[3];
+  const bool subset = (depthwise || data->channel_axis == 1) &&
+                      num_listed >= 0 && x[3] == num_listed &&
+                      num_listed < group_in;
+  const int32_t in_c = subset ? group_in : x[3];
+  TL_TFLM_ENSURE(depthwise ? in_c == out_c : in_c % f[3] == 0,
+                 "%s: input has %d channels; expected %s", op,
+                 static_cast<int>(x[3]),
+                 depthwise ? "C (or K: only the chosen channels)"
+                           : "a multiple of the filter's (or K: only the "
+                             "chosen channels, channel_axis 1)");
+  const int32_t groups = depthwise ? 1 : in_c / f[3];
+  TF_LITE_ENSURE_OK(context, PrepareConvGeometry(
+                                 op, data->conv, x[0], x[1], x[2], in_c, out_c,
+                                 f[1], f[2], in[kGradOutputTensor],
+                                 &data->geometry, groups));
+  data->input_depth = x[3];
+  data->axis_size = data->channel_axis == 1 ? in_c : out_c;
+  data->num_channels = num_listed >= 0 ? num_listed : data->axis_size;
+  if (IsConstantTensor(channels)) {
+    const int32_t bad = reference::FirstChannelOutOfRange(
+        channels->data.i32, num_listed, data->axis_size);
+    TL_TFLM_ENSURE(bad < 0, "%s: channel %d (position %d) is outside [0, %d)",
+                   op, bad < 0 ? 0 : static_cast<int>(channels->data.i32[bad]),
+                   static_cast<int>(bad), static_cast<int>(data->axis_size));
+  }
+  // The float master of the chosen channels, or the full float filter.
+  int32_t m[4];
+  TL_TFLM_ENSURE(Dims4(filter, m), "%s: filter must be 4-D (or 2-D)", op);
+  int32_t want[4] = {f[0], f[1], f[2], f[3]};
+  if (filter_q != nullptr) {
+    if (depthwise || data->channel_axis == 1) {
+      want[3] = data->num_channels;
+    } else {
+      want[0] = data->num_channels;
+    }
+  }
+  TL_TFLM_ENSURE(m[0] == want[0] && m[1] == want[1] && m[2] == want[2] &&
+                     m[3] == want[3],
+                 "%s: filter is [%d, %d, %d, %d], expected [%d, %d, %d, %d]%s",
+                 op, static_cast<int>(m[0]), static_cast<int>(m[1]),
+                 static_cast<int>(m[2]), static_cast<int>(m[3]),
+                 static_cast<int>(want[0]), static_cast<int>(want[1]),
+                 static_cast<int>(want[2]), static_cast<int>(want[3]),
+                 filter_q != nullptr ? " (the float master of the chosen "
+                                       "channels of filter_q)"
+                                     : "");
+  if (filter_q != nullptr) {
+    TF_LITE_ENSURE_OK(context, CopyChannelScales(context, op, "filter_q",
+                                                 filter_q, depthwise ? 3 : 0,
+                                                 out_c, &data->filter_scales));
+  }
+  return kTfLiteOk;
+}
+
+TfLiteStatus Validate(TfLiteContext* context, const char* op, UpdateKind kind,
+                      TfLiteTensor* const* in, UpdateOpData* data) {
+  TL_TFLM_ENSURE(data->options_ok,
+                 kind == UpdateKind::kConv
+                     ? "%s: options must be channel_axis (0/1), learning_rate, "
+                       "padding (0/1), qas, stride_h, stride_w (positive)"
+                     : "%s: options must be learning_rate, padding (0/1), "
+                       "qas, stride_h, stride_w (positive)",
+                 op);
+  const TfLiteTensor* grad_output = in[kGradOutputTensor];
+  int32_t go[4];
+  TL_TFLM_ENSURE(grad_output != nullptr &&
+                     grad_output->type == kTfLiteFloat32 &&
+                     Dims4(grad_output, go) && go[3] > 0,
+                 "%s: grad_output must be float32 NHWC (or [N, C])", op);
+  const int64_t elements = ElementCount(grad_output->dims);
+  TL_TFLM_ENSURE(elements <= INT32_MAX, "%s: grad_output too large", op);
+  TF_LITE_ENSURE_OK(context, CheckMask(op, in[kMaskTensor], elements));
+  data->out_channels = go[3];
+  data->rows = static_cast<int32_t>(elements / go[3]);
+  data->filter_scales = nullptr;
+  data->bias_scales = nullptr;
+  data->trains_filter = in[kFilterTensor] != nullptr;
+  TL_TFLM_ENSURE(in[kFilterQTensor] == nullptr || data->trains_filter,
+                 "%s: filter_q (input 5) needs its float master as filter "
+                 "(input 4)", op);
+  TL_TFLM_ENSURE(in[kBiasQTensor] == nullptr || in[kBiasTensor] != nullptr,
+                 "%s: bias_q (input 7) needs its float master as bias "
+                 "(input 6)", op);
+  TL_TFLM_ENSURE(data->trains_filter || in[kBiasTensor] != nullptr,
+                 "%s: nothing to update: give a filter (input 4) or a bias "
+                 "(input 6)", op);
+  if (data->trains_filter) {
+    TF_LITE_ENSURE_OK(context,
+                      ValidateFilter(context, op, kind, in, go, data));
+  } else {
+    TL_TFLM_ENSURE(in[kInputTensor] == nullptr && in[kChannelsTensor] == nullptr,
+                   "%s: input and channels only serve a trained filter; a "
+                   "bias is updated at every channel", op);
+  }
+  if (in[kBiasTensor] != nullptr) {
+    TF_LITE_ENSURE_OK(context,
+                      CheckVariable(op, "bias", in[kBiasTensor], kTfLiteFloat32));
+    TL_TFLM_ENSURE(HasRank(in[kBiasTensor], 1) &&
+                       in[kBiasTensor]->dims->data[0] == go[3],
+                   "%s: bias must be [%d]", op, static_cast<int>(go[3]));
+  }
+  if (in[kBiasQTensor] != nullptr) {
+    TF_LITE_ENSURE_OK(context,
+                      CheckVariable(op, "bias_q", in[kBiasQTensor], kTfLiteInt32));
+    TL_TFLM_ENSURE(HasRank(in[kBiasQTensor], 1) &&
+                       in[kBiasQTensor]->dims->data[0] == go[3],
+                   "%s: bias_q must be [%d]", op, static_cast<int>(go[3]));
+    TF_LITE_ENSURE_OK(context,
+                      CopyChannelScales(context, op, "bias_q", in[kBiasQTensor],
+                                        0, go[3], &data->bias_scales));
+  }
+  return kTfLiteOk;
+}
+
+}  // namespace
+
+TfLiteStatus PrepareUpdate(TfLiteContext* context, TfLiteNode* node,
+                           const char* op, UpdateKind kind,
+                           UpdateOpData* data) {
+  TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", op);
+  TL_TFLM_ENSURE(node->inputs->size == kNumInputs && node->outputs->size == 0,
+                 "%s: expects %d inputs (absent optional ones as -1) and no "
+                 "outputs (variable tensors are updated in place), got %d and "
+                 "%d", op, kNumInputs, node->inputs->size, node->outputs->size);
+  tflite::MicroContext* mc = tflite::GetMicroContext(context);
+  TfLiteTensor* in[kNumInputs];
+  for (int i = 0; i < kNumInputs; ++i) {
+    in[i] = mc->AllocateTempInputTensor(node, i);
+  }
+  const TfLiteStatus status = Validate(context, op, kind, in, data);
+  for (TfLiteTensor* t : in) {
+    if (t != nullptr) mc->DeallocateTempTfLiteTensor(t);
+  }
+  return status;
+}
+
+TfLiteStatus EvalUpdate(TfLiteContext* context, TfLiteNode* node,
+                        const char* op, UpdateKind kind,
+                        const UpdateOpData* data) {
+  using tflite::micro::GetEvalInput;
+  using tflite::micro::GetMutableEvalInput;
+  using tflite::micro::GetOptionalTensorData;
+  const float* grad_output = tflite::micro::GetTensorData<float>(
+      GetEvalInput(context, node, kGradOutputTensor));
+  const uint8_t* mask =
+      GetOptionalTensorData<uint8_t>(GetEvalInput(context, node, kMaskTensor));
+  reference::TrainedParameters p;
+  p.filter = GetOptionalTensorData<float>(
+      GetMutableEvalInput(context, node, kFilterTensor));
+  p.filter_q = GetOptionalTensorData<int8_t>(
+      GetMutableEvalInput(context, node, kFilterQTensor));
+  p.filter_scales = data->filter_scales;
+  p.bias = GetOptionalTensorData<float>(
+      GetMutableEvalInput(context, node, kBiasTensor));
+  p.bias_q = GetOptionalTensorData<int32_t>(
+      GetMutableEvalInput(context, node, kBiasQTensor));
+  p.bias_scales = data->bias_scales;
+  if (!data->trains_filter) {
+    reference::BiasUpdate(grad_output, mask, data->rows, data->out_channels,
+                          data->sgd, p);
+    return kTfLiteOk;
+  }
+  const int32_t* channels = GetOptionalTensorData<int32_t>(
+      GetEvalInput(context, node, kChannelsTensor));
+  const TfLiteEvalTensor* input = GetEvalInput(context, node, kInputTensor);
+  const bool depthwise = kind == UpdateKind::kDepthwise;
+  bool ok = false;
+  switch (input->type) {
+    case kTfLiteFloat32: {
+      const float* x = tflite::micro::GetTensorData<float>(input);
+      ok = depthwise
+               ? reference::DepthwiseUpdate<float>(
+                     data->geometry, grad_output, mask, x, data->quant,
+                     data->input_depth, channels, data->num_channels,
+                     data->sgd, p)
+               : reference::ConvUpdate<float>(
+                     data->geometry, grad_output, mask, x, data->quant,
+                     data->input_depth, channels, data->num_channels,
+                     data->channel_axis, data->sgd, p);
+      break;
+    }
+    case kTfLiteInt8: {
+      const int8_t* x = tflite::micro::GetTensorData<int8_t>(input);
+      ok = depthwise
+               ? reference::DepthwiseUpdate<int8_t>(
+                     data->geometry, grad_output, mask, x, data->quant,
+                     data->input_depth, channels, data->num_channels,
+                     data->sgd, p)
+               : reference::ConvUpdate<int8_t>(
+                     data->geometry, grad_output, mask, x, data->quant,
+                     data->input_depth, channels, data->num_channels,
+                     data->channel_axis, data->sgd, p);
+      break;
+    }
+    default:
+      MicroPrintf("%s: input type %s not supported (float32, int8)", op,
+                  TfLiteTypeGetName(input->type));
+      return kTfLiteError;
+  }
+  if (!ok) {
+    const int32_t bad = reference::FirstChannelOutOfRange(
+        channels, data->num_channels, data->axis_size);
+    MicroPrintf("%s: channel %d (position %d) is outside [0, %d)", op,
+                bad < 0 ? 0 : static_cast<int>(channels[bad]),
+                static_cast<int>(bad), static_cast<int>(data->axis_size));
+    return kTfLiteError;
+  }
+  return kTfLiteOk;
+}
+
+}  // namespace tflm
+}  // namespace tflite_tl

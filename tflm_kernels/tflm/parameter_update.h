@@ -1,0 +1,71 @@
+// Shared Prepare/Eval of TL_CONV_UPDATE and TL_DEPTHWISE_UPDATE (adapters of
+// reference/conv_update.h). Each op's file parses its options and forwards.
+//
+// Inputs by position (an absent optional input is -1), no outputs:
+//   0 grad_output f32 [N, Ho, Wo, Co] ([N, Co] for a fully connected layer)
+//   1 mask uint8 [ceil(size / 8)] (optional): 1-bit mask of the layer's
+//     output activation, applied to grad_output
+//   2 input f32 or int8 (required iff a filter is trained): the saved layer
+//     input [N, H, W, Ci], or (channel_axis 1 / depthwise, channels given)
+//     only the chosen channels [N, H, W, K], in list order
+//   3 channels int32 [K] (optional, may be a variable tensor): trained output
+//     channels (channel_axis 0), input channels (1), or depthwise channels;
+//     absent means all
+//   4 filter f32 variable (optional): the full filter, or with filter_q the
+//     float master of the chosen channels ([K, kh, kw, Ci/g] for axis 0,
+//     [Co, kh, kw, K] for axis 1, [1, kh, kw, K] for depthwise)
+//   5 filter_q int8 variable (optional): the int8 forward's per-channel
+//     filter, re-quantized from the master
+//   6 bias f32 variable [Co] (optional)
+//   7 bias_q int32 variable [Co] (optional, needs bias): the int8 forward's
+//     bias, rewritten from the float bias
+#ifndef TFLM_KERNELS_TFLM_PARAMETER_UPDATE_H_
+#define TFLM_KERNELS_TFLM_PARAMETER_UPDATE_H_
+
+#include <stdint.h>
+
+#include "tensorflow/lite/c/common.h"
+#include "tflm_kernels/reference/activation_quantization.h"
+#include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/conv_update.h"
+#include "tflm_kernels/tflm/op_utils.h"
+
+namespace tflite_tl {
+namespace tflm {
+
+enum class UpdateKind { kConv, kDepthwise };
+
+struct UpdateOpData {
+  // Set by the op's Init.
+  bool options_ok;
+  ConvOptions conv;
+  reference::SgdOptions sgd;
+  int32_t channel_axis;  // always 0 for depthwise
+  // Set by PrepareUpdate.
+  bool trains_filter;
+  reference::ConvGeometry geometry;
+  reference::ActivationQuantization quant;
+  int32_t input_depth;   // channels of the saved input tensor
+  int32_t num_channels;  // K, or every channel of the axis without a list
+  int32_t axis_size;
+  int32_t rows;          // grad_output as [rows, out_channels]
+  int32_t out_channels;
+  float* filter_scales;  // with filter_q
+  float* bias_scales;    // with bias_q
+};
+
+// Validates the 8 inputs and fills `data` (allocates only the persistent
+// scale copies).
+TfLiteStatus PrepareUpdate(TfLiteContext* context, TfLiteNode* node,
+                           const char* op_name, UpdateKind kind,
+                           UpdateOpData* data);
+
+// Runs the update; fails (MicroPrintf) on a channel index out of range.
+TfLiteStatus EvalUpdate(TfLiteContext* context, TfLiteNode* node,
+                        const char* op_name, UpdateKind kind,
+                        const UpdateOpData* data);
+
+}  // namespace tflm
+}  // namespace tflite_tl
+
+#endif  // TFLM_KERNELS_TFLM_PARAMETER_UPDATE_H_
