@@ -76,6 +76,13 @@ def _float_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
       p.bias = p.bias_var = em.parameter(call.param_name("bias"), bias)
     else:
       p.bias = em.writer.constant(f"{call.name}/bias", bias)
+  else:
+    # TFLM's DEPTHWISE_CONV_2D Prepare requires a bias tensor (it frees the
+    # optional one unchecked), so layers without a bias get zeros.
+    channels = tflite_filter.shape[3 if kernel_short == "depthwise_kernel"
+                                   else 0]
+    p.bias = em.writer.constant(f"{call.name}/bias",
+                                np.zeros([channels], np.float32))
   return p
 
 
