@@ -78,10 +78,6 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                _UPDATE_OPTIONS,
                "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
                "[1, kh, kw, C], channels index C."),
-    TflmOpSpec("TL_VARIABLES", "variables.cc", ("variables...",), (), {},
-               "First op of a kernel-flavor graph: its inputs are every variable "
-               "tensor; Prepare records their buffers in the interpreter's "
-               "external context when that is a tflite_tl::tflm::VariableTable."),
 ]}
 
 

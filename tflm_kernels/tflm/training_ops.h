@@ -28,10 +28,9 @@ TFLMRegistration* Register_TL_MASKED_GRAD();
 TFLMRegistration* Register_TL_SGD_UPDATE();
 TFLMRegistration* Register_TL_CONV_UPDATE();
 TFLMRegistration* Register_TL_DEPTHWISE_UPDATE();
-TFLMRegistration* Register_TL_VARIABLES();
 
 // Resolver slots AddTrainingOps needs.
-constexpr unsigned int kNumTrainingOps = 12;
+constexpr unsigned int kNumTrainingOps = 11;
 
 // Adds every TL_* op. Fails (with a MicroPrintf from the resolver) if the
 // resolver has fewer than kNumTrainingOps free slots or an op is already
@@ -54,7 +53,6 @@ TfLiteStatus AddTrainingOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) 
       {"TL_SGD_UPDATE", Register_TL_SGD_UPDATE},
       {"TL_CONV_UPDATE", Register_TL_CONV_UPDATE},
       {"TL_DEPTHWISE_UPDATE", Register_TL_DEPTHWISE_UPDATE},
-      {"TL_VARIABLES", Register_TL_VARIABLES},
   };
   static_assert(sizeof(kOps) / sizeof(kOps[0]) == kNumTrainingOps,
                 "kNumTrainingOps out of date");

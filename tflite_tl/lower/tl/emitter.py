@@ -135,14 +135,6 @@ class Emitter:
   def tl(self, op_name: str, inputs, outputs, **options) -> None:
     self.writer.custom(op_name, inputs, outputs, opt.tl(op_name, **options))
 
-  def variable_table_op(self) -> None:
-    """TL_VARIABLES as the first op: its inputs are the graph's variables in
-    :attr:`variables` order, so a runtime can find them (variable_table.h)."""
-    if self.variables:
-      self.writer.custom(
-          "TL_VARIABLES", [self.writer.tensor(v.tensor) for v in self.variables],
-          [], opt.tl("TL_VARIABLES"), first=True)
-
   def relu_mask(self, y: Tensor, kind: str) -> Tensor:
     """TL_RELU_MASK of an activation output (float or int8)."""
     mask = self.writer.activation(f"{y.name}/mask",

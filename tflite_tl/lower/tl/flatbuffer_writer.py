@@ -208,20 +208,15 @@ class GraphWriter:
     self._operators.append(o)
 
   def custom(self, name: str, inputs: Sequence[Optional[Tensor]],
-             outputs: Sequence[Tensor], custom_options: bytes = b"",
-             first: bool = False) -> None:
-    """Appends a custom operator (e.g. a TL_* training kernel); with
-    ``first`` it becomes the graph's first operator instead."""
+             outputs: Sequence[Tensor], custom_options: bytes = b"") -> None:
+    """Appends a custom operator (e.g. a TL_* training kernel)."""
     o = schema.OperatorT()
     o.opcodeIndex = self._op_code(schema.BuiltinOperator.CUSTOM, name)
     o.inputs = [-1 if t is None else t.index for t in inputs]
     o.outputs = [t.index for t in outputs]
     o.customOptions = list(custom_options) if custom_options else None
     o.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
-    if first:
-      self._operators.insert(0, o)
-    else:
-      self._operators.append(o)
+    self._operators.append(o)
 
   @property
   def num_operators(self) -> int:

@@ -116,7 +116,6 @@ def train_graph(model: keras.Model, *, batch_size: int, policy: Policy,
     for tensor_id, gi in zip(node.input_ids, backward(g)):
       if gi is not None and graph.needs_grad[tensor_id]:
         pending.setdefault(tensor_id, []).append(gi)
-  em.variable_table_op()
   em.writer.add_metadata(METADATA_NAME, _metadata(
       "train-step", em, policy, images,
       {"batch_size": batch_size, "learning_rate": policy.learning_rate,
@@ -139,7 +138,6 @@ def predict_graph(model: keras.Model, *, policy: Policy) -> Graph:
     result = em.writer.activation("probabilities", logits.shape)
     em.writer.builtin(Op.SOFTMAX, [logits], [result], *opt.softmax())
     name = "probabilities"
-  em.variable_table_op()
   em.writer.add_metadata(METADATA_NAME,
                          _metadata("predict", em, policy, images))
   tflite = em.writer.finish([images], [result])
