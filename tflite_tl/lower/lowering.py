@@ -1,7 +1,7 @@
 """``lower_model``: a Keras model's training step and predict model as
 TFLM-builtin .tflite files."""
 import dataclasses
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -12,6 +12,11 @@ from tflite_tl.lower.builtins import check_builtin_only
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.convert import convert_function
 from tflite_tl.lower.module import TrainStepModule
+from tflite_tl.lower.tl import graphs as tl_graphs
+from tflite_tl.lower.tl import params as tl_params
+from tflite_tl.lower.tl import quantization as tl_quantization
+from tflite_tl.lower.tl.reference import QuantizedTrainStep
+from tflite_tl.lower.tl.rule_base import Policy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +45,19 @@ class LoweredModel:
       buffers and predictions follow on-device training; give it other
       values with :func:`write_params`.
     param_specs: trained parameters, in ``model.trainable_weights`` order.
-    module: the tf.Module; ``module.train_step`` is the TF reference.
+    module: the tf.Module; ``module.train_step`` is the TF reference (for an
+      int8 lowering a :class:`QuantizedTrainStep`).
+    kernels, precision: how it was lowered. A kernel-flavor graph ("tl")
+      keeps its parameters in variable tensors (initial values in their
+      buffers) instead of resource variables, its int8 images with scale
+      1/255 and zero point -128; see docs/kernel_flavor.md.
   """
   train_tflite: bytes
   predict_tflite: bytes
   param_specs: List[ParamSpec]
   module: TrainStepModule
+  kernels: str = "builtin"
+  precision: str = "float"
 
   @property
   def param_names(self) -> List[str]:
@@ -75,11 +87,17 @@ def _predict_function(module: TrainStepModule):
   return predict
 
 
+KERNELS = ("builtin", "tl")
+
+
 def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
                 momentum: float = 0.0, label_smoothing: float = 0.0,
-                infer_batch_size: int = 1) -> LoweredModel:
-  """Lowers ``model``'s training step and predict model to TFLM-builtin
-  .tflite flatbuffers.
+                infer_batch_size: int = 1, kernels: str = "builtin",
+                precision: str = "float",
+                calibration_images: Optional[np.ndarray] = None,
+                qas: bool = True) -> LoweredModel:
+  """Lowers ``model``'s training step and predict model to .tflite
+  flatbuffers for TFLM.
 
   Trains exactly ``model.trainable_weights`` with SGD (velocity v <- m v + g,
   w <- w - lr v when ``momentum`` > 0; equal to Keras' SGD) on the mean
@@ -88,10 +106,33 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
   Both models start from the model's current weights (the TF reference
   ``module.train_step`` moves them on).
 
+  Args:
+    kernels: "builtin" (TFLM builtin ops only, through the TF converter; runs
+      in any TFLM and in the ``tflite_micro`` wheel) or "tl" (a graph written
+      op by op with the TL_* training kernels of ``tflm_kernels/``, variable
+      tensors updated in place; needs TFLM built with those kernels, see
+      ``TFLM_ROOT``).
+    precision: "float", or "int8": frozen layers run TFLM's int8 kernels on
+      per-channel int8 weights with activation scales calibrated on
+      ``calibration_images``; the backward pass is float32 (kernels "tl").
+    qas: int8 only: quantization-aware scaling of the updates (False trains
+      the integer copies with plain SGD, an ablation).
+
   Raises:
-    UnsupportedLayerError: a layer (named) has no builtin-only lowering.
+    UnsupportedLayerError: a layer (named) has no lowering.
     NonBuiltinOpError: the converted model still holds an op TFLM lacks.
   """
+  if kernels not in KERNELS:
+    raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}.")
+  if kernels == "tl" or precision != "float":
+    if kernels != "tl":
+      raise ValueError(
+          f"precision={precision!r} needs kernels='tl' (the builtin flavor "
+          "lowers float training steps).")
+    return lower_tl(model, batch_size=batch_size, learning_rate=learning_rate,
+                    momentum=momentum, label_smoothing=label_smoothing,
+                    precision=precision,
+                    calibration_images=calibration_images, qas=qas)
   module = TrainStepModule(
       model, batch_size=batch_size, learning_rate=learning_rate,
       momentum=momentum, label_smoothing=label_smoothing,
@@ -105,10 +146,48 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
   return LoweredModel(train, predict, specs, module)
 
 
+def lower_tl(model: keras.Model, *, batch_size: int, learning_rate: float,
+             momentum: float = 0.0, label_smoothing: float = 0.0,
+             precision: str = "float",
+             calibration_images: Optional[np.ndarray] = None,
+             qas: bool = True) -> LoweredModel:
+  """The kernel flavor of :func:`lower_model` (``kernels="tl"``)."""
+  if momentum:
+    raise ValueError("kernels='tl' trains with plain SGD (momentum=0); "
+                     f"got momentum={momentum}.")
+  quantization = None
+  if precision == "int8":
+    if calibration_images is None:
+      raise ValueError(
+          "precision='int8' needs calibration_images (e.g. the target "
+          "dataset's training images) to choose the activation scales.")
+    quantization = tl_quantization.ranges_to_quantization(
+        tl_quantization.calibrate(model, calibration_images))
+  policy = Policy(precision=precision, quantization=quantization, qas=qas,
+                  learning_rate=float(learning_rate))
+  train = tl_graphs.train_graph(model, batch_size=batch_size, policy=policy,
+                                label_smoothing=label_smoothing)
+  predict = tl_graphs.predict_graph(model, policy=policy)
+  if precision == "int8":
+    module = QuantizedTrainStep(model, batch_size=batch_size, policy=policy,
+                                label_smoothing=label_smoothing)
+  else:
+    module = TrainStepModule(model, batch_size=batch_size,
+                             learning_rate=learning_rate,
+                             label_smoothing=label_smoothing)
+  specs = [ParamSpec(n, tuple(v.shape.as_list()))
+           for n, v in zip(module.param_names, module.params)]
+  return LoweredModel(train.tflite, predict.tflite, specs, module,
+                      kernels="tl", precision=precision)
+
+
 def read_params(tflite_bytes: bytes) -> Dict[str, np.ndarray]:
-  """{variable name: initial value} of every resource variable of a lowered
-  .tflite: the constant its init subgraph (CALL_ONCE) assigns. Names are the
-  Keras weight names without ``:0``; momentum buffers ``<name>/momentum``."""
+  """{variable name: initial value} of every trained parameter of a lowered
+  .tflite (Keras weight names without ``:0``; momentum buffers
+  ``<name>/momentum``): the constants its init subgraph (CALL_ONCE) assigns,
+  or, for a kernel-flavor graph, its variable tensors' initial values."""
+  if tl_params.is_tl_graph(tflite_bytes):
+    return tl_params.read_params(tflite_bytes)
   return flatbuffer.initial_values(tflite_bytes)
 
 
@@ -119,6 +198,8 @@ def write_params(tflite_bytes: bytes,
   Every name must be a variable of the model and every array must keep that
   variable's shape; variables not named keep their values.
   """
+  if tl_params.is_tl_graph(tflite_bytes):
+    return tl_params.write_params(tflite_bytes, params)
   return flatbuffer.with_initial_values(tflite_bytes, params)
 
 

@@ -1,0 +1,82 @@
+"""Kernel-flavor train-step graphs, checked without a TFLM runtime: the ops
+each method needs, variables with their layouts, parameters read and written
+(int32 copies of int8 graphs follow their float masters)."""
+import numpy as np
+import pytest
+
+import tflite_tl as tl
+from tflite_tl.lower import lower_model
+from tflite_tl.lower import read_params
+from tflite_tl.lower import write_params
+from tflite_tl.lower.builtins import op_counts
+from tflite_tl.lower.tl import params as tl_params
+from tflite_tl.lower.tl import quantization as quant
+
+
+def _images(n=8, resolution=32):
+  rng = np.random.default_rng(0)
+  return (rng.integers(0, 256, (n, resolution, resolution, 1))
+          / 255.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  return tl.load_pretrained("tiny")
+
+
+@pytest.mark.parametrize("precision", ["float", "int8"])
+def test_tinytl_b_is_one_op_per_step_of_each_layer(tiny, precision):
+  model = tl.apply_method(tiny, "tinytl_b", num_classes=10)
+  low = lower_model(model, batch_size=2, learning_rate=0.01, kernels="tl",
+                    precision=precision, calibration_images=_images())
+  ops = op_counts(low.train_tflite)
+  assert ops["CUSTOM:TL_SOFTMAX_XENT"] == 1
+  # Every trained bias has an in-place update, no READ/ASSIGN_VARIABLE.
+  assert "READ_VARIABLE" not in ops and "ASSIGN_VARIABLE" not in ops
+  assert ops["CUSTOM:TL_CONV_UPDATE"] + ops["CUSTOM:TL_DEPTHWISE_UPDATE"] == 8
+  assert low.kernels == "tl" and low.precision == precision
+  # No transposed or flipped weight copies: train.tflite ~ predict model.
+  assert len(low.train_tflite) < 1.45 * len(low.predict_tflite)
+
+
+def test_params_round_trip_in_keras_layout(tiny):
+  model = tl.apply_method(tiny, "ft_last", num_classes=10)
+  low = lower_model(model, batch_size=1, learning_rate=0.01, kernels="tl")
+  params = read_params(low.train_tflite)
+  want = {w.name.split(":")[0]: w.numpy() for w in model.trainable_weights}
+  assert set(params) == set(want)
+  for name, value in want.items():
+    np.testing.assert_array_equal(params[name], value)
+  changed = {n: v + 1.0 for n, v in params.items()}
+  again = read_params(write_params(low.train_tflite, changed))
+  for name in changed:
+    np.testing.assert_array_equal(again[name], changed[name])
+
+
+def test_int8_bias_copies_follow_the_master(tiny):
+  model = tl.apply_method(tiny, "tinytl_b", num_classes=10)
+  low = lower_model(model, batch_size=1, learning_rate=0.01, kernels="tl",
+                    precision="int8", calibration_images=_images())
+  specs = {s.name: s for s in tl_params.variables(low.train_tflite)}
+  name = "block1_expand/bias"
+  assert specs[name + ":int32"].role == "derived"
+  new = write_params(low.train_tflite,
+                     {name: np.full(specs[name].shape, 0.5, np.float32)})
+  raw = tl_params.read_variables(new)
+  from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
+  t = schema.Model.GetRootAsModel(new, 0).Subgraphs(0).Tensors(
+      specs[name + ":int32"].tensor)
+  scales = t.Quantization().ScaleAsNumpy()
+  np.testing.assert_array_equal(raw[name + ":int32"],
+                                quant.quantize_bias(np.full_like(scales, 0.5),
+                                                    scales))
+
+
+def test_int8_needs_calibration_images(tiny):
+  model = tl.apply_method(tiny, "tinytl_b", num_classes=10)
+  with pytest.raises(ValueError, match="calibration_images"):
+    lower_model(model, batch_size=1, learning_rate=0.01, kernels="tl",
+                precision="int8")
+  with pytest.raises(ValueError, match="kernels='tl'"):
+    lower_model(model, batch_size=1, learning_rate=0.01, precision="int8",
+                calibration_images=_images())

@@ -1,0 +1,69 @@
+"""Kernel-flavor predict graphs in the real TFLM interpreter: float matches
+Keras, int8 matches the TF reference's integer arithmetic bit for bit."""
+import numpy as np
+import pytest
+
+import tflite_tl as tl
+from tflite_tl._compat import keras
+from tflite_tl.lower.tl import graphs
+from tflite_tl.lower.tl import quantization as quant
+from tflite_tl.lower.tl.reference import QuantizedTrainStep
+from tflite_tl.lower.tl.rule_base import Policy
+from tflite_tl.tflm import run_model
+
+
+def _images(n, resolution, seed=0):
+  rng = np.random.default_rng(seed)
+  return (rng.integers(0, 256, (n, resolution, resolution, 1))
+          / 255.0).astype(np.float32)
+
+
+def _run(tflite, images):
+  outs = run_model(tflite, [[images[i:i + 1]] for i in range(len(images))])
+  return np.concatenate([step[0] for step in outs.outputs])
+
+
+@pytest.fixture(scope="module")
+def tiny_b():
+  return tl.apply_method(tl.load_pretrained("tiny"), "tinytl_b",
+                         num_classes=10)
+
+
+def test_float_predict_matches_keras(tiny_b):
+  x = _images(4, 32)
+  g = graphs.predict_graph(tiny_b, policy=Policy(params_as_variables=False))
+  np.testing.assert_allclose(_run(g.tflite, x), tiny_b(x).numpy(), atol=2e-5)
+
+
+def _int8_policy(model, x):
+  return Policy(precision="int8", params_as_variables=False,
+                quantization=quant.ranges_to_quantization(
+                    quant.calibrate(model, x)))
+
+
+def test_int8_predict_is_bit_exact_with_reference(tiny_b):
+  x = _images(8, 32)
+  policy = _int8_policy(tiny_b, x)
+  g = graphs.predict_graph(tiny_b, policy=policy)
+  got = _run(g.tflite, quant.quantize_image(x))
+  ref = QuantizedTrainStep(tiny_b, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy() for i in range(8)])
+  np.testing.assert_array_equal(got, want)
+  # ... and stays close to the float model.
+  assert np.abs(got - tiny_b(x).numpy()).max() < 0.2
+
+
+@pytest.mark.slow
+def test_int8_mobilenet_backbone_bit_exact():
+  model = tl.apply_method(tl.load_pretrained("mobilenet_v2"), "tinytl_b",
+                          num_classes=10)
+  gap = [l for l in model.layers
+         if isinstance(l, keras.layers.GlobalAveragePooling2D)][0]
+  backbone = keras.Model(model.inputs, gap.output)
+  x = _images(8, 32)
+  policy = _int8_policy(backbone, x)
+  g = graphs.predict_graph(backbone, policy=policy)
+  got = _run(g.tflite, quant.quantize_image(x[:4]))
+  ref = QuantizedTrainStep(backbone, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy() for i in range(4)])
+  np.testing.assert_array_equal(got, want)

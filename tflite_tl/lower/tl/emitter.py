@@ -1,0 +1,146 @@
+"""The state shared by the kernel flavor's layer rules while a graph is built.
+
+An :class:`Emitter` wraps the :class:`GraphWriter` with the conversions the
+rules need (int8 <-> float, masked gradients made explicit, gradient sums)
+and a table of the graph's variable tensors: every trained parameter, its
+float master copy and the int8/int32 copies the forward pass reads.
+"""
+import dataclasses
+from typing import Dict, List, Optional
+
+import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+
+from tflite_tl.lower.tl import options as opt
+from tflite_tl.lower.tl.flatbuffer_writer import GraphWriter
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization
+from tflite_tl.lower.tl.flatbuffer_writer import Tensor
+
+Op = schema.BuiltinOperator
+
+# Roles of variable tensors.
+PARAM = "param"        # a trained parameter (float), named after the Keras weight
+DERIVED = "derived"    # an int8/int32 copy of a parameter the forward reads
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableSpec:
+  """One variable tensor of a lowered graph."""
+  name: str            # tensor name (Keras weight name for parameters)
+  tensor: int          # index in subgraph 0
+  shape: tuple
+  dtype: str
+  role: str
+  parameter: str       # the Keras weight it stores or derives from
+  # Transpose from the tensor's TFLite layout to the Keras weight's layout
+  # (e.g. OHWI -> HWIO), None when they are the same.
+  to_keras: Optional[tuple] = None
+  # A tensor holding a whole kernel of which the parameter is only some
+  # slices (channel-sparse layers): the slice indices and their axis, in the
+  # tensor's layout.
+  channels: Optional[tuple] = None
+  channel_axis: Optional[int] = None
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Grad:
+  """A float gradient, optionally still to be multiplied by a 1-bit mask.
+
+  Rules that feed a gradient to a TL kernel pass the mask along (the kernels
+  apply it on the fly, no masked copy); :meth:`Emitter.materialize` makes it
+  explicit where an op cannot.
+  """
+  tensor: Tensor
+  mask: Optional[Tensor] = None
+
+
+class Emitter:
+  """Graph writer plus the helpers and bookkeeping the layer rules share."""
+
+  def __init__(self, name: str, *, learning_rate: float = 0.0):
+    self.writer = GraphWriter(name)
+    self.learning_rate = float(learning_rate)
+    self.variables: List[VariableSpec] = []
+    self._parameters: Dict[str, Tensor] = {}
+    # Set by the rule of a classifier that ends in a softmax: the predict
+    # graph then outputs probabilities (training always uses the logits).
+    self.softmax_output = False
+
+  # --- variables -----------------------------------------------------------------
+
+  def parameter(self, name: str, value, dtype=np.float32,
+                quantization: Optional[Quantization] = None,
+                role: str = PARAM, parameter: Optional[str] = None,
+                to_keras: Optional[tuple] = None,
+                channels: Optional[list] = None,
+                channel_axis: Optional[int] = None) -> Tensor:
+    """A variable tensor holding a trained parameter (or a copy of one)."""
+    if name in self._parameters:
+      raise ValueError(f"Variable {name!r} emitted twice.")
+    t = self.writer.variable(name, value, dtype=dtype,
+                             quantization=quantization)
+    if t.name != name:
+      raise ValueError(f"Variable name {name!r} collides with a tensor "
+                       f"name of the graph.")
+    self._parameters[name] = t
+    self.variables.append(VariableSpec(
+        name, t.index, tuple(t.shape), np.dtype(t.dtype).name, role,
+        parameter or name, None if to_keras is None else tuple(to_keras),
+        None if channels is None else tuple(int(c) for c in channels),
+        channel_axis))
+    return t
+
+  # --- conversions ---------------------------------------------------------------
+
+  def as_float(self, t: Tensor) -> Tensor:
+    if t.dtype == np.float32:
+      return t
+    out = self.writer.activation(f"{t.name}/dequantized", t.shape)
+    self.writer.builtin(Op.DEQUANTIZE, [t], [out], *opt.dequantize())
+    return out
+
+  def as_int8(self, t: Tensor, q: Quantization) -> Tensor:
+    if t.dtype == np.int8 and t.quantization == q:
+      return t
+    out = self.writer.activation(f"{t.name}/quantized", t.shape, np.int8, q)
+    self.writer.builtin(Op.QUANTIZE, [t], [out], *opt.quantize())
+    return out
+
+  def materialize(self, g: Grad) -> Tensor:
+    """The gradient as a plain tensor (TL_MASKED_GRAD if it has a mask)."""
+    if g.mask is None:
+      return g.tensor
+    out = self.writer.activation(f"{g.tensor.name}/masked", g.tensor.shape)
+    self.tl("TL_MASKED_GRAD", [g.tensor, g.mask], [out])
+    return out
+
+  def add(self, a: Tensor, b: Tensor, name: str) -> Tensor:
+    out = self.writer.activation(name, a.shape)
+    self.writer.builtin(Op.ADD, [a, b], [out], *opt.add())
+    return out
+
+  def sum_grads(self, grads: List[Grad], name: str) -> Grad:
+    if len(grads) == 1:
+      return grads[0]
+    total = self.materialize(grads[0])
+    for g in grads[1:]:
+      total = self.add(total, self.materialize(g), name)
+    return Grad(total)
+
+  # --- ops -----------------------------------------------------------------------
+
+  def tl(self, op_name: str, inputs, outputs, **options) -> None:
+    self.writer.custom(op_name, inputs, outputs, opt.tl(op_name, **options))
+
+  def relu_mask(self, y: Tensor, kind: str) -> Tensor:
+    """TL_RELU_MASK of an activation output (float or int8)."""
+    mask = self.writer.activation(f"{y.name}/mask",
+                                  [(y.num_elements + 7) // 8], np.uint8)
+    self.tl("TL_RELU_MASK", [y], [mask], relu6=kind == "relu6")
+    return mask
+
+  def int32_constant(self, name: str, values) -> Tensor:
+    return self.writer.constant(name, np.asarray(values, np.int32))

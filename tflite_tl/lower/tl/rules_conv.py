@@ -1,0 +1,300 @@
+"""Conv2D, DepthwiseConv2D and Dense in the kernel flavor.
+
+Forward: TFLM's CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, float or int8
+(per-channel int8 weights read from flash, int32 bias), with the ReLU/ReLU6
+fused. A frozen float 1x1 conv becomes a FULLY_CONNECTED on the 4-D tensor:
+TFLM's CONV_2D keeps 8 bytes per output channel of persistent arena even for
+float models, FULLY_CONNECTED none.
+
+Backward, per layer (only what the method trains):
+  TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD  dy (masked on the fly) through
+      the forward's own filter tensor (int8 or float; no transposed copy)
+  TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE  bias and weight gradients fused with
+      the SGD step, in place on the variable tensors (no gradient buffers);
+      the int32 bias / int8 filter copies of an int8 forward are rewritten
+      from their float masters.
+The 1-bit ReLU mask comes from TL_RELU_MASK on the fused output. The input is
+kept for the backward pass only when a weight (not just the bias) trains, and
+then as the tensor the previous layer produced (int8 in an int8 graph).
+"""
+from typing import Optional
+
+import numpy as np
+
+from tflite_tl._compat import keras
+from tflite_tl.layers import partial
+from tflite_tl.lower.ops._util import window_padding
+from tflite_tl.lower.tl import options as opt
+from tflite_tl.lower.tl import quantization as quant
+from tflite_tl.lower.tl.emitter import DERIVED
+from tflite_tl.lower.tl.emitter import Grad
+from tflite_tl.lower.tl.emitter import Op
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization
+from tflite_tl.lower.tl.flatbuffer_writer import Tensor
+from tflite_tl.lower.tl.rule_base import Call
+from tflite_tl.lower.tl.rule_base import Emitted
+from tflite_tl.lower.tl.rule_base import register
+from tflite_tl.lower.tl.rule_base import square
+
+_PADDING_CODE = {"VALID": 0, "SAME": 1}
+# Keras kernel layouts -> TFLite's: conv HWIO -> OHWI, depthwise HWC1 ->
+# 1HWC (both a transpose by (3, 0, 1, 2)), dense [in, out] -> [out, in].
+_TO_TFLITE_4D = (3, 0, 1, 2)
+TO_KERAS_4D = (1, 2, 3, 0)
+TO_KERAS_2D = (1, 0)
+
+
+class _Params:
+  """The filter/bias tensors of one layer and the variables they update."""
+
+  def __init__(self):
+    self.filter: Optional[Tensor] = None         # what the forward reads
+    self.filter_var: Optional[Tensor] = None     # float variable to update
+    self.filter_q_var: Optional[Tensor] = None   # int8 copy to rewrite
+    self.bias: Optional[Tensor] = None
+    self.bias_var: Optional[Tensor] = None
+    self.bias_q_var: Optional[Tensor] = None
+
+  @property
+  def trains(self) -> bool:
+    return self.filter_var is not None or self.bias_var is not None
+
+
+def _float_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
+                  to_keras) -> _Params:
+  p = _Params()
+  em = call.em
+  if call.trained(kernel_short):
+    p.filter = p.filter_var = em.parameter(
+        call.param_name(kernel_short), tflite_filter, to_keras=to_keras)
+  else:
+    p.filter = em.writer.constant(f"{call.name}/{kernel_short}",
+                                  tflite_filter.astype(np.float32))
+  if call.has_weight("bias"):
+    bias = call.weight("bias")
+    if call.trained("bias"):
+      p.bias = p.bias_var = em.parameter(call.param_name("bias"), bias)
+    else:
+      p.bias = em.writer.constant(f"{call.name}/bias", bias)
+  else:
+    # TFLM's DEPTHWISE_CONV_2D Prepare requires a bias tensor (it frees the
+    # optional one unchecked), so layers without a bias get zeros.
+    channels = tflite_filter.shape[3 if kernel_short == "depthwise_kernel"
+                                   else 0]
+    p.bias = em.writer.constant(f"{call.name}/bias",
+                                np.zeros([channels], np.float32))
+  return p
+
+
+def _int8_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
+                 channel_axis: int, x_q: Quantization) -> _Params:
+  p = _Params()
+  em = call.em
+  has_bias = call.has_weight("bias")
+  lq = quant.layer_quantization(tflite_filter, channel_axis, x_q.scale[0],
+                                call.weight("bias") if has_bias else None)
+  p.filter = em.writer.constant(
+      f"{call.name}/{kernel_short}", lq.filter_q,
+      quantization=Quantization.per_channel(lq.filter_scales, channel_axis))
+  bias_quantization = Quantization.per_channel(lq.bias_scales, 0)
+  if has_bias and call.trained("bias"):
+    name = call.param_name("bias")
+    p.bias_var = em.parameter(name, call.weight("bias"))
+    p.bias = p.bias_q_var = em.parameter(
+        f"{name}:int32", lq.bias_q, dtype=np.int32,
+        quantization=bias_quantization, role=DERIVED, parameter=name)
+  else:
+    p.bias = em.writer.constant(f"{call.name}/bias:int32", lq.bias_q,
+                                quantization=bias_quantization)
+  return p
+
+
+def _geometry(call: Call, kernel_hw, strides: int):
+  padding = call.layer.padding.upper()
+  if padding not in _PADDING_CODE:
+    raise call.unsupported(f"padding '{call.layer.padding}' is not supported.")
+  if getattr(call.layer, "data_format", "channels_last") != "channels_last":
+    raise call.unsupported("only data_format='channels_last' is supported.")
+  h, w = call.node.in_shapes[0][1:3]
+  window_padding(padding, h, kernel_hw[0], strides)  # raises if VALID misfits
+  window_padding(padding, w, kernel_hw[1], strides)
+  return padding
+
+
+def _mask(call: Call, y: Tensor) -> Optional[Tensor]:
+  """The 1-bit mask of the fused ReLU when the backward pass crosses it."""
+  kind = call.node.activation
+  if kind is None or not call.backward_reaches:
+    return None
+  return call.em.relu_mask(y, kind)
+
+
+def _pick_mask(own: Optional[Tensor], g: Grad) -> Optional[Tensor]:
+  if own is not None and g.mask is not None:
+    raise AssertionError("a fused activation's gradient arrived masked")
+  return own if own is not None else g.mask
+
+
+def _backward(call: Call, p: _Params, own_mask, saved_input, *, input_grad_op,
+              update_op, geometry_options, filter_for_grad, input_shape):
+  em = call.em
+  need_dx = call.need_input_grad(0)
+
+  def backward(g: Grad):
+    mask = _pick_mask(own_mask, g)
+    dx = None
+    if need_dx:
+      dx = em.writer.activation(f"{call.name}/grad_input", input_shape)
+      em.tl(input_grad_op, [g.tensor, filter_for_grad, mask], [dx],
+            **geometry_options)
+    if p.trains:
+      inputs = [g.tensor, mask,
+                saved_input if p.filter_var is not None else None,
+                None, p.filter_var, p.filter_q_var, p.bias_var, p.bias_q_var]
+      extra = {"channel_axis": 0} if update_op == "TL_CONV_UPDATE" else {}
+      em.tl(update_op, inputs, [], learning_rate=call.policy.learning_rate,
+            qas=call.policy.qas, **geometry_options, **extra)
+    return [Grad(dx) if dx is not None else None]
+
+  return backward if (need_dx or p.trains) else None
+
+
+def _output(call: Call, int8: bool) -> Tensor:
+  if int8:
+    return call.em.writer.activation(call.name, call.node.out_shape, np.int8,
+                                     call.out_quantization())
+  return call.em.writer.activation(call.name, call.node.out_shape)
+
+
+def conv_rule(call: Call) -> Emitted:
+  layer = call.layer
+  _check_activation(call)
+  strides = square(call, layer.strides, "strides")
+  if square(call, layer.dilation_rate, "dilation_rate") != 1:
+    raise call.unsupported("dilated convolutions are not supported.")
+  kernel = call.weight("kernel")  # [kh, kw, Cin/g, Cout]
+  padding = _geometry(call, kernel.shape[:2], strides)
+  groups = int(getattr(layer, "groups", 1))
+  tflite_filter = np.transpose(kernel, _TO_TFLITE_4D)  # [Cout, kh, kw, Cin/g]
+  int8 = call.int8("kernel")
+  x = call.inputs[0]
+  em = call.em
+  act = call.node.activation
+  pointwise = (kernel.shape[0] == kernel.shape[1] == 1 and strides == 1
+               and groups == 1)
+  if int8:
+    x_q = call.in_quantization(0)
+    x_in = em.as_int8(x, x_q)
+    p = _int8_params(call, "kernel", tflite_filter, 0, x_q)
+  else:
+    x_in = em.as_float(x)
+    p = _float_params(call, "kernel", tflite_filter, TO_KERAS_4D)
+  y = _output(call, int8)
+  filter_for_grad = p.filter
+  if pointwise and not int8 and p.filter_var is None:
+    # [Cout, 1, 1, Cin] viewed as the [Cout, Cin] weights of a matmul.
+    matrix = em.writer.reshaped(p.filter, tflite_filter.shape[::3],
+                                f"{call.name}/kernel_matrix")
+    em.writer.builtin(Op.FULLY_CONNECTED, [x_in, matrix, p.bias], [y],
+                      *opt.fully_connected(act, keep_num_dims=True))
+  else:
+    em.writer.builtin(Op.CONV_2D, [x_in, p.filter, p.bias], [y],
+                      *opt.conv2d(strides, padding, act))
+  own_mask = _mask(call, y)
+  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
+              "stride_w": strides}
+  backward = _backward(call, p, own_mask, x, input_grad_op="TL_CONV_INPUT_GRAD",
+                       update_op="TL_CONV_UPDATE", geometry_options=geometry,
+                       filter_for_grad=filter_for_grad,
+                       input_shape=call.node.in_shapes[0])
+  return Emitted(y, backward)
+
+
+def depthwise_rule(call: Call) -> Emitted:
+  layer = call.layer
+  _check_activation(call)
+  strides = square(call, layer.strides, "strides")
+  if square(call, layer.dilation_rate, "dilation_rate") != 1:
+    raise call.unsupported("dilated depthwise convolutions are not supported.")
+  kernel = call.weight("depthwise_kernel")  # [kh, kw, C, M]
+  if kernel.shape[3] != 1:
+    raise call.unsupported("depth_multiplier != 1 is not supported.")
+  padding = _geometry(call, kernel.shape[:2], strides)
+  tflite_filter = np.transpose(kernel, _TO_TFLITE_4D)  # [1, kh, kw, C]
+  int8 = call.int8("depthwise_kernel")
+  x = call.inputs[0]
+  em = call.em
+  if int8:
+    x_q = call.in_quantization(0)
+    x_in = em.as_int8(x, x_q)
+    p = _int8_params(call, "depthwise_kernel", tflite_filter, 3, x_q)
+  else:
+    x_in = em.as_float(x)
+    p = _float_params(call, "depthwise_kernel", tflite_filter, TO_KERAS_4D)
+  y = _output(call, int8)
+  em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
+                    *opt.depthwise_conv2d(strides, padding,
+                                          call.node.activation))
+  own_mask = _mask(call, y)
+  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
+              "stride_w": strides}
+  backward = _backward(call, p, own_mask, x,
+                       input_grad_op="TL_DEPTHWISE_INPUT_GRAD",
+                       update_op="TL_DEPTHWISE_UPDATE",
+                       geometry_options=geometry, filter_for_grad=p.filter,
+                       input_shape=call.node.in_shapes[0])
+  return Emitted(y, backward)
+
+
+def _activation(layer) -> str:
+  act = getattr(layer, "activation", None)
+  return getattr(act, "__name__", str(act)) if act is not None else "linear"
+
+
+def _check_activation(call: Call) -> None:
+  name = _activation(call.layer)
+  if name in ("linear", "relu", "relu6"):
+    return
+  if name == "softmax" and call.node.is_model_output:
+    return  # training uses the logits; the predict graph adds the softmax
+  raise call.unsupported(
+      f"activation '{name}' is not supported by the kernel flavor (linear, "
+      "relu, relu6, and softmax on the model's output).")
+
+
+def dense_rule(call: Call) -> Emitted:
+  _check_activation(call)
+  if len(call.node.in_shapes[0]) != 2:
+    raise call.unsupported(
+        f"Dense on a rank-{len(call.node.in_shapes[0])} input is not "
+        "supported; add Flatten or GlobalAveragePooling2D before it.")
+  kernel = call.weight("kernel")  # [in, out]
+  tflite_weights = np.ascontiguousarray(kernel.T)  # [out, in]
+  int8 = call.int8("kernel")
+  x = call.inputs[0]
+  em = call.em
+  if int8:
+    x_q = call.in_quantization(0)
+    x_in = em.as_int8(x, x_q)
+    p = _int8_params(call, "kernel", tflite_weights, 0, x_q)
+  else:
+    x_in = em.as_float(x)
+    p = _float_params(call, "kernel", tflite_weights, TO_KERAS_2D)
+  y = _output(call, int8)
+  em.writer.builtin(Op.FULLY_CONNECTED, [x_in, p.filter, p.bias], [y],
+                    *opt.fully_connected(call.node.activation))
+  if call.node.is_model_output and _activation(call.layer) == "softmax":
+    call.em.softmax_output = True
+  own_mask = _mask(call, y)
+  geometry = {"padding": 0, "stride_h": 1, "stride_w": 1}
+  backward = _backward(call, p, own_mask, x, input_grad_op="TL_CONV_INPUT_GRAD",
+                       update_op="TL_CONV_UPDATE", geometry_options=geometry,
+                       filter_for_grad=p.filter,
+                       input_shape=call.node.in_shapes[0])
+  return Emitted(y, backward)
+
+
+register((keras.layers.Conv2D, partial.Conv2D), conv_rule)
+register((keras.layers.DepthwiseConv2D, partial.DepthwiseConv2D),
+         depthwise_rule)
+register((keras.layers.Dense, partial.Dense), dense_rule)
