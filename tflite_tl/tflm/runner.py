@@ -20,6 +20,7 @@ import numpy as np
 
 from tflite_tl.flatbuffer import edit
 from tflite_tl.flatbuffer import reader
+from tflite_tl.lower.tl import params as tl_params
 from tflite_tl.tflm import native
 from tflite_tl.tflm.arena import ArenaReport
 from tflite_tl.tflm.arena import parse_allocations
@@ -192,14 +193,18 @@ def run_train_steps(train_tflite: bytes,
                     backend: Optional[str] = None) -> TrainRun:
   """Runs one TFLM invoke (= one SGD step) per (images, labels) batch.
 
-  Returns the loss of each step, the trained variables after the last step
-  (``read_params``) and optionally the measured arena.
+  Images are float in [0, 1]; a graph with int8 images (an int8 kernel-flavor
+  lowering) gets them quantized with its input's scale and zero point.
+  Returns the loss of each step, the trained parameters after the last step
+  (``read_params``; by Keras weight name, in the Keras layout) and
+  optionally the measured arena.
   """
   image_index, label_index = train_inputs_order(train_tflite)
+  image_input = reader.inputs(train_tflite)[image_index]
   steps = []
   for images, labels in batches:
     step = [None, None]
-    step[image_index] = np.asarray(images, np.float32)
+    step[image_index] = encode_images(images, image_input)
     step[label_index] = np.asarray(labels, np.int32)
     steps.append(step)
   result = run_model(train_tflite, steps, measure_arena=measure_arena,
@@ -207,4 +212,19 @@ def run_train_steps(train_tflite: bytes,
                      backend=backend)
   losses = np.array([float(np.asarray(o[0]).reshape(-1)[0])
                      for o in result.outputs], np.float64)
-  return TrainRun(losses, result.variables, result.arena)
+  params = result.variables
+  if read_params and tl_params.is_tl_graph(train_tflite):
+    params = tl_params.params_from_variables(train_tflite, params)
+  return TrainRun(losses, params, result.arena)
+
+
+def encode_images(images: np.ndarray, tensor) -> np.ndarray:
+  """Float images in [0, 1] in the input tensor's type: as they are for a
+  float input, quantized as TFLM's QUANTIZE would (the quotient in float32,
+  rounded half away from zero, clamped) for int8."""
+  images = np.asarray(images, np.float32)
+  if tensor.dtype != "int8":
+    return images
+  q = (images / np.float32(tensor.scale)).astype(np.float64)
+  q = np.sign(q) * np.floor(np.abs(q) + 0.5) + tensor.zero_point
+  return np.clip(q, -128, 127).astype(np.int8)
