@@ -223,7 +223,7 @@ def encode_images(images: np.ndarray, tensor) -> np.ndarray:
   float input, quantized as TFLM's QUANTIZE would (the quotient in float32,
   rounded half away from zero, clamped) for int8."""
   images = np.asarray(images, np.float32)
-  if tensor.dtype != "int8":
+  if tensor.dtype != "INT8":
     return images
   q = (images / np.float32(tensor.scale)).astype(np.float64)
   q = np.sign(q) * np.floor(np.abs(q) + 0.5) + tensor.zero_point

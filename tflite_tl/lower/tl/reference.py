@@ -90,6 +90,7 @@ class QuantizedTrainStep(tf.Module):
     self.param_names: List[str] = [weight_full_name(w) for w in trainable]
     self.params = [tf.Variable(w.numpy(), name=n)
                    for w, n in zip(trainable, self.param_names)]
+    self.slots = []  # plain SGD: no optimizer state
     self._by_ref = {w.ref(): v for w, v in zip(trainable, self.params)}
     # Weight values at lowering time (the frozen ones stay so; the int8
     # scales of every layer are fixed from them, as in the emitted graph).
