@@ -45,6 +45,14 @@ flags.DEFINE_enum("weights", _D.weights, list(verify_lib.WEIGHT_CHOICES),
                   "the same name (rebuilt at --resolution), 'random' = the "
                   "zoo's seeded initialisation, 'auto' = pretrained when a "
                   "shipped backbone matches the model, width and channels.")
+flags.DEFINE_enum("kernels", _D.kernels, ["builtin", "tl"],
+                  "Lowering flavor: 'builtin' (TFLM builtin ops through the "
+                  "TF converter) or 'tl' (the TL_* training kernels; needs "
+                  "TFLM_ROOT).")
+flags.DEFINE_enum("precision", _D.precision, ["float", "int8"],
+                  "Forward pass precision; int8 needs --kernels=tl.")
+flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
+                  "updates (--noqas: plain SGD on the integer copies).")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 
 
@@ -58,7 +66,8 @@ def main(argv):
         width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
         num_classes=FLAGS.num_classes, seed=FLAGS.seed,
         learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
-        weights=FLAGS.weights))
+        weights=FLAGS.weights, kernels=FLAGS.kernels,
+        precision=FLAGS.precision, qas=FLAGS.qas))
   except ValueError as e:  # bad model, file or flag: one line, no traceback
     print(f"verify failed: {e}", file=sys.stderr)
     sys.exit(1)

@@ -13,6 +13,8 @@ for ``"failed"`` or a non-builtin op.
 import dataclasses
 from typing import Dict, Optional
 
+import numpy as np
+
 from tflite_tl._compat import keras
 from tflite_tl.lower import NonBuiltinOpError
 from tflite_tl.lower import lower_model
@@ -49,6 +51,11 @@ class VerifyConfig:
   learning_rate: float = 0.01
   tolerance: float = DEFAULT_TOLERANCE
   weights: str = "auto"  # "auto", "pretrained" or "random"
+  # The lowering: lower_model's kernels ("builtin"/"tl") and precision
+  # ("float"/"int8", which needs kernels "tl"); qas for int8 updates.
+  kernels: str = "builtin"
+  precision: str = "float"
+  qas: bool = True
 
 
 def _pretrained_match(config: VerifyConfig) -> Optional[str]:
@@ -122,21 +129,28 @@ def verify(config: VerifyConfig) -> Dict:
             "batch": config.batch,
             "steps": config.steps, "tolerance": config.tolerance,
             "weights": weights, "learning_rate": config.learning_rate,
-            "seed": config.seed}
+            "seed": config.seed, "kernels": config.kernels,
+            "precision": config.precision}
+  if config.precision == "int8":
+    report["qas"] = config.qas
+  image_shape = [int(d) for d in model.inputs[0].shape[1:]]
+  batches = random_batches(config.seed, config.steps, config.batch,
+                           image_shape, config.num_classes)
   try:
-    lowered = lower_model(model, batch_size=config.batch,
-                          learning_rate=config.learning_rate)
+    lowered = lower_model(
+        model, batch_size=config.batch, learning_rate=config.learning_rate,
+        kernels=config.kernels, precision=config.precision, qas=config.qas,
+        # int8 scales from the step's own images (parity, not accuracy).
+        calibration_images=np.concatenate([x for x, _ in batches]))
   except NonBuiltinOpError as e:
     report.update(builtin_only=False, error=str(e), passed=False)
     return report
-  batches = random_batches(config.seed, config.steps, config.batch,
-                           lowered.module.image_shape, config.num_classes)
   result = compare(lowered, batches, tolerance=config.tolerance,
                    seed=config.seed)
   arena = result["arena"]
   analytic = training_memory(model, batch_size=config.batch)
   report.update(
-      builtin_only=True,
+      builtin_only=config.kernels == "builtin",
       ops=op_counts(lowered.train_tflite),
       max_rel_err_loss=result["max_rel_err_loss"],
       max_rel_err_params=result["max_rel_err_params"],
@@ -173,15 +187,16 @@ def verify(config: VerifyConfig) -> Dict:
 
 def format_text(report: Dict) -> str:
   """A short human-readable summary of a verify report."""
-  if not report.get("builtin_only", False):
-    return f"FAIL: not builtin-only: {report.get('error')}"
+  if "error" in report:
+    return f"FAIL: not builtin-only: {report['error']}"
   verdict = {"exact": "PASS", "within_rounding": "PASS (within rounding)",
              "failed": "FAIL"}[report["parity"]]
   sens = report["reference_sensitivity"]
   lines = [
       f"{verdict}: {report['model']} / {report['method']} "
       f"({report['resolution']} px, batch {report['batch']}, "
-      f"{report['steps']} steps)",
+      f"{report['steps']} steps, kernels {report.get('kernels', 'builtin')}, "
+      f"{report.get('precision', 'float')})",
       f"  max rel err loss   {report['max_rel_err_loss']:.3g}",
       f"  max rel err params {report['max_rel_err_params']:.3g} "
       f"(worst {report['worst_param']['name']})",

@@ -130,7 +130,8 @@ def _splice(em, function, inputs: Sequence[Tensor], outputs: Dict[str, Tensor],
   its inputs (in signature order) to ``inputs`` and its named outputs to
   ``outputs``."""
   concrete = function.get_concrete_function()
-  converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [concrete], tf.Module())
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   model = flatbuffer_utils.convert_bytearray_to_object(
       bytearray(converter.convert()))
