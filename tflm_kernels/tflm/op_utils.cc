@@ -83,6 +83,35 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,
   return kTfLiteOk;
 }
 
+namespace {
+
+// The per-channel scales of ``q`` for the op's lifetime. TFLM's tensors point
+// their scale arrays straight into the model flatbuffer (on little-endian
+// targets, TfLiteFloatArray has the flatbuffer vector's layout; see TFLM's
+// FlatBufferVectorToTfLiteTypeArray), which outlives every op: one scale per
+// channel is used in place, with no copy in the arena. A single per-tensor
+// scale, or a big-endian target, gets a persistent copy of `channels` floats.
+TfLiteStatus ScalesOf(TfLiteContext* context, const char* op_name,
+                      const TfLiteAffineQuantization* q, int32_t channels,
+                      float** scales) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (q->scale->size == channels) {
+    *scales = const_cast<float*>(q->scale->data);
+    return kTfLiteOk;
+  }
+#endif
+  *scales = static_cast<float*>(
+      context->AllocatePersistentBuffer(context, sizeof(float) * channels));
+  TL_TFLM_ENSURE(*scales != nullptr, "%s: arena too small for %d scales",
+                 op_name, static_cast<int>(channels));
+  for (int32_t c = 0; c < channels; ++c) {
+    (*scales)[c] = q->scale->data[q->scale->size == 1 ? 0 : c];
+  }
+  return kTfLiteOk;
+}
+
+}  // namespace
+
 TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
                               const TfLiteTensor* filter, int channel_axis,
                               int32_t channels, float** scales) {
@@ -104,15 +133,7 @@ TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
                    "%s: int8 filter zero points must be 0 (symmetric), got %d",
                    op_name, q->zero_point->data[i]);
   }
-  // The scale array may live in temporary memory during Prepare: keep a copy.
-  *scales = static_cast<float*>(
-      context->AllocatePersistentBuffer(context, sizeof(float) * channels));
-  TL_TFLM_ENSURE(*scales != nullptr, "%s: arena too small for %d scales",
-                 op_name, static_cast<int>(channels));
-  for (int32_t c = 0; c < channels; ++c) {
-    (*scales)[c] = q->scale->data[num_scales == 1 ? 0 : c];
-  }
-  return kTfLiteOk;
+  return ScalesOf(context, op_name, q, channels, scales);
 }
 
 TfLiteStatus ReadInputQuantization(const char* op_name,
@@ -195,17 +216,11 @@ TfLiteStatus CopyChannelScales(TfLiteContext* context, const char* op_name,
                    "%s: %s zero points must be 0 (symmetric), got %d", op_name,
                    what, q->zero_point->data[i]);
   }
-  *scales = static_cast<float*>(
-      context->AllocatePersistentBuffer(context, sizeof(float) * channels));
-  TL_TFLM_ENSURE(*scales != nullptr, "%s: arena too small for %d scales",
-                 op_name, static_cast<int>(channels));
-  for (int32_t c = 0; c < channels; ++c) {
-    const float scale = q->scale->data[num_scales == 1 ? 0 : c];
-    TL_TFLM_ENSURE(scale > 0.0f, "%s: %s scale %d is not positive", op_name,
-                   what, static_cast<int>(c));
-    (*scales)[c] = scale;
+  for (int i = 0; i < num_scales; ++i) {
+    TL_TFLM_ENSURE(q->scale->data[i] > 0.0f,
+                   "%s: %s scale %d is not positive", op_name, what, i);
   }
-  return kTfLiteOk;
+  return ScalesOf(context, op_name, q, channels, scales);
 }
 
 }  // namespace tflm

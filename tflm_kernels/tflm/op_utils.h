@@ -57,9 +57,11 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options
                                  reference::ConvGeometry* geometry,
                                  int32_t groups = 1);
 
-// Copies the per-output-channel scales of a symmetric int8 filter (TFLite
-// affine quantization along `channel_axis`, zero points 0) into a persistent
-// buffer of `channels` floats; a single per-tensor scale is broadcast.
+// The per-output-channel scales of a symmetric int8 filter (TFLite affine
+// quantization along `channel_axis`, zero points 0), valid for the op's
+// lifetime: read in place from the model flatbuffer (no arena) when there is
+// one scale per channel; a single per-tensor scale is broadcast into a
+// persistent buffer of `channels` floats.
 TfLiteStatus CopyFilterScales(TfLiteContext* context, const char* op_name,
                               const TfLiteTensor* filter, int channel_axis,
                               int32_t channels, float** scales);
