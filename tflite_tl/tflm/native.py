@@ -112,9 +112,10 @@ def runner_executable(reasons: Sequence[str] = ()) -> pathlib.Path:
   """
   root = os.environ.get(tflm_library.TFLM_ROOT_ENV)
   if not root:
-    why = f" ({'; '.join(reasons)})" if reasons else ""
+    what = (f"This model needs TFLM built from source ({'; '.join(reasons)})"
+            if reasons else "The native TFLM backend was asked for")
     raise NativeRunnerUnavailableError(
-        f"This model needs TFLM built from source{why}, and "
+        f"{what}, and "
         f"{tflm_library.TFLM_ROOT_ENV} is not set: export "
         f"{tflm_library.TFLM_ROOT_ENV}=/path/to/tflite-micro (a tflite-micro "
         "source tree with its third-party downloads).")
@@ -165,8 +166,6 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
   variable (by shared name, read through extra outputs as in the wheel
   backend) and every variable tensor (by tensor name) after the last step.
   """
-  reasons = native_reasons(tflite_bytes)
-  executable = runner_executable(reasons)
   ins = model_info.inputs(tflite_bytes)
   dtypes = input_dtypes(tflite_bytes)
   num_outputs = len(model_info.outputs(tflite_bytes))
@@ -192,6 +191,7 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
     if tensors:
       run_bytes = model_info.with_extra_outputs(tflite_bytes, tensors.values())
       readouts = {name: num_outputs + k for k, name in enumerate(tensors)}
+  executable = runner_executable(native_reasons(tflite_bytes))
   arena_size = arena_size or runner.default_arena_size(tflite_bytes)
   with tempfile.TemporaryDirectory(prefix="tflite_tl_native_") as tmp:
     tmp = pathlib.Path(tmp)
