@@ -68,3 +68,31 @@ def keras_classifier():
 
 def calibration_images(n=16):
   return np.random.RandomState(1).rand(n, *IMAGE).astype(np.float32)
+
+
+def package_spec(device_name="esp32", name="tiny_lib"):
+  """A BuildSpec of TinyStep's models (an ESP32 device gets both the Arduino
+  library and the ESP-IDF component)."""
+  # Lazy: the other fixtures must stay importable without the later stages.
+  from tflite_tl import devices  # pylint: disable=import-outside-toplevel
+  from tflite_tl.firmware import package  # pylint: disable=import-outside-toplevel
+  from tflite_tl.flatbuffer import reader  # pylint: disable=import-outside-toplevel
+  from tflite_tl.lower import quantize  # pylint: disable=import-outside-toplevel
+  from tflite_tl.tflm.arena import ArenaReport  # pylint: disable=import-outside-toplevel
+  from tflite_tl.tflm.runner import train_inputs_order  # pylint: disable=import-outside-toplevel
+  m = TinyStep()
+  train, predict = convert(m, m.train_step), convert(m, m.predict)
+  int8 = quantize.quantize_int8(keras_classifier(), calibration_images())
+  images, labels = train_inputs_order(train)
+  return package.BuildSpec(
+      name=name, model_name="tiny", method="tinytl_b",
+      device=devices.get_device(device_name), train_tflite=train,
+      predict_tflite=predict, infer_int8_tflite=int8,
+      train_info=reader.model_info(train),
+      predict_info=reader.model_info(predict),
+      infer_int8_info=reader.model_info(int8),
+      train_images_input=images, train_labels_input=labels,
+      batch_size=BATCH, image_shape=IMAGE, class_names=("a", "b", "c"),
+      arena=package.shared_arena_bytes(ArenaReport(1000, 600, 400, {}),
+                                       ArenaReport(700, 500, 200, {})),
+      max_samples=4)

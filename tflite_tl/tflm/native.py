@@ -113,9 +113,10 @@ def runner_executable(reasons: Sequence[str] = ()) -> pathlib.Path:
   """
   root = os.environ.get(tflm_library.TFLM_ROOT_ENV)
   if not root:
-    why = f" ({'; '.join(reasons)})" if reasons else ""
+    what = (f"This model needs TFLM built from source ({'; '.join(reasons)})"
+            if reasons else "The native TFLM backend was asked for")
     raise NativeRunnerUnavailableError(
-        f"This model needs TFLM built from source{why}, and "
+        f"{what}, and "
         f"{tflm_library.TFLM_ROOT_ENV} is not set: export "
         f"{tflm_library.TFLM_ROOT_ENV}=/path/to/tflite-micro (a tflite-micro "
         "source tree with its third-party downloads).")

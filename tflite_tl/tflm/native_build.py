@@ -76,7 +76,8 @@ def _digest(build: TflmBuild, sources: Iterable[pathlib.Path],
             extra: Sequence[str]) -> str:
   h = hashlib.sha256()
   for part in (str(_FORMAT), build.identity, build.cxx, *build.cxxflags,
-               build.optimization, *build.includes, *build.ldflags,
+               build.optimization, build.cc, *build.ccflags, *build.includes,
+               *build.ldflags,
                *build.libs, *STRICT_WARNINGS, *extra):
     h.update(part.encode() + b"\0")
   for path in sorted(set(sources)):
@@ -107,9 +108,15 @@ def compile_objects(build: TflmBuild, sources: Sequence[pathlib.Path],
     objects.append(obj)
     commands.append(build.compile_command(
         src, obj, extra=[*STRICT_WARNINGS, *extra]))
+  run_all(commands, jobs)
+  return objects
+
+
+def run_all(commands: Sequence[Sequence[str]], jobs: int = 2) -> None:
+  """Runs compiler commands, ``jobs`` at a time under nice; the first
+  failure raises TflmBuildError with the compiler's output."""
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
     list(pool.map(_run, commands))
-  return objects
 
 
 def _archiver(build: TflmBuild) -> str:

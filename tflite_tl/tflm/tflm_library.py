@@ -179,14 +179,19 @@ class TflmBuild:
   ldflags: Tuple[str, ...]
   libs: Tuple[str, ...]
   optimization: str  # TFLM's KERNEL_OPTIMIZATION_LEVEL (kernels are ours too)
+  cc: str = ""  # C compiler and CCFLAGS, for C sources
+  ccflags: Tuple[str, ...] = ()
 
   def compile_command(self, source: os.PathLike, output: os.PathLike,
                       extra: Sequence[str] = ()) -> List[str]:
-    """g++/arm-none-eabi-g++ with TFLM's flags and includes plus the
-    repository root, compiling ``source`` to the object ``output``."""
-    return [self.cxx, *self.cxxflags, self.optimization, *extra,
-            *self.includes, f"-I{REPO_ROOT}", "-c", str(source), "-o",
-            str(output)]
+    """g++/arm-none-eabi-g++ (gcc for a .c file) with TFLM's flags and
+    includes plus the repository root, compiling ``source`` to ``output``."""
+    if str(source).endswith(".c"):
+      compiler, flags = self.cc, self.ccflags
+    else:
+      compiler, flags = self.cxx, self.cxxflags
+    return [compiler, *flags, self.optimization, *extra, *self.includes,
+            f"-I{REPO_ROOT}", "-c", str(source), "-o", str(output)]
 
   def link_command(self, objects: Sequence[os.PathLike], output: os.PathLike,
                    extra: Sequence[str] = ()) -> List[str]:
@@ -303,7 +308,22 @@ def _describe_build(root_path: pathlib.Path, spec: Target, identity: str,
       includes=tuple(_absolute_include(f, root_path)
                      for f in flags["INCLUDES"]),
       ldflags=tuple(flags["LDFLAGS"]), libs=tuple(flags["MICROLITE_LIBS"]),
-      optimization=" ".join(flags["KERNEL_OPTIMIZATION_LEVEL"]) or "-O2")
+      optimization=" ".join(flags["KERNEL_OPTIMIZATION_LEVEL"]) or "-O2",
+      cc=shutil.which(flags["CC"][0]) or flags["CC"][0],
+      ccflags=tuple(flags["CCFLAGS"]))
+
+
+def _refresh(build: TflmBuild, root_path: pathlib.Path, spec: Target,
+             stamp: pathlib.Path) -> TflmBuild:
+  """Re-reads the flags of a build cached before build.json recorded all
+  of them (seconds: TFLM's ``make print-VAR``), keeping its library."""
+  if build.ccflags:
+    return build
+  fresh = _describe_build(root_path, spec, build.identity, build.directory)
+  data = json.loads(stamp.read_text())
+  data.update(fresh.to_json())
+  _write_stamp(stamp, data)
+  return fresh
 
 
 def tflm_flags(target: str = "host", root: Optional[os.PathLike] = None, *,
@@ -313,13 +333,14 @@ def tflm_flags(target: str = "host", root: Optional[os.PathLike] = None, *,
   TFLM's headers. ``library`` exists only once ``build_tflm`` has run."""
   root_path, spec, identity, directory = _locate(target, root, build_type)
   with _locked(directory):
-    build = (_cached(directory / "build.json", need_library=True) or
-             _cached(directory / "flags.json", need_library=False))
-    if build is None:
-      _check_downloads(root_path, spec)
-      directory.mkdir(parents=True, exist_ok=True)
-      build = _describe_build(root_path, spec, identity, directory)
-      _write_stamp(directory / "flags.json", build.to_json())
+    for name, need_library in (("build.json", True), ("flags.json", False)):
+      build = _cached(directory / name, need_library)
+      if build is not None:
+        return _refresh(build, root_path, spec, directory / name)
+    _check_downloads(root_path, spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    build = _describe_build(root_path, spec, identity, directory)
+    _write_stamp(directory / "flags.json", build.to_json())
     return build
 
 
@@ -347,7 +368,7 @@ def build_tflm(target: str = "host", root: Optional[os.PathLike] = None, *,
     build = None if force else _cached(stamp, need_library=True)
     if build is not None:
       say(f"cached: TFLM {identity} {target} at {directory}")
-      return build
+      return _refresh(build, root_path, spec, stamp)
     _check_downloads(root_path, spec)
     if force and directory.exists():
       shutil.rmtree(directory)
