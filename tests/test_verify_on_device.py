@@ -47,3 +47,17 @@ def test_training_in_tflm_lowers_the_buffers_loss():
   assert result.epoch_losses[-1] < result.epoch_losses[0]
   assert result.classes_in_buffer == fx.CLASSES
   assert result.to_dict()["source"].startswith("device train step")
+
+
+def test_split_keeps_buffer_and_held_out_apart_and_is_seeded():
+  labels = np.repeat(np.arange(4), 10)
+  buffer, held = on_device.split_test_images(labels, 0, 8, 20)
+  assert len(buffer) == 8 and len(held) == 20
+  assert not set(buffer) & set(held)
+  assert sorted(np.bincount(labels[buffer]).tolist()) == [2, 2, 2, 2]
+  again = on_device.split_test_images(labels, 0, 8, 20)
+  assert all((a == b).all() for a, b in zip((buffer, held), again))
+  buffer, held = on_device.split_test_images(labels, 0, 100, 100)
+  assert len(buffer) == 20 and len(held) == 20  # half the split at most
+  buffer, _ = on_device.split_test_images(labels, 0, 0, 5)
+  assert len(buffer) == 0

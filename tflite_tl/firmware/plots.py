@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display, deterministic output
 from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 PNG_METADATA = {"Software": None}
 
@@ -25,6 +26,7 @@ def device_loss_curve(epoch_losses: Sequence[float], *, samples: int,
     epochs = list(range(1, len(epoch_losses) + 1))
     ax.plot(epochs, list(epoch_losses), marker="o", color="tab:blue",
             label=f"train.tflite in TFLM, {samples} samples, batch {batch}")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch (T<epochs> on the board)")
     ax.set_ylabel("mean loss")
     ax.set_title(title, fontsize=10)

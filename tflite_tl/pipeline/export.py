@@ -242,20 +242,13 @@ def _verify(cfg: ExportConfig, model, chosen: _Lowered, data, x_train,
   # board's samples for the on-device check (the user's own images, never
   # seen by the host fine-tune; a few of each class), and other, held-out
   # images for every accuracy figure measured in TFLM.
-  rng = np.random.RandomState(cfg.seed)
-  order = rng.permutation(len(data.x_test))
-  buffer = np.zeros(0, np.int64)
-  capacity = chosen.spec.max_samples
-  if cfg.device_epochs:
-    # Half the test split at most: the rest is held out.
-    buffer = order[on_device.balanced_pick(
-        np.asarray(data.y_test)[order], min(capacity, len(order) // 2))]
-  taken = set(buffer.tolist())
-  pick = np.sort([i for i in order if i not in taken][:cfg.verify_images])
+  buffer, pick = on_device.split_test_images(
+      data.y_test, cfg.seed,
+      chosen.spec.max_samples if cfg.device_epochs else 0, cfg.verify_images)
   if len(pick) == 0 or (cfg.device_epochs and len(buffer) < chosen.batch):
     raise ExportError(
-        f"The test split of {cfg.dataset} has {len(order)} images: too few "
-        "for a board sample buffer plus held-out images. Raise "
+        f"The test split of {cfg.dataset} has {len(data.x_test)} images: "
+        "too few for a board sample buffer plus held-out images. Raise "
         "--samples_per_class, or skip the on-device check with "
         "--device_epochs=0.")
   x_test = np.asarray(data.x_test, np.float32)[pick]
@@ -267,6 +260,7 @@ def _verify(cfg: ExportConfig, model, chosen: _Lowered, data, x_train,
         keras_logits, spec.predict_tflite, spec.infer_int8_tflite,
         spec.infer_int8_info, x_test, y_test)
     bar.update(1)
+    rng = np.random.RandomState(cfg.seed + 1)  # the train-step batches
     batches = []
     for _ in range(cfg.verify_steps):
       idx = rng.choice(len(x_train), chosen.batch,

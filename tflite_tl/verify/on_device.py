@@ -68,6 +68,26 @@ def balanced_pick(labels: np.ndarray, count: int,
   return np.asarray(picked, np.int64)
 
 
+def split_test_images(labels: np.ndarray, seed: int, buffer_size: int,
+                      held_out: int) -> Tuple[np.ndarray, np.ndarray]:
+  """(board buffer, held-out) indices into a test split.
+
+  A seeded order (datasets may be sorted by label); the buffer takes
+  ``buffer_size`` images round-robin over the classes, at most half the
+  split; held out are the next ``held_out`` images of the order not in the
+  buffer (sorted). ``buffer_size`` 0 gives an empty buffer.
+  """
+  labels = np.asarray(labels).reshape(-1)
+  order = np.random.RandomState(seed).permutation(len(labels))
+  buffer = np.zeros(0, np.int64)
+  if buffer_size:
+    buffer = order[balanced_pick(labels[order],
+                                 min(buffer_size, len(order) // 2))]
+  taken = set(buffer.tolist())
+  rest = [i for i in order if i not in taken][:held_out]
+  return buffer, np.sort(np.asarray(rest, np.int64))
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceTraining:
   """What ``T<epochs>`` on a full sample buffer does, measured in TFLM."""
