@@ -108,6 +108,9 @@ def show_python_warnings_on(stream: TextIO) -> None:
   absl_logging.set_verbosity(absl_logging.WARNING)
   handler = absl_logging.get_absl_handler()
   handler.python_handler.stream = stream
+  # The message, not absl's thread id, time and source line.
+  handler.python_handler.setFormatter(
+      logging.Formatter("%(levelname)s: %(message)s"))
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
