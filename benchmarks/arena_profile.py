@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: no display, deterministic output
 from matplotlib import pyplot as plt  # noqa: E402
 
+from benchmarks import plotting  # noqa: E402
 from tflite_tl import atomic  # noqa: E402
 from tflite_tl import lower  # noqa: E402
 from tflite_tl import models  # noqa: E402
@@ -157,8 +158,9 @@ def plot(path: str, profile: ArenaProfile,
   ax.set_ylabel("KB")
   ax.set_title(f"TFLM arena: {profile.model}, {profile.resolution} px, "
                f"batch {profile.batch}")
-  ax.legend(fontsize=7, loc="upper left")
-  fig.tight_layout()
+  # Below the bars, inside the figure: inside the axes it hid the bars.
+  handles, labels = ax.get_legend_handles_labels()
+  plotting.place_legend(fig, handles, labels, fontsize=7)
   try:
     with atomic.replacing(path) as tmp:
       # No software/date metadata: identical inputs give identical bytes.

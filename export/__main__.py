@@ -7,63 +7,130 @@ or the result does not fit the board. See docs/export.md.
 """
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+from tflite_tl import console
 
-from tflite_tl import pipeline
+if __name__ == "__main__" and not console.verbose_requested(sys.argv):
+  # Before TensorFlow is imported: it writes CUDA probes to the process's
+  # stderr at import time, beyond the reach of any Python-level setting.
+  QUIET = console.QuietRun().start()
+else:
+  QUIET = console.QuietRun()  # inactive: everything goes where it goes
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from tflite_tl import pipeline  # noqa: E402  (imports TensorFlow)
+from tflite_tl import rewrite  # noqa: E402
+from tflite_tl.pipeline.progress import Progress  # noqa: E402
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 _D = pipeline.ExportConfig(out="")
 
-flags.DEFINE_string("out", None, "Output directory (created atomically).",
-                    required=True)
+# model
 flags.DEFINE_string("model", None, "Backbone: a shipped pretrained name, a "
                     "zoo model (random weights), or a tf-keras model file "
                     "(.keras, full-model .h5, SavedModel directory). Default: "
                     "the first shipped of "
                     + ", ".join(pipeline.DEFAULT_MODELS) + ".")
-flags.DEFINE_string("method", _D.method, "Transfer-learning method.")
-flags.DEFINE_string("dataset", _D.dataset, "Target dataset, or folder:PATH.")
-flags.DEFINE_string("device", _D.device, "Board profile name.")
-flags.DEFINE_multi_string("devices_file", [], "Extra device-profile JSON "
-                          "files (same format as tflite_tl/devices/devices.json).")
 flags.DEFINE_integer("resolution", None, "Input side in pixels (default: the "
                      "backbone's; a model file is rebuilt at it when fully "
                      "convolutional).")
-flags.DEFINE_integer("batch", None, "On-device batch (default: the largest of "
-                     "8, 4, 2, 1 that fits the board).")
+# method and training
+flags.DEFINE_string("method", _D.method, "Transfer-learning method: "
+                    + ", ".join(rewrite.list_methods()) + ".")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "On-device SGD rate.")
 flags.DEFINE_float("momentum", _D.momentum, "On-device SGD momentum.")
 flags.DEFINE_float("label_smoothing", _D.label_smoothing, "Label smoothing.")
-flags.DEFINE_integer("finetune_epochs", _D.finetune_epochs,
-                     "Host fine-tuning epochs before export (0: none).")
-flags.DEFINE_float("finetune_learning_rate", _D.finetune_learning_rate,
-                   "Host fine-tuning SGD rate (momentum 0.9).")
-flags.DEFINE_integer("samples_per_class", _D.samples_per_class,
-                     "Cap of training images per class used on the host.")
-flags.DEFINE_integer("calibration_images", _D.calibration_images,
-                     "Representative images for int8 quantization.")
+flags.DEFINE_integer("finetune_epochs", None, "Host fine-tuning epochs before "
+                     "export (0: none; default: the few-shot recipe's, about "
+                     "3,000 steps within 3..30 epochs).")
+flags.DEFINE_float("finetune_learning_rate", None, "Host fine-tuning rate "
+                   "(default: the recipe's, 3e-3; 1e-3 for ft_full, 1e-2 for "
+                   "ft_last).")
+flags.DEFINE_enum("finetune_optimizer", _D.finetune_optimizer,
+                  ["adam", "sgd"], "Host fine-tuning optimizer (sgd: momentum "
+                  "0.9).")
+flags.DEFINE_integer("finetune_batch", _D.finetune_batch,
+                     "Host fine-tuning batch.")
 flags.DEFINE_integer("qat_epochs", _D.qat_epochs, "Quantization-aware "
                      "training epochs (tfmot) before int8 conversion.")
-flags.DEFINE_integer("verify_steps", _D.verify_steps, "Train steps compared "
-                     "between TF and TFLM.")
-flags.DEFINE_integer("verify_images", _D.verify_images, "Test images run "
-                     "through the inference models in TFLM.")
-flags.DEFINE_float("parity_tolerance", _D.parity_tolerance, "Largest relative "
-                   "TF-vs-TFLM error accepted.")
-flags.DEFINE_integer("max_samples", _D.max_samples, "Labelled samples the "
-                     "board keeps for training.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of every random choice.")
+# data
+flags.DEFINE_string("dataset", _D.dataset, "Target dataset, or folder:PATH "
+                    "(one sub-folder of images per class).")
+flags.DEFINE_integer("samples_per_class", None, "Cap of images per class in "
+                     "each split (default: the whole dataset).")
+flags.DEFINE_integer("calibration_images", _D.calibration_images,
+                     "Representative images for int8 quantization.")
+# device
+flags.DEFINE_string("device", _D.device, "Board profile name.")
+flags.DEFINE_multi_string("devices_file", [], "Extra device-profile JSON "
+                          "files (same format as tflite_tl/devices/devices.json).")
+flags.DEFINE_integer("batch", None, "On-device batch (default: the largest of "
+                     "1, 2, 4, 8 that fits the board).")
+flags.DEFINE_integer("max_samples", None, "Labelled samples the board "
+                     "keeps for training (default: as many as the RAM left "
+                     "after the arena holds, the margin kept free, up to "
+                     f"{pipeline.MAX_AUTO_SAMPLES}).")
 flags.DEFINE_float("sram_margin", _D.sram_margin, "Fraction of RAM kept free "
                    "for stack and framework.")
 flags.DEFINE_integer("flash_reserve", _D.flash_reserve, "Flash bytes kept for "
                      "the firmware.")
 flags.DEFINE_bool("arena_in_external_ram", _D.arena_in_external_ram, "Place "
                   "the arena in PSRAM/SDRAM (boards that have it).")
+# output
+flags.DEFINE_string("out", None, "Output directory (created atomically).")
 flags.DEFINE_string("name", _D.name, "Library/component name (C identifier).")
 flags.DEFINE_string("arduino_tflm_library", _D.arduino_tflm_library,
                     "Arduino library providing TFLM.")
-flags.DEFINE_integer("seed", _D.seed, "Seed of every random choice.")
+flags.DEFINE_bool("verbose", False, "Show TensorFlow's, the converter's and "
+                  "absl's log instead of the stage lines alone (-v; absl's "
+                  "--verbosity=N works too).")
+# verification
+flags.DEFINE_integer("verify_steps", _D.verify_steps, "Train steps compared "
+                     "between TF and TFLM.")
+flags.DEFINE_integer("verify_images", _D.verify_images, "Test images run "
+                     "through the inference models in TFLM.")
+flags.DEFINE_float("parity_tolerance", _D.parity_tolerance, "Largest relative "
+                   "TF-vs-TFLM error accepted.")
+flags.DEFINE_integer("device_epochs", _D.device_epochs, "Epochs of the "
+                     "on-device check (train.tflite trains in TFLM on a full "
+                     "sample buffer) and of the app's bare 'T' command; 0 "
+                     "skips the check.")
+
+HELP_GROUPS = (
+    ("Model", ("model", "resolution")),
+    ("Method and training", ("method", "learning_rate", "momentum",
+                             "label_smoothing", "finetune_epochs",
+                             "finetune_learning_rate", "finetune_optimizer",
+                             "finetune_batch", "qat_epochs", "seed")),
+    ("Data", ("dataset", "samples_per_class", "calibration_images")),
+    ("Device", ("device", "devices_file", "batch", "max_samples",
+                "sram_margin", "flash_reserve", "arena_in_external_ram")),
+    ("Output", ("out", "name", "arduino_tflm_library", "verbose")),
+    ("Verification", ("verify_steps", "verify_images", "parity_tolerance",
+                      "device_epochs")),
+)
+USAGE = """\
+python -m export --out=DIR [flags]
+
+Rewrites a backbone for on-device transfer learning, fine-tunes it on the
+host, lowers its training step to TFLite-Micro builtins, checks it in the
+real TFLM interpreter (also training on the device's own step) and writes an
+Arduino library and an ESP-IDF component, if it fits the board. Prints one
+line per stage; -v shows TensorFlow's log too."""
+EXAMPLES = (
+    "python -m export --out=out/nano33ble",
+    "python -m export --out=out/esp32 --device=esp32",
+    "python -m export --out=out/mine --dataset=folder:$HOME/photos "
+    "--samples_per_class=10",
+    "python -m export --out=out/mcunet --model=mcunet --method=tinytl_b "
+    "--device=esp32s3_psram --arena_in_external_ram",
+    "python -m export --out=out/x -v          # with TensorFlow's log",
+)
 
 # What a user can cause (bad flags, missing data, no fit) ends with a message
 # and exit status 1, never a traceback.
@@ -71,9 +138,22 @@ _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError,
                 KeyError)
 
 
-def main(argv):
-  del argv
-  cfg = pipeline.ExportConfig(
+def parse_flags(argv):
+  """absl parsing, plus grouped --help and a bare -v for --verbose."""
+  if console.help_requested(argv):
+    QUIET.stop()
+    print(console.grouped_help(USAGE, HELP_GROUPS, EXAMPLES, FLAGS), end="")
+    sys.exit(0)
+  try:
+    return FLAGS(console.expand_short_verbose(argv))
+  except flags.Error as e:
+    QUIET.stop()
+    print(f"export: {e}\nTry --help.", file=sys.stderr)
+    sys.exit(1)
+
+
+def config_from_flags() -> pipeline.ExportConfig:
+  return pipeline.ExportConfig(
       out=FLAGS.out, model=FLAGS.model, method=FLAGS.method,
       dataset=FLAGS.dataset, device=FLAGS.device,
       devices_files=tuple(FLAGS.devices_file), resolution=FLAGS.resolution,
@@ -81,26 +161,56 @@ def main(argv):
       momentum=FLAGS.momentum, label_smoothing=FLAGS.label_smoothing,
       finetune_epochs=FLAGS.finetune_epochs,
       finetune_learning_rate=FLAGS.finetune_learning_rate,
+      finetune_optimizer=FLAGS.finetune_optimizer,
+      finetune_batch=FLAGS.finetune_batch,
       samples_per_class=FLAGS.samples_per_class,
       calibration_images=FLAGS.calibration_images,
       qat_epochs=FLAGS.qat_epochs, verify_steps=FLAGS.verify_steps,
       verify_images=FLAGS.verify_images,
       parity_tolerance=FLAGS.parity_tolerance, max_samples=FLAGS.max_samples,
-      sram_margin=FLAGS.sram_margin, flash_reserve=FLAGS.flash_reserve,
+      device_epochs=FLAGS.device_epochs, sram_margin=FLAGS.sram_margin,
+      flash_reserve=FLAGS.flash_reserve,
       arena_in_external_ram=FLAGS.arena_in_external_ram, name=FLAGS.name,
       arduino_tflm_library=FLAGS.arduino_tflm_library, seed=FLAGS.seed)
-  try:
-    result = pipeline.run_export(cfg)
-  except _USER_ERRORS as e:
-    print(f"export failed: {e}", file=sys.stderr)
+
+
+def main(argv):
+  if len(argv) > 1:
+    QUIET.stop()
+    print(f"export: unexpected arguments {argv[1:]}; flags are --name=value. "
+          "Try --help.", file=sys.stderr)
     return 1
-  logging.info("wrote %s", result.out)
-  print(f"wrote {result.out} "
-        f"(fits {result.report['device']['name']}: "
-        f"{result.report['fit']['ram_needed']} of "
-        f"{result.report['fit']['ram_available']} B RAM)")
+  if FLAGS.out is None:
+    QUIET.stop()
+    print("export: --out=DIR is required (the output directory). Try --help.",
+          file=sys.stderr)
+    return 1
+  if QUIET.active:
+    console.show_python_warnings_on(QUIET.stderr)
+  elif FLAGS.verbose and not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.INFO)
+  try:
+    result = pipeline.run_export(config_from_flags(),
+                                 Progress(QUIET.stderr))
+  except _USER_ERRORS as e:
+    log = QUIET.stop(keep_log=True)
+    print(f"export failed: {e}", file=sys.stderr)
+    if log:
+      print(f"(TensorFlow's log of this run: {log}; -v shows it live.)",
+            file=sys.stderr)
+    return 1
+  except BaseException:
+    # A bug, or Ctrl-C: the traceback must reach the terminal, not the log.
+    log = QUIET.stop(keep_log=True)
+    if log:
+      print(f"(TensorFlow's log of this run: {log})", file=sys.stderr)
+    raise
+  QUIET.stop()
+  fit = result.report["fit"]
+  print(f"wrote {result.out} (fits {result.report['device']['name']}: "
+        f"{fit['ram_needed']} of {fit['ram_available']} B RAM)")
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -9,16 +9,29 @@ starts from the shipped pretrained backbone of the same name when one matches
   python -m export.verify --model=mobilenet_v2 --width_multiplier=0.35 \\
       --method=tinytl_lb --resolution=32 --batch=2 --steps=20 --format=json
 
-Exit code 1 when parity fails or a non-builtin op remains.
+Exit code 1 when parity fails or a non-builtin op remains. TensorFlow's and
+the converter's log go to a temporary file (shown with -v / --verbose or
+absl's --verbosity), so stdout holds the report alone.
 """
 import json
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+from tflite_tl import console
 
-from tflite_tl.verify import check as verify_lib
+if __name__ == "__main__" and not console.verbose_requested(sys.argv):
+  # Before TensorFlow is imported: it writes to the process's stderr at
+  # import time, beyond the reach of any Python-level setting.
+  QUIET = console.QuietRun().start()
+else:
+  QUIET = console.QuietRun()  # inactive: everything goes where it goes
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from tflite_tl.verify import check as verify_lib  # noqa: E402
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _D = verify_lib.VerifyConfig()
 FLAGS = flags.FLAGS
@@ -54,23 +67,28 @@ flags.DEFINE_enum("precision", _D.precision, ["float", "int8"],
 flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD on the integer copies).")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
+flags.DEFINE_bool("verbose", False, "Show TensorFlow's and the converter's "
+                  "log (-v).")
 
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # keep stdout/stderr to the report
+  if QUIET.active:
+    console.show_python_warnings_on(QUIET.stderr)
+  elif not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)
   try:
-    report = verify_lib.verify(verify_lib.VerifyConfig(
-        model=FLAGS.model, method=FLAGS.method, resolution=FLAGS.resolution,
-        batch=FLAGS.batch, steps=FLAGS.steps,
-        width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
-        num_classes=FLAGS.num_classes, seed=FLAGS.seed,
-        learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
-        weights=FLAGS.weights, kernels=FLAGS.kernels,
-        precision=FLAGS.precision, qas=FLAGS.qas))
+    report = _verify()
   except ValueError as e:  # bad model, file or flag: one line, no traceback
+    QUIET.stop()
     print(f"verify failed: {e}", file=sys.stderr)
     sys.exit(1)
+  except BaseException:
+    log = QUIET.stop(keep_log=True)
+    if log:
+      print(f"(TensorFlow's log of this run: {log})", file=sys.stderr)
+    raise
+  QUIET.stop()
   if FLAGS.format == "json":
     print(json.dumps(report, sort_keys=True))
   else:
@@ -78,5 +96,25 @@ def main(argv):
   sys.exit(0 if report["passed"] else 1)
 
 
+def _verify():
+  return verify_lib.verify(verify_lib.VerifyConfig(
+      model=FLAGS.model, method=FLAGS.method, resolution=FLAGS.resolution,
+      batch=FLAGS.batch, steps=FLAGS.steps,
+      width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
+      num_classes=FLAGS.num_classes, seed=FLAGS.seed,
+      learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
+      weights=FLAGS.weights, kernels=FLAGS.kernels,
+      precision=FLAGS.precision, qas=FLAGS.qas))
+
+
+def _parse_flags(argv):
+  try:
+    return FLAGS(console.expand_short_verbose(argv))
+  except flags.Error as e:
+    QUIET.stop()
+    print(f"export.verify: {e}\nTry --helpfull.", file=sys.stderr)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

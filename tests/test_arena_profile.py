@@ -77,3 +77,15 @@ def test_cli_measures_two_methods(tmp_path):
   assert [m["method"] for m in data["methods"]] == ["ft_last", "tinytl_b"]
   assert all(m["train_total"] > 0 for m in data["methods"])
   assert png.exists()
+
+
+def test_png_legend_is_inside_the_figure(tmp_path, monkeypatch):
+  figures = []
+  monkeypatch.setattr(arena_profile.plt, "close", figures.append)
+  arena_profile.plot(str(tmp_path / "a.png"), _profile(), _devices())
+  fig = figures[0]
+  fig.canvas.draw()
+  legend = fig.legends[0].get_window_extent()
+  assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1
+  assert fig.bbox.y0 <= legend.y0
+  assert fig.axes[0].get_tightbbox().y0 >= legend.y1 - 1

@@ -21,7 +21,7 @@ def _report():
       "arenas": {"train.tflite": {"total": 9, "head": 5, "tail": 4}},
       "analytic_memory": None,
       "parity": {"train": {"steps": 2, "max_rel_err_loss": 1e-7,
-                           "max_rel_err_params": 2e-7},
+                           "max_rel_err_params": 2e-7, "parity": "exact"},
                  "inference": {"images": 4, "max_rel_err_logits": 3e-7,
                                "float_accuracy": 0.5,
                                "predict_accuracy": 0.5,
@@ -32,6 +32,18 @@ def _report():
       "variables": [{"shared_name": "logits/bias", "shape": [10],
                      "bytes": 40, "in_predict_model": True}],
       "files": ["REPORT.md", "train.tflite"],
+      "accuracy": {
+          "host_finetune": {
+              "recipe": {"optimizer": "adam", "learning_rate": 0.003,
+                         "batch_size": 8, "epochs": 30},
+              "test_images": 200, "test_accuracy": 0.61},
+          "device_training": {
+              "samples": 16, "classes_in_buffer": 10, "epochs": 5,
+              "batch": 1, "steps": 80, "held_out_images": 4,
+              "epoch_losses": [1.5, 1.2, 1.0, 0.9, 0.8],
+              "accuracy_before": 0.5, "accuracy_after": 0.75,
+              "buffer_accuracy_before": 0.5,
+              "buffer_accuracy_after": 1.0}},
   }
 
 
@@ -49,6 +61,18 @@ def test_markdown_has_fit_parity_ops_and_board_instructions():
   assert "arduino-cli compile --fqbn esp32:esp32:esp32" in md
   assert "idf.py set-target esp32" in md
   assert "| logits/bias | 10 | 40 | True |" in md
+
+
+def test_markdown_separates_host_and_device_accuracy():
+  md = report.report_markdown(_report())
+  assert "host fine-tune (30 epochs, adam lr 0.003, batch 8)" in md
+  assert "| 200 (whole test split) | 61.0 % | host training" in md
+  assert ("| device, after `T5` on 16 samples | 4 (held out) | 75.0 % | "
+          "**device's own train step**") in md
+  assert "![Loss per epoch" in md and "(device_training.png)" in md
+  r = _report()
+  r["accuracy"]["device_training"] = None
+  assert "device's own train step" not in report.report_markdown(r)
 
 
 def test_markdown_for_arduino_only_board_has_no_esp_idf():

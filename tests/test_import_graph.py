@@ -12,7 +12,7 @@ _PACKAGE = os.path.join(_ROOT, "tflite_tl")
 # A module may import its own stage and earlier ones only. A new subpackage
 # must be placed here.
 STAGES = (
-    ("_keras_env", "_compat", "flatbuffer", "atomic"),  # shared plumbing
+    ("_keras_env", "_compat", "flatbuffer", "atomic", "console"),  # plumbing
     ("layers", "devices", "kernels"),  # Keras layers, board data, C++ ops
     # Host training is generic (the zoo's pretraining uses it too).
     ("models", "data", "train"),

@@ -1,3 +1,4 @@
+import ast
 import filecmp
 import json
 import os
@@ -16,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _cfg(tmp_path, **kw):
   base = dict(out=str(tmp_path / "out"), model="tiny", finetune_epochs=0,
+              device_epochs=1,
               samples_per_class=5, calibration_images=5, verify_steps=1,
               verify_images=5)
   base.update(kw)
@@ -107,3 +109,71 @@ def test_default_export_twice_is_byte_identical(tmp_path):
   report = json.loads((outs[0] / "report.json").read_text())
   assert report["fit"]["fits"] and report["device"]["name"] == "nano33ble"
   assert report["parity"]["train"]["max_rel_err_loss"] <= 1e-4
+
+
+_NOISE = ("I0000", "E0000", "W0000", "absl::InitializeLog", "cuda",
+          "INFO:tensorflow", "fully_quantize", "Traceback")
+
+
+def test_small_export_end_to_end_is_quiet_and_complete(tmp_path):
+  """The main job, small: the CLI's whole pipeline on 10 images per class."""
+  out = tmp_path / "small"
+  proc = subprocess.run(
+      [sys.executable, "-m", "export", f"--out={out}",
+       "--samples_per_class=10", "--batch=1"], cwd=ROOT,
+      capture_output=True, text=True, timeout=1200)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.stdout.startswith(f"wrote {out} (fits nano33ble: ")
+  lines = proc.stderr.splitlines()
+  assert [l.split()[1] for l in lines] == [
+      "load", "rewrite", "fine-tune", "lower", "verify", "export"], lines
+  assert not [l for l in lines if any(n in l for n in _NOISE)], lines
+  for name in ("train.tflite", "predict.tflite", "infer.tflite", "REPORT.md",
+               "report.json", "device_training.png",
+               "arduino/tltl_model/src/tl_model_config.h"):
+    assert (out / name).is_file(), name
+  report = json.loads((out / "report.json").read_text())
+  assert report["fit"]["fits"]
+  assert report["parity"]["train"]["parity"] in ("exact", "within_rounding")
+  host = report["accuracy"]["host_finetune"]
+  assert host["recipe"]["epochs"] == 30 and host["test_accuracy"] > 0.3
+  device = report["accuracy"]["device_training"]
+  # The buffer fills the RAM the arena leaves, within half the test split.
+  assert report["config"]["sample_buffer"] > 16
+  assert device["samples"] == min(report["config"]["sample_buffer"], 50)
+  assert device["epochs"] == 5
+  assert device["epoch_losses"][-1] < device["epoch_losses"][0]
+  md = (out / "REPORT.md").read_text()
+  assert "device's own train step" in md and "(device_training.png)" in md
+  assert "constexpr int kTrainEpochs = 5;" in (
+      out / "arduino/tltl_model/src/tl_model_config.h").read_text()
+
+
+def test_cli_help_groups_the_flags_and_shows_examples():
+  proc = subprocess.run([sys.executable, "-m", "export", "--help"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  text = proc.stdout
+  groups = ["Model:", "Method and training:", "Data:", "Device:", "Output:",
+            "Verification:", "Examples:"]
+  assert all(g in text for g in groups)
+  assert [text.index(g) for g in groups] == sorted(
+      text.index(g) for g in groups)
+  assert "python -m export --out=out/esp32 --device=esp32" in text
+  assert not proc.stderr.strip()
+
+
+def test_cli_groups_every_flag_it_defines():
+  # Read from the source: importing the CLI here would define its flags in
+  # this process, next to export.verify's of the same names.
+  tree = ast.parse(open(os.path.join(ROOT, "export", "__main__.py")).read())
+  defined, grouped = set(), set()
+  for node in ast.walk(tree):
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("DEFINE_")):
+      defined.add(node.args[0].value)
+    if isinstance(node, ast.Assign) and any(
+        getattr(t, "id", None) == "HELP_GROUPS" for t in node.targets):
+      grouped = {n for group in ast.literal_eval(node.value)
+                 for n in group[1]}
+  assert defined and defined == grouped

@@ -144,6 +144,15 @@ def test_validation_accuracy_recorded():
   assert all(0.0 <= v <= 1.0 for v in hist.val_accuracy)
 
 
+def test_on_epoch_end_sees_every_epoch():
+  x, y = _toy_data()
+  seen = []
+  train.fit(_bias_only_model(), x, y, epochs=3, learning_rate=0.1,
+            progress=False,
+            on_epoch_end=lambda e, h: seen.append((e, len(h.loss))))
+  assert seen == [(1, 1), (2, 2), (3, 3)]
+
+
 def test_clear_errors():
   x, y = _toy_data()
   model = _bias_only_model()

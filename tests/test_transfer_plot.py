@@ -34,3 +34,30 @@ def test_nothing_to_plot_writes_nothing(tmp_path):
   assert plot.plot_accuracy_vs_memory(_groups(), str(path), batch_size=8,
                                       shots=None) == 0
   assert not path.exists()
+
+
+def _six_method_groups(datasets):
+  configs = plan.grid(backbones=["b"], methods=["ft_full", "ft_last",
+                                               "ft_norm_last", "tinytl_b",
+                                               "tinytl_l", "tinytl_lb"],
+                      datasets=datasets, seeds=[0, 1], shots=[10])
+  return aggregate.group_records(
+      dict(fake_run(c), run_id=c.run_id, config=c.to_dict()) for c in configs)
+
+
+def test_legend_sits_inside_the_figure_and_below_the_panels():
+  for datasets in (["lfw"], ["lfw", "digits"], ["lfw", "digits", "mnist"]):
+    fig = plot.figure_accuracy_vs_memory(_six_method_groups(datasets),
+                                         batch_size=8, shots=10)
+    try:
+      fig.canvas.draw()
+      legend = fig.legends[0].get_window_extent()
+      frame = fig.bbox
+      assert frame.x0 <= legend.x0 and legend.x1 <= frame.x1, datasets
+      assert frame.y0 <= legend.y0 and legend.y1 <= frame.y1, datasets
+      for ax in fig.axes:
+        # Axis labels and ticks included: nothing overlaps the legend.
+        assert ax.get_tightbbox().y0 >= legend.y1 - 1, datasets
+      assert len(fig.legends[0].get_texts()) == 6
+    finally:
+      plot.plt.close(fig)

@@ -16,7 +16,7 @@ imports a later stage; tests/test_import_graph.py checks it):
   pipeline  the export: every stage above, in order (``python -m export``)
 Shared by all: ``devices`` (board profiles as data), ``layers`` (Keras
 layers), ``kernels`` (C++ TL ops for TF), ``flatbuffer`` (the one .tflite
-reader) and ``atomic`` (all-or-nothing writes).
+reader), ``atomic`` (all-or-nothing writes) and ``console`` (quiet CLI runs).
 """
 import importlib
 

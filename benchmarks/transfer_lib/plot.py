@@ -21,6 +21,8 @@ from matplotlib import ticker  # noqa: E402
 from benchmarks.transfer_lib.aggregate import Group, select  # noqa: E402
 from benchmarks.transfer_lib.report import (method_order, ordered_unique,  # noqa: E402
                                             method_label, shots_label)
+from benchmarks import plotting  # noqa: E402
+from tflite_tl import atomic  # noqa: E402
 
 _STYLES = {
     "ft_full": ("tab:red", "s"),
@@ -41,21 +43,18 @@ def _minor_label(value, _):
   leading = round(value / 10 ** math.floor(math.log10(value) + 1e-9))
   return f"{value:,.0f}" if leading in (2, 3, 5) else ""
 
-def plot_accuracy_vs_memory(groups: Sequence[Group], path: str, *,
-                            batch_size: int, shots: Optional[int],
-                            backbone: Optional[str] = None) -> int:
-  """Writes the figure for one shot setting to ``path`` (PNG).
-
-  Returns:
-    The number of panels drawn (0 writes nothing).
-  """
+def figure_accuracy_vs_memory(groups: Sequence[Group], *, batch_size: int,
+                              shots: Optional[int],
+                              backbone: Optional[str] = None):
+  """The figure for one shot setting, or None when there is nothing to
+  plot; the caller closes it."""
   where = dict(batch_size=batch_size, shots=shots)
   if backbone is not None:
     where["backbone"] = backbone
   cell = select(groups, **where)
   datasets = ordered_unique(g.key["dataset"] for g in cell)
   if not datasets:
-    return 0
+    return None
   cols = min(len(datasets), 4)
   rows = math.ceil(len(datasets) / cols)
   fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows),
@@ -92,10 +91,26 @@ def plot_accuracy_vs_memory(groups: Sequence[Group], path: str, *,
   for ax in axes.flat:
     for handle, label in zip(*ax.get_legend_handles_labels()):
       legend.setdefault(label, handle)
-  labels, handles = list(legend), list(legend.values())
-  fig.legend(handles, labels, loc="lower center", ncol=len(labels),
-             frameon=False, fontsize=9)
-  fig.tight_layout(rect=(0, 0.08, 1, 1))
-  fig.savefig(path, dpi=110, metadata={"Software": None})
-  plt.close(fig)
-  return len(datasets)
+  plotting.place_legend(fig, list(legend.values()), list(legend))
+  return fig
+
+
+def plot_accuracy_vs_memory(groups: Sequence[Group], path: str, *,
+                            batch_size: int, shots: Optional[int],
+                            backbone: Optional[str] = None) -> int:
+  """Writes the figure for one shot setting to ``path`` (PNG), atomically.
+
+  Returns:
+    The number of panels drawn (0 writes nothing).
+  """
+  fig = figure_accuracy_vs_memory(groups, batch_size=batch_size, shots=shots,
+                                  backbone=backbone)
+  if fig is None:
+    return 0
+  try:
+    panels = sum(1 for ax in fig.axes if ax.axison)
+    with atomic.replacing(path) as tmp:
+      fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+  finally:
+    plt.close(fig)
+  return panels

@@ -52,6 +52,7 @@ class BuildSpec:
   class_names: Tuple[str, ...]
   arena: int  # shared_arena_bytes() of the measured reports
   max_samples: int
+  train_epochs: int = 10
   arena_in_external_ram: bool = False
   arduino_tflm_library: str = "Chirale_TensorFlowLite"
 
@@ -201,6 +202,8 @@ def model_config_header(spec: BuildSpec) -> str:
       f"constexpr int kImageElements = {spec.image_elements};",
       f"constexpr int kNumClasses = {spec.num_classes};",
       f"constexpr int kMaxSamples = {spec.max_samples};",
+      "// Epochs of a bare 'T' command: what REPORT.md's on-device check ran.",
+      f"constexpr int kTrainEpochs = {spec.train_epochs};",
       "",
       "// One arena for both models (shared head): measured by TFLM's "
       "recording",

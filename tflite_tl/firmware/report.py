@@ -40,10 +40,14 @@ def report_markdown(r: Mapping[str, Any]) -> str:
       f"Backbone `{cfg['model']}` ({_weights_origin(cfg)}), "
       f"method `{cfg['method']}`, dataset `{cfg['dataset']}` "
       f"({r['data']['num_classes']} classes), {cfg['resolution']} px x "
-      f"{r['data']['channels']} channel(s), batch {cfg['batch']}, SGD lr "
-      f"{cfg['learning_rate']} momentum {cfg['momentum']}, host fine-tuning "
-      f"{cfg['finetune_epochs']} epoch(s), seed {cfg['seed']}.",
+      f"{r['data']['channels']} channel(s), on-device batch "
+      f"{cfg['batch']}, SGD lr {cfg['learning_rate']} momentum "
+      f"{cfg['momentum']}, host fine-tuning: {_recipe_text(r)}, seed "
+      f"{cfg['seed']}.",
       "",
+  ]
+  lines += accuracy_section(r)
+  lines += [
       f"## Fit on {dev['name']}: {verdict}",
       "",
   ]
@@ -85,6 +89,8 @@ def report_markdown(r: Mapping[str, Any]) -> str:
   tp = r["parity"]["train"]
   ip = r["parity"]["inference"]
   lines += _table(["check", "value"], [
+      [f"train step over {tp['steps']} steps: verdict (exact, within "
+       "rounding, failed)", tp.get("parity", "")],
       [f"train step: max relative error of the loss over {tp['steps']} steps",
        tp["max_rel_err_loss"]],
       ["train step: max relative error of the parameters",
@@ -112,6 +118,90 @@ def report_markdown(r: Mapping[str, Any]) -> str:
   lines += [f"- `{f}`" for f in r["files"]]
   lines += ["", "## Use it", ""] + usage(r)
   return "\n".join(lines) + "\n"
+
+
+def _recipe_text(r: Mapping[str, Any]) -> str:
+  host = r.get("accuracy", {}).get("host_finetune") or {}
+  recipe = host.get("recipe")
+  if not recipe:
+    return "none"
+  return (f"{recipe['epochs']} epochs, {recipe['optimizer']} lr "
+          f"{recipe['learning_rate']:g}, batch {recipe['batch_size']}")
+
+
+def _pct(x: float) -> str:
+  return f"{100 * x:.1f} %"
+
+
+def accuracy_section(r: Mapping[str, Any]) -> List[str]:
+  """## Accuracy: host fine-tune, exported models in TFLM, and the device's
+  own train step (the on-device check)."""
+  acc = r.get("accuracy")
+  if not acc:
+    return []
+  host, device = acc["host_finetune"], acc.get("device_training")
+  ip = r["parity"]["inference"]
+  rows = [
+      [f"host fine-tune ({_recipe_text(r)})", f"{host['test_images']} "
+       "(whole test split)", _pct(host["test_accuracy"]),
+       "host training, Keras float model"],
+      ["predict.tflite in TFLM", f"{ip['images']} (test sample)",
+       _pct(ip["predict_accuracy"]), "exported parameters"],
+      ["infer.tflite (int8) in TFLM", f"{ip['images']} (test sample)",
+       _pct(ip["int8_accuracy"]), "exported parameters, int8"],
+  ]
+  if device:
+    rows += [
+        ["device, before training", f"{device['held_out_images']} "
+         "(held out)", _pct(device["accuracy_before"]),
+         "predict.tflite in TFLM"],
+        [f"device, after `T{device['epochs']}` on {device['samples']} "
+         "samples", f"{device['held_out_images']} (held out)",
+         _pct(device["accuracy_after"]),
+         "**device's own train step** (train.tflite in TFLM)"],
+    ]
+  lines = ["## Accuracy", ""]
+  lines += _table(["model", "images", "accuracy", "source"], rows)
+  lines.append("")
+  if device:
+    losses = ", ".join(f"{v:.3f}" for v in device["epoch_losses"])
+    sized = (", as many as the RAM left after the arena holds"
+             if r["config"].get("max_samples") is None else "")
+    lines += [
+        "The first row comes from host training. The last two come from "
+        "the device's own train step: the exported `train.tflite`, run in "
+        "the TFLM interpreter on the host exactly as the app runs it on "
+        f"the board (`T{device['epochs']}`, which `T` alone also does): "
+        f"{device['epochs']} epochs over a sample buffer of "
+        f"{device['samples']} images ({device['classes_in_buffer']} "
+        f"classes; the app holds {r['config'].get('sample_buffer')}, "
+        f"`kMaxSamples`{sized}), stored as bytes, in "
+        f"batches of {device['batch']} ({device['steps']} steps). The "
+        "samples are new images (from the test split, not used by the host "
+        "fine-tune); accuracy is the predict model's, in TFLM, on "
+        f"{device['held_out_images']} other held-out images, with the "
+        "parameters before and after that training.",
+        "",
+        f"Mean loss per epoch on the device: {losses}. Accuracy on the "
+        f"buffer's own {device['samples']} samples: "
+        f"{_pct(device['buffer_accuracy_before'])} before, "
+        f"{_pct(device['buffer_accuracy_after'])} after.",
+        "",
+    ]
+    if device["accuracy_after"] < device["accuracy_before"]:
+      lines += [
+          f"Held-out accuracy fell: {device['samples']} samples are too few "
+          f"for `{r['config']['method']}` to generalise from. Collect more "
+          "samples (`--max_samples`, RAM permitting), train fewer epochs, or "
+          "lower `--learning_rate`.",
+          "",
+      ]
+    lines += [
+        "![Loss per epoch of the on-device training, in TFLM]"
+        "(device_training.png)",
+        "",
+    ]
+  return lines
 
 
 def usage(r: Mapping[str, Any]) -> List[str]:

@@ -9,6 +9,7 @@ from tflite_tl import devices as devices_lib
 from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.train import recipe as recipe_lib
 
 # Shipped backbones tried in order when --model is not given: the first is
 # the one known to train within a 256 KB board with the default method (see
@@ -18,6 +19,10 @@ DEFAULT_METHOD = "tinytl_lb"
 DEFAULT_DATASET = "animal_mnist"
 DEFAULT_DEVICE = "nano33ble"
 BATCH_CANDIDATES = (1, 2, 4, 8)
+# Sample buffer while the batch is chosen, and the cap of the automatic one.
+MIN_SAMPLES = 16
+MAX_AUTO_SAMPLES = 256
+OPTIMIZERS = ("adam", "sgd")
 # Present in every export: an existing --out is replaced only if it has one.
 OUTPUT_MARKER = "report.json"
 
@@ -36,18 +41,26 @@ class ExportConfig:
   device: str = DEFAULT_DEVICE
   resolution: Optional[int] = None  # None: the backbone's own
   batch: Optional[int] = None  # None: the largest of 1/2/4/8 that fits
-  learning_rate: float = 0.01
+  # On-device SGD step: larger ones undo the host fine-tune on a small
+  # buffer (measurements in docs/export.md).
+  learning_rate: float = 0.001
   momentum: float = 0.0
   label_smoothing: float = 0.0
-  finetune_epochs: int = 1
-  finetune_learning_rate: float = 0.05
-  samples_per_class: Optional[int] = 100  # host fine-tune/calibration cap
+  # Host fine-tuning (tflite_tl.train.recipe); None: the recipe's value.
+  finetune_epochs: Optional[int] = None
+  finetune_learning_rate: Optional[float] = None
+  finetune_optimizer: str = recipe_lib.OPTIMIZER
+  finetune_batch: int = recipe_lib.BATCH_SIZE
+  samples_per_class: Optional[int] = None  # None: the whole training split
   calibration_images: int = 100
   qat_epochs: int = 0
   verify_steps: int = 3
   parity_tolerance: float = 1e-4
   verify_images: int = 100
-  max_samples: int = 16
+  # The board's sample buffer; None: as many as the RAM left after the arena
+  # holds (the margin stays free), between MIN_ and MAX_AUTO_SAMPLES.
+  max_samples: Optional[int] = None
+  device_epochs: int = 5  # the app's bare 'T'; the on-device TFLM check
   sram_margin: float = fit_lib.DEFAULT_SRAM_MARGIN
   flash_reserve: int = fit_lib.DEFAULT_FLASH_RESERVE
   arena_in_external_ram: bool = False
@@ -101,8 +114,24 @@ def validate(cfg: ExportConfig) -> Plan:
   if not cfg.name.isidentifier():
     raise ExportError(f"--name '{cfg.name}' must be a C identifier (letters, "
                       "digits, '_').")
-  if cfg.max_samples < 1:
-    raise ExportError("--max_samples must be >= 1.")
+  if cfg.max_samples is not None and cfg.max_samples < 1:
+    raise ExportError("--max_samples must be >= 1 (or unset: as many as fit).")
+  if cfg.device_epochs < 0:
+    raise ExportError(f"--device_epochs must be >= 0 (0 skips the on-device "
+                      f"check), got {cfg.device_epochs}.")
+  if cfg.finetune_epochs is not None and cfg.finetune_epochs < 0:
+    raise ExportError(f"--finetune_epochs must be >= 0, got "
+                      f"{cfg.finetune_epochs}.")
+  if cfg.finetune_batch < 1:
+    raise ExportError(f"--finetune_batch must be >= 1, got "
+                      f"{cfg.finetune_batch}.")
+  if cfg.finetune_optimizer not in OPTIMIZERS:
+    raise ExportError(f"Unknown --finetune_optimizer "
+                      f"'{cfg.finetune_optimizer}'. Supported: "
+                      f"{', '.join(OPTIMIZERS)}.")
+  if cfg.samples_per_class is not None and cfg.samples_per_class < 1:
+    raise ExportError("--samples_per_class must be >= 1 (or unset: the "
+                      "whole training split).")
   # Fail before the heavy work if the output directory cannot be used.
   try:
     atomic.check_replaceable(cfg.out, OUTPUT_MARKER)

@@ -18,7 +18,7 @@ Stages, each a function of the one before:
 import dataclasses
 import logging
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -35,21 +35,29 @@ from tflite_tl import train as train_lib
 from tflite_tl._compat import keras
 from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import package
+from tflite_tl.firmware import plots
 from tflite_tl.firmware import report as report_lib
 from tflite_tl.lower import quantize
 from tflite_tl.pipeline import summary
 from tflite_tl.pipeline.backbone import image_shape
 from tflite_tl.pipeline.backbone import load_backbone
 from tflite_tl.pipeline.config import BATCH_CANDIDATES
+from tflite_tl.pipeline.config import MAX_AUTO_SAMPLES
+from tflite_tl.pipeline.config import MIN_SAMPLES
 from tflite_tl.pipeline.config import OUTPUT_MARKER
 from tflite_tl.pipeline.config import ExportConfig
 from tflite_tl.pipeline.config import ExportError
 from tflite_tl.pipeline.config import validate
+from tflite_tl.pipeline.progress import Progress
+from tflite_tl.pipeline.progress import Stage
 from tflite_tl.tflm.runner import train_inputs_order
 from tflite_tl.verify import inference as inference_check
+from tflite_tl.verify import on_device
 from tflite_tl.verify import train_step as train_check
 
 log = logging.getLogger(__name__)
+
+DEVICE_PLOT = "device_training.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +74,8 @@ class _Lowered:
   arenas: Dict[str, tflm.ArenaReport]
   spec: package.BuildSpec
   fit: fit_lib.FitResult
+  # (batch, RAM bytes) of the next candidate, which did not fit.
+  rejected: Optional[Tuple[int, int]] = None
 
 
 def _build_spec(cfg, device, model_name, lowered, int8, arenas, shape,
@@ -83,103 +93,208 @@ def _build_spec(cfg, device, model_name, lowered, int8, arenas, shape,
       class_names=tuple(class_names),
       arena=package.shared_arena_bytes(arenas["train.tflite"],
                                        arenas["predict.tflite"]),
-      max_samples=cfg.max_samples,
+      max_samples=cfg.max_samples or MIN_SAMPLES,
+      train_epochs=cfg.device_epochs or 1,
       arena_in_external_ram=cfg.arena_in_external_ram,
       arduino_tflm_library=cfg.arduino_tflm_library)
 
 
-def _finetune(cfg: ExportConfig, model, x_train, y_train) -> None:
-  if cfg.finetune_epochs > 0:
-    train_lib.fit(model, x_train, y_train, epochs=cfg.finetune_epochs,
-                  batch_size=cfg.batch or 8, optimizer="sgd",
-                  learning_rate=cfg.finetune_learning_rate, momentum=0.9,
-                  label_smoothing=cfg.label_smoothing, seed=cfg.seed,
-                  progress=False)
+@dataclasses.dataclass(frozen=True)
+class _FineTune:
+  recipe: Optional[train_lib.Recipe]  # None: no host fine-tuning
+  history: Optional[train_lib.History]
+  test_accuracy: float  # Keras float model on the whole test split
 
 
-def _int8_model(cfg: ExportConfig, model, x_train, y_train) -> bytes:
+def _recipe(cfg: ExportConfig, num_samples: int) -> train_lib.Recipe:
+  base = train_lib.finetune_recipe(cfg.method, num_samples)
+  return train_lib.Recipe(
+      optimizer=cfg.finetune_optimizer,
+      learning_rate=(cfg.finetune_learning_rate
+                     if cfg.finetune_learning_rate is not None
+                     else base.learning_rate),
+      batch_size=cfg.finetune_batch,
+      epochs=(cfg.finetune_epochs if cfg.finetune_epochs is not None
+              else train_lib.recipe.default_epochs(num_samples,
+                                                   cfg.finetune_batch)))
+
+
+def _finetune(cfg: ExportConfig, model, x_train, y_train, data,
+              stage: Stage) -> _FineTune:
+  recipe = _recipe(cfg, len(x_train))
+  history = None
+  if recipe.epochs > 0:
+    with stage.bar(recipe.epochs, "epoch") as bar:
+
+      def advance(_, hist):
+        bar.set_postfix(loss=f"{hist.loss[-1]:.3f}")
+        bar.update(1)
+
+      history = train_lib.fit(
+          model, x_train, y_train, epochs=recipe.epochs,
+          batch_size=recipe.batch_size, optimizer=recipe.optimizer,
+          learning_rate=recipe.learning_rate, momentum=0.9,
+          label_smoothing=cfg.label_smoothing, seed=cfg.seed, progress=False,
+          on_epoch_end=advance)
+  accuracy = float(train_lib.evaluate(model, data.x_test, data.y_test))
+  return _FineTune(recipe if history is not None else None, history,
+                   accuracy)
+
+
+def _int8_model(cfg: ExportConfig, model, x_train, y_train,
+                recipe: train_lib.Recipe) -> bytes:
   source = model
   if cfg.qat_epochs > 0:
     source = quantize.quantization_aware_finetune(
         model, x_train, y_train, epochs=cfg.qat_epochs,
-        batch_size=cfg.batch or 8, learning_rate=cfg.finetune_learning_rate,
+        batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
         seed=cfg.seed)
   return quantize.quantize_int8(source, x_train, cfg.calibration_images)
 
 
+def _candidates(cfg: ExportConfig):
+  if cfg.batch:
+    return (cfg.batch,)
+  # The app trains on its sample buffer: a batch cannot exceed it.
+  return tuple(b for b in BATCH_CANDIDATES
+               if b <= (cfg.max_samples or MIN_SAMPLES))
+
+
 def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
-           shape, class_names) -> _Lowered:
+           shape, class_names, stage: Stage) -> _Lowered:
   """Lowers at the asked batch, or grows the batch 1, 2, 4, 8 while it
   fits (activation memory grows with it) and keeps the last that fits."""
+  if cfg.batch and cfg.max_samples and cfg.batch > cfg.max_samples:
+    raise ExportError(f"--batch {cfg.batch} exceeds --max_samples "
+                      f"{cfg.max_samples}: the board trains on batches of "
+                      "its stored samples.")
   int8_arena = tflm.measure_arena(int8)
   predict_arenas = {}  # the predict model does not depend on the batch
   chosen = None
-  for batch in ((cfg.batch,) if cfg.batch else BATCH_CANDIDATES):
-    lowered = lower.lower_model(model, batch_size=batch,
-                                learning_rate=cfg.learning_rate,
-                                momentum=cfg.momentum,
-                                label_smoothing=cfg.label_smoothing)
-    if lowered.predict_tflite not in predict_arenas:
-      predict_arenas[lowered.predict_tflite] = tflm.measure_arena(
-          lowered.predict_tflite)
-    arenas = {"train.tflite": tflm.measure_arena(lowered.train_tflite),
-              "predict.tflite": predict_arenas[lowered.predict_tflite],
-              "infer.tflite": int8_arena}
-    spec = _build_spec(cfg, device, model_name, lowered, int8, arenas, shape,
-                       batch, class_names)
-    ram, flash = package.memory_consumers(spec)
-    fit_result = fit_lib.check_fit(
-        device, ram_consumers=ram, flash_consumers=flash,
-        sram_margin=cfg.sram_margin, flash_reserve=cfg.flash_reserve,
-        use_external_ram=cfg.arena_in_external_ram)
-    log.info("batch %d: %d B of %d B RAM needed", batch, fit_result.ram_needed,
-             fit_result.ram_available)
-    if not fit_result.fits:
-      break
-    chosen = _Lowered(batch, lowered, arenas, spec, fit_result)
+  candidates = _candidates(cfg)
+  with stage.bar(len(candidates), "batch size", "lower") as bar:
+    for batch in candidates:
+      bar.set_postfix(batch=batch)
+      lowered = lower.lower_model(model, batch_size=batch,
+                                  learning_rate=cfg.learning_rate,
+                                  momentum=cfg.momentum,
+                                  label_smoothing=cfg.label_smoothing)
+      if lowered.predict_tflite not in predict_arenas:
+        predict_arenas[lowered.predict_tflite] = tflm.measure_arena(
+            lowered.predict_tflite)
+      arenas = {"train.tflite": tflm.measure_arena(lowered.train_tflite),
+                "predict.tflite": predict_arenas[lowered.predict_tflite],
+                "infer.tflite": int8_arena}
+      spec = _build_spec(cfg, device, model_name, lowered, int8, arenas,
+                         shape, batch, class_names)
+      fit_result = _fit(cfg, device, spec)
+      bar.update(1)
+      log.info("batch %d: %d B of %d B RAM needed", batch,
+               fit_result.ram_needed, fit_result.ram_available)
+      if not fit_result.fits:
+        break
+      chosen = _Lowered(batch, lowered, arenas, spec, fit_result)
   if chosen is None:
     fit_lib.require_fit(device, fit_result,
                         devices_lib.load_devices(cfg.devices_files),
                         cfg.sram_margin, batch=batch, method=cfg.method)
+  if not fit_result.fits:
+    chosen = dataclasses.replace(chosen, rejected=(batch,
+                                                   fit_result.ram_needed))
+  if cfg.max_samples is None:
+    chosen = _fill_sample_buffer(cfg, device, chosen)
   package.check_variables(chosen.spec)
   return chosen
 
 
+def _fit(cfg: ExportConfig, device, spec) -> fit_lib.FitResult:
+  ram, flash = package.memory_consumers(spec)
+  return fit_lib.check_fit(
+      device, ram_consumers=ram, flash_consumers=flash,
+      sram_margin=cfg.sram_margin, flash_reserve=cfg.flash_reserve,
+      use_external_ram=cfg.arena_in_external_ram)
+
+
+def _fill_sample_buffer(cfg: ExportConfig, device, chosen: _Lowered
+                        ) -> _Lowered:
+  """The largest sample buffer the RAM left after the arena holds (at most
+  MAX_AUTO_SAMPLES): the more samples, the better on-device training
+  generalises."""
+  spec = chosen.spec
+  free = chosen.fit.ram_available - chosen.fit.ram_needed
+  grown = min(MAX_AUTO_SAMPLES,
+              spec.max_samples + free // (spec.image_elements + 1))
+  spec = dataclasses.replace(spec, max_samples=max(spec.max_samples, grown))
+  return dataclasses.replace(chosen, spec=spec, fit=_fit(cfg, device, spec))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Verified:
+  train: train_check.TrainParity
+  inference: inference_check.InferenceParity
+  device: Optional[on_device.DeviceTraining]
+
+
 def _verify(cfg: ExportConfig, model, chosen: _Lowered, data, x_train,
-            y_train):
-  """(train-step parity, inference parity), both in TFLM."""
-  # A seeded sample of the test set: datasets may be sorted by label.
-  rng = np.random.RandomState(cfg.seed)
-  pick = np.sort(rng.permutation(len(data.x_test))[:cfg.verify_images])
+            y_train, stage: Stage) -> _Verified:
+  """Parity of the three models in TFLM, then the device-in-the-loop
+  check: the exported train step trains on a board-sized sample buffer."""
+  # Seeded samples of the test split (datasets may be sorted by label): the
+  # board's samples for the on-device check (the user's own images, never
+  # seen by the host fine-tune; a few of each class), and other, held-out
+  # images for every accuracy figure measured in TFLM.
+  buffer, pick = on_device.split_test_images(
+      data.y_test, cfg.seed,
+      chosen.spec.max_samples if cfg.device_epochs else 0, cfg.verify_images)
+  if len(pick) == 0 or (cfg.device_epochs and len(buffer) < chosen.batch):
+    raise ExportError(
+        f"The test split of {cfg.dataset} has {len(data.x_test)} images: "
+        "too few for a board sample buffer plus held-out images. Raise "
+        "--samples_per_class, or skip the on-device check with "
+        "--device_epochs=0.")
   x_test = np.asarray(data.x_test, np.float32)[pick]
   y_test = np.asarray(data.y_test)[pick]
-  keras_logits = model.predict(x_test, batch_size=64, verbose=0)
   spec = chosen.spec
-  inference = inference_check.inference_parity(
-      keras_logits, spec.predict_tflite, spec.infer_int8_tflite,
-      spec.infer_int8_info, x_test, y_test)
-  batches = []
-  for _ in range(cfg.verify_steps):
-    idx = rng.choice(len(x_train), chosen.batch,
-                     replace=len(x_train) < chosen.batch)
-    batches.append((x_train[idx], y_train[idx].astype(np.int32)))
-  train = train_check.train_parity(chosen.lowered, batches,
-                                   tolerance=cfg.parity_tolerance,
-                                   seed=cfg.seed)
-  _check_parity(cfg, train, inference)
-  return train, inference
+  with stage.bar(3 if cfg.device_epochs else 2, "check") as bar:
+    keras_logits = model.predict(x_test, batch_size=64, verbose=0)
+    inference = inference_check.inference_parity(
+        keras_logits, spec.predict_tflite, spec.infer_int8_tflite,
+        spec.infer_int8_info, x_test, y_test)
+    bar.update(1)
+    rng = np.random.RandomState(cfg.seed + 1)  # the train-step batches
+    batches = []
+    for _ in range(cfg.verify_steps):
+      idx = rng.choice(len(x_train), chosen.batch,
+                       replace=len(x_train) < chosen.batch)
+      batches.append((x_train[idx], y_train[idx].astype(np.int32)))
+    train = train_check.train_parity(chosen.lowered, batches,
+                                     tolerance=cfg.parity_tolerance,
+                                     seed=cfg.seed)
+    bar.update(1)
+    _check_parity(cfg, train, inference)
+    device = None
+    if cfg.device_epochs:
+      device = on_device.device_training(
+          spec.train_tflite, spec.predict_tflite,
+          (np.asarray(data.x_test, np.float32)[buffer],
+           np.asarray(data.y_test)[buffer]), (x_test, y_test),
+          batch=chosen.batch, epochs=cfg.device_epochs)
+      bar.update(1)
+  return _Verified(train, inference, device)
 
 
 def _check_parity(cfg, train, inference):
-  worst = {"train-step loss": train.max_rel_err_loss,
-           "trained parameters": train.max_rel_err_params,
-           "predict-model logits": inference.max_rel_err_logits}
-  bad = {k: v for k, v in worst.items() if not v <= cfg.parity_tolerance}
+  bad = []
+  if train.parity == "failed":
+    bad.append(f"train step (loss {train.max_rel_err_loss:.3g}, parameters "
+               f"{train.max_rel_err_params:.3g}, also against TF on "
+               "1-ulp-perturbed inputs)")
+  if not inference.max_rel_err_logits <= cfg.parity_tolerance:
+    bad.append(f"predict-model logits {inference.max_rel_err_logits:.3g}")
   if bad:
     raise ExportError(
         "TFLM does not reproduce TF within the relative tolerance "
-        f"{cfg.parity_tolerance}: "
-        + ", ".join(f"{k} {v:.3g}" for k, v in sorted(bad.items()))
+        f"{cfg.parity_tolerance}: " + ", ".join(bad)
         + ". The lowering of some layer is wrong for this model; nothing was "
         "written. Run `python -m export.verify` with the same flags to find "
         "the layer.")
@@ -214,42 +329,106 @@ def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int):
   return rewritten
 
 
-def run_export(cfg: ExportConfig) -> ExportResult:
-  """Runs the export; raises (and writes nothing) on any failure."""
-  plan = validate(cfg)
-  # load
-  keras.utils.set_random_seed(cfg.seed)
-  backbone, record = load_backbone(plan.model, plan.pretrained,
-                                   cfg.resolution)
-  shape = image_shape(backbone)
-  data = data_lib.load(cfg.dataset, resolution=shape[0], channels=shape[2],
-                       seed=cfg.seed, max_per_class=cfg.samples_per_class)
-  x_train = np.asarray(data.x_train, np.float32)
-  y_train = np.asarray(data.y_train)
-  # rewrite
-  rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes)
-  model_name, model_file = plan.model, None
-  if models_lib.is_model_path(plan.model):
-    # The package and report name the file, not the machine's path to it.
-    model_file = plan.model
-    model_name = os.path.basename(os.path.normpath(plan.model))
-  # fine-tune
-  _finetune(cfg, rewritten, x_train, y_train)
-  # lower
-  int8 = _int8_model(cfg, rewritten, x_train, y_train)
-  chosen = _lower(cfg, plan.device, model_name, rewritten, int8, shape,
-                  data.class_names)
-  # verify
-  train, inference = _verify(cfg, rewritten, chosen, data, x_train, y_train)
-  # package
-  files = package.package_files(chosen.spec)
-  report = summary.export_report(
-      cfg, plan.device, model_name, plan.pretrained, record, model_file, data,
-      chosen.batch, chosen.spec, chosen.arenas, chosen.fit, train, inference,
-      _analytic_memory(rewritten, chosen.batch),
-      sorted(files) + ["REPORT.md", "report.json"])
-  files["report.json"] = report_lib.report_json(report)
-  files["REPORT.md"] = report_lib.report_markdown(report)
-  with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:
-    atomic.write_tree(tmp, files)
-  return ExportResult(os.path.abspath(cfg.out), report)
+def _count(weights) -> int:
+  return int(sum(np.prod(w.shape) for w in weights))
+
+
+def run_export(cfg: ExportConfig,
+               progress: Optional[Progress] = None) -> ExportResult:
+  """Runs the export; raises (and writes nothing) on any failure.
+
+  ``progress`` receives one line per stage (``Progress(sys.stderr)`` in the
+  CLI); by default nothing is printed.
+  """
+  progress = progress or Progress()
+  with progress.stage("load") as stage:
+    plan = validate(cfg)
+    keras.utils.set_random_seed(cfg.seed)
+    backbone, record = load_backbone(plan.model, plan.pretrained,
+                                     cfg.resolution)
+    shape = image_shape(backbone)
+    data = data_lib.load(cfg.dataset, resolution=shape[0],
+                         channels=shape[2], seed=cfg.seed,
+                         max_per_class=cfg.samples_per_class)
+    x_train = np.asarray(data.x_train, np.float32)
+    y_train = np.asarray(data.y_train)
+    origin = (f"pretrained on {record.get('dataset')}" if record
+              else "weights from the file" if models_lib.is_model_path(
+                  plan.model)
+              else "RANDOM weights: no shipped backbone of that name")
+    stage.summary = (
+        f"{plan.model} ({origin}, {shape[0]}x{shape[1]}x{shape[2]}); "
+        f"{cfg.dataset}: {len(x_train)} train / {len(data.x_test)} test "
+        f"images, {data.num_classes} classes")
+    model_name, model_file = plan.model, None
+    if models_lib.is_model_path(plan.model):
+      # The package and report name the file, not the machine's path to it.
+      model_file = plan.model
+      model_name = os.path.basename(os.path.normpath(plan.model))
+  with progress.stage("rewrite") as stage:
+    rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes)
+    stage.summary = (
+        f"{cfg.method}: {_count(rewritten.trainable_weights):,} "
+        f"of {_count(rewritten.weights):,} weights train")
+  with progress.stage("fine-tune") as stage:
+    tuned = _finetune(cfg, rewritten, x_train, y_train, data, stage)
+    stage.summary = (
+        (f"host, {tuned.recipe.describe()}: loss "
+         f"{tuned.history.loss[0]:.3f} -> {tuned.history.loss[-1]:.3f}; "
+         if tuned.recipe else "none (--finetune_epochs=0); ")
+        + f"test accuracy {tuned.test_accuracy:.1%} "
+        f"({len(data.x_test)} images, Keras float)")
+  with progress.stage("lower") as stage:
+    int8 = _int8_model(cfg, rewritten, x_train, y_train,
+                       tuned.recipe or _recipe(cfg, len(x_train)))
+    chosen = _lower(cfg, plan.device, model_name, rewritten, int8, shape,
+                    data.class_names, stage)
+    rejected = (f" (batch {chosen.rejected[0]} needs "
+                f"{chosen.rejected[1]:,} B)" if chosen.rejected else "")
+    stage.summary = (
+        f"batch {chosen.batch}{rejected}; train.tflite "
+        f"{len(chosen.spec.train_tflite):,} B, arena "
+        f"{chosen.arenas['train.tflite'].total:,} B (TFLM, measured); "
+        f"{chosen.spec.max_samples} samples on the board; RAM "
+        f"{chosen.fit.ram_needed:,} of {chosen.fit.ram_available:,} B")
+  with progress.stage("verify") as stage:
+    checked = _verify(cfg, rewritten, chosen, data, x_train, y_train, stage)
+    text = (f"TFLM vs TF: train step {checked.train.parity.replace('_', ' ')}"
+            f" ({checked.train.max_rel_err_params:.1e}), predict "
+            f"{checked.inference.max_rel_err_logits:.1e}; int8 agrees "
+            f"{checked.inference.int8_agreement:.0%}")
+    if checked.device:
+      d = checked.device
+      text += (f"; on-device training (TFLM, {d.epochs} epochs on "
+               f"{d.samples} samples): held-out {d.accuracy_before:.0%} -> "
+               f"{d.accuracy_after:.0%}")
+    stage.summary = text
+  with progress.stage("export") as stage:
+    files = package.package_files(chosen.spec)
+    if checked.device:
+      files[DEVICE_PLOT] = plots.device_loss_curve(
+          checked.device.epoch_losses, samples=checked.device.samples,
+          batch=checked.device.batch,
+          accuracy_before=checked.device.accuracy_before,
+          accuracy_after=checked.device.accuracy_after,
+          held_out=checked.device.held_out_images,
+          title=f"On-device training: {model_name} / {cfg.method} on "
+          f"{plan.device.name}")
+    report = summary.export_report(
+        cfg, plan.device, model_name, plan.pretrained, record, model_file,
+        data,
+        chosen.batch, chosen.spec, chosen.arenas, chosen.fit, checked.train,
+        checked.inference, _analytic_memory(rewritten, chosen.batch),
+        sorted(files) + ["REPORT.md", "report.json"], finetune=tuned,
+        device_training=checked.device)
+    files["report.json"] = report_lib.report_json(report)
+    files["REPORT.md"] = report_lib.report_markdown(report)
+    with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:
+      atomic.write_tree(tmp, files)
+    out = os.path.abspath(cfg.out)
+    stage.summary = (f"{out}: fits {plan.device.name} "
+                     f"({chosen.fit.ram_needed:,} of "
+                     f"{chosen.fit.ram_available:,} B RAM, "
+                     f"{chosen.fit.flash_needed:,} of "
+                     f"{chosen.fit.flash_available:,} B flash)")
+  return ExportResult(out, report)

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 from tflite_tl import flatbuffer
 from tflite_tl.firmware import package
 from tflite_tl.pipeline.config import ExportConfig
+from tflite_tl.verify.errors import round_figure
 
 FORMAT = "tflite-tl-export/1"
 _RECORD_KEYS = ("dataset", "resolution", "channels", "weights_sha256", "model")
@@ -18,9 +19,28 @@ def export_report(cfg: ExportConfig, device, model_name: str,
                   pretrained: bool, record: Optional[Dict],
                   model_file: Optional[str], data, batch: int,
                   spec: package.BuildSpec, arenas, fit_result, train,
-                  inference, analytic: Optional[Dict],
-                  files: List[str]) -> Dict[str, Any]:
-  """The report of one export (see docs/export.md for the fields)."""
+                  inference, analytic: Optional[Dict], files: List[str], *,
+                  finetune, device_training) -> Dict[str, Any]:
+  """The report of one export (see docs/export.md for the fields).
+
+  ``finetune`` is the fine-tune stage's result (recipe, history, test
+  accuracy of the host model); ``device_training`` the on-device check
+  (``tflite_tl.verify.on_device.DeviceTraining``) or None.
+  """
+  recipe = finetune.recipe
+  host = {
+      "recipe": None if recipe is None else {
+          "optimizer": recipe.optimizer,
+          "learning_rate": recipe.learning_rate,
+          "batch_size": recipe.batch_size, "epochs": recipe.epochs},
+      "loss_first_epoch": None if finetune.history is None
+      else round_figure(finetune.history.loss[0], 5),
+      "loss_last_epoch": None if finetune.history is None
+      else round_figure(finetune.history.loss[-1], 5),
+      "test_images": int(len(data.x_test)),
+      "test_accuracy": round_figure(finetune.test_accuracy, 4),
+      "source": "host training (Keras float model)",
+  }
   predict_names = {(v.container, v.shared_name)
                    for v in spec.predict_info.variables}
   capacity = device.arena_capacity(cfg.arena_in_external_ram)
@@ -37,9 +57,13 @@ def export_report(cfg: ExportConfig, device, model_name: str,
           "momentum": cfg.momentum, "label_smoothing": cfg.label_smoothing,
           "finetune_epochs": cfg.finetune_epochs,
           "finetune_learning_rate": cfg.finetune_learning_rate,
+          "finetune_optimizer": cfg.finetune_optimizer,
+          "finetune_batch": cfg.finetune_batch,
+          "device_epochs": cfg.device_epochs,
           "samples_per_class": cfg.samples_per_class,
           "qat_epochs": cfg.qat_epochs, "seed": cfg.seed, "name": cfg.name,
-          "max_samples": cfg.max_samples, "sram_margin": cfg.sram_margin,
+          "max_samples": cfg.max_samples,
+          "sample_buffer": spec.max_samples, "sram_margin": cfg.sram_margin,
           "flash_reserve": cfg.flash_reserve,
           "arena_in_external_ram": cfg.arena_in_external_ram,
           "arduino_tflm_library": cfg.arduino_tflm_library,
@@ -60,6 +84,11 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       "analytic_memory": analytic,
       "fit": fit_result.to_dict(),
       "parity": {"train": train.to_dict(), "inference": inference.to_dict()},
+      "accuracy": {
+          "host_finetune": host,
+          "device_training": None if device_training is None
+          else device_training.to_dict(),
+      },
       "ops": {"train.tflite": flatbuffer.op_counts(spec.train_tflite),
               "predict.tflite": flatbuffer.op_counts(spec.predict_tflite),
               "infer.tflite": flatbuffer.op_counts(spec.infer_int8_tflite)},

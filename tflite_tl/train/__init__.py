@@ -13,8 +13,10 @@ from tflite_tl.train.history import History
 from tflite_tl.train.losses import smoothed_targets, softmax_cross_entropy
 from tflite_tl.train.loop import fit, seed_everything
 from tflite_tl.train.optimizers import make_optimizer
+from tflite_tl.train.recipe import Recipe, finetune_recipe
 
 __all__ = [
-    "History", "augment", "evaluate", "fit", "make_optimizer", "predict_logits",
+    "History", "Recipe", "augment", "evaluate", "finetune_recipe", "fit",
+    "make_optimizer", "predict_logits",
     "recalibrate_batchnorm", "seed_everything", "smoothed_targets", "softmax_cross_entropy",
 ]

@@ -113,7 +113,9 @@ def fit(model, x, y, *, epochs: int, batch_size: int = 32,
         validation_data: Optional[Tuple[np.ndarray, np.ndarray]] = None,
         checkpoint_dir: Optional[str] = None, resume: bool = False,
         progress: bool = True, augment: Optional[Augment] = None,
-        training: bool = False) -> History:
+        training: bool = False,
+        on_epoch_end: Optional[Callable[[int, History], None]] = None
+        ) -> History:
   """Trains ``model.trainable_weights`` on ``(x, y)`` with softmax cross-entropy.
 
   Args:
@@ -134,6 +136,8 @@ def fit(model, x, y, *, epochs: int, batch_size: int = 32,
     progress: show a tqdm bar (only when stderr is a terminal).
     augment: ``augment(images, rng) -> images`` applied to every batch.
     training: the ``training`` flag of the model call; see the module doc.
+    on_epoch_end: called with (completed epochs, history) after each epoch,
+      e.g. to drive a caller's progress display.
 
   Returns:
     History with per-epoch mean loss, training accuracy and validation
@@ -190,4 +194,6 @@ def fit(model, x, y, *, epochs: int, batch_size: int = 32,
                  history.loss[-1], history.accuracy[-1], val)
     if checkpoint_dir is not None:
       ckpt.save(checkpoint_dir, epoch + 1, model, opt, history)
+    if on_epoch_end is not None:
+      on_epoch_end(epoch + 1, history)
   return history

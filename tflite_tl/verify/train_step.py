@@ -184,9 +184,10 @@ class TrainParity:
   losses_tflm: Tuple[float, ...]
   max_rel_err_loss: float
   max_rel_err_params: float
+  parity: str  # one of VERDICTS
 
   def to_dict(self) -> dict:
-    return {"steps": self.steps,
+    return {"steps": self.steps, "parity": self.parity,
             "losses_tf": [round_figure(v) for v in self.losses_tf],
             "losses_tflm": [round_figure(v) for v in self.losses_tflm],
             "max_rel_err_loss": round_figure(self.max_rel_err_loss, 3),
@@ -201,4 +202,5 @@ def train_parity(lowered: LoweredModel, batches,
                    seed=seed)
   return TrainParity(len(batches), tuple(float(v) for v in result["tf_losses"]),
                      tuple(float(v) for v in result["tflm_losses"]),
-                     result["max_rel_err_loss"], result["max_rel_err_params"])
+                     result["max_rel_err_loss"], result["max_rel_err_params"],
+                     result["parity"])

@@ -124,9 +124,11 @@ void App::Poll() {
       Say("ok samples=%d", num_samples_);
       return;
     }
-    case 'T':
-      Train(ReadNumber());
+    case 'T': {
+      int epochs = ReadNumber();
+      Train(epochs > 0 ? epochs : kTrainEpochs);
       return;
+    }
     case 'S': {
       if (storage_ == nullptr) {
         Say("error: no storage backend on this board (see tl_storage.h)");

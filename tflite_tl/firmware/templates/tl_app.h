@@ -5,6 +5,7 @@
 //   'I' + IMAGE            -> "pred <label> <class name> <score>"
 //   'L' <label> '\n' IMAGE -> "ok samples=<n>"   (stores a labelled sample)
 //   'T' <epochs> '\n'      -> "epoch <e> loss <mean loss>" per epoch
+//                             ('T' '\n' alone: kTrainEpochs epochs)
 //   'S'                    -> "saved seq=<n>"    (power-cut-safe)
 //   'R'                    -> "restored seq=<n>"
 //   '?'                    -> model, memory and sample-buffer summary
