@@ -255,8 +255,8 @@ def build_model(config: VerifyConfig):
   from tflite_tl.models import get_model  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import is_model_path  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import load_pretrained  # pylint: disable=import-outside-toplevel
-  from tflite_tl.models import read_model_file  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import pretrained_info  # pylint: disable=import-outside-toplevel
+  from tflite_tl.models import read_model_file  # pylint: disable=import-outside-toplevel
   from tflite_tl.rewrite import apply_method  # pylint: disable=import-outside-toplevel
   from tflite_tl._compat import keras  # pylint: disable=import-outside-toplevel
 
