@@ -89,7 +89,7 @@ def test_every_method_on_every_mini_20_steps(tmp_path, name, method):
                                   "mobilenet_v3_large_0.75",
                                   "efficientnet_b0"])
 def test_keras_applications_tinytl_lb_20_steps(tmp_path, name):
-  from benchmarks import own_models  # pylint: disable=import-outside-toplevel
-  path = own_models.write_model(name, str(tmp_path))
+  from benchmarks import own_model_files  # pylint: disable=import-outside-toplevel
+  path = own_model_files.write_model(name, str(tmp_path))
   _, result = _lower_and_compare(path, "tinytl_lb", steps=20, resolution=32)
   assert result["parity"] in ("exact", "within_rounding"), result

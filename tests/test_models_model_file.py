@@ -174,6 +174,20 @@ def test_custom_layer_that_tf_keras_cannot_rebuild_is_named(tmp_path):
   _assert_one_line_naming(e, path)
 
 
+def test_lambda_layer_in_a_keras_file_is_named(tmp_path):
+  inputs = keras.Input((8, 8, 3))
+  x = keras.layers.Conv2D(4, 3)(inputs)
+  x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  path = str(tmp_path / "lambda.keras")
+  keras.Model(inputs, keras.layers.Dense(2)(x)).save(path)
+  with pytest.raises(ModelFileError,
+                     match="layer 'double' \\(Lambda\\) holds arbitrary "
+                     "Python code") as e:
+    read_model_file(path)
+  _assert_one_line_naming(e, path)
+
+
 @pytest.mark.parametrize("build,expected", [
     (lambda: keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                                keras.layers.Dense(4)]), "not a CNN"),

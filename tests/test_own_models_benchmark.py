@@ -1,5 +1,6 @@
-"""benchmarks/own_models.py: the table and the model files it verifies."""
-from benchmarks import own_models
+"""benchmarks/own_model_files.py: the table and the model files of
+benchmarks/own_models.py."""
+from benchmarks import own_model_files
 from tflite_tl.models import read_model_file
 
 
@@ -25,7 +26,7 @@ def test_table_rows_for_passes_ties_and_methods_that_do_not_apply():
        "resolution": 28, "builtin_only": False,
        "error": "model 'x' has no DepthwiseConv2D layers, so none. More."},
   ]
-  lines = own_models.table(rows).splitlines()
+  lines = own_model_files.table(rows).splitlines()
   assert lines[2] == ("| mobilenet_v3_small_0.75.h5 | tinytl_b | 32 | exact "
                       "| 1.0e-07 / 2.0e-06 | 123,456 | 65,432 | 4,096 |")
   assert "within rounding (tie at step 6; re-synchronised steps 8.0e-06)" in (
@@ -36,7 +37,7 @@ def test_table_rows_for_passes_ties_and_methods_that_do_not_apply():
 
 
 def test_written_model_file_loads_back(tmp_path):
-  path = own_models.write_model("sequential_cnn", str(tmp_path))
+  path = own_model_files.write_model("sequential_cnn", str(tmp_path))
   assert path.endswith("sequential_cnn.keras")
-  assert own_models.write_model("sequential_cnn", str(tmp_path)) == path
+  assert own_model_files.write_model("sequential_cnn", str(tmp_path)) == path
   assert read_model_file(path).size == (28, 28)

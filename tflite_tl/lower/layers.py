@@ -18,8 +18,8 @@ from tflite_tl.layers.ws_conv import standardize_kernel
 from tflite_tl.lower.ops import activation as activation_ops
 from tflite_tl.lower.ops import conv as conv_ops
 from tflite_tl.lower.ops import dense as dense_ops
-from tflite_tl.lower.ops import elementwise as elementwise_ops
 from tflite_tl.lower.ops import depthwise as depthwise_ops
+from tflite_tl.lower.ops import elementwise as elementwise_ops
 from tflite_tl.lower.ops import norm as norm_ops
 from tflite_tl.lower.ops import pooling as pooling_ops
 from tflite_tl.lower.ops import resize as resize_ops

@@ -28,6 +28,8 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
+from tflite_tl.models.pretrained import list_pretrained
+from tflite_tl.models.registry import list_models
 # Registers tflite-tl's own layers (partial, WSConv2D, HardSwish...) so that
 # models saved after a rewrite load back.
 from tflite_tl import layers as _tflite_tl_layers  # noqa: F401  pylint: disable=unused-import
@@ -70,10 +72,14 @@ class ModelFile:
 
 
 def is_model_path(value: str) -> bool:
-  """True when ``value`` names a model file rather than a zoo model."""
-  return (isinstance(value, str)
-          and (value.lower().endswith(MODEL_SUFFIXES) or os.sep in value
-               or os.path.exists(value)))
+  """True when ``value`` names a model file rather than a zoo or shipped
+  model (those names win over a same-named file in the working directory)."""
+  if not isinstance(value, str) or not value:
+    return False
+  if value in list_models() or value in list_pretrained():
+    return False
+  return (value.lower().endswith(MODEL_SUFFIXES) or os.sep in value
+          or os.path.exists(value))
 
 
 def _error(path: str, what: str) -> ModelFileError:
