@@ -42,19 +42,30 @@ flags.DEFINE_enum("weights", _D.weights, list(verify_lib.WEIGHT_CHOICES),
                   "the same name (rebuilt at --resolution), 'random' = the "
                   "zoo's seeded initialisation, 'auto' = pretrained when a "
                   "shipped backbone matches the model, width and channels.")
+flags.DEFINE_integer("memory_budget", None, "tinytrain: bytes of training "
+                     "state beyond inference to select under (default: the "
+                     "method's).")
+flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
+                     "step to select under.")
+flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
+                    "channel criterion (fisher, l2, random).")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # keep stdout/stderr to the report
+  options = {k: v for k, v in (("memory_budget", FLAGS.memory_budget),
+                               ("compute_budget", FLAGS.compute_budget),
+                               ("criterion", FLAGS.selection_criterion))
+             if v is not None}
   report = verify_lib.verify(verify_lib.VerifyConfig(
       model=FLAGS.model, method=FLAGS.method, resolution=FLAGS.resolution,
       batch=FLAGS.batch, steps=FLAGS.steps,
       width_multiplier=FLAGS.width_multiplier, channels=FLAGS.channels,
       num_classes=FLAGS.num_classes, seed=FLAGS.seed,
       learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
-      weights=FLAGS.weights))
+      weights=FLAGS.weights, method_options=options or None))
   if FLAGS.format == "json":
     print(json.dumps(report, sort_keys=True))
   else:

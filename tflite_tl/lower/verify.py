@@ -83,6 +83,8 @@ class VerifyConfig:
   learning_rate: float = 0.01
   tolerance: float = DEFAULT_TOLERANCE
   weights: str = "auto"  # "auto", "pretrained" or "random"
+  # Extra options of the method (e.g. tinytrain's memory_budget).
+  method_options: Optional[Dict] = None
 
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
@@ -91,6 +93,9 @@ ULP_PERTURBATION = 2.0 ** -24
 # TF runs on ulp-perturbed inputs that a TFLM run missing the unperturbed
 # reference is also compared with (each tie is a coin flip per run).
 PERTURBED_REFERENCES = 4
+# Labelled samples per class handed to methods that select on the user's
+# samples (tinytrain): seeded random images, like the verified batches.
+SUPPORT_PER_CLASS = 4
 
 
 def random_batches(seed: int, steps: int, batch: int, image_shape,
@@ -256,6 +261,7 @@ def build_model(config: VerifyConfig):
   from tflite_tl.models import load_pretrained  # pylint: disable=import-outside-toplevel
   from tflite_tl.models import pretrained_info  # pylint: disable=import-outside-toplevel
   from tflite_tl.rewrite import apply_method  # pylint: disable=import-outside-toplevel
+  from tflite_tl.rewrite import method_needs_support  # pylint: disable=import-outside-toplevel
   from tflite_tl._compat import keras  # pylint: disable=import-outside-toplevel
 
   if config.weights not in WEIGHT_CHOICES:
@@ -282,8 +288,16 @@ def build_model(config: VerifyConfig):
       kwargs["width_multiplier"] = config.width_multiplier
     backbone = get_model(config.model, **kwargs)
     weights = f"random (seed {config.seed}; {mismatch})"
+  options = dict(config.method_options or {})
+  if method_needs_support(config.method) and "support" not in options:
+    rs = np.random.RandomState(config.seed + 2)
+    n = SUPPORT_PER_CLASS * config.num_classes
+    options["support"] = (
+        rs.rand(n, *backbone.input_shape[1:]).astype(np.float32),
+        np.arange(n) % config.num_classes)
+    options.setdefault("batch_size", config.batch)
   model = apply_method(backbone, config.method,
-                       num_classes=config.num_classes)
+                       num_classes=config.num_classes, **options)
   return model, weights
 
 
@@ -292,6 +306,7 @@ def verify(config: VerifyConfig) -> Dict:
   TF/TFLM parity. Returns the report dict (``passed`` tells the verdict)."""
   # Imported here: the zoo and the rewrites are only needed by this entry point.
   from tflite_tl.memory import training_memory  # pylint: disable=import-outside-toplevel
+  from tflite_tl.rewrite import selection_of  # pylint: disable=import-outside-toplevel
 
   model, weights = build_model(config)
   report = {"model": config.model, "method": config.method,
@@ -343,6 +358,9 @@ def verify(config: VerifyConfig) -> Dict:
     report["nearest_perturbed_reference"] = {
         k: nearest[k] for k in ("max_rel_err_loss", "max_rel_err_params",
                                 "worst_param", "draw")}
+  selection = selection_of(model)
+  if selection is not None:
+    report["selection"] = selection.to_dict()
   report["passed"] = report["parity"] != "failed"
   return report
 

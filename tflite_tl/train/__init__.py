@@ -8,6 +8,8 @@ statistics after training with batch statistics.
 """
 from tflite_tl.train import augment
 from tflite_tl.train.batchnorm import recalibrate_batchnorm
+from tflite_tl.train.episodic import (embedding_model, meta_train,
+                                      prototype_accuracy, prototype_logits)
 from tflite_tl.train.evaluation import evaluate, predict_logits
 from tflite_tl.train.history import History
 from tflite_tl.train.losses import smoothed_targets, softmax_cross_entropy
@@ -15,6 +17,8 @@ from tflite_tl.train.loop import fit, seed_everything
 from tflite_tl.train.optimizers import make_optimizer
 
 __all__ = [
-    "History", "augment", "evaluate", "fit", "make_optimizer", "predict_logits",
+    "History", "augment", "embedding_model", "evaluate", "fit",
+    "make_optimizer", "meta_train", "predict_logits", "prototype_accuracy",
+    "prototype_logits",
     "recalibrate_batchnorm", "seed_everything", "smoothed_targets", "softmax_cross_entropy",
 ]
