@@ -8,10 +8,10 @@ from tflite_tl import sparse
 import sparse_fixtures
 
 
-def _cost_model(batch=2, axis="input", momentum=0.0):
+def _cost_model(batch=2, axis="input", momentum=0.0, mask_bits=1):
   model = sparse_fixtures.mbconv_model()
   return model, sparse.CostModel(sparse.model_inventory(model), batch,
-                                 momentum, axis)
+                                 momentum, axis, mask_bits)
 
 
 def test_inventory_candidates_and_counts():
@@ -45,7 +45,9 @@ def test_head_only_and_one_layer_by_hand():
   assert one.param_bytes - head.param_bytes == (3 * 3 * 4 + 16) * 4
   # Masks of b2_dw_relu only (then project, add, pool: no masks).
   assert one.mask_bytes == 6 * 6 * 16 / 8 * 2
-  # Input gradients of b2_project and the head, kernel gradient of b2_dw.
+  bools = sparse.CostModel(cm.inventory, 2, mask_bits=8)({"b2_dw": 4},
+                                                        ["b2_dw"])
+  assert bools.mask_bytes == 6 * 6 * 16 * 2  # the lowering's 1-byte bools  # Input gradients of b2_project and the head, kernel gradient of b2_dw.
   assert one.backward_macs == 2 * (
       6 * 6 * 8 * 16 + 8 * 3 + 8 * 3 + 6 * 6 * 4 * 9)
   with_momentum = sparse.CostModel(cm.inventory, 2, 0.9)({"b2_dw": 4},
@@ -76,7 +78,27 @@ def test_stored_and_parameter_bytes_equal_the_memory_model(axis, chosen):
       rankings=rankings, bias_layers=list(chosen), seed=0)
   rewritten = rewrite.apply_selection(model, selection)
   report = memory.training_memory(rewritten, batch_size=3)
-  parts = dict(selection.memory_breakdown)
+  parts = dict(selection.saved_breakdown)
   assert parts["stored_activations"] + parts["masks"] == pytest.approx(
       report.saved_activation_bytes_per_sample * 3, abs=1)
-  assert parts["trained_parameters"] == report.trainable_param_bytes
+  assert dict(selection.memory_breakdown)["trained_parameters"] == (
+      report.trainable_param_bytes)
+
+
+def test_activations_beyond_inference_come_from_the_peaks():
+  _, cm = _cost_model(batch=2)
+  head = cm({})
+  # The head alone: its backward pass is far below inference's peak.
+  assert head.activation_bytes == 0.0
+  assert head.inference_peak_bytes == max(
+      l.held_bytes for l in cm.inventory.layers) * 2
+  # Training the stem keeps the masks of every ReLU and sends gradients
+  # through the whole network: the backward peak exceeds inference's.
+  deep = cm({"stem": 2}, ["stem"])
+  assert deep.backward_peak_bytes > deep.inference_peak_bytes
+  assert deep.activation_bytes == pytest.approx(
+      deep.backward_peak_bytes - deep.inference_peak_bytes)
+  shallow = cm({"b2_project": 2}, ["b2_project"])
+  assert shallow.activation_bytes < deep.activation_bytes
+  assert shallow.total_bytes == pytest.approx(
+      shallow.activation_bytes + 2 * shallow.param_bytes)

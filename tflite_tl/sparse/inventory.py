@@ -40,10 +40,16 @@ class LayerInfo:
 
   ``grad_through_bytes``: bytes per sample the layer stores for the
   backward pass when a gradient passes through it but its weights are
-  frozen (a ReLU's 1-bit mask, nothing for a frozen conv...).
+  frozen (a ReLU's mask at 1 bit per element, ``is_mask``; nothing for a
+  frozen conv...).
   ``grad_buffer_bytes``: bytes per sample of the gradient buffers while
   the backward pass crosses the layer: its output and input gradients,
   plus the zero-inserted output gradient of a strided convolution.
+  ``held_bytes``: bytes per sample held while the layer runs in inference:
+  its inputs and output (a ReLU runs fused into its producer: nothing of
+  its own) and ``live_bytes``: the tensors computed earlier that later
+  layers still read (in the backward pass: their gradients, still being
+  summed from those readers).
   ``downstream``: bit mask over node indices reached from its output.
   """
   index: int
@@ -55,7 +61,10 @@ class LayerInfo:
   has_bias: bool
   macs: int
   grad_through_bytes: float
+  is_mask: bool
   grad_buffer_bytes: float
+  held_bytes: float
+  live_bytes: float
   downstream: int
 
   @property
@@ -161,6 +170,34 @@ def _grad_buffer_bytes(layer, kind, in_shapes, out_shape) -> float:
   return elements * ACTIVATION_BYTES
 
 
+def _held_bytes(model, nodes) -> Tuple[List[float], List[float]]:
+  """Per node: inference bytes per sample held while it runs, and the
+  part of it that is live tensors of earlier layers."""
+  size = {id(t): float(np.prod(t.shape[1:])) * ACTIVATION_BYTES
+          for t in model.inputs}
+  last_use = {}
+  for i, node in enumerate(nodes):
+    for t in node.keras_inputs:
+      last_use[id(t)] = i
+    for t in tf.nest.flatten(node.outputs):
+      size[id(t)] = float(np.prod(t.shape[1:])) * ACTIVATION_BYTES
+  for t in model.outputs:
+    last_use[id(t)] = len(nodes)
+  produced = [id(t) for t in model.inputs]
+  held, lives = [], []
+  for i, node in enumerate(nodes):
+    inputs = {id(t) for t in node.keras_inputs}
+    outputs = [id(t) for t in tf.nest.flatten(node.outputs)]
+    own = 0.0 if is_relu(node.layer) else (
+        sum(size[t] for t in inputs) + sum(size[t] for t in outputs))
+    live = sum(size[t] for t in produced
+               if t not in inputs and last_use.get(t, -1) > i)
+    held.append(own + live)
+    lives.append(live)
+    produced.extend(outputs)
+  return held, lives
+
+
 def _is_candidate(layer, kind) -> bool:
   if kind == CONV:
     return layer.groups == 1
@@ -189,6 +226,7 @@ def model_inventory(model: keras.Model) -> Inventory:
         j = index_of[id(reader)]
         mask |= (1 << j) | downstream[j]
     downstream[i] = mask
+  held, live = _held_bytes(model, nodes)
   infos, candidates, seen = [], [], set()
   for i, node in enumerate(nodes):
     layer = node.layer
@@ -202,8 +240,10 @@ def model_inventory(model: keras.Model) -> Inventory:
         has_bias=bool(getattr(layer, "use_bias", False)),
         macs=_macs(kind, kernel_shape, out_shape),
         grad_through_bytes=_grad_through_bytes(layer, in_shapes),
+        is_mask=is_relu(layer) or isinstance(layer, keras.layers.Dropout),
         grad_buffer_bytes=_grad_buffer_bytes(layer, kind, in_shapes,
                                              out_shape),
+        held_bytes=held[i], live_bytes=live[i],
         downstream=downstream[i]))
     if layer is not classifier and _is_candidate(layer, kind):
       if layer.name in seen:

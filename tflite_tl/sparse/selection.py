@@ -16,8 +16,10 @@ from typing import Dict, Optional, Tuple
 
 FORMAT = "tflite-tl-selection/1"
 #: Parts of ``Selection.memory_breakdown``, in this order.
-MEMORY_PARTS = ("stored_activations", "masks", "gradient_buffers",
-                "trained_parameters", "parameter_gradients", "optimizer_state")
+MEMORY_PARTS = ("activations_beyond_inference", "trained_parameters",
+                "parameter_gradients", "optimizer_state")
+#: Parts of ``Selection.saved_breakdown``, in this order.
+SAVED_PARTS = ("stored_activations", "masks")
 
 
 def _by_name(mapping):
@@ -83,9 +85,12 @@ class Selection:
     seed: seed of the random choices (``criterion="random"``).
     memory_budget, compute_budget: the budgets selected under (bytes,
       backward MACs per step; None = unbounded).
-    modelled_bytes: training state beyond inference: stored activations,
-      ReLU masks, trained parameters, their gradients and optimizer state.
+    modelled_bytes: training state beyond inference: the activation peak
+      beyond inference's, trained parameters, their gradients and optimizer
+      state (:mod:`tflite_tl.sparse.cost`).
     memory_breakdown: ``modelled_bytes`` by part.
+    saved_breakdown: what the backward pass reads (kept input channels and
+      the head's input; ReLU masks), the memory model's accounting.
     backward_macs: MACs of the backward pass per step (input and weight
       gradients of convolutions and matrix products).
     scores: multi-objective score of every candidate layer (sorted by
@@ -106,6 +111,7 @@ class Selection:
   compute_budget: Optional[int] = None
   modelled_bytes: int = 0
   memory_breakdown: Tuple[Tuple[str, int], ...] = ()
+  saved_breakdown: Tuple[Tuple[str, int], ...] = ()
   backward_macs: int = 0
   scores: Tuple[Tuple[str, float], ...] = ()
   layer_potentials: Tuple[Tuple[str, float], ...] = ()
@@ -137,6 +143,7 @@ class Selection:
         "compute_budget": self.compute_budget,
         "modelled_bytes": self.modelled_bytes,
         "memory_breakdown": dict(self.memory_breakdown),
+        "saved_breakdown": dict(self.saved_breakdown),
         "backward_macs": self.backward_macs,
         "scores": dict(self.scores),
         "layer_potentials": dict(self.layer_potentials),
@@ -161,6 +168,9 @@ class Selection:
         memory_breakdown=tuple((k, int(d["memory_breakdown"][k]))
                                for k in MEMORY_PARTS
                                if k in d["memory_breakdown"]),
+        saved_breakdown=tuple((k, int(d["saved_breakdown"][k]))
+                              for k in SAVED_PARTS
+                              if k in d.get("saved_breakdown", {})),
         backward_macs=int(d["backward_macs"]),
         scores=_by_name({k: float(v) for k, v in d["scores"].items()}),
         layer_potentials=_by_name({k: float(v) for k, v in
@@ -200,9 +210,13 @@ class Selection:
           f"{len(c.channels)}/{c.total_channels} | {score} | {pot} | "
           f"{c.stored_bytes:,} | {c.param_bytes:,} | "
           f"{c.weight_grad_macs:,} |")
-    parts = ", ".join(f"{k} {v:,} B" for k, v in self.memory_breakdown)
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:,} B"
+                      for k, v in self.memory_breakdown)
+    saved = ", ".join(f"{k.replace('_', ' ')} {v:,} B"
+                      for k, v in self.saved_breakdown)
     lines += ["", f"Training state beyond inference: **{self.modelled_bytes:,}"
-              f" B** ({parts}); backward pass {self.backward_macs:,} MACs per "
-              f"step. Biases trained: {len(self.bias_layers)} layers; head "
-              f"`{self.head}` trains fully."]
+              f" B** ({parts}); kept for the backward pass: {saved}; "
+              f"backward pass {self.backward_macs:,} MACs per step. Biases "
+              f"trained: {len(self.bias_layers)} layers; head `{self.head}` "
+              "trains fully."]
     return "\n".join(lines)

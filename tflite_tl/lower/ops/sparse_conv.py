@@ -50,6 +50,15 @@ def _kept(x, channels, keep_all: bool):
   return x if keep_all else _gather_channels(x, channels)
 
 
+def _when_needed(kept, dy):
+  """``kept`` as an input of the backward pass's ops, made after ``dy``
+  exists: otherwise the converter runs the kernel gradient's transposes of
+  ``kept`` as soon as the forward pass made it, and both copies stay alive
+  until the backward pass reaches the layer."""
+  with tf.control_dependencies([dy]):
+    return tf.identity(kept)
+
+
 def _after(y, kept):
   """``y`` once ``kept`` exists: the GATHER runs in the forward pass, so the
   full input need not live until the backward pass."""
@@ -88,7 +97,8 @@ def make_channel_sparse_conv2d(*, strides: int, padding: str, in_shape,
   def backward(dy, frozen, trained, kept):
     def kernel_grad():
       grad_out = _gather_channels(dy, index) if output_axis else dy
-      return conv_kernel_grad(kept, grad_out, trained_shape, strides, pads)
+      return conv_kernel_grad(_when_needed(kept, dy), grad_out, trained_shape,
+                              strides, pads)
 
     def input_grad():
       kernel = splice_channels(frozen, trained, channels, axis,
@@ -156,7 +166,8 @@ def make_channel_sparse_depthwise(*, strides: int, padding: str, in_shape,
 
   def backward(dy, frozen, trained, kept):
     def kernel_grad():
-      return depthwise_kernel_grad(kept, _gather_channels(dy, index),
+      return depthwise_kernel_grad(_when_needed(kept, dy),
+                                   _gather_channels(dy, index),
                                    trained_shape, strides, pads)
 
     def input_grad():
