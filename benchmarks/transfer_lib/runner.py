@@ -189,6 +189,7 @@ class TransferRunner:
           "modelled_bytes": selection.modelled_bytes,
           "backward_macs": selection.backward_macs,
           "criterion": selection.criterion}
+      result["selection_modelled_bytes"] = selection.modelled_bytes
     if self.measure_arena:
       result.update(self._arena(config, model, height, ds.num_classes))
     else:

@@ -227,6 +227,25 @@ class CostModel:
         optimizer_bytes=param_bytes if self.momentum else 0.0,
         backward_macs=int(macs), per_layer=tuple(sorted(per_layer)))
 
+  def bias_layers(self, chosen: Iterable[str], mode) -> list:
+    """The layers whose bias trains: ``"chosen"`` (or True), the chosen
+    layers'; ``"downstream"``, also every conv/depthwise bias the gradient
+    reaches anyway (they need no stored activation); ``"none"`` (False)."""
+    if mode is True or mode == "chosen":
+      return sorted(chosen)
+    if mode is False or mode == "none":
+      return []
+    if mode != "downstream":
+      raise ValueError(f"train_bias must be 'chosen', 'downstream' or "
+                       f"'none', got {mode!r}.")
+    path = 0
+    for name in chosen:
+      path |= self._info[name].downstream
+    return sorted(set(chosen) | {
+        l.name for l in self.inventory.layers
+        if path >> l.index & 1 and l.has_bias and l.name != self._head.name
+        and l.kind in (inventory_lib.CONV, inventory_lib.DEPTHWISE)})
+
   def _through(self, info) -> float:
     """What ``info`` keeps per sample when a gradient passes through it."""
     if info.is_mask:

@@ -16,8 +16,9 @@
    long as the scheme fits: each layer trains its top-k channels by the
    channel criterion (``fisher``; ``l2`` and ``random`` are the baselines).
 
-The head always trains fully; with ``train_bias`` (default) the chosen
-layers' biases train too. The result is a :class:`~tflite_tl.sparse.
+The head always trains fully; with ``train_bias="chosen"`` (default) the
+chosen layers' biases train too (``"downstream"``: also every bias the
+gradient reaches; ``"none"``). The result is a :class:`~tflite_tl.sparse.
 selection.Selection`. Everything is deterministic for a given seed (the seed
 only matters for ``criterion="random"``).
 """
@@ -70,7 +71,7 @@ def smallest_scheme(model_cost: cost_lib.CostModel, candidates: Sequence[str],
   layer that needs the fewest bytes."""
   best = None
   for name in candidates:
-    cost = model_cost({name: 1}, [name] if train_bias else [])
+    cost = model_cost({name: 1}, model_cost.bias_layers([name], train_bias))
     key = (cost.total_bytes, cost.backward_macs)
     if best is None or key < best[0]:
       best = (key, name, cost)
@@ -94,7 +95,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
            memory_budget: Optional[int], compute_budget: Optional[int],
            min_channel_fraction: float = DEFAULT_MIN_CHANNEL_FRACTION,
            max_layers: Optional[int] = None,
-           train_bias: bool = True) -> Dict[str, int]:
+           train_bias="chosen") -> Dict[str, int]:
   """Channels per layer, ``{layer: k}``, of the scheme the budgets allow.
 
   Args:
@@ -104,7 +105,9 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
       unbounded; not both).
     min_channel_fraction: the smallest size a layer is admitted at.
     max_layers: stop admitting layers after this many (None: no cap).
-    train_bias: the chosen layers' biases train (they cost parameters).
+    train_bias: which biases train: ``"chosen"`` layers', ``"downstream"``
+      (every bias the gradient reaches), ``"none"`` (see
+      :meth:`CostModel.bias_layers`).
 
   Raises:
     BudgetError: not even one channel of one layer fits.
@@ -114,7 +117,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
                      f"{min_channel_fraction}.")
 
   def fits(scheme):
-    biases = list(scheme) if train_bias else []
+    biases = model_cost.bias_layers(scheme, train_bias)
     return model_cost.fits(model_cost(scheme, biases), memory_budget,
                            compute_budget)
 
@@ -196,7 +199,7 @@ def select(model: keras.Model, images, labels, *,
            criterion: str = criteria.FISHER, channel_axis: str = "input",
            batch_size: int = 8, momentum: float = 0.0, seed: int = 0,
            min_channel_fraction: float = DEFAULT_MIN_CHANNEL_FRACTION,
-           max_layers: Optional[int] = None, train_bias: bool = True,
+           max_layers: Optional[int] = None, train_bias="chosen",
            candidates: Optional[Sequence[str]] = None) -> Selection:
   """TinyTrain's selection on the support set (see the module docstring).
 
@@ -252,6 +255,6 @@ def select(model: keras.Model, images, labels, *,
   return build_selection(
       method="tinytrain", criterion=criterion, model_cost=model_cost,
       chosen=chosen, rankings=rankings,
-      bias_layers=list(chosen) if train_bias else [], seed=seed,
+      bias_layers=model_cost.bias_layers(chosen, train_bias), seed=seed,
       memory_budget=memory_budget, compute_budget=compute_budget,
       scores=scores, potentials=potentials, inventory=inventory)
