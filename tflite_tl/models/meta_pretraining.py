@@ -31,7 +31,7 @@ class MetaRecipe:
   eval_episodes: int = 100
 
 
-def _embedding_layer(model) -> str:
+def embedding_layer(model) -> str:
   """The layer whose output feeds the classifier (the features): the zoo's
   models end in [Dropout ->] Dense logits."""
   layer = model.outputs[0]._keras_history.layer  # pylint: disable=protected-access
@@ -73,7 +73,7 @@ def meta_pretrain(init_from: str, *, dataset: str = "fashion_mnist",
   x, y = ds.x_train, ds.y_train
   if max_train_samples is not None:
     x, y = x[:max_train_samples], y[:max_train_samples]
-  layer = _embedding_layer(model)
+  layer = embedding_layer(model)
   embedding = train.embedding_model(model, layer)
   before = _episode_accuracy(embedding, ds.x_test, ds.y_test, recipe)
   history = train.meta_train(
