@@ -81,9 +81,12 @@ def smallest_scheme(model_cost: cost_lib.CostModel, candidates: Sequence[str],
 def _nothing_fits(model_cost, candidates, train_bias, memory_budget,
                   compute_budget):
   name, cost = smallest_scheme(model_cost, candidates, train_bias)
+  memory = "unbounded" if memory_budget is None else f"{memory_budget:,} B"
+  compute = ("unbounded" if compute_budget is None
+             else f"{compute_budget:,} backward MACs per step")
   return BudgetError(
-      f"No sparse update fits the budget (memory {memory_budget} B, compute "
-      f"{compute_budget} backward MACs per step, batch "
+      f"No sparse update fits the budget (memory {memory}, compute "
+      f"{compute}, batch "
       f"{model_cost.batch_size}): the smallest possible scheme, the head plus "
       f"one channel of layer '{name}', needs {int(round(cost.total_bytes)):,} "
       f"B of training state and {cost.backward_macs:,} backward MACs "
