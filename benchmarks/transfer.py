@@ -23,9 +23,10 @@ from absl import app, flags, logging
 from benchmarks.transfer_lib import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "quick", ["quick", "full"],
-                  "Sweep to run: 'quick' (about 3 min on 2 idle cores) or 'full' "
-                  "(about 2.3 h).")
+flags.DEFINE_enum("preset", "quick", ["quick", "full", "tinytrain"],
+                  "Sweep to run: 'quick' (about 3 min on 2 idle cores), 'full' "
+                  "(about 2.3 h) or 'tinytrain' (the sparse-update methods and "
+                  "their ablations, docs/tinytrain.md).")
 flags.DEFINE_string("results", None, "JSONL results file (default "
                     "benchmarks/results/transfer_<preset>.jsonl).")
 flags.DEFINE_string("out_dir", "benchmarks/results",

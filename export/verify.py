@@ -66,6 +66,13 @@ flags.DEFINE_enum("precision", _D.precision, ["float", "int8"],
                   "Forward pass precision; int8 needs --kernels=tl.")
 flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD on the integer copies).")
+flags.DEFINE_integer("memory_budget", None, "tinytrain: bytes of training "
+                     "state beyond inference to select under (default: the "
+                     "method's).")
+flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
+                     "step to select under.")
+flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
+                    "channel criterion (fisher, l2, random).")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 flags.DEFINE_bool("verbose", False, "Show TensorFlow's and the converter's "
                   "log (-v).")
@@ -104,7 +111,15 @@ def _verify():
       num_classes=FLAGS.num_classes, seed=FLAGS.seed,
       learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
       weights=FLAGS.weights, kernels=FLAGS.kernels,
-      precision=FLAGS.precision, qas=FLAGS.qas))
+      precision=FLAGS.precision, qas=FLAGS.qas,
+      method_options=_method_options()))
+
+
+def _method_options():
+  return {k: v for k, v in (("memory_budget", FLAGS.memory_budget),
+                            ("compute_budget", FLAGS.compute_budget),
+                            ("criterion", FLAGS.selection_criterion))
+          if v is not None}
 
 
 def _parse_flags(argv):

@@ -82,12 +82,22 @@ def test_new_head_and_config_round_trip(name, tmp_path):
   np.testing.assert_allclose(loaded(X).numpy(), model(X).numpy(), atol=1e-6)
 
 
+def _support_for(method, model, num_classes):
+  """The support set methods that select on the user's samples take."""
+  if not rewrite.method_needs_support(method):
+    return {}
+  rs = np.random.RandomState(7)
+  x = rs.rand(2 * num_classes, *model.input_shape[1:]).astype(np.float32)
+  return {"support": (x, np.arange(2 * num_classes) % num_classes)}
+
+
 def test_original_model_is_unchanged():
   weights = [w.copy() for w in MODEL.get_weights()]
   names = [l.name for l in MODEL.layers]
   trainable = _trainable(MODEL)
   for name in rewrite.list_methods():
-    rewrite.apply_method(MODEL, name, num_classes=3)
+    rewrite.apply_method(MODEL, name, num_classes=3,
+                         **_support_for(name, MODEL, 3))
   assert [l.name for l in MODEL.layers] == names
   assert _trainable(MODEL) == trainable
   for a, b in zip(weights, MODEL.get_weights()):
@@ -143,7 +153,8 @@ def test_zoo_models_keep_their_function_under_every_method(zoo_name):
       np.float32)
   want = model(x).numpy()
   for name in rewrite.list_methods():
-    rewritten = rewrite.apply_method(model, name)
+    rewritten = rewrite.apply_method(model, name,
+                                     **_support_for(name, model, 10))
     np.testing.assert_allclose(rewritten(x).numpy(), want, atol=1e-4,
                                err_msg=f"{zoo_name} / {name}")
   lite = rewrite.apply_method(model, "tinytl_lb", num_classes=3)

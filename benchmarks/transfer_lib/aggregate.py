@@ -13,7 +13,8 @@ import numpy as np
 
 #: The metrics that are averaged, as named in the result records.
 METRICS = ("accuracy", "training_memory_bytes", "arena_bytes",
-           "trainable_params", "wall_time_s", "resolution_px")
+           "trainable_params", "wall_time_s", "resolution_px",
+           "rewrite_time_s", "selection_modelled_bytes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +50,16 @@ class Group:
     raise AttributeError(name)
 
 
+def _frozen(value):
+  """Dict values (a run's method_options) as sorted pairs: hashable keys."""
+  if isinstance(value, dict):
+    return tuple(sorted(value.items()))
+  return value
+
+
 def _key(config: dict) -> tuple:
-  return tuple(sorted((k, v) for k, v in config.items() if k != "seed"))
+  return tuple(sorted((k, _frozen(v)) for k, v in config.items()
+                      if k != "seed"))
 
 
 def group_records(records: Iterable[dict]) -> List[Group]:

@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
-from typing import Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 #: Bump when the meaning of a configuration field changes, so that results of
 #: the old meaning are not mistaken for results of the new one.
@@ -32,6 +32,10 @@ class RunConfig:
     epochs: passes over the training split.
     learning_rate: optimiser step size.
     optimizer: optimiser name understood by ``tflite_tl.train.fit``.
+    method_options: extra options of the method (e.g. tinytrain's
+      ``memory_budget`` and ``criterion``) as sorted (name, value) pairs.
+      Left out of ``to_dict`` (and so of the run id) when empty, so runs
+      without options keep the ids they always had.
   """
   backbone: str
   method: str
@@ -43,8 +47,12 @@ class RunConfig:
   epochs: int = 10
   learning_rate: float = 1e-3
   optimizer: str = "adam"
+  method_options: Tuple[Tuple[str, Any], ...] = ()
 
   def __post_init__(self):
+    if isinstance(self.method_options, dict):
+      object.__setattr__(self, "method_options",
+                         tuple(sorted(self.method_options.items())))
     if self.shots is not None and self.shots < 1:
       raise ValueError(f"shots must be >= 1 or None (full split), got "
                        f"{self.shots} for {self.method} on {self.dataset}.")
@@ -56,7 +64,15 @@ class RunConfig:
                        f"backbone's own), got {self.resolution}.")
 
   def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
+    d = dataclasses.asdict(self)
+    d.pop("method_options")
+    if self.method_options:
+      d["method_options"] = dict(self.method_options)
+    return d
+
+  @property
+  def options(self) -> Dict[str, Any]:
+    return dict(self.method_options)
 
   @classmethod
   def from_dict(cls, d: dict) -> "RunConfig":
@@ -65,6 +81,8 @@ class RunConfig:
     if unknown:
       raise ValueError(f"Unknown run configuration fields {unknown}; known "
                        f"fields are {sorted(names)}.")
+    d = dict(d)
+    d["method_options"] = tuple(sorted(d.get("method_options", {}).items()))
     return cls(**d)
 
   @property
@@ -81,8 +99,9 @@ class RunConfig:
   def describe(self) -> str:
     """Short human-readable label for progress displays and logs."""
     res = "" if self.resolution is None else f" {self.resolution}px"
-    return (f"{self.method} {self.dataset} {self.shots_label} seed={self.seed}"
-            f" bs={self.batch_size}{res}")
+    opts = "".join(f" {k}={v}" for k, v in self.method_options)
+    return (f"{self.method}{opts} {self.dataset} {self.shots_label} "
+            f"seed={self.seed} bs={self.batch_size}{res}")
 
 
 def grid(*, backbones: Sequence[str], methods: Sequence[str],
@@ -91,13 +110,15 @@ def grid(*, backbones: Sequence[str], methods: Sequence[str],
          resolutions: Sequence[Optional[int]] = (None,),
          batch_sizes: Sequence[int] = (8,), epochs: int = 10,
          learning_rates: Optional[dict] = None, learning_rate: float = 1e-3,
-         optimizer: str = "adam") -> List[RunConfig]:
+         optimizer: str = "adam",
+         method_options: Optional[dict] = None) -> List[RunConfig]:
   """The Cartesian product of the given axes, in a fixed order.
 
   Seeds vary fastest, so that an interrupted sweep has complete seed sets for
   the configurations it finished. ``learning_rates`` maps a method to its own
   step size (whole-network fine-tuning wants a smaller one than a head);
-  methods not in it use ``learning_rate``.
+  methods not in it use ``learning_rate``. ``method_options`` maps a method
+  to its extra options (``RunConfig.method_options``).
   """
   for name, axis in (("backbones", backbones), ("methods", methods),
                      ("datasets", datasets), ("seeds", seeds),
@@ -107,6 +128,7 @@ def grid(*, backbones: Sequence[str], methods: Sequence[str],
       raise ValueError(f"The sweep axis '{name}' is empty; give at least one "
                        "value.")
   learning_rates = dict(learning_rates or {})
+  method_options = dict(method_options or {})
   configs = []
   for backbone, dataset, k, res, bs, method, seed in itertools.product(
       backbones, datasets, shots, resolutions, batch_sizes, methods, seeds):
@@ -114,7 +136,8 @@ def grid(*, backbones: Sequence[str], methods: Sequence[str],
         backbone=backbone, method=method, dataset=dataset, seed=int(seed),
         shots=k, resolution=res, batch_size=int(bs), epochs=int(epochs),
         learning_rate=float(learning_rates.get(method, learning_rate)),
-        optimizer=optimizer))
+        optimizer=optimizer,
+        method_options=tuple(sorted(method_options.get(method, {}).items()))))
   return configs
 
 

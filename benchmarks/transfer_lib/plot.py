@@ -31,7 +31,13 @@ _STYLES = {
     "tinytl_b": ("tab:green", "^"),
     "tinytl_l": ("tab:purple", "P"),
     "tinytl_lb": ("tab:blue", "o"),
+    "sparse_update": ("tab:brown", "X"),
+    "tinytrain": ("tab:olive", "*"),
 }
+#: What the x axis can show: the modelled training memory or the measured
+#: TFLM arena of the lowered train step.
+X_METRICS = {"training_memory_bytes": "training memory (KB, model, log scale)",
+             "arena_bytes": "TFLM arena (KB, measured, log scale)"}
 
 
 
@@ -45,9 +51,15 @@ def _minor_label(value, _):
 
 def figure_accuracy_vs_memory(groups: Sequence[Group], *, batch_size: int,
                               shots: Optional[int],
-                              backbone: Optional[str] = None):
+                              backbone: Optional[str] = None,
+                              metric: str = "training_memory_bytes",
+                              title: Optional[str] = None):
   """The figure for one shot setting, or None when there is nothing to
-  plot; the caller closes it."""
+  plot; the caller closes it.
+
+  ``metric`` (a key of ``X_METRICS``) is the x axis; a method's points at
+  several settings (resolutions, budgets) are joined in order of it.
+  """
   where = dict(batch_size=batch_size, shots=shots)
   if backbone is not None:
     where["backbone"] = backbone
@@ -63,12 +75,12 @@ def figure_accuracy_vs_memory(groups: Sequence[Group], *, batch_size: int,
     in_panel = select(cell, dataset=dataset)
     for method in method_order(g.key["method"] for g in in_panel):
       points = [g for g in select(in_panel, method=method)
-                if g.stats["training_memory_bytes"].n]
-      points.sort(key=lambda g: g.stats["training_memory_bytes"].mean)
+                if g.stats[metric].n]
+      points.sort(key=lambda g: g.stats[metric].mean)
       if not points:
         continue
       colour, marker = _STYLES.get(method, ("black", "x"))
-      xs = [g.stats["training_memory_bytes"].mean / 1024 for g in points]
+      xs = [g.stats[metric].mean / 1024 for g in points]
       ys = [100 * g.stats["accuracy"].mean for g in points]
       es = [0.0 if math.isnan(g.stats["accuracy"].std)
             else 100 * g.stats["accuracy"].std for g in points]
@@ -81,8 +93,9 @@ def figure_accuracy_vs_memory(groups: Sequence[Group], *, batch_size: int,
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(ticker.FuncFormatter(_minor_label))
     ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_title(f"{dataset} ({shots_label(shots)})", fontsize=10)
-    ax.set_xlabel("training memory (KB, model, log scale)")
+    ax.set_title(f"{dataset} ({shots_label(shots)})" + (
+        f": {title}" if title else ""), fontsize=10)
+    ax.set_xlabel(X_METRICS[metric])
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
   for ax in list(axes.flat)[len(datasets):]:
@@ -97,14 +110,17 @@ def figure_accuracy_vs_memory(groups: Sequence[Group], *, batch_size: int,
 
 def plot_accuracy_vs_memory(groups: Sequence[Group], path: str, *,
                             batch_size: int, shots: Optional[int],
-                            backbone: Optional[str] = None) -> int:
+                            backbone: Optional[str] = None,
+                            metric: str = "training_memory_bytes",
+                            title: Optional[str] = None) -> int:
   """Writes the figure for one shot setting to ``path`` (PNG), atomically.
 
   Returns:
     The number of panels drawn (0 writes nothing).
   """
   fig = figure_accuracy_vs_memory(groups, batch_size=batch_size, shots=shots,
-                                  backbone=backbone)
+                                  backbone=backbone, metric=metric,
+                                  title=title)
   if fig is None:
     return 0
   try:

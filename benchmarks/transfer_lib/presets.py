@@ -14,14 +14,18 @@ from benchmarks.transfer_lib import plan
 
 ALL_METHODS = ("ft_full", "ft_last", "ft_norm_last", "tinytl_b", "tinytl_l",
                "tinytl_lb")
+#: Ablation axes that are method options rather than run fields.
+OPTION_AXES = ("criterion", "memory_budget", "compute_budget",
+               "channel_axis")
 
 
 @dataclasses.dataclass(frozen=True)
 class Ablation:
   """One axis varied around the main grid's point.
 
-  ``axis`` is ``batch_size`` or ``resolution``; ``values`` its settings
-  (``None`` for resolution is the backbone's own).
+  ``axis`` is ``batch_size`` or ``resolution``, or one of
+  ``OPTION_AXES``, a method option (e.g. tinytrain's ``memory_budget``);
+  ``values`` its settings (``None`` for resolution is the backbone's own).
   """
   name: str
   axis: str
@@ -50,13 +54,16 @@ class Preset:
   #: tens to hundreds of times the samples of a few-shot one, so it needs
   #: fewer passes for the same number of steps.
   full_split_epochs: Optional[int] = None
+  #: Options of each method in the main grid (``RunConfig.method_options``).
+  method_options: Dict[str, Dict] = dataclasses.field(default_factory=dict)
 
   def _grid(self, **overrides) -> List[plan.RunConfig]:
     args = dict(backbones=self.backbones, methods=self.methods,
                 datasets=self.datasets, seeds=self.seeds, shots=self.shots,
                 batch_sizes=(self.batch_size,),
                 learning_rate=self.learning_rate,
-                learning_rates=self.learning_rates, optimizer=self.optimizer)
+                learning_rates=self.learning_rates, optimizer=self.optimizer,
+                method_options=self.method_options)
     args.update(overrides)
     # One grid per shot setting, in the given order, each with its epochs.
     configs = []
@@ -74,9 +81,19 @@ class Preset:
 
   def ablation_configs(self, ablation: Ablation) -> List[plan.RunConfig]:
     axis = {"batch_size": "batch_sizes", "resolution": "resolutions"}
+    if ablation.axis in OPTION_AXES:
+      configs = []
+      for value in ablation.values:
+        options = {m: dict(self.method_options.get(m, {}),
+                           **{ablation.axis: value})
+                   for m in ablation.methods}
+        configs += self._grid(methods=ablation.methods,
+                              datasets=ablation.datasets,
+                              shots=(ablation.shots,), method_options=options)
+      return configs
     if ablation.axis not in axis:
       raise ValueError(f"Ablation '{ablation.name}' varies '{ablation.axis}'; "
-                       f"supported axes are {sorted(axis)}.")
+                       f"supported axes are {sorted(axis) + list(OPTION_AXES)}.")
     return self._grid(methods=ablation.methods, datasets=ablation.datasets,
                       shots=(ablation.shots,),
                       **{axis[ablation.axis]: ablation.values})
@@ -144,7 +161,44 @@ FULL = Preset(
     ),
 )
 
-PRESETS = {p.name: p for p in (QUICK, FULL)}
+#: TinyTrain's sweep (issue: tinytrain against sparse_update, TinyTL and
+#: fine-tuning): the full preset's 10-shot recipe (so the baselines' runs are
+#: the full preset's, same run ids: merge them in with --merge_from), the two
+#: sparse-update methods at a 32 KiB budget of training state beyond
+#: inference, and ablations of the channel criterion and the budget. The
+#: sparse methods' step size, 1e-2, was chosen on digits 10-shot, seeds 0-1
+#: (docs/tinytrain.md).
+SPARSE_METHODS = ("tinytrain", "sparse_update")
+TINYTRAIN_BUDGET = 32 * 1024
+TINYTRAIN = Preset(
+    name="tinytrain",
+    backbones=(TINY,),
+    methods=("ft_full", "ft_last", "tinytl_b", "tinytl_lb") + SPARSE_METHODS,
+    datasets=("lfw", "digits", "mnist", "animal_mnist"),
+    seeds=(0, 1, 2),
+    shots=(10,),
+    epochs=30,
+    batch_size=8,
+    learning_rate=3e-3,
+    learning_rates=dict(_LEARNING_RATES, tinytrain=1e-2, sparse_update=1e-2),
+    # The criterion is spelled out so that the ablations' points at the main
+    # grid's settings are the main grid's runs (same run ids).
+    method_options={"tinytrain": {"memory_budget": TINYTRAIN_BUDGET,
+                                  "criterion": "fisher"}},
+    ablations=(
+        Ablation(name="criterion", axis="criterion",
+                 values=("fisher", "l2", "random"), methods=("tinytrain",),
+                 datasets=("lfw", "digits", "mnist", "animal_mnist"),
+                 shots=10),
+        Ablation(name="memory_budget", axis="memory_budget",
+                 values=(8 * 1024, 16 * 1024, 32 * 1024, 64 * 1024,
+                         128 * 1024, 256 * 1024),
+                 methods=("tinytrain",), datasets=("digits", "animal_mnist"),
+                 shots=10),
+    ),
+)
+
+PRESETS = {p.name: p for p in (QUICK, FULL, TINYTRAIN)}
 
 
 def get_preset(name: str) -> Preset:

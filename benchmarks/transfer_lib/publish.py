@@ -13,7 +13,8 @@ import os
 from typing import List, Optional, Sequence
 
 from benchmarks.transfer_lib import aggregate, plot, report
-from benchmarks.transfer_lib.presets import Preset
+from benchmarks.transfer_lib import tinytrain_report
+from benchmarks.transfer_lib.presets import OPTION_AXES, Preset
 from tflite_tl import atomic
 
 SECTION = "transfer-benchmarks"
@@ -40,15 +41,19 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
       "(`tflite_tl.lower`) actually allocates in the TFLite-Micro interpreter "
       "at the same batch. Wall time is per run on a shared 2-core machine "
       "(inflated by other jobs).",
-      report.results_tables(groups, bs),
+      report.results_tables(groups, bs, preset.method_options),
       "#### Targets: TinyTL-L+B against FT-Full and FT-Last",
-      report.targets_table(groups, bs),
+      report.targets_table(groups, bs, preset.method_options),
   ]
   for path in figures:
+    if tinytrain_report.is_sparse_figure(path):
+      continue  # shown in the sparse-update sections
     parts.append(f"![accuracy against training memory]"
                  f"({os.path.relpath(path, figure_dir)})")
   backbones = report.ordered_unique(g.key["backbone"] for g in groups)
   for ablation in preset.ablations:
+    if ablation.axis in OPTION_AXES:
+      continue  # method-option ablations: in the sparse-update sections
     for backbone in backbones:
       for dataset in ablation.datasets:
         where = dict(backbone=backbone, dataset=dataset, shots=ablation.shots)
@@ -63,6 +68,7 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
                      f"backbone `{backbone}`)")
         parts.append(report.ablation_table(groups, ablation.axis, where,
                                            label))
+  parts += tinytrain_report.sections(groups, preset, figures, figure_dir)
   return "\n\n".join(parts) + "\n"
 
 
@@ -77,9 +83,11 @@ def publish(records: Sequence[dict], preset: Preset, out_dir: str, stem: str,
   for backbone in backbones:
     for k in shots:
       path = os.path.join(out_dir, f"{stem}_{backbone}_{_shots_slug(k)}.png")
-      if plot.plot_accuracy_vs_memory(groups, path, batch_size=preset.batch_size,
-                                      shots=k, backbone=backbone):
+      if plot.plot_accuracy_vs_memory(
+          report.drop_option_ablations(groups, preset.method_options), path,
+          batch_size=preset.batch_size, shots=k, backbone=backbone):
         written.append(path)
+  written += tinytrain_report.figures(groups, preset, out_dir, stem)
   markdown_path = os.path.join(out_dir, f"{stem}.md")
   text = render(records, preset, written, out_dir, command)
   atomic.write_file(markdown_path, text)

@@ -19,6 +19,8 @@ METHOD_LABELS = {
     "tinytl_b": "TinyTL-B",
     "tinytl_l": "TinyTL-L",
     "tinytl_lb": "TinyTL-L+B",
+    "sparse_update": "SparseUpdate",
+    "tinytrain": "TinyTrain",
 }
 
 #: The targets the methods are held against (TinyTL paper, Table 2 / Fig. 4).
@@ -77,15 +79,39 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
   return "\n".join(lines)
 
 
-def main_groups(groups: Sequence[Group], batch_size: int) -> List[Group]:
-  """The main grid: the given batch size at each backbone's own resolution."""
+def options_key(options: Optional[Dict]) -> tuple:
+  """Method options as they appear in a group's key."""
+  return tuple(sorted((options or {}).items()))
+
+
+table = _table  # the markdown table layout, for the other report modules
+
+
+def main_groups(groups: Sequence[Group], batch_size: int,
+                main_options: Optional[Dict] = None) -> List[Group]:
+  """The main grid: the given batch size at each backbone's own resolution,
+  each method with its main-grid options (``main_options``: {method:
+  options}; none by default)."""
+  main_options = main_options or {}
   return [g for g in groups
-          if g.key["batch_size"] == batch_size and g.key["resolution"] is None]
+          if g.key["batch_size"] == batch_size and g.key["resolution"] is None
+          and g.key.get("method_options", ()) == options_key(
+              main_options.get(g.key["method"]))]
 
 
-def results_tables(groups: Sequence[Group], batch_size: int) -> str:
+def drop_option_ablations(groups: Sequence[Group],
+                          main_options: Optional[Dict] = None) -> List[Group]:
+  """The groups whose method options are their method's main-grid ones
+  (method-option ablations dropped; every other axis kept)."""
+  main_options = main_options or {}
+  return [g for g in groups if g.key.get("method_options", ()) ==
+          options_key(main_options.get(g.key["method"]))]
+
+
+def results_tables(groups: Sequence[Group], batch_size: int,
+                   main_options: Optional[Dict] = None) -> str:
   """One table per backbone, dataset and shot setting: methods as rows."""
-  main = main_groups(groups, batch_size)
+  main = main_groups(groups, batch_size, main_options)
   parts = []
   for backbone in ordered_unique(g.key["backbone"] for g in main):
     for dataset in ordered_unique(g.key["dataset"] for g in main):
@@ -115,9 +141,10 @@ def results_tables(groups: Sequence[Group], batch_size: int) -> str:
   return "\n\n".join(parts) if parts else "_No results yet._"
 
 
-def target_rows(groups: Sequence[Group], batch_size: int) -> List[Dict]:
+def target_rows(groups: Sequence[Group], batch_size: int,
+                main_options: Optional[Dict] = None) -> List[Dict]:
   """TinyTL-L+B against FT-Full and FT-Last, per backbone/dataset/shots."""
-  main = main_groups(groups, batch_size)
+  main = main_groups(groups, batch_size, main_options)
   out = []
   for backbone in ordered_unique(g.key["backbone"] for g in main):
     for dataset in ordered_unique(g.key["dataset"] for g in main):
@@ -145,9 +172,10 @@ def target_rows(groups: Sequence[Group], batch_size: int) -> List[Dict]:
   return out
 
 
-def targets_table(groups: Sequence[Group], batch_size: int) -> str:
+def targets_table(groups: Sequence[Group], batch_size: int,
+                  main_options: Optional[Dict] = None) -> str:
   rows = []
-  for t in target_rows(groups, batch_size):
+  for t in target_rows(groups, batch_size, main_options):
     yes = lambda ok: "met" if ok else "**missed**"  # pylint: disable=unnecessary-lambda-assignment
     arena = ("–" if math.isnan(t["arena_saving"])
              else f"{t['arena_saving']:.1f}×")

@@ -11,7 +11,11 @@ allocator, which costs far more than a small fine-tuning run, and its result
 depends only on the graph: the backbone, method, resolution, batch size and
 the head's class count, not on the seed or the data. It is measured once per
 such key and kept in a second JSONL file beside the results, so a restarted
-sweep does not measure again.
+sweep does not measure again. For the sparse-update methods the graph also
+depends on the selection (made on the run's own samples for tinytrain), so
+the key holds the method's options and a digest of the selected layers and
+channels; the record holds the selection's summary and the time the
+rewrite took (for tinytrain: the Fisher pass and the greedy selection).
 """
 import collections
 import hashlib
@@ -32,6 +36,8 @@ from tflite_tl import data, memory, models, rewrite, train
 SPLIT_SEED = 0
 
 _DATASET_CACHE_SIZE = 4
+#: Methods whose modelled figures depend on the training batch.
+_BATCH_SIZED = ("tinytrain", "sparse_update")
 
 
 def _bytes(value) -> int:
@@ -84,14 +90,23 @@ class TransferRunner:
     return self._datasets[key]
 
   @staticmethod
-  def arena_key(config: RunConfig, resolution: int, num_classes: int) -> dict:
-    return dict(backbone=config.backbone, method=config.method,
-                resolution=resolution, batch_size=config.batch_size,
-                num_classes=num_classes)
+  def arena_key(config: RunConfig, resolution: int, num_classes: int,
+                selection=None) -> dict:
+    key = dict(backbone=config.backbone, method=config.method,
+               resolution=resolution, batch_size=config.batch_size,
+               num_classes=num_classes)
+    if config.method_options:
+      key["method_options"] = config.options
+    if selection is not None:
+      chosen = [[c.layer, list(c.channels)] for c in selection.layers]
+      key["selection"] = hashlib.sha256(json.dumps(
+          [chosen, list(selection.bias_layers)]).encode()).hexdigest()[:16]
+    return key
 
   def _arena(self, config: RunConfig, model, resolution: int,
              num_classes: int) -> dict:
-    key = self.arena_key(config, resolution, num_classes)
+    key = self.arena_key(config, resolution, num_classes,
+                         rewrite.selection_of(model))
     key_id = hashlib.sha256(json.dumps(key, sort_keys=True).encode()
                             ).hexdigest()[:16]
     if self.arena_path:
@@ -133,8 +148,16 @@ class TransferRunner:
     x, y = ds.x_train, ds.y_train
     if config.shots is not None:
       x, y = data.few_shot(x, y, config.shots, seed=config.seed)
+    options = config.options
+    if rewrite.method_needs_support(config.method):
+      options.setdefault("support", (x, y))
+    if config.method in _BATCH_SIZED:
+      options.setdefault("batch_size", config.batch_size)
+    rewrite_start = time.perf_counter()
     model = rewrite.apply_method(backbone, config.method,
-                                 num_classes=ds.num_classes, seed=config.seed)
+                                 num_classes=ds.num_classes, seed=config.seed,
+                                 **options)
+    rewrite_s = time.perf_counter() - rewrite_start
     train.fit(model, x, y, epochs=config.epochs,
               batch_size=config.batch_size, optimizer=config.optimizer,
               learning_rate=config.learning_rate, seed=config.seed,
@@ -155,7 +178,18 @@ class TransferRunner:
         "num_classes": int(ds.num_classes),
         "resolution_px": int(height),
         "wall_time_s": round(wall, 2),
+        "rewrite_time_s": round(rewrite_s, 2),
     }
+    selection = rewrite.selection_of(model)
+    if selection is not None:
+      result["selection"] = {
+          "layers": [[c.layer, len(c.channels), c.total_channels]
+                     for c in selection.layers],
+          "bias_layers": len(selection.bias_layers),
+          "modelled_bytes": selection.modelled_bytes,
+          "backward_macs": selection.backward_macs,
+          "criterion": selection.criterion}
+      result["selection_modelled_bytes"] = selection.modelled_bytes
     if self.measure_arena:
       result.update(self._arena(config, model, height, ds.num_classes))
     else:

@@ -1,4 +1,8 @@
 """Keras layers used by tflite-tl rewrites."""
+from tflite_tl.layers.channel_sparse import ChannelSparseConv2D
+from tflite_tl.layers.channel_sparse import ChannelSparseDepthwiseConv2D
+from tflite_tl.layers.channel_sparse import ChannelSparseMixin
+from tflite_tl.layers.channel_sparse import channel_sparse_class_for
 from tflite_tl.layers.partial import BatchNormalization
 from tflite_tl.layers.partial import Conv2D
 from tflite_tl.layers.partial import Dense

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Sequence
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
+from tflite_tl.layers import channel_sparse
 from tflite_tl.layers import partial
 from tflite_tl.layers.ws_conv import WSConv2D
 from tflite_tl.layers.ws_conv import standardize_kernel
@@ -24,6 +25,7 @@ from tflite_tl.lower.ops import norm as norm_ops
 from tflite_tl.lower.ops import pooling as pooling_ops
 from tflite_tl.lower.ops import resize as resize_ops
 from tflite_tl.lower.ops import shape as shape_ops
+from tflite_tl.lower.ops import sparse_conv as sparse_conv_ops
 
 
 class UnsupportedLayerError(ValueError):
@@ -128,7 +130,7 @@ def _with_activation(site: LayerSite, core: LayerFn) -> LayerFn:
   # The activation's input needs a gradient whenever the core has a trained
   # weight or its input needs one.
   need = site.need_input_grad or _any_trained(
-      site, ["kernel", "depthwise_kernel", "bias"])
+      site, ["kernel", "depthwise_kernel", "bias", "kernel_trained"])
   act = _activation_fn(site, name, need)
   return lambda inputs: act(core(inputs))
 
@@ -206,6 +208,44 @@ def _depthwise_rule(site: LayerSite) -> LayerFn:
   def core(inputs):
     bias = site.weight("bias") if has_bias else None
     return dw(inputs[0], site.weight("depthwise_kernel"), bias)
+
+  return _with_activation(site, core)
+
+
+def _channel_sparse_rule(site: LayerSite) -> LayerFn:
+  """ChannelSparseConv2D / ChannelSparseDepthwiseConv2D: weight gradients of
+  the trained channels only, and (input channels) only those channels of the
+  input kept for the backward pass (ops/sparse_conv.py)."""
+  layer = site.layer
+  _check_channels_last(site)
+  strides = _single_int(site, layer.strides, "strides")
+  if _single_int(site, layer.dilation_rate, "dilation_rate") != 1:
+    raise site.unsupported("dilated channel-sparse convolutions are not "
+                           "supported.")
+  has_bias = layer.use_bias
+  common = dict(
+      strides=strides, padding=layer.padding.upper(),
+      in_shape=site.in_shapes[0], kernel_shape=layer.kernel.shape.as_list(),
+      channels=list(layer.trained_channels),
+      need_input_grad=site.need_input_grad,
+      train_kernel=site.trained(channel_sparse.TRAINED_KERNEL),
+      train_bias=has_bias and site.trained("bias"), has_bias=has_bias)
+  if site.trained(channel_sparse.FULL_KERNEL):
+    raise site.unsupported("its full kernel is trainable; only "
+                           "kernel_trained may train.")
+  try:
+    if isinstance(layer, channel_sparse.ChannelSparseDepthwiseConv2D):
+      conv = sparse_conv_ops.make_channel_sparse_depthwise(**common)
+    else:
+      conv = sparse_conv_ops.make_channel_sparse_conv2d(
+          channel_axis=layer.channel_axis, **common)
+  except ValueError as e:
+    raise site.unsupported(str(e)) from e
+
+  def core(inputs):
+    bias = site.weight("bias") if has_bias else None
+    return conv(inputs[0], site.weight(channel_sparse.FULL_KERNEL),
+                site.weight(channel_sparse.TRAINED_KERNEL), bias)
 
   return _with_activation(site, core)
 
@@ -359,6 +399,9 @@ for _cls in (keras.layers.Conv2D, partial.Conv2D, WSConv2D):
   register_layer_rule(_cls, _conv_rule)
 for _cls in (keras.layers.DepthwiseConv2D, partial.DepthwiseConv2D):
   register_layer_rule(_cls, _depthwise_rule)
+for _cls in (channel_sparse.ChannelSparseConv2D,
+             channel_sparse.ChannelSparseDepthwiseConv2D):
+  register_layer_rule(_cls, _channel_sparse_rule)
 for _cls in (keras.layers.Dense, partial.Dense):
   register_layer_rule(_cls, _dense_rule)
 for _cls in (keras.layers.BatchNormalization, partial.BatchNormalization):

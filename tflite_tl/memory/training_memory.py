@@ -10,7 +10,9 @@ authors' memory profiler):
   trained:
 
   - Conv / depthwise conv / dense: the input, only if the kernel trains
-    (a bias gradient needs no activation).
+    (a bias gradient needs no activation). A channel-sparse conv
+    (:mod:`tflite_tl.layers.channel_sparse`) stores only the input channels
+    its trained kernel slices read (all of them for an output-axis choice).
   - BatchNorm (frozen statistics, an affine map): the input, only if gamma
     trains. GroupNorm / LayerNorm (statistics from the data): the input if
     gamma trains or a gradient must flow through it.
@@ -47,6 +49,8 @@ from tflite_tl._compat import keras
 from tflite_tl._compat import tf
 from tflite_tl.layers.activations import HardSigmoid
 from tflite_tl.layers.activations import HardSwish
+from tflite_tl.layers.channel_sparse import ChannelSparseMixin
+from tflite_tl.layers.channel_sparse import TRAINED_KERNEL
 from tflite_tl.memory import report as report_lib
 from tflite_tl.rewrite import graph
 from tflite_tl.rewrite.blocks import is_relu
@@ -149,6 +153,13 @@ class _Accountant:
         layer, f"{layer.name}:input", shape, n, bits, report_lib.SAVED, why)]
     if kind in ("conv", "depthwise", "dense"):
       records = self._fused_activation(node, trains, grad_through)
+      if isinstance(layer, ChannelSparseMixin) and TRAINED_KERNEL in trains:
+        kept = layer.stored_input_channels
+        return [self._record(
+            layer, f"{layer.name}:input", shape[:-1] + (kept,),
+            n * kept / shape[-1], full, report_lib.SAVED,
+            f"{kept} of {shape[-1]} input channels, for the gradient of the "
+            "trained kernel channels")] + records
       if trains & set(_KERNELS):
         return save("input, for the kernel gradient (kernel trains)") + records
       return records

@@ -13,7 +13,11 @@ from tflite_tl.rewrite.lite_residual import insert_lite_residual
 from tflite_tl.rewrite.lite_residual import lite_residual_layers
 from tflite_tl.rewrite.methods import apply_method
 from tflite_tl.rewrite.methods import list_methods
+from tflite_tl.rewrite.methods import method_needs_support
 from tflite_tl.rewrite.methods import register_method
+from tflite_tl.rewrite.channel_sparse import apply_selection
+from tflite_tl.rewrite.channel_sparse import selection_of
+from tflite_tl.rewrite.sparse_methods import prepare as prepare_sparse_update
 from tflite_tl.rewrite.trainability import freeze
 from tflite_tl.rewrite.trainability import make_biases_trainable
 from tflite_tl.rewrite.trainability import make_layers_trainable

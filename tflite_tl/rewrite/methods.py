@@ -13,14 +13,23 @@ ft_norm_last  BatchNorm gamma/beta + classifier; BatchNorm kept
 tinytl_b      every bias (BatchNorm folded into conv biases) + classifier
 tinytl_l      lite residual branches + classifier; BatchNorm folded
 tinytl_lb     lite residual branches + every bias + classifier
+tinytrain     chosen channels of layers selected on the user's samples
+              (TinyTrain: Fisher potential, memory and compute budgets),
+              their biases + classifier; BatchNorm folded
+sparse_update a static scheme (MIT's sparse update): biases of the last
+              blocks, expansion kernels on a ratio of input channels, and
+              the classifier; BatchNorm folded
 ============  ==============================================================
 
 The model is first put in canonical form (:mod:`canonical`: raw TF operators
 such as keras.applications' hard-swish become layers). The classifier is
 replaced by a fresh one when ``num_classes`` is given.
 Options: ``norm`` ("group"/"batch") and ``max_kernel_size``, ``expand``,
-``skip_unexpanded``, ``seed`` for lite residual methods; ``seed`` for all.
-Users add methods with :func:`register_method`.
+``skip_unexpanded``, ``seed`` for lite residual methods; ``seed`` for all;
+the sparse-update methods' options are in :mod:`tflite_tl.rewrite.
+sparse_methods`. Users add methods with :func:`register_method`; a method
+registered with ``needs_support=True`` takes the user's labelled samples as
+``support=(images, labels)`` (:func:`method_needs_support`).
 """
 from typing import Callable, Dict, List, Optional
 
@@ -29,17 +38,24 @@ from tflite_tl.rewrite import canonical
 from tflite_tl.rewrite import fold_bn
 from tflite_tl.rewrite import head
 from tflite_tl.rewrite import lite_residual
+from tflite_tl.rewrite import sparse_methods
 from tflite_tl.rewrite import trainability
 
 MethodFn = Callable[..., keras.Model]
 """``fn(model, num_classes=None, **options) -> new model``."""
 
 _REGISTRY: Dict[str, MethodFn] = {}
+_NEEDS_SUPPORT = set()
 _LITE_OPTIONS = ("norm", "max_kernel_size", "expand", "skip_unexpanded")
 
 
-def register_method(name: str, fn: MethodFn, overwrite: bool = False) -> None:
-  """Registers ``fn(model, num_classes=None, **options)`` under ``name``."""
+def register_method(name: str, fn: MethodFn, overwrite: bool = False,
+                    needs_support: bool = False) -> None:
+  """Registers ``fn(model, num_classes=None, **options)`` under ``name``.
+
+  ``needs_support``: the method selects on the user's labelled samples and
+  takes them as the option ``support=(images, labels)``.
+  """
   if not isinstance(name, str) or not name:
     raise ValueError(f"register_method: name must be a non-empty string, "
                      f"got {name!r}.")
@@ -49,6 +65,14 @@ def register_method(name: str, fn: MethodFn, overwrite: bool = False) -> None:
     raise ValueError(f"register_method: method '{name}' is already "
                      "registered; pass overwrite=True to replace it.")
   _REGISTRY[name] = fn
+  _NEEDS_SUPPORT.discard(name)
+  if needs_support:
+    _NEEDS_SUPPORT.add(name)
+
+
+def method_needs_support(name: str) -> bool:
+  """Whether method ``name`` takes ``support=(images, labels)``."""
+  return name in _NEEDS_SUPPORT
 
 
 def list_methods() -> List[str]:
@@ -151,3 +175,5 @@ for _name, _fn in (("ft_full", ft_full), ("ft_last", ft_last),
                    ("ft_norm_last", ft_norm_last), ("tinytl_b", tinytl_b),
                    ("tinytl_l", tinytl_l), ("tinytl_lb", tinytl_lb)):
   register_method(_name, _fn)
+register_method("tinytrain", sparse_methods.tinytrain, needs_support=True)
+register_method("sparse_update", sparse_methods.sparse_update)

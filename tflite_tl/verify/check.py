@@ -27,11 +27,16 @@ from tflite_tl.models import load_pretrained
 from tflite_tl.models import pretrained_info
 from tflite_tl.models import read_model_file
 from tflite_tl.rewrite import apply_method
+from tflite_tl.rewrite import method_needs_support
+from tflite_tl.rewrite import selection_of
 from tflite_tl.verify.train_step import DEFAULT_TOLERANCE
 from tflite_tl.verify.train_step import compare
 from tflite_tl.verify.train_step import random_batches
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
+# Labelled samples per class handed to methods that select on the user's
+# samples (tinytrain): seeded random images, like the verified batches.
+SUPPORT_PER_CLASS = 4
 
 
 @dataclasses.dataclass
@@ -56,6 +61,8 @@ class VerifyConfig:
   kernels: str = "builtin"
   precision: str = "float"
   qas: bool = True
+  # Extra options of the method (e.g. tinytrain's memory_budget).
+  method_options: Optional[Dict] = None
 
 
 def _pretrained_match(config: VerifyConfig) -> Optional[str]:
@@ -114,8 +121,16 @@ def build_model(config: VerifyConfig):
       kwargs["width_multiplier"] = config.width_multiplier
     backbone = get_model(config.model, **kwargs)
     weights = f"random (seed {config.seed}; {mismatch})"
+  options = dict(config.method_options or {})
+  if method_needs_support(config.method) and "support" not in options:
+    rs = np.random.RandomState(config.seed + 2)
+    n = SUPPORT_PER_CLASS * config.num_classes
+    options["support"] = (
+        rs.rand(n, *backbone.input_shape[1:]).astype(np.float32),
+        np.arange(n) % config.num_classes)
+    options.setdefault("batch_size", config.batch)
   model = apply_method(backbone, config.method,
-                       num_classes=config.num_classes)
+                       num_classes=config.num_classes, **options)
   return model, weights
 
 
@@ -181,6 +196,9 @@ def verify(config: VerifyConfig) -> Dict:
     report["nearest_perturbed_reference"] = {
         k: nearest[k] for k in ("max_rel_err_loss", "max_rel_err_params",
                                 "worst_param", "draw")}
+  selection = selection_of(model)
+  if selection is not None:
+    report["selection"] = selection.to_dict()
   report["passed"] = report["parity"] != "failed"
   return report
 

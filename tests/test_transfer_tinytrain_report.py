@@ -1,0 +1,51 @@
+"""The sparse-update sections of the transfer report (preset tinytrain)."""
+import os
+
+from benchmarks.transfer_lib import aggregate, presets, publish
+from benchmarks.transfer_lib import tinytrain_report
+
+from transfer_fakes import fake_run
+
+
+def _records():
+  preset = presets.get_preset("tinytrain")
+  return preset, [dict(fake_run(c), run_id=c.run_id, config=c.to_dict())
+                  for c in preset.configs()]
+
+
+def test_sections_report_targets_criterion_and_budgets():
+  preset, records = _records()
+  groups = aggregate.group_records(records)
+  text = "\n\n".join(tinytrain_report.sections(groups, preset, [], "."))
+  assert "TinyTrain against TinyTL-L+B and FT-Full" in text
+  # Fake arenas: TinyTrain 1.3 * (31,000 + 4,096) vs L+B 1.3 * 38,000:
+  # ratio 0.92, so the arena half of the target is missed; FT-Full is met
+  # (0.88 + budget offset against 0.90 loses: missed).
+  assert "0.92" in text and "**missed**" in text
+  assert "fisher > l2 > random (target)" in text
+  assert text.count("| met |") >= 4  # fake Fisher beats L2 beats random
+  for budget in ("| 8 |", "| 16 |", "| 256 |"):
+    assert budget in text
+  assert "| FT-Last |" in text and "Rewrite + selection (s)" in text
+
+
+def test_publish_writes_the_arena_figures_and_keeps_ablations_out_of_main(
+    tmp_path):
+  preset, records = _records()
+  written = publish.publish(records, preset, str(tmp_path), "transfer_tt",
+                            "cmd")
+  names = sorted(os.path.basename(p) for p in written)
+  assert "transfer_tt_tiny_sparse_budget.png" in names
+  assert "transfer_tt_tiny_sparse_arena_10shot.png" in names
+  text = open(os.path.join(tmp_path, "transfer_tt.md"), encoding="utf-8").read()
+  main = text.split("#### Targets")[0]
+  # One TinyTrain row per main table: the ablations' runs are not in them.
+  assert main.count("| TinyTrain |") == 4
+  assert "transfer_tt_tiny_sparse_budget.png" in text
+
+
+def test_no_sections_without_tinytrain_runs():
+  preset, records = _records()
+  groups = aggregate.group_records(
+      [r for r in records if r["config"]["method"] != "tinytrain"])
+  assert tinytrain_report.sections(groups, preset, [], ".") == []
