@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from benchmarks.transfer_lib.store import ResultsStore
+from tflite_tl import data
 
 PROTONET = "protonet"
 
@@ -68,7 +69,6 @@ class EpisodeRunner:
     self._data = {}
 
   def _episode(self, run: EpisodeRun, resolution: int, channels: int):
-    from tflite_tl import data  # pylint: disable=import-outside-toplevel
     key = (run.dataset, resolution, channels)
     if key not in self._data:
       self._data[key] = data.load(run.dataset, resolution=resolution,

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import episode_eval
+from benchmarks.transfer_lib.store import ResultsStore
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("backbones", ["tiny", "tiny_meta"], "Shipped backbones; "
@@ -44,7 +45,6 @@ def main(argv):
       epochs=FLAGS.epochs, learning_rates=LEARNING_RATES,
       method_options={"tinytrain": {"memory_budget": FLAGS.memory_budget}})
   episode_eval.run_all(runs, FLAGS.results, max_runs=FLAGS.max_runs)
-  from benchmarks.transfer_lib.store import ResultsStore  # pylint: disable=import-outside-toplevel
   print(episode_eval.summary(ResultsStore(FLAGS.results).records(), runs))
 
 

@@ -16,7 +16,8 @@ STAGES = (
     ("layers", "devices", "kernels"),  # Keras layers, board data, C++ ops
     # Host training is generic (the zoo's pretraining uses it too).
     ("models", "data", "train"),
-    ("rewrite",),
+    # The sparse-update selection and the rewrite that applies it.
+    ("rewrite", "sparse"),
     ("memory",),
     ("lower",),
     ("tflm",),

@@ -93,8 +93,13 @@ def _wait_for(condition, child, timeout_s, what):
     time.sleep(0.05)
 
 
-def _by_id(path, drop=("wall_time_s", "seconds")):
-  return {r["run_id"]: {k: v for k, v in r.items() if k not in drop}
+def _timing(key):
+  """Wall-clock fields differ between any two runs; the rest is seeded."""
+  return key == "seconds" or key.endswith("_time_s")
+
+
+def _by_id(path):
+  return {r["run_id"]: {k: v for k, v in r.items() if not _timing(k)}
           for r in ResultsStore(path).records()}
 
 

@@ -17,6 +17,9 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
+from tflite_tl import data
+from tflite_tl import train
+from tflite_tl.models import pretrained
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +48,6 @@ def embedding_layer(model) -> str:
 
 
 def _episode_accuracy(embedding, x, y, recipe: MetaRecipe) -> Tuple[float, float]:
-  from tflite_tl import data  # pylint: disable=import-outside-toplevel
-  from tflite_tl import train  # pylint: disable=import-outside-toplevel
   accs = [train.prototype_accuracy(embedding, e) for e in data.episodes(
       x, y, ways=recipe.ways, shots=recipe.shots, queries=recipe.queries,
       count=recipe.eval_episodes, seed=recipe.seed + 1)]
@@ -62,9 +63,6 @@ def meta_pretrain(init_from: str, *, dataset: str = "fashion_mnist",
   Returns:
     (model, record for ``write_pretrained``).
   """
-  from tflite_tl import data  # pylint: disable=import-outside-toplevel
-  from tflite_tl import train  # pylint: disable=import-outside-toplevel
-  from tflite_tl.models import pretrained  # pylint: disable=import-outside-toplevel
   base = pretrained.pretrained_info(init_from)
   model = pretrained.load_pretrained(init_from)
   kwargs = base["builder_kwargs"]

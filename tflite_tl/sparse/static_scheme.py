@@ -16,6 +16,11 @@ MobileNets only the blocks' 1x1 expansion convs train kernels (their
   ``criterion`` (``l2``; ``random`` as a baseline);
 * the head, fully.
 
+A plain CNN without inverted-residual blocks (a Sequential stack of convs)
+takes each Conv2D as a block: biases of the last ``bias_blocks`` convs and
+after, kernels of the last ``weight_blocks`` convs on a ratio of their input
+channels.
+
 No data is needed; the result is a :class:`~tflite_tl.sparse.selection.
 Selection` with the same modelled figures as TinyTrain's.
 """
@@ -34,6 +39,20 @@ DEFAULT_WEIGHT_RATIO = 0.25
 
 def _first_layer(block) -> str:
   return (block.expand or block.depthwise).name
+
+
+def _blocks(model, inventory):
+  """(first layer, kernel-trained layer or None) per block, first to last."""
+  if any(l.kind == inventory_lib.DEPTHWISE for l in inventory.layers):
+    found = blocks_lib.find_mbconv_blocks(model)
+    return [(_first_layer(b), b.expand.name if b.expand is not None else None)
+            for b in found]
+  # A plain CNN: each conv (not the head) is a block of its own.
+  convs = [l.name for l in inventory.layers if l.kind == inventory_lib.CONV]
+  if not convs:
+    raise ValueError("sparse_update: the model has neither inverted-residual "
+                     "blocks nor Conv2D layers to update; use ft_last.")
+  return [(name, name) for name in convs]
 
 
 def sparse_update_scheme(model: keras.Model, *,
@@ -62,7 +81,8 @@ def sparse_update_scheme(model: keras.Model, *,
   if criterion not in (criteria.L2, criteria.RANDOM):
     raise ValueError(f"sparse_update: criterion must be 'l2' or 'random' (a "
                      f"static scheme sees no data), got {criterion!r}.")
-  found = blocks_lib.find_mbconv_blocks(model)
+  inventory = inventory_lib.model_inventory(model)
+  found = _blocks(model, inventory)
   n = len(found)
   bias_blocks = math.ceil(n / 2) if bias_blocks is None else bias_blocks
   if not 1 <= bias_blocks <= n:
@@ -79,14 +99,13 @@ def sparse_update_scheme(model: keras.Model, *,
   if len(ratios) != weight_blocks or not all(0 < r <= 1 for r in ratios):
     raise ValueError(f"sparse_update: weight_ratio must be one value or "
                      f"{weight_blocks} values in (0, 1], got {weight_ratio!r}.")
-  inventory = inventory_lib.model_inventory(model)
   info = inventory_lib.by_name(inventory)
-  start = info[_first_layer(found[n - bias_blocks])].index
+  start = info[found[n - bias_blocks][0]].index
   bias_layers = [l.name for l in inventory.layers
                  if l.index >= start and l.has_bias
                  and l.kind in (inventory_lib.CONV, inventory_lib.DEPTHWISE)]
-  weight = [b.expand.name for b in found[n - weight_blocks:]
-            if b.expand is not None]
+  weight = [trained for _, trained in found[n - weight_blocks:]
+            if trained is not None]
   if not weight:
     raise ValueError(f"sparse_update: none of the last {weight_blocks} "
                      "blocks has a 1x1 expansion conv to train.")
