@@ -123,6 +123,11 @@ def _method_options():
 
 
 def _parse_flags(argv):
+  if console.help_requested(argv):
+    # The quiet run holds stdout; help must reach the terminal.
+    QUIET.stop()
+    print(__doc__ + "\nFlags:\n" + FLAGS.module_help(sys.modules[__name__]))
+    sys.exit(0)
   try:
     return FLAGS(console.expand_short_verbose(argv))
   except flags.Error as e:

@@ -12,10 +12,15 @@ from tflite_tl.verify import train_step as ts
 _STEPS, _BATCH = 20, 2
 
 
-def _lowered(method, precision, batches):
-  model = tl.apply_method(tl.load_pretrained("tiny"), method, num_classes=10)
+def _lowered(method, precision, batches, qas=True):
+  options = {}
+  if method == "tinytrain":  # selects on a labelled support set
+    x, y = batches[0]
+    options["support"] = (x, y)
+  model = tl.apply_method(tl.load_pretrained("tiny"), method, num_classes=10,
+                          **options)
   return lower_model(model, batch_size=_BATCH, learning_rate=0.01,
-                     kernels="tl", precision=precision,
+                     kernels="tl", precision=precision, qas=qas,
                      calibration_images=np.concatenate(
                          [x for x, _ in batches]))
 
@@ -25,11 +30,18 @@ def batches():
   return ts.random_batches(0, _STEPS, _BATCH, (32, 32, 1), 10)
 
 
-@pytest.mark.parametrize("method,precision", [
-    ("tinytl_b", "float"), ("tinytl_b", "int8"), ("ft_last", "int8")])
-def test_train_step_matches_tf(native_runner, batches, method, precision):
+@pytest.mark.parametrize("method,precision,qas", [
+    ("tinytl_b", "float", True), ("tinytl_b", "int8", True),
+    ("ft_last", "int8", True),
+    # Channel-sparse kernels: int8 slices re-quantized from float masters.
+    pytest.param("tinytrain", "float", True, marks=pytest.mark.slow),
+    ("tinytrain", "int8", True),
+    pytest.param("sparse_update", "int8", True, marks=pytest.mark.slow),
+    ("sparse_update", "int8", False)])
+def test_train_step_matches_tf(native_runner, batches, method, precision,
+                               qas):
   del native_runner
-  result = ts.compare(_lowered(method, precision, batches), batches,
+  result = ts.compare(_lowered(method, precision, batches, qas), batches,
                       perturbed_references=1)
   assert result["parity"] == "exact", result
   assert result["arena"].total > 0

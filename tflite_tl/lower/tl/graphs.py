@@ -29,6 +29,7 @@ from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl import rules_conv  # noqa: F401  (registers rules)
 from tflite_tl.lower.tl import rules_norm  # noqa: F401  (registers rules)
 from tflite_tl.lower.tl import rules_simple  # noqa: F401  (registers rules)
+from tflite_tl.lower.tl import rules_sparse  # noqa: F401  (registers rules)
 from tflite_tl.lower.tl.emitter import Emitter
 from tflite_tl.lower.tl.emitter import Grad
 from tflite_tl.lower.tl.emitter import Op

@@ -159,6 +159,13 @@ def _effective_multipliers(s_in: float, s_filter, s_out: float):
   return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def _hwio(filter_q):
+  """An OHWI int8 filter (NumPy, or a tensor of integer values: a filter
+  re-quantized from a trained master) as a float64 HWIO kernel."""
+  return tf.transpose(tf.cast(tf.convert_to_tensor(filter_q), tf.float64),
+                      (1, 2, 3, 0))
+
+
 def conv2d(x_q, q_in: Quantization, filter_q: np.ndarray, filter_scales,
            bias_q, q_out: Quantization, *, stride: int, padding: str,
            activation: Optional[str], groups: int = 1):
@@ -167,7 +174,7 @@ def conv2d(x_q, q_in: Quantization, filter_q: np.ndarray, filter_scales,
   x = tf.cast(x_q, tf.float64) - q_in.zero_point[0]
   if padding == "SAME":
     x = _same_pad(x, filter_q.shape[1:3], stride)
-  kernel = tf.constant(np.transpose(filter_q, (1, 2, 3, 0)), tf.float64)
+  kernel = _hwio(filter_q)
   if groups == 1:
     acc = tf.nn.conv2d(x, kernel, stride, "VALID")
   else:
@@ -185,7 +192,7 @@ def depthwise_conv2d(x_q, q_in: Quantization, filter_q: np.ndarray,
   x = tf.cast(x_q, tf.float64) - q_in.zero_point[0]
   if padding == "SAME":
     x = _same_pad(x, filter_q.shape[1:3], stride)
-  kernel = tf.constant(np.transpose(filter_q, (1, 2, 3, 0)), tf.float64)
+  kernel = _hwio(filter_q)
   acc = tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1], "VALID")
   return _finish(acc, bias_q, q_in, filter_scales, q_out, activation)
 

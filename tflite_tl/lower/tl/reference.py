@@ -19,6 +19,7 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
+from tflite_tl.layers import channel_sparse as cs
 from tflite_tl.lower.graph import weight_full_name
 from tflite_tl.lower.layers import LayerSite
 from tflite_tl.lower.layers import rule_for
@@ -69,6 +70,20 @@ def _kind(layer) -> str:
   return type(layer).__name__
 
 
+_CHANNEL_SPARSE = ("ChannelSparseConv2D", "ChannelSparseDepthwiseConv2D")
+
+
+def _scatter(tensor, axis: int, channels, updates):
+  """``tensor`` with its ``channels`` along ``axis`` replaced by
+  ``updates`` (differentiable in ``updates``)."""
+  perm = [axis] + [d for d in range(4) if d != axis]
+  inverse = list(np.argsort(perm))
+  out = tf.tensor_scatter_nd_update(
+      tf.transpose(tensor, perm), [[c] for c in channels],
+      tf.transpose(updates, perm))
+  return tf.transpose(out, inverse)
+
+
 class QuantizedTrainStep(tf.Module):
   """The TF reference of an int8 kernel-flavor train step.
 
@@ -103,8 +118,10 @@ class QuantizedTrainStep(tf.Module):
     self._loss = make_softmax_cross_entropy(
         num_classes=num_classes, batch_size=batch_size,
         label_smoothing=label_smoothing)
-    # Per-channel scales of the int32 biases, for the no-QAS ablation.
+    # Per-channel scales of the int32 biases and of trained int8 kernels
+    # (per element of the trained slice), for the no-QAS ablation.
     self._bias_scales: Dict[str, np.ndarray] = {}
+    self._kernel_scales: Dict[str, np.ndarray] = {}
 
   def _graph(self, batch: int) -> ModelGraph:
     if batch not in self._graphs:
@@ -177,6 +194,8 @@ class QuantizedTrainStep(tf.Module):
       if all(v.is_int8 for v in ins):
         return self._add_int8(node, ins)
       return Value(tf.add_n([v.fq for v in ins]))
+    if kind in _CHANNEL_SPARSE:
+      return self._sparse_int8(node, ins[0])
     if self._int8(node):
       return self._conv_int8(node, ins[0])
     if ins and ins[0].is_int8:
@@ -259,6 +278,81 @@ class QuantizedTrainStep(tf.Module):
     exact = int8_ops.dequantize(y_q, q_out)
     mask = self._mask(y_q, q_out, act)
     return Value(_ste(exact, surrogate, [x.fq, bias], mask), y_q, q_out)
+
+  def _sparse_int8(self, node: Node, v: Value) -> Value:
+    """A channel-sparse conv of an int8 graph: the forward reads the int8
+    filter whose chosen slices are re-quantized from the float master after
+    every update, with the per-channel scales fixed at lowering (as
+    TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE do); the master's gradient is the
+    float conv's, through the re-quantization (straight-through)."""
+    layer = node.layer
+    depthwise = _kind(layer) == "ChannelSparseDepthwiseConv2D"
+    channels = list(layer.trained_channels)
+    k_axis = cs.KERNEL_AXIS[layer.channel_axis]  # in the Keras layout
+    index = [slice(None)] * 4
+    index[k_axis] = channels
+    index = tuple(index)
+    initial = self._value(node, cs.FULL_KERNEL).copy()
+    initial[index] = self._value(node, cs.TRAINED_KERNEL)
+    axis = 3 if depthwise else 0
+    q_in = self._in_q(node, v, 0)
+    x = self._as_int8(v, q_in)
+    has_bias = "bias" in node.weights
+    lq = quant.layer_quantization(
+        np.transpose(initial, (3, 0, 1, 2)), axis, q_in.scale[0],
+        self._value(node, "bias") if has_bias else None)
+    # Each Keras kernel element's scale is its output channel's (depthwise:
+    # its channel's; the multiplier is 1).
+    scale_shape = (1, 1, -1, 1) if depthwise else (1, 1, 1, -1)
+    scales = np.broadcast_to(lq.filter_scales.reshape(scale_shape),
+                             initial.shape).astype(np.float32)
+    slice_scales = np.ascontiguousarray(scales[index])
+    if node.is_trained(cs.TRAINED_KERNEL):
+      self._kernel_scales[weight_full_name(
+          node.weights[cs.TRAINED_KERNEL])] = slice_scales
+    master = self._weight(node, cs.TRAINED_KERNEL)
+    slice_q = tf.clip_by_value(int8_ops.round_half_away(tf.cast(
+        master / slice_scales, tf.float64)), -127.0, 127.0)
+    frozen_q = np.transpose(lq.filter_q, rules_conv.TO_KERAS_4D).astype(
+        np.float32)
+    filter_q = _scatter(tf.constant(frozen_q), k_axis, channels,
+                        tf.cast(slice_q, tf.float32))
+    slice_fq = tf.cast(slice_q, tf.float32) * slice_scales
+    # Forward value: the re-quantized slice; gradient: to the master.
+    slice_ste = master + tf.stop_gradient(slice_fq - master)
+    w_keras = _scatter(tf.constant(frozen_q * scales), k_axis, channels,
+                       slice_ste)
+    q_out = self._out_q(node)
+    stride = int(layer.strides[0])
+    padding = layer.padding.upper()
+    act = node.activation
+    if has_bias:
+      bias = self._weight(node, "bias")
+      bias_q = self._bias_q(node, bias, lq)
+    else:
+      bias = tf.zeros([lq.filter_scales.shape[0]], tf.float32)
+      bias_q = tf.constant(lq.bias_q, tf.int64)
+    filter_q = tf.transpose(filter_q, (3, 0, 1, 2))
+    if depthwise:
+      y_q = int8_ops.depthwise_conv2d(
+          x.q, q_in, filter_q, lq.filter_scales, bias_q, q_out,
+          stride=stride, padding=padding, activation=act)
+    else:
+      y_q = int8_ops.conv2d(
+          x.q, q_in, filter_q, lq.filter_scales, bias_q, q_out,
+          stride=stride, padding=padding, activation=act)
+
+    def surrogate(x_fq, w, b):
+      if depthwise:
+        y = tf.nn.depthwise_conv2d(x_fq, w, [1, stride, stride, 1], padding)
+      else:
+        y = tf.nn.conv2d(x_fq, w, stride, padding)
+      return y + b
+
+    exact = int8_ops.dequantize(y_q, q_out)
+    mask = self._mask(y_q, q_out, act)
+    return Value(_ste(exact, surrogate, [x.fq, w_keras, bias], mask), y_q,
+                 q_out)
 
   def _mask(self, y_q, q_out: Quantization, act: Optional[str]):
     if act is None:
@@ -375,8 +469,11 @@ class QuantizedTrainStep(tf.Module):
     for name, var, g in zip(self.param_names, self.params, grads):
       if g is None:
         raise ValueError(f"Trained weight '{name}' gets no gradient.")
-      if not self.policy.qas and name in self._bias_scales:
-        g = g * tf.constant(np.square(self._bias_scales[name]), tf.float32)
+      if not self.policy.qas:
+        # SGD on the integer copies: each gradient times its scale squared.
+        scales = self._bias_scales.get(name, self._kernel_scales.get(name))
+        if scales is not None:
+          g = g * tf.constant(np.square(scales), tf.float32)
       var.assign_sub(g * self.policy.learning_rate)
     return {"loss": loss}
 
