@@ -58,6 +58,26 @@ flags.DEFINE_integer("finetune_batch", _D.finetune_batch,
 flags.DEFINE_integer("qat_epochs", _D.qat_epochs, "Quantization-aware "
                      "training epochs (tfmot) before int8 conversion.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of every random choice.")
+# lowering
+flags.DEFINE_enum("kernels", _D.kernels, list(pipeline.KERNEL_CHOICES),
+                  "Train-step ops: 'tl' = our TL_* training kernels in TFLM "
+                  "(needs $TFLM_ROOT), 'builtin' = TFLM builtins only, 'auto' "
+                  "= tl when $TFLM_ROOT is set and it fits and verifies, else "
+                  "builtin.")
+flags.DEFINE_enum("precision", _D.precision, list(pipeline.PRECISION_CHOICES),
+                  "Forward pass of the train step: 'int8' (int8 weights and "
+                  "activations, float backward; tl kernels), 'float', or "
+                  "'auto' = int8 where it fits and verifies.")
+flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
+                  "updates (--noqas: plain SGD of the int8 copies, an "
+                  "ablation).")
+flags.DEFINE_integer("memory_budget", None, "tinytrain: bytes of training "
+                     "state beyond inference (default: what the board's RAM "
+                     "leaves, measured).")
+flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
+                     "training step (default: unbounded).")
+flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
+                    "channel criterion (fisher, l2, random).")
 # data
 flags.DEFINE_string("dataset", _D.dataset, "Target dataset, or folder:PATH "
                     "(one sub-folder of images per class).")
@@ -107,6 +127,9 @@ HELP_GROUPS = (
                              "label_smoothing", "finetune_epochs",
                              "finetune_learning_rate", "finetune_optimizer",
                              "finetune_batch", "qat_epochs", "seed")),
+    ("Lowering", ("kernels", "precision", "qas")),
+    ("TinyTrain and sparse update", ("memory_budget", "compute_budget",
+                                     "selection_criterion")),
     ("Data", ("dataset", "samples_per_class", "calibration_images")),
     ("Device", ("device", "devices_file", "batch", "max_samples",
                 "sram_margin", "flash_reserve", "arena_in_external_ram")),
@@ -118,7 +141,8 @@ USAGE = """\
 python -m export --out=DIR [flags]
 
 Rewrites a backbone for on-device transfer learning, fine-tunes it on the
-host, lowers its training step to TFLite-Micro builtins, checks it in the
+host, lowers its training step to TFLite-Micro (our TL_* training kernels and
+an int8 forward when $TFLM_ROOT is set, else builtins), checks it in the
 real TFLM interpreter (also training on the device's own step) and writes an
 Arduino library and an ESP-IDF component, if it fits the board. Prints one
 line per stage; -v shows TensorFlow's log too."""
@@ -129,6 +153,8 @@ EXAMPLES = (
     "--samples_per_class=10",
     "python -m export --out=out/mcunet --model=mcunet --method=tinytl_b "
     "--device=esp32s3_psram --arena_in_external_ram",
+    "python -m export --out=out/tt --method=tinytrain --device=nano33ble",
+    "python -m export --out=out/f --kernels=builtin --precision=float",
     "python -m export --out=out/x -v          # with TensorFlow's log",
 )
 
@@ -171,7 +197,10 @@ def config_from_flags() -> pipeline.ExportConfig:
       device_epochs=FLAGS.device_epochs, sram_margin=FLAGS.sram_margin,
       flash_reserve=FLAGS.flash_reserve,
       arena_in_external_ram=FLAGS.arena_in_external_ram, name=FLAGS.name,
-      arduino_tflm_library=FLAGS.arduino_tflm_library, seed=FLAGS.seed)
+      arduino_tflm_library=FLAGS.arduino_tflm_library, seed=FLAGS.seed,
+      kernels=FLAGS.kernels, precision=FLAGS.precision, qas=FLAGS.qas,
+      memory_budget=FLAGS.memory_budget, compute_budget=FLAGS.compute_budget,
+      selection_criterion=FLAGS.selection_criterion)
 
 
 def main(argv):

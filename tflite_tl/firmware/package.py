@@ -79,7 +79,7 @@ class BuildSpec:
 
   @property
   def max_variable_bytes(self) -> int:
-    return max(v.num_bytes for v in self.variables)
+    return max((v.num_bytes for v in self.variables), default=0)
 
   @property
   def storage_slot_bytes(self) -> int:

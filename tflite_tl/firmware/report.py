@@ -7,6 +7,8 @@ same flags writes identical bytes.
 import json
 from typing import Any, Dict, List, Mapping
 
+from tflite_tl.sparse.selection import Selection
+
 
 def _kb(n: int) -> str:
   return f"{n / 1024:.1f} KB"
@@ -46,6 +48,7 @@ def report_markdown(r: Mapping[str, Any]) -> str:
       f"{cfg['seed']}.",
       "",
   ]
+  lines += lowering_section(r)
   lines += accuracy_section(r)
   lines += [
       f"## Fit on {dev['name']}: {verdict}",
@@ -95,8 +98,13 @@ def report_markdown(r: Mapping[str, Any]) -> str:
        tp["max_rel_err_loss"]],
       ["train step: max relative error of the parameters",
        tp["max_rel_err_params"]],
-      [f"predict model vs Keras: max relative error of logits "
-       f"({ip['images']} test images)", ip["max_rel_err_logits"]],
+      [f"predict model vs {'its int8 reference' if ip.get('int8_predict') else 'Keras'}: "
+       f"max relative error of logits ({ip['images']} test images)",
+       ip["max_rel_err_logits"]],
+      ["predict model: verdict (exact; within rounding = at most 5 % of "
+       "images off by an int8 rounding tie; failed)",
+       f"{ip.get('verdict', '')} ({ip.get('differing_images', 0)} images "
+       "differ)"],
       ["Keras float accuracy", ip["float_accuracy"]],
       ["predict model (TFLM, float) accuracy", ip["predict_accuracy"]],
       ["int8 model (TFLM) accuracy", ip["int8_accuracy"]],
@@ -118,6 +126,48 @@ def report_markdown(r: Mapping[str, Any]) -> str:
   lines += [f"- `{f}`" for f in r["files"]]
   lines += ["", "## Use it", ""] + usage(r)
   return "\n".join(lines) + "\n"
+
+
+def lowering_section(r: Mapping[str, Any]) -> List[str]:
+  """## Lowering: the flavor and precision exported, and why; what a
+  sparse-update method selected."""
+  low = r.get("lowering")
+  if not low:
+    return []
+  lines = ["## Lowering", "",
+           f"Train step lowered with **{low['kernels']} kernels, "
+           f"{low['precision']}** ({low['why']})."]
+  if low["precision"] == "int8":
+    lines.append(
+        f"int8 forward (per-channel int8 weights, int8 activations), float32 "
+        f"backward, updates {'with' if low['qas'] else 'without'} "
+        f"quantization-aware scaling; activation scales "
+        f"{low['activation_scales']}.")
+  if low.get("tried"):
+    lines += ["", "Flavors measured (smallest batch, TFLM arena measured):",
+              ""]
+    lines += _table(["kernels", "precision", "batch", "train arena B",
+                     "RAM needed B", "fits"],
+                    [[t["kernels"], t["precision"], t["batch"],
+                      f"{t['train_arena']:,}", f"{t['ram_needed']:,}",
+                      "yes" if t["fits"] else
+                      ("no: " + t["reason"] if t.get("reason") else "no")]
+                     for t in low["tried"]])
+  for rej in low.get("rejected_by_parity") or ():
+    lines += ["", f"Not exported: {rej['kernels']} kernels, "
+              f"{rej['precision']}: {rej['reason']}"]
+  lines.append("")
+  budget, sel = r.get("memory_budget"), r.get("selection")
+  if budget:
+    parts = ", ".join(f"{k} {v:,} B" for k, v in
+                      sorted(budget["consumers"].items()))
+    lines += [f"Memory budget of the selection: {budget['budget_bytes']:,} B "
+              f"= {budget['ram_available']:,} B of {budget['ram_kind']} after "
+              f"a {budget['ram_margin_bytes']:,} B margin, minus {parts} "
+              "(measured).", ""]
+  if sel:
+    lines += [Selection.from_dict(sel).format_markdown(), ""]
+  return lines
 
 
 def _recipe_text(r: Mapping[str, Any]) -> str:

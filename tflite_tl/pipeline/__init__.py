@@ -7,7 +7,9 @@ themselves live in their packages (``models``/``data``, ``rewrite``,
 calls them in order, and nothing imports it back.
 """
 from tflite_tl.pipeline.config import DEFAULT_MODELS
+from tflite_tl.pipeline.config import KERNEL_CHOICES
 from tflite_tl.pipeline.config import MAX_AUTO_SAMPLES
+from tflite_tl.pipeline.config import PRECISION_CHOICES
 from tflite_tl.pipeline.config import ExportConfig
 from tflite_tl.pipeline.config import ExportError
 from tflite_tl.pipeline.export import ExportResult

@@ -1,6 +1,7 @@
 """What an export is asked for (``ExportConfig``, the CLI's flags) and the
 checks that run before any heavy work."""
 import dataclasses
+import os
 from typing import Optional, Tuple
 
 from tflite_tl import atomic
@@ -9,6 +10,7 @@ from tflite_tl import devices as devices_lib
 from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.tflm.tflm_library import TFLM_ROOT_ENV
 from tflite_tl.train import recipe as recipe_lib
 
 # Shipped backbones tried in order when --model is not given: the first is
@@ -23,6 +25,11 @@ BATCH_CANDIDATES = (1, 2, 4, 8)
 MIN_SAMPLES = 16
 MAX_AUTO_SAMPLES = 256
 OPTIMIZERS = ("adam", "sgd")
+KERNEL_CHOICES = ("auto", "builtin", "tl")
+PRECISION_CHOICES = ("auto", "float", "int8")
+# Methods that select what to train on the user's samples.
+SELECTING_METHODS = ("tinytrain",)
+SPARSE_METHODS = ("tinytrain", "sparse_update")
 # Present in every export: an existing --out is replaced only if it has one.
 OUTPUT_MARKER = "report.json"
 
@@ -65,9 +72,28 @@ class ExportConfig:
   flash_reserve: int = fit_lib.DEFAULT_FLASH_RESERVE
   arena_in_external_ram: bool = False
   devices_files: Tuple[str, ...] = ()
+  # Lowering flavor: "auto" tries the TL kernels with an int8 forward first
+  # (when $TFLM_ROOT is set), then the TL kernels in float, then builtins.
+  kernels: str = "auto"
+  precision: str = "auto"
+  qas: bool = True  # int8: quantization-aware scaling of the updates
+  # TinyTrain's budgets (None: the memory budget the board leaves).
+  memory_budget: Optional[int] = None
+  compute_budget: Optional[int] = None
+  selection_criterion: Optional[str] = None
   name: str = "tltl_model"
   arduino_tflm_library: str = "Chirale_TensorFlowLite"
   seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Flavor:
+  """How the train step is lowered (``tflite_tl.lower.lower_model``)."""
+  kernels: str  # "builtin" | "tl"
+  precision: str  # "float" | "int8"
+
+  def __str__(self):
+    return f"{self.kernels} kernels, {self.precision}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +102,61 @@ class Plan:
   device: devices_lib.Device
   model: str  # backbone name
   pretrained: bool  # a shipped backbone (else zoo weights, random)
+  # Lowering flavors to try, in order of preference (the first that fits
+  # and verifies is exported), and why they are these.
+  flavors: Tuple[Flavor, ...] = (Flavor("builtin", "float"),)
+  flavor_reason: str = ""
+
+
+def tl_kernels_available() -> bool:
+  """The TL_* kernels run (and are verified) in TFLM built from $TFLM_ROOT."""
+  return bool(os.environ.get(TFLM_ROOT_ENV))
+
+
+def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
+  """The flavors ``cfg`` allows, most memory-efficient first, and why."""
+  if cfg.kernels not in KERNEL_CHOICES:
+    raise ExportError(f"Unknown --kernels '{cfg.kernels}'. Supported: "
+                      f"{', '.join(KERNEL_CHOICES)}.")
+  if cfg.precision not in PRECISION_CHOICES:
+    raise ExportError(f"Unknown --precision '{cfg.precision}'. Supported: "
+                      f"{', '.join(PRECISION_CHOICES)}.")
+  if cfg.kernels == "builtin" and cfg.precision == "int8":
+    raise ExportError("--precision=int8 needs --kernels=tl (or auto): the "
+                      "builtin flavor lowers float training steps only.")
+  available = tl_kernels_available()
+  if cfg.kernels == "tl" or cfg.precision == "int8":
+    if not available:
+      raise ExportError(
+          f"--kernels=tl / --precision=int8 need the TL_* training kernels "
+          f"in TFLM: set {TFLM_ROOT_ENV}=/path/to/tflite-micro (a "
+          "tflite-micro source tree; it is built once and cached), or use "
+          "--kernels=builtin.")
+    if cfg.momentum:
+      raise ExportError(f"--momentum={cfg.momentum}: the TL kernels train "
+                        "with plain SGD; use --momentum=0 or "
+                        "--kernels=builtin.")
+  precisions = (("int8", "float") if cfg.precision == "auto"
+                else (cfg.precision,))
+  if cfg.kernels == "builtin":
+    return (Flavor("builtin", "float"),), "--kernels=builtin"
+  if cfg.kernels == "auto" and not available:
+    return ((Flavor("builtin", "float"),),
+            f"auto: {TFLM_ROOT_ENV} is not set, so only TFLM's builtin ops "
+            "are available (set it to use the smaller TL kernels and int8)")
+  if cfg.kernels == "auto" and cfg.momentum:
+    return ((Flavor("builtin", "float"),),
+            f"auto: --momentum={cfg.momentum} needs the builtin flavor (the "
+            "TL kernels train with plain SGD)")
+  flavors = tuple(Flavor("tl", p) for p in precisions)
+  if cfg.kernels == "auto" and cfg.precision != "int8":
+    flavors += (Flavor("builtin", "float"),)
+  reason = ("auto: the TL kernels are available (" + TFLM_ROOT_ENV +
+            " is set); the first of " + ", ".join(
+                f"[{f}]" for f in flavors) + " that fits the board and "
+            "passes the TFLM parity check" if len(flavors) > 1
+            else f"--kernels={cfg.kernels} --precision={cfg.precision}")
+  return flavors, reason
 
 
 def validate(cfg: ExportConfig) -> Plan:
@@ -132,9 +213,25 @@ def validate(cfg: ExportConfig) -> Plan:
   if cfg.samples_per_class is not None and cfg.samples_per_class < 1:
     raise ExportError("--samples_per_class must be >= 1 (or unset: the "
                       "whole training split).")
+  if cfg.memory_budget is not None and cfg.memory_budget < 1:
+    raise ExportError(f"--memory_budget must be >= 1 byte, got "
+                      f"{cfg.memory_budget}.")
+  if cfg.compute_budget is not None and cfg.compute_budget < 1:
+    raise ExportError(f"--compute_budget must be >= 1 MAC, got "
+                      f"{cfg.compute_budget}.")
+  if cfg.method not in SELECTING_METHODS and (cfg.memory_budget
+                                              or cfg.compute_budget):
+    raise ExportError(
+        f"--memory_budget / --compute_budget are for --method="
+        f"{', '.join(SELECTING_METHODS)}; --method={cfg.method} takes "
+        "neither.")
+  if cfg.selection_criterion and cfg.method not in SPARSE_METHODS:
+    raise ExportError(f"--selection_criterion is for --method="
+                      f"{' or '.join(SPARSE_METHODS)}, not {cfg.method}.")
+  flavors, reason = plan_flavors(cfg)
   # Fail before the heavy work if the output directory cannot be used.
   try:
     atomic.check_replaceable(cfg.out, OUTPUT_MARKER)
   except atomic.OutputExistsError as e:
     raise atomic.OutputExistsError(f"--out: {e}") from None
-  return Plan(device, model, model in shipped)
+  return Plan(device, model, model in shipped, flavors, reason)

@@ -30,15 +30,18 @@ from tflite_tl import lower
 from tflite_tl import memory
 from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
+from tflite_tl import sparse as sparse_lib
 from tflite_tl import tflm
 from tflite_tl import train as train_lib
 from tflite_tl._compat import keras
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import package
 from tflite_tl.firmware import plots
 from tflite_tl.firmware import report as report_lib
 from tflite_tl.lower import quantize
 from tflite_tl.pipeline import summary
+from tflite_tl.pipeline import training_budget
 from tflite_tl.pipeline.backbone import image_shape
 from tflite_tl.pipeline.backbone import load_backbone
 from tflite_tl.pipeline.config import BATCH_CANDIDATES
@@ -47,6 +50,8 @@ from tflite_tl.pipeline.config import MIN_SAMPLES
 from tflite_tl.pipeline.config import OUTPUT_MARKER
 from tflite_tl.pipeline.config import ExportConfig
 from tflite_tl.pipeline.config import ExportError
+from tflite_tl.pipeline.config import Flavor
+from tflite_tl.pipeline.config import Plan
 from tflite_tl.pipeline.config import validate
 from tflite_tl.pipeline.progress import Progress
 from tflite_tl.pipeline.progress import Stage
@@ -58,6 +63,9 @@ from tflite_tl.verify import train_step as train_check
 log = logging.getLogger(__name__)
 
 DEVICE_PLOT = "device_training.png"
+# TinyTrain's selection pass runs on at most this many images per class of
+# the user's training samples (the paper's support sets are few-shot).
+SUPPORT_PER_CLASS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,7 @@ class ExportResult:
 class _Lowered:
   """The lower stage's result at the chosen batch."""
   batch: int
+  flavor: Flavor
   lowered: lower.LoweredModel
   arenas: Dict[str, tflm.ArenaReport]
   spec: package.BuildSpec
@@ -160,41 +169,90 @@ def _candidates(cfg: ExportConfig):
                if b <= (cfg.max_samples or MIN_SAMPLES))
 
 
+def _lower_flavor(cfg: ExportConfig, flavor: Flavor, model, batch: int,
+                  calibration: np.ndarray) -> lower.LoweredModel:
+  return lower.lower_model(
+      model, batch_size=batch, learning_rate=cfg.learning_rate,
+      momentum=cfg.momentum, label_smoothing=cfg.label_smoothing,
+      kernels=flavor.kernels, precision=flavor.precision,
+      calibration_images=calibration if flavor.precision == "int8" else None,
+      qas=cfg.qas)
+
+
+def _calibration(cfg: ExportConfig, x_train: np.ndarray) -> np.ndarray:
+  """The activation-range images of an int8 train step: a seeded sample of
+  the user's training images (the int8 inference model uses the same)."""
+  n = min(len(x_train), cfg.calibration_images)
+  pick = np.sort(np.random.RandomState(cfg.seed).choice(len(x_train), n,
+                                                        replace=False))
+  return x_train[pick]
+
+
 def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
-           shape, class_names, stage: Stage) -> _Lowered:
-  """Lowers at the asked batch, or grows the batch 1, 2, 4, 8 while it
-  fits (activation memory grows with it) and keeps the last that fits."""
+           shape, class_names, stage: Stage, flavors, calibration
+           ) -> Tuple[_Lowered, list]:
+  """Lowers in the first flavor of ``flavors`` that fits the board: at the
+  asked batch, or growing the batch 1, 2, 4, 8 while it fits (activation
+  memory grows with it), keeping the last that fits.
+
+  Returns the choice and, per flavor tried, (flavor, batch, RAM needed,
+  fits) of its smallest batch, for the report.
+  """
   if cfg.batch and cfg.max_samples and cfg.batch > cfg.max_samples:
     raise ExportError(f"--batch {cfg.batch} exceeds --max_samples "
                       f"{cfg.max_samples}: the board trains on batches of "
                       "its stored samples.")
   int8_arena = tflm.measure_arena(int8)
-  predict_arenas = {}  # the predict model does not depend on the batch
-  chosen = None
   candidates = _candidates(cfg)
-  with stage.bar(len(candidates), "batch size", "lower") as bar:
-    for batch in candidates:
-      bar.set_postfix(batch=batch)
-      lowered = lower.lower_model(model, batch_size=batch,
-                                  learning_rate=cfg.learning_rate,
-                                  momentum=cfg.momentum,
-                                  label_smoothing=cfg.label_smoothing)
-      if lowered.predict_tflite not in predict_arenas:
-        predict_arenas[lowered.predict_tflite] = tflm.measure_arena(
-            lowered.predict_tflite)
-      arenas = {"train.tflite": tflm.measure_arena(lowered.train_tflite),
-                "predict.tflite": predict_arenas[lowered.predict_tflite],
-                "infer.tflite": int8_arena}
-      spec = _build_spec(cfg, device, model_name, lowered, int8, arenas,
-                         shape, batch, class_names)
-      fit_result = _fit(cfg, device, spec)
-      bar.update(1)
-      log.info("batch %d: %d B of %d B RAM needed", batch,
-               fit_result.ram_needed, fit_result.ram_available)
-      if not fit_result.fits:
-        break
-      chosen = _Lowered(batch, lowered, arenas, spec, fit_result)
+  tried, first_failure = [], None
+  for flavor in flavors:
+    predict_arenas = {}  # the predict model does not depend on the batch
+    chosen = fit_result = None
+    with stage.bar(len(candidates), f"batch size ({flavor})",
+                   "lower") as bar:
+      for batch in candidates:
+        bar.set_postfix(batch=batch)
+        lowered = _lower_flavor(cfg, flavor, model, batch, calibration)
+        if lowered.predict_tflite not in predict_arenas:
+          predict_arenas[lowered.predict_tflite] = tflm.measure_arena(
+              lowered.predict_tflite)
+        arenas = {"train.tflite": tflm.measure_arena(lowered.train_tflite),
+                  "predict.tflite": predict_arenas[lowered.predict_tflite],
+                  "infer.tflite": int8_arena}
+        spec = _build_spec(cfg, device, model_name, lowered, int8, arenas,
+                           shape, batch, class_names)
+        if batch == candidates[0]:
+          unsupported = _unpackageable(spec)
+          if unsupported and len(flavors) > 1:
+            # Auto: a flavor the firmware cannot build is never exported.
+            tried.append({"kernels": flavor.kernels,
+                          "precision": flavor.precision, "batch": batch,
+                          "ram_needed": 0, "train_arena":
+                              arenas["train.tflite"].total, "fits": False,
+                          "reason": unsupported})
+            break
+          if unsupported:
+            raise ExportError(f"{flavor}: {unsupported}")
+        fit_result = _fit(cfg, device, spec)
+        bar.update(1)
+        log.info("%s, batch %d: %d B of %d B RAM needed", flavor, batch,
+                 fit_result.ram_needed, fit_result.ram_available)
+        if chosen is None:
+          tried.append({"kernels": flavor.kernels,
+                        "precision": flavor.precision, "batch": batch,
+                        "ram_needed": fit_result.ram_needed,
+                        "train_arena": arenas["train.tflite"].total,
+                        "fits": fit_result.fits})
+        if not fit_result.fits:
+          break
+        chosen = _Lowered(batch, flavor, lowered, arenas, spec, fit_result)
+    if chosen is not None:
+      break
+    if first_failure is None and fit_result is not None:
+      first_failure = (fit_result, batch, flavor)
   if chosen is None:
+    # The most memory-efficient flavor's figures explain the failure best.
+    fit_result, batch, flavor = first_failure
     fit_lib.require_fit(device, fit_result,
                         devices_lib.load_devices(cfg.devices_files),
                         cfg.sram_margin, batch=batch, method=cfg.method)
@@ -204,7 +262,16 @@ def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
   if cfg.max_samples is None:
     chosen = _fill_sample_buffer(cfg, device, chosen)
   package.check_variables(chosen.spec)
-  return chosen
+  return chosen, tried
+
+
+def _unpackageable(spec: package.BuildSpec) -> Optional[str]:
+  """Why the firmware cannot be built for ``spec`` (None: it can)."""
+  try:
+    package.package_files(spec)
+  except op_resolver.UnsupportedOpError as e:
+    return str(e)
+  return None
 
 
 def _fit(cfg: ExportConfig, device, spec) -> fit_lib.FitResult:
@@ -256,10 +323,16 @@ def _verify(cfg: ExportConfig, model, chosen: _Lowered, data, x_train,
   y_test = np.asarray(data.y_test)[pick]
   spec = chosen.spec
   with stage.bar(3 if cfg.device_epochs else 2, "check") as bar:
-    keras_logits = model.predict(x_test, batch_size=64, verbose=0)
+    if chosen.flavor.precision == "int8":
+      # The predict model is int8 too: its TF reference is the same integer
+      # arithmetic (tflite_tl.lower.tl.reference), not the float model.
+      keras_logits = chosen.lowered.module.predict(x_test).numpy()
+    else:
+      keras_logits = model.predict(x_test, batch_size=64, verbose=0)
     inference = inference_check.inference_parity(
         keras_logits, spec.predict_tflite, spec.infer_int8_tflite,
-        spec.infer_int8_info, x_test, y_test)
+        spec.infer_int8_info, x_test, y_test,
+        tolerance=cfg.parity_tolerance)
     bar.update(1)
     rng = np.random.RandomState(cfg.seed + 1)  # the train-step batches
     batches = []
@@ -283,16 +356,32 @@ def _verify(cfg: ExportConfig, model, chosen: _Lowered, data, x_train,
   return _Verified(train, inference, device)
 
 
+class ParityError(ExportError):
+  """TFLM does not reproduce TF for the lowered model."""
+
+
+def _lower_summary(chosen: _Lowered) -> str:
+  rejected = (f" (batch {chosen.rejected[0]} needs "
+              f"{chosen.rejected[1]:,} B)" if chosen.rejected else "")
+  return (f"{chosen.flavor}, batch {chosen.batch}{rejected}; train.tflite "
+          f"{len(chosen.spec.train_tflite):,} B, arena "
+          f"{chosen.arenas['train.tflite'].total:,} B (TFLM, measured); "
+          f"{chosen.spec.max_samples} samples on the board; RAM "
+          f"{chosen.fit.ram_needed:,} of {chosen.fit.ram_available:,} B")
+
+
 def _check_parity(cfg, train, inference):
   bad = []
   if train.parity == "failed":
     bad.append(f"train step (loss {train.max_rel_err_loss:.3g}, parameters "
                f"{train.max_rel_err_params:.3g}, also against TF on "
                "1-ulp-perturbed inputs)")
-  if not inference.max_rel_err_logits <= cfg.parity_tolerance:
-    bad.append(f"predict-model logits {inference.max_rel_err_logits:.3g}")
+  if inference.verdict(cfg.parity_tolerance) == "failed":
+    bad.append(f"predict-model logits {inference.max_rel_err_logits:.3g} "
+               f"({inference.differing_images} of {inference.images} "
+               "images differ)")
   if bad:
-    raise ExportError(
+    raise ParityError(
         "TFLM does not reproduce TF within the relative tolerance "
         f"{cfg.parity_tolerance}: " + ", ".join(bad)
         + ". The lowering of some layer is wrong for this model; nothing was "
@@ -312,19 +401,59 @@ def _analytic_memory(model, batch: int):
           "source": "modelled (TinyTL accounting)"}
 
 
-def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int):
+def _support(cfg: ExportConfig, x_train, y_train):
+  """TinyTrain's support set: a few of the user's samples per class."""
+  pick = data_lib.cap_per_class(np.arange(len(y_train)), y_train,
+                                SUPPORT_PER_CLASS, cfg.seed)
+  return x_train[pick], np.asarray(y_train)[pick].astype(np.int32)
+
+
+def _method_options(cfg: ExportConfig, plan: Plan, backbone, x_train,
+                    y_train, num_classes: int):
+  """Options of a sparse-update method, and TinyTrain's memory budget (the
+  board's, measured, unless --memory_budget / --compute_budget give one)."""
+  options, budget = {}, None
+  if cfg.selection_criterion:
+    options["criterion"] = cfg.selection_criterion
+  if cfg.method != "tinytrain":
+    return options, budget
+  batch = cfg.batch or 1
+  options["support"] = _support(cfg, x_train, y_train)
+  options["batch_size"] = batch
+  if cfg.memory_budget or cfg.compute_budget:
+    options["memory_budget"] = cfg.memory_budget
+    options["compute_budget"] = cfg.compute_budget
+    return options, budget
+  flavor = plan.flavors[0]
+  consumers = training_budget.inference_consumers(
+      backbone, num_classes=num_classes, batch_size=batch,
+      max_samples=cfg.max_samples or MIN_SAMPLES,
+      learning_rate=cfg.learning_rate, seed=cfg.seed,
+      kernels=flavor.kernels, precision=flavor.precision,
+      calibration_images=_calibration(cfg, x_train))
+  budget = training_budget.memory_budget_for_device(
+      plan.device, consumers, sram_margin=cfg.sram_margin,
+      use_external_ram=cfg.arena_in_external_ram)
+  options["memory_budget"] = budget.budget_bytes
+  return options, budget
+
+
+def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int,
+             options):
   """The method applied; for a model file, checked to lower, with errors
   naming the file."""
   own_file = models_lib.is_model_path(model_name)
   try:
     rewritten = rewrite_lib.apply_method(backbone, cfg.method,
                                          num_classes=num_classes,
-                                         seed=cfg.seed)
+                                         seed=cfg.seed, **options)
     if own_file:
       lower.check_lowerable(rewritten, batch_size=cfg.batch or 1)
   except ValueError as e:
     if own_file:
       raise ExportError(f"{model_name}: {e}") from None
+    if isinstance(e, sparse_lib.BudgetError):
+      raise ExportError(str(e)) from None
     raise
   return rewritten
 
@@ -366,10 +495,16 @@ def run_export(cfg: ExportConfig,
       model_file = plan.model
       model_name = os.path.basename(os.path.normpath(plan.model))
   with progress.stage("rewrite") as stage:
-    rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes)
+    options, budget = _method_options(cfg, plan, backbone, x_train, y_train,
+                                      data.num_classes)
+    rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes,
+                         options)
+    selection = rewrite_lib.selection_of(rewritten)
     stage.summary = (
         f"{cfg.method}: {_count(rewritten.trainable_weights):,} "
         f"of {_count(rewritten.weights):,} weights train")
+    if selection is not None:
+      stage.summary += f"; {selection.summary()}"
   with progress.stage("fine-tune") as stage:
     tuned = _finetune(cfg, rewritten, x_train, y_train, data, stage)
     stage.summary = (
@@ -379,20 +514,35 @@ def run_export(cfg: ExportConfig,
         + f"test accuracy {tuned.test_accuracy:.1%} "
         f"({len(data.x_test)} images, Keras float)")
   with progress.stage("lower") as stage:
+    calibration = _calibration(cfg, x_train)
     int8 = _int8_model(cfg, rewritten, x_train, y_train,
                        tuned.recipe or _recipe(cfg, len(x_train)))
-    chosen = _lower(cfg, plan.device, model_name, rewritten, int8, shape,
-                    data.class_names, stage)
-    rejected = (f" (batch {chosen.rejected[0]} needs "
-                f"{chosen.rejected[1]:,} B)" if chosen.rejected else "")
-    stage.summary = (
-        f"batch {chosen.batch}{rejected}; train.tflite "
-        f"{len(chosen.spec.train_tflite):,} B, arena "
-        f"{chosen.arenas['train.tflite'].total:,} B (TFLM, measured); "
-        f"{chosen.spec.max_samples} samples on the board; RAM "
-        f"{chosen.fit.ram_needed:,} of {chosen.fit.ram_available:,} B")
+    flavors = plan.flavors
+    chosen, tried = _lower(cfg, plan.device, model_name, rewritten, int8,
+                           shape, data.class_names, stage, flavors,
+                           calibration)
+    stage.summary = _lower_summary(chosen)
   with progress.stage("verify") as stage:
-    checked = _verify(cfg, rewritten, chosen, data, x_train, y_train, stage)
+    rejected_flavors = []
+    while True:
+      try:
+        checked = _verify(cfg, rewritten, chosen, data, x_train, y_train,
+                          stage)
+        break
+      except ParityError as e:
+        rest = flavors[flavors.index(chosen.flavor) + 1:]
+        if cfg.kernels != "auto" and cfg.precision != "auto" or not rest:
+          raise
+        # Auto: a flavor that TFLM does not reproduce is never exported.
+        log.warning("%s: %s; trying %s", chosen.flavor, e, rest[0])
+        rejected_flavors.append({"kernels": chosen.flavor.kernels,
+                                 "precision": chosen.flavor.precision,
+                                 "reason": str(e)})
+        flavors = rest
+        chosen, more = _lower(cfg, plan.device, model_name, rewritten, int8,
+                              shape, data.class_names, stage, flavors,
+                              calibration)
+        tried += more
     text = (f"TFLM vs TF: train step {checked.train.parity.replace('_', ' ')}"
             f" ({checked.train.max_rel_err_params:.1e}), predict "
             f"{checked.inference.max_rel_err_logits:.1e}; int8 agrees "
@@ -403,6 +553,16 @@ def run_export(cfg: ExportConfig,
                f"{d.samples} samples): held-out {d.accuracy_before:.0%} -> "
                f"{d.accuracy_after:.0%}")
     stage.summary = text
+  lowering = {
+      "kernels": chosen.flavor.kernels, "precision": chosen.flavor.precision,
+      "qas": cfg.qas if chosen.flavor.precision == "int8" else None,
+      "why": plan.flavor_reason, "tried": tried,
+      "rejected_by_parity": rejected_flavors,
+      "activation_scales": (
+          f"calibrated on {len(calibration)} of the user's training images "
+          "(min/max per tensor)" if chosen.flavor.precision == "int8"
+          else None),
+  }
   with progress.stage("export") as stage:
     files = package.package_files(chosen.spec)
     if checked.device:
@@ -420,7 +580,9 @@ def run_export(cfg: ExportConfig,
         chosen.batch, chosen.spec, chosen.arenas, chosen.fit, checked.train,
         checked.inference, _analytic_memory(rewritten, chosen.batch),
         sorted(files) + ["REPORT.md", "report.json"], finetune=tuned,
-        device_training=checked.device)
+        device_training=checked.device, lowering=lowering,
+        selection=None if selection is None else selection.to_dict(),
+        memory_budget=None if budget is None else budget.to_dict())
     files["report.json"] = report_lib.report_json(report)
     files["REPORT.md"] = report_lib.report_markdown(report)
     with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:

@@ -20,7 +20,9 @@ def export_report(cfg: ExportConfig, device, model_name: str,
                   model_file: Optional[str], data, batch: int,
                   spec: package.BuildSpec, arenas, fit_result, train,
                   inference, analytic: Optional[Dict], files: List[str], *,
-                  finetune, device_training) -> Dict[str, Any]:
+                  finetune, device_training, lowering: Optional[Dict] = None,
+                  selection: Optional[Dict] = None,
+                  memory_budget: Optional[Dict] = None) -> Dict[str, Any]:
   """The report of one export (see docs/export.md for the fields).
 
   ``finetune`` is the fine-tune stage's result (recipe, history, test
@@ -67,7 +69,14 @@ def export_report(cfg: ExportConfig, device, model_name: str,
           "flash_reserve": cfg.flash_reserve,
           "arena_in_external_ram": cfg.arena_in_external_ram,
           "arduino_tflm_library": cfg.arduino_tflm_library,
+          "kernels": cfg.kernels, "precision": cfg.precision, "qas": cfg.qas,
+          "memory_budget": cfg.memory_budget,
+          "compute_budget": cfg.compute_budget,
+          "selection_criterion": cfg.selection_criterion,
       },
+      "lowering": lowering,
+      "selection": selection,
+      "memory_budget": memory_budget,
       "device": dict(device.to_dict(), arena_capacity=capacity),
       "data": {"num_classes": data.num_classes,
                "class_names": list(data.class_names),
@@ -83,7 +92,9 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       "arena_headroom_bytes": package.ARENA_HEADROOM,
       "analytic_memory": analytic,
       "fit": fit_result.to_dict(),
-      "parity": {"train": train.to_dict(), "inference": inference.to_dict()},
+      "parity": {"train": train.to_dict(), "inference": dict(
+          inference.to_dict(),
+          verdict=inference.verdict(cfg.parity_tolerance))},
       "accuracy": {
           "host_finetune": host,
           "device_training": None if device_training is None

@@ -80,22 +80,27 @@ def memory_budget_for_device(device: Device, consumers: Mapping[str, int], *,
 
 def inference_consumers(backbone, *, num_classes: int, batch_size: int,
                         max_samples: int, learning_rate: float = 0.01,
-                        seed: int = 0) -> Dict[str, int]:
+                        seed: int = 0, kernels: str = "builtin",
+                        precision: str = "float",
+                        calibration_images=None) -> Dict[str, int]:
   """What inference and the app need on the board, measured in TFLM.
 
   Lowers the FT-Last train step of ``backbone`` (new head of
-  ``num_classes``) at ``batch_size`` and its predict model, measures both
+  ``num_classes``) at ``batch_size`` and its predict model in the export's
+  lowering flavor (``kernels``, ``precision``), measures both
   arenas and adds the app's sample buffer (``max_samples`` images) and
   variable scratch, as ``python -m export`` counts them.
   """
   ft_last = rewrite.apply_method(backbone, "ft_last", num_classes=num_classes,
                                  seed=seed)
   lowered = lower.lower_model(ft_last, batch_size=batch_size,
-                              learning_rate=learning_rate)
+                              learning_rate=learning_rate, kernels=kernels,
+                              precision=precision,
+                              calibration_images=calibration_images)
   predict = lowered.predict_tflite
   arena = package.shared_arena_bytes(tflm.measure_arena(lowered.train_tflite),
                                      tflm.measure_arena(predict))
-  image_elements = int(np.prod(lowered.module.image_shape))
+  image_elements = int(np.prod(backbone.inputs[0].shape[1:]))
   return {
       "arena of the FT-Last step and the predict model (shared head)":
           int(arena + package.ARENA_HEADROOM),

@@ -15,6 +15,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from tflite_tl.flatbuffer import reader
+from tflite_tl.lower import read_params
 from tflite_tl.lower import write_params
 from tflite_tl.tflm import run_train_steps
 from tflite_tl.verify.errors import round_figure
@@ -133,7 +134,10 @@ def device_training(train_tflite: bytes, predict_tflite: bytes,
   before = _accuracy(predict_tflite, held_raw, held_labels)
   buffer_before = _accuracy(predict_tflite, raw, labels)
   run = run_train_steps(train_tflite, steps, read_params=True)
-  names = reader.variable_names(predict_tflite)
+  # Resource variables of a builtin-flavor model, variable tensors of a
+  # kernel-flavor one: the parameters the board copies after training.
+  names = reader.variable_names(predict_tflite) or list(
+      read_params(predict_tflite))
   trained = write_params(predict_tflite, {n: run.params[n] for n in names})
   after = _accuracy(trained, held_raw, held_labels)
   buffer_after = _accuracy(trained, raw, labels)
