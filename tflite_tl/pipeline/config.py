@@ -9,6 +9,7 @@ from tflite_tl import devices as devices_lib
 from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.pipeline import flag_checks
 from tflite_tl.train import recipe as recipe_lib
 
 # Shipped backbones tried in order when --model is not given: the first is
@@ -107,34 +108,18 @@ def validate(cfg: ExportConfig) -> Plan:
       raise ExportError(
           f"Unknown dataset '{cfg.dataset}'. Supported: {', '.join(datasets)}"
           ", or folder:/path/to/images (one sub-folder per class).")
-  if cfg.batch is not None and cfg.batch < 1:
-    raise ExportError(f"--batch must be >= 1, got {cfg.batch}.")
-  if cfg.resolution is not None and cfg.resolution < 8:
-    raise ExportError(f"--resolution must be >= 8, got {cfg.resolution}.")
-  if not cfg.name.isidentifier():
-    raise ExportError(f"--name '{cfg.name}' must be a C identifier (letters, "
-                      "digits, '_').")
-  if cfg.max_samples is not None and cfg.max_samples < 1:
-    raise ExportError("--max_samples must be >= 1 (or unset: as many as fit).")
-  if cfg.device_epochs < 0:
-    raise ExportError(f"--device_epochs must be >= 0 (0 skips the on-device "
-                      f"check), got {cfg.device_epochs}.")
-  if cfg.finetune_epochs is not None and cfg.finetune_epochs < 0:
-    raise ExportError(f"--finetune_epochs must be >= 0, got "
-                      f"{cfg.finetune_epochs}.")
-  if cfg.finetune_batch < 1:
-    raise ExportError(f"--finetune_batch must be >= 1, got "
-                      f"{cfg.finetune_batch}.")
+  flag_checks.check_numbers(cfg)
   if cfg.finetune_optimizer not in OPTIMIZERS:
     raise ExportError(f"Unknown --finetune_optimizer "
                       f"'{cfg.finetune_optimizer}'. Supported: "
                       f"{', '.join(OPTIMIZERS)}.")
-  if cfg.samples_per_class is not None and cfg.samples_per_class < 1:
-    raise ExportError("--samples_per_class must be >= 1 (or unset: the "
-                      "whole training split).")
+  if not cfg.name.isidentifier():
+    raise ExportError(f"--name '{cfg.name}' must be a C identifier (letters, "
+                      "digits, '_').")
   # Fail before the heavy work if the output directory cannot be used.
   try:
     atomic.check_replaceable(cfg.out, OUTPUT_MARKER)
   except atomic.OutputExistsError as e:
     raise atomic.OutputExistsError(f"--out: {e}") from None
+  flag_checks.check_writable_parent(cfg.out)
   return Plan(device, model, model in shipped)
