@@ -149,7 +149,7 @@ def parse_flags(argv):
     return FLAGS(console.expand_short_verbose(argv))
   except flags.Error as e:
     QUIET.stop()
-    print(f"export: {e}\nTry --help.", file=sys.stderr)
+    print(f"export: {console.one_line(e)}. Try --help.", file=sys.stderr)
     sys.exit(1)
 
 

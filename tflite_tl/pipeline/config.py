@@ -24,6 +24,11 @@ BATCH_CANDIDATES = (1, 2, 4, 8)
 MIN_SAMPLES = 16
 MAX_AUTO_SAMPLES = 256
 OPTIMIZERS = ("adam", "sgd")
+# Below this much RAM for the arena nothing can be exported: TFLM's
+# interpreter structures and the smallest train step of the zoo (tiny at 8 px,
+# batch 1) take more. A profile this small is usually a unit slip (KB for
+# bytes), so it is refused before any work rather than after lowering.
+MIN_ARENA_RAM = 16 * 1024
 # Present in every export: an existing --out is replaced only if it has one.
 OUTPUT_MARKER = "report.json"
 
@@ -82,8 +87,13 @@ class Plan:
 def validate(cfg: ExportConfig) -> Plan:
   """Checks every input; raises with the fix before any heavy work."""
   device = devices_lib.get_device(cfg.device, cfg.devices_files)
-  if cfg.arena_in_external_ram:
-    device.arena_capacity(use_external_ram=True)  # raises with the fix
+  capacity = device.arena_capacity(cfg.arena_in_external_ram)  # raises
+  if capacity < MIN_ARENA_RAM:
+    raise ExportError(
+        f"Device '{device.name}' offers {capacity:,} B of RAM for the arena; "
+        f"no export fits below {MIN_ARENA_RAM:,} B (TFLM's interpreter and "
+        "the smallest train step take more). Check the profile's sizes "
+        "(they are in bytes, not KB) or choose a larger board.")
   methods = rewrite_lib.list_methods()
   if cfg.method not in methods:
     raise ExportError(f"Unknown method '{cfg.method}'. Supported methods: "
