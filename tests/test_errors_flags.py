@@ -112,6 +112,7 @@ def test_cli_negative_finetune_epochs_one_line_nothing_written(tmp_path):
   assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_cli_non_numeric_flag_is_one_line():
   proc = run_cli("export", "--out=x", "--batch=abc")
   line = assert_one_line_error(proc, "export: flag --batch=abc:",
@@ -119,7 +120,8 @@ def test_cli_non_numeric_flag_is_one_line():
   assert "abc" in line
 
 
-def test_cli_traceback_only_on_request(tmp_path):
+@pytest.mark.slow
+def test_cli_traceback_only_on_request():
   proc = run_cli("export.verify", "--batch=0",
                  env={"TFLITE_TL_TRACEBACK": "1"})
   assert proc.returncode == 1
