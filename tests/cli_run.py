@@ -8,6 +8,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Stage lines of the export ("[1/6] load   0.0 s  failed").
 _STAGE = re.compile(r"^\[\d+/\d+\] ")
+# TensorFlow's native start-up log, which the benchmark CLIs do not divert
+# (the export and verify CLIs do): "I0000 00:00:...", "WARNING: All log...".
+_TF_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d|WARNING: All log messages)")
 
 
 def run_cli(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
@@ -19,8 +22,10 @@ def run_cli(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
 
 
 def message_lines(stderr: str):
-  """stderr without the export's stage lines: what the user is told."""
-  return [l for l in stderr.splitlines() if l.strip() and not _STAGE.match(l)]
+  """stderr without the export's stage lines and TensorFlow's native log:
+  what the user is told."""
+  return [l for l in stderr.splitlines()
+          if l.strip() and not _STAGE.match(l) and not _TF_LOG.match(l)]
 
 
 def assert_one_line_error(proc, prefix: str, *fragments: str) -> str:

@@ -128,3 +128,22 @@ def test_cli_traceback_only_on_request():
   assert "Traceback" in proc.stderr and "FlagError" in proc.stderr
   assert proc.stderr.rstrip().splitlines()[-1] == (
       "verify failed: --batch must be in [1, 256], got 0.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, prefix, fragment", [
+    (("benchmarks.device_training", "--export=/nonexistent/export"),
+     "device_training failed: --export=/nonexistent/export: no such "
+     "directory;", "python -m export --out=DIR"),
+    (("benchmarks.device_training", "--export=/tmp", "--learning_rates=0"),
+     "device_training failed: --learning_rates=0: every entry must be a "
+     "number > 0.", ""),
+    (("benchmarks.memory_table", "--model=nope"),
+     "memory_table failed: Unknown model 'nope'. Known models:", "tiny"),
+    (("benchmarks.profile_arena", "--devices=uno"),
+     "profile_arena failed: Unknown device 'uno'. Known devices:",
+     "nano33ble"),
+], ids=["device_training_export", "device_training_lr", "memory_table",
+        "profile_arena"])
+def test_benchmark_cli_bad_flag_is_one_line(args, prefix, fragment):
+  assert_one_line_error(run_cli(*args), prefix, fragment)

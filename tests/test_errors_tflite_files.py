@@ -5,6 +5,8 @@ becomes TflmRuntimeError, never a dead caller."""
 import numpy as np
 import pytest
 
+from cli_run import assert_one_line_error
+from cli_run import run_cli
 from error_fixtures import train_step
 from tflite_tl import tflm
 from tflite_tl.flatbuffer.integrity import TfliteFileError
@@ -70,3 +72,12 @@ def test_interpreter_failure_is_an_error_not_a_crash_of_the_caller():
                                            "failed to prepare\nAborted")
   assert described.startswith("The TFLM interpreter crashed with signal "
                               "SIGABRT. TFLM reported: Node CONV_2D")
+
+
+def test_benchmark_cli_given_a_corrupt_export_is_one_line(tmp_path):
+  (tmp_path / "report.json").write_text('{"config": {"seed": 0}}')
+  (tmp_path / "train.tflite").write_bytes(b"garbage")
+  proc = run_cli("benchmarks.device_training", f"--export={tmp_path}")
+  assert_one_line_error(proc, f"device_training failed: {tmp_path}/"
+                        "train.tflite: not a .tflite flatbuffer (7 bytes",
+                        "re-export it")

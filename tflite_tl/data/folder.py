@@ -76,11 +76,6 @@ def _scan(root: str, class_names: Optional[Tuple[str, ...]]):
   if not names:
     raise ValueError(f"Folder dataset {root!r} has no class sub-directories. "
                      "Expected root/<class_name>/<image files>.")
-  if len(names) < 2:
-    raise ValueError(f"Folder dataset {root!r} has one class ({names[0]!r}); "
-                     "a classifier needs at least two. Add a sub-directory "
-                     "of images for each other class (e.g. "
-                     f"{os.path.join(root, 'other')}).")
   if class_names is not None and names != class_names:
     raise ValueError(f"Folder dataset {root!r}: the classes of train/ "
                      f"{list(class_names)} and test/ {list(names)} differ.")
@@ -92,6 +87,11 @@ def _scan(root: str, class_names: Optional[Tuple[str, ...]]):
                        f"images ({', '.join(EXTENSIONS)}).")
     files += [os.path.join(root, name, f) for f in found]
     labels += [label] * len(found)
+  if len(names) < 2:
+    raise ValueError(f"Folder dataset {root!r} has one class ({names[0]!r}); "
+                     "a classifier needs at least two. Add a sub-directory "
+                     "of images for each other class (e.g. "
+                     f"{os.path.join(root, 'other')}).")
   return names, files, labels
 
 
