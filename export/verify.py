@@ -135,7 +135,8 @@ def _parse_flags(argv):
     return FLAGS(console.expand_short_verbose(argv))
   except flags.Error as e:
     QUIET.stop()
-    print(f"export.verify: {console.one_line(e)}. Try --helpfull.", file=sys.stderr)
+    print(f"export.verify: {console.one_line(e)}. Try --helpfull.",
+          file=sys.stderr)
     sys.exit(1)
 
 
