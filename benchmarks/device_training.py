@@ -13,6 +13,7 @@ Prints a markdown table of held-out and buffer accuracy before and after;
 every figure comes from the device's own train step.
 """
 import json
+import math
 import os
 import sys
 from typing import Dict, List, Sequence
@@ -21,10 +22,12 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from tflite_tl import console
 from tflite_tl import data as data_lib
 from tflite_tl import lower
 from tflite_tl import rewrite
 from tflite_tl._compat import keras
+from tflite_tl.flatbuffer.integrity import check_intact
 from tflite_tl.lower.module import MOMENTUM_SUFFIX
 from tflite_tl.pipeline.backbone import load_backbone
 from tflite_tl.verify import on_device
@@ -53,13 +56,58 @@ def exported_model(report: Dict, train_tflite: bytes):
   return model
 
 
+def read_export(export_dir: str):
+  """(report dict, train.tflite bytes) of an export; ValueError naming the
+  directory and the fix when it is not one."""
+  fix = "pass a directory written by `python -m export --out=DIR`"
+  if not os.path.isdir(export_dir):
+    raise ValueError(f"--export={export_dir}: no such directory; {fix}.")
+  path = os.path.join(export_dir, "report.json")
+  if not os.path.isfile(path):
+    raise ValueError(f"--export={export_dir}: no report.json, so not an "
+                     f"export; {fix}.")
+  try:
+    with open(path, encoding="utf-8") as f:
+      report = json.load(f)
+    config = report["config"]
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"--export={export_dir}: report.json is not an "
+                     f"export's report ({type(e).__name__}: {e}); {fix}."
+                     ) from None
+  if not isinstance(config, dict):
+    raise ValueError(f"--export={export_dir}: report.json has no config; "
+                     f"{fix}.")
+  path = os.path.join(export_dir, "train.tflite")
+  if not os.path.isfile(path):
+    raise ValueError(f"--export={export_dir}: train.tflite is missing; {fix}.")
+  with open(path, "rb") as f:
+    train_tflite = f.read()
+  check_intact(train_tflite, path)
+  return report, train_tflite
+
+
+def _numbers(flag: str, values: Sequence[str], kind, low,
+             strict: bool = False) -> List:
+  """``values`` parsed as ``kind``, each finite and >= ``low`` (> when
+  ``strict``); ValueError naming the flag otherwise."""
+  what = "an integer" if kind is int else "a number"
+  bound = f"{'>' if strict else '>='} {low}"
+  try:
+    numbers = [kind(v) for v in values]
+  except ValueError:
+    numbers = None
+  if not numbers or any(not math.isfinite(n) or n < low or (strict and n == low)
+                        for n in numbers):
+    raise ValueError(f"--{flag}={','.join(values)}: every entry must be "
+                     f"{what} {bound}.")
+  return numbers
+
+
 def measure(export_dir: str, learning_rates: Sequence[float],
             samples: Sequence[int], epochs: Sequence[int],
             held_out: int) -> List[Dict]:
-  with open(os.path.join(export_dir, "report.json"), encoding="utf-8") as f:
-    report = json.load(f)
-  with open(os.path.join(export_dir, "train.tflite"), "rb") as f:
-    model = exported_model(report, f.read())
+  report, train_tflite = read_export(export_dir)
+  model = exported_model(report, train_tflite)
   cfg = report["config"]
   data = data_lib.load(cfg["dataset"], resolution=cfg["resolution"],
                        channels=report["data"]["channels"], seed=cfg["seed"],
@@ -102,10 +150,17 @@ def markdown(rows: Sequence[Dict]) -> str:
 
 def main(argv):
   del argv
-  rows = measure(_EXPORT.value, [float(v) for v in _LRS.value],
-                 [int(v) for v in _SAMPLES.value],
-                 [int(v) for v in _EPOCHS.value], _HELD_OUT.value)
+  try:
+    rows = measure(_EXPORT.value,
+                   _numbers("learning_rates", _LRS.value, float, 0, True),
+                   _numbers("samples", _SAMPLES.value, int, 1),
+                   _numbers("epochs", _EPOCHS.value, int, 1),
+                   _numbers("held_out", [str(_HELD_OUT.value)], int, 1)[0])
+  except console.USER_ERRORS as e:
+    console.report_error("device_training", e, sys.stderr)
+    return 1
   print(markdown(rows), end="")
+  return 0
 
 
 if __name__ == "__main__":

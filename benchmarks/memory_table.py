@@ -8,11 +8,14 @@
 Builds the zoo model, applies each transfer-learning method and prints the
 modelled training memory beside the paper's figures.
 """
+import sys
+
 from absl import app
 from absl import flags
 
-from tflite_tl.memory import table
+from tflite_tl import console
 from tflite_tl import models
+from tflite_tl.memory import table
 
 _MODEL = flags.DEFINE_string("model", "proxyless_mobile", "Zoo model name.")
 _RESOLUTION = flags.DEFINE_integer("resolution", 224, "Input resolution.")
@@ -33,6 +36,15 @@ _BREAKDOWN = flags.DEFINE_string(
 
 def main(argv):
   del argv
+  try:
+    _print_table()
+  except console.USER_ERRORS as e:  # a bad flag: one line, no traceback
+    console.report_error("memory_table", e, sys.stderr)
+    return 1
+  return 0
+
+
+def _print_table():
   model = models.get_model(_MODEL.value, resolution=_RESOLUTION.value)
   options = table.lite_norm_options(_NORM.value)
   if _BREAKDOWN.value:

@@ -11,6 +11,7 @@ import sys
 from absl import app
 from absl import flags
 
+from tflite_tl import console
 from tflite_tl import devices as devices_lib
 from benchmarks import arena_profile
 
@@ -38,8 +39,8 @@ def main(argv):
         FLAGS.model, FLAGS.methods, resolution=FLAGS.resolution,
         batch_size=FLAGS.batch, num_classes=FLAGS.num_classes,
         seed=FLAGS.seed)
-  except (ValueError, FileNotFoundError, RuntimeError) as e:
-    print(f"profile_arena failed: {e}", file=sys.stderr)
+  except console.USER_ERRORS as e:
+    console.report_error("profile_arena", e, sys.stderr)
     return 1
   fmt = (arena_profile.to_json if FLAGS.format == "json"
          else arena_profile.to_markdown)

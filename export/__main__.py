@@ -158,10 +158,11 @@ EXAMPLES = (
     "python -m export --out=out/x -v          # with TensorFlow's log",
 )
 
-# What a user can cause (bad flags, missing data, no fit) ends with a message
-# and exit status 1, never a traceback.
-_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError,
-                KeyError)
+# What a user can cause (bad flags, missing data, no fit) ends with one line
+# and exit status 1, never a traceback (-v or $TFLITE_TL_TRACEBACK shows it).
+_USER_ERRORS = console.USER_ERRORS
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
 
 
 def parse_flags(argv):
@@ -174,7 +175,7 @@ def parse_flags(argv):
     return FLAGS(console.expand_short_verbose(argv))
   except flags.Error as e:
     QUIET.stop()
-    print(f"export: {e}\nTry --help.", file=sys.stderr)
+    print(f"export: {console.one_line(e)}. Try --help.", file=sys.stderr)
     sys.exit(1)
 
 
@@ -222,14 +223,19 @@ def main(argv):
     result = pipeline.run_export(config_from_flags(),
                                  Progress(QUIET.stderr))
   except _USER_ERRORS as e:
-    log = QUIET.stop(keep_log=True)
-    print(f"export failed: {e}", file=sys.stderr)
-    if log:
-      print(f"(TensorFlow's log of this run: {log}; -v shows it live.)",
-            file=sys.stderr)
+    QUIET.stop()
+    console.report_error("export", e, sys.stderr, FLAGS.verbose)
     return 1
+  except KeyboardInterrupt as e:
+    # The output is written atomically: an interrupted export left nothing.
+    QUIET.stop()
+    if console.traceback_requested(FLAGS.verbose):
+      raise
+    print(f"export interrupted: nothing was written; {FLAGS.out} is as it "
+          "was. Run the same command again to export.", file=sys.stderr)
+    return _INTERRUPTED
   except BaseException:
-    # A bug, or Ctrl-C: the traceback must reach the terminal, not the log.
+    # A bug: the traceback must reach the terminal, not the log.
     log = QUIET.stop(keep_log=True)
     if log:
       print(f"(TensorFlow's log of this run: {log})", file=sys.stderr)

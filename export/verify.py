@@ -86,10 +86,18 @@ def main(argv):
     logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)
   try:
     report = _verify()
-  except ValueError as e:  # bad model, file or flag: one line, no traceback
+  except console.USER_ERRORS as e:
+    # A bad model, file or flag, or a TFLM failure: one line, no traceback
+    # (-v or $TFLITE_TL_TRACEBACK shows it).
     QUIET.stop()
-    print(f"verify failed: {e}", file=sys.stderr)
+    console.report_error("verify", e, sys.stderr, FLAGS.verbose)
     sys.exit(1)
+  except KeyboardInterrupt:
+    QUIET.stop()
+    if console.traceback_requested(FLAGS.verbose):
+      raise
+    print("verify interrupted.", file=sys.stderr)
+    sys.exit(130)
   except BaseException:
     log = QUIET.stop(keep_log=True)
     if log:
@@ -132,7 +140,8 @@ def _parse_flags(argv):
     return FLAGS(console.expand_short_verbose(argv))
   except flags.Error as e:
     QUIET.stop()
-    print(f"export.verify: {e}\nTry --helpfull.", file=sys.stderr)
+    print(f"export.verify: {console.one_line(e)}. Try --helpfull.",
+          file=sys.stderr)
     sys.exit(1)
 
 

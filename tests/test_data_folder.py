@@ -70,5 +70,6 @@ def test_empty_class_and_no_classes(tmp_path):
 def test_corrupt_image_named(tmp_path):
   (tmp_path / "a").mkdir()
   (tmp_path / "a" / "bad.png").write_bytes(b"not a png")
+  _write(str(tmp_path / "b" / "ok.png"), np.zeros((4, 4), np.uint8), "PNG")
   with pytest.raises(ValueError, match="bad.png"):
     data.load_folder(str(tmp_path), resolution=8, channels=1)

@@ -12,7 +12,8 @@ _PACKAGE = os.path.join(_ROOT, "tflite_tl")
 # A module may import its own stage and earlier ones only. A new subpackage
 # must be placed here.
 STAGES = (
-    ("_keras_env", "_compat", "flatbuffer", "atomic", "console"),  # plumbing
+    ("_keras_env", "_compat", "flatbuffer", "atomic", "console",
+     "ranges"),  # plumbing
     ("layers", "devices", "kernels"),  # Keras layers, board data, C++ ops
     # Host training is generic (the zoo's pretraining uses it too).
     ("models", "data", "train"),

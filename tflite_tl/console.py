@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import textwrap
+import traceback
 from typing import Optional, Sequence, TextIO
 
 from absl import logging as absl_logging
@@ -112,6 +113,42 @@ def show_python_warnings_on(stream: TextIO) -> None:
   handler.python_handler.setFormatter(
       logging.Formatter("%(levelname)s: %(message)s"))
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+# Set (to anything but "" or "0") to get the traceback of a user error too.
+TRACEBACK_ENV = "TFLITE_TL_TRACEBACK"
+
+
+def traceback_requested(verbose: bool = False) -> bool:
+  """Whether a user error should come with its traceback: the CLI's verbose
+  flag or $TFLITE_TL_TRACEBACK."""
+  return verbose or os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+
+
+def one_line(error: BaseException) -> str:
+  """The first line of an error's message (what the user needs; details
+  such as an interpreter's output tail follow on later lines)."""
+  text = str(error)
+  if isinstance(error, KeyError) and error.args:
+    text = str(error.args[0])
+  lines = [l.strip() for l in text.splitlines() if l.strip()]
+  return lines[0] if lines else type(error).__name__
+
+
+def report_error(program: str, error: BaseException, stream: TextIO,
+                 verbose: bool = False) -> None:
+  """Prints ``<program> failed: <one line>`` (after the traceback when
+  :func:`traceback_requested`)."""
+  if traceback_requested(verbose):
+    traceback.print_exception(type(error), error, error.__traceback__,
+                              file=stream)
+  print(f"{program} failed: {one_line(error)}", file=stream)
+  stream.flush()
+
+
+# What a user can cause (bad flags, files, data, a board it does not fit)
+# ends with one line and exit status 1, never a traceback.
+USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)
 
 
 HELP_FLAGS = ("--help", "-h", "-?", "--helpshort", "--help=true")

@@ -12,6 +12,7 @@ sub-directories (with the same classes) that split is kept; otherwise the
 loader splits by seed. Images of any size are converted one by one to the
 requested resolution and channels.
 """
+import logging
 import os
 from typing import List, Optional, Tuple
 
@@ -22,6 +23,10 @@ from tflite_tl.data.transforms import Resolution, to_model_input
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 SPLIT_DIRS = ("test", "train")
+# Files that are never images and never worth a warning.
+_QUIET_FILES = ("thumbs.db", "desktop.ini")
+
+log = logging.getLogger(__name__)
 
 
 def _subdirs(path: str) -> List[str]:
@@ -30,8 +35,20 @@ def _subdirs(path: str) -> List[str]:
 
 
 def _images_in(path: str) -> List[str]:
-  return sorted(f for f in os.listdir(path)
-                if f.lower().endswith(EXTENSIONS) and not f.startswith("."))
+  """Image files of ``path``; other files are skipped with one warning (a
+  README or a .txt of labels beside the images is common)."""
+  names = sorted(f for f in os.listdir(path) if not f.startswith(".")
+                 and os.path.isfile(os.path.join(path, f)))
+  images = [f for f in names if f.lower().endswith(EXTENSIONS)]
+  other = [f for f in names
+           if f not in images and f.lower() not in _QUIET_FILES]
+  if other:
+    shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more"
+                                    if len(other) > 3 else "")
+    log.warning("Folder dataset: skipped %d file(s) in %s that are not "
+                "images (%s): %s.", len(other), path, ", ".join(EXTENSIONS),
+                shown)
+  return images
 
 
 def _read_image(path: str, resolution: Resolution, channels: int) -> np.ndarray:
@@ -70,6 +87,11 @@ def _scan(root: str, class_names: Optional[Tuple[str, ...]]):
                        f"images ({', '.join(EXTENSIONS)}).")
     files += [os.path.join(root, name, f) for f in found]
     labels += [label] * len(found)
+  if len(names) < 2:
+    raise ValueError(f"Folder dataset {root!r} has one class ({names[0]!r}); "
+                     "a classifier needs at least two. Add a sub-directory "
+                     "of images for each other class (e.g. "
+                     f"{os.path.join(root, 'other')}).")
   return names, files, labels
 
 

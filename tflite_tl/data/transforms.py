@@ -36,6 +36,13 @@ def to_float(images: np.ndarray) -> np.ndarray:
   if images.dtype == np.uint8:
     return images.astype(np.float32) / np.float32(255.0)
   images = images.astype(np.float32, copy=False)
+  if images.size and not np.all(np.isfinite(images)):
+    bad = int(np.count_nonzero(~np.isfinite(images)))
+    first = int(np.argwhere(~np.isfinite(images))[0][0])
+    raise ValueError(
+        f"Float images must be finite; {bad} pixel(s) are NaN or inf (the "
+        f"first in image {first}). Fix or drop those images (e.g. "
+        "np.nan_to_num) before training on them.")
   if images.size and (images.min() < 0.0 or images.max() > 1.0):
     raise ValueError(
         "Float images must be in [0, 1]; got values in "

@@ -141,6 +141,20 @@ def op_counts(tflite_bytes: bytes, subgraph: Optional[int] = None
   return dict(sorted(counts.items()))
 
 
+def op_input_shapes(tflite_bytes: bytes, op_name: str,
+                    subgraph: int = 0) -> List[Tuple[Tuple[int, ...], ...]]:
+  """Input shapes of every ``op_name`` op of ``subgraph``, in op order."""
+  model = root(tflite_bytes)
+  sg = model.Subgraphs(subgraph)
+  found = []
+  for name, op in _ops(model, subgraph):
+    if name == op_name:
+      found.append(tuple(
+          _tensor(sg, op.Inputs(i)).shape if op.Inputs(i) >= 0 else ()
+          for i in range(op.InputsLength())))
+  return found
+
+
 def _tensor(sg, index: int) -> TensorInfo:
   t = sg.Tensors(index)
   q = t.Quantization()

@@ -393,6 +393,11 @@ def read_model_file(path: str, resolution: Optional[int] = None,
     raise _error(path, f"the model has no fixed input size (input shape "
                  f"{tuple(model.inputs[0].shape)}); pass a resolution "
                  "(--resolution).")
+  if min(wanted) < 8:
+    raise _error(path, f"the input is {wanted[0]}x{wanted[1]} px; supported "
+                 "inputs are at least 8x8 px. Pass a resolution "
+                 "(--resolution=32) to rebuild a fully convolutional model "
+                 "at that size.")
   rescaling = _pixel_rescaling(model) if unit_range_input else None
   notes = []
   if rescaling is not None:

@@ -11,6 +11,7 @@ from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
 from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.tflm.tflm_library import TFLM_ROOT_ENV
+from tflite_tl.pipeline import flag_checks
 from tflite_tl.train import recipe as recipe_lib
 
 # Shipped backbones tried in order when --model is not given: the first is
@@ -30,6 +31,11 @@ PRECISION_CHOICES = ("auto", "float", "int8")
 # Methods that select what to train on the user's samples.
 SELECTING_METHODS = ("tinytrain",)
 SPARSE_METHODS = ("tinytrain", "sparse_update")
+# Below this much RAM for the arena nothing can be exported: TFLM's
+# interpreter structures and the smallest train step of the zoo (tiny at 8 px,
+# batch 1) take more. A profile this small is usually a unit slip (KB for
+# bytes), so it is refused before any work rather than after lowering.
+MIN_ARENA_RAM = 16 * 1024
 # Present in every export: an existing --out is replaced only if it has one.
 OUTPUT_MARKER = "report.json"
 
@@ -162,8 +168,13 @@ def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
 def validate(cfg: ExportConfig) -> Plan:
   """Checks every input; raises with the fix before any heavy work."""
   device = devices_lib.get_device(cfg.device, cfg.devices_files)
-  if cfg.arena_in_external_ram:
-    device.arena_capacity(use_external_ram=True)  # raises with the fix
+  capacity = device.arena_capacity(cfg.arena_in_external_ram)  # raises
+  if capacity < MIN_ARENA_RAM:
+    raise ExportError(
+        f"Device '{device.name}' offers {capacity:,} B of RAM for the arena; "
+        f"no export fits below {MIN_ARENA_RAM:,} B (TFLM's interpreter and "
+        "the smallest train step take more). Check the profile's sizes "
+        "(they are in bytes, not KB) or choose a larger board.")
   methods = rewrite_lib.list_methods()
   if cfg.method not in methods:
     raise ExportError(f"Unknown method '{cfg.method}'. Supported methods: "
@@ -188,31 +199,14 @@ def validate(cfg: ExportConfig) -> Plan:
       raise ExportError(
           f"Unknown dataset '{cfg.dataset}'. Supported: {', '.join(datasets)}"
           ", or folder:/path/to/images (one sub-folder per class).")
-  if cfg.batch is not None and cfg.batch < 1:
-    raise ExportError(f"--batch must be >= 1, got {cfg.batch}.")
-  if cfg.resolution is not None and cfg.resolution < 8:
-    raise ExportError(f"--resolution must be >= 8, got {cfg.resolution}.")
-  if not cfg.name.isidentifier():
-    raise ExportError(f"--name '{cfg.name}' must be a C identifier (letters, "
-                      "digits, '_').")
-  if cfg.max_samples is not None and cfg.max_samples < 1:
-    raise ExportError("--max_samples must be >= 1 (or unset: as many as fit).")
-  if cfg.device_epochs < 0:
-    raise ExportError(f"--device_epochs must be >= 0 (0 skips the on-device "
-                      f"check), got {cfg.device_epochs}.")
-  if cfg.finetune_epochs is not None and cfg.finetune_epochs < 0:
-    raise ExportError(f"--finetune_epochs must be >= 0, got "
-                      f"{cfg.finetune_epochs}.")
-  if cfg.finetune_batch < 1:
-    raise ExportError(f"--finetune_batch must be >= 1, got "
-                      f"{cfg.finetune_batch}.")
+  flag_checks.check_numbers(cfg)
   if cfg.finetune_optimizer not in OPTIMIZERS:
     raise ExportError(f"Unknown --finetune_optimizer "
                       f"'{cfg.finetune_optimizer}'. Supported: "
                       f"{', '.join(OPTIMIZERS)}.")
-  if cfg.samples_per_class is not None and cfg.samples_per_class < 1:
-    raise ExportError("--samples_per_class must be >= 1 (or unset: the "
-                      "whole training split).")
+  if not cfg.name.isidentifier():
+    raise ExportError(f"--name '{cfg.name}' must be a C identifier (letters, "
+                      "digits, '_').")
   if cfg.memory_budget is not None and cfg.memory_budget < 1:
     raise ExportError(f"--memory_budget must be >= 1 byte, got "
                       f"{cfg.memory_budget}.")
@@ -234,4 +228,5 @@ def validate(cfg: ExportConfig) -> Plan:
     atomic.check_replaceable(cfg.out, OUTPUT_MARKER)
   except atomic.OutputExistsError as e:
     raise atomic.OutputExistsError(f"--out: {e}") from None
+  flag_checks.check_writable_parent(cfg.out)
   return Plan(device, model, model in shipped, flavors, reason)

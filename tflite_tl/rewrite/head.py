@@ -1,6 +1,8 @@
 """Finding and replacing the classifier head."""
 from typing import Optional
 
+import numpy as np
+
 from tflite_tl._compat import keras
 from tflite_tl.rewrite import graph
 
@@ -45,9 +47,11 @@ def replace_classifier(model: keras.Model, num_classes: Optional[int],
   head = find_classifier(model)
   if num_classes is None:
     return graph.rebuild(model)
-  if not isinstance(num_classes, int) or num_classes < 1:
+  if (isinstance(num_classes, bool)
+      or not isinstance(num_classes, (int, np.integer)) or num_classes < 2):
     raise ValueError(
-        f"replace_classifier: num_classes must be a positive integer, got "
+        f"replace_classifier: num_classes must be an integer >= 2 (a "
+        f"classifier tells two classes or more apart), got "
         f"{num_classes!r}.")
 
   def clone_layer(layer):

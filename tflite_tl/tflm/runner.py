@@ -8,6 +8,7 @@ printed (which names the failing op) instead of killing the caller.
 """
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -20,10 +21,15 @@ import numpy as np
 
 from tflite_tl.flatbuffer import edit
 from tflite_tl.flatbuffer import reader
+from tflite_tl.flatbuffer.integrity import check_intact
 from tflite_tl.lower.tl import params as tl_params
 from tflite_tl.tflm import native
 from tflite_tl.tflm.arena import ArenaReport
 from tflite_tl.tflm.arena import parse_allocations
+from tflite_tl.tflm import skipped_updates
+from tflite_tl.tflm import train_inputs
+
+log = logging.getLogger(__name__)
 
 _TIMEOUT_S = 1800
 _OP_IN_MESSAGE = re.compile(
@@ -45,10 +51,15 @@ class RunResult:
 
 @dataclasses.dataclass
 class TrainRun:
-  """Result of N on-device train steps."""
+  """Result of N on-device train steps.
+
+  ``skipped_steps``: steps whose loss or update was not finite; their update
+  was not applied (``losses`` still holds their loss).
+  """
   losses: np.ndarray
   params: Dict[str, np.ndarray]
   arena: Optional[ArenaReport]
+  skipped_steps: Tuple[int, ...] = ()
 
 
 def default_arena_size(tflite_bytes: bytes) -> int:
@@ -70,7 +81,13 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
   $TFLM_ROOT with the TL_* ops, see :mod:`tflite_tl.tflm.native`) or "auto"
   (native for models with TL_* ops or variable tensors); default
   $TFLITE_TL_TFLM_BACKEND or "auto".
+
+  Raises:
+    TfliteFileError: ``tflite_bytes`` is not a whole .tflite (checked before
+      the interpreter reads it).
+    TflmRuntimeError: the interpreter failed or crashed.
   """
+  check_intact(tflite_bytes)
   if native.select_backend(tflite_bytes, backend) == "native":
     return native.run_model(tflite_bytes, steps_inputs,
                             measure_arena=measure_arena,
@@ -167,6 +184,7 @@ def measure_arena(tflite_bytes: bytes,
   not depend on values; a train step then performs one update, irrelevant
   here).
   """
+  check_intact(tflite_bytes)
   if inputs is None:
     inputs = [np.zeros(t.shape, t.numpy_dtype)
               for t in reader.inputs(tflite_bytes)]
@@ -190,7 +208,8 @@ def run_train_steps(train_tflite: bytes,
                     batches: Iterable[Tuple[np.ndarray, np.ndarray]], *,
                     read_params: bool = True, measure_arena: bool = False,
                     arena_size: Optional[int] = None,
-                    backend: Optional[str] = None) -> TrainRun:
+                    backend: Optional[str] = None,
+                    skip_non_finite: bool = True) -> TrainRun:
   """Runs one TFLM invoke (= one SGD step) per (images, labels) batch.
 
   Images are float in [0, 1]; a graph with int8 images (an int8 kernel-flavor
@@ -198,24 +217,62 @@ def run_train_steps(train_tflite: bytes,
   Returns the loss of each step, the trained parameters after the last step
   (``read_params``; by Keras weight name, in the Keras layout) and
   optionally the measured arena.
+
+  Every batch is checked first (finite pixels, labels in [0, classes)):
+  ValueError naming the batch, before TFLM runs. With ``skip_non_finite``, a
+  step whose loss or update is not finite is skipped (its update is not
+  applied, the parameters stay finite), logged as a warning and listed in
+  ``TrainRun.skipped_steps``; see :mod:`tflite_tl.tflm.skipped_updates`.
   """
+  check_intact(train_tflite, "train step")
   image_index, label_index = train_inputs_order(train_tflite)
   image_input = reader.inputs(train_tflite)[image_index]
+  classes = train_inputs.num_classes(train_tflite)
   steps = []
-  for images, labels in batches:
+  for k, (images, labels) in enumerate(batches):
+    train_inputs.check_batch(k, images, labels, image_input.shape, classes)
     step = [None, None]
     step[image_index] = encode_images(images, image_input)
     step[label_index] = np.asarray(labels, np.int32)
     steps.append(step)
-  result = run_model(train_tflite, steps, measure_arena=measure_arena,
-                     read_variables=read_params, arena_size=arena_size,
-                     backend=backend)
-  losses = np.array([float(np.asarray(o[0]).reshape(-1)[0])
-                     for o in result.outputs], np.float64)
-  params = result.variables
-  if read_params and tl_params.is_tl_graph(train_tflite):
+  if not steps:
+    raise ValueError("run_train_steps needs at least one (images, labels) "
+                     "batch.")
+  read = read_params or skip_non_finite
+
+  def run(indices, arena=False):
+    result = run_model(train_tflite, [steps[i] for i in indices],
+                       measure_arena=arena, read_variables=read,
+                       arena_size=arena_size, backend=backend)
+    losses = np.array([float(np.asarray(o[0]).reshape(-1)[0])
+                       for o in result.outputs], np.float64)
+    return losses, result.variables, result.arena
+
+  losses, params, arena = run(range(len(steps)), measure_arena)
+  skipped = []
+  if skip_non_finite and not (np.all(np.isfinite(losses))
+                              and skipped_updates.all_finite(params)):
+    losses, params, skipped = skipped_updates.replay_skipping(
+        lambda indices: run(indices)[:2], len(steps), losses, params,
+        lambda: _initial_readouts(train_tflite))
+    for k in skipped:
+      log.warning(
+          "train step %d: the %s is not finite (loss %s); its update was "
+          "skipped, the parameters stay finite. Lower the learning rate.", k,
+          "loss" if not np.isfinite(losses[k]) else "update",
+          f"{losses[k]:g}")
+  if not read_params:
+    params = {}
+  elif tl_params.is_tl_graph(train_tflite):
     params = tl_params.params_from_variables(train_tflite, params)
-  return TrainRun(losses, params, result.arena)
+  return TrainRun(losses, params, arena, tuple(skipped))
+
+
+def _initial_readouts(train_tflite: bytes) -> Dict[str, np.ndarray]:
+  """The variables as a run of no step leaves them: their initial values."""
+  values = reader.initial_values(train_tflite)
+  return {name: values[name] for name in reader.variable_readouts(
+      train_tflite)}
 
 
 def encode_images(images: np.ndarray, tensor) -> np.ndarray:

@@ -55,6 +55,11 @@ def _check_data(model, x, y, what: str) -> Tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"{what}: images have shape {x.shape[1:]} but model "
                      f"{model.name!r} expects {expected}. Load the data with "
                      "the model's resolution and channels.")
+  if not np.all(np.isfinite(x)):
+    first = int(np.argwhere(~np.isfinite(x))[0][0])
+    raise ValueError(f"{what}: image {first} has NaN or inf pixels; they "
+                     "make the loss and every trained weight NaN. Fix or "
+                     "drop those images (e.g. np.nan_to_num).")
   num_classes = model.output_shape[-1]
   if y.min() < 0 or y.max() >= num_classes:
     raise ValueError(f"{what}: labels span [{y.min()}, {y.max()}] but model "

@@ -15,6 +15,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from tflite_tl import ranges
 from tflite_tl._compat import keras
 from tflite_tl.lower import NonBuiltinOpError
 from tflite_tl.lower import lower_model
@@ -134,9 +135,31 @@ def build_model(config: VerifyConfig):
   return model, weights
 
 
+def check_config(config: VerifyConfig) -> None:
+  """Raises ranges.FlagError (named as the CLI's flag) for a value out of
+  range, before any model is built."""
+  ranges.integer_in("resolution", config.resolution, 8, 1024, " pixels")
+  ranges.integer_in("batch", config.batch, 1, 256)
+  ranges.integer_in("steps", config.steps, 1,
+                    note=" (train steps compared)")
+  ranges.integer_in("channels", config.channels, 1, 3,
+                    " (1 gray, 3 RGB)")
+  if config.channels == 2:
+    raise ranges.FlagError("--channels must be 1 (gray) or 3 (RGB), got 2.")
+  ranges.integer_in("num_classes", config.num_classes, 2,
+                    note=" (a classifier needs two classes or more)")
+  ranges.integer_in("seed", config.seed, 0, 2**32 - 1)
+  ranges.positive("learning_rate", config.learning_rate, " (e.g. 0.01)")
+  ranges.positive("tolerance", config.tolerance, " (e.g. 1e-4)")
+  if config.width_multiplier is not None:
+    ranges.positive("width_multiplier", config.width_multiplier,
+                    " (e.g. 0.35)")
+
+
 def verify(config: VerifyConfig) -> Dict:
   """Lowers ``config.model`` prepared with ``config.method`` and checks
   TF/TFLM parity. Returns the report dict (``passed`` tells the verdict)."""
+  check_config(config)
 
   model, weights = build_model(config)
   report = {"model": config.model, "method": config.method,

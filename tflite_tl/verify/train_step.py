@@ -108,8 +108,10 @@ def compare(lowered: LoweredModel, batches, arena: bool = True,
       var.assign(value)
     return _tf_run(module, data)
 
+  # Parity compares the graph as lowered with TF: every update applied,
+  # finite or not (skipping is a training policy, not the graph's math).
   tflm = run_train_steps(lowered.train_tflite, batches, read_params=True,
-                         measure_arena=arena)
+                         measure_arena=arena, skip_non_finite=False)
   perturbed_runs = [tf_run(perturbed(batches, seed + k))
                     for k in range(max(1, perturbed_references))]
   tf_losses, tf_params = tf_run(batches)
@@ -165,7 +167,7 @@ def one_step_errors(lowered: LoweredModel, batches) -> Dict:
   for step, (x, y) in enumerate(batches, start=1):
     state = {n: v.numpy() for n, v in zip(names, variables)}
     tflm = run_train_steps(write_params(lowered.train_tflite, state),
-                           [(x, y)], read_params=True)
+                           [(x, y)], read_params=True, skip_non_finite=False)
     losses, params = _tf_run(module, [(x, y)])
     errs = errors_lib.errors(tflm.losses, tflm.params, losses, params)
     worst["max_rel_err_loss"] = max(worst["max_rel_err_loss"],

@@ -1,0 +1,77 @@
+"""Catalogue of bad input, non-finite loss (docs/errors.md#non-finite-loss):
+what would make on-device training NaN is refused before TFLM (NaN pixels,
+labels out of range), and a train step whose loss or update becomes
+non-finite inside the graph is skipped and reported: the parameters stay
+finite. Runs the builtin flavor in the TFLM interpreter."""
+import logging
+
+import numpy as np
+import pytest
+
+from error_fixtures import train_step
+from tflite_tl import tflm
+
+X = np.random.RandomState(0).rand(2, 8, 8, 1).astype(np.float32)
+Y = np.array([0, 1])
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixel_is_refused_before_tflm(value):
+  bad = X.copy()
+  bad[1, 2, 3, 0] = value
+  with pytest.raises(ValueError, match=r"run_train_steps: batch 1: image 1 "
+                     r"has a non-finite pixel \(-?(nan|inf) at \[2, 3, 0\]\); "
+                     "a NaN or inf input makes the loss and every updated "
+                     "parameter NaN. Replace or drop the image"):
+    tflm.run_train_steps(train_step(), [(X, Y), (bad, Y)])
+
+
+@pytest.mark.parametrize("labels, label", [([0, 3], 3), ([-1, 0], -1)])
+def test_label_out_of_range_is_refused_before_tflm(labels, label):
+  with pytest.raises(ValueError, match=f"run_train_steps: batch 0: label "
+                     f"{label} is out of range; this train step has 3 "
+                     r"classes, so labels must be in \[0, 2\]"):
+    tflm.run_train_steps(train_step(), [(X, np.array(labels))])
+
+
+def test_fractional_labels_and_no_batches():
+  with pytest.raises(ValueError, match=r"labels \[0.5, 1.0\] are not integer "
+                     "class indices"):
+    tflm.run_train_steps(train_step(), [(X, np.array([0.5, 1.0]))])
+  with pytest.raises(ValueError, match="needs at least one"):
+    tflm.run_train_steps(train_step(), [])
+
+
+def test_loss_that_becomes_nan_in_the_graph_skips_the_update(caplog):
+  # ft_full at an absurd rate: the first update is finite but so large that
+  # the next forward pass overflows, and the loss turns NaN in TFLM.
+  step = train_step("ft_full", learning_rate=1e30)
+  raw = tflm.run_train_steps(step, [(X, Y)] * 3, skip_non_finite=False)
+  assert np.isnan(raw.losses[1])
+  with caplog.at_level(logging.WARNING):
+    run = tflm.run_train_steps(step, [(X, Y)] * 3)
+  assert run.skipped_steps == (1, 2)
+  assert np.isfinite(run.losses[0]) and np.isnan(run.losses[1:]).all()
+  assert all(np.isfinite(v).all() for v in run.params.values())
+  messages = [r.getMessage() for r in caplog.records]
+  assert ("train step 1: the loss is not finite (loss nan); its update was "
+          "skipped, the parameters stay finite. Lower the learning rate."
+          in messages)
+
+
+def test_update_that_overflows_is_skipped():
+  # With momentum the velocity grows past float32's range within the run.
+  step = train_step("ft_full", learning_rate=3e38, momentum=0.9)
+  run = tflm.run_train_steps(step, [(X, Y)] * 2)
+  assert run.skipped_steps
+  assert all(np.isfinite(v).all() for v in run.params.values())
+
+
+def test_finite_run_is_unchanged():
+  step = train_step()
+  run = tflm.run_train_steps(step, [(X, Y)] * 2)
+  plain = tflm.run_train_steps(step, [(X, Y)] * 2, skip_non_finite=False)
+  assert run.skipped_steps == ()
+  np.testing.assert_array_equal(run.losses, plain.losses)
+  for name, value in plain.params.items():
+    np.testing.assert_array_equal(run.params[name], value)
