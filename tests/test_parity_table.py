@@ -1,6 +1,8 @@
 """benchmarks.parity_table: the per-method parity/arena table."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -111,3 +113,18 @@ def test_kernel_flavor_reports_are_rows_of_the_table():
   failed = {"method": "ft_full", "builtin_only": False, "error": "no rule"}
   assert "| ft_full | not lowered: no rule |" in verify_table.markdown(
       [failed])
+
+
+@pytest.mark.slow  # one export.verify process: lowering, TF and TFLM steps
+def test_cli_int8_rows_keep_their_own_reports(tmp_path, native_runner):
+  del native_runner
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-m", "benchmarks.verify_table", "--model=tiny",
+       "--methods=ft_last", "--resolutions=32", "--kernels=tl",
+       "--precision=int8", "--noqas", "--steps=3",
+       f"--reports_dir={tmp_path}"], cwd=root, capture_output=True,
+      text=True, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "tl int8 no QAS" in proc.stdout and "| ft_last |" in proc.stdout
+  assert os.listdir(tmp_path) == ["tiny_ft_last_32px_3steps_tl_int8_noqas.json"]
