@@ -94,7 +94,7 @@ def graph_group(config: RunConfig) -> Tuple:
   the key without loading anything. Different groups may still share a key.
   """
   return (config.backbone, config.method, config.dataset, config.resolution,
-          config.batch_size, config.lowering)
+          config.batch_size, config.kernels, config.precision, config.qas)
 
 
 # -- Worker side --------------------------------------------------------------
