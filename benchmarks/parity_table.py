@@ -9,10 +9,78 @@ from typing import Dict, List, Optional
 from tflite_tl import atomic
 
 
+def lowering_tag(kernels: str = "builtin", precision: str = "float",
+                 qas: bool = True) -> str:
+  """File-name part of a lowering: empty for the default (builtin float),
+  so reports written before lowerings had names keep their paths."""
+  if kernels == "builtin" and precision == "float":
+    return ""
+  tag = f"_{kernels}"
+  if precision == "int8":
+    tag += "_int8" + ("" if qas else "_noqas")
+  return tag
+
+
+#: The batch and step count that report names leave out (verify_table's
+#: defaults, the settings of the reports written before names carried them).
+DEFAULT_BATCH, DEFAULT_STEPS = 2, 20
+
+
+def lowering_args(kernels: str, precision: str, qas: bool) -> List[str]:
+  """export.verify flags of a lowering (none for the default one)."""
+  if precision == "int8" and kernels != "tl":
+    raise ValueError("--precision=int8 needs --kernels=tl (the builtin "
+                     "flavor lowers float steps only).")
+  args = []
+  if kernels != "builtin":
+    args.append(f"--kernels={kernels}")
+  if precision != "float":
+    args += [f"--precision={precision}", "--qas" if qas else "--noqas"]
+  return args
+
+
+def lowering_label(kernels: str, precision: str, qas: bool) -> str:
+  """E.g. ``builtin float``, ``tl int8 no QAS``."""
+  if precision == "float":
+    return f"{kernels} float"
+  return f"{kernels} int8 {'QAS' if qas else 'no QAS'}"
+
+
 def report_path(directory: str, model: str, width: Optional[float],
-                method: str, resolution: int) -> str:
+                method: str, resolution: int, kernels: str = "builtin",
+                precision: str = "float", qas: bool = True,
+                batch: int = DEFAULT_BATCH, steps: int = DEFAULT_STEPS) -> str:
+  """Where a run's report is kept. Every setting that changes the report is
+  in the name unless it has its default value, so runs of different
+  settings never share a file and the reports written before these
+  settings had names keep their paths."""
   tag = model if width is None else f"{model}-{width:g}"
-  return os.path.join(directory, f"{tag}_{method}_{resolution}px.json")
+  low = lowering_tag(kernels, precision, qas)
+  bs = "" if batch == DEFAULT_BATCH else f"_b{batch}"
+  st = "" if steps == DEFAULT_STEPS else f"_{steps}steps"
+  return os.path.join(directory,
+                      f"{tag}_{method}_{resolution}px{bs}{st}{low}.json")
+
+
+def check_report_settings(path: str, report: Dict,
+                          expected: Dict[str, object]) -> None:
+  """ValueError if a kept report was made with other settings than asked
+  (a file renamed or written by an older naming)."""
+  defaults = {"kernels": "builtin", "precision": "float"}
+  wrong = {k: (report.get(k, defaults.get(k)), v)
+           for k, v in expected.items()
+           if k in report or k in defaults
+           if report.get(k, defaults.get(k)) != v}
+  if wrong:
+    found = ", ".join(f"{k} {a!r} not {b!r}"
+                      for k, (a, b) in sorted(wrong.items()))
+    raise ValueError(f"{path} holds a report made with other settings "
+                     f"({found}); delete it or use another --reports_dir.")
+
+
+def _measured(report: Dict) -> bool:
+  """A report with figures (a lowered step), builtin-only or kernel flavor."""
+  return "error" not in report and "arena" in report
 
 
 def run_report(path: str, args: List[str], allow_failure: bool = False
@@ -80,7 +148,7 @@ TAIL_PARTS = (("NodeAndRegistration struct", "per-op structs"),
 def tail_table(reports: List[Dict]) -> List[str]:
   """Where each method's tail goes (rows for reports with a breakdown)."""
   rows = [r for r in reports
-          if r.get("builtin_only") and r["arena"].get("breakdown")]
+          if _measured(r) and r["arena"].get("breakdown")]
   if not rows:
     return []
   lines = ["| method | ops | tail (B) | "
@@ -108,8 +176,8 @@ def markdown(reports: List[Dict]) -> str:
   by_method = {}
   for r in reports:
     by_method[r["method"]] = r
-    if not r.get("builtin_only"):
-      lines.append(f"| {r['method']} | not builtin-only: {r.get('error')} "
+    if not _measured(r):
+      lines.append(f"| {r['method']} | not lowered: {r.get('error')} "
                    "| | | | | | | | | |")
       continue
     arena, analytic = r["arena"], r["analytic"]
@@ -123,7 +191,7 @@ def markdown(reports: List[Dict]) -> str:
         f"| {r['flash_bytes']['train_tflite']:,} |")
   lines += ["", *tail_table(reports)]
   full, lb = by_method.get("ft_full"), by_method.get("tinytl_lb")
-  if full and lb and full.get("builtin_only") and lb.get("builtin_only"):
+  if full and lb and _measured(full) and _measured(lb):
     measured = full["arena"]["total"] / lb["arena"]["total"]
     modelled = (full["analytic"]["activations_plus_trainable_params"]
                 / lb["analytic"]["activations_plus_trainable_params"])

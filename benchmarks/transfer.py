@@ -15,6 +15,8 @@ the accuracy-against-memory plots.
   python -m benchmarks.transfer --preset=full --report_only --merge_from=part.jsonl
   python -m benchmarks.transfer --preset=full --report_only --remeasure_arena
   python -m benchmarks.transfer --preset=full --executor=ray --ray_address=HEAD:6379
+  python -m benchmarks.transfer --preset=int8        # float vs int8 QAS / no QAS
+  python -m benchmarks.transfer --preset=quick --kernels=tl  # arenas of the TL_* step
 """
 import sys
 
@@ -23,10 +25,11 @@ from absl import app, flags, logging
 from benchmarks.transfer_lib import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "quick", ["quick", "full", "tinytrain"],
+flags.DEFINE_enum("preset", "quick", ["quick", "full", "tinytrain", "int8"],
                   "Sweep to run: 'quick' (about 3 min on 2 idle cores), 'full' "
-                  "(about 2.3 h) or 'tinytrain' (the sparse-update methods and "
-                  "their ablations, docs/tinytrain.md).")
+                  "(about 2.3 h), 'tinytrain' (the sparse-update methods and "
+                  "their ablations, docs/tinytrain.md) or 'int8' (float "
+                  "against int8 training with and without QAS, SGD).")
 flags.DEFINE_string("results", None, "JSONL results file (default "
                     "benchmarks/results/transfer_<preset>.jsonl).")
 flags.DEFINE_string("out_dir", "benchmarks/results",
@@ -61,6 +64,17 @@ flags.DEFINE_string("ray_address", None, "With --executor=ray: the cluster "
                     "started on this machine by `ray start`). Default: "
                     "RAY_ADDRESS if set, else a Ray instance on this machine "
                     "for the sweep only.")
+flags.DEFINE_enum("kernels", None, ["builtin", "tl"], "Lower every run "
+                  "with this kernel flavor (default: the preset's; 'tl' "
+                  "needs TFLM_ROOT). It changes the measured arena only.")
+flags.DEFINE_enum("precision", None, ["float", "int8"], "Train every run in "
+                  "this precision (default: the preset's). int8: the arena "
+                  "is the int8 step's and the host training is the device's "
+                  "int8 step, so accuracy describes it; implies --kernels=tl "
+                  "and needs an SGD preset (--preset=int8).")
+flags.DEFINE_bool("qas", None, "int8: quantization-aware scaling of the "
+                  "updates (--noqas: plain SGD on the integer copies). "
+                  "Default: the preset's, QAS for --precision=int8.")
 flags.DEFINE_list("merge_from", None, "First add the runs of these results "
                   "files (parts of the sweep run in parallel) that --results "
                   "lacks.")
@@ -80,6 +94,7 @@ def main(argv):
       report_only=FLAGS.report_only, progress=FLAGS.progress,
       merge_from=FLAGS.merge_from, remeasure_arena=FLAGS.remeasure_arena,
       executor=FLAGS.executor, ray_address=FLAGS.ray_address,
+      kernels=FLAGS.kernels, precision=FLAGS.precision, qas=FLAGS.qas,
       command=" ".join(["python -m benchmarks.transfer"] + sys.argv[1:]))
   try:
     cli.check_executor(options)

@@ -89,3 +89,52 @@ def test_png_legend_is_inside_the_figure(tmp_path, monkeypatch):
   assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1
   assert fig.bbox.y0 <= legend.y0
   assert fig.axes[0].get_tightbbox().y0 >= legend.y1 - 1
+
+
+def _int8_profile():
+  row = arena_profile.MethodArena(
+      "tinytl_b", 60000, 50000, 10000, 12000, 8000, 4000, train_ops=35,
+      train_tflite_bytes=19000, predict_tflite_bytes=15000,
+      infer_tflite_bytes=16000, int8_infer_total=20000,
+      int8_infer_head=12000, int8_infer_tail=8000)
+  return arena_profile.ArenaProfile("tiny", 32, 2, (row,), kernels="tl",
+                                    precision="int8", qas=True)
+
+
+def test_int8_inference_targets_are_stated_met_or_missed():
+  md = arena_profile.to_markdown(_int8_profile(), _devices())
+  assert "lowering tl int8 QAS" in md
+  # 60000 / 20000 = 3.00 (target 2), 19000 / 16000 = 1.19 (target 1.3).
+  assert "| 3.00× (**missed**) | 1.19× (met) |" in md
+  data = json.loads(arena_profile.to_json(_int8_profile(), _devices()))
+  assert data["precision"] == "int8" and data["kernels"] == "tl"
+  assert data["methods"][0]["arena_vs_int8_inference"] == 3.0
+  assert "infer.tflite" not in arena_profile.to_markdown(_profile(),
+                                                         _devices())
+
+
+def test_flavors_side_by_side():
+  builtin = arena_profile.ArenaProfile("tiny", 32, 2, (
+      arena_profile.MethodArena("tinytl_b", 110000, 86000, 24000, 0, 0, 0,
+                                train_ops=147),))
+  md = arena_profile.compare_markdown(builtin, _int8_profile())
+  assert "builtin float against tl int8 QAS" in md
+  assert ("| tinytl_b | 147 / 35 | 86,000 / 50,000 | 24,000 / 10,000 "
+          "| 110,000 / 60,000 | 4.2 | 2.4 | 1.8 |") in md
+
+
+def test_int8_needs_the_kernel_flavor():
+  with pytest.raises(ValueError, match="needs kernels 'tl'.*--kernels=tl"):
+    arena_profile.profile_methods("tiny", ["ft_last"], precision="int8")
+
+
+def test_int8_step_and_inference_measured(native_runner):
+  del native_runner
+  profile = arena_profile.profile_methods(
+      "tiny", ["ft_last"], batch_size=1, kernels="tl", precision="int8",
+      int8_inference=True)
+  row = profile.results[0]
+  assert profile.lowering == "tl int8 QAS"
+  assert 0 < row.train_head < row.train_total and row.train_ops > 0
+  assert row.int8_infer_total > 0 and row.infer_tflite_bytes > 0
+  assert row.train_tflite_bytes > 0 and row.predict_tflite_bytes > 0

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from benchmarks.transfer_lib import cli
+from benchmarks.transfer_lib import cli, plan
 from benchmarks.transfer_lib.store import ResultsStore
 
 from transfer_fakes import fake_run
@@ -148,3 +148,42 @@ def test_quick_preset_finishes_within_ten_minutes(tmp_path):
       r.get("arena_error") for r in records if not r["arena_bytes"]]
   assert (tmp_path / "quick.md").exists()
   assert elapsed < 600, f"quick preset took {elapsed:.0f} s"
+
+
+def test_lowering_flags_override_the_presets_lowerings(tmp_path):
+  preset = cli.resolve_preset(_options(tmp_path, kernels="tl"))
+  assert preset.lowerings == (plan.Lowering("tl", "float"),)
+  preset = cli.resolve_preset(_options(tmp_path, preset="int8",
+                                       precision="int8", qas=False))
+  assert preset.lowerings == (plan.Lowering("tl", "int8", False),)
+  assert {c.lowering for c in preset.configs()} == {
+      plan.Lowering("tl", "int8", False)}
+  # No flag: the preset's three lowerings.
+  preset = cli.resolve_preset(_options(tmp_path, preset="int8"))
+  assert len(preset.lowerings) == 3
+  assert cli.lowering_override(cli.Options(qas=True)) == plan.Lowering(
+      "tl", "int8", True)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(precision="int8"), "must be 'sgd'"),  # full's recipe is Adam
+    (dict(preset="int8", precision="int8", kernels="builtin"),
+     "needs --kernels=tl"),
+    (dict(kernels="tl", qas=False, precision="float"), "int8 setting")])
+def test_impossible_lowering_flags_name_the_fix(tmp_path, kw, match):
+  with pytest.raises(ValueError, match=match):
+    cli.check_executor(_options(tmp_path, **kw))
+
+
+def test_lowerings_share_a_results_file_and_report_side_by_side(tmp_path):
+  options = _options(tmp_path, preset="int8", datasets=["lfw"])
+  assert cli.run(options, run_fn_factory=_factory) == 0
+  records = ResultsStore(options.results).records()
+  assert len(records) == 3 * 3 * 2  # methods x lowerings x seeds
+  # A later run of one lowering alone finds its runs done.
+  again = _options(tmp_path, preset="int8", datasets=["lfw"],
+                   precision="int8", qas=False)
+  assert cli.run(again, run_fn_factory=_factory) == 0
+  assert len(ResultsStore(options.results).records()) == len(records)
+  report = (tmp_path / "out" / "t.md").read_text()
+  assert "TinyTL-B (tl int8 no QAS)" in report

@@ -1,9 +1,13 @@
+import os
 import subprocess
 import sys
 
 import pytest
 
 from benchmarks.transfer_lib import plan
+from benchmarks.transfer_lib.store import ResultsStore
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_run_id_is_stable_across_processes():
@@ -65,3 +69,54 @@ def test_dedupe_keeps_first():
   a = plan.RunConfig(backbone="b", method="m", dataset="d", seed=0)
   b = plan.RunConfig(backbone="b", method="m", dataset="d", seed=1)
   assert plan.dedupe([a, b, a]) == [a, b]
+
+
+def test_default_lowering_keeps_the_run_ids_of_stored_results():
+  # Records written before runs had a lowering must keep their ids.
+  store = ResultsStore(os.path.join(REPO, "benchmarks", "results",
+                                    "transfer_quick.jsonl"))
+  records = store.records()
+  assert records
+  for record in records:
+    config = plan.RunConfig.from_dict(record["config"])
+    assert config.lowering == plan.DEFAULT_LOWERING
+    assert config.run_id == record["run_id"]
+
+
+def test_every_lowering_is_its_own_run():
+  base = dict(backbone="b", method="tinytl_b", dataset="lfw", seed=0,
+              optimizer="sgd")
+  lowerings = [plan.Lowering(), plan.Lowering("tl", "float"),
+               plan.Lowering("tl", "int8", True),
+               plan.Lowering("tl", "int8", False)]
+  configs = [plan.RunConfig(**base, kernels=l.kernels, precision=l.precision,
+                            qas=l.qas) for l in lowerings]
+  assert len({c.run_id for c in configs}) == 4
+  assert [c.lowering for c in configs] == lowerings
+  assert configs[3].to_dict()["qas"] is False
+  assert "qas" not in configs[1].to_dict()
+  for config in configs:
+    assert plan.RunConfig.from_dict(config.to_dict()) == config
+  # qas means nothing in float: one id whatever it says.
+  assert plan.RunConfig(**base, qas=False).run_id == configs[0].run_id
+  assert "[tl int8 no QAS]" in configs[3].describe()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(precision="int8"), "needs kernels='tl'"),
+    (dict(precision="int8", kernels="tl", optimizer="adam"), "must be 'sgd'"),
+    (dict(kernels="cuda"), "kernels must be one of"),
+    (dict(precision="int4", kernels="tl"), "precision one of")])
+def test_impossible_lowerings_are_rejected_with_the_fix(bad, match):
+  args = dict(backbone="b", method="m", dataset="d", seed=0, optimizer="sgd")
+  args.update(bad)
+  with pytest.raises(ValueError, match=match):
+    plan.RunConfig(**args)
+
+
+def test_grid_repeats_each_point_per_lowering_seeds_fastest():
+  lowerings = (plan.Lowering("tl", "float"), plan.Lowering("tl", "int8"))
+  configs = plan.grid(backbones=["b"], methods=["tinytl_b"], datasets=["d"],
+                      seeds=[0, 1], optimizer="sgd", lowerings=lowerings)
+  assert [(c.precision, c.seed) for c in configs] == [
+      ("float", 0), ("float", 1), ("int8", 0), ("int8", 1)]

@@ -75,3 +75,36 @@ def test_arena_is_measured_once_per_graph_and_cached(tiny_backbone, tmp_path,
   assert again["arena_bytes"] == first["arena_bytes"] and len(calls) == 1
   assert len(ResultsStore(str(tmp_path / "r.arena.jsonl"))) == 1
   del tflm
+
+
+def test_arena_key_names_the_lowering_only_when_it_is_not_the_default():
+  default = runner.TransferRunner.arena_key(_config(), 16, 2)
+  assert default == dict(backbone="tiny-test", method="tinytl_b",
+                         resolution=16, batch_size=4, num_classes=2)
+  int8 = runner.TransferRunner.arena_key(
+      _config(kernels="tl", precision="int8", qas=False, optimizer="sgd"),
+      16, 2)
+  assert int8 == dict(default, kernels="tl", precision="int8", qas=False)
+
+
+@pytest.mark.slow  # about 40 s on an idle core: the int8 step is traced
+def test_int8_run_trains_with_the_device_step(tiny_backbone, monkeypatch):
+  del tiny_backbone
+  from tflite_tl.lower.tl import host_training
+  from tflite_tl import train
+  calls = []
+  real_fit = host_training.fit_int8
+
+  def counting_fit(model, x, y, **kw):
+    calls.append(kw)
+    return real_fit(model, x, y, **kw)
+
+  monkeypatch.setattr(host_training, "fit_int8", counting_fit)
+  monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("float fit"))
+  config = _config(method="tinytl_b", kernels="tl", precision="int8",
+                   qas=False, optimizer="sgd", learning_rate=0.03)
+  result = runner.TransferRunner(measure_arena=False)(config)
+  assert 0.0 <= result["accuracy"] <= 1.0
+  assert result["host_training"].startswith("int8 device step")
+  assert len(calls) == 1 and calls[0]["policy"].qas is False
+  assert calls[0]["learning_rate"] == 0.03 and calls[0]["batch_size"] == 4

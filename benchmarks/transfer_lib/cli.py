@@ -6,7 +6,7 @@ import sys
 from typing import Callable, List, Optional
 
 from benchmarks.transfer_lib import distributed, presets, publish, ray_executor
-from benchmarks.transfer_lib import remeasure, sweep
+from benchmarks.transfer_lib import plan, remeasure, sweep
 from benchmarks.transfer_lib.store import ResultsStore
 
 
@@ -37,6 +37,11 @@ class Options:
   executor: str = "local"
   ray_address: Optional[str] = None
   command: str = "python -m benchmarks.transfer"
+  # The lowering of every run (``None``: the preset's lowerings). int8
+  # implies the "tl" kernels; qas matters for int8 only.
+  kernels: Optional[str] = None
+  precision: Optional[str] = None
+  qas: Optional[bool] = None
 
 
 def _parse_shots(values: List[str]) -> List[Optional[int]]:
@@ -51,6 +56,28 @@ def _parse_shots(values: List[str]) -> List[Optional[int]]:
         raise ValueError(f"--shots takes integers (images per class) or "
                          f"'full', got {v!r}.") from e
   return out
+
+
+def lowering_override(options: Options) -> Optional[plan.Lowering]:
+  """The one lowering the options ask for, or ``None`` (the preset's).
+
+  ``--precision=int8`` alone means the "tl" kernels (the only flavor with
+  an int8 step); ``--qas`` alone means int8.
+  """
+  if options.kernels is None and options.precision is None and (
+      options.qas is None):
+    return None
+  precision = options.precision or ("int8" if options.qas is not None
+                                    else "float")
+  kernels = options.kernels or ("tl" if precision == "int8" else "builtin")
+  if precision == "int8" and kernels != "tl":
+    raise ValueError("--precision=int8 needs --kernels=tl (the builtin "
+                     "flavor lowers float steps only).")
+  if precision == "float" and options.qas is not None:
+    raise ValueError("--qas/--noqas is an int8 setting; add "
+                     "--precision=int8 or drop it.")
+  qas = True if options.qas is None else bool(options.qas)
+  return plan.Lowering(kernels, precision, qas)
 
 
 def resolve_preset(options: Options) -> presets.Preset:
@@ -72,6 +99,9 @@ def resolve_preset(options: Options) -> presets.Preset:
     overrides["backbones"] = tuple(options.backbones)
   if options.epochs:
     overrides["epochs"] = int(options.epochs)
+  lowering = lowering_override(options)
+  if lowering is not None:
+    overrides["lowerings"] = (lowering,)
   if not options.ablations:
     overrides["ablations"] = ()
   elif options.datasets:
@@ -93,6 +123,7 @@ def check_executor(options: Options) -> None:
   if options.executor not in EXECUTORS:
     raise ValueError(f"--executor must be one of {list(EXECUTORS)}, got "
                      f"{options.executor!r}.")
+  resolve_preset(options).configs()  # ValueError for a bad lowering
   if options.ray_address and options.executor != "ray":
     raise ValueError("--ray_address is the cluster of --executor=ray; add "
                      "--executor=ray or drop --ray_address.")

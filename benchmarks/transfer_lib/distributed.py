@@ -89,12 +89,12 @@ def graph_group(config: RunConfig) -> Tuple:
   """Runs of one group lower to the same train-step graph.
 
   The arena's key is (backbone, method, resolution in pixels, batch, number
-  of classes); the resolution follows from the backbone and the configured
-  resolution, the classes from the dataset, so these fields fix the key
-  without loading anything. Different groups may still share a key.
+  of classes, lowering); the resolution follows from the backbone and the
+  configured resolution, the classes from the dataset, so these fields fix
+  the key without loading anything. Different groups may still share a key.
   """
   return (config.backbone, config.method, config.dataset, config.resolution,
-          config.batch_size)
+          config.batch_size, config.kernels, config.precision, config.qas)
 
 
 # -- Worker side --------------------------------------------------------------

@@ -12,7 +12,7 @@
 import os
 from typing import List, Optional, Sequence
 
-from benchmarks.transfer_lib import aggregate, plot, report
+from benchmarks.transfer_lib import aggregate, plot, precision_report, report
 from benchmarks.transfer_lib import tinytrain_report
 from benchmarks.transfer_lib.presets import OPTION_AXES, Preset
 from tflite_tl import atomic
@@ -45,6 +45,7 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
       "#### Targets: TinyTL-L+B against FT-Full and FT-Last",
       report.targets_table(groups, bs, preset.method_options),
   ]
+  parts += precision_report.section(groups, bs)
   for path in figures:
     if tinytrain_report.is_sparse_figure(path):
       continue  # shown in the sparse-update sections

@@ -1,7 +1,7 @@
 """Re-measures the TFLM arena column of a results file.
 
 The arena of a run depends only on its graph (backbone, method, resolution,
-batch size, classes), not on its accuracy. When the lowering changes, the
+batch size, classes, lowering), not on its accuracy. When the lowering changes, the
 accuracies stay valid but the measured arenas do not: this lowers each
 distinct graph of the results once more, measures it, and rewrites the
 arena cache and every run's ``arena_bytes``. Both files are replaced
@@ -20,8 +20,10 @@ MeasureFn = Callable[[plan.RunConfig, int, int], Dict]
 
 def _key(record: dict) -> Tuple:
   config = record["config"]
+  lowering = plan.RunConfig.from_dict(config).lowering
   return (config["backbone"], config["method"], int(record["resolution_px"]),
-          int(config["batch_size"]), int(record["num_classes"]))
+          int(config["batch_size"]), int(record["num_classes"]),
+          lowering.kernels, lowering.precision, lowering.qas)
 
 
 def real_measure(arena_path: str) -> MeasureFn:
@@ -59,7 +61,7 @@ def remeasure_arenas(results_path: str,
       firsts.setdefault(_key(record), record)
     measured = {}
     for number, (key, record) in enumerate(sorted(firsts.items()), start=1):
-      config = plan.RunConfig(**record["config"])
+      config = plan.RunConfig.from_dict(record["config"])
       measured[key] = measure(config, key[2], key[4])
       print(f"[{number}/{len(firsts)}] {key}: "
             f"{measured[key]['arena_bytes']} B", file=log)

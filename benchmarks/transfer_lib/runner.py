@@ -16,6 +16,15 @@ depends on the selection (made on the run's own samples for tinytrain), so
 the key holds the method's options and a digest of the selected layers and
 channels; the record holds the selection's summary and the time the
 rewrite took (for tinytrain: the Fisher pass and the greedy selection).
+
+The run's lowering (``RunConfig.lowering``: kernel flavor, precision, QAS)
+is part of the arena key when it is not the default one (so old caches stay
+valid). With ``precision="int8"`` the host training is the device's own int8
+train step (``tflite_tl.lower.tl.host_training.fit_int8``: TFLM's integer
+forward pass, float backward, SGD with or without quantization-aware
+scaling, activation scales calibrated on the run's training images) and the
+accuracy is the int8 forward pass's, so it describes what the board does.
+The optimizer "sgd" is plain SGD (momentum 0), the device's update.
 """
 import collections
 import hashlib
@@ -57,6 +66,26 @@ def backbone_at(name: str, resolution: Optional[int]):
   return models.load_pretrained(name, resolution=resolution)
 
 
+def _fit_int8(config: RunConfig, model, x, y, x_test, y_test) -> float:
+  """Trains ``model`` with the device's int8 step; its int8 test accuracy.
+
+  The activation scales are calibrated once, on the training images before
+  training, as the export calibrates the scales it writes into the step.
+  """
+  # Lazy: the int8 step pulls in the lowering (converter, TFLM reader),
+  # which float runs never need.
+  from tflite_tl.lower.tl import host_training  # pylint: disable=import-outside-toplevel
+  policy = host_training.int8_policy(model, x,
+                                     learning_rate=config.learning_rate,
+                                     qas=config.qas)
+  host_training.fit_int8(model, x, y, epochs=config.epochs,
+                         batch_size=config.batch_size,
+                         learning_rate=config.learning_rate, seed=config.seed,
+                         policy=policy)
+  return float(host_training.evaluate_int8(model, x_test, y_test,
+                                           policy=policy))
+
+
 class TransferRunner:
   """Callable ``RunConfig -> measurements`` for ``sweep.run_sweep``.
 
@@ -95,6 +124,7 @@ class TransferRunner:
     key = dict(backbone=config.backbone, method=config.method,
                resolution=resolution, batch_size=config.batch_size,
                num_classes=num_classes)
+    key.update(config.lowering.to_dict())
     if config.method_options:
       key["method_options"] = config.options
     if selection is not None:
@@ -103,8 +133,21 @@ class TransferRunner:
           [chosen, list(selection.bias_layers)]).encode()).hexdigest()[:16]
     return key
 
+  def training_images(self, config: RunConfig, resolution: int,
+                      channels: int):
+    """The run's training images and labels (its few-shot draw)."""
+    ds = self._dataset(config.dataset, resolution, channels)
+    x, y = ds.x_train, ds.y_train
+    if config.shots is not None:
+      x, y = data.few_shot(x, y, config.shots, seed=config.seed)
+    return x, y
+
   def _arena(self, config: RunConfig, model, resolution: int,
-             num_classes: int) -> dict:
+             num_classes: int,
+             calibration_images: Optional[np.ndarray] = None) -> dict:
+    """The measured train-step arena of ``model`` lowered as ``config``
+    says; an int8 lowering calibrates on ``calibration_images`` (default:
+    the run's training images)."""
     key = self.arena_key(config, resolution, num_classes,
                          rewrite.selection_of(model))
     key_id = hashlib.sha256(json.dumps(key, sort_keys=True).encode()
@@ -119,8 +162,15 @@ class TransferRunner:
     from tflite_tl import lower, tflm  # pylint: disable=import-outside-toplevel
     start = time.perf_counter()
     try:
-      lowered = lower.lower_model(model, batch_size=config.batch_size,
-                                  learning_rate=config.learning_rate)
+      low = config.lowering
+      if low.precision == "int8" and calibration_images is None:
+        calibration_images, _ = self.training_images(
+            config, resolution, int(model.input_shape[-1]))
+      lowered = lower.lower_model(
+          model, batch_size=config.batch_size,
+          learning_rate=config.learning_rate, kernels=low.kernels,
+          precision=low.precision, qas=low.qas,
+          calibration_images=calibration_images)
       report = tflm.measure_arena(lowered.train_tflite)
     except Exception as e:  # pylint: disable=broad-except
       # An unsupported graph must not cost the accuracy result; the error is
@@ -135,6 +185,7 @@ class TransferRunner:
                       "arena_head_bytes": int(report.head),
                       "arena_tail_bytes": int(report.tail),
                       "train_tflite_bytes": len(lowered.train_tflite),
+                      "predict_tflite_bytes": len(lowered.predict_tflite),
                       "seconds": round(time.perf_counter() - start, 2)})
     return {"arena_bytes": arena, "arena_error": None}
 
@@ -145,9 +196,7 @@ class TransferRunner:
     backbone = backbone_at(config.backbone, config.resolution)
     _, height, _, channels = backbone.input_shape
     ds = self._dataset(config.dataset, height, channels)
-    x, y = ds.x_train, ds.y_train
-    if config.shots is not None:
-      x, y = data.few_shot(x, y, config.shots, seed=config.seed)
+    x, y = self.training_images(config, height, channels)
     options = config.options
     if rewrite.method_needs_support(config.method):
       options.setdefault("support", (x, y))
@@ -158,11 +207,16 @@ class TransferRunner:
                                  num_classes=ds.num_classes, seed=config.seed,
                                  **options)
     rewrite_s = time.perf_counter() - rewrite_start
-    train.fit(model, x, y, epochs=config.epochs,
-              batch_size=config.batch_size, optimizer=config.optimizer,
-              learning_rate=config.learning_rate, seed=config.seed,
-              progress=False)
-    accuracy = float(train.evaluate(model, ds.x_test, ds.y_test))
+    if config.precision == "int8":
+      accuracy = _fit_int8(config, model, x, y, ds.x_test, ds.y_test)
+      host = "int8 device step (host_training.fit_int8)"
+    else:
+      train.fit(model, x, y, epochs=config.epochs,
+                batch_size=config.batch_size, optimizer=config.optimizer,
+                learning_rate=config.learning_rate, momentum=0.0,
+                seed=config.seed, progress=False)
+      accuracy = float(train.evaluate(model, ds.x_test, ds.y_test))
+      host = "float (tflite_tl.train.fit)"
     wall = time.perf_counter() - start
     modelled = memory.training_memory(model, config.batch_size)
     result = {
@@ -180,6 +234,8 @@ class TransferRunner:
         "wall_time_s": round(wall, 2),
         "rewrite_time_s": round(rewrite_s, 2),
     }
+    if not config.lowering.is_default:
+      result["host_training"] = host
     selection = rewrite.selection_of(model)
     if selection is not None:
       result["selection"] = {
@@ -191,7 +247,7 @@ class TransferRunner:
           "criterion": selection.criterion}
       result["selection_modelled_bytes"] = selection.modelled_bytes
     if self.measure_arena:
-      result.update(self._arena(config, model, height, ds.num_classes))
+      result.update(self._arena(config, model, height, ds.num_classes, x))
     else:
       result.update({"arena_bytes": None, "arena_error": "not measured"})
     return result
