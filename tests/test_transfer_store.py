@@ -71,6 +71,12 @@ def test_merge_adds_only_new_run_ids(tmp_path):
       ("x", 1), ("y", 3)]
 
 
+def test_merge_from_a_missing_file_is_a_clear_error(tmp_path):
+  with ResultsStore(str(tmp_path / "a.jsonl")) as store:
+    with pytest.raises(ResultsFileError, match="no such results file"):
+      store.merge_from(str(tmp_path / "mistyped.jsonl"))
+
+
 def test_replace_all_rewrites_whole_lines_under_the_lock(tmp_path):
   path = str(tmp_path / "r.jsonl")
   with ResultsStore(path) as store:

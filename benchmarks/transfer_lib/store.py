@@ -23,7 +23,8 @@ from tflite_tl import atomic
 
 
 class ResultsFileError(RuntimeError):
-  """The results file is damaged or locked by another sweep."""
+  """The results file is damaged, locked by another sweep, or (to merge
+  from) missing."""
 
 
 def _parse(path: str) -> tuple:
@@ -162,7 +163,15 @@ class ResultsStore:
 
     Lets parts of a sweep run in parallel into separate files (each holds
     its own lock) and be combined afterwards. Returns the number added.
+
+    Raises:
+      ResultsFileError: ``path`` does not exist (a mistyped part would
+        otherwise merge nothing, silently, and the report lack its runs).
     """
+    if not os.path.exists(path):
+      raise ResultsFileError(
+          f"Cannot merge runs from {path}: no such results file. Pass the "
+          "JSONL file a sweep wrote (its --results).")
     added = 0
     for record in ResultsStore(path).records():
       if record["run_id"] not in self:
