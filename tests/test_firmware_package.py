@@ -78,7 +78,11 @@ def test_config_describes_models_and_variables(spec):
   source = package.model_config_source(spec)
   for v in spec.variables:
     assert v.initial_buffer >= 0
-    assert f'"{v.shared_name}", {v.num_bytes}u, {v.initial_buffer}}}' in source
+    # Resource variables: no variable tensor in either model.
+    assert (f'"{v.shared_name}", {v.num_bytes}u, {v.initial_buffer}, -1, '
+            "-1}") in source
+  assert spec.kernels == "builtin" and not spec.images_int8
+  assert f"kScratchBytes = {spec.max_variable_bytes};" in header
   assert r'"quote\"c",' in source
 
 

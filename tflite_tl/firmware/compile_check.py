@@ -39,14 +39,26 @@ class CompileReport:
   guarded: Dict[str, str]  # compiled path -> the SDK part its guard excluded
 
 
+def self_contained(command: List[str]) -> List[str]:
+  """Without the repository on the include path: an export must compile
+  from its own files (the TL_* kernels it ships) and TFLM alone."""
+  return [a for a in command if a != f"-I{tflm_library.REPO_ROOT}"]
+
+
+def _files(directory: pathlib.Path) -> List[pathlib.Path]:
+  return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
 def _packages(out_dir: pathlib.Path):
   """(sources, include directories) per package of the export."""
+  # Sources in subdirectories count too: the TL_* kernels keep their
+  # tflm_kernels/ paths (Arduino compiles src/ recursively).
   for src in sorted(out_dir.glob("arduino/*/src")):
-    yield sorted(src.iterdir()), [src]
+    yield _files(src), [src]
   for comp in sorted(out_dir.glob("esp-idf/components/*")):
-    yield sorted((comp / "src").iterdir()), [comp / "include"]
+    yield _files(comp / "src"), [comp / "include"]
   for main in sorted(out_dir.glob("esp-idf/example/main")):
-    yield sorted(main.iterdir()), []
+    yield _files(main), []
   for sketch in sorted(out_dir.glob("arduino/*/examples/*/*.ino")):
     yield [sketch], []
 
@@ -83,9 +95,10 @@ def compile_export(out_dir: os.PathLike, target: str = "host",
       extra = [f"-I{d}" for d in includes]
       objects = pathlib.Path(tmp) / f"pkg{len(compiled)}"
       objects.mkdir()
-      commands = [build.compile_command(
-          p, objects / f"{p.name}.o",
-          extra=[*native_build.STRICT_WARNINGS, *extra]) for p in todo]
+      commands = [self_contained(build.compile_command(
+          p, objects / f"{i}_{p.name}.o",
+          extra=[*native_build.STRICT_WARNINGS, *extra]))
+          for i, p in enumerate(todo)]
       native_build.run_all(commands, jobs)
       compiled += [str(p.relative_to(out_dir)) for p in todo]
   return CompileReport(target, compiled, skipped, guarded)

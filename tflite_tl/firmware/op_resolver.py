@@ -160,8 +160,10 @@ def resolver_calls(models: Mapping[str, bytes],
 
 def resolver_header(models: Mapping[str, bytes],
                     custom_registrations: Optional[Mapping[str, str]] = None,
-                    namespace: str = "tltl") -> str:
-  """C++ header: ``OpResolver`` sized for, and ``RegisterOps`` adding, exactly the used ops."""
+                    namespace: str = "tltl",
+                    includes: Sequence[str] = ()) -> str:
+  """C++ header: ``OpResolver`` sized for, and ``RegisterOps`` adding,
+  exactly the used ops. ``includes`` declare the custom registrations."""
   calls = resolver_calls(models, custom_registrations)
   lines = [
       "// Registers exactly the TFLM ops used by "
@@ -171,6 +173,7 @@ def resolver_header(models: Mapping[str, bytes],
       "#define TFLITE_TL_OP_RESOLVER_H_",
       "",
       '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"',
+      *[f'#include "{h}"' for h in includes],
       "",
       f"namespace {namespace} {{",
       "",

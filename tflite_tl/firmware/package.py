@@ -6,14 +6,17 @@ give the same bytes. The C/C++ sources that do not depend on the model come
 from ``csrc/`` (library code) and ``templates/`` (application examples).
 """
 import dataclasses
+import functools
 import os
 import string
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tflite_tl.devices import Device
 from tflite_tl.firmware import c_array
+from tflite_tl.firmware import kernel_sources
 from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import persistence
+from tflite_tl.firmware import tensor_variables as tensor_vars
 from tflite_tl.flatbuffer.reader import ModelInfo
 from tflite_tl.flatbuffer.reader import VariableInfo
 
@@ -69,9 +72,33 @@ class BuildSpec:
   def arena_bytes(self) -> int:
     return board_arena_bytes(self.arena)
 
+  @functools.cached_property
+  def tensor_variables(self) -> Tuple[tensor_vars.TensorVariable, ...]:
+    """The kernel flavor's variable tensors (empty for the builtin one)."""
+    return tensor_vars.tensor_variables(self.train_tflite, self.predict_tflite)
+
+  @property
+  def kernels(self) -> str:
+    """"tl": parameters in variable tensors, TL_* ops shipped; "builtin":
+    resource variables (VAR_HANDLE), builtin ops only."""
+    return "tl" if self.tensor_variables else "builtin"
+
   @property
   def variables(self) -> Tuple[VariableInfo, ...]:
+    """Everything a save holds, in save order."""
+    if self.tensor_variables:
+      return tuple(v.info for v in self.tensor_variables)
     return self.train_info.variables
+
+  @property
+  def images_int8(self) -> bool:
+    """int8 images (scale 1/255, zero point -128: q = pixel - 128)."""
+    return self.train_info.inputs[self.train_images_input].dtype == "INT8"
+
+  @functools.cached_property
+  def tl_ops(self) -> Tuple[str, ...]:
+    return tuple(kernel_sources.tl_ops({"train": self.train_tflite,
+                                        "predict": self.predict_tflite}))
 
   @property
   def parameter_bytes(self) -> int:
@@ -80,6 +107,13 @@ class BuildSpec:
   @property
   def max_variable_bytes(self) -> int:
     return max((v.num_bytes for v in self.variables), default=0)
+
+  @property
+  def scratch_bytes(self) -> int:
+    """RAM the trainer stages one variable in during Save/Load: resource
+    variables are only reachable through copies; variable tensors are read
+    and written in place (none)."""
+    return 0 if self.tensor_variables else self.max_variable_bytes
 
   @property
   def storage_slot_bytes(self) -> int:
@@ -121,7 +155,7 @@ def memory_consumers(spec: BuildSpec
   """({RAM consumer: bytes}, {flash consumer: bytes}) of the firmware."""
   ram = {
       "arena (train + predict, shared head)": spec.arena_bytes,
-      "variable scratch": spec.max_variable_bytes,
+      "variable scratch": spec.scratch_bytes,
       "sample buffer": spec.sample_buffer_bytes,
   }
   flash = {
@@ -155,8 +189,16 @@ def check_variables(spec: BuildSpec) -> None:
 
   Every predict-model variable must be a train-model variable of the same
   size (they share one buffer on the board), and every train-model variable
-  must start from a constant (ResetToExported reads it from flash).
+  must start from a constant (ResetToExported reads it from flash). Both
+  models take images of one type.
   """
+  image = spec.predict_info.inputs[0].dtype
+  train_image = spec.train_info.inputs[spec.train_images_input].dtype
+  if image != train_image:
+    raise ValueError(f"The train model takes {train_image} images and the "
+                     f"predict model {image}; lower both in one call.")
+  if spec.tensor_variables:
+    return  # tensor_variables checked names, types and exported values
   train = {(v.container, v.shared_name): v for v in spec.variables}
   for v in spec.predict_info.variables:
     t = train.get((v.container, v.shared_name))
@@ -202,6 +244,14 @@ def model_config_header(spec: BuildSpec) -> str:
       f"constexpr int kImageElements = {spec.image_elements};",
       f"constexpr int kNumClasses = {spec.num_classes};",
       f"constexpr int kMaxSamples = {spec.max_samples};",
+      "// Images enter as int8 (q = pixel - 128, scale 1/255, zero point -128)"
+      " or",
+      "// as floats (pixel / 255).",
+      f"constexpr bool kImagesInt8 = {'true' if spec.images_int8 else 'false'};",
+      "// Kernel flavor of the models: TL_* ops, parameters in variable "
+      "tensors.",
+      f"constexpr bool kVariableTensors = "
+      f"{'true' if spec.tensor_variables else 'false'};",
       "// Epochs of a bare 'T' command: what REPORT.md's on-device check ran.",
       f"constexpr int kTrainEpochs = {spec.train_epochs};",
       "",
@@ -214,6 +264,8 @@ def model_config_header(spec: BuildSpec) -> str:
       "state).",
       f"constexpr uint32_t kParameterBytes = {spec.parameter_bytes};",
       f"constexpr uint32_t kMaxVariableBytes = {spec.max_variable_bytes};",
+      "// RAM Save/Load stage a variable in (0: read and written in place).",
+      f"constexpr uint32_t kScratchBytes = {spec.scratch_bytes};",
       f"constexpr uint32_t kStorageSlotBytes = {spec.storage_slot_bytes};",
       f"constexpr uint32_t kSchemaId = 0x{spec.schema_id:08x}u;",
       "",
@@ -247,14 +299,21 @@ def model_config_source(spec: BuildSpec) -> str:
       "namespace tltl {",
       "namespace {",
       "",
-      "// Train-model resource variables in save order: "
-      "{container, shared_name, bytes,",
-      "// index of the exported value in the train model's buffers}.",
+      "// Saved variables in save order: {container, shared_name, bytes, index "
+      "of the",
+      "// exported value in the train model's buffers, variable tensor in the "
+      "train",
+      "// model (-1: a resource variable), same-named tensor in the predict "
+      "model}.",
       f"const VariableSpec kVariables[{len(spec.variables)}] = {{",
   ]
+  tensors = {v.info.shared_name: v for v in spec.tensor_variables}
   for v in spec.variables:
+    t = tensors.get(v.shared_name) if not v.container else None
+    where = (f"{t.train_tensor}, {t.predict_tensor}" if t is not None
+             else "-1, -1")
     lines.append(f"    {{{_c_string(v.container)}, {_c_string(v.shared_name)}, "
-                 f"{v.num_bytes}u, {v.initial_buffer}}},")
+                 f"{v.num_bytes}u, {v.initial_buffer}, {where}}},")
   lines += [
       "};",
       "",
@@ -277,7 +336,7 @@ def model_config_source(spec: BuildSpec) -> str:
       "    kNumClasses,",
       "    kVariables,",
       f"    {len(spec.variables)},",
-      "    kMaxVariableBytes,",
+      "    kScratchBytes,",
       "    kSchemaId,",
       "};",
       "",
@@ -328,7 +387,9 @@ def model_sources(spec: BuildSpec) -> Dict[str, str]:
                                        comment=f"{what}\n{comment}"))
   files["tl_op_resolver.h"] = op_resolver.resolver_header(
       {"train.tflite": spec.train_tflite,
-       "predict.tflite": spec.predict_tflite})
+       "predict.tflite": spec.predict_tflite},
+      custom_registrations=kernel_sources.registrations(spec.tl_ops),
+      includes=[kernel_sources.REGISTRY_HEADER] if spec.tl_ops else ())
   files["tl_model_config.h"] = model_config_header(spec)
   files["tl_model_config.cc"] = model_config_source(spec)
   return files
@@ -340,10 +401,18 @@ def _common_sources() -> Dict[str, str]:
   return files
 
 
+def _library_sources(spec: BuildSpec) -> Dict[str, str]:
+  """Every source of the library, by path under its source root: ours, the
+  model's, and the TL_* kernels it uses (at their tflm_kernels/ paths)."""
+  files = _common_sources()
+  files.update(model_sources(spec))
+  files.update(kernel_sources.sources(spec.tl_ops))
+  return files
+
+
 def arduino_library(spec: BuildSpec) -> Dict[str, str]:
   root = f"arduino/{spec.name}"
-  files = {f"{root}/src/{n}": t for n, t in _common_sources().items()}
-  files.update({f"{root}/src/{n}": t for n, t in model_sources(spec).items()})
+  files = {f"{root}/src/{n}": t for n, t in _library_sources(spec).items()}
   files[f"{root}/src/{spec.name}.h"] = _umbrella_header(spec)
   files[f"{root}/library.properties"] = "\n".join([
       f"name={spec.name}",
@@ -384,8 +453,7 @@ def _partition_table(spec: BuildSpec) -> str:
 
 def esp_idf(spec: BuildSpec) -> Dict[str, str]:
   comp = f"esp-idf/components/{spec.name}"
-  sources = dict(_common_sources())
-  sources.update(model_sources(spec))
+  sources = _library_sources(spec)
   files = {}
   headers = sorted(n for n in sources if n.endswith(".h"))
   impls = sorted(n for n in sources if not n.endswith(".h"))

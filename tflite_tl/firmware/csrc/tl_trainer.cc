@@ -4,6 +4,7 @@
 #include <new>
 #include <string.h>
 
+#include "tensorflow/lite/micro/memory_helpers.h"
 #include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_log.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -39,11 +40,16 @@ TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) {
     return Fail("arena must be 16-byte aligned");
   }
-  if (scratch == nullptr || scratch_bytes < spec.max_variable_bytes) {
-    return Fail("scratch smaller than max_variable_bytes");
+  if (spec.scratch_bytes > 0 &&
+      (scratch == nullptr || scratch_bytes < spec.scratch_bytes)) {
+    return Fail("scratch smaller than ModelSpec::scratch_bytes");
   }
   spec_ = &spec;
   scratch_ = scratch;
+  resource_variables_ = false;
+  for (int i = 0; i < spec.num_variables; ++i) {
+    if (spec.variables[i].train_tensor < 0) resource_variables_ = true;
+  }
   if (RegisterOps(resolver_) != kTfLiteOk) return Fail("op registration");
 
   // One allocator (shared head, stacked tails) and one variable table: the
@@ -51,12 +57,16 @@ TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
   tflite::MicroAllocator* allocator =
       tflite::MicroAllocator::Create(arena, arena_bytes);
   if (allocator == nullptr) return Fail("allocator creation");
-  vars_ = tflite::MicroResourceVariables::Create(allocator,
-                                                 spec.num_variables);
-  if (vars_ == nullptr) return Fail("resource variables do not fit the arena");
-  train_ = new (train_storage_) tflite::MicroInterpreter(
+  if (resource_variables_) {
+    vars_ = tflite::MicroResourceVariables::Create(allocator,
+                                                   spec.num_variables);
+    if (vars_ == nullptr) {
+      return Fail("resource variables do not fit the arena");
+    }
+  }
+  train_ = new (train_storage_) Interpreter(
       tflite::GetModel(spec.train_model), resolver_, allocator, vars_);
-  predict_ = new (predict_storage_) tflite::MicroInterpreter(
+  predict_ = new (predict_storage_) Interpreter(
       tflite::GetModel(spec.predict_model), resolver_, allocator, vars_);
   if (train_->AllocateTensors() != kTfLiteOk) {
     return Fail("train model does not fit the arena");
@@ -64,34 +74,86 @@ TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
   if (predict_->AllocateTensors() != kTfLiteOk) {
     return Fail("predict model does not fit the arena");
   }
+  if (CheckInputs() != kTfLiteOk) return kTfLiteError;
+  if (ShareVariableTensors() != kTfLiteOk) return kTfLiteError;
+  if (resource_variables_) {
+    // The first Invoke of each model runs its CALL_ONCE initialisation; the
+    // train model then also takes one step on zeros, undone just below.
+    TfLiteTensor* image = predict_->input(0);
+    TfLiteTensor* images = train_->input(spec.train_images_input);
+    TfLiteTensor* labels = train_->input(spec.train_labels_input);
+    memset(image->data.raw, 0, image->bytes);
+    if (predict_->Invoke() != kTfLiteOk) return Fail("predict warm-up");
+    memset(images->data.raw, 0, images->bytes);
+    memset(labels->data.raw, 0, labels->bytes);
+    if (train_->Invoke() != kTfLiteOk) return Fail("train warm-up");
+  }
+  return ResetToExported();
+}
+
+TfLiteStatus Trainer::CheckInputs() {
+  const ModelSpec& spec = *spec_;
   TfLiteTensor* images = train_->input(spec.train_images_input);
   TfLiteTensor* labels = train_->input(spec.train_labels_input);
   TfLiteTensor* image = predict_->input(0);
   TfLiteTensor* scores = predict_->output(0);
-  if (images == nullptr || images->type != kTfLiteFloat32 ||
-      images->bytes != sizeof(float) * spec.batch_size * spec.image_elements ||
-      labels == nullptr || labels->type != kTfLiteInt32 ||
-      labels->bytes != sizeof(int32_t) * spec.batch_size ||
-      image == nullptr || image->type != kTfLiteFloat32 ||
-      image->bytes != sizeof(float) * spec.image_elements ||
-      scores == nullptr || scores->type != kTfLiteFloat32 ||
-      scores->bytes != sizeof(float) * spec.num_classes) {
+  TfLiteTensor* loss = train_->output(0);
+  if (images == nullptr || image == nullptr || labels == nullptr ||
+      scores == nullptr || loss == nullptr) {
     return Fail("model inputs differ from the ModelSpec (re-export?)");
   }
+  images_int8_ = images->type == kTfLiteInt8;
+  const size_t pixel = images_int8_ ? sizeof(int8_t) : sizeof(float);
+  if ((images->type != kTfLiteFloat32 && !images_int8_) ||
+      image->type != images->type ||
+      images->bytes != pixel * spec.batch_size * spec.image_elements ||
+      image->bytes != pixel * spec.image_elements ||
+      labels->type != kTfLiteInt32 ||
+      labels->bytes != sizeof(int32_t) * spec.batch_size ||
+      scores->type != kTfLiteFloat32 ||
+      scores->bytes != sizeof(float) * spec.num_classes ||
+      loss->type != kTfLiteFloat32) {
+    return Fail("model inputs differ from the ModelSpec (re-export?)");
+  }
+  return kTfLiteOk;
+}
 
-  // The first Invoke of each model runs its CALL_ONCE initialisation; the
-  // train model then also takes one step on zeros, undone just below.
-  memset(image->data.raw, 0, image->bytes);
-  if (predict_->Invoke() != kTfLiteOk) return Fail("predict warm-up");
-  memset(images->data.raw, 0, images->bytes);
-  memset(labels->data.raw, 0, labels->bytes);
-  if (train_->Invoke() != kTfLiteOk) return Fail("train warm-up");
-  return ResetToExported();
+uint8_t* Trainer::TensorData(const VariableSpec& v) {
+  if (v.train_tensor < 0) return nullptr;
+  TfLiteEvalTensor* t = train_->EvalTensor(v.train_tensor);
+  return t == nullptr ? nullptr : reinterpret_cast<uint8_t*>(t->data.raw);
+}
+
+TfLiteStatus Trainer::ShareVariableTensors() {
+  for (int i = 0; i < spec_->num_variables; ++i) {
+    const VariableSpec& v = spec_->variables[i];
+    if (v.train_tensor < 0) continue;
+    TfLiteEvalTensor* t = train_->EvalTensor(v.train_tensor);
+    size_t bytes = 0;
+    if (t == nullptr || t->data.raw == nullptr ||
+        tflite::TfLiteEvalTensorByteLength(t, &bytes) != kTfLiteOk ||
+        bytes != v.bytes) {
+      return Fail("train-model variable tensor differs from the ModelSpec");
+    }
+    if (v.predict_tensor < 0) continue;
+    TfLiteEvalTensor* p = predict_->EvalTensor(v.predict_tensor);
+    size_t predict_bytes = 0;
+    if (p == nullptr || p->type != t->type ||
+        tflite::TfLiteEvalTensorByteLength(p, &predict_bytes) != kTfLiteOk ||
+        predict_bytes != v.bytes) {
+      return Fail("predict-model variable tensor differs from the ModelSpec");
+    }
+    // Kernels read their tensors' data pointers at every Invoke, so from now
+    // on the predict model reads (and never writes) the trained buffer.
+    p->data.raw = t->data.raw;
+  }
+  return kTfLiteOk;
 }
 
 TfLiteStatus Trainer::ResetToExported() {
   if (train_ == nullptr) return Fail("call Begin first");
-  // The exported values are the init subgraph's constants, still in flash.
+  // The exported values are still in flash: the init subgraph's constants
+  // (resource variables) or the variable tensors' own buffers.
   const tflite::Model* model = tflite::GetModel(spec_->train_model);
   for (int i = 0; i < spec_->num_variables; ++i) {
     const VariableSpec& v = spec_->variables[i];
@@ -109,8 +171,15 @@ TfLiteStatus Trainer::ResetToExported() {
 }
 
 float* Trainer::train_images() {
-  return train_ == nullptr ? nullptr
-                           : train_->input(spec_->train_images_input)->data.f;
+  return train_ == nullptr || images_int8_
+             ? nullptr
+             : train_->input(spec_->train_images_input)->data.f;
+}
+
+int8_t* Trainer::train_images_int8() {
+  return train_ == nullptr || !images_int8_
+             ? nullptr
+             : train_->input(spec_->train_images_input)->data.int8;
 }
 
 int32_t* Trainer::train_labels() {
@@ -120,12 +189,48 @@ int32_t* Trainer::train_labels() {
 }
 
 float* Trainer::predict_image() {
-  return predict_ == nullptr ? nullptr : predict_->input(0)->data.f;
+  return predict_ == nullptr || images_int8_ ? nullptr
+                                             : predict_->input(0)->data.f;
+}
+
+int8_t* Trainer::predict_image_int8() {
+  return predict_ == nullptr || !images_int8_ ? nullptr
+                                              : predict_->input(0)->data.int8;
+}
+
+namespace {
+
+void ConvertPixels(const uint8_t* pixels, int n, bool to_int8, void* dst) {
+  if (to_int8) {
+    int8_t* out = static_cast<int8_t*>(dst);
+    for (int i = 0; i < n; ++i) out[i] = static_cast<int8_t>(pixels[i] - 128);
+  } else {
+    float* out = static_cast<float*>(dst);
+    for (int i = 0; i < n; ++i) out[i] = pixels[i] * (1.0f / 255.0f);
+  }
+}
+
+}  // namespace
+
+void Trainer::SetTrainImage(int index, const uint8_t* pixels) {
+  if (train_ == nullptr || index < 0 || index >= spec_->batch_size) return;
+  TfLiteTensor* t = train_->input(spec_->train_images_input);
+  const int n = spec_->image_elements;
+  void* dst = images_int8_ ? static_cast<void*>(t->data.int8 + index * n)
+                           : static_cast<void*>(t->data.f + index * n);
+  ConvertPixels(pixels, n, images_int8_, dst);
+}
+
+void Trainer::SetPredictImage(const uint8_t* pixels) {
+  if (predict_ == nullptr) return;
+  ConvertPixels(pixels, spec_->image_elements, images_int8_,
+                predict_->input(0)->data.raw);
 }
 
 TfLiteStatus Trainer::TrainStep(const float* images, const int32_t* labels,
                                 float* loss) {
   if (train_ == nullptr) return Fail("call Begin first");
+  if (images_int8_) return Fail("this model takes int8 images");
   TfLiteTensor* in_images = train_->input(spec_->train_images_input);
   TfLiteTensor* in_labels = train_->input(spec_->train_labels_input);
   if (images != in_images->data.f) {
@@ -134,9 +239,29 @@ TfLiteStatus Trainer::TrainStep(const float* images, const int32_t* labels,
   if (labels != in_labels->data.i32) {
     memcpy(in_labels->data.i32, labels, in_labels->bytes);
   }
+  return TrainStep(loss);
+}
+
+TfLiteStatus Trainer::TrainStep(const int8_t* images, const int32_t* labels,
+                                float* loss) {
+  if (train_ == nullptr) return Fail("call Begin first");
+  if (!images_int8_) return Fail("this model takes float images");
+  TfLiteTensor* in_images = train_->input(spec_->train_images_input);
+  TfLiteTensor* in_labels = train_->input(spec_->train_labels_input);
+  if (images != in_images->data.int8) {
+    memcpy(in_images->data.int8, images, in_images->bytes);
+  }
+  if (labels != in_labels->data.i32) {
+    memcpy(in_labels->data.i32, labels, in_labels->bytes);
+  }
+  return TrainStep(loss);
+}
+
+TfLiteStatus Trainer::TrainStep(float* loss) {
+  if (train_ == nullptr) return Fail("call Begin first");
+  const int32_t* labels = train_->input(spec_->train_labels_input)->data.i32;
   for (int i = 0; i < spec_->batch_size; ++i) {
-    int32_t label = in_labels->data.i32[i];
-    if (label < 0 || label >= spec_->num_classes) {
+    if (labels[i] < 0 || labels[i] >= spec_->num_classes) {
       return Fail("label out of range");
     }
   }
@@ -148,8 +273,25 @@ TfLiteStatus Trainer::TrainStep(const float* images, const int32_t* labels,
 
 TfLiteStatus Trainer::Predict(const float* image, float* scores, int* label) {
   if (predict_ == nullptr) return Fail("call Begin first");
+  if (images_int8_) return Fail("this model takes int8 images");
   TfLiteTensor* input = predict_->input(0);
   if (image != input->data.f) memcpy(input->data.f, image, input->bytes);
+  return Predict(scores, label);
+}
+
+TfLiteStatus Trainer::Predict(const int8_t* image, float* scores,
+                              int* label) {
+  if (predict_ == nullptr) return Fail("call Begin first");
+  if (!images_int8_) return Fail("this model takes float images");
+  TfLiteTensor* input = predict_->input(0);
+  if (image != input->data.int8) {
+    memcpy(input->data.int8, image, input->bytes);
+  }
+  return Predict(scores, label);
+}
+
+TfLiteStatus Trainer::Predict(float* scores, int* label) {
+  if (predict_ == nullptr) return Fail("call Begin first");
   if (predict_->Invoke() != kTfLiteOk) return Fail("predict");
   const float* out = predict_->output(0)->data.f;
   int best = 0;
@@ -162,6 +304,12 @@ TfLiteStatus Trainer::Predict(const float* image, float* scores, int* label) {
 }
 
 TfLiteStatus Trainer::ReadVariable(const VariableSpec& v, uint8_t* dst) {
+  if (v.train_tensor >= 0) {
+    const uint8_t* data = TensorData(v);
+    if (data == nullptr) return Fail("unknown variable tensor");
+    memcpy(dst, data, v.bytes);
+    return kTfLiteOk;
+  }
   int id = vars_->CreateIdIfNoneFound(v.container, v.shared_name);
   if (id < 0) return Fail("unknown variable");
   // Described as v.bytes int8 elements so the size check is in bytes.
@@ -175,6 +323,12 @@ TfLiteStatus Trainer::ReadVariable(const VariableSpec& v, uint8_t* dst) {
 
 TfLiteStatus Trainer::WriteVariable(const VariableSpec& v,
                                     const uint8_t* src) {
+  if (v.train_tensor >= 0) {
+    uint8_t* data = TensorData(v);
+    if (data == nullptr) return Fail("unknown variable tensor");
+    if (data != src) memcpy(data, src, v.bytes);
+    return kTfLiteOk;
+  }
   int id = vars_->CreateIdIfNoneFound(v.container, v.shared_name);
   if (id < 0) return Fail("unknown variable");
   return vars_->Assign(id, v.bytes, src);
@@ -195,16 +349,22 @@ int Trainer::Produce(void* ctx, uint32_t offset, void* dst, uint32_t len) {
     }
     if (i == self->spec_->num_variables) return -1;
     const VariableSpec& v = self->spec_->variables[i];
-    if (self->staged_ != i) {
-      if (self->ReadVariable(v, self->scratch_) != kTfLiteOk) {
-        return -1;
+    // A variable tensor is read in place; a resource variable only through
+    // a copy, staged in scratch_ once per variable.
+    const uint8_t* data = self->TensorData(v);
+    if (data == nullptr) {
+      if (self->staged_ != i) {
+        if (self->ReadVariable(v, self->scratch_) != kTfLiteOk) {
+          return -1;
+        }
+        self->staged_ = i;
       }
-      self->staged_ = i;
+      data = self->scratch_;
     }
     uint32_t from = offset - start;
     uint32_t n = v.bytes - from;
     if (n > len) n = len;
-    memcpy(out, self->scratch_ + from, n);
+    memcpy(out, data + from, n);
     out += n;
     offset += n;
     len -= n;
@@ -242,9 +402,13 @@ tl_persist_status_t Trainer::Load(const tl_storage_t* storage,
   uint32_t offset = 0;
   for (int i = 0; i < spec_->num_variables; ++i) {
     const VariableSpec& v = spec_->variables[i];
-    status = tl_persist_read(storage, &found, offset, scratch_, v.bytes);
+    // The save's CRCs are checked already: a variable tensor is read
+    // straight into place.
+    uint8_t* data = TensorData(v);
+    uint8_t* dst = data != nullptr ? data : scratch_;
+    status = tl_persist_read(storage, &found, offset, dst, v.bytes);
     if (status != TL_PERSIST_OK) return status;
-    if (WriteVariable(v, scratch_) != kTfLiteOk) return TL_PERSIST_IO_ERROR;
+    if (WriteVariable(v, dst) != kTfLiteOk) return TL_PERSIST_IO_ERROR;
     offset += v.bytes;
   }
   if (sequence != nullptr) *sequence = found.sequence;

@@ -2,15 +2,29 @@
 // trained parameters.
 //
 // The train model's subgraph 0 is one training step (forward, loss, backward,
-// SGD update of resource variables; inputs images + labels, output the loss).
-// The predict model is the float forward pass reading resource variables of
-// the same names. Both interpreters use one MicroAllocator (TFLM's
-// multi-tenant mode: the non-persistent head is shared, so the arena is the
-// larger head plus both tails) and one MicroResourceVariables, so the predict
-// model reads the very buffers the train step updates: predictions always
-// reflect training, with no copy. Save()/Load() persist every variable of the
-// train model (parameters and optimizer state) through tl_persist (two slots,
-// CRC, sequence numbers: a power cut during Save never loses the last save).
+// SGD update of the parameters; inputs images + labels, output the loss).
+// The predict model is the forward pass reading the same parameters. Both
+// interpreters use one MicroAllocator (TFLM's multi-tenant mode: the
+// non-persistent head is shared, so the arena is the larger head plus both
+// tails), and the predict model reads the very buffers the train step
+// updates: predictions always reflect training, with no copy. The parameters
+// live in one of two ways, per exported model (ModelSpec):
+//  - builtin flavor: resource variables (VAR_HANDLE). Both interpreters share
+//    one MicroResourceVariables, so the predict model's VAR_HANDLEs resolve
+//    to the train model's buffers. TFLM initialises them in the first Invoke
+//    (CALL_ONCE), which Begin runs and undoes.
+//  - kernel flavor: variable tensors (is_variable) of the train model, which
+//    the TL_* update kernels write in place. Begin copies their exported
+//    values from the flatbuffer in, and points the predict model's tensors of
+//    the same names at the train model's buffers (the predict model's own
+//    variable buffers stay unused; the measured arena counts them).
+// Save()/Load() persist every variable of the train model (parameters and
+// optimizer state) through tl_persist (two slots, CRC, sequence numbers: a
+// power cut during Save never loses the last save).
+//
+// Images are float (pixel / 255) or int8 (pixel - 128: scale 1/255, zero
+// point -128), as the models' inputs say; SetTrainImage/SetPredictImage
+// convert 8-bit pixels to either.
 //
 // Because the two models share the arena head, fill a model's inputs right
 // before its call (the accessors below return its input buffers).
@@ -29,13 +43,20 @@
 
 namespace tltl {
 
-// A resource variable as TFLM names it (VAR_HANDLE container + shared_name).
+// One saved variable: a resource variable as TFLM names it (VAR_HANDLE
+// container + shared_name), or a variable tensor (train_tensor >= 0; its
+// name in shared_name).
 struct VariableSpec {
   const char* container;
   const char* shared_name;
   uint32_t bytes;
   // Index in the train model's buffers() of the exported (initial) value.
   int initial_buffer;
+  // Variable tensor in the train model's subgraph 0, -1 for a resource
+  // variable.
+  int train_tensor;
+  // The predict model's tensor of the same name (-1: it does not read it).
+  int predict_tensor;
 };
 
 // Everything the trainer needs to know about the exported models; the
@@ -51,8 +72,18 @@ struct ModelSpec {
   int num_classes;
   const VariableSpec* variables;
   int num_variables;
-  uint32_t max_variable_bytes;
+  uint32_t scratch_bytes;  // Save/Load staging (0: variable tensors only)
   uint32_t schema_id;
+};
+
+// A MicroInterpreter that exposes subgraph 0's eval tensors as its kernels
+// see them (variable tensors are persistent, so their buffers stay put).
+class Interpreter : public tflite::MicroInterpreter {
+ public:
+  using tflite::MicroInterpreter::MicroInterpreter;
+  TfLiteEvalTensor* EvalTensor(int index) {
+    return context().GetEvalTensor(&context(), index);
+  }
 };
 
 class Trainer {
@@ -64,24 +95,42 @@ class Trainer {
 
   // Builds both interpreters in `arena` (at least spec.arena_bytes) and
   // brings every variable to its exported value. `scratch` holds
-  // max_variable_bytes. Runs each model once (TFLM initialises variables on
-  // the first Invoke) and then undoes the throw-away train step.
+  // spec.scratch_bytes (may be null when that is 0). With resource
+  // variables, runs each model once (TFLM initialises them on the first
+  // Invoke) and then undoes the throw-away train step.
   TfLiteStatus Begin(const ModelSpec& spec, uint8_t* arena, size_t arena_bytes,
                      uint8_t* scratch, size_t scratch_bytes);
 
-  // The models' own input buffers. Filling them in place and passing them
-  // back to TrainStep/Predict avoids a second copy of the batch in RAM.
-  float* train_images();   // batch_size * image_elements floats
-  int32_t* train_labels();  // batch_size labels
-  float* predict_image();  // image_elements floats
+  // True when both models take int8 images (else float).
+  bool images_int8() const { return images_int8_; }
 
-  // One SGD step on batch_size images (float, NHWC, [0, 1]) and labels.
+  // The models' own input buffers (null for the other image type). Filling
+  // them in place and passing them back to TrainStep/Predict avoids a
+  // second copy of the batch in RAM.
+  float* train_images();    // batch_size * image_elements floats
+  int8_t* train_images_int8();
+  int32_t* train_labels();  // batch_size labels
+  float* predict_image();   // image_elements floats
+  int8_t* predict_image_int8();
+
+  // Converts 8-bit pixels (NHWC) into image `index` of the train batch, or
+  // into the predict model's input, whatever their type.
+  void SetTrainImage(int index, const uint8_t* pixels);
+  void SetPredictImage(const uint8_t* pixels);
+
+  // One SGD step on batch_size images (NHWC; float in [0, 1] or int8) and
+  // labels; the variant without images trains on the inputs as they are.
   TfLiteStatus TrainStep(const float* images, const int32_t* labels,
                          float* loss);
+  TfLiteStatus TrainStep(const int8_t* images, const int32_t* labels,
+                         float* loss);
+  TfLiteStatus TrainStep(float* loss);
 
   // Scores (logits or probabilities, num_classes floats; may be null) and
-  // arg-max label (may be null) of one image.
+  // arg-max label (may be null) of one image (or of the input as it is).
   TfLiteStatus Predict(const float* image, float* scores, int* label);
+  TfLiteStatus Predict(const int8_t* image, float* scores, int* label);
+  TfLiteStatus Predict(float* scores, int* label);
 
   // Persists all variables as a new version in `storage`.
   tl_persist_status_t Save(const tl_storage_t* storage, uint32_t* sequence);
@@ -98,18 +147,23 @@ class Trainer {
  private:
   TfLiteStatus ReadVariable(const VariableSpec& v, uint8_t* dst);
   TfLiteStatus WriteVariable(const VariableSpec& v, const uint8_t* src);
+  // The train model's buffer of a variable tensor (null for a resource
+  // variable).
+  uint8_t* TensorData(const VariableSpec& v);
+  TfLiteStatus ShareVariableTensors();
+  TfLiteStatus CheckInputs();
   static int Produce(void* ctx, uint32_t offset, void* dst, uint32_t len);
 
   const ModelSpec* spec_ = nullptr;
   uint8_t* scratch_ = nullptr;
   OpResolver resolver_;
   tflite::MicroResourceVariables* vars_ = nullptr;
-  tflite::MicroInterpreter* train_ = nullptr;
-  tflite::MicroInterpreter* predict_ = nullptr;
-  alignas(tflite::MicroInterpreter) uint8_t
-      train_storage_[sizeof(tflite::MicroInterpreter)];
-  alignas(tflite::MicroInterpreter) uint8_t
-      predict_storage_[sizeof(tflite::MicroInterpreter)];
+  Interpreter* train_ = nullptr;
+  Interpreter* predict_ = nullptr;
+  alignas(Interpreter) uint8_t train_storage_[sizeof(Interpreter)];
+  alignas(Interpreter) uint8_t predict_storage_[sizeof(Interpreter)];
+  bool images_int8_ = false;
+  bool resource_variables_ = false;
   int steps_ = 0;
   int staged_ = -1;  // variable currently held in scratch_ during Save
 };

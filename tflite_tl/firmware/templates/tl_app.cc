@@ -71,17 +71,14 @@ void App::Train(int epochs) {
     // Batches walk the ring buffer from a rotating start so every sample is
     // used; the last partial batch wraps around.
     for (int first = 0; first < num_samples_; first += kBatchSize) {
-      float* images = trainer_.train_images();
       int32_t* labels = trainer_.train_labels();
       for (int b = 0; b < kBatchSize; ++b) {
         int k = (first + b + e) % num_samples_;
-        for (int i = 0; i < kImageElements; ++i) {
-          images[b * kImageElements + i] = samples_[k][i] * (1.0f / 255.0f);
-        }
+        trainer_.SetTrainImage(b, samples_[k]);
         labels[b] = labels_[k];
       }
       float loss = 0.0f;
-      if (trainer_.TrainStep(images, labels, &loss) != kTfLiteOk) {
+      if (trainer_.TrainStep(&loss) != kTfLiteOk) {
         Say("error: train step failed");
         return;
       }
@@ -96,13 +93,12 @@ void App::Poll() {
   int command = io_.read_byte(io_.ctx);
   switch (command) {
     case 'I': {
-      float* image = trainer_.predict_image();
       uint8_t raw[kImageElements];
       if (!ReadImage(raw)) return;
-      for (int i = 0; i < kImageElements; ++i) image[i] = raw[i] / 255.0f;
+      trainer_.SetPredictImage(raw);
       float scores[kNumClasses];
       int label = 0;
-      if (trainer_.Predict(image, scores, &label) != kTfLiteOk) {
+      if (trainer_.Predict(scores, &label) != kTfLiteOk) {
         Say("error: predict failed");
         return;
       }

@@ -9,7 +9,9 @@
 //   'S'                    -> "saved seq=<n>"    (power-cut-safe)
 //   'R'                    -> "restored seq=<n>"
 //   '?'                    -> model, memory and sample-buffer summary
-// IMAGE is height*width*channels raw bytes (0..255, NHWC), scaled to [0, 1].
+// IMAGE is height*width*channels raw bytes (0..255, NHWC), scaled to [0, 1]
+// (float models) or shifted by -128 (int8 models: scale 1/255, zero point
+// -128, exact).
 #ifndef TFLITE_TL_APP_H_
 #define TFLITE_TL_APP_H_
 
@@ -44,7 +46,8 @@ class App {
   AppIo io_ = {};
   const tl_storage_t* storage_ = nullptr;
   Trainer trainer_;
-  alignas(16) uint8_t scratch_[kMaxVariableBytes];
+  // Save/Load staging of resource variables (variable tensors need none).
+  alignas(16) uint8_t scratch_[kScratchBytes > 0 ? kScratchBytes : 1];
   uint8_t samples_[kMaxSamples][kImageElements];
   uint8_t labels_[kMaxSamples];
   int num_samples_ = 0;
