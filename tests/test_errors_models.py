@@ -153,8 +153,12 @@ def test_apply_method_unknown_method_and_non_model():
 
 @pytest.mark.parametrize("kw, message", [
     ({"batch_size": 0}, "batch_size must be >= 1, got 0."),
-    ({"learning_rate": -1.0}, "learning_rate must be > 0, got -1.0."),
-    ({"learning_rate": float("nan")}, "learning_rate must be > 0, got nan."),
+    ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0, "
+     "got -1.0."),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number "
+     "> 0, got nan."),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number "
+     "> 0, got inf."),
     ({"momentum": 1.5}, r"momentum must be in \[0, 1\), got 1.5."),
     ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got "
      "1.0."),
@@ -167,6 +171,12 @@ def test_lower_model_arguments(kw, message):
   model = rewrite.apply_method(_cnn(), "ft_last", num_classes=3)
   with pytest.raises(ValueError, match=message):
     lower.lower_model(model, **args)
+
+
+def test_lower_model_refuses_a_non_keras_model():
+  with pytest.raises(ValueError, match="lower_model: expected a tf-keras "
+                     "Model, got str"):
+    lower.lower_model("tiny", batch_size=1, learning_rate=0.01)
 
 
 def test_model_file_missing_and_not_a_model(tmp_path):

@@ -1,6 +1,7 @@
 """``lower_model``: a Keras model's training step and predict model as
 TFLM-builtin .tflite files."""
 import dataclasses
+import math
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -122,6 +123,15 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
     UnsupportedLayerError: a layer (named) has no lowering.
     NonBuiltinOpError: the converted model still holds an op TFLM lacks.
   """
+  if not isinstance(model, keras.Model):
+    raise ValueError(
+        f"lower_model: expected a tf-keras Model, got {type(model).__name__}. "
+        "Import tflite_tl before tensorflow so that tf-keras (Keras 2) is "
+        "used.")
+  if not (isinstance(learning_rate, (int, float))
+          and math.isfinite(learning_rate) and learning_rate > 0):
+    raise ValueError(f"learning_rate must be a finite number > 0, got "
+                     f"{learning_rate!r}.")
   if kernels not in KERNELS:
     raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}.")
   if kernels == "tl" or precision != "float":
