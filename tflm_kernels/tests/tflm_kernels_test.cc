@@ -551,6 +551,20 @@ void BatchNormGrad(OpCase& c) {
   c.options.Float("learning_rate", c.golden().param("learning_rate"));
 }
 
+// The raw filter w is the trained variable the lowering gives the op.
+void WeightStandardize(OpCase& c) {
+  c.Variable("w");
+  c.Output("expected_w_hat");
+  c.options.Float("epsilon", c.golden().param("epsilon"));
+}
+
+void WeightStandardizeGrad(OpCase& c) {
+  c.Variable("w");
+  c.Input("grad_w_hat");
+  c.Output("expected_grad_w");
+  c.options.Float("epsilon", c.golden().param("epsilon"));
+}
+
 const GoldenTest kGoldenTests[] = {
     {"bias_grad.golden", "TL_BIAS_GRAD", "",
      [](OpCase& c) {
@@ -625,6 +639,9 @@ const GoldenTest kGoldenTests[] = {
     {"group_norm.golden", "TL_GROUPNORM", "", GroupNorm},
     {"group_norm_grad.golden", "TL_GROUPNORM_GRAD", "in place", GroupNormGrad},
     {"batch_norm_grad.golden", "TL_BATCHNORM_GRAD", "in place", BatchNormGrad},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "", WeightStandardize},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
+     WeightStandardizeGrad},
 };
 
 // ---------------------------------------------------------------------------
@@ -827,6 +844,32 @@ const RejectTest kRejectTests[] = {
      BatchNormGrad,
      [](OpCase& c) { c.options = Options(); },
      "TL_BATCHNORM_GRAD: needs one option, learning_rate"},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "k3_co8_ci4",
+     WeightStandardize,
+     [](OpCase& c) { c.Reshape(c.Index("expected_w_hat"), {8, 3, 3, 3}); },
+     "TL_WEIGHT_STANDARDIZE: w_hat must be float32 with w's shape"},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "k3_co8_ci4",
+     WeightStandardize,
+     [](OpCase& c) { SetType(c, "w", kTfLiteInt8); },
+     "TL_WEIGHT_STANDARDIZE: w must be float32 OHWI [Co, kh, kw, Ci] (or [Co, "
+     "Ci]), got INT8 of rank 4"},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "k3_co8_ci4",
+     WeightStandardize,
+     [](OpCase& c) { c.options = Options().Float("epsilon", -1.0); },
+     "TL_WEIGHT_STANDARDIZE: needs one option, epsilon (>= 0)"},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD",
+     "g2_k5_co8_ci2_lite_residual", WeightStandardizeGrad,
+     [](OpCase& c) { c.Reshape(c.Index("grad_w_hat"), {8, 5, 5, 4}); },
+     "TL_WEIGHT_STANDARDIZE_GRAD: grad_w_hat must be float32 with w's shape"},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD",
+     "g2_k5_co8_ci2_lite_residual", WeightStandardizeGrad,
+     [](OpCase& c) { c.Reshape(c.Index("w"), {8, 5, 10}); },
+     "TL_WEIGHT_STANDARDIZE_GRAD: w must be float32 OHWI [Co, kh, kw, Ci] (or "
+     "[Co, Ci]), got FLOAT32 of rank 3"},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD",
+     "g2_k5_co8_ci2_lite_residual", WeightStandardizeGrad,
+     [](OpCase& c) { SetType(c, "expected_grad_w", kTfLiteInt32); },
+     "TL_WEIGHT_STANDARDIZE_GRAD: grad_w must be float32 with w's shape"},
 };
 
 // ---------------------------------------------------------------------------
