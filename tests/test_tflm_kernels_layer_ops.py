@@ -1,7 +1,9 @@
-"""Loss, pooling, resize and normalization kernels through their TF custom ops.
+"""Loss, pooling, resize, normalization and weight-standardization kernels
+through their TF custom ops.
 
 Goldens: tflm_kernels/testdata/{softmax_xent,avgpool_grad,resize_bilinear_grad,
-group_norm,group_norm_grad,batch_norm_grad}.golden (tf.GradientTape through the
+group_norm,group_norm_grad,batch_norm_grad,weight_standardize,
+weight_standardize_grad}.golden (tf.GradientTape through the
 TF ops / Keras layers; Keras SGD for the trained parameters).
 """
 import pathlib
@@ -12,6 +14,7 @@ import pytest
 from tflite_tl._compat import tf
 from tflite_tl.kernels import goldens
 from tflite_tl.kernels import ops
+from tflite_tl.layers.ws_conv import standardize_kernel
 
 _TESTDATA = pathlib.Path(__file__).resolve().parents[1] / "tflm_kernels" / "testdata"
 
@@ -129,3 +132,33 @@ def test_norm_grads_explain_missing_inputs():
                         gamma=np.ones(2, np.float32), train_gamma=True)
   with pytest.raises(tf.errors.InvalidArgumentError, match="3 channels do not split into 2"):
     ops.group_norm(np.ones((1, 2, 2, 3), np.float32), 2)
+
+
+@_cases("weight_standardize")
+def test_weight_standardize(case):
+  t = case.tensors
+  _close(ops.weight_standardize(t["w"], case.params["epsilon"]), t["expected_w_hat"])
+
+
+@_cases("weight_standardize_grad")
+def test_weight_standardize_grad(case):
+  t = case.tensors
+  _close(ops.weight_standardize_grad(t["w"], t["grad_w_hat"], case.params["epsilon"]),
+         t["expected_grad_w"])
+
+
+def test_weight_standardize_matches_the_layer_in_float32():
+  """What WSConv2D convolves with (float32 TF on the HWIO kernel), to float32
+  rounding: the op is that formula on the OHWI filter."""
+  rng = np.random.default_rng(5)
+  kernel = rng.standard_normal((3, 3, 2, 6)).astype(np.float32)
+  want = standardize_kernel(tf.constant(kernel), 1e-5).numpy()
+  got = ops.weight_standardize(np.transpose(kernel, (3, 0, 1, 2)), 1e-5).numpy()
+  np.testing.assert_allclose(np.transpose(got, (1, 2, 3, 0)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_weight_standardize_rejects_a_bad_filter():
+  with pytest.raises(tf.errors.InvalidArgumentError, match="w must be a non-empty OHWI"):
+    ops.weight_standardize(np.ones((2, 3, 4), np.float32))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="grad_w_hat must have w's shape"):
+    ops.weight_standardize_grad(np.ones((2, 3), np.float32), np.ones((2, 2), np.float32))

@@ -373,3 +373,15 @@ def batch_norm_grad(grad_output, inv_std, learning_rate: float = 0.0, *, mask=No
   outputs = load_ops().tl_batch_norm_grad(grad_output, mask, x, mean, inv_std, gamma_t,
                                           beta_t, **quant, **attrs)
   return _norm_result(outputs, gamma, beta)
+
+
+def weight_standardize(w, epsilon: float = 1e-5):
+  """TL_WEIGHT_STANDARDIZE: an OHWI filter [Co, kh, kw, Ci] (or [Co, Ci])
+  standardised per output channel, as tflite_tl.layers.standardize_kernel."""
+  return load_ops().tl_weight_standardize(w, epsilon=float(epsilon))
+
+
+def weight_standardize_grad(w, grad_w_hat, epsilon: float = 1e-5):
+  """TL_WEIGHT_STANDARDIZE_GRAD: dL/dw of the raw OHWI filter from
+  dL/dw_hat."""
+  return load_ops().tl_weight_standardize_grad(w, grad_w_hat, epsilon=float(epsilon))

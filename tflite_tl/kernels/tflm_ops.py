@@ -106,6 +106,15 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "Backward of a batch norm with frozen statistics (forward as MUL/ADD): "
                "grad_input = dy * gamma * inv_std, then in-place SGD of a variable "
                "gamma (needs x, f32 or int8, and mean) and of beta."),
+    TflmOpSpec("TL_WEIGHT_STANDARDIZE", "weight_standardize.cc", ("w",), ("w_hat",),
+               {"epsilon": float},
+               "Weight standardisation of an OHWI filter per output channel over its "
+               "fan-in (tflite_tl.layers.standardize_kernel): (w - mean) / sqrt(var + "
+               "epsilon), population variance."),
+    TflmOpSpec("TL_WEIGHT_STANDARDIZE_GRAD", "weight_standardize.cc", ("w", "grad_w_hat"),
+               ("grad_w",), {"epsilon": float},
+               "Vector-Jacobian product of TL_WEIGHT_STANDARDIZE: grad_w from the raw "
+               "filter w and grad_w_hat (statistics recomputed from w)."),
 ]}
 
 

@@ -102,6 +102,11 @@ void tl_batch_norm_grad_int8(const float* grad_output, const uint8_t* mask,
                              const float* inv_std, const float* gamma,
                              int32_t rows, int32_t channels,
                              const tflite_tl::reference::NormGradOutputs* out);
+void tl_weight_standardize(const float* w, int32_t out_channels,
+                           int32_t fan_in, float epsilon, float* w_hat);
+void tl_weight_standardize_grad(const float* w, const float* grad_w_hat,
+                                int32_t out_channels, int32_t fan_in,
+                                float epsilon, float* grad_w);
 bool tl_depthwise_update_int8(const tflite_tl::reference::ConvGeometry* g,
                               const float* grad_output, const uint8_t* mask,
                               const int8_t* input, float input_scale,

@@ -23,6 +23,7 @@ if str(_REPO) not in sys.path:
 
 from tflite_tl._compat import tf, keras  # noqa: E402
 from tflite_tl.kernels.goldens import GoldenCase, format_cases  # noqa: E402
+from tflite_tl.layers.ws_conv import standardize_kernel  # noqa: E402
 import numpy as np  # noqa: E402
 
 _OUT_DIR = flags.DEFINE_string(
@@ -890,6 +891,60 @@ def batch_norm_grad_cases():
   return cases
 
 
+# name, OHWI filter shape, epsilon, kind: "normal", "near_constant" (channel 1
+# varies by ~1e-4 around 0.5: its variance is far below epsilon), "constant"
+# (channel 0 exactly constant: w_hat and the gradient are 0 there).
+_WS_CASES = [
+    ("k3_co8_ci4", (8, 3, 3, 4), 1e-5, "normal"),
+    ("g2_k5_co8_ci2_lite_residual", (8, 5, 5, 2), 1e-5, "normal"),
+    ("k1_co6_ci5_eps_1e-3", (6, 1, 1, 5), 1e-3, "normal"),
+    ("k3_co4_ci3_near_constant_channel", (4, 3, 3, 3), 1e-5, "near_constant"),
+    ("k3_co3_ci2_constant_channel", (3, 3, 3, 2), 1e-5, "constant"),
+    ("k1_co4_ci1_fan_in_1", (4, 1, 1, 1), 1e-5, "normal"),
+    ("fc_co5_ci7", (5, 7), 1e-5, "normal"),
+]
+
+
+def _ws_case(spec):
+  """The filter (OHWI), the upstream gradient, w_hat and grad_w, float64 through
+  tflite_tl.layers.standardize_kernel on the Keras HWIO kernel."""
+  name, shape, eps, kind = spec
+  rng = _rng(name, 13)
+  w = 0.3 * rng.standard_normal(shape) + 0.1 * rng.standard_normal((shape[0],) + (1,) * (
+      len(shape) - 1))
+  if kind == "near_constant":
+    w[1] = 0.5 + 1e-4 * rng.standard_normal(shape[1:])
+  elif kind == "constant":
+    w[0] = -0.25
+  w = _f32(w)
+  upstream = _f32(rng.standard_normal(shape))
+  rank4 = w.reshape(shape[0], 1, 1, -1) if len(shape) == 2 else w
+  to_hwio = lambda a: np.transpose(a, (1, 2, 3, 0))  # noqa: E731
+  from_hwio = lambda a: np.transpose(a, (3, 0, 1, 2)).reshape(shape)  # noqa: E731
+  fn = lambda k: standardize_kernel(k, eps)  # noqa: E731
+  w_hat = fn(tf.constant(to_hwio(rank4), tf.float64)).numpy()
+  (grad_w,) = _vjp(fn, [to_hwio(rank4)], to_hwio(upstream.reshape(rank4.shape)))
+  return w, upstream, _f32(from_hwio(w_hat)), _f32(from_hwio(grad_w))
+
+
+def weight_standardize_cases():
+  cases = []
+  for spec in _WS_CASES:
+    w, _, w_hat, _ = _ws_case(spec)
+    cases.append(GoldenCase(spec[0], {"epsilon": spec[2]},
+                            {"w": w, "expected_w_hat": w_hat}))
+  return cases
+
+
+def weight_standardize_grad_cases():
+  cases = []
+  for spec in _WS_CASES:
+    w, upstream, _, grad_w = _ws_case(spec)
+    cases.append(GoldenCase(spec[0], {"epsilon": spec[2]},
+                            {"w": w, "grad_w_hat": upstream, "expected_grad_w": grad_w}))
+  return cases
+
+
 _UPDATE_DOC = (
     "{op}: one in-place SGD step (Keras SGD) of the trained parameters, from the\n"
     "tf.GradientTape gradient of the layer. Inputs are named as the op's inputs; an\n"
@@ -949,6 +1004,13 @@ GENERATORS = {
                         "inference mode (frozen moving statistics, epsilon 1e-3, inv_std =\n"
                         "1/sqrt(var + eps)); variables and outputs as in group_norm_grad; x is the\n"
                         "saved input (int8: input_scale, input_zero_point)."),
+    "weight_standardize": (weight_standardize_cases,
+                           "TL_WEIGHT_STANDARDIZE: tflite_tl.layers.standardize_kernel (per output\n"
+                           "channel over the fan-in, population variance, epsilon inside the square\n"
+                           "root) of an OHWI filter w (FC: [Co, Ci]); the Keras kernel is w in HWIO."),
+    "weight_standardize_grad": (weight_standardize_grad_cases,
+                                "TL_WEIGHT_STANDARDIZE_GRAD: tf.GradientTape of\n"
+                                "sum(standardize_kernel(w) * grad_w_hat) w.r.t. the raw filter w (OHWI)."),
 }
 
 

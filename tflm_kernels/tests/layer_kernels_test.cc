@@ -1,4 +1,4 @@
-// Loss, pooling, resize and normalization kernels against the TF goldens,
+// Loss, pooling, resize, normalization and weight-standardization kernels against the TF goldens,
 // plus what goldens cannot express (rejected labels, non-finite handling,
 // adjoint identities).
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/resize_bilinear_grad.h"
 #include "tflm_kernels/reference/softmax_xent.h"
+#include "tflm_kernels/reference/weight_standardize.h"
 #include "tflm_kernels/tests/kernel_tests.h"
 #include "tflm_kernels/tests/test_harness.h"
 
@@ -258,6 +259,48 @@ void TestBatchNormGrad(const std::string& dir) {
   }
 }
 
+// The filter as [out_channels, fan_in] (OHWI rows; FC [Co, Ci]).
+void FilterRows(const GoldenTensor& w, int32_t* out_channels, int32_t* fan_in) {
+  *out_channels = w.dim(0);
+  *fan_in = static_cast<int32_t>(w.values.size()) / w.dim(0);
+}
+
+void TestWeightStandardize(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/weight_standardize.golden")) {
+    int32_t out_channels, fan_in;
+    FilterRows(c.tensor("w"), &out_channels, &fan_in);
+    const auto w = c.tensor("w").AsFloat();
+    const auto want = c.tensor("expected_w_hat").AsFloat();
+    const float eps = static_cast<float>(c.param("epsilon"));
+    std::vector<float> w_hat(want.size(), 5.0f);
+    reference::WeightStandardize(w.data(), out_channels, fan_in, eps, w_hat.data());
+    TL_EXPECT_CLOSE(w_hat, want, kRtol, Atol(want), "weight_standardize/" + c.name);
+    auto in_place = w;  // w_hat may alias w
+    reference::WeightStandardize(in_place.data(), out_channels, fan_in, eps,
+                                 in_place.data());
+    TL_EXPECT(in_place == w_hat);
+  }
+}
+
+void TestWeightStandardizeGrad(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/weight_standardize_grad.golden")) {
+    int32_t out_channels, fan_in;
+    FilterRows(c.tensor("w"), &out_channels, &fan_in);
+    const auto w = c.tensor("w").AsFloat();
+    const auto g = c.tensor("grad_w_hat").AsFloat();
+    const auto want = c.tensor("expected_grad_w").AsFloat();
+    const float eps = static_cast<float>(c.param("epsilon"));
+    std::vector<float> grad_w(want.size(), 5.0f);
+    reference::WeightStandardizeGrad(w.data(), g.data(), out_channels, fan_in, eps,
+                                     grad_w.data());
+    TL_EXPECT_CLOSE(grad_w, want, kRtol, Atol(want), "weight_standardize_grad/" + c.name);
+    auto in_place = g;  // grad_w may alias grad_w_hat
+    reference::WeightStandardizeGrad(w.data(), in_place.data(), out_channels, fan_in, eps,
+                                     in_place.data());
+    TL_EXPECT(in_place == grad_w);
+  }
+}
+
 }  // namespace
 
 void RunLayerKernelTests(const std::string& dir) {
@@ -270,6 +313,8 @@ void RunLayerKernelTests(const std::string& dir) {
   TestGroupNorm(dir);
   TestGroupNormGrad(dir);
   TestBatchNormGrad(dir);
+  TestWeightStandardize(dir);
+  TestWeightStandardizeGrad(dir);
 }
 
 }  // namespace testing

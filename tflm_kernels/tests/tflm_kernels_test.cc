@@ -22,6 +22,9 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <map>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -102,7 +105,45 @@ class OpCase {
                                                           : type);
     Fill(index, t);
     inputs_.push_back(index);
+    names_[name] = index;
     return index;
+  }
+  // An absent optional input (tensor index -1, kTfLiteOptionalTensor).
+  void Absent() { inputs_.push_back(-1); }
+  // The golden tensor `name` as an optional input, absent if the case has
+  // none. Returns its index or -1.
+  int Optional(const std::string& name) {
+    if (golden_.has_tensor(name)) return Input(name);
+    Absent();
+    return -1;
+  }
+  // An optional parameter input: a variable tensor updated in place and
+  // checked against expected_<name> when the case has that twin; otherwise
+  // a constant of the model (e.g. a frozen gamma); absent without a tensor.
+  int Parameter(const std::string& name) {
+    if (!golden_.has_tensor(name)) {
+      Absent();
+      return -1;
+    }
+    if (golden_.has_tensor("expected_" + name)) {
+      const int index = Variable(name);
+      Check(index, "expected_" + name, TypeOf(golden_.tensor(name).dtype) !=
+                                           kTfLiteFloat32);
+      return index;
+    }
+    const int index = Input(name);
+    Constant(index);
+    return index;
+  }
+  // The tensor a builder added for golden tensor `name` (an input, or the
+  // output checked against it), for rejection tests.
+  int Index(const std::string& name) const {
+    auto it = names_.find(name);
+    if (it == names_.end()) {
+      throw std::runtime_error(golden_.name + ": the case built no tensor " +
+                               name);
+    }
+    return it->second;
   }
   // A variable input (is_variable), updated in place by the op.
   int Variable(const std::string& name) {
@@ -123,6 +164,7 @@ class OpCase {
     const int index = Add(t.shape, TypeOf(t.dtype));
     std::memset(tensors_[index].data.raw, 0x5A, tensors_[index].bytes);
     outputs_.push_back(index);
+    names_[expected] = index;
     Check(index, expected, exact);
     return index;
   }
@@ -295,25 +337,46 @@ class OpCase {
     }
   }
 
+  static double ValueAt(const TfLiteTensor& t, size_t i) {
+    switch (t.type) {
+      case kTfLiteFloat32: return static_cast<double>(t.data.f[i]);
+      case kTfLiteInt32: return static_cast<double>(t.data.i32[i]);
+      case kTfLiteInt8: return static_cast<double>(t.data.int8[i]);
+      case kTfLiteUInt8: return static_cast<double>(t.data.uint8[i]);
+      default: return std::nan("");
+    }
+  }
+
+  // Floats within tolerance, integers exactly, a non-finite float by kind
+  // (NaN, +inf or -inf).
   void Compare(const TfLiteTensor& got, const GoldenTensor& want, bool exact,
                const std::string& what) {
     ++g_checks;
     const size_t n = want.values.size();
-    if (got.bytes / (got.type == kTfLiteUInt8 ? 1 : 4) != n) {
+    size_t type_size = 0;
+    tflite::TfLiteTypeSizeOf(got.type, &type_size);
+    if (type_size == 0 || got.bytes / type_size != n) {
       Fail(what + ": size mismatch");
       return;
     }
+    exact = exact || got.type != kTfLiteFloat32;
     double max_abs = 0.0;
-    for (double v : want.values) max_abs = std::fmax(max_abs, std::fabs(v));
+    for (double v : want.values) {
+      if (std::isfinite(v)) max_abs = std::fmax(max_abs, std::fabs(v));
+    }
     // Float32 sums against float64 truth, as in kernels_test.cc.
     const double atol = 1e-5 * (1.0 + max_abs);
     for (size_t i = 0; i < n; ++i) {
-      const double g = got.type == kTfLiteUInt8
-                           ? static_cast<double>(got.data.uint8[i])
-                           : static_cast<double>(got.data.f[i]);
+      const double g = ValueAt(got, i);
       const double w = want.values[i];
-      const double err = std::fabs(g - w);
-      if (exact ? err != 0.0 : !(err <= atol + 1e-5 * std::fabs(w))) {
+      bool ok;
+      if (!std::isfinite(w)) {
+        ok = std::isnan(w) ? std::isnan(g) : g == w;
+      } else {
+        const double err = std::fabs(g - w);
+        ok = exact ? err == 0.0 : err <= atol + 1e-5 * std::fabs(w);
+      }
+      if (!ok) {
         Fail(what + ": element " + std::to_string(i) + " got " +
              std::to_string(g) + " want " + std::to_string(w));
         return;
@@ -328,6 +391,7 @@ class OpCase {
   std::deque<std::vector<float>> data_;  // tensor storage, float-aligned
   std::vector<int> inputs_;
   std::vector<int> outputs_;
+  std::map<std::string, int> names_;
   std::vector<Step> steps_;
 };
 
@@ -366,15 +430,139 @@ void DepthwiseWeightGrad(OpCase& c) {
   c.options = c.ConvOptions();
 }
 
-// Input gradients through int8 per-channel filters (channel axis: 0 for
-// OHWI conv filters, 3 for [1, kh, kw, C*M] depthwise filters).
+// Quantizes an int8 saved activation `name` (if the case has it as int8)
+// with the golden params input_scale / input_zero_point.
+void QuantizeInput(OpCase& c, int index, const std::string& name) {
+  if (index >= 0 && c.golden().tensor(name).dtype == "i8") {
+    c.Quantize(index, static_cast<float>(c.golden().param("input_scale")),
+               static_cast<int>(c.golden().param("input_zero_point")));
+  }
+}
+
+// Input gradients through int8 per-channel (or float) filters (channel axis:
+// 0 for OHWI conv and [Cout, Cin] FC filters, 3 for [1, kh, kw, C*M]
+// depthwise filters), with the optional mask (input 2) of masked_* cases.
 Builder InputGrad(int channel_axis) {
   return [channel_axis](OpCase& c) {
     c.Input("grad_output");
-    c.QuantizePerChannel(c.Input("filter"), "scales", channel_axis);
+    const int filter = c.Input("filter");
+    if (c.golden().tensor("filter").dtype == "i8") {
+      c.QuantizePerChannel(filter, "scales", channel_axis);
+    }
+    if (c.golden().has_tensor("mask")) c.Input("mask");
     c.Output("expected_grad_input");
     c.options = c.ConvOptions();
   };
+}
+
+// TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE: the 8 positional inputs, absent ones
+// -1; every parameter is a variable updated in place (float masters and
+// their int8 / int32 copies, per-channel scales on axis 0, depthwise filter
+// 3).
+Builder Update(bool depthwise) {
+  return [depthwise](OpCase& c) {
+    const GoldenCase& g = c.golden();
+    c.Input("grad_output");
+    c.Optional("mask");
+    QuantizeInput(c, c.Optional("input"), "input");
+    const int channels = c.Optional("channels");
+    if (channels >= 0) c.Constant(channels);
+    c.Parameter("filter");
+    const int filter_q = c.Parameter("filter_q");
+    if (filter_q >= 0) {
+      c.QuantizePerChannel(filter_q, "filter_q_scales", depthwise ? 3 : 0);
+    }
+    c.Parameter("bias");
+    const int bias_q = c.Parameter("bias_q");
+    if (bias_q >= 0) c.QuantizePerChannel(bias_q, "bias_q_scales", 0);
+    c.options = c.ConvOptions();
+    c.options.Float("learning_rate", g.param("learning_rate"))
+        .Bool("qas", g.param("qas") != 0);
+    if (!depthwise) {
+      c.options.Int("channel_axis", static_cast<int64_t>(g.param("channel_axis")));
+    }
+  };
+}
+
+void SoftmaxXent(OpCase& c) {
+  c.Input("logits");
+  c.Input("labels");
+  c.Output("expected_loss");
+  c.Output("expected_grad_logits");
+  c.options.Float("label_smoothing", c.golden().param("label_smoothing"));
+}
+
+void AvgPoolGrad(OpCase& c) {
+  c.Input("grad_output");
+  c.Output("expected_grad_input");
+  c.options = c.ConvOptions();
+  c.options.Int("filter_h", static_cast<int64_t>(c.golden().param("filter_h")))
+      .Int("filter_w", static_cast<int64_t>(c.golden().param("filter_w")));
+}
+
+void ResizeBilinearGrad(OpCase& c) {
+  c.Input("grad_output");
+  c.Output("expected_grad_input");
+  c.options.Bool("align_corners", c.golden().param("align_corners") != 0)
+      .Bool("half_pixel_centers", c.golden().param("half_pixel_centers") != 0);
+}
+
+Options NormOptions(const GoldenCase& g) {
+  Options o;
+  o.Float("epsilon", g.param("epsilon"))
+      .Int("groups", static_cast<int64_t>(g.param("groups")));
+  return o;
+}
+
+void GroupNorm(OpCase& c) {
+  c.Input("x");
+  for (const char* name : {"gamma", "beta"}) {
+    const int index = c.Optional(name);
+    if (index >= 0) c.Constant(index);
+  }
+  c.Output("expected_y");
+  c.options = NormOptions(c.golden());
+}
+
+// Gamma with an expected_gamma is trained (variable), without one frozen
+// (constant); grad_input is an output only when the case expects it.
+void GroupNormGrad(OpCase& c) {
+  c.Input("grad_output");
+  c.Optional("mask");
+  c.Input("x");
+  c.Parameter("gamma");
+  c.Parameter("beta");
+  if (c.golden().has_tensor("expected_grad_input")) c.Output("expected_grad_input");
+  c.options = NormOptions(c.golden());
+  c.options.Float("learning_rate", c.golden().param("learning_rate"));
+}
+
+void BatchNormGrad(OpCase& c) {
+  c.Input("grad_output");
+  c.Optional("mask");
+  QuantizeInput(c, c.Optional("x"), "x");
+  for (const char* name : {"mean", "inv_std"}) {
+    const int index = c.Optional(name);
+    if (index >= 0) c.Constant(index);
+  }
+  c.Parameter("gamma");
+  c.Parameter("beta");
+  if (c.golden().has_tensor("expected_grad_input")) c.Output("expected_grad_input");
+  c.options.Float("learning_rate", c.golden().param("learning_rate"));
+}
+
+// The raw filter w is the trained variable the lowering gives the op.
+void WeightStandardize(OpCase& c) {
+  c.Variable("w");
+  c.Output("expected_w_hat");
+  c.options.Float("epsilon", c.golden().param("epsilon"));
+}
+
+void WeightStandardizeGrad(OpCase& c) {
+  c.Variable("w");
+  c.Input("grad_w_hat");
+  c.Output("expected_grad_w");
+  c.options.Float("epsilon", c.golden().param("epsilon"));
 }
 
 const GoldenTest kGoldenTests[] = {
@@ -442,92 +630,246 @@ const GoldenTest kGoldenTests[] = {
        c.options.Float("learning_rate", c.golden().param("learning_rate"))
            .Float("momentum", c.golden().param("momentum"));
      }},
+    {"conv_update.golden", "TL_CONV_UPDATE", "in place", Update(false)},
+    {"depthwise_update.golden", "TL_DEPTHWISE_UPDATE", "in place", Update(true)},
+    {"softmax_xent.golden", "TL_SOFTMAX_XENT", "", SoftmaxXent},
+    {"avgpool_grad.golden", "TL_AVGPOOL_GRAD", "", AvgPoolGrad},
+    {"resize_bilinear_grad.golden", "TL_RESIZE_BILINEAR_GRAD", "",
+     ResizeBilinearGrad},
+    {"group_norm.golden", "TL_GROUPNORM", "", GroupNorm},
+    {"group_norm_grad.golden", "TL_GROUPNORM_GRAD", "in place", GroupNormGrad},
+    {"batch_norm_grad.golden", "TL_BATCHNORM_GRAD", "in place", BatchNormGrad},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "", WeightStandardize},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
+     WeightStandardizeGrad},
 };
 
 // ---------------------------------------------------------------------------
-// Prepare rejections: a valid golden case, broken one way; Prepare must fail
-// and print `message` (a substring of its MicroPrintf output).
+// Prepare rejections: a valid golden case (named, so the numbers in the
+// message are fixed), broken one way; Prepare must fail and print `message`
+// (a substring of its MicroPrintf output). Breakages find tensors by the
+// golden name the builder gave them (c.Index), not by position.
 
 struct RejectTest {
   const char* golden;
   const char* op;
-  Builder build;        // the valid case
-  Builder breakage;     // applied after build
-  const char* message;  // expected in the captured MicroPrintf output
+  const char* golden_case;  // the case broken
+  Builder build;            // the valid case
+  Builder breakage;         // applied after build
+  const char* message;      // expected in the captured MicroPrintf output
 };
 
-// Tensor indices follow the order each builder adds them in.
+const Builder kBiasGrad = kGoldenTests[0].build;
+const Builder kBiasGradSgdInPlace = kGoldenTests[1].build;
+const Builder kReluMask = kGoldenTests[7].build;
+const Builder kMaskedGrad = kGoldenTests[8].build;
+const Builder kSgdInPlace = kGoldenTests[9].build;
+const Builder kSgdFunctional = kGoldenTests[10].build;
+
+void SetType(OpCase& c, const char* name, TfLiteType type) {
+  c.tensor(c.Index(name)).type = type;
+}
+
 const RejectTest kRejectTests[] = {
-    {"bias_grad.golden", "TL_BIAS_GRAD", kGoldenTests[0].build,
-     [](OpCase& c) { c.tensor(0).type = kTfLiteInt32; },
+    {"bias_grad.golden", "TL_BIAS_GRAD", "dense_rows", kBiasGrad,
+     [](OpCase& c) { SetType(c, "grad_output", kTfLiteInt32); },
      "TL_BIAS_GRAD: grad_output must be float32"},
-    {"bias_grad.golden", "TL_BIAS_GRAD", kGoldenTests[0].build,
-     [](OpCase& c) { c.Reshape(1, {3}); },
+    {"bias_grad.golden", "TL_BIAS_GRAD", "dense_rows", kBiasGrad,
+     [](OpCase& c) { c.Reshape(c.Index("expected_grad_bias"), {3}); },
      "TL_BIAS_GRAD: grad_bias must be float32 ["},
-    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", kGoldenTests[1].build,
-     [](OpCase& c) { c.tensor(1).is_variable = false; },
+    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", "dense_rows", kBiasGradSgdInPlace,
+     [](OpCase& c) { c.tensor(c.Index("bias")).is_variable = false; },
+     "TL_BIAS_GRAD_SGD: without an output the bias is updated in place and "
      "must be a variable tensor"},
-    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", kGoldenTests[1].build,
+    {"bias_grad.golden", "TL_BIAS_GRAD_SGD", "dense_rows", kBiasGradSgdInPlace,
      [](OpCase& c) { c.options = Options(); },
      "TL_BIAS_GRAD_SGD: needs exactly one option, 'learning_rate'"},
-    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", "g4_k3_s2_valid_even",
+     ConvWeightGrad,
      [](OpCase& c) {
        std::vector<int32_t> shape = c.golden().tensor("grad_output").shape;
        shape[1] += 1;  // one row more than the convolution produces
-       c.Reshape(1, shape);
+       c.Reshape(c.Index("grad_output"), shape);
      },
      "TL_CONV_WGRAD_SPARSE: grad_output is 1x4x3x4 but the convolution output "
      "is 1x3x3x4"},
-    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
-     [](OpCase& c) { c.tensor(2).data.i32[0] = 1000; },
-     "TL_CONV_WGRAD_SPARSE: channel indices must lie in [0, "},
-    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", "g4_k3_s2_valid_even",
+     ConvWeightGrad,
+     [](OpCase& c) { c.tensor(c.Index("channels")).data.i32[0] = 1000; },
+     "TL_CONV_WGRAD_SPARSE: channel indices must lie in [0, 4)"},
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", "g4_k3_s2_valid_even",
+     ConvWeightGrad,
      [](OpCase& c) { c.options = Options().Int("padding", 1); },
      "TL_CONV_WGRAD_SPARSE: options must be padding (0/1), stride_h, stride_w"},
-    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", ConvWeightGrad,
-     [](OpCase& c) { c.tensor(0).type = kTfLiteInt16; },
+    {"conv_weight_grad.golden", "TL_CONV_WGRAD_SPARSE", "g4_k3_s2_valid_even",
+     ConvWeightGrad,
+     [](OpCase& c) { SetType(c, "input", kTfLiteInt16); },
      "TL_CONV_WGRAD_SPARSE: input must be float32 or int8 NHWC"},
-    {"depthwise_weight_grad.golden", "TL_DEPTHWISE_WGRAD", DepthwiseWeightGrad,
+    {"depthwise_weight_grad.golden", "TL_DEPTHWISE_WGRAD", "k3_s1_same_odd",
+     DepthwiseWeightGrad,
      [](OpCase& c) {
-       c.tensor(0).type = kTfLiteInt8;
-       c.tensor(0).params.scale = 0.0f;
+       SetType(c, "input", kTfLiteInt8);
+       c.tensor(c.Index("input")).params.scale = 0.0f;
      },
      "TL_DEPTHWISE_WGRAD: an int8 input needs a positive quantization scale"},
-    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", InputGrad(0),
-     [](OpCase& c) { c.tensor(1).type = kTfLiteInt16; },
-     "TL_CONV_INPUT_GRAD: filter must be int8 or float32 OHWI, got INT16"},
-    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", InputGrad(0),
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", "k3_s1_same_odd",
+     InputGrad(0),
+     [](OpCase& c) { SetType(c, "filter", kTfLiteInt16); },
+     "TL_CONV_INPUT_GRAD: filter must be int8 or float32 OHWI (or [Cout, "
+     "Cin]), got INT16 of rank 4"},
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", "k3_s1_same_odd",
+     InputGrad(0),
      [](OpCase& c) {
        auto* q = static_cast<TfLiteAffineQuantization*>(
-           c.tensor(1).quantization.params);
-       q->zero_point->data[0] = 3;
+           c.tensor(c.Index("filter")).quantization.params);
+       q->zero_point->data[1] = 3;
      },
      "TL_CONV_INPUT_GRAD: int8 filter zero points must be 0 (symmetric), got 3"},
-    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD", InputGrad(3),
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", "masked_k3_s2_same_odd_batch2",
+     InputGrad(0),
+     [](OpCase& c) { c.Reshape(c.Index("mask"), {19}); },
+     "TL_CONV_INPUT_GRAD: mask must be uint8 [20]"},
+    {"conv_input_grad.golden", "TL_CONV_INPUT_GRAD", "fc_masked_batch2",
+     InputGrad(0),
+     [](OpCase& c) { c.Reshape(c.Index("filter"), {6, 3, 3}); },
+     "TL_CONV_INPUT_GRAD: filter must be int8 or float32 OHWI (or [Cout, "
+     "Cin]), got INT8 of rank 3"},
+    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD", "k3_s1_same_odd",
+     InputGrad(3),
      [](OpCase& c) {
-       const int channels = c.tensor(1).dims->data[3];
-       c.QuantizePerChannel(1, std::vector<float>(channels + 1, 0.01f), 3);
+       const int filter = c.Index("filter");
+       const int channels = c.tensor(filter).dims->data[3];  // 3
+       c.QuantizePerChannel(filter, std::vector<float>(channels + 1, 0.01f), 3);
      },
-     "TL_DEPTHWISE_INPUT_GRAD: filter has 3 scales, expected 1 or 2"},
-    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD", InputGrad(3),
-     [](OpCase& c) { c.tensor(2).type = kTfLiteInt8; },
+     "TL_DEPTHWISE_INPUT_GRAD: filter has 4 scales, expected 1 or 3"},
+    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD",
+     "masked_k3_s1_valid_mult2", InputGrad(3),
+     [](OpCase& c) { SetType(c, "expected_grad_input", kTfLiteInt8); },
      "TL_DEPTHWISE_INPUT_GRAD: grad_input must be float32 NHWC"},
-    {"activation_mask.golden", "TL_RELU_MASK", kGoldenTests[7].build,
-     [](OpCase& c) { c.Reshape(1, {100}); },
-     "TL_RELU_MASK: mask must be uint8 ["},
-    {"activation_mask.golden", "TL_RELU_MASK", kGoldenTests[7].build,
-     [](OpCase& c) { c.tensor(0).type = kTfLiteInt32; },
+    {"depthwise_input_grad.golden", "TL_DEPTHWISE_INPUT_GRAD",
+     "masked_k3_s1_valid_mult2", InputGrad(3),
+     [](OpCase& c) { SetType(c, "mask", kTfLiteInt8); },
+     "TL_DEPTHWISE_INPUT_GRAD: mask must be uint8 [6]"},
+    {"activation_mask.golden", "TL_RELU_MASK", "relu6_37", kReluMask,
+     [](OpCase& c) { c.Reshape(c.Index("expected_mask"), {100}); },
+     "TL_RELU_MASK: mask must be uint8 [5]"},
+    {"activation_mask.golden", "TL_RELU_MASK", "relu6_37", kReluMask,
+     [](OpCase& c) { SetType(c, "x", kTfLiteInt32); },
      "TL_RELU_MASK: x must be float32 or int8, got INT32"},
-    {"activation_mask.golden", "TL_MASKED_GRAD", kGoldenTests[8].build,
-     [](OpCase& c) { c.Reshape(1, {0}); },
-     "TL_MASKED_GRAD: mask must be uint8 ["},
-    {"sgd.golden", "TL_SGD_UPDATE", kGoldenTests[10].build,
-     [](OpCase& c) { c.Reshape(1, {2, 1000}); },
-     "TL_SGD_UPDATE: grad must be float32 with"},
-    {"sgd.golden", "TL_SGD_UPDATE", kGoldenTests[9].build,
-     [](OpCase& c) { c.tensor(0).is_variable = false; },
+    {"activation_mask.golden", "TL_MASKED_GRAD", "relu6_37", kMaskedGrad,
+     [](OpCase& c) { c.Reshape(c.Index("expected_mask"), {0}); },
+     "TL_MASKED_GRAD: mask must be uint8 [5] for 37 gradients"},
+    {"sgd.golden", "TL_SGD_UPDATE", "momentum_single", kSgdFunctional,
+     [](OpCase& c) { c.Reshape(c.Index("grad_1"), {2, 1000}); },
+     "TL_SGD_UPDATE: grad must be float32 with 1 elements"},
+    {"sgd.golden", "TL_SGD_UPDATE", "momentum_single", kSgdInPlace,
+     [](OpCase& c) { c.tensor(c.Index("weights")).is_variable = false; },
      "TL_SGD_UPDATE: without outputs weights is updated in place and must be "
      "a variable tensor"},
+    // The in-place updates.
+    {"conv_update.golden", "TL_CONV_UPDATE", "float_k3_s1_same_odd",
+     Update(false),
+     [](OpCase& c) { c.tensor(c.Index("filter")).is_variable = false; },
+     "TL_CONV_UPDATE: filter"},
+    {"conv_update.golden", "TL_CONV_UPDATE", "float_k3_s1_same_odd",
+     Update(false),
+     [](OpCase& c) { c.tensor(c.Index("channels")).data.i32[0] = 7; },
+     "TL_CONV_UPDATE: channel 7 (position 0) is outside [0, 4)"},
+    {"conv_update.golden", "TL_CONV_UPDATE", "int8_k3_s1_same_odd_qas",
+     Update(false),
+     [](OpCase& c) {
+       const int filter_q = c.Index("filter_q");
+       c.QuantizePerChannel(filter_q, std::vector<float>(5, 0.01f), 0);
+     },
+     "TL_CONV_UPDATE: filter_q"},
+    {"conv_update.golden", "TL_CONV_UPDATE", "bias_only_masked", Update(false),
+     [](OpCase& c) { c.Reshape(c.Index("mask"), {24}); },
+     "TL_CONV_UPDATE: mask must be uint8 [25]"},
+    {"depthwise_update.golden", "TL_DEPTHWISE_UPDATE",
+     "float_k3_s2_same_odd_batch2_subset_masked", Update(true),
+     [](OpCase& c) { c.Reshape(c.Index("filter"), {1, 3, 3, 5}); },
+     "TL_DEPTHWISE_UPDATE: filter is [1, 3, 3, 5], expected [1, kh, kw, 4]"},
+    {"depthwise_update.golden", "TL_DEPTHWISE_UPDATE", "int8_bias_only_no_qas",
+     Update(true),
+     [](OpCase& c) { SetType(c, "bias_q", kTfLiteInt8); },
+     "TL_DEPTHWISE_UPDATE: bias_q"},
+    // Loss, pooling, resize, normalization.
+    {"softmax_xent.golden", "TL_SOFTMAX_XENT", "n3_k5", SoftmaxXent,
+     [](OpCase& c) { SetType(c, "labels", kTfLiteFloat32); },
+     "TL_SOFTMAX_XENT: labels must be int32 [3] (class indices)"},
+    {"softmax_xent.golden", "TL_SOFTMAX_XENT", "n3_k5", SoftmaxXent,
+     [](OpCase& c) { c.options = Options().Float("label_smoothing", 1.0); },
+     "TL_SOFTMAX_XENT: needs one option, label_smoothing in [0, 1)"},
+    {"avgpool_grad.golden", "TL_AVGPOOL_GRAD", "k2_s2_same_odd", AvgPoolGrad,
+     [](OpCase& c) { c.Reshape(c.Index("grad_output"), {1, 3, 3, 3}); },
+     "TL_AVGPOOL_GRAD: grad_output is 1x3x3x3 but the convolution output is "
+     "1x4x3x3"},
+    {"avgpool_grad.golden", "TL_AVGPOOL_GRAD", "k2_s2_same_odd", AvgPoolGrad,
+     [](OpCase& c) { c.options = c.ConvOptions(); },
+     "TL_AVGPOOL_GRAD: options must be filter_h, filter_w, stride_h, stride_w "
+     "(positive) and padding (0/1)"},
+    {"resize_bilinear_grad.golden", "TL_RESIZE_BILINEAR_GRAD", "x2_half_pixel",
+     ResizeBilinearGrad,
+     [](OpCase& c) {
+       c.options = Options().Bool("align_corners", true).Bool("half_pixel_centers", true);
+     },
+     "TL_RESIZE_BILINEAR_GRAD: align_corners and half_pixel_centers cannot "
+     "both be true"},
+    {"resize_bilinear_grad.golden", "TL_RESIZE_BILINEAR_GRAD", "x2_half_pixel",
+     ResizeBilinearGrad,
+     [](OpCase& c) { c.Reshape(c.Index("expected_grad_input"), {1, 3, 4, 3}); },
+     "TL_RESIZE_BILINEAR_GRAD: grad_output 1x6x8x2 and grad_input 1x3x4x3 must "
+     "share batch and channels"},
+    {"group_norm.golden", "TL_GROUPNORM", "g2_c4_5x5", GroupNorm,
+     [](OpCase& c) {
+       c.options = Options().Float("epsilon", 1e-3).Int("groups", 3);
+     },
+     "TL_GROUPNORM: 4 channels do not split into 3 groups"},
+    {"group_norm.golden", "TL_GROUPNORM", "g2_c4_5x5", GroupNorm,
+     [](OpCase& c) { c.Reshape(c.Index("gamma"), {3}); },
+     "TL_GROUPNORM: gamma must be float32 [4]"},
+    {"group_norm_grad.golden", "TL_GROUPNORM_GRAD", "g2_c4_5x5", GroupNormGrad,
+     [](OpCase& c) { c.tensor(c.Index("beta")).is_variable = false; },
+     "TL_GROUPNORM_GRAD: beta is only an input to be trained: it must be a "
+     "variable tensor"},
+    {"group_norm_grad.golden", "TL_GROUPNORM_GRAD", "g4_c8_3x3_batch2_masked",
+     GroupNormGrad,
+     [](OpCase& c) { c.Reshape(c.Index("grad_output"), {2, 3, 3, 4}); },
+     "TL_GROUPNORM_GRAD: grad_output must be float32 with x's shape"},
+    {"batch_norm_grad.golden", "TL_BATCHNORM_GRAD", "nhwc_f32_both_trained",
+     BatchNormGrad,
+     [](OpCase& c) { c.Reshape(c.Index("mean"), {4}); },
+     "TL_BATCHNORM_GRAD: mean must be float32 [3]"},
+    {"batch_norm_grad.golden", "TL_BATCHNORM_GRAD", "nhwc_f32_both_trained",
+     BatchNormGrad,
+     [](OpCase& c) { c.options = Options(); },
+     "TL_BATCHNORM_GRAD: needs one option, learning_rate"},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "k3_co8_ci4",
+     WeightStandardize,
+     [](OpCase& c) { c.Reshape(c.Index("expected_w_hat"), {8, 3, 3, 3}); },
+     "TL_WEIGHT_STANDARDIZE: w_hat must be float32 with w's shape"},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "k3_co8_ci4",
+     WeightStandardize,
+     [](OpCase& c) { SetType(c, "w", kTfLiteInt8); },
+     "TL_WEIGHT_STANDARDIZE: w must be float32 OHWI [Co, kh, kw, Ci] (or [Co, "
+     "Ci]), got INT8 of rank 4"},
+    {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "k3_co8_ci4",
+     WeightStandardize,
+     [](OpCase& c) { c.options = Options().Float("epsilon", -1.0); },
+     "TL_WEIGHT_STANDARDIZE: needs one option, epsilon (>= 0)"},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD",
+     "g2_k5_co8_ci2_lite_residual", WeightStandardizeGrad,
+     [](OpCase& c) { c.Reshape(c.Index("grad_w_hat"), {8, 5, 5, 4}); },
+     "TL_WEIGHT_STANDARDIZE_GRAD: grad_w_hat must be float32 with w's shape"},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD",
+     "g2_k5_co8_ci2_lite_residual", WeightStandardizeGrad,
+     [](OpCase& c) { c.Reshape(c.Index("w"), {8, 5, 10}); },
+     "TL_WEIGHT_STANDARDIZE_GRAD: w must be float32 OHWI [Co, kh, kw, Ci] (or "
+     "[Co, Ci]), got FLOAT32 of rank 3"},
+    {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD",
+     "g2_k5_co8_ci2_lite_residual", WeightStandardizeGrad,
+     [](OpCase& c) { SetType(c, "expected_grad_w", kTfLiteInt32); },
+     "TL_WEIGHT_STANDARDIZE_GRAD: grad_w must be float32 with w's shape"},
 };
 
 // ---------------------------------------------------------------------------
@@ -590,8 +932,16 @@ void RunRejectTests(const Resolver& resolver, const std::string& dir) {
     const TFLMRegistration* registration = Find(resolver, test.op);
     if (registration == nullptr) continue;
     const auto cases = testing::ReadGoldenCases(dir + "/" + test.golden);
-    // The last case: for conv files, a grouped or strided one.
-    OpCase c(cases.back());
+    const GoldenCase* golden = nullptr;
+    for (const GoldenCase& candidate : cases) {
+      if (candidate.name == test.golden_case) golden = &candidate;
+    }
+    if (golden == nullptr) {
+      Fail(std::string(test.op) + ": no case " + test.golden_case + " in " +
+           test.golden);
+      continue;
+    }
+    OpCase c(*golden);
     test.build(c);
     test.breakage(c);
     TfLiteStatus status = kTfLiteOk;
@@ -611,6 +961,24 @@ void RunRejectTests(const Resolver& resolver, const std::string& dir) {
   }
 }
 
+// Every op AddTrainingOps registers has golden and rejection entries: the
+// distinct op names of each table are all registered (Find), so a table
+// with fewer names than the resolver has registrations misses an op.
+// tests/test_tflm_kernels_tflm.py names the missing ones.
+void CheckCoverage(Resolver& resolver) {
+  std::set<std::string> golden, rejected;
+  for (const GoldenTest& test : kGoldenTests) golden.insert(test.op);
+  for (const RejectTest& test : kRejectTests) rejected.insert(test.op);
+  const size_t registered = resolver.GetRegistrationLength();
+  ++g_checks;
+  if (golden.size() != registered || rejected.size() != registered) {
+    Fail("AddTrainingOps registers " + std::to_string(registered) +
+         " ops; kGoldenTests covers " + std::to_string(golden.size()) +
+         " and kRejectTests " + std::to_string(rejected.size()) +
+         ": every op needs golden and rejection entries");
+  }
+}
+
 }  // namespace
 }  // namespace tflite_tl
 
@@ -623,6 +991,7 @@ int main(int argc, char** argv) {
   }
   tflite_tl::RunGoldenTests(resolver, dir);
   tflite_tl::RunRejectTests(resolver, dir);
+  tflite_tl::CheckCoverage(resolver);
   if (tflite_tl::g_failures != 0) {
     std::fprintf(stderr, "%d of %d TFLM kernel check(s) failed\n",
                  tflite_tl::g_failures, tflite_tl::g_checks);

@@ -1,7 +1,7 @@
 // TensorFlow custom-op adapters of the loss, pooling, resize and
 // normalization kernels (TL_SOFTMAX_XENT, TL_AVGPOOL_GRAD,
 // TL_RESIZE_BILINEAR_GRAD, TL_GROUPNORM, TL_GROUPNORM_GRAD,
-// TL_BATCHNORM_GRAD). Functional: trained parameters come out as new tensors
+// TL_BATCHNORM_GRAD, TL_WEIGHT_STANDARDIZE, TL_WEIGHT_STANDARDIZE_GRAD). Functional: trained parameters come out as new tensors
 // (the firmware ops update variable tensors in place). TF ops have no
 // optional inputs: an absent one is an empty tensor with its has_* attribute
 // false.
@@ -23,6 +23,7 @@
 #include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/resize_bilinear_grad.h"
 #include "tflm_kernels/reference/softmax_xent.h"
+#include "tflm_kernels/reference/weight_standardize.h"
 
 namespace tflite_tl {
 namespace {
@@ -463,6 +464,86 @@ REGISTER_KERNEL_BUILDER(Name("TlBatchNormGrad").Device(DEVICE_CPU).TypeConstrain
                         BatchNormGradOp<float>);
 REGISTER_KERNEL_BUILDER(Name("TlBatchNormGrad").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
                         BatchNormGradOp<int8_t>);
+
+// ---- TL_WEIGHT_STANDARDIZE / TL_WEIGHT_STANDARDIZE_GRAD
+
+// w as [out_channels, fan_in]: OHWI [Co, kh, kw, Ci] or [Co, Ci].
+absl::Status FilterRows(const Tensor& w, int32_t* out_channels, int32_t* fan_in) {
+  if ((w.dims() != 4 && w.dims() != 2) || w.NumElements() == 0) {
+    return Invalid("w must be a non-empty OHWI [Co, kh, kw, Ci] (or [Co, Ci]) filter, got ",
+                   w.shape().DebugString());
+  }
+  *out_channels = static_cast<int32_t>(w.dim_size(0));
+  *fan_in = static_cast<int32_t>(w.NumElements() / w.dim_size(0));
+  return absl::OkStatus();
+}
+
+REGISTER_OP("TlWeightStandardize")
+    .Input("w: float")
+    .Output("w_hat: float")
+    .Attr("epsilon: float = 0.00001")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return absl::OkStatus();
+    })
+    .Doc("Weight standardisation of an OHWI filter per output channel.");
+
+class WeightStandardizeOp : public OpKernel {
+ public:
+  explicit WeightStandardizeOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& w = ctx->input(0);
+    int32_t out_channels = 0, fan_in = 0;
+    OP_REQUIRES_OK(ctx, FilterRows(w, &out_channels, &fan_in));
+    Tensor* w_hat = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, w.shape(), &w_hat));
+    reference::WeightStandardize(w.flat<float>().data(), out_channels, fan_in, epsilon_,
+                                 w_hat->flat<float>().data());
+  }
+
+ private:
+  float epsilon_ = 1e-5f;
+};
+REGISTER_KERNEL_BUILDER(Name("TlWeightStandardize").Device(DEVICE_CPU), WeightStandardizeOp);
+
+REGISTER_OP("TlWeightStandardizeGrad")
+    .Input("w: float")
+    .Input("grad_w_hat: float")
+    .Output("grad_w: float")
+    .Attr("epsilon: float = 0.00001")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return absl::OkStatus();
+    })
+    .Doc("Vector-Jacobian product of TlWeightStandardize.");
+
+class WeightStandardizeGradOp : public OpKernel {
+ public:
+  explicit WeightStandardizeGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& w = ctx->input(0);
+    const Tensor& grad_w_hat = ctx->input(1);
+    int32_t out_channels = 0, fan_in = 0;
+    OP_REQUIRES_OK(ctx, FilterRows(w, &out_channels, &fan_in));
+    OP_REQUIRES(ctx, grad_w_hat.shape() == w.shape(),
+                Invalid("grad_w_hat must have w's shape ", w.shape().DebugString(), ", got ",
+                        grad_w_hat.shape().DebugString()));
+    Tensor* grad_w = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, w.shape(), &grad_w));
+    reference::WeightStandardizeGrad(w.flat<float>().data(), grad_w_hat.flat<float>().data(),
+                                     out_channels, fan_in, epsilon_,
+                                     grad_w->flat<float>().data());
+  }
+
+ private:
+  float epsilon_ = 1e-5f;
+};
+REGISTER_KERNEL_BUILDER(Name("TlWeightStandardizeGrad").Device(DEVICE_CPU),
+                        WeightStandardizeGradOp);
 
 }  // namespace
 }  // namespace tflite_tl

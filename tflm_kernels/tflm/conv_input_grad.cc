@@ -58,8 +58,9 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   TL_TFLM_ENSURE(Dims4(filter, f) && (filter->type == kTfLiteInt8 ||
                                       filter->type == kTfLiteFloat32),
                  "%s: filter must be int8 or float32 OHWI (or [Cout, Cin]), "
-                 "got %s", kOp,
-                 filter == nullptr ? "none" : TfLiteTypeGetName(filter->type));
+                 "got %s of rank %d", kOp,
+                 filter == nullptr ? "none" : TfLiteTypeGetName(filter->type),
+                 filter == nullptr || filter->dims == nullptr ? 0 : filter->dims->size);
   TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
                      Dims4(grad_input, gi),
                  "%s: grad_input must be float32 NHWC (or [N, Cin])", kOp);

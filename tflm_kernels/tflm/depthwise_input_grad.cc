@@ -54,8 +54,9 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   TL_TFLM_ENSURE(filter != nullptr && HasRank(filter, 4) &&
                      (filter->type == kTfLiteInt8 ||
                       filter->type == kTfLiteFloat32),
-                 "%s: filter must be int8 or float32 [1, kh, kw, C*M], got %s", kOp,
-                 filter == nullptr ? "none" : TfLiteTypeGetName(filter->type));
+                 "%s: filter must be int8 or float32 [1, kh, kw, C*M], got %s of rank %d", kOp,
+                 filter == nullptr ? "none" : TfLiteTypeGetName(filter->type),
+                 filter == nullptr || filter->dims == nullptr ? 0 : filter->dims->size);
   TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
                      HasRank(grad_input, 4),
                  "%s: grad_input must be float32 NHWC", kOp);

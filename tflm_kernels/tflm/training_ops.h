@@ -34,9 +34,11 @@ TFLMRegistration* Register_TL_RESIZE_BILINEAR_GRAD();
 TFLMRegistration* Register_TL_GROUPNORM();
 TFLMRegistration* Register_TL_GROUPNORM_GRAD();
 TFLMRegistration* Register_TL_BATCHNORM_GRAD();
+TFLMRegistration* Register_TL_WEIGHT_STANDARDIZE();
+TFLMRegistration* Register_TL_WEIGHT_STANDARDIZE_GRAD();
 
 // Resolver slots AddTrainingOps needs.
-constexpr unsigned int kNumTrainingOps = 17;
+constexpr unsigned int kNumTrainingOps = 19;
 
 // Adds every TL_* op. Fails (with a MicroPrintf from the resolver) if the
 // resolver has fewer than kNumTrainingOps free slots or an op is already
@@ -65,6 +67,8 @@ TfLiteStatus AddTrainingOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) 
       {"TL_GROUPNORM", Register_TL_GROUPNORM},
       {"TL_GROUPNORM_GRAD", Register_TL_GROUPNORM_GRAD},
       {"TL_BATCHNORM_GRAD", Register_TL_BATCHNORM_GRAD},
+      {"TL_WEIGHT_STANDARDIZE", Register_TL_WEIGHT_STANDARDIZE},
+      {"TL_WEIGHT_STANDARDIZE_GRAD", Register_TL_WEIGHT_STANDARDIZE_GRAD},
   };
   static_assert(sizeof(kOps) / sizeof(kOps[0]) == kNumTrainingOps,
                 "kNumTrainingOps out of date");
