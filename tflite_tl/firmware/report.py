@@ -105,8 +105,10 @@ def report_markdown(r: Mapping[str, Any]) -> str:
        "images off by an int8 rounding tie; failed)",
        f"{ip.get('verdict', '')} ({ip.get('differing_images', 0)} images "
        "differ)"],
-      ["Keras float accuracy", ip["float_accuracy"]],
-      ["predict model (TFLM, float) accuracy", ip["predict_accuracy"]],
+      ["int8 reference (TF) accuracy" if ip.get("int8_predict")
+       else "Keras float accuracy", ip["float_accuracy"]],
+      [f"predict model (TFLM, {'int8' if ip.get('int8_predict') else 'float'})"
+       " accuracy", ip["predict_accuracy"]],
       ["int8 model (TFLM) accuracy", ip["int8_accuracy"]],
       ["int8 vs float arg-max agreement", ip["int8_agreement"]],
   ])
