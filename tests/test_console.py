@@ -6,6 +6,7 @@ import sys
 from absl import flags
 
 from tflite_tl import console
+from tflite_tl.firmware.fit import DoesNotFitError
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,3 +71,9 @@ def test_grouped_help_lists_groups_defaults_and_examples():
   assert "More." in text and "Default: ." not in text  # empty list
   assert text.index("Output:") > text.index("Model:")
   assert "Examples:\n  prog --model=tiny\n" in text
+
+
+def test_a_fit_report_is_printed_whole():
+  text = "Does not fit x: needs 2 B\n  Biggest: arena 2 B\n  Fix: lower --batch"
+  assert console.one_line(DoesNotFitError(text)) == text
+  assert console.one_line(ValueError(text)) == "Does not fit x: needs 2 B"

@@ -131,6 +131,9 @@ def one_line(error: BaseException) -> str:
   text = str(error)
   if isinstance(error, KeyError) and error.args:
     text = str(error.args[0])
+  if getattr(error, "multiline", False):
+    # An explanation that is a list (a fit report's consumers and fixes).
+    return text.strip() or type(error).__name__
   lines = [l.strip() for l in text.splitlines() if l.strip()]
   return lines[0] if lines else type(error).__name__
 

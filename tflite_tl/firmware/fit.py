@@ -17,6 +17,9 @@ DEFAULT_FLASH_RESERVE = 256 * 1024
 
 class DoesNotFitError(RuntimeError):
   """The export does not fit the device; the message says what to change."""
+  # Printed whole by the CLIs: the bytes, the biggest consumers and the fixes
+  # are the message.
+  multiline = True
 
 
 @dataclasses.dataclass(frozen=True)
