@@ -2,14 +2,19 @@
 what would make on-device training NaN is refused before TFLM (NaN pixels,
 labels out of range), and a train step whose loss or update becomes
 non-finite inside the graph is skipped and reported: the parameters stay
-finite. Runs the builtin flavor in the TFLM interpreter."""
+finite. Runs the builtin flavor in the TFLM interpreter, and a kernel-flavor
+step (which skips by itself) in TFLM built from source."""
 import logging
 
 import numpy as np
 import pytest
 
 from error_fixtures import train_step
+import tflite_tl as tl
 from tflite_tl import tflm
+from tflite_tl.lower import lower_model
+from tflite_tl.tflm import train_inputs
+from tflite_tl.verify import train_step as ts
 
 X = np.random.RandomState(0).rand(2, 8, 8, 1).astype(np.float32)
 Y = np.array([0, 1])
@@ -75,3 +80,39 @@ def test_finite_run_is_unchanged():
   np.testing.assert_array_equal(run.losses, plain.losses)
   for name, value in plain.params.items():
     np.testing.assert_array_equal(run.params[name], value)
+
+
+@pytest.fixture(scope="module")
+def tl_tinytl_b():
+  """tinytl_b on the tiny backbone, kernel flavor, float (batch 2)."""
+  batches = ts.random_batches(0, 4, 2, (32, 32, 1), 10)
+  model = tl.apply_method(tl.load_pretrained("tiny"), "tinytl_b",
+                          num_classes=10)
+  return lower_model(model, batch_size=2, learning_rate=0.01, kernels="tl",
+                     precision="float").train_tflite, batches
+
+
+def test_kernel_flavor_step_skips_a_nan_loss_by_itself(
+    native_runner, tl_tinytl_b, monkeypatch, caplog):
+  # A NaN pixel let through (the API refuses it: N1) makes step 1's loss
+  # NaN in TFLM; TL_SOFTMAX_XENT's zero gradient makes its update no step.
+  del native_runner
+  step, batches = tl_tinytl_b
+  batches = [(x.copy(), y) for x, y in batches]
+  batches[1][0][0, 3, 4, 0] = np.nan
+  monkeypatch.setattr(train_inputs, "check_batch", lambda *args: None)
+  before = tflm.run_train_steps(step, batches[:1]).params
+  after = tflm.run_train_steps(step, batches[:2], skip_non_finite=False)
+  assert np.isnan(after.losses[1])
+  for name, value in before.items():  # bit for bit
+    np.testing.assert_array_equal(after.params[name].view(np.uint32),
+                                  value.view(np.uint32), err_msg=name)
+  with caplog.at_level(logging.WARNING):
+    run = tflm.run_train_steps(step, batches)
+  assert run.skipped_steps == (1,)
+  assert np.isfinite(run.losses[[0, 2, 3]]).all()
+  assert all(np.isfinite(v).all() for v in run.params.values())
+  assert any(not np.array_equal(run.params[n], v) for n, v in before.items())
+  assert ("train step 1: the loss is not finite (loss nan); its update was "
+          "skipped, the parameters stay finite. Lower the learning rate."
+          in [r.getMessage() for r in caplog.records])

@@ -223,6 +223,9 @@ def run_train_steps(train_tflite: bytes,
   step whose loss or update is not finite is skipped (its update is not
   applied, the parameters stay finite), logged as a warning and listed in
   ``TrainRun.skipped_steps``; see :mod:`tflite_tl.tflm.skipped_updates`.
+  A kernel-flavor step skips a non-finite loss's update by itself, in TFLM
+  as on the board; the runner then only reports it (and replays only if a
+  parameter read back is not finite).
   """
   check_intact(train_tflite, "train step")
   image_index, label_index = train_inputs_order(train_tflite)
@@ -250,17 +253,24 @@ def run_train_steps(train_tflite: bytes,
 
   losses, params, arena = run(range(len(steps)), measure_arena)
   skipped = []
-  if skip_non_finite and not (np.all(np.isfinite(losses))
-                              and skipped_updates.all_finite(params)):
+  # A kernel-flavor step skips its own update on a non-finite loss
+  # (TL_SOFTMAX_XENT then outputs a zero gradient, which every TL update
+  # applies as no step): report those steps, no replay. Non-finite
+  # parameters (an update that overflows) still need the replay.
+  if (skip_non_finite and tl_params.is_tl_graph(train_tflite)
+      and skipped_updates.all_finite(params)):
+    skipped = [int(k) for k in np.flatnonzero(~np.isfinite(losses))]
+  elif skip_non_finite and not (np.all(np.isfinite(losses))
+                                and skipped_updates.all_finite(params)):
     losses, params, skipped = skipped_updates.replay_skipping(
         lambda indices: run(indices)[:2], len(steps), losses, params,
         lambda: _initial_readouts(train_tflite))
-    for k in skipped:
-      log.warning(
-          "train step %d: the %s is not finite (loss %s); its update was "
-          "skipped, the parameters stay finite. Lower the learning rate.", k,
-          "loss" if not np.isfinite(losses[k]) else "update",
-          f"{losses[k]:g}")
+  for k in skipped:
+    log.warning(
+        "train step %d: the %s is not finite (loss %s); its update was "
+        "skipped, the parameters stay finite. Lower the learning rate.", k,
+        "loss" if not np.isfinite(losses[k]) else "update",
+        f"{losses[k]:g}")
   if not read_params:
     params = {}
   elif tl_params.is_tl_graph(train_tflite):

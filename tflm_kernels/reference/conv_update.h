@@ -2,6 +2,11 @@
 // parameters: TinyTL's biases, TinyTrain's channel-wise sparse updates and
 // tiny-training's int8 graphs with float masters.
 //
+// An all-zero grad_output (TL_SOFTMAX_XENT's gradient of a non-finite loss,
+// propagated) leaves every parameter untouched, bit for bit: the step is
+// skipped rather than computed, because the saved input of such a step is
+// often non-finite itself and 0 * inf = NaN would poison the weights.
+//
 // Each trained weight's gradient
 //   dW[co, ky, kx, ci] = sum_{n, oy, ox} dy[n, oy, ox, co]
 //                        * x[n, oy*stride_h - pad_top + ky,
@@ -127,6 +132,16 @@ inline float TapSum(const ConvGeometry& g, const float* grad_output,
   return sum;
 }
 
+// True when every (unmasked) element of grad_output is zero: one compare
+// per output element, against the MACs of the update.
+inline bool AllZero(const float* grad_output, const uint8_t* mask,
+                    int32_t size) {
+  for (int32_t i = 0; i < size; ++i) {
+    if (MaskedValue(grad_output, mask, i) != 0.0f) return false;
+  }
+  return true;
+}
+
 }  // namespace conv_update_internal
 
 // Gradient of one weight: output channel co, tap (ky, kx), read from channel
@@ -186,6 +201,10 @@ inline bool ConvUpdate(const ConvGeometry& g, const float* grad_output,
   const int32_t axis_size = channel_axis == 0 ? g.out_c : g.in_c;
   if (FirstChannelOutOfRange(channels, num_channels, axis_size) >= 0) {
     return false;
+  }
+  if (conv_update_internal::AllZero(grad_output, mask,
+                                    g.batch * g.out_h * g.out_w * g.out_c)) {
+    return true;  // a zero step (see the header comment)
   }
   if (p.filter != nullptr) {
     const int32_t group_in = g.in_c / g.groups;
@@ -262,6 +281,10 @@ inline bool DepthwiseUpdate(const ConvGeometry& g, const float* grad_output,
                             const TrainedParameters& p) {
   if (FirstChannelOutOfRange(channels, num_channels, g.out_c) >= 0) {
     return false;
+  }
+  if (conv_update_internal::AllZero(grad_output, mask,
+                                    g.batch * g.out_h * g.out_w * g.out_c)) {
+    return true;  // a zero step (see the header comment)
   }
   if (p.filter != nullptr) {
     const int32_t taps = g.filter_h * g.filter_w;
