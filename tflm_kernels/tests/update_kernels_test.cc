@@ -1,6 +1,8 @@
 // TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE math (reference/conv_update.h) against
 // the TF goldens, plus what goldens cannot express: bit-equality with the
-// unfused weight-gradient + SGD kernels, rejected channels.
+// unfused weight-gradient + SGD kernels, rejected channels, the zero step of
+// an all-zero gradient.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -259,6 +261,45 @@ void TestUpdateRejectsBadChannels() {
   TL_EXPECT(bias == std::vector<float>(2, 7.0f));
 }
 
+void TestZeroGradientIsNoStep() {
+  // The gradient of a skipped (non-finite loss) step: all zeros, while the
+  // saved input holds inf and NaN. Nothing is written, not even the int8
+  // copies (set here to values their re-quantization would change).
+  ConvGeometry g{};
+  TL_EXPECT(reference::MakeConvGeometry(1, 3, 3, 2, 2, 2, 2, 1, 1, Padding::kValid, &g));
+  std::vector<float> x(18, 1.0f);
+  x[0] = INFINITY;
+  x[5] = std::nanf("");
+  const std::vector<float> dy(8, 0.0f);
+  std::vector<float> filter(16, 5.0f), bias(2, 7.0f), master(16, 5.0f);
+  std::vector<int8_t> filter_q(16, 3);
+  std::vector<int32_t> bias_q(2, 11);
+  const std::vector<float> scales(2, 0.5f);
+  const reference::SgdOptions sgd{1e30f, true};
+  reference::TrainedParameters dense{};
+  dense.filter = filter.data();
+  dense.bias = bias.data();
+  TL_EXPECT(reference::ConvUpdate<float>(g, dy.data(), nullptr, x.data(),
+                                         reference::kNoQuantization, 2, nullptr, 2, 0, sgd,
+                                         dense));
+  reference::TrainedParameters int8{master.data(), filter_q.data(), scales.data(),
+                                    bias.data(), bias_q.data(), scales.data()};
+  TL_EXPECT(reference::ConvUpdate<float>(g, dy.data(), nullptr, x.data(),
+                                         reference::kNoQuantization, 2, nullptr, 2, 0, sgd,
+                                         int8));
+  ConvGeometry dw{};
+  TL_EXPECT(reference::MakeConvGeometry(1, 3, 3, 2, 2, 2, 2, 1, 1, Padding::kValid, &dw));
+  const std::vector<float> dy_dw(8, 0.0f);
+  TL_EXPECT(reference::DepthwiseUpdate<float>(dw, dy_dw.data(), nullptr, x.data(),
+                                              reference::kNoQuantization, 2, nullptr, 2, sgd,
+                                              int8));
+  TL_EXPECT(filter == std::vector<float>(16, 5.0f));
+  TL_EXPECT(master == std::vector<float>(16, 5.0f));
+  TL_EXPECT(bias == std::vector<float>(2, 7.0f));
+  TL_EXPECT(filter_q == std::vector<int8_t>(16, 3));
+  TL_EXPECT(bias_q == std::vector<int32_t>(2, 11));
+}
+
 void TestRequantization() {
   // Half away from zero, clamped to the symmetric range, NaN to 0.
   TL_EXPECT(reference::QuantizeWeight(0.25f, 0.5f) == 1);
@@ -295,6 +336,7 @@ void RunUpdateKernelTests(const std::string& dir) {
   TestUpdateEqualsUnfusedKernels(dir + "/conv_update.golden", false);
   TestUpdateEqualsUnfusedKernels(dir + "/depthwise_update.golden", true);
   TestUpdateRejectsBadChannels();
+  TestZeroGradientIsNoStep();
 }
 
 }  // namespace testing
