@@ -96,7 +96,6 @@ uint64_t Now() {
 alignas(16) uint8_t g_arena[tltl::kArenaBytes];
 tltl::App g_app;
 FILE* g_session = nullptr;
-int g_last = -1;  // the last byte read: the command being run
 
 int StorageRead(void*, uint32_t offset, void* dst, uint32_t len) {
   memcpy(dst, __tl_storage_start + offset, len);
@@ -113,10 +112,7 @@ int StorageErase(void*, uint32_t offset, uint32_t len) {
   return 0;
 }
 
-int ReadByte(void*) {
-  int c = fgetc(g_session);
-  return c;
-}
+int ReadByte(void*) { return fgetc(g_session); }
 
 void WriteLine(void*, const char* line) {
   fputs(line, stdout);
@@ -163,7 +159,6 @@ int main(int argc, char** argv) {
     int c = fgetc(g_session);
     if (c == EOF || c == 'Q') break;
     ungetc(c, g_session);
-    g_last = c;
     start = Now();
     g_app.Poll();
     end = Now();
