@@ -1,0 +1,15 @@
+"""Export packages of the shipped ``tiny`` backbone for the firmware tests,
+cached per process (several test modules share one lowering); see
+tflite_tl.firmware.qemu_bench.tiny_export."""
+import functools
+
+from tflite_tl.firmware import qemu_bench
+
+NUM_CLASSES = qemu_bench.NUM_CLASSES
+library_dir = qemu_bench.library_dir
+write_files = qemu_bench.write_files
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_case(kernels="tl", precision="float", **kwargs):
+  return qemu_bench.tiny_export(kernels, precision, **kwargs)
