@@ -59,6 +59,7 @@ def firmware_objects(tflm_root, tmp_path_factory):
   return spec, cortex_m.compile_firmware(src, out / "obj")
 
 
+@pytest.mark.slow  # Cortex-M4F compile of the whole library
 def test_an_export_that_fits_links_on_every_cortex_m_board(firmware_objects,
                                                            tmp_path):
   spec, objects = firmware_objects
@@ -78,6 +79,7 @@ def test_an_export_that_fits_links_on_every_cortex_m_board(firmware_objects,
     assert sizes.bss >= spec.arena_bytes + spec.sample_buffer_bytes
 
 
+@pytest.mark.slow  # Cortex-M4F compile of the whole library
 def test_an_export_that_does_not_fit_fails_to_link(tflm_root, tmp_path):
   """More stored samples than the Nano's SRAM holds: the fit check says no,
   and so does the linker."""
@@ -93,6 +95,7 @@ def test_an_export_that_does_not_fit_fails_to_link(tflm_root, tmp_path):
                             tmp_path / "too_big.elf")
 
 
+@pytest.mark.slow  # Cortex-M4F compile of the whole library
 def test_firmware_runs_in_qemu_with_instruction_counts(firmware_objects,
                                                        tmp_path):
   spec, objects = firmware_objects
