@@ -52,8 +52,10 @@ def _session_checks(spec, exe, storage, data):
   return before, after, losses, probe, moved, restored, rebooted
 
 
+# CI runs the kernel flavor (the export's choice with TFLM_ROOT); the
+# builtin flavor's App is the same code with other ops (-m slow).
 @pytest.mark.parametrize("kernels,precision", [
-    ("builtin", "float"), ("tl", "float"),
+    pytest.param("builtin", "float", marks=pytest.mark.slow), ("tl", "float"),
     pytest.param("tl", "int8", marks=pytest.mark.slow)])
 def test_app_trains_saves_and_restores(tflm_root, tmp_path, data, kernels,
                                        precision):

@@ -86,7 +86,11 @@ def test_an_unknown_tl_op_is_named():
     kernel_sources.registrations(["TL_NOT_A_KERNEL"])
 
 
-@pytest.mark.parametrize("target", tflm_library.TARGETS)
+# The Cortex-M4F compile (minutes per case) is -m slow; the host compile
+# with the same flags and -Werror stays in CI.
+@pytest.mark.parametrize("target", [
+    t if t == "host" else pytest.param(t, marks=pytest.mark.slow)
+    for t in tflm_library.TARGETS])
 def test_tl_library_compiles_with_werror(case, target, tmp_path):
   ff.write_files(package.package_files(case.spec), tmp_path)
   report = compile_check.compile_export(tmp_path, target)

@@ -15,6 +15,18 @@ FORMAT = "tflite-tl-export/1"
 _RECORD_KEYS = ("dataset", "resolution", "channels", "weights_sha256", "model")
 
 
+def _variables(spec, predict_names) -> List[Dict[str, Any]]:
+  """The trained variables and whether the predict model reads them:
+  resource variables by name (builtin flavor), variable tensors by their
+  predict-model twin (kernel flavor)."""
+  if spec.tensor_variables:
+    return [dict(t.info.to_dict(), in_predict_model=t.predict_tensor >= 0)
+            for t in spec.tensor_variables]
+  return [dict(v.to_dict(), in_predict_model=(
+      v.container, v.shared_name) in predict_names)
+          for v in spec.variables]
+
+
 def export_report(cfg: ExportConfig, device, model_name: str,
                   pretrained: bool, record: Optional[Dict],
                   model_file: Optional[str], data, batch: int,
@@ -103,9 +115,7 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       "ops": {"train.tflite": flatbuffer.op_counts(spec.train_tflite),
               "predict.tflite": flatbuffer.op_counts(spec.predict_tflite),
               "infer.tflite": flatbuffer.op_counts(spec.infer_int8_tflite)},
-      "variables": [dict(v.to_dict(), in_predict_model=(
-          v.container, v.shared_name) in predict_names)
-                    for v in spec.variables],
+      "variables": _variables(spec, predict_names),
       "arena_bytes": spec.arena_bytes,
       "schema_id": f"0x{spec.schema_id:08x}",
       "files": files,
