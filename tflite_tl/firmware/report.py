@@ -151,7 +151,8 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
     lines += _table(["kernels", "precision", "batch", "train arena B",
                      "RAM needed B", "fits"],
                     [[t["kernels"], t["precision"], t["batch"],
-                      f"{t['train_arena']:,}", f"{t['ram_needed']:,}",
+                      f"{t['train_arena']:,}",
+                      "–" if t.get("reason") else f"{t['ram_needed']:,}",
                       "yes" if t["fits"] else
                       ("no: " + t["reason"] if t.get("reason") else "no")]
                      for t in low["tried"]])
