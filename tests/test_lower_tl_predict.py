@@ -53,6 +53,23 @@ def test_int8_predict_is_bit_exact_with_reference(tiny_b):
   assert np.abs(got - tiny_b(x).numpy()).max() < 0.2
 
 
+def test_int8_predict_of_a_softmax_head_outputs_probabilities():
+  # A Dense(activation="softmax") output: the graph ends in SOFTMAX, and
+  # the reference's predict must too (keras.applications heads are so).
+  inputs = keras.Input((16, 16, 1))
+  y = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+  y = keras.layers.GlobalAveragePooling2D()(y)
+  model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(y))
+  x = _images(6, 16)
+  policy = _int8_policy(model, x)
+  got = _run(graphs.predict_graph(model, policy=policy).tflite,
+             quant.quantize_image(x))
+  ref = QuantizedTrainStep(model, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy() for i in range(6)])
+  np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_int8_mobilenet_backbone_bit_exact():
   model = tl.apply_method(tl.load_pretrained("mobilenet_v2"), "tinytl_b",

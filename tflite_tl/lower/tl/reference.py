@@ -118,6 +118,10 @@ class QuantizedTrainStep(tf.Module):
     self._loss = make_softmax_cross_entropy(
         num_classes=num_classes, batch_size=batch_size,
         label_smoothing=label_smoothing)
+    last = model.outputs[0]._keras_history.layer  # pylint: disable=protected-access
+    self._softmax_output = isinstance(last, keras.layers.Softmax) or (
+        getattr(getattr(last, "activation", None), "__name__", "")
+        == "softmax")
     # Per-channel scales of the int32 biases and of trained int8 kernels
     # (per element of the trained slice), for the no-QAS ablation.
     self._bias_scales: Dict[str, np.ndarray] = {}
@@ -478,8 +482,11 @@ class QuantizedTrainStep(tf.Module):
     return {"loss": loss}
 
   def predict(self, images) -> tf.Tensor:
+    """What the predict graph outputs: logits, or probabilities when the
+    model ends in a softmax (the graph's float SOFTMAX on the logits)."""
     images = tf.convert_to_tensor(images, tf.float32)
-    return self.forward(images, int(images.shape[0]))
+    logits = self.forward(images, int(images.shape[0]))
+    return tf.nn.softmax(logits) if self._softmax_output else logits
 
   def param_values(self) -> Dict[str, np.ndarray]:
     return {n: v.numpy() for n, v in zip(self.param_names, self.params)}
