@@ -245,12 +245,7 @@ class QuantizedTrainStep(tf.Module):
     stride = int(layer.strides[0])
     padding = layer.padding.upper()
     act = node.activation
-    if has_bias:
-      bias = self._weight(node, "bias")
-      bias_q = self._bias_q(node, bias, lq)
-    else:
-      bias = tf.zeros([tflite_filter.shape[axis]], tf.float32)
-      bias_q = tf.constant(lq.bias_q, tf.int64)
+    bias, bias_q = self._conv_biases(node, lq)
     if depthwise:
       y_q = int8_ops.depthwise_conv2d(
           x.q, q_in, lq.filter_q, lq.filter_scales, bias_q, q_out,
@@ -330,12 +325,7 @@ class QuantizedTrainStep(tf.Module):
     stride = int(layer.strides[0])
     padding = layer.padding.upper()
     act = node.activation
-    if has_bias:
-      bias = self._weight(node, "bias")
-      bias_q = self._bias_q(node, bias, lq)
-    else:
-      bias = tf.zeros([lq.filter_scales.shape[0]], tf.float32)
-      bias_q = tf.constant(lq.bias_q, tf.int64)
+    bias, bias_q = self._conv_biases(node, lq)
     filter_q = tf.transpose(filter_q, (3, 0, 1, 2))
     if depthwise:
       y_q = int8_ops.depthwise_conv2d(
@@ -421,6 +411,15 @@ class QuantizedTrainStep(tf.Module):
     mask = self._mask(y_q, q_out, node.activation)
     return Value(_ste(exact, lambda a, b: tf.matmul(a, w_fq) + b,
                       [x.fq, bias], mask), y_q, q_out)
+
+  def _conv_biases(self, node: Node, lq):
+    """(float bias the surrogate adds, int32 bias the int8 conv adds); zeros
+    for a layer without one."""
+    if "bias" in node.weights:
+      bias = self._weight(node, "bias")
+      return bias, self._bias_q(node, bias, lq)
+    return (tf.zeros([lq.filter_scales.shape[0]], tf.float32),
+            tf.constant(lq.bias_q, tf.int64))
 
   def _bias_q(self, node: Node, bias, lq):
     if node.is_trained("bias"):
