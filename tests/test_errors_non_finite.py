@@ -2,8 +2,9 @@
 what would make on-device training NaN is refused before TFLM (NaN pixels,
 labels out of range), and a train step whose loss or update becomes
 non-finite inside the graph is skipped and reported: the parameters stay
-finite. Runs the builtin flavor in the TFLM interpreter, and a kernel-flavor
-step (which skips by itself) in TFLM built from source."""
+finite. Both flavors' steps skip by themselves, as on the board: the builtin
+flavor in the TFLM interpreter, the kernel flavor in TFLM built from
+source."""
 import logging
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from error_fixtures import train_step
 import tflite_tl as tl
 from tflite_tl import tflm
+from tflite_tl.flatbuffer import reader
 from tflite_tl.lower import lower_model
 from tflite_tl.tflm import train_inputs
 from tflite_tl.verify import train_step as ts
@@ -62,6 +64,31 @@ def test_loss_that_becomes_nan_in_the_graph_skips_the_update(caplog):
   assert ("train step 1: the loss is not finite (loss nan); its update was "
           "skipped, the parameters stay finite. Lower the learning rate."
           in messages)
+
+
+def test_builtin_step_skips_a_nan_loss_by_itself():
+  # What the board runs: no host replays anything. A step whose loss is NaN
+  # leaves every parameter (and momentum slot) bit for bit as it was.
+  for momentum in (0.0, 0.9):
+    step = train_step("ft_full", learning_rate=1e30, momentum=momentum)
+    assert reader.updates_are_guarded(step)
+    first = tflm.run_train_steps(step, [(X, Y)], skip_non_finite=False)
+    raw = tflm.run_train_steps(step, [(X, Y)] * 3, skip_non_finite=False)
+    assert np.isnan(raw.losses[1:]).all()
+    assert first.params.keys() == raw.params.keys()
+    for name, value in first.params.items():
+      assert np.isfinite(value).all(), name
+      np.testing.assert_array_equal(raw.params[name].view(np.uint32),
+                                    value.view(np.uint32), err_msg=name)
+
+
+def test_only_a_train_step_counts_as_guarded():
+  lowered = lower_model(
+      tl.apply_method(tl.load_pretrained("tiny", resolution=16), "tinytl_b",
+                      num_classes=3), batch_size=1, learning_rate=0.01)
+  assert reader.updates_are_guarded(lowered.train_tflite)
+  # The predict graph re-assigns each variable to itself, unguarded.
+  assert not reader.updates_are_guarded(lowered.predict_tflite)
 
 
 def test_update_that_overflows_is_skipped():

@@ -92,3 +92,30 @@ def test_an_arena_below_kArenaBytes_is_refused(tflm_root, tmp_path):
   exe = host_app.build_host_app(src, tmp_path / "small", main=main)
   with pytest.raises(host_app.AppError, match="trainer setup failed"):
     host_app.AppSession(exe, tmp_path / "flash.bin")
+
+
+def test_app_skips_and_reports_a_non_finite_loss(tflm_root, tmp_path, data):
+  # A learning rate far too large: the first step's update is finite but
+  # so large that every later forward pass overflows. The board's own
+  # train step skips those updates (nothing replays anything here), the
+  # App says so, and the parameters it saves stay finite.
+  del tflm_root
+  x_train, y_train, x_held, _ = data
+  spec = ff.tiny_case("tl", "float", resolution=RESOLUTION,
+                      max_samples=ff.NUM_CLASSES * SAMPLES_PER_CLASS,
+                      learning_rate=1e30).spec
+  src = ff.library_dir(spec, tmp_path / "export")
+  exe = host_app.build_host_app(src, tmp_path / "tl_host_app")
+  storage = tmp_path / "flash.bin"
+  with host_app.AppSession(exe, storage) as app:
+    for image, label in zip(x_train, y_train):
+      app.add_sample(image, label)
+    app.train(2)
+    steps = 2 * -(-len(x_train) // spec.batch_size)
+    assert 0 < app.skipped_steps < steps
+    app.predict(x_held[0])  # still answers
+    app.save()
+  slot = -(-spec.storage_slot_bytes // 4096) * 4096
+  _, _, payload = persistence.decode_image(storage.read_bytes(), slot)
+  values = np.frombuffer(payload, np.float32)
+  assert values.size and np.isfinite(values).all()

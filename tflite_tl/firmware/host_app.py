@@ -70,6 +70,7 @@ class AppSession:
   def __init__(self, executable: os.PathLike, storage: os.PathLike,
                timeout: float = 600.0):
     self._timeout = timeout
+    self.skipped_steps = 0  # train steps the App reported skipped
     self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
         [str(executable), str(storage)], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -115,14 +116,17 @@ class AppSession:
     return int(match.group(1))
 
   def train(self, epochs: int) -> List[float]:
-    """Mean loss of each epoch."""
+    """Mean loss of each epoch (over the steps that trained); the steps the
+    App skipped for a non-finite loss add up in ``skipped_steps``."""
     self._send(b"T" + str(int(epochs)).encode() + b"\n")
     losses = []
     for _ in range(epochs):
-      match = re.fullmatch(r"epoch (\d+) loss (\S+)", self._line())
+      match = re.fullmatch(r"epoch (\d+) loss (\S+)(?: skipped (\d+) .*)?",
+                           self._line())
       if not match:
         raise AppError("unexpected answer to T")
       losses.append(float(match.group(2)))
+      self.skipped_steps += int(match.group(3) or 0)
     return losses
 
   def save(self) -> int:

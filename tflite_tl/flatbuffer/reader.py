@@ -296,3 +296,21 @@ def total_tensor_bytes(tflite_bytes: bytes) -> int:
     total += count * TYPE_BYTES.get(TYPE_NAMES.get(t.Type()),
                                     _OTHER_TYPE_BYTES)
   return total
+
+
+def updates_are_guarded(tflite_bytes: bytes, subgraph: int = 0) -> bool:
+  """True when every ASSIGN_VARIABLE of ``subgraph`` stores a SELECT_V2.
+
+  That is how a builtin train step skips its own update on a non-finite
+  loss (``SELECT_V2(loss is finite, updated, old)`` per variable); a graph
+  lowered without the guard applies every update, finite or not.
+  """
+  model = root(tflite_bytes)
+  producer: Dict[int, str] = {}
+  stored: List[int] = []
+  for kind, op in _ops(model, subgraph):
+    for i in range(op.OutputsLength()):
+      producer[op.Outputs(i)] = kind
+    if kind == "ASSIGN_VARIABLE":
+      stored.append(op.Inputs(1))
+  return bool(stored) and all(producer.get(t) == "SELECT_V2" for t in stored)

@@ -247,7 +247,8 @@ def masked_grad(grad_output, mask):
 
 
 def sgd_update(weights, grad, learning_rate: float):
-  """weights - learning_rate * grad."""
+  """weights - learning_rate * grad; a NaN or inf grad element leaves its
+  weight as it was."""
   return load_ops().tl_sgd_update(weights, grad, learning_rate=float(learning_rate))
 
 

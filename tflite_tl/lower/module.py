@@ -108,19 +108,28 @@ class TrainStepModule(tf.Module):
       if g is None:
         raise UnsupportedLayerError(
             f"Trained weight '{name}' gets no gradient from the loss.")
-    self._apply_sgd(grads)
+    self._apply_sgd(grads, loss)
     return {"loss": loss}
 
-  def _apply_sgd(self, grads: Sequence[tf.Tensor]):
+  def _apply_sgd(self, grads: Sequence[tf.Tensor], loss: tf.Tensor):
+    """SGD on every parameter, skipped as a whole when ``loss`` is not finite.
+
+    A NaN or inf loss (an overflow, or a NaN that got into the batch) would
+    make every update NaN, and a board has no host to undo it: the step
+    keeps each parameter and momentum slot as it was (one SELECT_V2 per
+    variable on a scalar "loss is finite"; |NaN| < inf and inf < inf are
+    both false). A finite step is bit-identical to the plain update.
+    """
     lr = self.learning_rate
+    finite = tf.less(tf.abs(loss), np.float32(np.inf))
     if self.slots:
       for var, slot, g in zip(self.params, self.slots, grads):
-        velocity = slot * self.momentum + g
+        velocity = tf.where(finite, slot * self.momentum + g, slot)
         slot.assign(velocity)
-        var.assign_sub(velocity * lr)
+        var.assign(tf.where(finite, var - velocity * lr, var))
     else:
       for var, g in zip(self.params, grads):
-        var.assign_sub(g * lr)
+        var.assign(tf.where(finite, var - g * lr, var))
 
   def _infer(self, images):
     logits = self._infer_program(images)

@@ -223,9 +223,10 @@ def run_train_steps(train_tflite: bytes,
   step whose loss or update is not finite is skipped (its update is not
   applied, the parameters stay finite), logged as a warning and listed in
   ``TrainRun.skipped_steps``; see :mod:`tflite_tl.tflm.skipped_updates`.
-  A kernel-flavor step skips a non-finite loss's update by itself, in TFLM
-  as on the board; the runner then only reports it (and replays only if a
-  parameter read back is not finite).
+  A train step skips a non-finite loss's update by itself, in TFLM as on
+  the board (both kernel flavors); the runner then only reports it (and
+  replays only if a parameter read back is not finite, or for a graph
+  lowered without that guard).
   """
   check_intact(train_tflite, "train step")
   image_index, label_index = train_inputs_order(train_tflite)
@@ -253,12 +254,14 @@ def run_train_steps(train_tflite: bytes,
 
   losses, params, arena = run(range(len(steps)), measure_arena)
   skipped = []
-  # A kernel-flavor step skips its own update on a non-finite loss
-  # (TL_SOFTMAX_XENT then outputs a zero gradient, which every TL update
+  # A step lowered today skips its own update on a non-finite loss (the
+  # builtin flavor selects the old value of every variable; in the kernel
+  # flavor TL_SOFTMAX_XENT outputs a zero gradient, which every TL update
   # applies as no step): report those steps, no replay. Non-finite
-  # parameters (an update that overflows) still need the replay.
-  if (skip_non_finite and tl_params.is_tl_graph(train_tflite)
-      and skipped_updates.all_finite(params)):
+  # parameters (an update that overflows) still need the replay, and so
+  # does a graph lowered without the guard.
+  if (skip_non_finite and skipped_updates.all_finite(params)
+      and skipped_updates.skips_by_itself(train_tflite)):
     skipped = [int(k) for k in np.flatnonzero(~np.isfinite(losses))]
   elif skip_non_finite and not (np.all(np.isfinite(losses))
                                 and skipped_updates.all_finite(params)):

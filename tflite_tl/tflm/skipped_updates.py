@@ -17,7 +17,19 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from tflite_tl.flatbuffer import reader
+from tflite_tl.lower.tl import params as tl_params
+
 Run = Callable[[Sequence[int]], Tuple[np.ndarray, Dict[str, np.ndarray]]]
+
+
+def skips_by_itself(train_tflite: bytes) -> bool:
+  """True when the train step leaves its variables as they were on a
+  non-finite loss: a kernel-flavor graph, or a builtin one whose every
+  update is guarded (:func:`tflite_tl.flatbuffer.reader.updates_are_guarded`).
+  """
+  return (tl_params.is_tl_graph(train_tflite)
+          or reader.updates_are_guarded(train_tflite))
 
 
 def all_finite(values: Mapping[str, np.ndarray]) -> bool:

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "tflm_kernels/reference/sgd.h"
+
 namespace tflite_tl {
 namespace reference {
 
@@ -35,7 +37,7 @@ inline void BiasGradFusedSgd(const float* grad_output, int32_t rows,
       sum += grad_output[static_cast<int64_t>(r) * channels + c];
     }
     if (grad_bias != nullptr) grad_bias[c] = sum;
-    bias[c] = bias[c] + (-sum * learning_rate);
+    bias[c] = SgdStep(bias[c], sum, learning_rate);
   }
 }
 

@@ -19,10 +19,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "tflm_kernels/reference/finite.h"
+
 namespace tflite_tl {
 namespace reference {
-
-inline bool IsFinite(float x) { return fabsf(x) <= FLT_MAX; }  // false for NaN
 
 // Index of the first sample whose label lies outside [0, classes), or -1.
 inline int32_t FirstLabelOutOfRange(const int32_t* labels, int32_t batch,

@@ -363,7 +363,38 @@ def sgd_cases():
         tensors[f"expected_velocity_{step}"] = opt.variables[-1].numpy().copy()
     cases.append(GoldenCase(name, {"learning_rate": lr, "momentum": momentum},
                             tensors))
+  cases += [_sgd_non_finite_case(m) for m in (0.0, 0.9)]
   return cases
+
+
+def _sgd_non_finite_case(momentum):
+  """Step 2's gradient has NaN / inf elements: those weights (and velocity
+  elements) keep their step-1 values, the others step as Keras does."""
+  name = "non_finite_momentum" if momentum else "non_finite"
+  rng = _rng(name, 7)
+  lr, size = 0.05, 11
+  w0 = _f32(rng.standard_normal(size))
+  g1, g2 = _f32(rng.standard_normal(size)), _f32(rng.standard_normal(size))
+  bad = np.zeros(size, bool)
+  bad[[2, 5, 7]] = True
+  g2[2], g2[5], g2[7] = np.nan, np.inf, -np.inf
+  var = tf.Variable(w0)
+  opt = keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+  tensors = {"weights": w0, "grad_1": g1, "grad_2": g2}
+  opt.apply_gradients([(tf.constant(g1), var)])
+  tensors["expected_weights_1"] = var.numpy().copy()
+  velocity_1 = opt.variables[-1].numpy().copy() if momentum else None
+  if momentum:
+    tensors["expected_velocity_1"] = velocity_1
+  opt.apply_gradients([(tf.constant(np.where(bad, 0.0, g2).astype(np.float32)),
+                        var)])
+  tensors["expected_weights_2"] = np.where(
+      bad, tensors["expected_weights_1"], var.numpy())
+  if momentum:
+    tensors["expected_velocity_2"] = np.where(
+        bad, velocity_1, opt.variables[-1].numpy())
+  return GoldenCase(name, {"learning_rate": lr, "momentum": momentum},
+                    tensors)
 
 
 def _keras_sgd(value, grad, learning_rate):
@@ -972,7 +1003,8 @@ GENERATORS = {
                              "DepthwiseConv2D input gradient through int8 per-channel weights."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
-    "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum."),
+    "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"
+            "a NaN or inf gradient element leaves its weight (and velocity) as it was."),
     "conv_update": (conv_update_cases, _UPDATE_DOC.format(
         op="TL_CONV_UPDATE", extra="channel_axis 0 trains the listed output channels "
         "(filter rows), 1 the listed input\nchannels (a column per output channel of "

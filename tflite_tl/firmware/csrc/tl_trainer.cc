@@ -1,6 +1,7 @@
 // See tl_trainer.h.
 #include "tl_trainer.h"
 
+#include <cmath>
 #include <new>
 #include <string.h>
 
@@ -266,8 +267,13 @@ TfLiteStatus Trainer::TrainStep(float* loss) {
     }
   }
   if (train_->Invoke() != kTfLiteOk) return Fail("train step");
-  if (loss != nullptr) *loss = train_->output(0)->data.f[0];
+  const float value = train_->output(0)->data.f[0];
+  if (loss != nullptr) *loss = value;
   ++steps_;
+  // The graph itself kept every variable as it was (both kernel flavors
+  // guard their updates on a finite loss); count the step as skipped.
+  last_step_skipped_ = !std::isfinite(value);
+  if (last_step_skipped_) ++skipped_steps_;
   return kTfLiteOk;
 }
 

@@ -120,6 +120,10 @@ class Trainer {
 
   // One SGD step on batch_size images (NHWC; float in [0, 1] or int8) and
   // labels; the variant without images trains on the inputs as they are.
+  // A step whose loss is not finite (NaN or inf: a learning rate too large
+  // for the data) changes no variable, because the exported graph skips
+  // its own update; it still returns kTfLiteOk, with the loss, and
+  // last_step_skipped() tells.
   TfLiteStatus TrainStep(const float* images, const int32_t* labels,
                          float* loss);
   TfLiteStatus TrainStep(const int8_t* images, const int32_t* labels,
@@ -143,6 +147,9 @@ class Trainer {
   TfLiteStatus ResetToExported();
 
   int steps() const { return steps_; }
+  // Steps (of steps()) whose non-finite loss skipped the update.
+  int skipped_steps() const { return skipped_steps_; }
+  bool last_step_skipped() const { return last_step_skipped_; }
 
  private:
   TfLiteStatus ReadVariable(const VariableSpec& v, uint8_t* dst);
@@ -165,6 +172,8 @@ class Trainer {
   bool images_int8_ = false;
   bool resource_variables_ = false;
   int steps_ = 0;
+  int skipped_steps_ = 0;
+  bool last_step_skipped_ = false;
   int staged_ = -1;  // variable currently held in scratch_ during Save
 };
 

@@ -68,6 +68,7 @@ void App::Train(int epochs) {
   for (int e = 0; e < epochs; ++e) {
     float sum = 0.0f;
     int steps = 0;
+    int skipped = 0;
     // Batches walk the ring buffer from a rotating start so every sample is
     // used; the last partial batch wraps around.
     for (int first = 0; first < num_samples_; first += kBatchSize) {
@@ -82,10 +83,24 @@ void App::Train(int epochs) {
         Say("error: train step failed");
         return;
       }
+      // A non-finite loss: the step changed nothing (the graph skips its
+      // own update); report it, and average the steps that trained.
+      if (trainer_.last_step_skipped()) {
+        ++skipped;
+        continue;
+      }
       sum += loss;
       ++steps;
     }
-    Say("epoch %d loss %.4f", e + 1, static_cast<double>(sum / steps));
+    if (skipped == 0) {
+      Say("epoch %d loss %.4f", e + 1, static_cast<double>(sum / steps));
+    } else if (steps > 0) {
+      Say("epoch %d loss %.4f skipped %d (loss not finite; lower the "
+          "learning rate)", e + 1, static_cast<double>(sum / steps), skipped);
+    } else {
+      Say("epoch %d loss nan skipped %d (loss not finite; lower the "
+          "learning rate)", e + 1, skipped);
+    }
   }
 }
 

@@ -4,7 +4,9 @@
 // Commands (one byte, then arguments), answers are text lines:
 //   'I' + IMAGE            -> "pred <label> <class name> <score>"
 //   'L' <label> '\n' IMAGE -> "ok samples=<n>"   (stores a labelled sample)
-//   'T' <epochs> '\n'      -> "epoch <e> loss <mean loss>" per epoch
+//   'T' <epochs> '\n'      -> "epoch <e> loss <mean loss>" per epoch, with
+//                             " skipped <n> (...)" when n steps had a
+//                             non-finite loss (their update is skipped)
 //                             ('T' '\n' alone: kTrainEpochs epochs)
 //   'S'                    -> "saved seq=<n>"    (power-cut-safe)
 //   'R'                    -> "restored seq=<n>"
