@@ -299,18 +299,26 @@ def total_tensor_bytes(tflite_bytes: bytes) -> int:
 
 
 def updates_are_guarded(tflite_bytes: bytes, subgraph: int = 0) -> bool:
-  """True when every ASSIGN_VARIABLE of ``subgraph`` stores a SELECT_V2.
+  """True when every ASSIGN_VARIABLE of ``subgraph`` stores a guarded value.
 
   That is how a builtin train step skips its own update on a non-finite
-  loss (``SELECT_V2(loss is finite, updated, old)`` per variable); a graph
-  lowered without the guard applies every update, finite or not.
+  loss: each variable stores ``SELECT_V2(loss is finite, new, old)``, or
+  ``old - SELECT_V2(loss is finite, step, 0)`` (a parameter's SGD step). A
+  graph lowered without the guard applies every update, finite or not.
   """
   model = root(tflite_bytes)
-  producer: Dict[int, str] = {}
+  producer: Dict[int, Tuple[str, object]] = {}
   stored: List[int] = []
   for kind, op in _ops(model, subgraph):
     for i in range(op.OutputsLength()):
-      producer[op.Outputs(i)] = kind
+      producer[op.Outputs(i)] = (kind, op)
     if kind == "ASSIGN_VARIABLE":
       stored.append(op.Inputs(1))
-  return bool(stored) and all(producer.get(t) == "SELECT_V2" for t in stored)
+
+  def guarded(tensor: int) -> bool:
+    kind, op = producer.get(tensor, (None, None))
+    if kind == "SELECT_V2":
+      return True
+    return kind == "SUB" and producer.get(op.Inputs(1), ("",))[0] == "SELECT_V2"
+
+  return bool(stored) and all(guarded(t) for t in stored)

@@ -116,20 +116,24 @@ class TrainStepModule(tf.Module):
 
     A NaN or inf loss (an overflow, or a NaN that got into the batch) would
     make every update NaN, and a board has no host to undo it: the step
-    keeps each parameter and momentum slot as it was (one SELECT_V2 per
-    variable on a scalar "loss is finite"; |NaN| < inf and inf < inf are
-    both false). A finite step is bit-identical to the plain update.
+    keeps each parameter and momentum slot as it was. Each variable stores
+    ``SELECT_V2(finite, ...)`` on a scalar "loss is finite" (|NaN| < inf
+    and inf < inf are both false); the parameter's own step stays an
+    ``assign_sub`` of the selected amount (0 when skipped), so its read
+    happens at the update, not kept alive from the forward pass through the
+    backward. A finite step is bit-identical to the plain update.
     """
     lr = self.learning_rate
     finite = tf.less(tf.abs(loss), np.float32(np.inf))
+    zero = tf.constant(0.0, tf.float32)
     if self.slots:
       for var, slot, g in zip(self.params, self.slots, grads):
         velocity = tf.where(finite, slot * self.momentum + g, slot)
         slot.assign(velocity)
-        var.assign(tf.where(finite, var - velocity * lr, var))
+        var.assign_sub(tf.where(finite, velocity * lr, zero))
     else:
       for var, g in zip(self.params, grads):
-        var.assign(tf.where(finite, var - g * lr, var))
+        var.assign_sub(tf.where(finite, g * lr, zero))
 
   def _infer(self, images):
     logits = self._infer_program(images)
