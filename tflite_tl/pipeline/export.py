@@ -151,14 +151,17 @@ def _finetune(cfg: ExportConfig, model, x_train, y_train, data,
 
 
 def _int8_model(cfg: ExportConfig, model, x_train, y_train,
-                recipe: train_lib.Recipe) -> bytes:
+                recipe: train_lib.Recipe, calibration: np.ndarray) -> bytes:
+  """infer.tflite, calibrated on ``calibration`` (a seeded sample of every
+  class: the training images come grouped by class, so their first hundred
+  would hold only the first few classes' activation ranges)."""
   source = model
   if cfg.qat_epochs > 0:
     source = quantize.quantization_aware_finetune(
         model, x_train, y_train, epochs=cfg.qat_epochs,
         batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
         seed=cfg.seed)
-  return quantize.quantize_int8(source, x_train, cfg.calibration_images)
+  return quantize.quantize_int8(source, calibration, len(calibration))
 
 
 def _candidates(cfg: ExportConfig):
@@ -516,7 +519,8 @@ def run_export(cfg: ExportConfig,
   with progress.stage("lower") as stage:
     calibration = _calibration(cfg, x_train)
     int8 = _int8_model(cfg, rewritten, x_train, y_train,
-                       tuned.recipe or _recipe(cfg, len(x_train)))
+                       tuned.recipe or _recipe(cfg, len(x_train)),
+                       calibration)
     flavors = plan.flavors
     chosen, tried = _lower(cfg, plan.device, model_name, rewritten, int8,
                            shape, data.class_names, stage, flavors,
