@@ -135,6 +135,9 @@ def test_small_export_end_to_end_is_quiet_and_complete(tmp_path):
   report = json.loads((out / "report.json").read_text())
   assert report["fit"]["fits"]
   assert report["parity"]["train"]["parity"] in ("exact", "within_rounding")
+  # infer.tflite follows the fine-tuned float model (each test image
+  # quantized once, with the int8 model's input scale).
+  assert report["parity"]["inference"]["int8_agreement"] >= 0.9
   host = report["accuracy"]["host_finetune"]
   assert host["recipe"]["epochs"] == 30 and host["test_accuracy"] > 0.3
   device = report["accuracy"]["device_training"]

@@ -78,3 +78,16 @@ def test_crash_description_names_signal_and_op():
       -6, "Node SOFTMAX (number 63f) failed to prepare with status 1\n")
   assert "SIGABRT" in text and "SOFTMAX" in text
   assert "exit code 3" in describe_failure(3, "")
+
+
+def test_encode_images_quantizes_floats_and_keeps_int8_codes():
+  from tflite_tl.flatbuffer.reader import TensorInfo
+  from tflite_tl.tflm.runner import encode_images
+  int8 = TensorInfo("images", (1, 2), "INT8", scale=1 / 255, zero_point=-128)
+  floats = np.array([[0.0, 0.6]], np.float32)
+  codes = encode_images(floats, int8)
+  assert codes.dtype == np.int8 and codes.tolist() == [[-128, 25]]
+  # Codes are not quantized a second time (that saturates every pixel).
+  assert encode_images(codes, int8).tolist() == [[-128, 25]]
+  float_input = TensorInfo("images", (1, 2), "FLOAT32")
+  assert encode_images(floats, float_input).tolist() == floats.tolist()

@@ -1,8 +1,9 @@
 """Full-integer (int8) quantization of the inference model.
 
 Post-training quantization with the TFLite converter; the representative data
-are the first ``num_calibration`` training images of the target set, in order,
-so the result is deterministic. Inputs and outputs are int8 too: a camera's
+are the first ``num_calibration`` of the given images, in order, so the result
+is deterministic (the export passes a seeded sample of every class of the
+training images). Inputs and outputs are int8 too: a camera's
 bytes map to the input with the scale and zero point that the generated
 tl_model_config.h states (kInferInputScale/ZeroPoint), and no float code is
 needed on the board for inference-only deployments.

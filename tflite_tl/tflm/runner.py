@@ -291,7 +291,14 @@ def _initial_readouts(train_tflite: bytes) -> Dict[str, np.ndarray]:
 def encode_images(images: np.ndarray, tensor) -> np.ndarray:
   """Float images in [0, 1] in the input tensor's type: as they are for a
   float input, quantized as TFLM's QUANTIZE would (the quotient in float32,
-  rounded half away from zero, clamped) for int8."""
+  rounded half away from zero, clamped) for int8.
+
+  An int8 array for an int8 input is already quantized (the int8 inference
+  model's callers quantize with its own input scale) and is passed as it is:
+  quantizing its codes again would saturate nearly every pixel.
+  """
+  if tensor.dtype == "INT8" and np.asarray(images).dtype == np.int8:
+    return np.asarray(images)
   images = np.asarray(images, np.float32)
   if tensor.dtype != "INT8":
     return images
