@@ -63,7 +63,9 @@ flags.DEFINE_enum("kernels", _D.kernels, ["builtin", "tl"],
                   "TF converter) or 'tl' (the TL_* training kernels; needs "
                   "TFLM_ROOT).")
 flags.DEFINE_enum("precision", _D.precision, ["float", "int8"],
-                  "Forward pass precision; int8 needs --kernels=tl.")
+                  "Precision: int8 with --kernels=tl is an int8 forward pass; "
+                  "with --kernels=builtin, int8 frozen weights (DEQUANTIZE) "
+                  "and a float32 step.")
 flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD on the integer copies).")
 flags.DEFINE_integer("memory_budget", None, "tinytrain: bytes of training "

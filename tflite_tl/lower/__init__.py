@@ -18,6 +18,7 @@ from tflite_tl.lower.layers import LayerSite
 from tflite_tl.lower.layers import UnsupportedLayerError
 from tflite_tl.lower.layers import register_layer_rule
 from tflite_tl.lower.layers import supported_layer_names
+from tflite_tl.lower.lowering import INT8_CHUNK_ELEMENTS
 from tflite_tl.lower.lowering import LoweredModel
 from tflite_tl.lower.lowering import ParamSpec
 from tflite_tl.lower.lowering import assign_to_keras

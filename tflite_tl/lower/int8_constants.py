@@ -36,6 +36,8 @@ from tflite_tl.lower.fake_quant import FrozenKernel
 
 _OP = schema.BuiltinOperator
 _TT = schema.TensorType
+# TFLM's CONCATENATION takes at most 10 inputs (kMaxInputNum).
+_MAX_CONCAT_INPUTS = 10
 
 
 @dataclasses.dataclass
@@ -109,6 +111,16 @@ class _Graph:
   def __init__(self, model):
     self.model = model
     self.sg = model.subgraphs[0]
+    self._constants = {}  # (type, shape, bytes) -> tensor, unnamed only
+    self._buffers = {}    # bytes -> buffer added here
+
+  def _buffer(self, raw: bytes) -> int:
+    if raw not in self._buffers:
+      buf = schema.BufferT()
+      buf.data = np.frombuffer(raw, np.uint8).copy()
+      self.model.buffers.append(buf)
+      self._buffers[raw] = len(self.model.buffers) - 1
+    return self._buffers[raw]
 
   def opcode(self, code: int) -> int:
     for i, oc in enumerate(self.model.operatorCodes):
@@ -128,20 +140,25 @@ class _Graph:
 
   def tensor(self, name: str, shape, ttype: int,
              data: Optional[np.ndarray] = None, quant=None) -> int:
+    """A new tensor; an unnamed constant equal to an earlier one is that
+    one, and equal constant bytes share one buffer."""
+    key = None
+    if data is not None:
+      raw = np.ascontiguousarray(data).tobytes()
+      key = (ttype, tuple(int(d) for d in shape), raw)
+      if not name and key in self._constants:
+        return self._constants[key]
     t = schema.TensorT()
     t.name = name.encode()
     t.shape = np.asarray(shape, np.int32)
     t.type = ttype
-    t.buffer = 0
-    if data is not None:
-      buf = schema.BufferT()
-      buf.data = np.frombuffer(np.ascontiguousarray(data).tobytes(),
-                               np.uint8).copy()
-      self.model.buffers.append(buf)
-      t.buffer = len(self.model.buffers) - 1
+    t.buffer = 0 if data is None else self._buffer(raw)
     t.quantization = quant
     self.sg.tensors.append(t)
-    return len(self.sg.tensors) - 1
+    index = len(self.sg.tensors) - 1
+    if key is not None and not name:
+      self._constants[key] = index
+    return index
 
   def op(self, code: int, inputs, outputs, options_type=0, options=None):
     op = schema.OperatorT()
@@ -187,13 +204,13 @@ def _rebuild(g: _Graph, use: _Use, out: int, rows=None) -> list:
   """Ops that write ``use``'s float32 value to tensor ``out``; with ``rows``
   = (begin, end) only that block of its first axis (sliced from the int8
   source before any transpose, so the transient stays one block)."""
-  ops, name = [], g.sg.tensors[use.tensor].name.decode() + "/int8"
+  ops = []
   x = use.source
   shape = [int(d) for d in g.sg.tensors[x].shape]
   if use.flips:
-    axes = g.tensor(name + "/flip_axes", [len(use.flips)], _TT.INT32,
+    axes = g.tensor("", [len(use.flips)], _TT.INT32,
                     np.asarray(use.flips, np.int32))
-    y = g.tensor(name + "/flipped", shape, _TT.INT8, quant=_unit_quant())
+    y = g.tensor("", shape, _TT.INT8, quant=_unit_quant())
     ops.append(g.op(_OP.REVERSE_V2, [x, axes], [y],
                     schema.BuiltinOptions.ReverseV2Options,
                     schema.ReverseV2OptionsT()))
@@ -209,13 +226,12 @@ def _rebuild(g: _Graph, use: _Use, out: int, rows=None) -> list:
     lo = [0] * len(shape)
     hi = list(shape)
     lo[axis], hi[axis] = begin, end
-    name += f"/rows{begin}_{end}"
-    spec = [g.tensor(f"{name}/{k}", [len(v)], _TT.INT32,
+    spec = [g.tensor("", [len(v)], _TT.INT32,
                      np.asarray(v, np.int32))
             for k, v in (("begin", lo), ("end", hi),
                          ("strides", [1] * len(shape)))]
     shape = [h - l for l, h in zip(lo, hi)]
-    y = g.tensor(name, shape, _TT.INT8, quant=_unit_quant())
+    y = g.tensor("", shape, _TT.INT8, quant=_unit_quant())
     ops.append(g.op(_OP.STRIDED_SLICE, [x] + spec, [y],
                     schema.BuiltinOptions.StridedSliceOptions,
                     schema.StridedSliceOptionsT()))
@@ -223,19 +239,19 @@ def _rebuild(g: _Graph, use: _Use, out: int, rows=None) -> list:
     if scales.shape[0] > 1:
       scales = scales[begin:end]
   if perm != tuple(range(len(perm))):
-    perm_t = g.tensor(name + "/perm", [len(perm)], _TT.INT32,
+    perm_t = g.tensor("", [len(perm)], _TT.INT32,
                       np.asarray(perm, np.int32))
     shape = [shape[p] for p in perm]
-    y = g.tensor(name + "/transposed", shape, _TT.INT8, quant=_unit_quant())
+    y = g.tensor("", shape, _TT.INT8, quant=_unit_quant())
     ops.append(g.op(_OP.TRANSPOSE, [x, perm_t], [y],
                     schema.BuiltinOptions.TransposeOptions,
                     schema.TransposeOptionsT()))
     x = y
-  q = g.tensor(name + "/q", shape, _TT.FLOAT32)
+  q = g.tensor("", shape, _TT.FLOAT32)
   ops.append(g.op(_OP.DEQUANTIZE, [x], [q],
                   schema.BuiltinOptions.DequantizeOptions,
                   schema.DequantizeOptionsT()))
-  s = g.tensor(name + "/scales", scales.shape, _TT.FLOAT32, scales)
+  s = g.tensor("", scales.shape, _TT.FLOAT32, scales)
   mul = schema.MulOptionsT()
   mul.fusedActivationFunction = schema.ActivationFunctionType.NONE
   ops.append(g.op(_OP.MUL, [q, s], [out], schema.BuiltinOptions.MulOptions,
@@ -279,7 +295,7 @@ def _plan(g: _Graph, kernels: Sequence[FrozenKernel], stats: Int8Stats
           continue
         q, axis = fit
         t = g.sg.tensors[use.tensor]
-        src = g.tensor(t.name.decode() + "/int8", q.shape, _TT.INT8, q,
+        src = g.tensor(use.kernel.name + "/int8", q.shape, _TT.INT8, q,
                        _unit_quant())
         sources.append((src, use.values, axis))
         use.source = src
@@ -311,11 +327,10 @@ def _chunked_fc(g: _Graph, op, use: _Use, chunk_elements: int) -> list:
   if bias >= 0:
     options.fusedActivationFunction = schema.ActivationFunctionType.NONE
   ops, parts = [], []
-  name = out_t.name.decode()
   for begin, end in _chunk_bounds(rows, cols, chunk_elements):
-    w = g.tensor(f"{name}/w{begin}_{end}", [end - begin, cols], _TT.FLOAT32)
+    w = g.tensor("", [end - begin, cols], _TT.FLOAT32)
     ops += _rebuild(g, use, w, rows=(begin, end))
-    part = g.tensor(f"{name}/part{begin}_{end}",
+    part = g.tensor("",
                     out_shape[:-1] + [end - begin], _TT.FLOAT32)
     parts.append(part)
     ops.append(g.op(_OP.FULLY_CONNECTED, [int(op.inputs[0]), w, -1], [part],
@@ -326,7 +341,18 @@ def _chunked_fc(g: _Graph, op, use: _Use, chunk_elements: int) -> list:
       schema.ActivationFunctionType.NONE if bias >= 0 else activation)
   joined = out
   if bias >= 0:
-    joined = g.tensor(name + "/no_bias", out_shape, _TT.FLOAT32)
+    joined = g.tensor("", out_shape, _TT.FLOAT32)
+  while len(parts) > _MAX_CONCAT_INPUTS:
+    groups = [parts[i:i + _MAX_CONCAT_INPUTS]
+              for i in range(0, len(parts), _MAX_CONCAT_INPUTS)]
+    parts = []
+    for group in groups:
+      width = sum(int(g.sg.tensors[t].shape[-1]) for t in group)
+      parts.append(g.tensor("", out_shape[:-1] + [width], _TT.FLOAT32))
+      plain = schema.ConcatenationOptionsT()
+      plain.axis = concat.axis
+      ops.append(g.op(_OP.CONCATENATION, group, [parts[-1]],
+                      schema.BuiltinOptions.ConcatenationOptions, plain))
   ops.append(g.op(_OP.CONCATENATION, parts, [joined],
                   schema.BuiltinOptions.ConcatenationOptions, concat))
   if bias >= 0:
@@ -375,4 +401,9 @@ def store_int8(tflite_bytes: bytes, kernels: Sequence[FrozenKernel],
     stats.float_bytes += 4 * int(np.prod([int(d) for d in t.shape]))
     model.buffers[t.buffer].data = None
     t.buffer = 0
+    if i not in rebuilt:
+      # Read by no op any more: TFLM would still plan a non-constant tensor
+      # for the whole invoke, so it keeps one element.
+      t.shape = np.asarray([1], np.int32)
+      t.shapeSignature = None
   return edit.pack(model), stats

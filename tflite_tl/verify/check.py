@@ -58,7 +58,7 @@ class VerifyConfig:
   tolerance: float = DEFAULT_TOLERANCE
   weights: str = "auto"  # "auto", "pretrained" or "random"
   # The lowering: lower_model's kernels ("builtin"/"tl") and precision
-  # ("float"/"int8", which needs kernels "tl"); qas for int8 updates.
+  # ("float"/"int8"); qas for the tl flavor's int8 updates.
   kernels: str = "builtin"
   precision: str = "float"
   qas: bool = True
@@ -169,7 +169,7 @@ def verify(config: VerifyConfig) -> Dict:
             "weights": weights, "learning_rate": config.learning_rate,
             "seed": config.seed, "kernels": config.kernels,
             "precision": config.precision}
-  if config.precision == "int8":
+  if config.precision == "int8" and config.kernels == "tl":
     report["qas"] = config.qas
   image_shape = [int(d) for d in model.inputs[0].shape[1:]]
   batches = random_batches(config.seed, config.steps, config.batch,
