@@ -68,6 +68,10 @@ flags.DEFINE_enum("precision", _D.precision, ["float", "int8"],
                   "and a float32 step.")
 flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD on the integer copies).")
+flags.DEFINE_integer("int8_chunk_elements", _D.int8_chunk_elements,
+                     "--kernels=builtin --precision=int8: FULLY_CONNECTED "
+                     "weights above this many elements are rebuilt from int8 "
+                     "in row blocks of at most this size (0: whole).")
 flags.DEFINE_integer("memory_budget", None, "tinytrain: bytes of training "
                      "state beyond inference to select under (default: the "
                      "method's).")
@@ -122,6 +126,7 @@ def _verify():
       learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
       weights=FLAGS.weights, kernels=FLAGS.kernels,
       precision=FLAGS.precision, qas=FLAGS.qas,
+      int8_chunk_elements=FLAGS.int8_chunk_elements or None,
       method_options=_method_options()))
 
 

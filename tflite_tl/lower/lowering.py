@@ -99,7 +99,7 @@ PRECISIONS = ("float", "int8")
 # Builtin int8: FULLY_CONNECTED weights above this many elements are rebuilt
 # from int8 in row blocks of at most this size (the float32 block is the
 # arena transient; see tflite_tl.lower.int8_constants).
-INT8_CHUNK_ELEMENTS = 4096
+INT8_CHUNK_ELEMENTS = 32768
 
 
 def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
