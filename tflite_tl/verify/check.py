@@ -17,9 +17,9 @@ import numpy as np
 
 from tflite_tl import ranges
 from tflite_tl._compat import keras
+from tflite_tl.lower import INT8_CHUNK_ELEMENTS
 from tflite_tl.lower import NonBuiltinOpError
 from tflite_tl.lower import lower_model
-from tflite_tl.lower import INT8_CHUNK_ELEMENTS
 from tflite_tl.lower import op_counts
 from tflite_tl.memory import training_memory
 from tflite_tl.models import get_model
