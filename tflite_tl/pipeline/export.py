@@ -571,7 +571,7 @@ def run_export(cfg: ExportConfig,
           and chosen.flavor.kernels == "tl" else None),
       "weight_scales": (
           "frozen kernels int8 per output channel (max|w|/127), rebuilt by "
-          "DEQUANTIZE; float32 activations and updates"
+          "DEQUANTIZE where an op reads them"
           if chosen.flavor == Flavor("builtin", "int8") else None),
   }
   with progress.stage("export") as stage:
