@@ -11,9 +11,10 @@
 Prints the table (json or markdown) and writes a PNG chart (--png): stacked
 arena breakdown per method, each board's usable SRAM as a line. The lowering
 is --kernels (builtin, or tl: the TL_* kernels, needs TFLM_ROOT) and
---precision (float, or int8 with --qas/--noqas); --int8_inference also
-measures the int8 inference model (infer.tflite) and holds the train step
-against it; --compare_kernels profiles the other flavor too and prints both.
+--precision (float, or int8: with --kernels=tl an int8 forward pass with
+--qas/--noqas, with --kernels=builtin int8 frozen weights,
+--int8_chunk_elements); --int8_inference also measures the int8 inference
+model (infer.tflite) and holds the train step against it; --compare_kernels profiles the other flavor too and prints both.
 """
 import json
 import sys
@@ -43,8 +44,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the new head and of the int8 "
 flags.DEFINE_enum("kernels", "builtin", ["builtin", "tl"], "Kernel flavor of "
                   "the lowering: TFLM builtins only, or the TL_* training "
                   "kernels (needs TFLM_ROOT).")
-flags.DEFINE_enum("precision", "float", ["float", "int8"], "Forward pass "
-                  "precision: int8 with --kernels=tl is an int8 forward pass; with "
+flags.DEFINE_enum("precision", "float", ["float", "int8"], "Precision: "
+                  "int8 with --kernels=tl is an int8 forward pass; with "
                   "--kernels=builtin, int8 frozen weights (DEQUANTIZE) and a "
                   "float32 step.")
 flags.DEFINE_bool("qas", True, "int8: quantization-aware scaling of the "

@@ -12,11 +12,12 @@ rebuilt at run time with builtin ops only:
     -> MUL by the per-channel scales (float32 q * s, bit for bit the
        constant it replaces) -> the op that read the constant.
 
-TFLM's DEQUANTIZE is per-tensor only, hence the MUL. Each use gets its own
-chain, inserted right before the op, so the float32 copy lives in the arena
-only while that op runs (the transient is 2 x 4 bytes per weight: the
-dequantized q and the product). Constants of other shapes or values (masks,
-fixed resampling kernels, biases) are left as they are.
+TFLM's DEQUANTIZE is per-tensor only, hence the MUL. Each replaced constant
+is rebuilt right before the first op that reads it (the converter writes one
+constant per layout, each read by one op), so its float32 value lives in
+the arena only while that op runs (the transient is 2 x 4 bytes per
+weight: the dequantized q and the product). Constants of other shapes or
+values (masks, fixed resampling kernels, biases) are left as they are.
 
 With ``chunk_elements`` a FULLY_CONNECTED op whose weight exceeds it is split
 into row blocks (output features), each with its own chain and op, joined by
@@ -226,10 +227,8 @@ def _rebuild(g: _Graph, use: _Use, out: int, rows=None) -> list:
     lo = [0] * len(shape)
     hi = list(shape)
     lo[axis], hi[axis] = begin, end
-    spec = [g.tensor("", [len(v)], _TT.INT32,
-                     np.asarray(v, np.int32))
-            for k, v in (("begin", lo), ("end", hi),
-                         ("strides", [1] * len(shape)))]
+    spec = [g.tensor("", [len(v)], _TT.INT32, np.asarray(v, np.int32))
+            for v in (lo, hi, [1] * len(shape))]  # begin, end, strides
     shape = [h - l for l, h in zip(lo, hi)]
     y = g.tensor("", shape, _TT.INT8, quant=_unit_quant())
     ops.append(g.op(_OP.STRIDED_SLICE, [x] + spec, [y],
@@ -294,7 +293,6 @@ def _plan(g: _Graph, kernels: Sequence[FrozenKernel], stats: Int8Stats
         if fit is None:
           continue
         q, axis = fit
-        t = g.sg.tensors[use.tensor]
         src = g.tensor(use.kernel.name + "/int8", q.shape, _TT.INT8, q,
                        _unit_quant())
         sources.append((src, use.values, axis))
@@ -309,6 +307,7 @@ def _plan(g: _Graph, kernels: Sequence[FrozenKernel], stats: Int8Stats
 
 
 def _chunk_bounds(rows: int, cols: int, chunk_elements: int):
+  """[(begin, end)] row blocks of at most ``chunk_elements`` weights."""
   per = max(1, chunk_elements // max(cols, 1))
   return [(b, min(rows, b + per)) for b in range(0, rows, per)]
 
@@ -330,8 +329,7 @@ def _chunked_fc(g: _Graph, op, use: _Use, chunk_elements: int) -> list:
   for begin, end in _chunk_bounds(rows, cols, chunk_elements):
     w = g.tensor("", [end - begin, cols], _TT.FLOAT32)
     ops += _rebuild(g, use, w, rows=(begin, end))
-    part = g.tensor("",
-                    out_shape[:-1] + [end - begin], _TT.FLOAT32)
+    part = g.tensor("", out_shape[:-1] + [end - begin], _TT.FLOAT32)
     parts.append(part)
     ops.append(g.op(_OP.FULLY_CONNECTED, [int(op.inputs[0]), w, -1], [part],
                     op.builtinOptionsType, options))
