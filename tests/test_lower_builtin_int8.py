@@ -135,3 +135,12 @@ def test_a_wrong_scale_fails_parity(model, lowered):
   result = compare(broken, _batches(model, 5), arena=False,
                    perturbed_references=1)
   assert result["parity"] == "failed", result
+
+
+def test_momentum_keeps_parity(model):
+  lowered = lower_model(model, batch_size=1, learning_rate=0.01,
+                        momentum=0.9, precision="int8")
+  assert lowered.module.slots
+  result = compare(lowered, _batches(model, 3), arena=False,
+                   perturbed_references=1)
+  assert result["parity"] == "exact", result
