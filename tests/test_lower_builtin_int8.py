@@ -10,8 +10,6 @@ from tflite_tl._compat import keras
 from tflite_tl.flatbuffer import edit
 from tflite_tl.lower import lower_model
 from tflite_tl.lower.fake_quant import fake_quantized_kernels
-from tflite_tl.lower.int8_constants import find_layout
-from tflite_tl.lower.int8_constants import per_channel_int8
 from tflite_tl.verify.train_step import compare
 from tflite_tl.verify.train_step import random_batches
 
@@ -40,34 +38,6 @@ def _float_constants(tflite_bytes):
       out.append(np.sort(np.frombuffer(np.asarray(data, np.uint8).tobytes(),
                                        np.float32)))
   return out, m
-
-
-def test_per_channel_fit_and_layouts():
-  rs = np.random.RandomState(0)
-  q = rs.randint(-127, 128, size=(3, 3, 4, 5)).astype(np.float32)
-  s = rs.rand(5).astype(np.float32) + 0.1
-  w = (q * s).astype(np.float32)
-  fit = per_channel_int8(w, s)
-  assert fit is not None and fit[1] == 3
-  np.testing.assert_array_equal(fit[0], q.astype(np.int8))
-  assert per_channel_int8(w * np.float32(1.001), s) is None
-  target = np.transpose(np.flip(w, (0, 1)), (0, 1, 3, 2))
-  assert find_layout(w, target) == ((0, 1), (0, 1, 3, 2))
-  assert find_layout(w, w + 1) is None
-
-
-def test_fake_quantized_kernels_restores_the_model(model):
-  before = [w.numpy().copy() for w in model.weights]
-  with fake_quantized_kernels(model) as kernels:
-    assert kernels
-    assert all(k.name not in {w.name.split(":")[0]
-                              for w in model.trainable_weights}
-               for k in kernels)
-    changed = [not np.array_equal(w.numpy(), b)
-               for w, b in zip(model.weights, before)]
-    assert any(changed)
-  for w, b in zip(model.weights, before):
-    np.testing.assert_array_equal(w.numpy(), b)
 
 
 @pytest.fixture(scope="module")
