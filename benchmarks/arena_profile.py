@@ -7,7 +7,8 @@ allocates: both models in one multi-tenant arena (shared head, both tails).
 
 The lowering is ``lower_model``'s: ``kernels`` "builtin" or "tl" (the TL_*
 training kernels, run by the native TFLM runner built from ``TFLM_ROOT``),
-``precision`` "float" or "int8" (with ``qas``). int8 scales are calibrated on
+``precision`` "float" or "int8" (with ``qas`` for "tl"; builtin int8 stores
+the frozen kernels int8 and computes in float32). int8 scales are calibrated on
 seeded uniform random images: arena and flash sizes do not depend on the
 scale values. With ``int8_inference`` the int8 inference model
 (``infer.tflite``, ``lower.quantize_int8``) is converted and measured too, so
@@ -111,6 +112,8 @@ class ArenaProfile:
     """E.g. ``builtin float``, ``tl int8 QAS``."""
     if self.precision == "float":
       return f"{self.kernels} float"
+    if self.kernels == "builtin":
+      return "builtin int8 weights"
     return f"{self.kernels} int8 {'QAS' if self.qas else 'no QAS'}"
 
 
@@ -124,7 +127,9 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
                     resolution: Optional[int] = None, batch_size: int = 1,
                     num_classes: int = 10, seed: int = 0,
                     kernels: str = "builtin", precision: str = "float",
-                    qas: bool = True, int8_inference: bool = False
+                    qas: bool = True, int8_inference: bool = False,
+                    int8_chunk_elements: Optional[int] = (
+                        lower.INT8_CHUNK_ELEMENTS)
                     ) -> ArenaProfile:
   """Measures train-step and inference arenas of ``model_name`` per method."""
   known = rewrite.list_methods()
@@ -139,9 +144,6 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
         f"zoo: {', '.join(models.list_models())}.")
   if batch_size < 1:
     raise ValueError(f"batch size must be >= 1, got {batch_size}.")
-  if precision == "int8" and kernels != "tl":
-    raise ValueError("precision 'int8' needs kernels 'tl' (the builtin "
-                     "flavor lowers float steps only): add --kernels=tl.")
   backbone, _ = load_backbone(model_name, model_name in shipped, resolution)
   images = calibration_images(backbone.input_shape[1:], seed)
   results = []
@@ -151,7 +153,8 @@ def profile_methods(model_name: str, methods: Sequence[str], *,
     lowered = lower.lower_model(rewritten, batch_size=batch_size,
                                 learning_rate=0.01, kernels=kernels,
                                 precision=precision, qas=qas,
-                                calibration_images=images)
+                                calibration_images=images,
+                                int8_chunk_elements=int8_chunk_elements)
     train = tflm.measure_arena(lowered.train_tflite)
     infer = tflm.measure_arena(lowered.predict_tflite)
     extra = {}

@@ -17,7 +17,7 @@ def lowering_tag(kernels: str = "builtin", precision: str = "float",
     return ""
   tag = f"_{kernels}"
   if precision == "int8":
-    tag += "_int8" + ("" if qas else "_noqas")
+    tag += "_int8" + ("" if qas or kernels == "builtin" else "_noqas")
   return tag
 
 
@@ -28,14 +28,13 @@ DEFAULT_BATCH, DEFAULT_STEPS = 2, 20
 
 def lowering_args(kernels: str, precision: str, qas: bool) -> List[str]:
   """export.verify flags of a lowering (none for the default one)."""
-  if precision == "int8" and kernels != "tl":
-    raise ValueError("--precision=int8 needs --kernels=tl (the builtin "
-                     "flavor lowers float steps only).")
   args = []
   if kernels != "builtin":
     args.append(f"--kernels={kernels}")
   if precision != "float":
-    args += [f"--precision={precision}", "--qas" if qas else "--noqas"]
+    args.append(f"--precision={precision}")
+    if kernels == "tl":  # builtin int8 trains float32 parameters: no QAS
+      args.append("--qas" if qas else "--noqas")
   return args
 
 
@@ -43,6 +42,8 @@ def lowering_label(kernels: str, precision: str, qas: bool) -> str:
   """E.g. ``builtin float``, ``tl int8 no QAS``."""
   if precision == "float":
     return f"{kernels} float"
+  if kernels == "builtin":
+    return "builtin int8 weights"
   return f"{kernels} int8 {'QAS' if qas else 'no QAS'}"
 
 

@@ -11,9 +11,10 @@
 Prints the table (json or markdown) and writes a PNG chart (--png): stacked
 arena breakdown per method, each board's usable SRAM as a line. The lowering
 is --kernels (builtin, or tl: the TL_* kernels, needs TFLM_ROOT) and
---precision (float, or int8 with --qas/--noqas); --int8_inference also
-measures the int8 inference model (infer.tflite) and holds the train step
-against it; --compare_kernels profiles the other flavor too and prints both.
+--precision (float, or int8: with --kernels=tl an int8 forward pass with
+--qas/--noqas, with --kernels=builtin int8 frozen weights,
+--int8_chunk_elements); --int8_inference also measures the int8 inference
+model (infer.tflite) and holds the train step against it; --compare_kernels profiles the other flavor too and prints both.
 """
 import json
 import sys
@@ -23,6 +24,7 @@ from absl import flags
 
 from tflite_tl import console
 from tflite_tl import devices as devices_lib
+from tflite_tl import lower
 from benchmarks import arena_profile
 
 FLAGS = flags.FLAGS
@@ -42,10 +44,16 @@ flags.DEFINE_integer("seed", 0, "Seed of the new head and of the int8 "
 flags.DEFINE_enum("kernels", "builtin", ["builtin", "tl"], "Kernel flavor of "
                   "the lowering: TFLM builtins only, or the TL_* training "
                   "kernels (needs TFLM_ROOT).")
-flags.DEFINE_enum("precision", "float", ["float", "int8"], "Forward pass "
-                  "precision; int8 needs --kernels=tl.")
+flags.DEFINE_enum("precision", "float", ["float", "int8"], "Precision: "
+                  "int8 with --kernels=tl is an int8 forward pass; with "
+                  "--kernels=builtin, int8 frozen weights (DEQUANTIZE) and a "
+                  "float32 step.")
 flags.DEFINE_bool("qas", True, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD on the integer copies).")
+flags.DEFINE_integer("int8_chunk_elements", lower.INT8_CHUNK_ELEMENTS,
+                     "--kernels=builtin --precision=int8: FULLY_CONNECTED "
+                     "weights above this many elements are rebuilt from int8 "
+                     "in row blocks of at most this size (0: whole).")
 flags.DEFINE_bool("int8_inference", False, "Also convert and measure the "
                   "int8 inference model (infer.tflite) and compare the "
                   "train step's arena and flash with it.")
@@ -64,7 +72,8 @@ def main(argv):
     profile = arena_profile.profile_methods(
         FLAGS.model, FLAGS.methods, kernels=FLAGS.kernels,
         precision=FLAGS.precision, qas=FLAGS.qas,
-        int8_inference=FLAGS.int8_inference, **common)
+        int8_inference=FLAGS.int8_inference,
+        int8_chunk_elements=FLAGS.int8_chunk_elements or None, **common)
     other = None
     if FLAGS.compare_kernels:
       other = arena_profile.profile_methods(

@@ -38,8 +38,8 @@ _KERNELS = flags.DEFINE_enum(
     "kernels", "builtin", ["builtin", "tl"], "Kernel flavor of the lowering "
     "(tl: the TL_* training kernels, needs TFLM_ROOT).")
 _PRECISION = flags.DEFINE_enum(
-    "precision", "float", ["float", "int8"], "Forward pass precision; int8 "
-    "needs --kernels=tl.")
+    "precision", "float", ["float", "int8"], "Precision: int8 with --kernels=tl "
+    "is an int8 forward pass, with --kernels=builtin int8 frozen weights.")
 _QAS = flags.DEFINE_bool(
     "qas", True, "int8: quantization-aware scaling of the updates "
     "(--noqas: plain SGD on the integer copies).")

@@ -66,8 +66,10 @@ flags.DEFINE_enum("kernels", _D.kernels, list(pipeline.KERNEL_CHOICES),
                   "builtin.")
 flags.DEFINE_enum("precision", _D.precision, list(pipeline.PRECISION_CHOICES),
                   "Forward pass of the train step: 'int8' (int8 weights and "
-                  "activations, float backward; tl kernels), 'float', or "
-                  "'auto' = int8 where it fits and verifies.")
+                  "activations, float backward; tl kernels; with "
+                  "--kernels=builtin: int8 frozen weights rebuilt by "
+                  "DEQUANTIZE, float32 step), 'float', or 'auto' = int8 "
+                  "where it fits and verifies.")
 flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD of the int8 copies, an "
                   "ablation).")

@@ -63,9 +63,15 @@ flags.DEFINE_enum("kernels", _D.kernels, ["builtin", "tl"],
                   "TF converter) or 'tl' (the TL_* training kernels; needs "
                   "TFLM_ROOT).")
 flags.DEFINE_enum("precision", _D.precision, ["float", "int8"],
-                  "Forward pass precision; int8 needs --kernels=tl.")
+                  "Precision: int8 with --kernels=tl is an int8 forward pass; "
+                  "with --kernels=builtin, int8 frozen weights (DEQUANTIZE) "
+                  "and a float32 step.")
 flags.DEFINE_bool("qas", _D.qas, "int8: quantization-aware scaling of the "
                   "updates (--noqas: plain SGD on the integer copies).")
+flags.DEFINE_integer("int8_chunk_elements", _D.int8_chunk_elements,
+                     "--kernels=builtin --precision=int8: FULLY_CONNECTED "
+                     "weights above this many elements are rebuilt from int8 "
+                     "in row blocks of at most this size (0: whole).")
 flags.DEFINE_integer("memory_budget", None, "tinytrain: bytes of training "
                      "state beyond inference to select under (default: the "
                      "method's).")
@@ -120,6 +126,7 @@ def _verify():
       learning_rate=FLAGS.learning_rate, tolerance=FLAGS.tolerance,
       weights=FLAGS.weights, kernels=FLAGS.kernels,
       precision=FLAGS.precision, qas=FLAGS.qas,
+      int8_chunk_elements=FLAGS.int8_chunk_elements or None,
       method_options=_method_options()))
 
 

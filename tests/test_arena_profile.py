@@ -123,9 +123,10 @@ def test_flavors_side_by_side():
           "| 110,000 / 60,000 | 4.2 | 2.4 | 1.8 |") in md
 
 
-def test_int8_needs_the_kernel_flavor():
-  with pytest.raises(ValueError, match="needs kernels 'tl'.*--kernels=tl"):
-    arena_profile.profile_methods("tiny", ["ft_last"], precision="int8")
+def test_builtin_int8_is_labelled_as_int8_weights():
+  profile = arena_profile.ArenaProfile("tiny", 32, 1, (), kernels="builtin",
+                                       precision="int8")
+  assert profile.lowering == "builtin int8 weights"
 
 
 def test_int8_step_and_inference_measured(native_runner):

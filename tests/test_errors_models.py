@@ -163,7 +163,7 @@ def test_apply_method_unknown_method_and_non_model():
     ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got "
      "1.0."),
     ({"kernels": "cuda"}, "kernels must be one of"),
-    ({"precision": "int8"}, "precision='int8' needs kernels='tl'"),
+    ({"precision": "int4"}, "precision must be one of"),
 ])
 def test_lower_model_arguments(kw, message):
   args = dict(batch_size=1, learning_rate=0.01)

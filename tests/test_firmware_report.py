@@ -81,3 +81,15 @@ def test_markdown_for_arduino_only_board_has_no_esp_idf():
   r["device"] = dict(dev.to_dict(), arena_capacity=dev.arena_capacity())
   md = report.report_markdown(r)
   assert "idf.py" not in md and "rp2040:rp2040:rpipico" in md
+
+
+def test_lowering_section_of_builtin_int8_names_the_weight_quantization():
+  lines = report.lowering_section({"lowering": {
+      "kernels": "builtin", "precision": "int8", "qas": None,
+      "why": "--kernels=builtin --precision=int8", "tried": [],
+      "rejected_by_parity": [], "activation_scales": None,
+      "weight_scales": "frozen kernels int8 per output channel"}})
+  text = "\n".join(lines)
+  assert "**builtin kernels, int8**" in text
+  assert "int8 weights: frozen kernels int8 per output channel" in text
+  assert "quantization-aware" not in text

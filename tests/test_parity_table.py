@@ -81,8 +81,12 @@ def test_lowering_flags_for_export_verify():
   assert verify_table.lowering_args("builtin", "float", True) == []
   assert verify_table.lowering_args("tl", "int8", False) == [
       "--kernels=tl", "--precision=int8", "--noqas"]
-  with pytest.raises(ValueError, match="needs --kernels=tl"):
-    verify_table.lowering_args("builtin", "int8", True)
+  assert verify_table.lowering_args("builtin", "int8", False) == [
+      "--precision=int8"]
+  assert verify_table.lowering_label("builtin", "int8", True) == (
+      "builtin int8 weights")
+  assert verify_table.lowering_tag("builtin", "int8", False) == (
+      "_builtin_int8")
   assert verify_table.lowering_label("tl", "int8", True) == "tl int8 QAS"
 
 

@@ -37,9 +37,18 @@ def test_auto_with_tflm_root_prefers_int8_tl_then_float_then_builtin(
     ({"precision": "int8"}, (_TL_INT8,)),
     ({"precision": "float"}, (_TL_FLOAT, _BUILTIN)),
     ({"kernels": "builtin"}, (_BUILTIN,)),
+    ({"kernels": "builtin", "precision": "int8"},
+     (Flavor("builtin", "int8"),)),
 ])
 def test_explicit_choices_narrow_the_candidates(monkeypatch, kw, expected):
   assert _plan(monkeypatch, True, **kw)[0] == expected
+
+
+def test_builtin_int8_needs_no_tflm_root(monkeypatch):
+  flavors, why = _plan(monkeypatch, False, kernels="builtin",
+                       precision="int8", momentum=0.9)
+  assert flavors == (Flavor("builtin", "int8"),)
+  assert why == "--kernels=builtin --precision=int8"
 
 
 def test_momentum_keeps_auto_on_builtin(monkeypatch):
@@ -49,8 +58,6 @@ def test_momentum_keeps_auto_on_builtin(monkeypatch):
 
 
 @pytest.mark.parametrize("tflm_root, kw, message", [
-    (True, {"kernels": "builtin", "precision": "int8"},
-     "--precision=int8 needs --kernels=tl"),
     (False, {"kernels": "tl"}, "set TFLM_ROOT="),
     (False, {"precision": "int8"}, "set TFLM_ROOT="),
     (True, {"kernels": "tl", "momentum": 0.9}, "plain SGD"),

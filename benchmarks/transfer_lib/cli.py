@@ -71,8 +71,9 @@ def lowering_override(options: Options) -> Optional[plan.Lowering]:
                                     else "float")
   kernels = options.kernels or ("tl" if precision == "int8" else "builtin")
   if precision == "int8" and kernels != "tl":
-    raise ValueError("--precision=int8 needs --kernels=tl (the builtin "
-                     "flavor lowers float steps only).")
+    raise ValueError("--precision=int8 needs --kernels=tl (the transfer "
+                     "benchmark trains the tl flavor's int8 step on the "
+                     "host; builtin int8 stores int8 weights only).")
   if precision == "float" and options.qas is not None:
     raise ValueError("--qas/--noqas is an int8 setting; add "
                      "--precision=int8 or drop it.")

@@ -117,8 +117,8 @@ class RunConfig:
                        f"of {PRECISIONS}, got kernels={self.kernels!r}, "
                        f"precision={self.precision!r}.")
     if self.precision == "int8" and self.kernels != "tl":
-      raise ValueError(f"precision='int8' needs kernels='tl' (the builtin "
-                       f"flavor lowers float steps only), got "
+      raise ValueError(f"precision='int8' needs kernels='tl' (the host "
+                       f"int8 training is the tl flavor's step), got "
                        f"kernels={self.kernels!r} for {self.method}.")
     if self.precision == "int8" and self.optimizer != "sgd":
       raise ValueError(

@@ -139,7 +139,11 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
   lines = ["## Lowering", "",
            f"Train step lowered with **{low['kernels']} kernels, "
            f"{low['precision']}** ({low['why']})."]
-  if low["precision"] == "int8":
+  if low["precision"] == "int8" and low["kernels"] == "builtin":
+    lines.append(
+        f"int8 weights: {low.get('weight_scales')}. Activations, backward "
+        "and updates are float32, as in the float step.")
+  elif low["precision"] == "int8":
     lines.append(
         f"int8 forward (per-channel int8 weights, int8 activations), float32 "
         f"backward, updates {'with' if low['qas'] else 'without'} "

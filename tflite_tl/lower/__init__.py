@@ -3,7 +3,9 @@
 ``lower_model(model, batch_size=..., learning_rate=...)`` returns a
 :class:`LoweredModel` with ``train_tflite`` (forward, loss, backward and SGD
 update of ``model.trainable_weights`` in subgraph 0) and ``predict_tflite``
-(the float forward pass reading the same parameter variables).
+(the float forward pass reading the same parameter variables); with
+``precision="int8"`` the frozen kernels are stored int8 in both
+(:mod:`tflite_tl.lower.int8_constants`).
 ``quantize`` makes the int8 inference model (post-training quantization,
 optionally after quantization-aware training).
 """
@@ -18,6 +20,7 @@ from tflite_tl.lower.layers import LayerSite
 from tflite_tl.lower.layers import UnsupportedLayerError
 from tflite_tl.lower.layers import register_layer_rule
 from tflite_tl.lower.layers import supported_layer_names
+from tflite_tl.lower.lowering import INT8_CHUNK_ELEMENTS
 from tflite_tl.lower.lowering import LoweredModel
 from tflite_tl.lower.lowering import ParamSpec
 from tflite_tl.lower.lowering import assign_to_keras

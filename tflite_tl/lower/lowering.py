@@ -12,6 +12,9 @@ from tflite_tl._compat import tf
 from tflite_tl.lower.builtins import check_builtin_only
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.convert import convert_function
+from tflite_tl.lower.fake_quant import fake_quantized_kernels
+from tflite_tl.lower.int8_constants import Int8Stats
+from tflite_tl.lower.int8_constants import store_int8
 from tflite_tl.lower.module import TrainStepModule
 from tflite_tl.lower.tl import graphs as tl_graphs
 from tflite_tl.lower.tl import params as tl_params
@@ -48,6 +51,8 @@ class LoweredModel:
     param_specs: trained parameters, in ``model.trainable_weights`` order.
     module: the tf.Module; ``module.train_step`` is the TF reference (for an
       int8 lowering a :class:`QuantizedTrainStep`).
+    int8_stats: builtin int8 only: what storing the frozen kernels as int8
+      changed (:class:`tflite_tl.lower.int8_constants.Int8Stats`).
     kernels, precision: how it was lowered. A kernel-flavor graph ("tl")
       keeps its parameters in variable tensors (initial values in their
       buffers) instead of resource variables, its int8 images with scale
@@ -59,6 +64,7 @@ class LoweredModel:
   module: TrainStepModule
   kernels: str = "builtin"
   precision: str = "float"
+  int8_stats: Optional[Int8Stats] = None
 
   @property
   def param_names(self) -> List[str]:
@@ -89,6 +95,11 @@ def _predict_function(module: TrainStepModule):
 
 
 KERNELS = ("builtin", "tl")
+PRECISIONS = ("float", "int8")
+# Builtin int8: FULLY_CONNECTED weights above this many elements are rebuilt
+# from int8 in row blocks of at most this size (the float32 block is the
+# arena transient; see tflite_tl.lower.int8_constants).
+INT8_CHUNK_ELEMENTS = 32768
 
 
 def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
@@ -96,7 +107,9 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
                 infer_batch_size: int = 1, kernels: str = "builtin",
                 precision: str = "float",
                 calibration_images: Optional[np.ndarray] = None,
-                qas: bool = True) -> LoweredModel:
+                qas: bool = True,
+                int8_chunk_elements: Optional[int] = INT8_CHUNK_ELEMENTS
+                ) -> LoweredModel:
   """Lowers ``model``'s training step and predict model to .tflite
   flatbuffers for TFLM.
 
@@ -113,11 +126,20 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
       op by op with the TL_* training kernels of ``tflm_kernels/``, variable
       tensors updated in place; needs TFLM built with those kernels, see
       ``TFLM_ROOT``).
-    precision: "float", or "int8": frozen layers run TFLM's int8 kernels on
-      per-channel int8 weights with activation scales calibrated on
-      ``calibration_images``; the backward pass is float32 (kernels "tl").
-    qas: int8 only: quantization-aware scaling of the updates (False trains
-      the integer copies with plain SGD, an ablation).
+    precision: "float", or "int8". With kernels "tl", frozen layers run
+      TFLM's int8 kernels on per-channel int8 weights with activation scales
+      calibrated on ``calibration_images``; the backward pass is float32.
+      With kernels "builtin", frozen conv/depthwise/dense kernels are
+      stored per-channel int8 in the flatbuffer (no float32 copy) and
+      rebuilt by DEQUANTIZE + MUL where an op reads them; activations, the
+      backward pass and the trained parameters stay float32, and the TF
+      reference trains on the same int8-valued kernels (docs/lower.md).
+    qas: kernels "tl", int8 only: quantization-aware scaling of the updates
+      (False trains the integer copies with plain SGD, an ablation).
+    int8_chunk_elements: kernels "builtin", int8 only: FULLY_CONNECTED
+      weights above this many elements are rebuilt in row blocks of at most
+      this size (None: whole), which bounds the float32 transient in the
+      arena.
 
   Raises:
     UnsupportedLayerError: a layer (named) has no lowering.
@@ -134,15 +156,40 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
                      f"{learning_rate!r}.")
   if kernels not in KERNELS:
     raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}.")
-  if kernels == "tl" or precision != "float":
-    if kernels != "tl":
-      raise ValueError(
-          f"precision={precision!r} needs kernels='tl' (the builtin flavor "
-          "lowers float training steps).")
+  if precision not in PRECISIONS:
+    raise ValueError(f"precision must be one of {PRECISIONS}, got "
+                     f"{precision!r}.")
+  if kernels == "builtin" and precision == "int8":
+    with fake_quantized_kernels(model) as frozen:
+      lowered = _lower_builtin(
+          model, batch_size=batch_size, learning_rate=learning_rate,
+          momentum=momentum, label_smoothing=label_smoothing,
+          infer_batch_size=infer_batch_size)
+    train, stats = store_int8(lowered.train_tflite, frozen,
+                              int8_chunk_elements)
+    predict, _ = store_int8(lowered.predict_tflite, frozen,
+                            int8_chunk_elements)
+    check_builtin_only(train, "train step")
+    check_builtin_only(predict, "predict model")
+    return dataclasses.replace(lowered, train_tflite=train,
+                               predict_tflite=predict, precision="int8",
+                               int8_stats=stats)
+  if kernels == "tl":
     return lower_tl(model, batch_size=batch_size, learning_rate=learning_rate,
                     momentum=momentum, label_smoothing=label_smoothing,
                     precision=precision,
                     calibration_images=calibration_images, qas=qas)
+  return _lower_builtin(model, batch_size=batch_size,
+                        learning_rate=learning_rate, momentum=momentum,
+                        label_smoothing=label_smoothing,
+                        infer_batch_size=infer_batch_size)
+
+
+def _lower_builtin(model: keras.Model, *, batch_size: int,
+                   learning_rate: float, momentum: float,
+                   label_smoothing: float,
+                   infer_batch_size: int) -> LoweredModel:
+  """The builtin flavor of :func:`lower_model` in float32."""
   module = TrainStepModule(
       model, batch_size=batch_size, learning_rate=learning_rate,
       momentum=momentum, label_smoothing=label_smoothing,

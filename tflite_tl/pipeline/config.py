@@ -127,9 +127,13 @@ def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
   if cfg.precision not in PRECISION_CHOICES:
     raise ExportError(f"Unknown --precision '{cfg.precision}'. Supported: "
                       f"{', '.join(PRECISION_CHOICES)}.")
-  if cfg.kernels == "builtin" and cfg.precision == "int8":
-    raise ExportError("--precision=int8 needs --kernels=tl (or auto): the "
-                      "builtin flavor lowers float training steps only.")
+  if cfg.kernels == "builtin":
+    # Builtin int8 = int8 frozen weights (DEQUANTIZE) in a float32 step:
+    # flash like infer.tflite, arena like the float step (docs/lower.md).
+    # Only on request: "auto" keeps builtin float (see docs/lower.md).
+    precision = "int8" if cfg.precision == "int8" else "float"
+    return ((Flavor("builtin", precision),),
+            f"--kernels=builtin{' --precision=int8' * (precision == 'int8')}")
   available = tl_kernels_available()
   if cfg.kernels == "tl" or cfg.precision == "int8":
     if not available:
@@ -144,8 +148,6 @@ def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
                         "--kernels=builtin.")
   precisions = (("int8", "float") if cfg.precision == "auto"
                 else (cfg.precision,))
-  if cfg.kernels == "builtin":
-    return (Flavor("builtin", "float"),), "--kernels=builtin"
   if cfg.kernels == "auto" and not available:
     return ((Flavor("builtin", "float"),),
             f"auto: {TFLM_ROOT_ENV} is not set, so only TFLM's builtin ops "

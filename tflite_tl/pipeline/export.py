@@ -40,6 +40,7 @@ from tflite_tl.firmware import package
 from tflite_tl.firmware import plots
 from tflite_tl.firmware import report as report_lib
 from tflite_tl.lower import quantize
+from tflite_tl.lower.fake_quant import fake_quantized_kernels
 from tflite_tl.pipeline import summary
 from tflite_tl.pipeline import training_budget
 from tflite_tl.pipeline.backbone import image_shape
@@ -326,10 +327,15 @@ def _verify(cfg: ExportConfig, model, chosen: _Lowered, data, x_train,
   y_test = np.asarray(data.y_test)[pick]
   spec = chosen.spec
   with stage.bar(3 if cfg.device_epochs else 2, "check") as bar:
-    if chosen.flavor.precision == "int8":
+    if chosen.flavor.precision == "int8" and chosen.flavor.kernels == "tl":
       # The predict model is int8 too: its TF reference is the same integer
       # arithmetic (tflite_tl.lower.tl.reference), not the float model.
       keras_logits = chosen.lowered.module.predict(x_test).numpy()
+    elif chosen.flavor.precision == "int8":
+      # Builtin int8: the predict model computes with the int8 values of
+      # the frozen kernels, as the train step's reference does.
+      with fake_quantized_kernels(model):
+        keras_logits = model.predict(x_test, batch_size=64, verbose=0)
     else:
       keras_logits = model.predict(x_test, batch_size=64, verbose=0)
     inference = inference_check.inference_parity(
@@ -559,13 +565,18 @@ def run_export(cfg: ExportConfig,
     stage.summary = text
   lowering = {
       "kernels": chosen.flavor.kernels, "precision": chosen.flavor.precision,
-      "qas": cfg.qas if chosen.flavor.precision == "int8" else None,
+      "qas": (cfg.qas if chosen.flavor.precision == "int8"
+              and chosen.flavor.kernels == "tl" else None),
       "why": plan.flavor_reason, "tried": tried,
       "rejected_by_parity": rejected_flavors,
       "activation_scales": (
           f"calibrated on {len(calibration)} of the user's training images "
           "(min/max per tensor)" if chosen.flavor.precision == "int8"
-          else None),
+          and chosen.flavor.kernels == "tl" else None),
+      "weight_scales": (
+          "frozen kernels int8 per output channel (max|w|/127), rebuilt by "
+          "DEQUANTIZE where an op reads them"
+          if chosen.flavor == Flavor("builtin", "int8") else None),
   }
   with progress.stage("export") as stage:
     files = package.package_files(chosen.spec)

@@ -17,6 +17,7 @@ import numpy as np
 
 from tflite_tl import ranges
 from tflite_tl._compat import keras
+from tflite_tl.lower import INT8_CHUNK_ELEMENTS
 from tflite_tl.lower import NonBuiltinOpError
 from tflite_tl.lower import lower_model
 from tflite_tl.lower import op_counts
@@ -58,10 +59,12 @@ class VerifyConfig:
   tolerance: float = DEFAULT_TOLERANCE
   weights: str = "auto"  # "auto", "pretrained" or "random"
   # The lowering: lower_model's kernels ("builtin"/"tl") and precision
-  # ("float"/"int8", which needs kernels "tl"); qas for int8 updates.
+  # ("float"/"int8"); qas for the tl flavor's int8 updates.
   kernels: str = "builtin"
   precision: str = "float"
   qas: bool = True
+  # Builtin int8: row-block size of rebuilt FULLY_CONNECTED weights.
+  int8_chunk_elements: Optional[int] = INT8_CHUNK_ELEMENTS
   # Extra options of the method (e.g. tinytrain's memory_budget).
   method_options: Optional[Dict] = None
 
@@ -169,8 +172,10 @@ def verify(config: VerifyConfig) -> Dict:
             "weights": weights, "learning_rate": config.learning_rate,
             "seed": config.seed, "kernels": config.kernels,
             "precision": config.precision}
-  if config.precision == "int8":
+  if config.precision == "int8" and config.kernels == "tl":
     report["qas"] = config.qas
+  if config.precision == "int8" and config.kernels == "builtin":
+    report["int8_chunk_elements"] = config.int8_chunk_elements
   image_shape = [int(d) for d in model.inputs[0].shape[1:]]
   batches = random_batches(config.seed, config.steps, config.batch,
                            image_shape, config.num_classes)
@@ -178,6 +183,7 @@ def verify(config: VerifyConfig) -> Dict:
     lowered = lower_model(
         model, batch_size=config.batch, learning_rate=config.learning_rate,
         kernels=config.kernels, precision=config.precision, qas=config.qas,
+        int8_chunk_elements=config.int8_chunk_elements,
         # int8 scales from the step's own images (parity, not accuracy).
         calibration_images=np.concatenate([x for x, _ in batches]))
   except NonBuiltinOpError as e:
@@ -219,6 +225,8 @@ def verify(config: VerifyConfig) -> Dict:
     report["nearest_perturbed_reference"] = {
         k: nearest[k] for k in ("max_rel_err_loss", "max_rel_err_params",
                                 "worst_param", "draw")}
+  if lowered.int8_stats is not None:
+    report["int8_weights"] = dataclasses.asdict(lowered.int8_stats)
   selection = selection_of(model)
   if selection is not None:
     report["selection"] = selection.to_dict()
