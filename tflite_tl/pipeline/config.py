@@ -135,30 +135,37 @@ def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
     return ((Flavor("builtin", precision),),
             f"--kernels=builtin{' --precision=int8' * (precision == 'int8')}")
   available = tl_kernels_available()
-  if cfg.kernels == "tl" or cfg.precision == "int8":
+  if cfg.kernels == "tl":
     if not available:
       raise ExportError(
-          f"--kernels=tl / --precision=int8 need the TL_* training kernels "
-          f"in TFLM: set {TFLM_ROOT_ENV}=/path/to/tflite-micro (a "
-          "tflite-micro source tree; it is built once and cached), or use "
-          "--kernels=builtin.")
+          f"--kernels=tl needs the TL_* training kernels in TFLM: set "
+          f"{TFLM_ROOT_ENV}=/path/to/tflite-micro (a tflite-micro source "
+          "tree; it is built once and cached), or use --kernels=builtin.")
     if cfg.momentum:
       raise ExportError(f"--momentum={cfg.momentum}: the TL kernels train "
                         "with plain SGD; use --momentum=0 or "
                         "--kernels=builtin.")
+  # Builtin float before builtin int8: int8 frozen weights (DEQUANTIZE in a
+  # float32 step) take infer.tflite's flash but a little more arena than
+  # float (docs/lower.md), so they are the builtin answer to a model whose
+  # float weights do not fit the flash.
+  builtin = tuple(Flavor("builtin", p) for p in (
+      ("float", "int8") if cfg.precision == "auto" else (cfg.precision,)))
+  if cfg.kernels == "auto" and not available:
+    return builtin, (
+        f"auto: {TFLM_ROOT_ENV} is not set, so only TFLM's builtin ops are "
+        "available (set it to use the smaller TL kernels and int8 "
+        "activations); the first of " + ", ".join(f"[{f}]" for f in builtin)
+        + " that fits the board and passes the TFLM parity check")
+  if cfg.kernels == "auto" and cfg.momentum:
+    return builtin, (
+        f"auto: --momentum={cfg.momentum} needs the builtin flavor (the TL "
+        "kernels train with plain SGD)")
   precisions = (("int8", "float") if cfg.precision == "auto"
                 else (cfg.precision,))
-  if cfg.kernels == "auto" and not available:
-    return ((Flavor("builtin", "float"),),
-            f"auto: {TFLM_ROOT_ENV} is not set, so only TFLM's builtin ops "
-            "are available (set it to use the smaller TL kernels and int8)")
-  if cfg.kernels == "auto" and cfg.momentum:
-    return ((Flavor("builtin", "float"),),
-            f"auto: --momentum={cfg.momentum} needs the builtin flavor (the "
-            "TL kernels train with plain SGD)")
   flavors = tuple(Flavor("tl", p) for p in precisions)
-  if cfg.kernels == "auto" and cfg.precision != "int8":
-    flavors += (Flavor("builtin", "float"),)
+  if cfg.kernels == "auto":
+    flavors += builtin
   reason = ("auto: the TL kernels are available (" + TFLM_ROOT_ENV +
             " is set); the first of " + ", ".join(
                 f"[{f}]" for f in flavors) + " that fits the board and "
