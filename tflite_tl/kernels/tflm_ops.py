@@ -16,9 +16,12 @@ KERNELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "tflm_kernels"
 _CONV_OPTIONS = {"padding": int, "stride_h": int, "stride_w": int}
 _UPDATE_OPTIONS = {"learning_rate": float, "padding": int, "qas": bool, "stride_h": int,
                    "stride_w": int}
-# The 8 inputs of the in-place update ops, by position (absent ones -1).
+# The inputs of the in-place update ops, by position (absent ones -1): 8, or
+# 9 with the fused input gradient (input_grad_filter and the grad_input
+# output, both or neither).
 _UPDATE_INPUTS = ("grad_output", "[mask]", "[input]", "[channels]", "[filter]", "[filter_q]",
-                  "[bias]", "[bias_q]")
+                  "[bias]", "[bias_q]", "[input_grad_filter]")
+_UPDATE_OUTPUTS = ("[grad_input]",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,18 +69,21 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                {"learning_rate": float, "momentum": float},
                "SGD (Keras arithmetic); without outputs the variable tensors are "
                "updated in place."),
-    TflmOpSpec("TL_CONV_UPDATE", "conv_update.cc", _UPDATE_INPUTS, (),
+    TflmOpSpec("TL_CONV_UPDATE", "conv_update.cc", _UPDATE_INPUTS, _UPDATE_OUTPUTS,
                dict(_UPDATE_OPTIONS, channel_axis=int),
                "In-place SGD step of a Conv2D / FULLY_CONNECTED layer's trained "
                "parameters (variable tensors): the chosen output (channel_axis 0) or "
                "input (1) channels of the filter, or of the float master of an int8 "
                "filter_q (re-quantized after the step), and the bias (all channels) "
                "with its int32 copy. qas=False scales integer-domain gradients by "
-               "scale^2."),
-    TflmOpSpec("TL_DEPTHWISE_UPDATE", "depthwise_update.cc", _UPDATE_INPUTS, (),
+               "scale^2. With input_grad_filter (the forward's int8 or float filter) "
+               "it first writes grad_input as TL_CONV_INPUT_GRAD does (the step's "
+               "starting parameters): one op per layer and step."),
+    TflmOpSpec("TL_DEPTHWISE_UPDATE", "depthwise_update.cc", _UPDATE_INPUTS, _UPDATE_OUTPUTS,
                _UPDATE_OPTIONS,
                "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
-               "[1, kh, kw, C], channels index C."),
+               "[1, kh, kw, C], channels index C; the fused input gradient is "
+               "TL_DEPTHWISE_INPUT_GRAD's."),
     TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
                ("loss", "grad_logits"), {"label_smoothing": float},
                "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "

@@ -432,14 +432,19 @@ def _clear_of_ties(quotients, margin=2e-3):
 # TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE cases: dict(name, n, h, w, ci, co, k,
 # s, pad, ...) with the optional keys of _update_spec. filter/bias: "float"
 # (trained float parameter), "int8" (int8 forward: int8/int32 copy plus float
-# master) or None (not trained).
+# master) or None (not trained). input_grad: the fused input gradient through
+# the forward's filter, a float constant ("float"; "float_matrix": a 1x1
+# conv's [Co, Ci] matmul weights), the int8 per-channel constant ("int8") or
+# the trained float filter itself ("filter": the same tensor, read before
+# its update); None: no input gradient.
 def _update_spec(name, n, h, w, ci, co, k=(3, 3), s=1, pad="SAME", groups=1,
                  axis=0, channels=None, subset=False, filt="float", bias="float",
-                 input_type="f32", qas=True, mask=False, lr=0.1, fc=False):
+                 input_type="f32", qas=True, mask=False, lr=0.1, fc=False,
+                 input_grad=None):
   return dict(name=name, n=n, h=h, w=w, ci=ci, co=co, k=k, s=s, pad=pad,
               groups=groups, axis=axis, channels=channels, subset=subset,
               filt=filt, bias=bias, input_type=input_type, qas=qas, mask=mask,
-              lr=lr, fc=fc)
+              lr=lr, fc=fc, input_grad=input_grad)
 
 
 _CONV_UPDATE_CASES = [
@@ -477,6 +482,21 @@ _CONV_UPDATE_CASES = [
                  lr=0.05),
     _update_spec("int8_bias_only_masked_no_qas", 2, 4, 4, 3, 5, filt=None,
                  bias="int8", mask=True, qas=False, lr=200.0),
+    # The fused input gradient (9 inputs, output grad_input).
+    _update_spec("bias_only_masked_input_grad_float", 2, 5, 5, 3, 4, filt=None,
+                 mask=True, input_grad="float"),
+    _update_spec("bias_only_k1_input_grad_float_matrix", 2, 3, 3, 6, 4,
+                 k=(1, 1), pad="VALID", filt=None, mask=True,
+                 input_grad="float_matrix"),
+    _update_spec("float_k3_s2_same_odd_masked_input_grad_filter", 2, 7, 7, 3, 4,
+                 s=2, channels=[3, 1], mask=True, input_grad="filter"),
+    _update_spec("float_g2_k3_s1_valid_input_grad_filter", 1, 6, 6, 4, 6,
+                 pad="VALID", groups=2, input_grad="filter"),
+    _update_spec("fc_bias_only_input_grad_float", 3, 1, 1, 5, 4, k=(1, 1),
+                 pad="VALID", filt=None, fc=True, input_grad="float"),
+    _update_spec("int8_bias_only_masked_input_grad_int8", 2, 5, 5, 3, 4,
+                 s=2, filt=None, bias="int8", mask=True, lr=0.05,
+                 input_grad="int8"),
 ]
 
 _DEPTHWISE_UPDATE_CASES = [
@@ -493,6 +513,13 @@ _DEPTHWISE_UPDATE_CASES = [
                  bias="int8", input_type="i8", qas=False, lr=200.0),
     _update_spec("int8_bias_only_no_qas", 1, 5, 5, 3, 3, filt=None, bias="int8",
                  qas=False, lr=200.0),
+    # The fused input gradient (9 inputs, output grad_input).
+    _update_spec("bias_only_k3_s2_same_odd_masked_input_grad_float", 2, 7, 7, 4,
+                 4, s=2, filt=None, mask=True, input_grad="float"),
+    _update_spec("float_k3_s1_same_input_grad_filter", 1, 5, 5, 3, 3,
+                 mask=True, input_grad="filter"),
+    _update_spec("int8_bias_only_input_grad_int8", 2, 6, 6, 3, 3, s=2,
+                 filt=None, bias="int8", lr=0.05, input_grad="int8"),
 ]
 
 
@@ -520,10 +547,10 @@ def _update_case(spec, depthwise, salt):
   upstream = _f32(rng.standard_normal((n, oh, ow, co)))
   mask, gy = _relu6_masked(rng, upstream) if spec["mask"] else (None, upstream)
   if depthwise:
-    _, gw = _vjp(_depthwise(s, pad), [x, np.transpose(weights, (1, 2, 0, 3))], gy)
+    gx, gw = _vjp(_depthwise(s, pad), [x, np.transpose(weights, (1, 2, 0, 3))], gy)
     grad = np.transpose(gw, (2, 0, 1, 3))  # [C, kh, kw, 1]
   else:
-    _, gw = _vjp(_conv(s, pad, groups), [x, np.transpose(weights, (1, 2, 3, 0))], gy)
+    gx, gw = _vjp(_conv(s, pad, groups), [x, np.transpose(weights, (1, 2, 3, 0))], gy)
     grad = np.transpose(gw, (3, 0, 1, 2))
   grad_bias = gy.astype(np.float64).sum(axis=(0, 1, 2))
 
@@ -606,6 +633,25 @@ def _update_case(spec, depthwise, salt):
       quotients.append(quotient)
   if not all(_clear_of_ties(q) for q in quotients):
     return None
+  input_grad = spec["input_grad"]
+  if input_grad is not None:
+    # grad_input through the filter the forward reads, at the step's start.
+    if input_grad == "filter":
+      params["input_grad_filter_is_filter"] = 1
+    elif input_grad == "int8":
+      q_ig, _ = _quantize_weights(weights, filter_scales[:, None, None, None])
+      real = q_ig.astype(np.float64) * filter_scales.astype(np.float64)[:, None, None, None]
+      if depthwise:
+        gx, _ = _vjp(_depthwise(s, pad), [x, np.transpose(real, (1, 2, 0, 3))], gy)
+      else:
+        gx, _ = _vjp(_conv(s, pad, groups), [x, np.transpose(real, (1, 2, 3, 0))], gy)
+      tensors["input_grad_filter"] = tflite_filter(q_ig)
+      tensors["input_grad_filter_scales"] = filter_scales
+    elif input_grad == "float_matrix":
+      tensors["input_grad_filter"] = weights.reshape(co, fh * fw * cig)
+    else:
+      tensors["input_grad_filter"] = tflite_filter(weights)
+    expected["expected_grad_input"] = _f32(gx)
   tensors.update(expected)
   if spec["fc"]:
     tensors = _fc_shapes(tensors)
@@ -983,7 +1029,11 @@ _UPDATE_DOC = (
     "is a variable tensor updated in place. filter_q_scales / bias_q_scales are\n"
     "the per-channel quantization scales of filter_q / bias_q (zero points 0);\n"
     "input_scale / input_zero_point that of an int8 input. {extra}\n"
-    "Integer outputs (expected_filter_q, expected_bias_q) must match exactly.")
+    "Integer outputs (expected_filter_q, expected_bias_q) must match exactly.\n"
+    "Cases with expected_grad_input also write the fused input gradient (input 8,\n"
+    "output 0) through input_grad_filter (int8 with input_grad_filter_scales), or\n"
+    "with input_grad_filter_is_filter through the trained filter tensor itself,\n"
+    "as it was before the step.")
 
 
 GENERATORS = {
