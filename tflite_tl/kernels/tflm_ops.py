@@ -60,6 +60,12 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                ("grad_output", "filter", "[mask]"), ("grad_input",), _CONV_OPTIONS,
                "DepthwiseConv2D input gradient through an int8 or float filter, with "
                "the optional mask as TL_CONV_INPUT_GRAD."),
+    TflmOpSpec("TL_DEPTHWISE_CONV", "depthwise_conv.cc", ("input", "filter", "[bias]"),
+               ("output", "[mask]"), dict(_CONV_OPTIONS, activation=int),
+               "Float DepthwiseConv2D forward (filter [1, kh, kw, C*M]) with the fused "
+               "activation (0 none, 1 ReLU, 2 ReLU6) and, optionally, the 1-bit mask of "
+               "its linear range on the output (as TL_RELU_MASK); no per-channel "
+               "persistent buffers."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
@@ -163,6 +169,9 @@ def custom_options(op_name: str, **options) -> bytes:
       raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
   if "epsilon" in typed and typed["epsilon"] < 0:
     raise ValueError(f"{op_name} option 'epsilon' must be >= 0, got {typed['epsilon']}")
+  if "activation" in typed and typed["activation"] not in (0, 1, 2):
+    raise ValueError(f"{op_name} option 'activation' is 0 (none), 1 (ReLU) or 2 (ReLU6), "
+                     f"got {typed['activation']}")
   if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
     raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
                      f"(input channels), got {typed['channel_axis']}")

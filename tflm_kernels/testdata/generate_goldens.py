@@ -302,6 +302,63 @@ def depthwise_input_grad_cases():
   return cases
 
 
+# TL_DEPTHWISE_CONV: (name, n, h, w, c, m, kh, kw, stride, padding,
+# activation (0 none, 1 relu, 2 relu6), bias, mask output)
+_DEPTHWISE_CONV_CASES = [
+    ("k3_s1_same_odd_relu6_mask", 1, 5, 5, 3, 1, 3, 3, 1, "SAME", 2, True, True),
+    ("k3_s2_same_odd_batch2_relu_mask", 2, 7, 7, 4, 1, 3, 3, 2, "SAME", 1, True, True),
+    ("k3_s2_same_even_relu6", 1, 8, 8, 5, 1, 3, 3, 2, "SAME", 2, True, False),
+    ("k5_s2_valid_odd_no_activation", 1, 9, 9, 3, 1, 5, 5, 2, "VALID", 0, True, False),
+    ("k3_s1_valid_mult2_no_bias_relu_mask", 2, 6, 5, 2, 2, 3, 3, 1, "VALID", 1, False,
+     True),
+    ("k1_s1_1x1_spatial_relu6_mask", 2, 1, 1, 12, 1, 3, 3, 1, "SAME", 2, True, True),
+]
+
+
+def _depthwise_conv_case(spec, salt):
+  name, n, h, w, c, m, fh, fw, s, pad, act, has_bias, has_mask = spec
+  rng = _rng(name, salt)
+  x = _f32(rng.standard_normal((n, h, w, c)))
+  filt = _f32(rng.standard_normal((fh, fw, c, m)))
+  bias = _f32(rng.standard_normal(c * m)) if has_bias else np.zeros(c * m, np.float32)
+  y = tf.nn.depthwise_conv2d(tf.constant(x, tf.float64), tf.constant(filt, tf.float64),
+                             [1, s, s, 1], pad).numpy() + bias.astype(np.float64)
+  if act:
+    y = np.clip(y, 0.0, 6.0 if act == 2 else np.inf)
+  y = _f32(y)
+  # The mask compares the kernel's float32 output with 0 and 6: keep every
+  # pre-activation value clear of both, so a last-bit difference in the
+  # float32 sum cannot flip a bit.
+  pre = tf.nn.depthwise_conv2d(tf.constant(x, tf.float64), tf.constant(filt, tf.float64),
+                               [1, s, s, 1], pad).numpy() + bias.astype(np.float64)
+  if np.any(np.abs(pre) < 1e-3) or (act == 2 and np.any(np.abs(pre - 6.0) < 1e-3)):
+    return None
+  params = _conv_params(fh, fw, s, pad)
+  params.update(depth_multiplier=m, activation=act)
+  tensors = {"input": x, "filter": filt.reshape(1, fh, fw, c * m)}
+  if has_bias:
+    tensors["bias"] = bias
+  tensors["expected_output"] = y
+  if has_mask:
+    upper = 6.0 if act == 2 else np.inf
+    bits = ((y > 0.0) & (y < upper)).reshape(-1)
+    tensors["expected_mask"] = np.packbits(bits, bitorder="little")
+  return GoldenCase(name, params, tensors)
+
+
+def depthwise_conv_cases():
+  cases = []
+  for spec in _DEPTHWISE_CONV_CASES:
+    for attempt in range(50):
+      case = _depthwise_conv_case(spec, 9 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec[0]}: every draw has a value at an activation bound")
+    cases.append(case)
+  return cases
+
+
 def bias_grad_cases():
   cases = []
   for name, shape, lr in [("single", (1, 1, 1, 1), 0.5),
@@ -1051,6 +1108,12 @@ GENERATORS = {
                               "and input_zero_point."),
     "depthwise_input_grad": (depthwise_input_grad_cases,
                              "DepthwiseConv2D input gradient through int8 per-channel weights."),
+    "depthwise_conv": (depthwise_conv_cases,
+                       "TL_DEPTHWISE_CONV: float tf.nn.depthwise_conv2d + bias + activation\n"
+                       "(0 none, 1 ReLU, 2 ReLU6), float64 rounded once; expected_mask is the\n"
+                       "packed 1-bit mask of the activation's linear range (0 < y < 6 or y > 0)\n"
+                       "on the output, as TL_RELU_MASK; pre-activation values are drawn clear\n"
+                       "of 0 and 6. A case without bias has an absent bias input."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"

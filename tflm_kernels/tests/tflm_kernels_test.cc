@@ -500,6 +500,20 @@ Builder Update(bool depthwise) {
   };
 }
 
+// TL_DEPTHWISE_CONV: input, filter[, bias] -> output[, mask].
+void DepthwiseConv(OpCase& c) {
+  c.Input("input");
+  c.Input("filter");
+  if (c.golden().has_tensor("bias")) c.Input("bias");
+  c.Output("expected_output");
+  if (c.golden().has_tensor("expected_mask")) {
+    c.Output("expected_mask", /*exact=*/true);
+  }
+  c.options = c.ConvOptions();
+  c.options.Int("activation",
+                static_cast<int64_t>(c.golden().param("activation")));
+}
+
 void SoftmaxXent(OpCase& c) {
   c.Input("logits");
   c.Input("labels");
@@ -658,6 +672,7 @@ const GoldenTest kGoldenTests[] = {
     {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "", WeightStandardize},
     {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
      WeightStandardizeGrad},
+    {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
 };
 
 // ---------------------------------------------------------------------------
@@ -809,6 +824,14 @@ const RejectTest kRejectTests[] = {
      Update(true),
      [](OpCase& c) { SetType(c, "bias_q", kTfLiteInt8); },
      "TL_DEPTHWISE_UPDATE: bias_q"},
+    {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "k3_s1_same_odd_relu6_mask",
+     DepthwiseConv, [](OpCase& c) { c.Reshape(c.Index("bias"), {2}); },
+     "TL_DEPTHWISE_CONV: bias must be float32 [3]"},
+    {"depthwise_conv.golden", "TL_DEPTHWISE_CONV",
+     "k3_s2_same_odd_batch2_relu_mask", DepthwiseConv,
+     [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 4}); },
+     "TL_DEPTHWISE_CONV: output is 2x3x3x4 but the convolution output is "
+     "2x4x4x4"},
     // The fused input gradient.
     {"conv_update.golden", "TL_CONV_UPDATE", "bias_only_masked_input_grad_float",
      Update(false),

@@ -4,7 +4,9 @@ Forward: TFLM's CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, float or int8
 (per-channel int8 weights read from flash, int32 bias), with the ReLU/ReLU6
 fused. A frozen float 1x1 conv becomes a FULLY_CONNECTED on the 4-D tensor:
 TFLM's CONV_2D keeps 8 bytes per output channel of persistent arena even for
-float models, FULLY_CONNECTED none.
+float models, FULLY_CONNECTED none. For the same reason a float depthwise conv
+of the train step runs on TL_DEPTHWISE_CONV, which also writes the ReLU mask
+(the predict graph keeps the builtin, for runtimes without TL_* ops).
 
 Backward, one op per layer (only what the method trains):
   TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE  bias and weight gradients fused with
@@ -39,6 +41,7 @@ from tflite_tl.lower.tl.rule_base import register
 from tflite_tl.lower.tl.rule_base import square
 
 _PADDING_CODE = {"VALID": 0, "SAME": 1}
+_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}  # TL_DEPTHWISE_CONV
 # Keras kernel layouts -> TFLite's: conv HWIO -> OHWI, depthwise HWC1 ->
 # 1HWC (both a transpose by (3, 0, 1, 2)), dense [in, out] -> [out, in].
 _TO_TFLITE_4D = (3, 0, 1, 2)
@@ -242,12 +245,25 @@ def depthwise_rule(call: Call) -> Emitted:
     x_in = em.as_float(x)
     p = _float_params(call, "depthwise_kernel", tflite_filter, TO_KERAS_4D)
   y = _output(call, int8)
-  em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
-                    *opt.depthwise_conv2d(strides, padding,
-                                          call.node.activation))
-  own_mask = _mask(call, y)
   geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
               "stride_w": strides}
+  if call.policy.training and not int8:
+    # The train step's float forward: TL_DEPTHWISE_CONV keeps no per-channel
+    # persistent buffers (TFLM's DEPTHWISE_CONV_2D keeps 8 bytes per channel
+    # even in float) and writes the activation's mask in the same op.
+    kind = call.node.activation
+    own_mask = None
+    if kind is not None and call.backward_reaches:
+      own_mask = em.writer.activation(f"{y.name}/mask",
+                                      [(y.num_elements + 7) // 8], np.uint8)
+    em.tl("TL_DEPTHWISE_CONV", [x_in, p.filter, p.bias],
+          [y] + ([own_mask] if own_mask is not None else []),
+          activation=_ACTIVATION_CODE[kind], **geometry)
+  else:
+    em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
+                      *opt.depthwise_conv2d(strides, padding,
+                                            call.node.activation))
+    own_mask = _mask(call, y)
   backward = _backward(call, p, own_mask, x,
                        input_grad_op="TL_DEPTHWISE_INPUT_GRAD",
                        update_op="TL_DEPTHWISE_UPDATE",
