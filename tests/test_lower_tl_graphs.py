@@ -34,6 +34,15 @@ def test_tinytl_b_is_one_op_per_step_of_each_layer(tiny, precision):
   # Every trained bias has an in-place update, no READ/ASSIGN_VARIABLE.
   assert "READ_VARIABLE" not in ops and "ASSIGN_VARIABLE" not in ops
   assert ops["CUSTOM:TL_CONV_UPDATE"] + ops["CUSTOM:TL_DEPTHWISE_UPDATE"] == 8
+  # One op per layer and step: each input gradient is written by the layer's
+  # update op (its 9th input is the forward's filter).
+  assert "CUSTOM:TL_CONV_INPUT_GRAD" not in ops
+  assert "CUSTOM:TL_DEPTHWISE_INPUT_GRAD" not in ops
+  if precision == "float":
+    # The float depthwise forward and its ReLU mask are one TL op; the
+    # predict graph keeps the builtin.
+    assert "DEPTHWISE_CONV_2D" not in ops and ops["CUSTOM:TL_DEPTHWISE_CONV"] > 0
+    assert "DEPTHWISE_CONV_2D" in op_counts(low.predict_tflite)
   assert low.kernels == "tl" and low.precision == precision
   # No transposed or flipped weight copies: train.tflite ~ predict model.
   assert len(low.train_tflite) < 1.45 * len(low.predict_tflite)

@@ -65,6 +65,37 @@ def test_depthwise_update(case):
   _check(case, _run(case, depthwise=True))
 
 
+def _fused_int8_cases():
+  cases = []
+  for kernel in ("conv_update", "depthwise_update"):
+    cases += [(kernel, c) for c in goldens.read_cases(_TESTDATA / f"{kernel}.golden")
+              if c.tensors.get("input_grad_filter") is not None
+              and c.tensors["input_grad_filter"].dtype == np.int8]
+  return cases
+
+
+@pytest.mark.parametrize("kernel,case", _fused_int8_cases(),
+                         ids=lambda v: v if isinstance(v, str) else v.name)
+def test_fused_input_grad_is_the_input_grad_op(kernel, case):
+  # The fused form (9 inputs, output grad_input) computes what
+  # TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD compute before the update;
+  # in TF that is the input-gradient op, then the update op.
+  t, p = case.tensors, case.params
+  want = t["expected_grad_input"]
+  kwargs = dict(strides=(p["stride_h"], p["stride_w"]),
+                padding="SAME" if p["padding"] else "VALID", mask=t.get("mask"))
+  f = t["input_grad_filter"]
+  if kernel == "depthwise_update":
+    got = ops.depthwise_input_grad(t["grad_output"], f, t["input_grad_filter_scales"],
+                                   want.shape[1:3], **kwargs)
+  else:
+    got = ops.conv_input_grad(t["grad_output"], f, t["input_grad_filter_scales"],
+                              want.shape[1:3] if want.ndim == 4 else 1,
+                              groups=want.shape[-1] // f.shape[-1], **kwargs)
+  _close(got, want)
+  _check(case, _run(case, depthwise=kernel == "depthwise_update"))
+
+
 def test_untrained_channels_are_untouched_and_qas_changes_the_step():
   (case,) = [c for c in goldens.read_cases(_TESTDATA / "conv_update.golden")
              if c.name == "int8_k3_s1_same_odd_qas"]

@@ -133,6 +133,28 @@ def depthwise_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
       has_mask=has_mask)
 
 
+_ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "relu6": 2}
+
+
+def depthwise_conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "SAME",
+                   activation: Optional[str] = None):
+  """TL_DEPTHWISE_CONV: float depthwise convolution forward, [1, kh, kw, C*M]
+  filter, optional bias, fused activation (None, "relu", "relu6").
+
+  Returns (output, mask): mask is the packed 1-bit mask of the activation's
+  linear range on output (as relu_mask computes it; all zero without an
+  activation).
+  """
+  if activation not in _ACTIVATIONS:
+    raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+  sh, sw = _pair(strides, "strides")
+  bias, has_bias = _optional(bias, tf.float32)
+  return load_ops().tl_depthwise_conv(
+      tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filter_, tf.float32), bias,
+      has_bias=has_bias, activation=_ACTIVATIONS[activation], stride_h=sh, stride_w=sw,
+      padding=_padding(padding))
+
+
 class UpdatedParameters(NamedTuple):
   """Parameters after TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE; None if not given."""
   weights: Optional[tf.Tensor]

@@ -16,9 +16,12 @@ KERNELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "tflm_kernels"
 _CONV_OPTIONS = {"padding": int, "stride_h": int, "stride_w": int}
 _UPDATE_OPTIONS = {"learning_rate": float, "padding": int, "qas": bool, "stride_h": int,
                    "stride_w": int}
-# The 8 inputs of the in-place update ops, by position (absent ones -1).
+# The inputs of the in-place update ops, by position (absent ones -1): 8, or
+# 9 with the fused input gradient (input_grad_filter and the grad_input
+# output, both or neither).
 _UPDATE_INPUTS = ("grad_output", "[mask]", "[input]", "[channels]", "[filter]", "[filter_q]",
-                  "[bias]", "[bias_q]")
+                  "[bias]", "[bias_q]", "[input_grad_filter]")
+_UPDATE_OUTPUTS = ("[grad_input]",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +60,12 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                ("grad_output", "filter", "[mask]"), ("grad_input",), _CONV_OPTIONS,
                "DepthwiseConv2D input gradient through an int8 or float filter, with "
                "the optional mask as TL_CONV_INPUT_GRAD."),
+    TflmOpSpec("TL_DEPTHWISE_CONV", "depthwise_conv.cc", ("input", "filter", "[bias]"),
+               ("output", "[mask]"), dict(_CONV_OPTIONS, activation=int),
+               "Float DepthwiseConv2D forward (filter [1, kh, kw, C*M]) with the fused "
+               "activation (0 none, 1 ReLU, 2 ReLU6) and, optionally, the 1-bit mask of "
+               "its linear range on the output (as TL_RELU_MASK); no per-channel "
+               "persistent buffers."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
@@ -66,18 +75,21 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                {"learning_rate": float, "momentum": float},
                "SGD (Keras arithmetic); without outputs the variable tensors are "
                "updated in place."),
-    TflmOpSpec("TL_CONV_UPDATE", "conv_update.cc", _UPDATE_INPUTS, (),
+    TflmOpSpec("TL_CONV_UPDATE", "conv_update.cc", _UPDATE_INPUTS, _UPDATE_OUTPUTS,
                dict(_UPDATE_OPTIONS, channel_axis=int),
                "In-place SGD step of a Conv2D / FULLY_CONNECTED layer's trained "
                "parameters (variable tensors): the chosen output (channel_axis 0) or "
                "input (1) channels of the filter, or of the float master of an int8 "
                "filter_q (re-quantized after the step), and the bias (all channels) "
                "with its int32 copy. qas=False scales integer-domain gradients by "
-               "scale^2."),
-    TflmOpSpec("TL_DEPTHWISE_UPDATE", "depthwise_update.cc", _UPDATE_INPUTS, (),
+               "scale^2. With input_grad_filter (the forward's int8 or float filter) "
+               "it first writes grad_input as TL_CONV_INPUT_GRAD does (the step's "
+               "starting parameters): one op per layer and step."),
+    TflmOpSpec("TL_DEPTHWISE_UPDATE", "depthwise_update.cc", _UPDATE_INPUTS, _UPDATE_OUTPUTS,
                _UPDATE_OPTIONS,
                "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
-               "[1, kh, kw, C], channels index C."),
+               "[1, kh, kw, C], channels index C; the fused input gradient is "
+               "TL_DEPTHWISE_INPUT_GRAD's."),
     TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
                ("loss", "grad_logits"), {"label_smoothing": float},
                "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "
@@ -157,6 +169,9 @@ def custom_options(op_name: str, **options) -> bytes:
       raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
   if "epsilon" in typed and typed["epsilon"] < 0:
     raise ValueError(f"{op_name} option 'epsilon' must be >= 0, got {typed['epsilon']}")
+  if "activation" in typed and typed["activation"] not in (0, 1, 2):
+    raise ValueError(f"{op_name} option 'activation' is 0 (none), 1 (ReLU) or 2 (ReLU6), "
+                     f"got {typed['activation']}")
   if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
     raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
                      f"(input channels), got {typed['channel_axis']}")

@@ -32,6 +32,11 @@ void tl_depthwise_weight_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                                    int32_t input_zero_point,
                                    const float* grad_output,
                                    float* grad_filter);
+// activation 0 none, 1 ReLU, 2 ReLU6; mask: the optional output (null: none).
+void tl_depthwise_conv(const tflite_tl::reference::ConvGeometry* g,
+                       const float* input, const float* filter,
+                       const float* bias, int32_t activation, float* output,
+                       uint8_t* mask);
 // mask: the optional 1-bit mask (null: none); both variants are linked.
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,

@@ -302,6 +302,63 @@ def depthwise_input_grad_cases():
   return cases
 
 
+# TL_DEPTHWISE_CONV: (name, n, h, w, c, m, kh, kw, stride, padding,
+# activation (0 none, 1 relu, 2 relu6), bias, mask output)
+_DEPTHWISE_CONV_CASES = [
+    ("k3_s1_same_odd_relu6_mask", 1, 5, 5, 3, 1, 3, 3, 1, "SAME", 2, True, True),
+    ("k3_s2_same_odd_batch2_relu_mask", 2, 7, 7, 4, 1, 3, 3, 2, "SAME", 1, True, True),
+    ("k3_s2_same_even_relu6", 1, 8, 8, 5, 1, 3, 3, 2, "SAME", 2, True, False),
+    ("k5_s2_valid_odd_no_activation", 1, 9, 9, 3, 1, 5, 5, 2, "VALID", 0, True, False),
+    ("k3_s1_valid_mult2_no_bias_relu_mask", 2, 6, 5, 2, 2, 3, 3, 1, "VALID", 1, False,
+     True),
+    ("k1_s1_1x1_spatial_relu6_mask", 2, 1, 1, 12, 1, 3, 3, 1, "SAME", 2, True, True),
+]
+
+
+def _depthwise_conv_case(spec, salt):
+  name, n, h, w, c, m, fh, fw, s, pad, act, has_bias, has_mask = spec
+  rng = _rng(name, salt)
+  x = _f32(rng.standard_normal((n, h, w, c)))
+  filt = _f32(rng.standard_normal((fh, fw, c, m)))
+  bias = _f32(rng.standard_normal(c * m)) if has_bias else np.zeros(c * m, np.float32)
+  y = tf.nn.depthwise_conv2d(tf.constant(x, tf.float64), tf.constant(filt, tf.float64),
+                             [1, s, s, 1], pad).numpy() + bias.astype(np.float64)
+  if act:
+    y = np.clip(y, 0.0, 6.0 if act == 2 else np.inf)
+  y = _f32(y)
+  # The mask compares the kernel's float32 output with 0 and 6: keep every
+  # pre-activation value clear of both, so a last-bit difference in the
+  # float32 sum cannot flip a bit.
+  pre = tf.nn.depthwise_conv2d(tf.constant(x, tf.float64), tf.constant(filt, tf.float64),
+                               [1, s, s, 1], pad).numpy() + bias.astype(np.float64)
+  if np.any(np.abs(pre) < 1e-3) or (act == 2 and np.any(np.abs(pre - 6.0) < 1e-3)):
+    return None
+  params = _conv_params(fh, fw, s, pad)
+  params.update(depth_multiplier=m, activation=act)
+  tensors = {"input": x, "filter": filt.reshape(1, fh, fw, c * m)}
+  if has_bias:
+    tensors["bias"] = bias
+  tensors["expected_output"] = y
+  if has_mask:
+    upper = 6.0 if act == 2 else np.inf
+    bits = ((y > 0.0) & (y < upper)).reshape(-1)
+    tensors["expected_mask"] = np.packbits(bits, bitorder="little")
+  return GoldenCase(name, params, tensors)
+
+
+def depthwise_conv_cases():
+  cases = []
+  for spec in _DEPTHWISE_CONV_CASES:
+    for attempt in range(50):
+      case = _depthwise_conv_case(spec, 9 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec[0]}: every draw has a value at an activation bound")
+    cases.append(case)
+  return cases
+
+
 def bias_grad_cases():
   cases = []
   for name, shape, lr in [("single", (1, 1, 1, 1), 0.5),
@@ -432,14 +489,19 @@ def _clear_of_ties(quotients, margin=2e-3):
 # TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE cases: dict(name, n, h, w, ci, co, k,
 # s, pad, ...) with the optional keys of _update_spec. filter/bias: "float"
 # (trained float parameter), "int8" (int8 forward: int8/int32 copy plus float
-# master) or None (not trained).
+# master) or None (not trained). input_grad: the fused input gradient through
+# the forward's filter, a float constant ("float"; "float_matrix": a 1x1
+# conv's [Co, Ci] matmul weights), the int8 per-channel constant ("int8") or
+# the trained float filter itself ("filter": the same tensor, read before
+# its update); None: no input gradient.
 def _update_spec(name, n, h, w, ci, co, k=(3, 3), s=1, pad="SAME", groups=1,
                  axis=0, channels=None, subset=False, filt="float", bias="float",
-                 input_type="f32", qas=True, mask=False, lr=0.1, fc=False):
+                 input_type="f32", qas=True, mask=False, lr=0.1, fc=False,
+                 input_grad=None):
   return dict(name=name, n=n, h=h, w=w, ci=ci, co=co, k=k, s=s, pad=pad,
               groups=groups, axis=axis, channels=channels, subset=subset,
               filt=filt, bias=bias, input_type=input_type, qas=qas, mask=mask,
-              lr=lr, fc=fc)
+              lr=lr, fc=fc, input_grad=input_grad)
 
 
 _CONV_UPDATE_CASES = [
@@ -477,6 +539,21 @@ _CONV_UPDATE_CASES = [
                  lr=0.05),
     _update_spec("int8_bias_only_masked_no_qas", 2, 4, 4, 3, 5, filt=None,
                  bias="int8", mask=True, qas=False, lr=200.0),
+    # The fused input gradient (9 inputs, output grad_input).
+    _update_spec("bias_only_masked_input_grad_float", 2, 5, 5, 3, 4, filt=None,
+                 mask=True, input_grad="float"),
+    _update_spec("bias_only_k1_input_grad_float_matrix", 2, 3, 3, 6, 4,
+                 k=(1, 1), pad="VALID", filt=None, mask=True,
+                 input_grad="float_matrix"),
+    _update_spec("float_k3_s2_same_odd_masked_input_grad_filter", 2, 7, 7, 3, 4,
+                 s=2, channels=[3, 1], mask=True, input_grad="filter"),
+    _update_spec("float_g2_k3_s1_valid_input_grad_filter", 1, 6, 6, 4, 6,
+                 pad="VALID", groups=2, input_grad="filter"),
+    _update_spec("fc_bias_only_input_grad_float", 3, 1, 1, 5, 4, k=(1, 1),
+                 pad="VALID", filt=None, fc=True, input_grad="float"),
+    _update_spec("int8_bias_only_masked_input_grad_int8", 2, 5, 5, 3, 4,
+                 s=2, filt=None, bias="int8", mask=True, lr=0.05,
+                 input_grad="int8"),
 ]
 
 _DEPTHWISE_UPDATE_CASES = [
@@ -493,6 +570,13 @@ _DEPTHWISE_UPDATE_CASES = [
                  bias="int8", input_type="i8", qas=False, lr=200.0),
     _update_spec("int8_bias_only_no_qas", 1, 5, 5, 3, 3, filt=None, bias="int8",
                  qas=False, lr=200.0),
+    # The fused input gradient (9 inputs, output grad_input).
+    _update_spec("bias_only_k3_s2_same_odd_masked_input_grad_float", 2, 7, 7, 4,
+                 4, s=2, filt=None, mask=True, input_grad="float"),
+    _update_spec("float_k3_s1_same_input_grad_filter", 1, 5, 5, 3, 3,
+                 mask=True, input_grad="filter"),
+    _update_spec("int8_bias_only_input_grad_int8", 2, 6, 6, 3, 3, s=2,
+                 filt=None, bias="int8", lr=0.05, input_grad="int8"),
 ]
 
 
@@ -520,10 +604,10 @@ def _update_case(spec, depthwise, salt):
   upstream = _f32(rng.standard_normal((n, oh, ow, co)))
   mask, gy = _relu6_masked(rng, upstream) if spec["mask"] else (None, upstream)
   if depthwise:
-    _, gw = _vjp(_depthwise(s, pad), [x, np.transpose(weights, (1, 2, 0, 3))], gy)
+    gx, gw = _vjp(_depthwise(s, pad), [x, np.transpose(weights, (1, 2, 0, 3))], gy)
     grad = np.transpose(gw, (2, 0, 1, 3))  # [C, kh, kw, 1]
   else:
-    _, gw = _vjp(_conv(s, pad, groups), [x, np.transpose(weights, (1, 2, 3, 0))], gy)
+    gx, gw = _vjp(_conv(s, pad, groups), [x, np.transpose(weights, (1, 2, 3, 0))], gy)
     grad = np.transpose(gw, (3, 0, 1, 2))
   grad_bias = gy.astype(np.float64).sum(axis=(0, 1, 2))
 
@@ -606,6 +690,25 @@ def _update_case(spec, depthwise, salt):
       quotients.append(quotient)
   if not all(_clear_of_ties(q) for q in quotients):
     return None
+  input_grad = spec["input_grad"]
+  if input_grad is not None:
+    # grad_input through the filter the forward reads, at the step's start.
+    if input_grad == "filter":
+      params["input_grad_filter_is_filter"] = 1
+    elif input_grad == "int8":
+      q_ig, _ = _quantize_weights(weights, filter_scales[:, None, None, None])
+      real = q_ig.astype(np.float64) * filter_scales.astype(np.float64)[:, None, None, None]
+      if depthwise:
+        gx, _ = _vjp(_depthwise(s, pad), [x, np.transpose(real, (1, 2, 0, 3))], gy)
+      else:
+        gx, _ = _vjp(_conv(s, pad, groups), [x, np.transpose(real, (1, 2, 3, 0))], gy)
+      tensors["input_grad_filter"] = tflite_filter(q_ig)
+      tensors["input_grad_filter_scales"] = filter_scales
+    elif input_grad == "float_matrix":
+      tensors["input_grad_filter"] = weights.reshape(co, fh * fw * cig)
+    else:
+      tensors["input_grad_filter"] = tflite_filter(weights)
+    expected["expected_grad_input"] = _f32(gx)
   tensors.update(expected)
   if spec["fc"]:
     tensors = _fc_shapes(tensors)
@@ -983,7 +1086,11 @@ _UPDATE_DOC = (
     "is a variable tensor updated in place. filter_q_scales / bias_q_scales are\n"
     "the per-channel quantization scales of filter_q / bias_q (zero points 0);\n"
     "input_scale / input_zero_point that of an int8 input. {extra}\n"
-    "Integer outputs (expected_filter_q, expected_bias_q) must match exactly.")
+    "Integer outputs (expected_filter_q, expected_bias_q) must match exactly.\n"
+    "Cases with expected_grad_input also write the fused input gradient (input 8,\n"
+    "output 0) through input_grad_filter (int8 with input_grad_filter_scales), or\n"
+    "with input_grad_filter_is_filter through the trained filter tensor itself,\n"
+    "as it was before the step.")
 
 
 GENERATORS = {
@@ -1001,6 +1108,12 @@ GENERATORS = {
                               "and input_zero_point."),
     "depthwise_input_grad": (depthwise_input_grad_cases,
                              "DepthwiseConv2D input gradient through int8 per-channel weights."),
+    "depthwise_conv": (depthwise_conv_cases,
+                       "TL_DEPTHWISE_CONV: float tf.nn.depthwise_conv2d + bias + activation\n"
+                       "(0 none, 1 ReLU, 2 ReLU6), float64 rounded once; expected_mask is the\n"
+                       "packed 1-bit mask of the activation's linear range (0 < y < 6 or y > 0)\n"
+                       "on the output, as TL_RELU_MASK; pre-activation values are drawn clear\n"
+                       "of 0 and 6. A case without bias has an absent bias input."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"

@@ -1,4 +1,5 @@
-// Loss, pooling, resize, normalization and weight-standardization kernels against the TF goldens,
+// Loss, pooling, resize, normalization, weight-standardization and forward depthwise kernels
+// against the TF goldens,
 // plus what goldens cannot express (rejected labels, non-finite handling,
 // adjoint identities).
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "tflm_kernels/reference/avgpool_grad.h"
 #include "tflm_kernels/reference/batch_norm_grad.h"
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/depthwise_conv.h"
 #include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/resize_bilinear_grad.h"
 #include "tflm_kernels/reference/softmax_xent.h"
@@ -301,6 +303,41 @@ void TestWeightStandardizeGrad(const std::string& dir) {
   }
 }
 
+void TestDepthwiseConv(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/depthwise_conv.golden")) {
+    const auto& x = c.tensor("input");
+    const auto& f = c.tensor("filter");
+    const auto& expected = c.tensor("expected_output");
+    ConvGeometry g{};
+    TL_EXPECT(reference::MakeConvGeometry(
+        x.dim(0), x.dim(1), x.dim(2), x.dim(3), f.dim(3), f.dim(1), f.dim(2),
+        static_cast<int32_t>(c.param("stride_h")), static_cast<int32_t>(c.param("stride_w")),
+        c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g));
+    TL_EXPECT(g.out_h == expected.dim(1) && g.out_w == expected.dim(2));
+    const auto input = x.AsFloat();
+    const auto filter = f.AsFloat();
+    const auto bias = c.has_tensor("bias") ? c.tensor("bias").AsFloat() : std::vector<float>();
+    const auto act = static_cast<reference::Activation>(static_cast<int>(c.param("activation")));
+    const auto want = expected.AsFloat();
+    std::vector<float> got(want.size(), 9.0f);
+    std::vector<uint8_t> mask(static_cast<size_t>(reference::MaskBytes(
+                                  static_cast<int32_t>(want.size()))), 0xA5);
+    const bool has_mask = c.has_tensor("expected_mask");
+    reference::DepthwiseConv(g, input.data(), filter.data(), bias.empty() ? nullptr : bias.data(),
+                             act, got.data(), has_mask ? mask.data() : nullptr);
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "depthwise_conv/" + c.name);
+    if (has_mask) {
+      TL_EXPECT(mask == c.tensor("expected_mask").As<uint8_t>());
+      // The fused mask is TL_RELU_MASK's on the kernel's own output.
+      std::vector<uint8_t> separate(mask.size(), 0);
+      reference::PackActivationMask<float, float>(
+          got.data(), static_cast<int32_t>(got.size()), 0.0f,
+          act == reference::Activation::kRelu6 ? 6.0f : INFINITY, separate.data());
+      TL_EXPECT(mask == separate);
+    }
+  }
+}
+
 }  // namespace
 
 void RunLayerKernelTests(const std::string& dir) {
@@ -315,6 +352,7 @@ void RunLayerKernelTests(const std::string& dir) {
   TestBatchNormGrad(dir);
   TestWeightStandardize(dir);
   TestWeightStandardizeGrad(dir);
+  TestDepthwiseConv(dir);
 }
 
 }  // namespace testing

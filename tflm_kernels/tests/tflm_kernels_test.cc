@@ -110,6 +110,9 @@ class OpCase {
   }
   // An absent optional input (tensor index -1, kTfLiteOptionalTensor).
   void Absent() { inputs_.push_back(-1); }
+  // A tensor already added, as another input of the op (e.g. a trained
+  // filter the op also reads for the input gradient).
+  void Reuse(int index) { inputs_.push_back(index); }
   // The golden tensor `name` as an optional input, absent if the case has
   // none. Returns its index or -1.
   int Optional(const std::string& name) {
@@ -467,7 +470,7 @@ Builder Update(bool depthwise) {
     QuantizeInput(c, c.Optional("input"), "input");
     const int channels = c.Optional("channels");
     if (channels >= 0) c.Constant(channels);
-    c.Parameter("filter");
+    const int filter = c.Parameter("filter");
     const int filter_q = c.Parameter("filter_q");
     if (filter_q >= 0) {
       c.QuantizePerChannel(filter_q, "filter_q_scales", depthwise ? 3 : 0);
@@ -475,6 +478,19 @@ Builder Update(bool depthwise) {
     c.Parameter("bias");
     const int bias_q = c.Parameter("bias_q");
     if (bias_q >= 0) c.QuantizePerChannel(bias_q, "bias_q_scales", 0);
+    // The fused input gradient: input 8 (a constant filter, or the trained
+    // filter tensor itself) and output 0.
+    if (g.has_tensor("input_grad_filter")) {
+      const int f = c.Input("input_grad_filter");
+      c.Constant(f);
+      if (g.tensor("input_grad_filter").dtype == "i8") {
+        c.QuantizePerChannel(f, "input_grad_filter_scales", depthwise ? 3 : 0);
+      }
+      c.Output("expected_grad_input");
+    } else if (g.param_or("input_grad_filter_is_filter", 0) != 0) {
+      c.Reuse(filter);
+      c.Output("expected_grad_input");
+    }
     c.options = c.ConvOptions();
     c.options.Float("learning_rate", g.param("learning_rate"))
         .Bool("qas", g.param("qas") != 0);
@@ -482,6 +498,20 @@ Builder Update(bool depthwise) {
       c.options.Int("channel_axis", static_cast<int64_t>(g.param("channel_axis")));
     }
   };
+}
+
+// TL_DEPTHWISE_CONV: input, filter[, bias] -> output[, mask].
+void DepthwiseConv(OpCase& c) {
+  c.Input("input");
+  c.Input("filter");
+  if (c.golden().has_tensor("bias")) c.Input("bias");
+  c.Output("expected_output");
+  if (c.golden().has_tensor("expected_mask")) {
+    c.Output("expected_mask", /*exact=*/true);
+  }
+  c.options = c.ConvOptions();
+  c.options.Int("activation",
+                static_cast<int64_t>(c.golden().param("activation")));
 }
 
 void SoftmaxXent(OpCase& c) {
@@ -642,6 +672,7 @@ const GoldenTest kGoldenTests[] = {
     {"weight_standardize.golden", "TL_WEIGHT_STANDARDIZE", "", WeightStandardize},
     {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
      WeightStandardizeGrad},
+    {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
 };
 
 // ---------------------------------------------------------------------------
@@ -793,6 +824,25 @@ const RejectTest kRejectTests[] = {
      Update(true),
      [](OpCase& c) { SetType(c, "bias_q", kTfLiteInt8); },
      "TL_DEPTHWISE_UPDATE: bias_q"},
+    {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "k3_s1_same_odd_relu6_mask",
+     DepthwiseConv, [](OpCase& c) { c.Reshape(c.Index("bias"), {2}); },
+     "TL_DEPTHWISE_CONV: bias must be float32 [3]"},
+    {"depthwise_conv.golden", "TL_DEPTHWISE_CONV",
+     "k3_s2_same_odd_batch2_relu_mask", DepthwiseConv,
+     [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 4}); },
+     "TL_DEPTHWISE_CONV: output is 2x3x3x4 but the convolution output is "
+     "2x4x4x4"},
+    // The fused input gradient.
+    {"conv_update.golden", "TL_CONV_UPDATE", "bias_only_masked_input_grad_float",
+     Update(false),
+     [](OpCase& c) { c.Reshape(c.Index("expected_grad_input"), {2, 5, 5, 2}); },
+     "TL_CONV_UPDATE: input_grad_filter is [4, 3, 3, 3]; expected 4 output "
+     "channels and a divisor of grad_input's 2 channels"},
+    {"depthwise_update.golden", "TL_DEPTHWISE_UPDATE",
+     "bias_only_k3_s2_same_odd_masked_input_grad_float", Update(true),
+     [](OpCase& c) { SetType(c, "input_grad_filter", kTfLiteInt16); },
+     "TL_DEPTHWISE_UPDATE: input_grad_filter (input 8) must be the forward's "
+     "int8 or float32 [1, kh, kw, C] filter"},
     // Loss, pooling, resize, normalization.
     {"softmax_xent.golden", "TL_SOFTMAX_XENT", "n3_k5", SoftmaxXent,
      [](OpCase& c) { SetType(c, "labels", kTfLiteFloat32); },

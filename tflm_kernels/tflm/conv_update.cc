@@ -1,9 +1,10 @@
 // TL_CONV_UPDATE: TFLite Micro adapter of reference/conv_update.h for CONV_2D
 // (grouped too) and FULLY_CONNECTED (the 1x1 case, rank-2 tensors).
 //
-// The SGD step of a layer's trained parameters, in place on variable tensors;
-// no outputs. Inputs (grad_output, mask, input, channels, filter, filter_q,
-// bias, bias_q): see parameter_update.h.
+// The SGD step of a layer's trained parameters, in place on variable tensors.
+// Inputs (grad_output, mask, input, channels, filter, filter_q, bias, bias_q
+// [, input_grad_filter]) and the optional output (grad_input, the fused input
+// gradient, computed first): see parameter_update.h.
 // options: "channel_axis" (0: channels are output channels, 1: input
 //          channels), "learning_rate", "padding" (0 VALID, 1 SAME), "qas"
 //          (bool), "stride_h", "stride_w"

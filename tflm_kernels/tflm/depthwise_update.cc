@@ -1,9 +1,10 @@
 // TL_DEPTHWISE_UPDATE: TFLite Micro adapter of reference/conv_update.h for
 // DEPTHWISE_CONV_2D with depth multiplier 1 (filter [1, kh, kw, C]).
 //
-// The SGD step of a layer's trained parameters, in place on variable tensors;
-// no outputs. Inputs (grad_output, mask, input, channels, filter, filter_q,
-// bias, bias_q): see parameter_update.h; channels index C, the saved input is
+// The SGD step of a layer's trained parameters, in place on variable tensors.
+// Inputs (grad_output, mask, input, channels, filter, filter_q, bias, bias_q
+// [, input_grad_filter]) and the optional output (grad_input, the fused input
+// gradient, computed first): see parameter_update.h; channels index C, the saved input is
 // [N, H, W, C] or only the chosen channels [N, H, W, K], and the master of an
 // int8 filter is [1, kh, kw, K].
 // options: "learning_rate", "padding" (0 VALID, 1 SAME), "qas" (bool),

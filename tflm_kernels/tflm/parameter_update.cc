@@ -3,6 +3,8 @@
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tflm_kernels/reference/activation_mask.h"
+#include "tflm_kernels/reference/conv_input_grad.h"
+#include "tflm_kernels/reference/depthwise_input_grad.h"
 
 namespace tflite_tl {
 namespace tflm {
@@ -17,6 +19,79 @@ constexpr int kFilterQTensor = 5;
 constexpr int kBiasTensor = 6;
 constexpr int kBiasQTensor = 7;
 constexpr int kNumInputs = 8;
+// The fused input gradient: input 8 and output 0, both or neither.
+constexpr int kInputGradFilterTensor = 8;
+constexpr int kNumInputsWithInputGrad = 9;
+constexpr int kGradInputTensor = 0;
+
+bool SameGeometry(const reference::ConvGeometry& a,
+                  const reference::ConvGeometry& b) {
+  return a.batch == b.batch && a.in_h == b.in_h && a.in_w == b.in_w &&
+         a.in_c == b.in_c && a.out_h == b.out_h && a.out_w == b.out_w &&
+         a.out_c == b.out_c && a.filter_h == b.filter_h &&
+         a.filter_w == b.filter_w && a.stride_h == b.stride_h &&
+         a.stride_w == b.stride_w && a.pad_top == b.pad_top &&
+         a.pad_left == b.pad_left && a.groups == b.groups;
+}
+
+// The fused input gradient: grad_input through the forward's filter (input
+// 8), whose geometry must be the update's when the filter trains too.
+TfLiteStatus ValidateInputGrad(TfLiteContext* context, const char* op,
+                               UpdateKind kind, TfLiteTensor* const* in,
+                               const TfLiteTensor* grad_input,
+                               const int32_t go[4], UpdateOpData* data) {
+  const TfLiteTensor* filter = in[kInputGradFilterTensor];
+  const bool depthwise = kind == UpdateKind::kDepthwise;
+  int32_t f[4], gi[4];
+  TL_TFLM_ENSURE(filter != nullptr &&
+                     (filter->type == kTfLiteInt8 ||
+                      filter->type == kTfLiteFloat32) &&
+                     (depthwise ? HasRank(filter, 4) : true) && Dims4(filter, f),
+                 depthwise ? "%s: input_grad_filter (input 8) must be the "
+                             "forward's int8 or float32 [1, kh, kw, C] filter"
+                           : "%s: input_grad_filter (input 8) must be the "
+                             "forward's int8 or float32 OHWI filter (or "
+                             "[Co, Ci])",
+                 op);
+  TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
+                     Dims4(grad_input, gi),
+                 "%s: grad_input must be float32 NHWC (or [N, Ci])", op);
+  if (depthwise) {
+    TL_TFLM_ENSURE(f[0] == 1 && f[3] == go[3] && gi[3] == go[3],
+                   "%s: input_grad_filter is [%d, %d, %d, %d] and grad_input "
+                   "has %d channels; expected [1, kh, kw, %d] and %d "
+                   "(depth multiplier 1)", op, static_cast<int>(f[0]),
+                   static_cast<int>(f[1]), static_cast<int>(f[2]),
+                   static_cast<int>(f[3]), static_cast<int>(gi[3]),
+                   static_cast<int>(go[3]), static_cast<int>(go[3]));
+  } else {
+    TL_TFLM_ENSURE(f[0] == go[3] && f[3] > 0 && gi[3] % f[3] == 0,
+                   "%s: input_grad_filter is [%d, %d, %d, %d]; expected %d "
+                   "output channels and a divisor of grad_input's %d channels",
+                   op, static_cast<int>(f[0]), static_cast<int>(f[1]),
+                   static_cast<int>(f[2]), static_cast<int>(f[3]),
+                   static_cast<int>(go[3]), static_cast<int>(gi[3]));
+  }
+  reference::ConvGeometry g;
+  TF_LITE_ENSURE_OK(context, PrepareConvGeometry(
+                                 op, data->conv, gi[0], gi[1], gi[2], gi[3],
+                                 go[3], f[1], f[2], in[kGradOutputTensor], &g,
+                                 depthwise ? 1 : gi[3] / f[3]));
+  if (data->trains_filter) {
+    TL_TFLM_ENSURE(SameGeometry(g, data->geometry),
+                   "%s: grad_input %dx%dx%dx%d and the saved input describe "
+                   "different convolutions", op, static_cast<int>(gi[0]),
+                   static_cast<int>(gi[1]), static_cast<int>(gi[2]),
+                   static_cast<int>(gi[3]));
+  } else {
+    data->geometry = g;
+  }
+  if (filter->type == kTfLiteInt8) {
+    return CopyFilterScales(context, op, filter, depthwise ? 3 : 0, go[3],
+                            &data->input_grad_scales);
+  }
+  return kTfLiteOk;
+}
 
 // Everything about the trained filter: shapes, the saved input, channels.
 TfLiteStatus ValidateFilter(TfLiteContext* context, const char* op,
@@ -126,7 +201,8 @@ TfLiteStatus ValidateFilter(TfLiteContext* context, const char* op,
 }
 
 TfLiteStatus Validate(TfLiteContext* context, const char* op, UpdateKind kind,
-                      TfLiteTensor* const* in, UpdateOpData* data) {
+                      TfLiteTensor* const* in, const TfLiteTensor* grad_input,
+                      UpdateOpData* data) {
   TL_TFLM_ENSURE(data->options_ok,
                  kind == UpdateKind::kConv
                      ? "%s: options must be channel_axis (0/1), learning_rate, "
@@ -147,6 +223,7 @@ TfLiteStatus Validate(TfLiteContext* context, const char* op, UpdateKind kind,
   data->rows = static_cast<int32_t>(elements / go[3]);
   data->filter_scales = nullptr;
   data->bias_scales = nullptr;
+  data->input_grad_scales = nullptr;
   data->trains_filter = in[kFilterTensor] != nullptr;
   TL_TFLM_ENSURE(in[kFilterQTensor] == nullptr || data->trains_filter,
                  "%s: filter_q (input 5) needs its float master as filter "
@@ -182,7 +259,53 @@ TfLiteStatus Validate(TfLiteContext* context, const char* op, UpdateKind kind,
                       CopyChannelScales(context, op, "bias_q", in[kBiasQTensor],
                                         0, go[3], &data->bias_scales));
   }
+  if (data->has_input_grad) {
+    TF_LITE_ENSURE_OK(context, ValidateInputGrad(context, op, kind, in,
+                                                 grad_input, go, data));
+  }
   return kTfLiteOk;
+}
+
+// grad_input of the fused input gradient, through the step's starting filter.
+TfLiteStatus EvalInputGrad(TfLiteContext* context, TfLiteNode* node,
+                           const char* op, UpdateKind kind,
+                           const UpdateOpData* data, const float* grad_output,
+                           const uint8_t* mask) {
+  const TfLiteEvalTensor* filter =
+      tflite::micro::GetEvalInput(context, node, kInputGradFilterTensor);
+  float* grad_input = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalOutput(context, node, kGradInputTensor));
+  const bool depthwise = kind == UpdateKind::kDepthwise;
+  switch (filter->type) {
+    case kTfLiteInt8: {
+      const int8_t* f = tflite::micro::GetTensorData<int8_t>(filter);
+      if (depthwise) {
+        reference::DepthwiseInputGrad<int8_t>(data->geometry, grad_output, f,
+                                              data->input_grad_scales,
+                                              grad_input, mask);
+      } else {
+        reference::ConvInputGrad<int8_t>(data->geometry, grad_output, f,
+                                         data->input_grad_scales, grad_input,
+                                         mask);
+      }
+      return kTfLiteOk;
+    }
+    case kTfLiteFloat32: {
+      const float* f = tflite::micro::GetTensorData<float>(filter);
+      if (depthwise) {
+        reference::DepthwiseInputGrad<float>(data->geometry, grad_output, f,
+                                             nullptr, grad_input, mask);
+      } else {
+        reference::ConvInputGrad<float>(data->geometry, grad_output, f,
+                                        nullptr, grad_input, mask);
+      }
+      return kTfLiteOk;
+    }
+    default:
+      MicroPrintf("%s: input_grad_filter type %s not supported (int8, "
+                  "float32)", op, TfLiteTypeGetName(filter->type));
+      return kTfLiteError;
+  }
 }
 
 }  // namespace
@@ -191,19 +314,29 @@ TfLiteStatus PrepareUpdate(TfLiteContext* context, TfLiteNode* node,
                            const char* op, UpdateKind kind,
                            UpdateOpData* data) {
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", op);
-  TL_TFLM_ENSURE(node->inputs->size == kNumInputs && node->outputs->size == 0,
+  TL_TFLM_ENSURE((node->inputs->size == kNumInputs &&
+                  node->outputs->size == 0) ||
+                     (node->inputs->size == kNumInputsWithInputGrad &&
+                      node->outputs->size == 1),
                  "%s: expects %d inputs (absent optional ones as -1) and no "
-                 "outputs (variable tensors are updated in place), got %d and "
-                 "%d", op, kNumInputs, node->inputs->size, node->outputs->size);
+                 "outputs (variable tensors are updated in place), or %d "
+                 "inputs and 1 output (the fused input gradient), got %d and "
+                 "%d", op, kNumInputs, kNumInputsWithInputGrad,
+                 node->inputs->size, node->outputs->size);
+  data->has_input_grad = node->outputs->size == 1;
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
-  TfLiteTensor* in[kNumInputs];
-  for (int i = 0; i < kNumInputs; ++i) {
+  TfLiteTensor* in[kNumInputsWithInputGrad] = {};
+  for (int i = 0; i < node->inputs->size; ++i) {
     in[i] = mc->AllocateTempInputTensor(node, i);
   }
-  const TfLiteStatus status = Validate(context, op, kind, in, data);
+  TfLiteTensor* grad_input =
+      data->has_input_grad ? mc->AllocateTempOutputTensor(node, kGradInputTensor)
+                           : nullptr;
+  const TfLiteStatus status = Validate(context, op, kind, in, grad_input, data);
   for (TfLiteTensor* t : in) {
     if (t != nullptr) mc->DeallocateTempTfLiteTensor(t);
   }
+  if (grad_input != nullptr) mc->DeallocateTempTfLiteTensor(grad_input);
   return status;
 }
 
@@ -228,6 +361,12 @@ TfLiteStatus EvalUpdate(TfLiteContext* context, TfLiteNode* node,
   p.bias_q = GetOptionalTensorData<int32_t>(
       GetMutableEvalInput(context, node, kBiasQTensor));
   p.bias_scales = data->bias_scales;
+  if (data->has_input_grad) {
+    // Before the update: every gradient of a step uses its starting
+    // parameters (input_grad_filter may be the trained filter itself).
+    TF_LITE_ENSURE_OK(context, EvalInputGrad(context, node, op, kind, data,
+                                             grad_output, mask));
+  }
   if (!data->trains_filter) {
     reference::BiasUpdate(grad_output, mask, data->rows, data->out_channels,
                           data->sgd, p);

@@ -19,6 +19,14 @@
 //   6 bias f32 variable [Co] (optional)
 //   7 bias_q int32 variable [Co] (optional, needs bias): the int8 forward's
 //     bias, rewritten from the float bias
+//   8 input_grad_filter (optional, with output 0): the filter the forward
+//     reads, int8 per-channel (zero points 0) or float32, constant or one of
+//     the variables above; OHWI [Co, kh, kw, Ci/g] ([Co, Ci]), depthwise
+//     [1, kh, kw, C]
+// Output (optional, with input 8): 0 grad_input f32 [N, H, W, Ci] ([N, Ci]),
+//   the layer's input gradient through input_grad_filter with the mask
+//   applied (TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD), computed before
+//   the update: the step's starting parameters, one op per layer and step.
 #ifndef TFLM_KERNELS_TFLM_PARAMETER_UPDATE_H_
 #define TFLM_KERNELS_TFLM_PARAMETER_UPDATE_H_
 
@@ -52,10 +60,12 @@ struct UpdateOpData {
   int32_t out_channels;
   float* filter_scales;  // with filter_q
   float* bias_scales;    // with bias_q
+  bool has_input_grad;   // input 8 and output 0 (the fused input gradient)
+  float* input_grad_scales;  // int8 input_grad_filter only
 };
 
-// Validates the 8 inputs and fills `data` (allocates only the persistent
-// scale copies).
+// Validates the 8 inputs (9 and the output with the fused input gradient)
+// and fills `data` (allocates only the persistent scale copies).
 TfLiteStatus PrepareUpdate(TfLiteContext* context, TfLiteNode* node,
                            const char* op_name, UpdateKind kind,
                            UpdateOpData* data);

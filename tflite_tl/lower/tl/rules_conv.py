@@ -4,15 +4,19 @@ Forward: TFLM's CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, float or int8
 (per-channel int8 weights read from flash, int32 bias), with the ReLU/ReLU6
 fused. A frozen float 1x1 conv becomes a FULLY_CONNECTED on the 4-D tensor:
 TFLM's CONV_2D keeps 8 bytes per output channel of persistent arena even for
-float models, FULLY_CONNECTED none.
+float models, FULLY_CONNECTED none. For the same reason a float depthwise conv
+of the train step runs on TL_DEPTHWISE_CONV, which also writes the ReLU mask
+(the predict graph keeps the builtin, for runtimes without TL_* ops).
 
-Backward, per layer (only what the method trains):
-  TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD  dy (masked on the fly) through
-      the forward's own filter tensor (int8 or float; no transposed copy)
+Backward, one op per layer (only what the method trains):
   TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE  bias and weight gradients fused with
       the SGD step, in place on the variable tensors (no gradient buffers);
       the int32 bias / int8 filter copies of an int8 forward are rewritten
-      from their float masters.
+      from their float masters. When the input gradient is needed too, the
+      same op writes it first, dy (masked on the fly) through the forward's
+      own filter tensor (int8 or float; no transposed copy).
+  TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD  the input gradient of a layer
+      that trains nothing.
 The 1-bit ReLU mask comes from TL_RELU_MASK on the fused output. The input is
 kept for the backward pass only when a weight (not just the bias) trains, and
 then as the tensor the previous layer produced (int8 in an int8 graph).
@@ -37,6 +41,7 @@ from tflite_tl.lower.tl.rule_base import register
 from tflite_tl.lower.tl.rule_base import square
 
 _PADDING_CODE = {"VALID": 0, "SAME": 1}
+_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}  # TL_DEPTHWISE_CONV
 # Keras kernel layouts -> TFLite's: conv HWIO -> OHWI, depthwise HWC1 ->
 # 1HWC (both a transpose by (3, 0, 1, 2)), dense [in, out] -> [out, in].
 _TO_TFLITE_4D = (3, 0, 1, 2)
@@ -145,15 +150,21 @@ def _backward(call: Call, p: _Params, own_mask, saved_input, *, input_grad_op,
     dx = None
     if need_dx:
       dx = em.writer.activation(f"{call.name}/grad_input", input_shape)
-      em.tl(input_grad_op, [g.tensor, filter_for_grad, mask], [dx],
-            **geometry_options)
     if p.trains:
+      # One op: the input gradient (when needed, through the step's starting
+      # filter), then the in-place update.
       inputs = [g.tensor, mask,
                 saved_input if p.filter_var is not None else None,
                 None, p.filter_var, p.filter_q_var, p.bias_var, p.bias_q_var]
+      if dx is not None:
+        inputs.append(filter_for_grad)
       extra = {"channel_axis": 0} if update_op == "TL_CONV_UPDATE" else {}
-      em.tl(update_op, inputs, [], learning_rate=call.policy.learning_rate,
-            qas=call.policy.qas, **geometry_options, **extra)
+      em.tl(update_op, inputs, [dx] if dx is not None else [],
+            learning_rate=call.policy.learning_rate, qas=call.policy.qas,
+            **geometry_options, **extra)
+    elif need_dx:
+      em.tl(input_grad_op, [g.tensor, filter_for_grad, mask], [dx],
+            **geometry_options)
     return [Grad(dx) if dx is not None else None]
 
   return backward if (need_dx or p.trains) else None
@@ -188,14 +199,16 @@ def conv_rule(call: Call) -> Emitted:
     p = _int8_params(call, "kernel", tflite_filter, 0, x_q)
   else:
     x_in = em.as_float(x)
-    p = _float_params(call, "kernel", tflite_filter, TO_KERAS_4D)
+    matmul = pointwise and not call.trained("kernel")
+    # A frozen float 1x1 conv: the [Cout, Cin] weights of a matmul, one
+    # constant the forward and the input gradient both read.
+    p = _float_params(call, "kernel",
+                      tflite_filter.reshape(tflite_filter.shape[::3]) if matmul
+                      else tflite_filter, TO_KERAS_4D)
   y = _output(call, int8)
   filter_for_grad = p.filter
   if pointwise and not int8 and p.filter_var is None:
-    # [Cout, 1, 1, Cin] viewed as the [Cout, Cin] weights of a matmul.
-    matrix = em.writer.reshaped(p.filter, tflite_filter.shape[::3],
-                                f"{call.name}/kernel_matrix")
-    em.writer.builtin(Op.FULLY_CONNECTED, [x_in, matrix, p.bias], [y],
+    em.writer.builtin(Op.FULLY_CONNECTED, [x_in, p.filter, p.bias], [y],
                       *opt.fully_connected(act, keep_num_dims=True))
   else:
     em.writer.builtin(Op.CONV_2D, [x_in, p.filter, p.bias], [y],
@@ -232,12 +245,25 @@ def depthwise_rule(call: Call) -> Emitted:
     x_in = em.as_float(x)
     p = _float_params(call, "depthwise_kernel", tflite_filter, TO_KERAS_4D)
   y = _output(call, int8)
-  em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
-                    *opt.depthwise_conv2d(strides, padding,
-                                          call.node.activation))
-  own_mask = _mask(call, y)
   geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
               "stride_w": strides}
+  if call.policy.training and not int8:
+    # The train step's float forward: TL_DEPTHWISE_CONV keeps no per-channel
+    # persistent buffers (TFLM's DEPTHWISE_CONV_2D keeps 8 bytes per channel
+    # even in float) and writes the activation's mask in the same op.
+    kind = call.node.activation
+    own_mask = None
+    if kind is not None and call.backward_reaches:
+      own_mask = em.writer.activation(f"{y.name}/mask",
+                                      [(y.num_elements + 7) // 8], np.uint8)
+    em.tl("TL_DEPTHWISE_CONV", [x_in, p.filter, p.bias],
+          [y] + ([own_mask] if own_mask is not None else []),
+          activation=_ACTIVATION_CODE[kind], **geometry)
+  else:
+    em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
+                      *opt.depthwise_conv2d(strides, padding,
+                                            call.node.activation))
+    own_mask = _mask(call, y)
   backward = _backward(call, p, own_mask, x,
                        input_grad_op="TL_DEPTHWISE_INPUT_GRAD",
                        update_op="TL_DEPTHWISE_UPDATE",

@@ -183,6 +183,15 @@ def ws_conv_rule(call: Call) -> Emitted:
     dx = None
     if need_dx:
       dx = em.writer.activation(f"{call.name}/grad_input", shape)
+    if train_bias:
+      # The input gradient (through the step's w_hat) fused with the bias
+      # step: one op.
+      em.tl("TL_CONV_UPDATE", [g.tensor, g.mask, None, None, None, None, bias,
+                               None] + ([w_hat] if dx is not None else []),
+            [dx] if dx is not None else [],
+            learning_rate=call.policy.learning_rate, channel_axis=0,
+            qas=True, **geometry)
+    elif need_dx:
       em.tl("TL_CONV_INPUT_GRAD", [g.tensor, w_hat, g.mask], [dx], **geometry)
     if train_kernel:
       dy = em.materialize(g)
@@ -194,11 +203,6 @@ def ws_conv_rule(call: Call) -> Emitted:
             epsilon=float(layer.epsilon))
       em.tl("TL_SGD_UPDATE", [w_var, dw], [],
             learning_rate=call.policy.learning_rate, momentum=0.0)
-    if train_bias:
-      em.tl("TL_CONV_UPDATE", [g.tensor, g.mask, None, None, None, None, bias,
-                               None], [],
-            learning_rate=call.policy.learning_rate, channel_axis=0,
-            qas=True, **geometry)
     return [Grad(dx) if dx is not None else None]
 
   return Emitted(y, backward)

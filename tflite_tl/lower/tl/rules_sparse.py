@@ -151,16 +151,23 @@ def sparse_rule(call: Call) -> Emitted:
     if need_dx:
       dx = em.writer.activation(f"{call.name}/grad_input",
                                 call.node.in_shapes[0])
+    if not trains:
       em.tl("TL_DEPTHWISE_INPUT_GRAD" if depthwise else "TL_CONV_INPUT_GRAD",
             [g.tensor, forward_filter, m], [dx], **geometry)
+      return [Grad(dx)]
+    # One op: the input gradient through the forward's filter (before the
+    # step re-quantizes it), then the in-place update.
     inputs = [g.tensor, m, saved, channel_t if trains_kernel else None,
               filter_var, filter_q_var, bias_var, bias_q_var]
+    if dx is not None:
+      inputs.append(forward_filter)
+    outputs = [dx] if dx is not None else []
     if depthwise:
-      em.tl("TL_DEPTHWISE_UPDATE", inputs, [],
+      em.tl("TL_DEPTHWISE_UPDATE", inputs, outputs,
             learning_rate=call.policy.learning_rate, qas=call.policy.qas,
             **geometry)
     else:
-      em.tl("TL_CONV_UPDATE", inputs, [],
+      em.tl("TL_CONV_UPDATE", inputs, outputs,
             learning_rate=call.policy.learning_rate, qas=call.policy.qas,
             channel_axis=1 if layer.channel_axis == cs.INPUT else 0,
             **geometry)

@@ -1,0 +1,46 @@
+"""TL_DEPTHWISE_CONV through its TF custom op.
+
+Golden: tflm_kernels/testdata/depthwise_conv.golden (tf.nn.depthwise_conv2d +
+bias + activation in float64; the mask of the activation's linear range).
+"""
+import pathlib
+
+import numpy as np
+import pytest
+
+from tflite_tl._compat import tf
+from tflite_tl.kernels import goldens
+from tflite_tl.kernels import ops
+
+_TESTDATA = pathlib.Path(__file__).resolve().parents[1] / "tflm_kernels" / "testdata"
+_CASES = goldens.read_cases(_TESTDATA / "depthwise_conv.golden")
+_ACTIVATIONS = {0: None, 1: "relu", 2: "relu6"}
+
+
+def _run(case):
+  t, p = case.tensors, case.params
+  return ops.depthwise_conv(t["input"], t["filter"], t.get("bias"),
+                            strides=(p["stride_h"], p["stride_w"]),
+                            padding="SAME" if p["padding"] else "VALID",
+                            activation=_ACTIVATIONS[p["activation"]])
+
+
+@pytest.mark.parametrize("case", _CASES, ids=[c.name for c in _CASES])
+def test_depthwise_conv(case):
+  output, mask = _run(case)
+  want = case.tensors["expected_output"]
+  atol = 1e-5 * (1.0 + np.abs(want).max())
+  np.testing.assert_allclose(np.asarray(output), want, rtol=1e-5, atol=atol)
+  if "expected_mask" in case.tensors:
+    np.testing.assert_array_equal(mask, case.tensors["expected_mask"])
+    # The fused mask is TL_RELU_MASK's on the op's own output.
+    relu6 = case.params["activation"] == 2
+    np.testing.assert_array_equal(mask, ops.relu_mask(output, relu6=relu6))
+
+
+def test_bad_filter_is_rejected():
+  x = np.zeros((1, 4, 4, 3), np.float32)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="filter must be"):
+    ops.depthwise_conv(x, np.zeros((1, 3, 3, 4), np.float32))
+  with pytest.raises(ValueError, match="activation must be"):
+    ops.depthwise_conv(x, np.zeros((1, 3, 3, 3), np.float32), activation="gelu")
