@@ -7,7 +7,10 @@ loss or a parameter is not finite, finds the offending updates and replays
 the run without them, which is exactly what a train step that skips a
 non-finite update computes: the parameters stay those before that step.
 The skipped steps are reported (:attr:`TrainRun.skipped_steps`) with their
-loss.
+loss. A train step lowered today skips its own update on a non-finite loss
+(:func:`skips_by_itself`), as it must on a board; the replay remains for an
+update that overflows while its loss is finite, and for graphs lowered
+without that guard.
 
 ``run(step_indices)`` runs those steps from the initial parameters and
 returns (losses, raw variables after the last step). A clean run costs one
