@@ -11,7 +11,7 @@ from tflite_tl import devices
 from tflite_tl.firmware import cortex_m
 from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import package
-from tflite_tl.firmware import qemu_bench
+from tflite_tl.firmware import instruction_counts
 
 RESOLUTION = 16
 
@@ -102,7 +102,7 @@ def test_firmware_runs_in_qemu_with_instruction_counts(firmware_objects,
   elf = cortex_m.link_firmware(objects, spec.device, spec.storage_flash_bytes,
                                tmp_path / "nano33ble.elf")
   samples = 2 * spec.batch_size
-  run = cortex_m.run_session(elf, qemu_bench.session(spec, samples, 1, 2))
+  run = cortex_m.run_session(elf, instruction_counts.session(spec, samples, 1, 2))
   assert run.lines[0] == "ready"
   assert sum(line.startswith("pred ") for line in run.lines) == 3
   assert any(line.startswith("epoch 1 loss") for line in run.lines)
@@ -110,5 +110,5 @@ def test_firmware_runs_in_qemu_with_instruction_counts(firmware_objects,
   counts = cortex_m.instruction_counts(run, {0: samples // spec.batch_size})
   print(counts)
   assert counts["per_train_step"] > counts["per_prediction"] > 0
-  again = cortex_m.run_session(elf, qemu_bench.session(spec, samples, 1, 2))
+  again = cortex_m.run_session(elf, instruction_counts.session(spec, samples, 1, 2))
   assert again.instructions == run.instructions  # deterministic

@@ -81,3 +81,43 @@ def test_markdown_for_arduino_only_board_has_no_esp_idf():
   r["device"] = dict(dev.to_dict(), arena_capacity=dev.arena_capacity())
   md = report.report_markdown(r)
   assert "idf.py" not in md and "rp2040:rp2040:rpipico" in md
+
+
+_MEASURED = {
+    "measured": True, "device": "nano33ble", "batch": 2,
+    "per_train_step": 4599160, "per_prediction": 1156547, "begin": 3477840,
+    "session": {"predictions": 3, "samples": 4, "train_steps": 2},
+    "qemu": "qemu-system-arm -M mps2-an386 -icount shift=0 (semihosting)",
+    "linked": {"text": 306832, "data": 2792, "bss": 94488},
+    "globals_bytes": 17296, "source": "measured"}
+
+
+def test_instruction_counts_section_when_measured():
+  r = _report()
+  r["instruction_counts"] = _MEASURED
+  r["firmware_globals"] = fit.firmware_globals(
+      devices.get_device("nano33ble"), 17296).to_dict()
+  md = report.report_markdown(r)
+  assert "## Instruction counts (Cortex-M4F firmware in QEMU)" in md
+  assert "| per train step (batch 2) | 4,599,160 |" in md
+  assert "| per prediction | 1,156,547 |" in md
+  assert "`qemu-system-arm -M mps2-an386 -icount shift=0 (semihosting)`" in md
+  assert "text 306,832 B, data 2,792 B, bss 94,488 B" in md
+  assert "Firmware globals: 17296 B, **measured**" in md
+  assert md == report.report_markdown(json.loads(report.report_json(r)))
+
+
+def test_instruction_counts_section_says_how_to_measure_them():
+  r = _report()
+  r["instruction_counts"] = {"measured": False, "how": "run the export with "
+                             "--instruction_counts (needs TFLM_ROOT)"}
+  r["firmware_globals"] = fit.firmware_globals(
+      devices.get_device("esp32")).to_dict()
+  md = report.report_markdown(r)
+  assert ("Not measured: run the export with --instruction_counts (needs "
+          "TFLM_ROOT).") in md
+  assert "per train step" not in md
+  assert "Firmware globals: 18432 B, **modelled** (the xtensa allowance" in md
+  r["instruction_counts"] = r["firmware_globals"] = None
+  md = report.report_markdown(r)
+  assert "Instruction counts" not in md and "Firmware globals" not in md
