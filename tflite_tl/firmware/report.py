@@ -87,11 +87,11 @@ def report_markdown(r: Mapping[str, Any]) -> str:
     rows.append([name, a["total"], a["head"], a["tail"]])
   lines += _table(["model", "total B", "head B (tensors)",
                    "tail B (persistent)"], rows)
-  lines += instruction_counts_section(r)
   if r.get("analytic_memory"):
     lines += ["", "Analytic training memory (TinyTL model, "
               "tflite_tl.memory): " + json.dumps(r["analytic_memory"],
                                                  sort_keys=True)]
+  lines += instruction_counts_section(r)
   lines += ["", "## Parity in the TFLM interpreter", ""]
   tp = r["parity"]["train"]
   ip = r["parity"]["inference"]
