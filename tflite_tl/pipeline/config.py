@@ -170,13 +170,21 @@ def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
   return flavors, reason
 
 
-def check_instruction_counts(cfg: ExportConfig,
-                             device: devices_lib.Device) -> None:
-  """--instruction_counts: the board and the tools it needs, in one line."""
+def instruction_counts_unsupported(cfg: ExportConfig,
+                                   device: devices_lib.Device
+                                   ) -> Optional[str]:
+  """Why --instruction_counts cannot measure this export (None: it can)."""
   why = instruction_counts.unsupported_device(device)
   if why is None and cfg.arena_in_external_ram:
     why = ("the QEMU firmware links the arena in SRAM, not with "
            "--arena_in_external_ram")
+  return why
+
+
+def check_instruction_counts(cfg: ExportConfig,
+                             device: devices_lib.Device) -> None:
+  """--instruction_counts: the board and the tools it needs, in one line."""
+  why = instruction_counts_unsupported(cfg, device)
   if why:
     raise ExportError(f"--instruction_counts: {why}; export without "
                       "--instruction_counts.")

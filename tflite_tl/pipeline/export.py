@@ -59,6 +59,7 @@ from tflite_tl.pipeline.config import ExportConfig
 from tflite_tl.pipeline.config import ExportError
 from tflite_tl.pipeline.config import Flavor
 from tflite_tl.pipeline.config import Plan
+from tflite_tl.pipeline.config import instruction_counts_unsupported
 from tflite_tl.pipeline.config import validate
 from tflite_tl.pipeline.progress import Progress
 from tflite_tl.pipeline.progress import Stage
@@ -324,7 +325,7 @@ def _instruction_counts_report(cfg: ExportConfig, device,
   """report.json's instruction_counts: the figures, or why there are none."""
   if run is not None:
     return {"measured": True, **run.to_dict()}
-  why = instruction_counts.unsupported_device(device)
+  why = instruction_counts_unsupported(cfg, device)
   return {"measured": False, "how": why or (
       "run the export with --instruction_counts (needs "
       + ", ".join(instruction_counts.REQUIREMENTS) + "; the first run builds "
