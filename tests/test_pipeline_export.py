@@ -231,7 +231,7 @@ def test_small_export_end_to_end_is_quiet_and_complete(tmp_path):
   md = (out / "REPORT.md").read_text()
   assert "device's own train step" in md and "(device_training.png)" in md
   assert "Not measured: run the export with --instruction_counts" in md
-  assert "Firmware globals: 18432 B, **modelled**" in md
+  assert "Firmware globals: 6144 B, **modelled**" in md
   assert report["instruction_counts"]["measured"] is False
   assert "constexpr int kTrainEpochs = 5;" in (
       out / "arduino/tltl_model/src/tl_model_config.h").read_text()

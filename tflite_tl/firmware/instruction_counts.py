@@ -8,7 +8,8 @@ session (predictions, labelled samples, one training epoch, save, restore,
 one more prediction) in ``qemu-system-arm -M mps2-an386 -icount`` and
 returns the instructions per train step and per prediction,
 ``arm-none-eabi-size``'s figures and the RAM the firmware's globals take
-beyond the arena, the sample buffer and the variable scratch. QEMU's icount
+beyond the arena, the sample buffer and the variable scratch (the .data and
+.bss sections; the linker script's heap and stack reserves apart). QEMU's icount
 clock makes the counts deterministic, so a report made of them is too.
 
 Needs ``TFLM_ROOT``, ``arm-none-eabi-gcc`` (gcc-arm-none-eabi with newlib
@@ -116,7 +117,8 @@ class FirmwareRun:
   per_prediction: int
   begin: int         # Begin: both interpreters allocated, variables loaded
   sizes: cortex_m.Sizes
-  globals_bytes: int  # .data + .bss minus counted_ram (measured)
+  ram: cortex_m.RamSections
+  globals_bytes: int  # .data + .bss sections minus counted_ram (measured)
   lines: List[str]    # the App's answers
 
   def to_dict(self) -> Dict[str, object]:
@@ -129,6 +131,7 @@ class FirmwareRun:
                     "train_steps": self.train_steps},
         "qemu": QEMU_COMMAND,
         "linked": dataclasses.asdict(self.sizes),
+        "ram_sections": dataclasses.asdict(self.ram),
         "globals_bytes": self.globals_bytes,
         "source": "measured (Cortex-M4F firmware in QEMU, instructions, not "
                   "cycles)",
@@ -161,10 +164,11 @@ def measure(spec: package.BuildSpec, work: pathlib.Path,
   run = cortex_m.run_session(elf, session(spec, samples, 1, predictions))
   counts = cortex_m.instruction_counts(run, {0: steps})
   sizes = cortex_m.size(elf)
+  ram = cortex_m.ram_sections(elf)
   return FirmwareRun(
       device=spec.device.name, batch=spec.batch_size,
       predictions=len(run.of("I")), samples=samples, train_steps=steps,
       per_train_step=int(round(counts["per_train_step"])),
       per_prediction=int(round(counts["per_prediction"])),
-      begin=int(round(counts["begin"])), sizes=sizes,
-      globals_bytes=sizes.ram - counted_ram(spec), lines=list(run.lines))
+      begin=int(round(counts["begin"])), sizes=sizes, ram=ram,
+      globals_bytes=ram.globals - counted_ram(spec), lines=list(run.lines))

@@ -95,14 +95,15 @@ def measure(spec: package.BuildSpec, work: pathlib.Path,
   result = fit_lib.check_fit(spec.device, ram_consumers=ram,
                              flash_consumers=flash)
   margin = cortex_m.fit_margin(spec.device, result, run.sizes,
-                               spec.storage_flash_bytes)
+                               spec.storage_flash_bytes, run.ram)
   return {"kernels": spec.kernels, "images_int8": spec.images_int8,
           "device": spec.device.name, "batch": spec.batch_size,
           "image_shape": list(spec.image_shape), "arena_bytes":
           spec.arena_bytes, "per_train_step": run.per_train_step,
           "per_prediction": run.per_prediction, "begin": run.begin,
           "globals_bytes": run.globals_bytes,
-          "sizes": dataclasses.asdict(run.sizes), "fit": margin.to_dict(),
+          "sizes": dataclasses.asdict(run.sizes),
+          "ram_sections": dataclasses.asdict(run.ram), "fit": margin.to_dict(),
           "lines": run.lines}
 
 

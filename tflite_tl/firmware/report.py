@@ -185,8 +185,9 @@ def globals_text(r: Mapping[str, Any]) -> List[str]:
     return []
   if g["measured"]:
     text = (f"Firmware globals: {g['bytes']} B, **measured** on the firmware "
-            "linked for this board (`arm-none-eabi-size` .data + .bss minus "
-            "the arena, the sample buffer and the variable scratch): the App "
+            "linked for this board (`arm-none-eabi-size -A`: the .data and "
+            ".bss sections minus the arena, the sample buffer and the "
+            "variable scratch; stack and heap are the margin's): the App "
             "and trainer, the two interpreters and op resolvers, TFLM's and "
             "the C library's statics.")
   else:
@@ -207,7 +208,7 @@ def instruction_counts_section(r: Mapping[str, Any]) -> List[str]:
   lines = ["", "## Instruction counts (Cortex-M4F firmware in QEMU)", ""]
   if not ic["measured"]:
     return lines + [f"Not measured: {ic['how']}."]
-  s, linked = ic["session"], ic["linked"]
+  s, linked, ram = ic["session"], ic["linked"], ic["ram_sections"]
   lines += _table(["", "instructions"], [
       [f"per train step (batch {ic['batch']})", f"{ic['per_train_step']:,}"],
       ["per prediction", f"{ic['per_prediction']:,}"],
@@ -218,8 +219,10 @@ def instruction_counts_section(r: Mapping[str, Any]) -> List[str]:
       f"Measured, deterministic: the exported library with the QEMU driver, "
       f"compiled for Cortex-M4F with TFLM's flags, linked with "
       f"{ic['device']}'s flash and SRAM as the linker's regions (text "
-      f"{linked['text']:,} B, data {linked['data']:,} B, bss "
-      f"{linked['bss']:,} B), run in `{ic['qemu']}` through a scripted "
+      f"{linked['text']:,} B; in RAM .data {ram['data']:,} B, .bss "
+      f"{ram['bss']:,} B, and the linker script's {ram['heap']:,} B heap "
+      f"and {ram['stack']:,} B stack), run in `{ic['qemu']}` through a "
+      "scripted "
       f"serial session ({s['predictions']} predictions, {s['samples']} "
       f"samples, `T1` = {s['train_steps']} train steps including filling "
       "each batch, `S`, `R`). QEMU counts instructions, not cycles: no "

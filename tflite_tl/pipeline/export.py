@@ -610,9 +610,9 @@ def run_export(cfg: ExportConfig,
       stage.summary = (
           f"Cortex-M4F in QEMU: {firmware_run.per_train_step:,} instructions "
           f"per train step (batch {chosen.batch}), "
-          f"{firmware_run.per_prediction:,} per prediction; linked RAM "
-          f"{firmware_run.sizes.ram:,} B (.data + .bss), globals "
-          f"{firmware_run.globals_bytes:,} B (measured)")
+          f"{firmware_run.per_prediction:,} per prediction; linked "
+          f".data + .bss {firmware_run.ram.globals:,} B, of which other "
+          f"globals {firmware_run.globals_bytes:,} B (measured)")
   globals_ = (None if cfg.arena_in_external_ram else fit_lib.firmware_globals(
       plan.device, None if firmware_run is None
       else firmware_run.globals_bytes))
