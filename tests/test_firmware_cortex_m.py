@@ -49,6 +49,17 @@ def test_qemu_output_is_parsed():
                     "begin": 500.0}
 
 
+def test_ram_sections_separate_globals_from_the_reserves():
+  ram = cortex_m.parse_ram_sections(
+      "nano33ble.elf  :\nsection   size   addr\n.vectors   64   0\n"
+      ".text   217008   64\n.init_array   16   217080\n"
+      ".data   2776   536870912\n.bss   58104   536873696\n"
+      ".heap   4096   536931800\n.stack   8192   536935896\n"
+      ".debug_info   212680   0\nTotal   748505\n")
+  assert ram == cortex_m.RamSections(2776, 58104, 4096, 8192)
+  assert ram.globals == 60880 and ram.total == 73168
+
+
 @pytest.fixture(scope="module")
 def firmware_objects(tflm_root, tmp_path_factory):
   """The tl-flavor tiny export compiled once for Cortex-M4F."""

@@ -212,10 +212,15 @@ def ram_sections(elf: os.PathLike) -> RamSections:
   if tool is None:
     raise TflmBuildError(f"{SIZE} not found; install gcc-arm-none-eabi "
                          "(scripts/install.sh).")
-  out = subprocess.run([tool, "-A", "-d", str(elf)], capture_output=True,
-                       text=True, check=True).stdout.splitlines()
+  return parse_ram_sections(subprocess.run(
+      [tool, "-A", "-d", str(elf)], capture_output=True, text=True,
+      check=True).stdout)
+
+
+def parse_ram_sections(size_a_output: str) -> RamSections:
+  """``RamSections`` from ``arm-none-eabi-size -A -d``'s output."""
   found = {}
-  for line in out:
+  for line in size_a_output.splitlines():
     parts = line.split()
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
       name, length, address = parts[0], int(parts[1]), int(parts[2])
