@@ -23,6 +23,7 @@ from absl import logging  # noqa: E402
 
 from tflite_tl import pipeline  # noqa: E402  (imports TensorFlow)
 from tflite_tl import rewrite  # noqa: E402
+from tflite_tl.pipeline import progress  # noqa: E402
 from tflite_tl.pipeline.progress import Progress  # noqa: E402
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -122,6 +123,13 @@ flags.DEFINE_integer("device_epochs", _D.device_epochs, "Epochs of the "
                      "on-device check (train.tflite trains in TFLM on a full "
                      "sample buffer) and of the app's bare 'T' command; 0 "
                      "skips the check.")
+flags.DEFINE_bool("instruction_counts", _D.instruction_counts, "Build the "
+                  "firmware for Cortex-M4F, link it with the board's memory "
+                  "(measuring its globals for the fit check) and run it in "
+                  "QEMU: instructions per train step and per prediction in "
+                  "REPORT.md. Needs $TFLM_ROOT, arm-none-eabi-gcc and "
+                  "qemu-system-arm; the first run builds TFLM for Cortex-M4F "
+                  "(minutes, then cached).")
 
 HELP_GROUPS = (
     ("Model", ("model", "resolution")),
@@ -137,7 +145,7 @@ HELP_GROUPS = (
                 "sram_margin", "flash_reserve", "arena_in_external_ram")),
     ("Output", ("out", "name", "arduino_tflm_library", "verbose")),
     ("Verification", ("verify_steps", "verify_images", "parity_tolerance",
-                      "device_epochs")),
+                      "device_epochs", "instruction_counts")),
 )
 USAGE = """\
 python -m export --out=DIR [flags]
@@ -157,6 +165,7 @@ EXAMPLES = (
     "--device=esp32s3_psram --arena_in_external_ram",
     "python -m export --out=out/tt --method=tinytrain --device=nano33ble",
     "python -m export --out=out/f --kernels=builtin --precision=float",
+    "python -m export --out=out/n --instruction_counts   # QEMU counts",
     "python -m export --out=out/x -v          # with TensorFlow's log",
 )
 
@@ -203,7 +212,8 @@ def config_from_flags() -> pipeline.ExportConfig:
       arduino_tflm_library=FLAGS.arduino_tflm_library, seed=FLAGS.seed,
       kernels=FLAGS.kernels, precision=FLAGS.precision, qas=FLAGS.qas,
       memory_budget=FLAGS.memory_budget, compute_budget=FLAGS.compute_budget,
-      selection_criterion=FLAGS.selection_criterion)
+      selection_criterion=FLAGS.selection_criterion,
+      instruction_counts=FLAGS.instruction_counts)
 
 
 def main(argv):
@@ -222,8 +232,9 @@ def main(argv):
   elif FLAGS.verbose and not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.INFO)
   try:
-    result = pipeline.run_export(config_from_flags(),
-                                 Progress(QUIET.stderr))
+    result = pipeline.run_export(config_from_flags(), Progress(
+        QUIET.stderr, progress.STAGES_WITH_FIRMWARE
+        if FLAGS.instruction_counts else progress.STAGES))
   except _USER_ERRORS as e:
     QUIET.stop()
     console.report_error("export", e, sys.stderr, FLAGS.verbose)

@@ -3,11 +3,12 @@ cached per process (several test modules share one lowering); see
 tflite_tl.firmware.qemu_bench.tiny_export."""
 import functools
 
+from tflite_tl.firmware import instruction_counts
 from tflite_tl.firmware import qemu_bench
 
 NUM_CLASSES = qemu_bench.NUM_CLASSES
-library_dir = qemu_bench.library_dir
-write_files = qemu_bench.write_files
+library_dir = instruction_counts.library_dir
+write_files = instruction_counts.write_files
 
 
 @functools.lru_cache(maxsize=None)

@@ -76,3 +76,23 @@ def test_suggestions_follow_batch_and_method():
   assert "--batch" not in msg and "lighter --method" not in msg
   msg = fit.explain(nano, r, batch=4, method="tinytl_lb")
   assert "--batch" in msg and "ft_last, tinytl_b, tinytl_l;" in msg
+
+
+def test_firmware_globals_are_modelled_per_family_or_measured():
+  nano = devices.get_device("nano33ble")
+  esp = devices.get_device("esp32")
+  assert fit.target_family(nano) == "cortex-m"
+  assert fit.target_family(esp) == "xtensa"
+  modelled = fit.firmware_globals(nano)
+  assert not modelled.measured
+  assert modelled.bytes == fit.FIRMWARE_GLOBALS_ALLOWANCE["cortex-m"]
+  assert modelled.consumer == ("firmware globals (modelled, cortex-m "
+                               "allowance)")
+  assert fit.firmware_globals(esp).bytes == \
+      fit.FIRMWARE_GLOBALS_ALLOWANCE["xtensa"]
+  measured = fit.firmware_globals(nano, 17_000)
+  assert measured.measured and measured.bytes == 17_000
+  assert measured.consumer == "firmware globals (measured, linked firmware)"
+  assert measured.to_dict()["consumer"] == measured.consumer
+  with pytest.raises(ValueError, match=">= 0"):
+    fit.firmware_globals(nano, -1)

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import pytest
 import tflite_fixtures as fx
 from tflite_tl import devices
 from tflite_tl.flatbuffer import reader
+from tflite_tl.firmware import fit
 from tflite_tl.firmware import package
 from tflite_tl.firmware import persistence
 from tflite_tl.lower import quantize
@@ -157,3 +159,17 @@ def test_generated_framework_free_code_compiles_and_matches(spec, tmp_path):
   assert out.returncode == 0, out
   import zlib
   assert out.stdout.split()[1] == f"{zlib.crc32(spec.train_tflite):08x}"
+
+
+def test_ram_consumers_count_the_firmware_globals(spec):
+  ram, _ = package.memory_consumers(spec)
+  modelled = "firmware globals (modelled, xtensa allowance)"
+  assert ram[modelled] == fit.FIRMWARE_GLOBALS_ALLOWANCE["xtensa"]
+  ram, _ = package.memory_consumers(spec, globals_bytes=12_345)
+  assert ram["firmware globals (measured, linked firmware)"] == 12_345
+  assert modelled not in ram
+  external = dataclasses.replace(
+      spec, device=devices.get_device("esp32_psram"),
+      arena_in_external_ram=True)
+  ram, _ = package.memory_consumers(external)
+  assert not [name for name in ram if name.startswith("firmware globals")]

@@ -93,3 +93,46 @@ def test_lowering_section_of_builtin_int8_names_the_weight_quantization():
   assert "**builtin kernels, int8**" in text
   assert "int8 weights: frozen kernels int8 per output channel" in text
   assert "quantization-aware" not in text
+
+
+_MEASURED = {
+    "measured": True, "device": "nano33ble", "batch": 2,
+    "per_train_step": 4599160, "per_prediction": 1156547, "begin": 3477840,
+    "session": {"predictions": 3, "samples": 4, "train_steps": 2},
+    "qemu": "qemu-system-arm -M mps2-an386 -icount shift=0 (semihosting)",
+    "linked": {"text": 217080, "data": 2792, "bss": 70392},
+    "ram_sections": {"data": 2776, "bss": 58104, "heap": 4096,
+                     "stack": 8192},
+    "globals_bytes": 17296, "source": "measured"}
+
+
+def test_instruction_counts_section_when_measured():
+  r = _report()
+  r["instruction_counts"] = _MEASURED
+  r["firmware_globals"] = fit.firmware_globals(
+      devices.get_device("nano33ble"), 17296).to_dict()
+  md = report.report_markdown(r)
+  assert "## Instruction counts (Cortex-M4F firmware in QEMU)" in md
+  assert "| per train step (batch 2) | 4,599,160 |" in md
+  assert "| per prediction | 1,156,547 |" in md
+  assert "`qemu-system-arm -M mps2-an386 -icount shift=0 (semihosting)`" in md
+  assert ("text 217,080 B; in RAM .data 2,776 B, .bss 58,104 B, and the "
+          "linker script's 4,096 B heap and 8,192 B stack") in md
+  assert "Firmware globals: 17296 B, **measured**" in md
+  assert md == report.report_markdown(json.loads(report.report_json(r)))
+
+
+def test_instruction_counts_section_says_how_to_measure_them():
+  r = _report()
+  r["instruction_counts"] = {"measured": False, "how": "run the export with "
+                             "--instruction_counts (needs TFLM_ROOT)"}
+  r["firmware_globals"] = fit.firmware_globals(
+      devices.get_device("esp32")).to_dict()
+  md = report.report_markdown(r)
+  assert ("Not measured: run the export with --instruction_counts (needs "
+          "TFLM_ROOT).") in md
+  assert "per train step" not in md
+  assert "Firmware globals: 6144 B, **modelled** (the xtensa allowance" in md
+  r["instruction_counts"] = r["firmware_globals"] = None
+  md = report.report_markdown(r)
+  assert "Instruction counts" not in md and "Firmware globals" not in md

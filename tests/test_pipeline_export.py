@@ -2,6 +2,7 @@ import ast
 import filecmp
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -65,6 +66,90 @@ def test_cli_unknown_device_exits_nonzero_and_writes_nothing(tmp_path):
   assert proc.returncode == 1
   assert "Unknown device 'uno'" in proc.stderr and "nano33ble" in proc.stderr
   assert not out.exists()
+
+
+def _only_tools(tmp_path, *names):
+  """A PATH directory holding just ``names`` (links to the real tools)."""
+  bin_dir = tmp_path / "bin"
+  bin_dir.mkdir()
+  for name in names:
+    os.symlink(shutil.which(name), bin_dir / name)
+  return str(bin_dir)
+
+
+def test_instruction_counts_name_everything_missing(tmp_path, monkeypatch):
+  monkeypatch.delenv("TFLM_ROOT", raising=False)
+  monkeypatch.setenv("PATH", _only_tools(tmp_path))
+  with pytest.raises(pipeline.ExportError) as e:
+    pipeline.run_export(_cfg(tmp_path, instruction_counts=True))
+  msg = str(e.value)
+  assert "\n" not in msg
+  assert msg.startswith("--instruction_counts needs TFLM_ROOT, "
+                        "arm-none-eabi-gcc, qemu-system-arm; missing: "
+                        "TFLM_ROOT (a tflite-micro source tree); "
+                        "arm-none-eabi-gcc (Debian gcc-arm-none-eabi")
+  assert "; qemu-system-arm (Debian qemu-system-arm)." in msg
+  assert "export without --instruction_counts" in msg
+  assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.skipif(not os.environ.get("TFLM_ROOT")
+                    or not shutil.which("arm-none-eabi-gcc"),
+                    reason="needs TFLM_ROOT and arm-none-eabi-gcc")
+def test_instruction_counts_name_just_what_is_missing(tmp_path, monkeypatch):
+  monkeypatch.setenv("PATH", _only_tools(tmp_path, "arm-none-eabi-gcc"))
+  with pytest.raises(pipeline.ExportError,
+                     match=r"; missing: qemu-system-arm \(Debian "
+                     r"qemu-system-arm\)\. Install"):
+    pipeline.run_export(_cfg(tmp_path, instruction_counts=True))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"device": "esp32"}, r"esp32 \(ESP32 \(dual Xtensa LX6, 240 MHz\)\) "
+     "is not a Cortex-M board"),
+    ({"device": "portenta_h7", "arena_in_external_ram": True},
+     "links the arena in SRAM"),
+])
+def test_instruction_counts_need_a_cortex_m_board(tmp_path, kw, message):
+  with pytest.raises(pipeline.ExportError, match=message):
+    pipeline.run_export(_cfg(tmp_path, instruction_counts=True, **kw))
+
+
+def test_cli_instruction_counts_error_is_one_line(tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != "TFLM_ROOT"}
+  env["PATH"] = _only_tools(tmp_path)
+  proc = subprocess.run([sys.executable, "-m", "export",
+                         f"--out={tmp_path / 'out'}", "--instruction_counts"],
+                        cwd=ROOT, capture_output=True, text=True, env=env)
+  assert proc.returncode == 1
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 2 and lines[0].startswith("[1/7] load"), proc.stderr
+  assert lines[1].startswith(
+      "export failed: --instruction_counts needs TFLM_ROOT"), proc.stderr
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # two exports, each building the Cortex-M4F firmware
+def test_instruction_counts_export_twice_is_byte_identical(tmp_path,
+                                                           tflm_root):
+  del tflm_root
+  reports = []
+  for name in ("a", "b"):
+    result = pipeline.run_export(_cfg(tmp_path, out=str(tmp_path / name),
+                                      instruction_counts=True, batch=1,
+                                      max_samples=16))
+    reports.append((tmp_path / name / "REPORT.md").read_bytes())
+  assert reports[0] == reports[1]
+  ic = result.report["instruction_counts"]
+  assert ic["measured"] and ic["per_train_step"] > ic["per_prediction"] > 0
+  g = result.report["firmware_globals"]
+  assert g["measured"] and 0 < g["bytes"] <= fit.FIRMWARE_GLOBALS_ALLOWANCE[
+      "cortex-m"]
+  assert [g["consumer"], g["bytes"]] in result.report["fit"]["ram_consumers"]
+  md = reports[0].decode()
+  assert "## Instruction counts (Cortex-M4F firmware in QEMU)" in md
+  assert f"| per train step (batch 1) | {ic['per_train_step']:,} |" in md
+  assert "**measured** on the firmware linked" in md
 
 
 def _small_board(tmp_path):
@@ -148,6 +233,9 @@ def test_small_export_end_to_end_is_quiet_and_complete(tmp_path):
   assert device["epoch_losses"][-1] < device["epoch_losses"][0]
   md = (out / "REPORT.md").read_text()
   assert "device's own train step" in md and "(device_training.png)" in md
+  assert "Not measured: run the export with --instruction_counts" in md
+  assert "Firmware globals: 6144 B, **modelled**" in md
+  assert report["instruction_counts"]["measured"] is False
   assert "constexpr int kTrainEpochs = 5;" in (
       out / "arduino/tltl_model/src/tl_model_config.h").read_text()
 

@@ -158,7 +158,9 @@ SECTIONS
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
-  """``arm-none-eabi-size`` (Berkeley): text includes read-only data."""
+  """``arm-none-eabi-size`` (Berkeley): text includes read-only data; bss
+  includes the linker script's heap and stack reserves (``RamSections``
+  separates them)."""
   text: int
   data: int
   bss: int
@@ -181,6 +183,51 @@ def size(elf: os.PathLike) -> Sizes:
                        check=True).stdout.splitlines()
   text, data, bss = (int(v) for v in out[1].split()[:3])
   return Sizes(text, data, bss)
+
+
+@dataclasses.dataclass(frozen=True)
+class RamSections:
+  """The sections the linker placed in RAM (``arm-none-eabi-size -A``).
+
+  Berkeley ``size``'s bss also counts the linker script's heap and stack
+  reserves (NOLOAD sections in RAM), and its data counts ``.init_array``
+  (in flash); these are the globals alone, and the reserves apart.
+  """
+  data: int   # .data: initialised globals (their image is in flash too)
+  bss: int    # .bss: zeroed globals (the arena, the App, TFLM and newlib)
+  heap: int   # the linker script's heap reserve
+  stack: int  # the linker script's stack reserve
+
+  @property
+  def globals(self) -> int:
+    return self.data + self.bss
+
+  @property
+  def total(self) -> int:
+    return self.globals + self.heap + self.stack
+
+
+def ram_sections(elf: os.PathLike) -> RamSections:
+  tool = shutil.which(SIZE)
+  if tool is None:
+    raise TflmBuildError(f"{SIZE} not found; install gcc-arm-none-eabi "
+                         "(scripts/install.sh).")
+  return parse_ram_sections(subprocess.run(
+      [tool, "-A", "-d", str(elf)], capture_output=True, text=True,
+      check=True).stdout)
+
+
+def parse_ram_sections(size_a_output: str) -> RamSections:
+  """``RamSections`` from ``arm-none-eabi-size -A -d``'s output."""
+  found = {}
+  for line in size_a_output.splitlines():
+    parts = line.split()
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+      name, length, address = parts[0], int(parts[1]), int(parts[2])
+      if address >= RAM_ORIGIN:
+        found[name] = found.get(name, 0) + length
+  return RamSections(found.pop(".data", 0), found.pop(".bss", 0),
+                     found.pop(".heap", 0), found.pop(".stack", 0))
 
 
 def _linker_words(message: str) -> str:
@@ -247,7 +294,7 @@ class FitMargin:
   """The export's fit figures against what the linker placed."""
   device: str
   report_ram: int     # RAM consumers the fit check adds up
-  linked_ram: int     # .data + .bss (arm-none-eabi-size)
+  linked_ram: int     # .data + .bss sections (arm-none-eabi-size -A)
   ram_reserved: int   # heap + stack the linker script adds
   report_flash: int   # flash consumers (models + storage slots)
   linked_flash: int   # text + data, plus the storage slots
@@ -260,9 +307,10 @@ class FitMargin:
 
 
 def fit_margin(device: Device, fit_result, sizes: Sizes,
-               storage_flash_bytes: int) -> FitMargin:
-  return FitMargin(device.name, fit_result.ram_needed, sizes.ram,
-                   STACK_BYTES + HEAP_BYTES, fit_result.flash_needed,
+               storage_flash_bytes: int,
+               sections: RamSections) -> FitMargin:
+  return FitMargin(device.name, fit_result.ram_needed, sections.globals,
+                   sections.heap + sections.stack, fit_result.flash_needed,
                    sizes.flash + storage_flash_bytes,
                    fit_result.flash_reserve)
 

@@ -1,10 +1,15 @@
 """Device fit check: arenas plus a stated margin against RAM, models against flash.
 
 On the board the trainer keeps two TFLM interpreters alive at once (the train
-step and the inference model), so both arenas count. The margin covers what the
-arena does not: stack, the framework (mbed OS, FreeRTOS, WiFi/BLE stacks),
-globals of the sketch and heap fragmentation. Flash holds both models, the
-two persistence slots and the firmware itself, whose size is a stated reserve.
+step and the inference model), so both arenas count. Beside the arena, the
+sample buffer and the variable scratch, the firmware's other globals take RAM
+too (``firmware_globals``): the App and trainer objects, the two
+interpreters and their op resolvers, TFLM's and the C library's statics.
+The export counts them as measured on the linked firmware when it was linked
+(``--instruction_counts``), else as a modelled allowance per target family.
+The margin covers the rest: stack, heap, the framework (mbed OS, FreeRTOS,
+WiFi/BLE stacks) and fragmentation. Flash holds both models, the two
+persistence slots and the firmware itself, whose size is a stated reserve.
 """
 import dataclasses
 from typing import List, Mapping, Optional, Sequence, Tuple
@@ -13,6 +18,24 @@ from tflite_tl.devices import Device
 
 DEFAULT_SRAM_MARGIN = 0.10
 DEFAULT_FLASH_RESERVE = 256 * 1024
+
+# RAM of the firmware's globals beyond the arena, the sample buffer and the
+# variable scratch, per target family (bytes). Measured on the exported App
+# linked for Cortex-M4F (`arm-none-eabi-size -A`, .data + .bss minus those
+# three; docs/firmware.md): 4,800 B with a 22-op resolver (tl kernels) and
+# 4,784 B with 34 ops (builtin) -- newlib's reentrancy, malloc and locale
+# state (about 2.7 KB), the App and trainer objects with the op resolver
+# (about 36 B per op), TL_* registrations (28 B each) and padding. The
+# allowance adds room for about 37 more ops. Xtensa runs the same C++ with
+# 32-bit pointers, and ESP-IDF's own globals are outside the profile's usable
+# SRAM; unknown families get the same figure. Stack, heap and the framework
+# are the SRAM margin's.
+FIRMWARE_GLOBALS_ALLOWANCE = {
+    "cortex-m": 6 * 1024,
+    "xtensa": 6 * 1024,
+    "other": 6 * 1024,
+}
+FIRMWARE_GLOBALS = "firmware globals"
 
 
 class DoesNotFitError(RuntimeError):
@@ -54,6 +77,46 @@ class FitResult:
     d.update(ram_fits=self.ram_fits, flash_fits=self.flash_fits,
              fits=self.fits)
     return d
+
+
+def target_family(device: Device) -> str:
+  """"cortex-m", "xtensa" or "other", from the profile's MCU text."""
+  mcu = (device.mcu or "").lower()
+  if "cortex-m" in mcu:
+    return "cortex-m"
+  if "xtensa" in mcu:
+    return "xtensa"
+  return "other"
+
+
+@dataclasses.dataclass(frozen=True)
+class FirmwareGlobals:
+  """RAM of the firmware's other globals, and where the figure comes from."""
+  bytes: int
+  measured: bool  # True: from the linked ELF; False: the family's allowance
+  family: str
+
+  @property
+  def consumer(self) -> str:
+    """The fit check's name of this consumer (says measured or modelled)."""
+    how = ("measured, linked firmware" if self.measured
+           else f"modelled, {self.family} allowance")
+    return f"{FIRMWARE_GLOBALS} ({how})"
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self) | {"consumer": self.consumer}
+
+
+def firmware_globals(device: Device, measured: Optional[int] = None
+                     ) -> FirmwareGlobals:
+  """The measured figure when given, else the device family's allowance."""
+  family = target_family(device)
+  if measured is not None:
+    if measured < 0:
+      raise ValueError(f"measured firmware globals must be >= 0, got "
+                       f"{measured}.")
+    return FirmwareGlobals(int(measured), True, family)
+  return FirmwareGlobals(FIRMWARE_GLOBALS_ALLOWANCE[family], False, family)
 
 
 def _kb(n: int) -> str:

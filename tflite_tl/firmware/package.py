@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tflite_tl.devices import Device
 from tflite_tl.firmware import c_array
+from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import kernel_sources
 from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import persistence
@@ -158,14 +159,23 @@ def board_arena_bytes(arena: int) -> int:
   return _align(arena + ARENA_HEADROOM, 16)
 
 
-def memory_consumers(spec: BuildSpec
+def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
                      ) -> Tuple[Dict[str, int], Dict[str, int]]:
-  """({RAM consumer: bytes}, {flash consumer: bytes}) of the firmware."""
+  """({RAM consumer: bytes}, {flash consumer: bytes}) of the firmware.
+
+  ``globals_bytes``: the firmware's other globals as measured on the linked
+  firmware; None counts the board family's modelled allowance
+  (``fit.firmware_globals``). With the arena in external RAM they stay in
+  the internal SRAM and are not added to the external RAM's consumers.
+  """
   ram = {
       "arena (train + predict, shared head)": spec.arena_bytes,
       "variable scratch": spec.scratch_bytes,
       "sample buffer": spec.sample_buffer_bytes,
   }
+  if not spec.arena_in_external_ram:
+    other = fit_lib.firmware_globals(spec.device, globals_bytes)
+    ram[other.consumer] = other.bytes
   flash = {
       "train.tflite": len(spec.train_tflite),
       "predict.tflite": len(spec.predict_tflite),

@@ -1,15 +1,16 @@
 """Instruction counts of the exported firmware in QEMU, per train step and
 per prediction (``python -m tflite_tl.firmware.qemu_bench``).
 
-``measure(spec, work)`` writes the export's library, compiles it with the
-QEMU driver for Cortex-M4F, links it for the spec's board (its flash and
-SRAM as the linker's regions), runs a scripted session (predictions, samples,
-one training epoch, save, restore) in ``qemu-system-arm -M mps2-an386
--icount`` and returns the counts with ``arm-none-eabi-size``'s figures and
-the fit check's. ``tiny_spec`` packages the shipped ``tiny`` backbone the
-way the export does (kernel flavor and precision chosen by the caller), for
-the benchmark and the tests. Needs ``TFLM_ROOT``, gcc-arm-none-eabi and
-qemu-system-arm.
+``measure(spec, work)`` builds, links and runs the export's firmware
+(``instruction_counts.measure``: the library with the QEMU driver, compiled
+for Cortex-M4F, linked with the spec's board flash and SRAM as the linker's
+regions, a scripted session in ``qemu-system-arm -M mps2-an386 -icount``)
+and puts the fit check's figures (with the modelled firmware-globals
+allowance, as an export without ``--instruction_counts`` reports them)
+beside ``arm-none-eabi-size``'s. ``tiny_export`` packages the shipped
+``tiny`` backbone the way the export does (kernel flavor and precision
+chosen by the caller), for the benchmark and the tests. Needs
+``TFLM_ROOT``, gcc-arm-none-eabi and qemu-system-arm.
 """
 import dataclasses
 import pathlib
@@ -27,6 +28,7 @@ from tflite_tl import flatbuffer
 from tflite_tl import tflm
 from tflite_tl.firmware import cortex_m
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.firmware import instruction_counts
 from tflite_tl.firmware import package
 from tflite_tl.lower import lower_model
 from tflite_tl.lower import quantize
@@ -83,60 +85,26 @@ def tiny_export(kernels: str = "tl", precision: str = "float",
   return TinyExport(spec, model, lowered)
 
 
-def write_files(files, out: pathlib.Path) -> pathlib.Path:
-  for rel, content in files.items():
-    path = out / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-      path.write_bytes(content)
-    else:
-      path.write_text(content)
-  return out
-
-
-def library_dir(spec: package.BuildSpec, out: pathlib.Path) -> pathlib.Path:
-  """Writes the export's files under ``out``; returns its Arduino src/."""
-  write_files(package.package_files(spec), out)
-  return out / "arduino" / spec.name / "src"
-
-
-def session(spec: package.BuildSpec, samples: int, epochs: int,
-            predictions: int, seed: int = 0) -> bytes:
-  """Predictions, labelled samples, T<epochs>, S, R and one more prediction
-  on seeded random images."""
-  rng = np.random.default_rng(seed)
-  h, w, c = spec.image_shape
-  images = rng.integers(0, 256, (samples + predictions, h * w * c), np.uint8)
-  commands = [("I", images[i].tobytes()) for i in range(predictions)]
-  commands += [("L", f"{i % spec.num_classes}\n".encode()
-                + images[predictions + i].tobytes()) for i in range(samples)]
-  commands += [("T", f"{epochs}\n".encode()), ("S", b""), ("R", b""),
-               ("I", images[0].tobytes())]
-  return cortex_m.session_bytes(commands)
-
-
 def measure(spec: package.BuildSpec, work: pathlib.Path,
             predictions: int = 2, steps: int = 2) -> Dict[str, object]:
-  """Builds, links and runs the firmware of ``spec`` in QEMU."""
-  work = pathlib.Path(work)
-  src = library_dir(spec, work / "export")
-  objects = cortex_m.compile_firmware(src, work / "obj")
-  elf = cortex_m.link_firmware(objects, spec.device, spec.storage_flash_bytes,
-                               work / f"{spec.device.name}.elf")
-  samples = steps * spec.batch_size
-  run = cortex_m.run_session(elf, session(spec, samples, 1, predictions))
-  counts = cortex_m.instruction_counts(run, {0: steps})
-  sizes = cortex_m.size(elf)
+  """Builds, links and runs the firmware of ``spec`` in QEMU
+  (``instruction_counts.measure``); the margin between the fit check's
+  figures (modelled globals) and the linked ones."""
+  run = instruction_counts.measure(spec, work, predictions, steps)
   ram, flash = package.memory_consumers(spec)
   result = fit_lib.check_fit(spec.device, ram_consumers=ram,
                              flash_consumers=flash)
-  margin = cortex_m.fit_margin(spec.device, result, sizes,
-                               spec.storage_flash_bytes)
+  margin = cortex_m.fit_margin(spec.device, result, run.sizes,
+                               spec.storage_flash_bytes, run.ram)
   return {"kernels": spec.kernels, "images_int8": spec.images_int8,
           "device": spec.device.name, "batch": spec.batch_size,
           "image_shape": list(spec.image_shape), "arena_bytes":
-          spec.arena_bytes, **counts, "sizes": dataclasses.asdict(sizes),
-          "fit": margin.to_dict(), "lines": run.lines}
+          spec.arena_bytes, "per_train_step": run.per_train_step,
+          "per_prediction": run.per_prediction, "begin": run.begin,
+          "globals_bytes": run.globals_bytes,
+          "sizes": dataclasses.asdict(run.sizes),
+          "ram_sections": dataclasses.asdict(run.ram), "fit": margin.to_dict(),
+          "lines": run.lines}
 
 
 def _define_flags():
@@ -154,9 +122,9 @@ def main(argv):
   del argv
   cfg = flags.FLAGS
   print("| kernels | precision | batch | arena B | instructions per train "
-        "step | per prediction | text B | data B | bss B | fit RAM B | "
-        "linked RAM B |")
-  print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "step | per prediction | text B | data B | bss B | globals B | "
+        "fit RAM B | linked RAM B |")
+  print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   for kernels in cfg.kernels:
     for precision in cfg.precision:
       if precision != "float" and kernels != "tl":
@@ -169,7 +137,7 @@ def main(argv):
       print(f"| {kernels} | {precision} | {r['batch']} | {r['arena_bytes']} "
             f"| {r['per_train_step']:.0f} | {r['per_prediction']:.0f} | "
             f"{s['text']} | {s['data']} | {s['bss']} | "
-            f"{r['fit']['report_ram']} | {r['fit']['linked_ram']} |")
+            f"{r['globals_bytes']} | {r['fit']['report_ram']} | {r['fit']['linked_ram']} |")
       sys.stdout.flush()
 
 

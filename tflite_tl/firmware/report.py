@@ -69,6 +69,9 @@ def report_markdown(r: Mapping[str, Any]) -> str:
       f"framework and heap. Flash reserve for the firmware: "
       f"{fit['flash_reserve']} B.",
       "",
+  ]
+  lines += globals_text(r)
+  lines += [
       "### RAM consumers",
       "",
   ]
@@ -88,6 +91,7 @@ def report_markdown(r: Mapping[str, Any]) -> str:
     lines += ["", "Analytic training memory (TinyTL model, "
               "tflite_tl.memory): " + json.dumps(r["analytic_memory"],
                                                  sort_keys=True)]
+  lines += instruction_counts_section(r)
   lines += ["", "## Parity in the TFLM interpreter", ""]
   tp = r["parity"]["train"]
   ip = r["parity"]["inference"]
@@ -171,9 +175,63 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
     lines += [f"Memory budget of the selection: {budget['budget_bytes']:,} B "
               f"= {budget['ram_available']:,} B of {budget['ram_kind']} after "
               f"a {budget['ram_margin_bytes']:,} B margin, minus {parts} "
-              "(measured).", ""]
+              "(arenas measured in TFLM).", ""]
   if sel:
     lines += [Selection.from_dict(sel).format_markdown(), ""]
+  return lines
+
+
+def globals_text(r: Mapping[str, Any]) -> List[str]:
+  """What the fit check counts for the firmware's other globals, and whether
+  it is measured or modelled."""
+  g = r.get("firmware_globals")
+  if not g:
+    return []
+  if g["measured"]:
+    text = (f"Firmware globals: {g['bytes']} B, **measured** on the firmware "
+            "linked for this board (`arm-none-eabi-size -A`: the .data and "
+            ".bss sections minus the arena, the sample buffer and the "
+            "variable scratch; stack and heap are the margin's): the App "
+            "and trainer, the two interpreters and op resolvers, TFLM's and "
+            "the C library's statics.")
+  else:
+    text = (f"Firmware globals: {g['bytes']} B, **modelled** (the "
+            f"{g['family']} allowance of `tflite_tl/firmware/fit.py`, from "
+            "the Cortex-M4F link of the exported App): the App and trainer, "
+            "the two interpreters and op resolvers, TFLM's and the C "
+            "library's statics. `--instruction_counts` measures them on the "
+            "linked firmware.")
+  return [text, ""]
+
+
+def instruction_counts_section(r: Mapping[str, Any]) -> List[str]:
+  """## Instruction counts: the firmware in QEMU, or how to measure them."""
+  ic = r.get("instruction_counts")
+  if not ic:
+    return []
+  lines = ["", "## Instruction counts (Cortex-M4F firmware in QEMU)", ""]
+  if not ic["measured"]:
+    return lines + [f"Not measured: {ic['how']}."]
+  s, linked, ram = ic["session"], ic["linked"], ic["ram_sections"]
+  lines += _table(["", "instructions"], [
+      [f"per train step (batch {ic['batch']})", f"{ic['per_train_step']:,}"],
+      ["per prediction", f"{ic['per_prediction']:,}"],
+      ["Begin (both interpreters allocated, variables loaded)",
+       f"{ic['begin']:,}"]])
+  lines += [
+      "",
+      f"Measured, deterministic: the exported library with the QEMU driver, "
+      f"compiled for Cortex-M4F with TFLM's flags, linked with "
+      f"{ic['device']}'s flash and SRAM as the linker's regions (text "
+      f"{linked['text']:,} B; in RAM .data {ram['data']:,} B, .bss "
+      f"{ram['bss']:,} B, and the linker script's {ram['heap']:,} B heap "
+      f"and {ram['stack']:,} B stack), run in `{ic['qemu']}` through a "
+      "scripted "
+      f"serial session ({s['predictions']} predictions, {s['samples']} "
+      f"samples, `T1` = {s['train_steps']} train steps including filling "
+      "each batch, `S`, `R`). QEMU counts instructions, not cycles: no "
+      "pipeline, wait states or flash latency.",
+  ]
   return lines
 
 

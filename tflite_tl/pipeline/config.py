@@ -10,6 +10,7 @@ from tflite_tl import devices as devices_lib
 from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.firmware import instruction_counts
 from tflite_tl.tflm.tflm_library import TFLM_ROOT_ENV
 from tflite_tl.pipeline import flag_checks
 from tflite_tl.train import recipe as recipe_lib
@@ -89,6 +90,10 @@ class ExportConfig:
   selection_criterion: Optional[str] = None
   name: str = "tltl_model"
   arduino_tflm_library: str = "Chirale_TensorFlowLite"
+  # Build the firmware for Cortex-M4F, link it with the board's memory and
+  # run it in QEMU: instruction counts and the measured globals in REPORT.md
+  # (needs TFLM_ROOT, arm-none-eabi-gcc, qemu-system-arm).
+  instruction_counts: bool = False
   seed: int = 0
 
 
@@ -174,6 +179,33 @@ def plan_flavors(cfg: ExportConfig) -> Tuple[Tuple[Flavor, ...], str]:
   return flavors, reason
 
 
+def instruction_counts_unsupported(cfg: ExportConfig,
+                                   device: devices_lib.Device
+                                   ) -> Optional[str]:
+  """Why --instruction_counts cannot measure this export (None: it can)."""
+  why = instruction_counts.unsupported_device(device)
+  if why is None and cfg.arena_in_external_ram:
+    why = ("the QEMU firmware links the arena in SRAM, not with "
+           "--arena_in_external_ram")
+  return why
+
+
+def check_instruction_counts(cfg: ExportConfig,
+                             device: devices_lib.Device) -> None:
+  """--instruction_counts: the board and the tools it needs, in one line."""
+  why = instruction_counts_unsupported(cfg, device)
+  if why:
+    raise ExportError(f"--instruction_counts: {why}; export without "
+                      "--instruction_counts.")
+  missing = instruction_counts.missing_requirements()
+  if missing:
+    raise ExportError(
+        "--instruction_counts needs " + ", ".join(
+            instruction_counts.REQUIREMENTS) + "; missing: "
+        + "; ".join(missing) + ". Install them (scripts/kernels_ci.sh does) "
+        "or export without --instruction_counts.")
+
+
 def validate(cfg: ExportConfig) -> Plan:
   """Checks every input; raises with the fix before any heavy work."""
   device = devices_lib.get_device(cfg.device, cfg.devices_files)
@@ -232,6 +264,8 @@ def validate(cfg: ExportConfig) -> Plan:
     raise ExportError(f"--selection_criterion is for --method="
                       f"{' or '.join(SPARSE_METHODS)}, not {cfg.method}.")
   flavors, reason = plan_flavors(cfg)
+  if cfg.instruction_counts:
+    check_instruction_counts(cfg, device)
   # Fail before the heavy work if the output directory cannot be used.
   try:
     atomic.check_replaceable(cfg.out, OUTPUT_MARKER)

@@ -13,11 +13,17 @@ Stages, each a function of the one before:
              each candidate batch, their arenas measured in TFLM, the largest
              batch that fits the board kept
   verify     train step, predict and int8 models against TF in TFLM
+  firmware   with --instruction_counts only: the firmware built for
+             Cortex-M4F, linked with the board's memory (its globals
+             measured, the fit checked again) and run in QEMU for
+             instruction counts per train step and per prediction
   package    Arduino library, ESP-IDF component, reports, written atomically
 """
 import dataclasses
 import logging
 import os
+import pathlib
+import tempfile
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -35,6 +41,7 @@ from tflite_tl import tflm
 from tflite_tl import train as train_lib
 from tflite_tl._compat import keras
 from tflite_tl.firmware import fit as fit_lib
+from tflite_tl.firmware import instruction_counts
 from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import package
 from tflite_tl.firmware import plots
@@ -53,6 +60,7 @@ from tflite_tl.pipeline.config import ExportConfig
 from tflite_tl.pipeline.config import ExportError
 from tflite_tl.pipeline.config import Flavor
 from tflite_tl.pipeline.config import Plan
+from tflite_tl.pipeline.config import instruction_counts_unsupported
 from tflite_tl.pipeline.config import validate
 from tflite_tl.pipeline.progress import Progress
 from tflite_tl.pipeline.progress import Stage
@@ -278,8 +286,11 @@ def _unpackageable(spec: package.BuildSpec) -> Optional[str]:
   return None
 
 
-def _fit(cfg: ExportConfig, device, spec) -> fit_lib.FitResult:
-  ram, flash = package.memory_consumers(spec)
+def _fit(cfg: ExportConfig, device, spec,
+         globals_bytes: Optional[int] = None) -> fit_lib.FitResult:
+  """``globals_bytes``: the firmware's other globals, measured (None: the
+  board family's modelled allowance)."""
+  ram, flash = package.memory_consumers(spec, globals_bytes)
   return fit_lib.check_fit(
       device, ram_consumers=ram, flash_consumers=flash,
       sram_margin=cfg.sram_margin, flash_reserve=cfg.flash_reserve,
@@ -297,6 +308,32 @@ def _fill_sample_buffer(cfg: ExportConfig, device, chosen: _Lowered
               spec.max_samples + free // (spec.image_elements + 1))
   spec = dataclasses.replace(spec, max_samples=max(spec.max_samples, grown))
   return dataclasses.replace(chosen, spec=spec, fit=_fit(cfg, device, spec))
+
+
+def _measure_firmware(cfg: ExportConfig, device, chosen: _Lowered
+                      ) -> Tuple[instruction_counts.FirmwareRun, _Lowered]:
+  """The firmware built, linked for the board and run in QEMU; the fit
+  checked again with the globals measured on the linked firmware."""
+  with tempfile.TemporaryDirectory(prefix="tflite_tl_firmware_") as tmp:
+    run = instruction_counts.measure(chosen.spec, pathlib.Path(tmp))
+  fit_result = _fit(cfg, device, chosen.spec, run.globals_bytes)
+  fit_lib.require_fit(device, fit_result,
+                      devices_lib.load_devices(cfg.devices_files),
+                      cfg.sram_margin, batch=chosen.batch, method=cfg.method)
+  return run, dataclasses.replace(chosen, fit=fit_result)
+
+
+def _instruction_counts_report(cfg: ExportConfig, device,
+                               run: Optional[instruction_counts.FirmwareRun]
+                               ) -> Dict[str, Any]:
+  """report.json's instruction_counts: the figures, or why there are none."""
+  if run is not None:
+    return {"measured": True, **run.to_dict()}
+  why = instruction_counts_unsupported(cfg, device)
+  return {"measured": False, "how": why or (
+      "run the export with --instruction_counts (needs "
+      + ", ".join(instruction_counts.REQUIREMENTS) + "; the first run builds "
+      "TFLM for Cortex-M4F, minutes, cached under ~/.cache/tflite-tl/)")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -440,6 +477,9 @@ def _method_options(cfg: ExportConfig, plan: Plan, backbone, x_train,
       learning_rate=cfg.learning_rate, seed=cfg.seed,
       kernels=flavor.kernels, precision=flavor.precision,
       calibration_images=_calibration(cfg, x_train))
+  if not cfg.arena_in_external_ram:
+    other = fit_lib.firmware_globals(plan.device)
+    consumers[other.consumer] = other.bytes
   budget = training_budget.memory_budget_for_device(
       plan.device, consumers, sram_margin=cfg.sram_margin,
       use_external_ram=cfg.arena_in_external_ram)
@@ -578,6 +618,19 @@ def run_export(cfg: ExportConfig,
           "DEQUANTIZE where an op reads them"
           if chosen.flavor == Flavor("builtin", "int8") else None),
   }
+  firmware_run = None
+  if cfg.instruction_counts:
+    with progress.stage("firmware") as stage:
+      firmware_run, chosen = _measure_firmware(cfg, plan.device, chosen)
+      stage.summary = (
+          f"Cortex-M4F in QEMU: {firmware_run.per_train_step:,} instructions "
+          f"per train step (batch {chosen.batch}), "
+          f"{firmware_run.per_prediction:,} per prediction; linked "
+          f".data + .bss {firmware_run.ram.globals:,} B, of which other "
+          f"globals {firmware_run.globals_bytes:,} B (measured)")
+  globals_ = (None if cfg.arena_in_external_ram else fit_lib.firmware_globals(
+      plan.device, None if firmware_run is None
+      else firmware_run.globals_bytes))
   with progress.stage("export") as stage:
     files = package.package_files(chosen.spec)
     if checked.device:
@@ -597,7 +650,10 @@ def run_export(cfg: ExportConfig,
         sorted(files) + ["REPORT.md", "report.json"], finetune=tuned,
         device_training=checked.device, lowering=lowering,
         selection=None if selection is None else selection.to_dict(),
-        memory_budget=None if budget is None else budget.to_dict())
+        memory_budget=None if budget is None else budget.to_dict(),
+        firmware_globals=None if globals_ is None else globals_.to_dict(),
+        instruction_counts=_instruction_counts_report(cfg, plan.device,
+                                                      firmware_run))
     files["report.json"] = report_lib.report_json(report)
     files["REPORT.md"] = report_lib.report_markdown(report)
     with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:

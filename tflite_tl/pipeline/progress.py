@@ -12,6 +12,8 @@ from typing import Iterator, Optional, TextIO
 from tqdm import tqdm
 
 STAGES = ("load", "rewrite", "fine-tune", "lower", "verify", "export")
+# With --instruction_counts: the firmware built and run in QEMU.
+STAGES_WITH_FIRMWARE = STAGES[:-1] + ("firmware",) + STAGES[-1:]
 
 
 class Stage:

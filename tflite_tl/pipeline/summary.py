@@ -34,12 +34,18 @@ def export_report(cfg: ExportConfig, device, model_name: str,
                   inference, analytic: Optional[Dict], files: List[str], *,
                   finetune, device_training, lowering: Optional[Dict] = None,
                   selection: Optional[Dict] = None,
-                  memory_budget: Optional[Dict] = None) -> Dict[str, Any]:
+                  memory_budget: Optional[Dict] = None,
+                  firmware_globals: Optional[Dict] = None,
+                  instruction_counts: Optional[Dict] = None
+                  ) -> Dict[str, Any]:
   """The report of one export (see docs/export.md for the fields).
 
   ``finetune`` is the fine-tune stage's result (recipe, history, test
   accuracy of the host model); ``device_training`` the on-device check
-  (``tflite_tl.verify.on_device.DeviceTraining``) or None.
+  (``tflite_tl.verify.on_device.DeviceTraining``) or None;
+  ``firmware_globals`` the fit check's firmware-globals figure
+  (``fit.FirmwareGlobals.to_dict``; None with the arena in external RAM);
+  ``instruction_counts`` the QEMU figures or why there are none.
   """
   recipe = finetune.recipe
   host = {
@@ -104,6 +110,8 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       "arena_headroom_bytes": package.ARENA_HEADROOM,
       "analytic_memory": analytic,
       "fit": fit_result.to_dict(),
+      "firmware_globals": firmware_globals,
+      "instruction_counts": instruction_counts,
       "parity": {"train": train.to_dict(), "inference": dict(
           inference.to_dict(),
           verdict=inference.verdict(cfg.parity_tolerance))},

@@ -8,7 +8,8 @@ inference and the app need are taken out. That part does not depend on the
 selection, and is measured: the arena of the FT-Last train step (the forward
 pass and the head's update, the smallest training step) sharing one arena
 with the predict model, as the exported trainer does, plus the sample buffer
-and the variable scratch of the app (the consumers of ``python -m export``).
+and the variable scratch of the app (the consumers of ``python -m export``;
+the export adds the firmware's other globals, ``fit.firmware_globals``).
 
 ``budget = RAM available after the margin - those consumers``.
 
@@ -50,7 +51,7 @@ class MemoryBudget:
     return (f"memory budget for training state on {self.device}: "
             f"{self.budget_bytes:,} B = {self.ram_available:,} B of "
             f"{self.ram_kind} after a {self.ram_margin_bytes:,}-byte margin, "
-            f"minus {parts} (measured)")
+            f"minus {parts} (arenas measured in TFLM)")
 
 
 def memory_budget_for_device(device: Device, consumers: Mapping[str, int], *,
