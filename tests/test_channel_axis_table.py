@@ -1,6 +1,6 @@
-"""benchmarks.channel_axis: the same layers and channel fraction on each
+"""benchmarks.channel_axis_table: the same layers and channel fraction on each
 axis, modelled and measured (builtin flavor, tiny at 16 px)."""
-from benchmarks import channel_axis
+from benchmarks import channel_axis_table as channel_axis
 
 
 def test_input_axis_keeps_fewer_activations_and_both_are_measured():
