@@ -8,7 +8,6 @@ from tflite_tl.firmware import qemu_bench
 
 NUM_CLASSES = qemu_bench.NUM_CLASSES
 library_dir = instruction_counts.library_dir
-write_files = instruction_counts.write_files
 
 
 @functools.lru_cache(maxsize=None)

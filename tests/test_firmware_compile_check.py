@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import tflite_fixtures as fx
+from tflite_tl import atomic
 from tflite_tl.firmware import compile_check
 from tflite_tl.firmware import package
 from tflite_tl.tflm import tflm_library
@@ -18,20 +19,10 @@ _PORTABLE = ("tl_trainer.cc", "tl_app.cc", "tl_persist.c", "tl_model_config.cc",
              "tl_storage_mbed_flash.cpp")
 
 
-def _write(files, out):
-  for rel, content in files.items():
-    path = out / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-      path.write_bytes(content)
-    else:
-      path.write_text(content)
-
-
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
   out = tmp_path_factory.mktemp("export")
-  _write(package.package_files(fx.package_spec("esp32")), out)
+  atomic.write_tree(str(out), package.package_files(fx.package_spec("esp32")))
   return out
 
 
@@ -57,7 +48,7 @@ def test_a_warning_fails_the_check(tflm_root, tmp_path):
            if k.endswith(("/tl_trainer.cc", ".h"))}  # one source is enough
   files["arduino/tiny_lib/src/tl_trainer.cc"] += (
       "\nstatic int tl_unused_for_the_test;\n")
-  _write(files, tmp_path)
+  atomic.write_tree(str(tmp_path), files)
   with pytest.raises(tflm_library.TflmBuildError,
                      match=r"tl_trainer\.cc.*tl_unused_for_the_test"):
     compile_check.compile_export(tmp_path, "host")

@@ -6,6 +6,7 @@ import re
 import pytest
 
 import firmware_fixtures as ff
+from tflite_tl import atomic
 from tflite_tl.firmware import compile_check
 from tflite_tl.firmware import kernel_sources
 from tflite_tl.firmware import package
@@ -92,7 +93,7 @@ def test_an_unknown_tl_op_is_named():
     t if t == "host" else pytest.param(t, marks=pytest.mark.slow)
     for t in tflm_library.TARGETS])
 def test_tl_library_compiles_with_werror(case, target, tmp_path):
-  ff.write_files(package.package_files(case.spec), tmp_path)
+  atomic.write_tree(str(tmp_path), package.package_files(case.spec))
   report = compile_check.compile_export(tmp_path, target)
   src = f"arduino/{case.spec.name}/src"
   for name in ("tl_trainer.cc", "tl_app.cc", "tl_model_config.cc",

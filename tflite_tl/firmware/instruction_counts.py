@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from tflite_tl import atomic
 from tflite_tl.devices import Device
 from tflite_tl.firmware import cortex_m
 from tflite_tl.firmware import package
@@ -67,20 +68,9 @@ def unsupported_device(device: Device) -> Optional[str]:
   return None
 
 
-def write_files(files, out: pathlib.Path) -> pathlib.Path:
-  for rel, content in files.items():
-    path = out / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-      path.write_bytes(content)
-    else:
-      path.write_text(content)
-  return out
-
-
 def library_dir(spec: package.BuildSpec, out: pathlib.Path) -> pathlib.Path:
   """Writes the export's files under ``out``; returns its Arduino src/."""
-  write_files(package.package_files(spec), out)
+  atomic.write_tree(str(out), package.package_files(spec))
   return out / "arduino" / spec.name / "src"
 
 
