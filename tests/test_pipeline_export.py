@@ -268,3 +268,29 @@ def test_cli_groups_every_flag_it_defines():
       grouped = {n for group in ast.literal_eval(node.value)
                  for n in group[1]}
   assert defined and defined == grouped
+
+
+def test_tinytrain_export_ships_its_selection_pass_checked_in_tflm(tmp_path):
+  result = pipeline.run_export(_cfg(tmp_path, method="tinytrain", batch=1,
+                                    device_epochs=0, kernels="builtin",
+                                    precision="float"))
+  out = tmp_path / "out"
+  report = json.loads((out / "report.json").read_text())
+  fisher = report["selection_pass"]
+  assert (out / "fisher.tflite").stat().st_size == fisher["bytes"]
+  assert "fisher.tflite" in report["files"]
+  candidates = list(report["selection"]["layer_potentials"])
+  assert sorted(fisher["layers"]) == sorted(candidates)
+  assert fisher["max_rel_err"] < 1e-4 and fisher["same_ranking"]
+  assert 0 < fisher["arena_bytes"]
+  assert "Selection pass: `fisher.tflite`" in (out / "REPORT.md").read_text()
+  assert result.report["selection_pass"] == fisher
+
+
+def test_other_methods_ship_no_selection_pass(tmp_path):
+  pipeline.run_export(_cfg(tmp_path, method="ft_last", batch=1,
+                           device_epochs=0, kernels="builtin",
+                           precision="float"))
+  out = tmp_path / "out"
+  assert not (out / "fisher.tflite").exists()
+  assert json.loads((out / "report.json").read_text())["selection_pass"] is None

@@ -178,6 +178,19 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
               "(arenas measured in TFLM).", ""]
   if sel:
     lines += [Selection.from_dict(sel).format_markdown(), ""]
+  fisher = r.get("selection_pass")
+  if fisher:
+    lines += [
+        f"Selection pass: `{fisher['file']}` ({fisher['bytes']:,} B, "
+        f"{fisher['precision']}, batch {fisher['batch_size']}) computes the "
+        f"Fisher sums of the {len(fisher['layers'])} candidate layers on a "
+        f"batch of samples, for a board to re-select channels for a new "
+        f"task. TFLM arena {fisher['arena_bytes']:,} B (measured); on the "
+        f"{fisher['support_images']} support images TFLM's potentials match "
+        f"TF's within {fisher['max_rel_err']:.1e} (relative) and rank the "
+        f"channels {'identically' if fisher['same_ranking'] else 'differently'}"
+        ". The exported firmware does not run it yet (not counted in the "
+        "fit check).", ""]
   return lines
 
 

@@ -7,9 +7,14 @@ tensors need a gradient: a tensor does iff a trained weight lies upstream of
 it, so the backward pass stops at the earliest layer with a trained weight.
 Tensors used by several layers that need a gradient go through a fan-out
 primitive so their gradients are summed with ADD (TFLM has no ADD_N).
+
+``probed`` layers (the Fisher graph, :mod:`tflite_tl.lower.fisher_graph`)
+count as trained for that decision, so the backward pass reaches their
+input or output although no weight of theirs is trained; ``probe`` at call
+time sees (and may replace) that tensor.
 """
 import dataclasses
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Mapping, Optional
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
@@ -35,6 +40,7 @@ class _Step:
   fn: Callable
   input_ids: List[str]
   output_ids: List[str]
+  probed: Optional[str] = None  # "input" / "output": handed to ``probe``
 
 
 class ForwardProgram:
@@ -46,8 +52,17 @@ class ForwardProgram:
   """
 
   def __init__(self, model: keras.Model, batch_size: int,
-               trained_refs, weight_source: Callable, with_gradients: bool):
+               trained_refs, weight_source: Callable, with_gradients: bool,
+               probed: Optional[Mapping[str, str]] = None):
+    """``probed``: {layer name: "input" or "output"}, the layers whose
+    input (first) or output tensor ``__call__``'s ``probe`` receives; the
+    gradient must reach it (``with_gradients``)."""
     _check_functional(model)
+    probed = dict(probed or {})
+    unknown = sorted(set(probed) - {l.name for l in model.layers})
+    if unknown:
+      raise ValueError(f"Model '{model.name}' has no layers {unknown}.")
+    self._probed = probed
     self.model = model
     self.batch_size = batch_size
     self._steps: List[_Step] = []
@@ -68,8 +83,11 @@ class ForwardProgram:
       outs = tf.nest.flatten(node.outputs)
       out_ids = [str(id(t)) for t in outs]
       weights = {weight_short_name(w): w for w in layer.weights}
-      has_trained = any(w.ref() in trained_refs for w in layer.weights)
+      has_trained = (any(w.ref() in trained_refs for w in layer.weights)
+                     or layer.name in probed)
       need_in = [need[i] and with_gradients for i in in_ids]
+      if probed.get(layer.name) == "input" and with_gradients:
+        need_in[0] = True
       site = LayerSite(
           layer=layer,
           in_shapes=[self._with_batch(t.shape) for t in node.keras_inputs],
@@ -80,7 +98,8 @@ class ForwardProgram:
           has_weight=lambda n, ws=weights: n in ws,
           is_model_output=self._output_id in out_ids)
       fn = rule_for(layer)(site)
-      self._steps.append(_Step(layer.name, fn, in_ids, out_ids))
+      self._steps.append(_Step(layer.name, fn, in_ids, out_ids,
+                               probed.get(layer.name)))
       for o in out_ids:
         need[o] = any(need[i] for i in in_ids) or has_trained
         if need[o] and with_gradients and consumers.get(o, 0) > 1:
@@ -98,7 +117,10 @@ class ForwardProgram:
           f"{tuple(shape)}; build it with a fixed input resolution.")
     return [self.batch_size] + [int(d) for d in dims[1:]]
 
-  def __call__(self, images):
+  def __call__(self, images, probe: Optional[Callable] = None):
+    """The logits of ``images``. ``probe(layer name, tensor) -> tensor`` is
+    called on each probed layer's input (before the layer reads it: a
+    private copy, so its gradient is this layer's only) or output."""
     pending: Dict[str, List[tf.Tensor]] = {}
 
     def put(tid, tensor):
@@ -114,6 +136,8 @@ class ForwardProgram:
     put(self._input_id, images)
     for step in self._steps:
       inputs = [take(i) for i in step.input_ids]
+      if step.probed == "input" and probe is not None:
+        inputs[0] = probe(step.layer_name, tf.identity(inputs[0]))
       # Ordering only: a layer's variables are read once its inputs exist, so
       # the converter does not hoist every READ_VARIABLE to the start of the
       # step (which keeps e.g. the classifier kernel alive through the
@@ -123,6 +147,8 @@ class ForwardProgram:
       if len(step.output_ids) != 1:
         raise UnsupportedLayerError(
             f"Layer '{step.layer_name}' has several outputs; not supported.")
+      if step.probed == "output" and probe is not None:
+        y = probe(step.layer_name, y)
       put(step.output_ids[0], y)
     return take(self._output_id)
 

@@ -48,6 +48,7 @@ from tflite_tl.firmware import plots
 from tflite_tl.firmware import report as report_lib
 from tflite_tl.lower import quantize
 from tflite_tl.lower.fake_quant import fake_quantized_kernels
+from tflite_tl.pipeline import selection_graph
 from tflite_tl.pipeline import summary
 from tflite_tl.pipeline import training_budget
 from tflite_tl.pipeline.backbone import image_shape
@@ -602,6 +603,14 @@ def run_export(cfg: ExportConfig,
       text += (f"; on-device training (TFLM, {d.epochs} epochs on "
                f"{d.samples} samples): held-out {d.accuracy_before:.0%} -> "
                f"{d.accuracy_after:.0%}")
+    selection_pass = fisher_file = None
+    if cfg.method == "tinytrain" and selection is not None:
+      fisher_file, selection_pass = selection_graph.build(
+          rewritten, selection, options["support"], batch_size=chosen.batch,
+          precision=chosen.flavor.precision)
+      text += (f"; {selection_graph.FILE} matches TF "
+               f"({selection_pass['max_rel_err']:.1e}), arena "
+               f"{selection_pass['arena_bytes']:,} B")
     stage.summary = text
   lowering = {
       "kernels": chosen.flavor.kernels, "precision": chosen.flavor.precision,
@@ -633,6 +642,8 @@ def run_export(cfg: ExportConfig,
       else firmware_run.globals_bytes))
   with progress.stage("export") as stage:
     files = package.package_files(chosen.spec)
+    if fisher_file is not None:
+      files[selection_graph.FILE] = fisher_file
     if checked.device:
       files[DEVICE_PLOT] = plots.device_loss_curve(
           checked.device.epoch_losses, samples=checked.device.samples,
@@ -653,7 +664,8 @@ def run_export(cfg: ExportConfig,
         memory_budget=None if budget is None else budget.to_dict(),
         firmware_globals=None if globals_ is None else globals_.to_dict(),
         instruction_counts=_instruction_counts_report(cfg, plan.device,
-                                                      firmware_run))
+                                                      firmware_run),
+        selection_pass=selection_pass)
     files["report.json"] = report_lib.report_json(report)
     files["REPORT.md"] = report_lib.report_markdown(report)
     with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:

@@ -36,7 +36,8 @@ def export_report(cfg: ExportConfig, device, model_name: str,
                   selection: Optional[Dict] = None,
                   memory_budget: Optional[Dict] = None,
                   firmware_globals: Optional[Dict] = None,
-                  instruction_counts: Optional[Dict] = None
+                  instruction_counts: Optional[Dict] = None,
+                  selection_pass: Optional[Dict] = None
                   ) -> Dict[str, Any]:
   """The report of one export (see docs/export.md for the fields).
 
@@ -45,7 +46,9 @@ def export_report(cfg: ExportConfig, device, model_name: str,
   (``tflite_tl.verify.on_device.DeviceTraining``) or None;
   ``firmware_globals`` the fit check's firmware-globals figure
   (``fit.FirmwareGlobals.to_dict``; None with the arena in external RAM);
-  ``instruction_counts`` the QEMU figures or why there are none.
+  ``instruction_counts`` the QEMU figures or why there are none;
+  ``selection_pass`` fisher.tflite's entry
+  (``tflite_tl.pipeline.selection_graph.build``) or None.
   """
   recipe = finetune.recipe
   host = {
@@ -94,6 +97,7 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       },
       "lowering": lowering,
       "selection": selection,
+      "selection_pass": selection_pass,
       "memory_budget": memory_budget,
       "device": dict(device.to_dict(), arena_capacity=capacity),
       "data": {"num_classes": data.num_classes,
