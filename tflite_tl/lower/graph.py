@@ -53,10 +53,14 @@ class ForwardProgram:
 
   def __init__(self, model: keras.Model, batch_size: int,
                trained_refs, weight_source: Callable, with_gradients: bool,
-               probed: Optional[Mapping[str, str]] = None):
+               probed: Optional[Mapping[str, str]] = None,
+               channel_index: Optional[Mapping[str, Callable]] = None):
     """``probed``: {layer name: "input" or "output"}, the layers whose
     input (first) or output tensor ``__call__``'s ``probe`` receives; the
-    gradient must reach it (``with_gradients``)."""
+    gradient must reach it (``with_gradients``). ``channel_index``: {layer
+    name: () -> (channels, channel_slots)} for channel-sparse layers whose
+    choice is read from variables (``LayerSite.channel_index``)."""
+    channel_index = dict(channel_index or {})
     _check_functional(model)
     probed = dict(probed or {})
     unknown = sorted(set(probed) - {l.name for l in model.layers})
@@ -96,7 +100,8 @@ class ForwardProgram:
           weight=_weight_getter(layer, weights, weight_source),
           trained=_trained_getter(layer, weights, trained_refs),
           has_weight=lambda n, ws=weights: n in ws,
-          is_model_output=self._output_id in out_ids)
+          is_model_output=self._output_id in out_ids,
+          channel_index=channel_index.get(layer.name))
       fn = rule_for(layer)(site)
       self._steps.append(_Step(layer.name, fn, in_ids, out_ids,
                                probed.get(layer.name)))

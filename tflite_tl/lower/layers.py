@@ -8,7 +8,7 @@ that changes ``call`` is never silently lowered as its parent; users add
 rules for their own layers with :func:`register_layer_rule`.
 """
 import dataclasses
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
@@ -46,6 +46,10 @@ class LayerSite:
     trained: ``trained(name) -> bool``.
     is_model_output: the call's output is the model's output (a final
       softmax is then left to inference; training uses the logits).
+    channel_index: for a channel-sparse layer whose choice is variable,
+      ``channel_index() -> (channels, channel_slots)`` int32 tensors (the
+      reads of its index variables, :mod:`tflite_tl.lower.ops.sparse_conv`);
+      None: the choice is the layer's constant ``trained_channels``.
   """
   layer: keras.layers.Layer
   in_shapes: List[List[int]]
@@ -55,6 +59,7 @@ class LayerSite:
   trained: Callable[[str], bool]
   has_weight: Callable[[str], bool]
   is_model_output: bool
+  channel_index: Optional[Callable[[], Tuple[tf.Tensor, tf.Tensor]]] = None
 
   def unsupported(self, what: str) -> UnsupportedLayerError:
     return UnsupportedLayerError(
@@ -229,7 +234,8 @@ def _channel_sparse_rule(site: LayerSite) -> LayerFn:
       channels=list(layer.trained_channels),
       need_input_grad=site.need_input_grad,
       train_kernel=site.trained(channel_sparse.TRAINED_KERNEL),
-      train_bias=has_bias and site.trained("bias"), has_bias=has_bias)
+      train_bias=has_bias and site.trained("bias"), has_bias=has_bias,
+      variable_channels=site.channel_index is not None)
   if site.trained(channel_sparse.FULL_KERNEL):
     raise site.unsupported("its full kernel is trainable; only "
                            "kernel_trained may train.")
@@ -244,8 +250,9 @@ def _channel_sparse_rule(site: LayerSite) -> LayerFn:
 
   def core(inputs):
     bias = site.weight("bias") if has_bias else None
+    index = site.channel_index() if site.channel_index is not None else ()
     return conv(inputs[0], site.weight(channel_sparse.FULL_KERNEL),
-                site.weight(channel_sparse.TRAINED_KERNEL), bias)
+                site.weight(channel_sparse.TRAINED_KERNEL), bias, index)
 
   return _with_activation(site, core)
 

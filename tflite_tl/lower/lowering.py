@@ -87,7 +87,7 @@ def _predict_function(module: TrainStepModule):
   @tf.function(input_signature=module.infer.input_signature)
   def predict(images):
     out = module.infer(images)
-    for var in module.params:
+    for var in module.params + module.index_variables():
       var.assign(var)
     return out
 
@@ -108,8 +108,8 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
                 precision: str = "float",
                 calibration_images: Optional[np.ndarray] = None,
                 qas: bool = True,
-                int8_chunk_elements: Optional[int] = INT8_CHUNK_ELEMENTS
-                ) -> LoweredModel:
+                int8_chunk_elements: Optional[int] = INT8_CHUNK_ELEMENTS,
+                variable_channels: bool = False) -> LoweredModel:
   """Lowers ``model``'s training step and predict model to .tflite
   flatbuffers for TFLM.
 
@@ -140,6 +140,12 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
       weights above this many elements are rebuilt in row blocks of at most
       this size (None: whole), which bounds the float32 transient in the
       arena.
+    variable_channels: kernels "builtin" only: each channel-sparse layer
+      (methods tinytrain, sparse_update) reads its chosen channels from two
+      int32 variables (``<layer>/channels``, ``<layer>/channel_slots``)
+      instead of constants, so that a board can re-choose them with every
+      shape and the arena unchanged (``TrainStepModule.choose_channels``
+      gives the values to write).
 
   Raises:
     UnsupportedLayerError: a layer (named) has no lowering.
@@ -159,12 +165,16 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
   if precision not in PRECISIONS:
     raise ValueError(f"precision must be one of {PRECISIONS}, got "
                      f"{precision!r}.")
+  if variable_channels and kernels != "builtin":
+    raise ValueError("variable_channels needs kernels='builtin' (the TL_* "
+                     "sparse kernels take their channels as constants).")
   if kernels == "builtin" and precision == "int8":
     with fake_quantized_kernels(model) as frozen:
       lowered = _lower_builtin(
           model, batch_size=batch_size, learning_rate=learning_rate,
           momentum=momentum, label_smoothing=label_smoothing,
-          infer_batch_size=infer_batch_size)
+          infer_batch_size=infer_batch_size,
+          variable_channels=variable_channels)
     train, stats = store_int8(lowered.train_tflite, frozen,
                               int8_chunk_elements)
     predict, _ = store_int8(lowered.predict_tflite, frozen,
@@ -182,18 +192,20 @@ def lower_model(model: keras.Model, *, batch_size: int, learning_rate: float,
   return _lower_builtin(model, batch_size=batch_size,
                         learning_rate=learning_rate, momentum=momentum,
                         label_smoothing=label_smoothing,
-                        infer_batch_size=infer_batch_size)
+                        infer_batch_size=infer_batch_size,
+                        variable_channels=variable_channels)
 
 
 def _lower_builtin(model: keras.Model, *, batch_size: int,
                    learning_rate: float, momentum: float,
                    label_smoothing: float,
-                   infer_batch_size: int) -> LoweredModel:
+                   infer_batch_size: int,
+                   variable_channels: bool = False) -> LoweredModel:
   """The builtin flavor of :func:`lower_model` in float32."""
   module = TrainStepModule(
       model, batch_size=batch_size, learning_rate=learning_rate,
       momentum=momentum, label_smoothing=label_smoothing,
-      infer_batch_size=infer_batch_size)
+      infer_batch_size=infer_batch_size, variable_channels=variable_channels)
   train = convert_function(module, module.train_step)
   check_builtin_only(train, "train step")
   predict = convert_function(module, _predict_function(module))

@@ -11,12 +11,17 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl._compat import tf
+from tflite_tl.layers.channel_sparse import KERNEL_AXIS
+from tflite_tl.layers.channel_sparse import ChannelSparseMixin
 from tflite_tl.lower.graph import ForwardProgram
 from tflite_tl.lower.graph import weight_full_name
 from tflite_tl.lower.layers import UnsupportedLayerError
 from tflite_tl.lower.ops.loss import make_softmax_cross_entropy
+from tflite_tl.lower.ops.sparse_conv import channel_slots
 
 MOMENTUM_SUFFIX = "/momentum"
+CHANNELS_SUFFIX = "/channels"
+SLOTS_SUFFIX = "/channel_slots"
 
 
 class TrainStepModule(tf.Module):
@@ -29,11 +34,15 @@ class TrainStepModule(tf.Module):
       -> {"loss": scalar}; updates ``params`` in place.
     infer: tf.function(images [1,H,W,C] float32) -> {"logits": [1,K]}
       (``"probabilities"`` when the model ends in a softmax).
+    channel_vars: with ``variable_channels``, {layer name: (channels,
+      channel_slots)} int32 variables of each channel-sparse layer, read by
+      both functions (``<layer>/channels``, ``<layer>/channel_slots``).
   """
 
   def __init__(self, model: keras.Model, *, batch_size: int,
                learning_rate: float, momentum: float = 0.0,
-               label_smoothing: float = 0.0, infer_batch_size: int = 1):
+               label_smoothing: float = 0.0, infer_batch_size: int = 1,
+               variable_channels: bool = False):
     super().__init__(name="tflite_tl_train_step")
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -72,13 +81,33 @@ class TrainStepModule(tf.Module):
       return tf.constant(frozen[weight.ref()])
 
     trained_refs = set(by_ref)
+    self.channel_vars = {}
+    # (kernel axis, full kernel) of each variable layer, as arrays: a
+    # reference to the Keras model would make the module track its
+    # variables, and the converter would then rename ours.
+    self._full_kernels = {}
+    if variable_channels:
+      self.channel_vars = _channel_variables(model)
+      for name in self.channel_vars:
+        layer = model.get_layer(name)
+        self._full_kernels[name] = (KERNEL_AXIS[layer.channel_axis],
+                                    layer.kernel.numpy())
+      if not self.channel_vars:
+        raise ValueError(f"variable_channels: model '{model.name}' has no "
+                         "channel-sparse layer (method tinytrain or "
+                         "sparse_update).")
+    index = {name: (lambda pair=pair: tuple(
+        tf.convert_to_tensor(v) for v in pair))
+             for name, pair in self.channel_vars.items()}
     self._train_program = ForwardProgram(
-        model, batch_size, trained_refs, source, with_gradients=True)
+        model, batch_size, trained_refs, source, with_gradients=True,
+        channel_index=index)
     if not self._train_program.trained_weights_reached:
       raise UnsupportedLayerError(
           f"Model '{model.name}': no trained weight influences the output.")
     self._infer_program = ForwardProgram(
-        model, infer_batch_size, trained_refs, source, with_gradients=False)
+        model, infer_batch_size, trained_refs, source, with_gradients=False,
+        channel_index=index)
     self.output_is_softmax = self._infer_program.output_is_softmax
     image_shape = [int(d) for d in model.inputs[0].shape[1:]]
     num_classes = int(model.outputs[0].shape[-1])
@@ -109,7 +138,16 @@ class TrainStepModule(tf.Module):
         raise UnsupportedLayerError(
             f"Trained weight '{name}' gets no gradient from the loss.")
     self._apply_sgd(grads, loss)
+    # The converter freezes variables a function only reads into constants;
+    # assigning the channel choice to itself keeps it a variable a board can
+    # write (K + C int32 copies per layer and step).
+    for var in self.index_variables():
+      var.assign(var)
     return {"loss": loss}
+
+  def index_variables(self) -> List[tf.Variable]:
+    """The channel-choice variables (empty without variable channels)."""
+    return [v for pair in self.channel_vars.values() for v in pair]
 
   def _apply_sgd(self, grads: Sequence[tf.Tensor], loss: tf.Tensor):
     """SGD on every parameter, skipped as a whole when ``loss`` is not finite.
@@ -144,3 +182,57 @@ class TrainStepModule(tf.Module):
   def param_values(self):
     """{name: ndarray} of the current trained parameters."""
     return {n: v.numpy() for n, v in zip(self.param_names, self.params)}
+
+  def choose_channels(self, layer_name: str, channels) -> dict:
+    """Re-chooses a variable channel-sparse layer's trained channels, as a
+    board would: its index variables, and its trained slices restarted from
+    the full kernel's slices of the new channels (its bias and every other
+    parameter keep training from where they are).
+
+    Returns {variable name: new value}, the values to write into the
+    lowered .tflite (``lower.write_params``) for the same choice.
+    """
+    if layer_name not in self.channel_vars:
+      raise ValueError(f"'{layer_name}' has no variable channels (layers "
+                       f"with them: {sorted(self.channel_vars)}).")
+    axis, full = self._full_kernels[layer_name]
+    channels_var, slots_var = self.channel_vars[layer_name]
+    k = int(channels_var.shape[0])
+    size = int(slots_var.shape[0])
+    chosen = sorted(int(c) for c in channels)
+    if len(chosen) != k or len(set(chosen)) != k or not all(
+        0 <= c < size for c in chosen):
+      raise ValueError(f"'{layer_name}' trains {k} distinct channels of "
+                       f"{size}; got {list(channels)}.")
+    slices = np.take(full, chosen, axis=axis)
+    trained_name = next(n for n in self.param_names
+                        if n.startswith(layer_name + "/")
+                        and n.endswith("kernel_trained"))
+    new = {channels_var.name.split(":")[0]: np.asarray(chosen, np.int32),
+           slots_var.name.split(":")[0]: channel_slots(chosen, size),
+           trained_name: slices.astype(np.float32)}
+    channels_var.assign(new[channels_var.name.split(":")[0]])
+    slots_var.assign(new[slots_var.name.split(":")[0]])
+    self.params[self.param_names.index(trained_name)].assign(
+        new[trained_name])
+    if self.slots:
+      self.slots[self.param_names.index(trained_name)].assign(
+          np.zeros_like(new[trained_name]))
+    return new
+
+
+def _channel_variables(model: keras.Model):
+  """{layer name: (channels, channel_slots)} int32 variables of every
+  channel-sparse layer, starting at the layer's own choice."""
+  out = {}
+  for layer in model.layers:
+    if not isinstance(layer, ChannelSparseMixin):
+      continue
+    channels = list(layer.trained_channels)
+    size = int(layer.kernel.shape[KERNEL_AXIS[layer.channel_axis]])
+    out[layer.name] = (
+        tf.Variable(np.asarray(channels, np.int32), trainable=False,
+                    name=layer.name + CHANNELS_SUFFIX),
+        tf.Variable(channel_slots(channels, size), trainable=False,
+                    name=layer.name + SLOTS_SUFFIX))
+  return out

@@ -26,6 +26,15 @@ Backward, with K of C channels trained:
 
 So weight gradients are computed only for the chosen channels, and only the
 chosen channels of the input are stored (input axis).
+
+With ``variable_channels`` the choice is data, not graph: two int32
+variables per layer, ``channels`` [K] (the chosen channels, sorted) and
+``channel_slots`` [C] (where each channel's slice sits in
+CONCATENATION(trained, full kernel): its position in ``channels`` if chosen,
+else K + c), feed the same GATHERs, so a board can re-choose K channels by
+writing them (and the trained slices) with every shape, and the arena,
+unchanged. The splice then concatenates the full kernel rather than the
+frozen rest (K slices more, flash and the splice's temporary).
 """
 import numpy as np
 
@@ -43,6 +52,48 @@ from tflite_tl.lower.ops.depthwise import depthwise_kernel_grad
 
 def _gather_channels(t, channels):
   return tf.gather(t, channels, axis=3)
+
+
+def channel_slots(channels, size: int) -> np.ndarray:
+  """``channel_slots`` of a choice: the position of channel c's slice in
+  CONCATENATION(trained, full kernel) along the channel axis."""
+  slots = np.arange(size, dtype=np.int32) + len(channels)
+  slots[np.asarray(channels, np.int64)] = np.arange(len(channels),
+                                                     dtype=np.int32)
+  return slots
+
+
+class _Splice:
+  """The effective kernel and the chosen-channel GATHER index, from
+  constants (a fixed choice) or from the layer's index variables."""
+
+  def __init__(self, channels, axis: int, size: int, variable: bool):
+    self.constant = None if variable else np.asarray(channels, np.int32)
+    self.channels = list(channels)
+    self.axis = axis
+    self.size = size
+
+  def index(self, extra):
+    return self.constant if self.constant is not None else extra[0]
+
+  def kernel(self, frozen, trained, extra, trained_first=True):
+    if self.constant is not None:
+      return splice_channels(frozen, trained, self.channels, self.axis,
+                             trained_first=trained_first)
+    slots = extra[1]
+    if trained_first:
+      return tf.gather(tf.concat([trained, frozen], axis=self.axis), slots,
+                       axis=self.axis)
+    # The same kernel from other ops (see the input gradient above): in
+    # CONCATENATION(full, trained) a trained slot s < K moves to C + s, a
+    # full-kernel slot K + c to c. Integer arithmetic: TFLM's FLOOR_MOD has
+    # no int32 and the converter turns an elementwise select into SELECT,
+    # which TFLM lacks.
+    k = len(self.channels)
+    rest = tf.cast(slots >= k, tf.int32)
+    other = slots + self.size - (self.size + k) * rest
+    return tf.gather(tf.concat([frozen, trained], axis=self.axis), other,
+                     axis=self.axis)
 
 
 def _kept(x, channels, keep_all: bool):
@@ -71,12 +122,16 @@ def _after(y, kept):
 def make_channel_sparse_conv2d(*, strides: int, padding: str, in_shape,
                                kernel_shape, channels, channel_axis: str,
                                need_input_grad: bool, train_kernel: bool,
-                               train_bias: bool, has_bias: bool):
-  """Builds ``conv(x, frozen_kernel, trained_kernel, bias) -> y``.
+                               train_bias: bool, has_bias: bool,
+                               variable_channels: bool = False):
+  """Builds ``conv(x, frozen_kernel, trained_kernel, bias, index=None) -> y``.
 
   ``frozen_kernel`` is the full kernel (a constant), ``trained_kernel`` the
   trained slices ``channels`` (sorted) of ``channel_axis`` ("input" or
-  "output"); ``bias`` may be None when ``has_bias`` is False.
+  "output"); ``bias`` may be None when ``has_bias`` is False. With
+  ``variable_channels``, ``index`` is (channels [K], channel_slots [C]),
+  int32 tensors (the variables' reads), and ``channels`` only the initial
+  choice.
   """
   _, h, w, _ = in_shape
   kh, kw = kernel_shape[0], kernel_shape[1]
@@ -84,25 +139,25 @@ def make_channel_sparse_conv2d(*, strides: int, padding: str, in_shape,
   _, left, right = window_padding(padding, w, kw, strides)
   pads = ((top, bottom), (left, right))
   axis = KERNEL_AXIS[channel_axis]
-  index = np.asarray(channels, np.int32)
+  splice = _Splice(channels, axis, int(kernel_shape[axis]), variable_channels)
   trained_shape = list(kernel_shape)
   trained_shape[axis] = len(channels)
   output_axis = channel_axis == "output"
 
-  def forward(x, frozen, trained, bias):
-    kernel = splice_channels(frozen, trained, channels, axis)
+  def forward(x, frozen, trained, bias, extra):
+    kernel = splice.kernel(frozen, trained, extra)
     y = tf.nn.conv2d(x, kernel, strides, padding.upper())
     return y if bias is None else tf.nn.bias_add(y, bias)
 
-  def backward(dy, frozen, trained, kept):
+  def backward(dy, frozen, trained, kept, extra):
     def kernel_grad():
-      grad_out = _gather_channels(dy, index) if output_axis else dy
+      grad_out = (_gather_channels(dy, splice.index(extra)) if output_axis
+                  else dy)
       return conv_kernel_grad(_when_needed(kept, dy), grad_out, trained_shape,
                               strides, pads)
 
     def input_grad():
-      kernel = splice_channels(frozen, trained, channels, axis,
-                               trained_first=False)
+      kernel = splice.kernel(frozen, trained, extra, trained_first=False)
       return conv_input_grad(dy, kernel, in_shape, strides, (top, left))
 
     dx, (dk, db) = params_then_input(
@@ -111,32 +166,37 @@ def make_channel_sparse_conv2d(*, strides: int, padding: str, in_shape,
         input_grad if need_input_grad else None)
     return dx, dk, db
 
+  def kept_input(x, extra):
+    if not train_kernel:
+      return None
+    return _kept(x, splice.index(extra), output_axis)
+
   @tf.custom_gradient
-  def conv(x, frozen, trained, bias):
-    kept = _kept(x, index, output_axis) if train_kernel else None
-    y = _after(forward(x, frozen, trained, bias), kept)
+  def conv(x, frozen, trained, bias, *extra):
+    kept = kept_input(x, extra)
+    y = _after(forward(x, frozen, trained, bias, extra), kept)
 
     def grad(dy):
-      dx, dk, db = backward(dy, frozen, trained, kept)
-      return dx, None, dk, db
+      dx, dk, db = backward(dy, frozen, trained, kept, extra)
+      return (dx, None, dk, db) + (None,) * len(extra)
 
     return y, grad
 
   @tf.custom_gradient
-  def conv_no_bias(x, frozen, trained):
-    kept = _kept(x, index, output_axis) if train_kernel else None
-    y = _after(forward(x, frozen, trained, None), kept)
+  def conv_no_bias(x, frozen, trained, *extra):
+    kept = kept_input(x, extra)
+    y = _after(forward(x, frozen, trained, None, extra), kept)
 
     def grad(dy):
-      dx, dk, _ = backward(dy, frozen, trained, kept)
-      return dx, None, dk
+      dx, dk, _ = backward(dy, frozen, trained, kept, extra)
+      return (dx, None, dk) + (None,) * len(extra)
 
     return y, grad
 
-  def apply(x, frozen, trained, bias=None):
+  def apply(x, frozen, trained, bias=None, index=()):
     if has_bias:
-      return conv(x, frozen, trained, bias)
-    return conv_no_bias(x, frozen, trained)
+      return conv(x, frozen, trained, bias, *index)
+    return conv_no_bias(x, frozen, trained, *index)
 
   return apply
 
@@ -144,9 +204,11 @@ def make_channel_sparse_conv2d(*, strides: int, padding: str, in_shape,
 def make_channel_sparse_depthwise(*, strides: int, padding: str, in_shape,
                                   kernel_shape, channels,
                                   need_input_grad: bool, train_kernel: bool,
-                                  train_bias: bool, has_bias: bool):
-  """Builds ``dw(x, frozen_kernel, trained_kernel, bias) -> y`` for a
-  depthwise conv (multiplier 1) training the kernels of ``channels``."""
+                                  train_bias: bool, has_bias: bool,
+                                  variable_channels: bool = False):
+  """Builds ``dw(x, frozen_kernel, trained_kernel, bias, index=None) -> y``
+  for a depthwise conv (multiplier 1) training the kernels of ``channels``
+  (``index`` as for :func:`make_channel_sparse_conv2d`)."""
   _, h, w, _ = in_shape
   kh, kw, _, multiplier = kernel_shape
   if multiplier != 1:
@@ -155,24 +217,23 @@ def make_channel_sparse_depthwise(*, strides: int, padding: str, in_shape,
   _, top, bottom = window_padding(padding, h, kh, strides)
   _, left, right = window_padding(padding, w, kw, strides)
   pads = ((top, bottom), (left, right))
-  index = np.asarray(channels, np.int32)
+  splice = _Splice(channels, 2, int(kernel_shape[2]), variable_channels)
   trained_shape = [kh, kw, len(channels), 1]
 
-  def forward(x, frozen, trained, bias):
-    kernel = splice_channels(frozen, trained, channels, 2)
+  def forward(x, frozen, trained, bias, extra):
+    kernel = splice.kernel(frozen, trained, extra)
     y = tf.nn.depthwise_conv2d(x, kernel, [1, strides, strides, 1],
                                padding.upper())
     return y if bias is None else tf.nn.bias_add(y, bias)
 
-  def backward(dy, frozen, trained, kept):
+  def backward(dy, frozen, trained, kept, extra):
     def kernel_grad():
       return depthwise_kernel_grad(_when_needed(kept, dy),
-                                   _gather_channels(dy, index),
+                                   _gather_channels(dy, splice.index(extra)),
                                    trained_shape, strides, pads)
 
     def input_grad():
-      kernel = splice_channels(frozen, trained, channels, 2,
-                               trained_first=False)
+      kernel = splice.kernel(frozen, trained, extra, trained_first=False)
       return depthwise_input_grad(dy, kernel, in_shape, strides, (top, left))
 
     dx, (dk, db) = params_then_input(
@@ -181,31 +242,34 @@ def make_channel_sparse_depthwise(*, strides: int, padding: str, in_shape,
         input_grad if need_input_grad else None)
     return dx, dk, db
 
+  def kept_input(x, extra):
+    return _kept(x, splice.index(extra), False) if train_kernel else None
+
   @tf.custom_gradient
-  def dw(x, frozen, trained, bias):
-    kept = _kept(x, index, False) if train_kernel else None
-    y = _after(forward(x, frozen, trained, bias), kept)
+  def dw(x, frozen, trained, bias, *extra):
+    kept = kept_input(x, extra)
+    y = _after(forward(x, frozen, trained, bias, extra), kept)
 
     def grad(dy):
-      dx, dk, db = backward(dy, frozen, trained, kept)
-      return dx, None, dk, db
+      dx, dk, db = backward(dy, frozen, trained, kept, extra)
+      return (dx, None, dk, db) + (None,) * len(extra)
 
     return y, grad
 
   @tf.custom_gradient
-  def dw_no_bias(x, frozen, trained):
-    kept = _kept(x, index, False) if train_kernel else None
-    y = _after(forward(x, frozen, trained, None), kept)
+  def dw_no_bias(x, frozen, trained, *extra):
+    kept = kept_input(x, extra)
+    y = _after(forward(x, frozen, trained, None, extra), kept)
 
     def grad(dy):
-      dx, dk, _ = backward(dy, frozen, trained, kept)
-      return dx, None, dk
+      dx, dk, _ = backward(dy, frozen, trained, kept, extra)
+      return (dx, None, dk) + (None,) * len(extra)
 
     return y, grad
 
-  def apply(x, frozen, trained, bias=None):
+  def apply(x, frozen, trained, bias=None, index=()):
     if has_bias:
-      return dw(x, frozen, trained, bias)
-    return dw_no_bias(x, frozen, trained)
+      return dw(x, frozen, trained, bias, *index)
+    return dw_no_bias(x, frozen, trained, *index)
 
   return apply
