@@ -83,6 +83,36 @@ inline void QuantizeScale(double real, int32_t* multiplier, int32_t* shift) {
   *shift = exponent;
 }
 
+// The per-channel multipliers of a conv stage: input_scale * filter_scale[c]
+// / output_scale in double, as TFLite's conv kernels compute them.
+inline void StageMultipliers(float input_scale, const float* filter_scales,
+                             float output_scale, int32_t channels,
+                             int32_t* multipliers, int32_t* shifts) {
+  for (int32_t c = 0; c < channels; ++c) {
+    const double real = static_cast<double>(input_scale) *
+                        static_cast<double>(filter_scales[c]) /
+                        static_cast<double>(output_scale);
+    QuantizeScale(real, &multipliers[c], &shifts[c]);
+  }
+}
+
+// TFLite's CalculateActivationRangeQuantized for an int8 output: activation
+// 0 none, 1 ReLU, 2 ReLU6; the real bounds quantized as zero_point +
+// round(value / scale) in float.
+inline void Int8ActivationRange(int32_t activation, float scale,
+                                int32_t zero_point, int32_t* act_min,
+                                int32_t* act_max) {
+  *act_min = -128;
+  *act_max = 127;
+  if (activation == 0) return;
+  if (zero_point > *act_min) *act_min = zero_point;
+  if (activation == 2) {
+    const float ratio = 6.0f / scale;
+    const int32_t six = zero_point + static_cast<int32_t>(roundf(ratio));
+    if (six < *act_max) *act_max = six;
+  }
+}
+
 // One int8 stage: its filter and bias, per-channel fixed-point multipliers,
 // the zero points around it and the activation clamp.
 struct Int8Stage {

@@ -356,19 +356,13 @@ void MakeStage(const GoldenCase& c, const std::string& prefix, double in_scale,
   const auto scales = c.tensor(prefix + "_scales").AsFloat();
   s->multiplier.resize(scales.size());
   s->shift.resize(scales.size());
-  for (size_t i = 0; i < scales.size(); ++i) {
-    const double real = static_cast<double>(static_cast<float>(in_scale)) *
-                        static_cast<double>(scales[i]) /
-                        static_cast<double>(static_cast<float>(out_scale));
-    reference::QuantizeScale(real, &s->multiplier[i], &s->shift[i]);
-  }
-  int32_t lo = -128, hi = 127;
-  if (activation != 0) lo = out_zero_point > lo ? out_zero_point : lo;
-  if (activation == 2) {
-    const int32_t six = out_zero_point + static_cast<int32_t>(std::round(
-                            6.0f / static_cast<float>(out_scale)));
-    hi = six < hi ? six : hi;
-  }
+  reference::StageMultipliers(static_cast<float>(in_scale), scales.data(),
+                              static_cast<float>(out_scale),
+                              static_cast<int32_t>(scales.size()),
+                              s->multiplier.data(), s->shift.data());
+  int32_t lo = 0, hi = 0;
+  reference::Int8ActivationRange(activation, static_cast<float>(out_scale),
+                                 out_zero_point, &lo, &hi);
   s->view = {s->filter.data(), s->bias.data(), s->multiplier.data(),
              s->shift.data(), in_zero_point, out_zero_point, lo, hi};
 }

@@ -103,22 +103,6 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
   return data;
 }
 
-// TFLite's CalculateActivationRangeQuantized for an int8 output.
-void ActivationRange(int32_t activation, float scale, int32_t zero_point,
-                     int32_t* act_min, int32_t* act_max) {
-  *act_min = -128;
-  *act_max = 127;
-  if (activation == 0) return;
-  const int32_t zero = zero_point;  // zero_point + round(0 / scale)
-  if (zero > *act_min) *act_min = zero;
-  if (activation == 2) {
-    const float ratio = 6.0f / scale;
-    const int32_t six =
-        zero_point + static_cast<int32_t>(roundf(ratio));
-    if (six < *act_max) *act_max = six;
-  }
-}
-
 bool IsPerTensorInt8(const TfLiteTensor* t) {
   return t != nullptr && t->type == kTfLiteInt8 && HasRank(t, 4) &&
          t->params.scale > 0.0f;
@@ -150,18 +134,14 @@ TfLiteStatus PrepareStage(TfLiteContext* context, const char* what,
   TL_TFLM_ENSURE(multipliers != nullptr,
                  "%s: arena too small for the %s multipliers", kOp, what);
   int32_t* shifts = multipliers + channels;
-  for (int32_t c = 0; c < channels; ++c) {
-    const double real = static_cast<double>(input_scale) *
-                        static_cast<double>(scales[c]) /
-                        static_cast<double>(output_scale);
-    reference::QuantizeScale(real, &multipliers[c], &shifts[c]);
-  }
+  reference::StageMultipliers(input_scale, scales, output_scale, channels,
+                              multipliers, shifts);
   stage->multiplier = multipliers;
   stage->shift = shifts;
   stage->input_zero_point = input_zero_point;
   stage->output_zero_point = output_zero_point;
-  ActivationRange(activation, output_scale, output_zero_point,
-                  &stage->act_min, &stage->act_max);
+  reference::Int8ActivationRange(activation, output_scale, output_zero_point,
+                                 &stage->act_min, &stage->act_max);
   return kTfLiteOk;
 }
 
