@@ -160,8 +160,13 @@ def test_fused_block_keeps_no_expanded_map_in_the_arena(native_runner):
   fused = tflm.measure_arena(_fused_model(p), backend="native")
   expanded = 16 * 16 * 48
   assert chain.head >= expanded
-  # Input, output and a ring of 3 rows (3 x 16 x 48 B) plus one pixel.
-  assert fused.head <= 16 * 16 * 8 * 2 + 3 * 16 * 48 + 48 + 64
+  # Input, output, the multipliers and shifts of 48 + 48 + 8 channels, and a
+  # ring of 3 rows (3 x 16 x 48 B) plus one pixel.
+  channels = 48 + 48 + 8
+  assert fused.head <= 16 * 16 * 8 * 2 + 8 * channels + 3 * 16 * 48 + 48 + 64
+  # No per-channel persistent data (the chain keeps 8 B per channel).
+  persistent = "Persistent buffer data"
+  assert fused.breakdown[persistent] < 8 * channels <= chain.breakdown[persistent]
 
 
 @pytest.mark.parametrize("edit,message", [

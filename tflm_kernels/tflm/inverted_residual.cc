@@ -18,10 +18,14 @@
 //          quantization of the depthwise output), "expand_scale",
 //          "expand_zero_point" (of the expanded map; ignored without an
 //          expand conv), "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
-// Persistent: two int32 per channel of each conv (the requantization
-// multipliers and shifts, as TFLM's own conv kernels keep). Scratch (arena
-// head, shared with other ops): kh rows of the expanded map plus one pixel,
-// kh * W * E + E bytes (E bytes without an expand conv).
+// Persistent: the OpData only. The per-channel requantization multipliers
+// and shifts (which TFLM's own conv kernels keep in persistent arena, 8 bytes
+// per channel) are recomputed at every Eval from the filter scales, read in
+// place from the flatbuffer, into scratch: the same values, at the cost of
+// one double-precision QuantizeMultiplier per channel and invoke. Scratch
+// (arena head, shared with other ops): 8 bytes per conv channel, kh rows of
+// the expanded map and one pixel, 8 * (2E + Cout) + kh * W * E + E bytes
+// (8 * (E + Cout) + E without an expand conv).
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tflm_kernels/reference/conv_geometry.h"
@@ -54,6 +58,14 @@ constexpr size_t kStrideHIndex = 7;              // "stride_h"
 constexpr size_t kStrideWIndex = 8;              // "stride_w"
 constexpr size_t kNumOptions = 9;
 
+// What Eval needs to recompute one stage's multipliers.
+struct StageScales {
+  const float* filter_scales;  // [channels], valid for the model's lifetime
+  float input_scale;
+  float output_scale;
+  int32_t channels;
+};
+
 struct OpData {
   bool options_ok;
   int32_t depthwise_activation;
@@ -69,6 +81,10 @@ struct OpData {
   reference::Int8Stage expand;
   reference::Int8Stage depthwise;
   reference::Int8Stage project;
+  StageScales expand_scales;
+  StageScales depthwise_scales;
+  StageScales project_scales;
+  int32_t quant_words;  // int32 multipliers and shifts at the scratch start
   int scratch_index;
 };
 
@@ -109,14 +125,15 @@ bool IsPerTensorInt8(const TfLiteTensor* t) {
 }
 
 // Checks one conv's int8 filter ([dims...]) and int32 bias ([channels]) and
-// fills the stage's multipliers: input_scale * filter_scale[c] / out_scale,
-// in double, as TFLM's conv kernels compute them.
+// records what its multipliers (input_scale * filter_scale[c] / out_scale, in
+// double, as TFLM's conv kernels compute them) are computed from.
 TfLiteStatus PrepareStage(TfLiteContext* context, const char* what,
                           const TfLiteTensor* filter, const TfLiteTensor* bias,
                           int channel_axis, int32_t channels,
                           float input_scale, int32_t input_zero_point,
                           float output_scale, int32_t output_zero_point,
-                          int32_t activation, reference::Int8Stage* stage) {
+                          int32_t activation, reference::Int8Stage* stage,
+                          StageScales* stage_scales) {
   TL_TFLM_ENSURE(filter != nullptr && filter->type == kTfLiteInt8 &&
                      HasRank(filter, 4) && IsConstantTensor(filter),
                  "%s: %s_filter must be a constant int8 rank-4 tensor", kOp,
@@ -129,15 +146,7 @@ TfLiteStatus PrepareStage(TfLiteContext* context, const char* what,
   TF_LITE_ENSURE_OK(context, CopyFilterScales(context, kOp, filter,
                                                channel_axis, channels,
                                                &scales));
-  auto* multipliers = static_cast<int32_t*>(context->AllocatePersistentBuffer(
-      context, sizeof(int32_t) * 2 * channels));
-  TL_TFLM_ENSURE(multipliers != nullptr,
-                 "%s: arena too small for the %s multipliers", kOp, what);
-  int32_t* shifts = multipliers + channels;
-  reference::StageMultipliers(input_scale, scales, output_scale, channels,
-                              multipliers, shifts);
-  stage->multiplier = multipliers;
-  stage->shift = shifts;
+  *stage_scales = {scales, input_scale, output_scale, channels};
   stage->input_zero_point = input_zero_point;
   stage->output_zero_point = output_zero_point;
   reference::Int8ActivationRange(activation, output_scale, output_zero_point,
@@ -230,7 +239,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                      t[kExpandBiasTensor], 0, e_c, input->params.scale,
                      input->params.zero_point, data->expand_scale,
                      data->expand_zero_point, data->expand_activation,
-                     &data->expand));
+                     &data->expand, &data->expand_scales));
     dw_in_scale = data->expand_scale;
     dw_in_zero_point = data->expand_zero_point;
   }
@@ -239,14 +248,18 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
       PrepareStage(context, "depthwise", dw, t[kDepthwiseBiasTensor], 3, e_c,
                    dw_in_scale, dw_in_zero_point, data->depthwise_scale,
                    data->depthwise_zero_point, data->depthwise_activation,
-                   &data->depthwise));
+                   &data->depthwise, &data->depthwise_scales));
   TF_LITE_ENSURE_OK(
       context,
       PrepareStage(context, "project", pf, t[kProjectBiasTensor], 0, out_c,
                    data->depthwise_scale, data->depthwise_zero_point,
                    output->params.scale, output->params.zero_point,
-                   /*activation=*/0, &data->project));
-  const size_t scratch_bytes = reference::InvertedResidualScratchBytes(s);
+                   /*activation=*/0, &data->project, &data->project_scales));
+  data->quant_words =
+      2 * ((has_expand ? e_c : 0) + e_c + out_c);
+  const size_t scratch_bytes =
+      sizeof(int32_t) * static_cast<size_t>(data->quant_words) +
+      reference::InvertedResidualScratchBytes(s);
   return context->RequestScratchBufferInArena(context, scratch_bytes,
                                               &data->scratch_index);
 }
@@ -284,6 +297,19 @@ const int32_t* BiasData(TfLiteContext* context, TfLiteNode* node, int index) {
       tflite::micro::GetEvalInput(context, node, index));
 }
 
+// Computes one stage's multipliers and shifts at *next and advances it.
+void SetMultipliers(const StageScales& scales, int32_t** next,
+                    reference::Int8Stage* stage) {
+  int32_t* multipliers = *next;
+  int32_t* shifts = multipliers + scales.channels;
+  reference::StageMultipliers(scales.input_scale, scales.filter_scales,
+                              scales.output_scale, scales.channels,
+                              multipliers, shifts);
+  stage->multiplier = multipliers;
+  stage->shift = shifts;
+  *next = shifts + scales.channels;
+}
+
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   auto* data = static_cast<OpData*>(node->user_data);
   reference::Int8Stage expand = data->expand;
@@ -297,9 +323,16 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   reference::Int8Stage project = data->project;
   project.filter = FilterData(context, node, kProjectFilterTensor);
   project.bias = BiasData(context, node, kProjectBiasTensor);
-  auto* scratch = static_cast<int8_t*>(
+  auto* quant = static_cast<int32_t*>(
       context->GetScratchBuffer(context, data->scratch_index));
-  TL_TFLM_ENSURE(scratch != nullptr, "%s: no scratch buffer", kOp);
+  TL_TFLM_ENSURE(quant != nullptr, "%s: no scratch buffer", kOp);
+  int32_t* next = quant;
+  if (data->shape.has_expand) {
+    SetMultipliers(data->expand_scales, &next, &expand);
+  }
+  SetMultipliers(data->depthwise_scales, &next, &depthwise);
+  SetMultipliers(data->project_scales, &next, &project);
+  int8_t* scratch = reinterpret_cast<int8_t*>(quant + data->quant_words);
   reference::InvertedResidual(
       data->shape, expand, depthwise, project,
       tflite::micro::GetTensorData<int8_t>(
