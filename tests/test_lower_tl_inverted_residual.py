@@ -167,3 +167,35 @@ def test_fused_train_steps_match_the_reference(tflm_root, trained):
           for i in range(0, 8, 2)]
   np.testing.assert_allclose(np.asarray(run.losses).reshape(-1), want,
                              rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_backbone_fuses_every_block_bit_exact(tflm_root):
+  del tflm_root
+  # pylint: disable=import-outside-toplevel
+  import tflite_tl as tl
+  model = tl.apply_method(tl.load_pretrained("mobilenet_v2"), "ft_last",
+                          num_classes=10)
+  gap = [l for l in model.layers
+         if isinstance(l, keras.layers.GlobalAveragePooling2D)][0]
+  # Up to the pooled int8 features (the float head's logits would differ in
+  # float rounding only).
+  backbone = keras.Model(model.inputs, gap.output)
+  x = _images_like(backbone, 4)
+  policy = _policy(backbone, x, params_as_variables=False)
+  g = graphs.predict_graph(backbone, policy=policy)
+  ops = op_counts(g.tflite)
+  assert ops[_OP] == 17 and "DEPTHWISE_CONV_2D" not in ops
+  outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
+                              for i in range(len(x))])
+  got = np.concatenate([step[0] for step in outs.outputs])
+  ref = QuantizedTrainStep(backbone, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy()
+                         for i in range(len(x))])
+  np.testing.assert_array_equal(got, want)
+
+
+def _images_like(model, n, seed=0):
+  rng = np.random.default_rng(seed)
+  shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+  return (rng.integers(0, 256, (n,) + shape) / 255.0).astype(np.float32)
