@@ -132,6 +132,45 @@ def test_blocks_with_a_shared_interior_or_nonlinear_project_are_not_fused():
           for b in blocks.values()] == [(None, "d", "p")]
 
 
+def _separable_chain():
+  # depthwise -> linear 1x1 -> depthwise -> linear 1x1: the first 1x1 is the
+  # first block's project, so the second block has no expand conv.
+  keras.utils.set_random_seed(1)
+  inputs = keras.Input((8, 8, 4))
+  x = keras.layers.DepthwiseConv2D(3, padding="same", name="d1")(inputs)
+  x = keras.layers.Conv2D(6, 1, name="p1")(x)
+  x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", name="d2")(x)
+  x = keras.layers.Conv2D(4, 1, name="p2")(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  return _trainable(keras.Model(inputs, keras.layers.Dense(2, name="head")(x)),
+                    {"head"})
+
+
+def test_a_project_is_not_also_the_next_blocks_expand():
+  model = _separable_chain()
+  x = np.random.default_rng(0).random((4, 8, 8, 4)).astype(np.float32)
+  blocks = inverted_residual.find_blocks(ModelGraph(model, 1), _policy(model, x))
+  assert [(b.expand, b.depthwise.name, b.project.name)
+          for b in blocks.values()] == [(None, "d1", "p1"), (None, "d2", "p2")]
+
+
+def test_separable_chain_predict_matches_the_reference(tflm_root):
+  del tflm_root
+  model = _separable_chain()
+  x = np.random.default_rng(0).random((4, 8, 8, 4)).astype(np.float32)
+  policy = _policy(model, x, params_as_variables=False)
+  g = graphs.predict_graph(model, policy=policy)
+  assert op_counts(g.tflite)[_OP] == 2
+  outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
+                              for i in range(len(x))])
+  got = np.concatenate([step[0] for step in outs.outputs])
+  ref = QuantizedTrainStep(model, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy()
+                         for i in range(len(x))])
+  # The int8 blocks are exact; the trained float head adds float rounding.
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_fused_predict_is_bit_exact_with_the_reference(tflm_root):
   del tflm_root
   model = _trainable(_model(), {"head"})

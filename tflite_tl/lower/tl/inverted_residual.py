@@ -122,6 +122,7 @@ def find_blocks(graph: ModelGraph, policy: Policy) -> Dict[int, Block]:
     return {}
   producer = {n.output_id: n for n in graph.nodes}
   blocks = {}
+  used = set()  # node indices already in a block
   for dw in graph.nodes:
     if not _is_depthwise(dw):
       continue
@@ -134,8 +135,9 @@ def find_blocks(graph: ModelGraph, policy: Policy) -> Dict[int, Block]:
     if expand is not None and expand.fused_into is not None:
       expand = graph.nodes[expand.fused_into]  # through its fused ReLU
     if expand is not None and not (_is_pointwise(expand)
-                                   and _sole_consumer(graph, expand) is dw):
-      expand = None
+                                   and _sole_consumer(graph, expand) is dw
+                                   and expand.index not in used):
+      expand = None  # (a project of an earlier block stays that block's)
     parts = [n for n in (expand, dw, project) if n is not None]
     if any(n.has_trained for n in parts):
       continue
@@ -143,6 +145,7 @@ def find_blocks(graph: ModelGraph, policy: Policy) -> Dict[int, Block]:
     if policy.training and graph.needs_grad[start]:
       continue
     members = [i for n in parts for i in _members(graph, n)]
+    used.update(members)
     blocks[project.index] = Block(expand, dw, project, frozenset(members))
   return blocks
 
