@@ -1,9 +1,12 @@
 """Where the int8 kernel flavor fuses inverted-residual blocks into
 TL_INVERTED_RESIDUAL, and that the fused graphs compute the TF reference's
 int8 values in TFLM."""
+import dataclasses
+
 import numpy as np
 import pytest
 
+import tflite_tl as tl
 from tflite_tl._compat import keras
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.tl import graphs
@@ -13,6 +16,7 @@ from tflite_tl.lower.tl.model_graph import ModelGraph
 from tflite_tl.lower.tl.reference import QuantizedTrainStep
 from tflite_tl.lower.tl.rule_base import Policy
 from tflite_tl.tflm import run_model
+from tflite_tl.tflm import run_train_steps
 
 _OP = "CUSTOM:TL_INVERTED_RESIDUAL"
 
@@ -72,7 +76,6 @@ def _policy(model, x, **kw):
 
 
 def _fused(model, policy, training):
-  import dataclasses  # pylint: disable=import-outside-toplevel
   p = dataclasses.replace(policy, training=training)
   blocks = inverted_residual.find_blocks(ModelGraph(model, 1), p)
   return sorted(b.depthwise.name.split("_")[0] for b in blocks.values())
@@ -191,8 +194,6 @@ def test_fused_predict_is_bit_exact_with_the_reference(tflm_root):
 @pytest.mark.parametrize("trained", [("head",), ("head", "b3_project")])
 def test_fused_train_steps_match_the_reference(tflm_root, trained):
   del tflm_root
-  # pylint: disable=import-outside-toplevel
-  from tflite_tl.tflm import run_train_steps
   model = _trainable(_model(), set(trained))
   x = _images(8)
   policy = _policy(model, x, learning_rate=0.05)
@@ -211,8 +212,6 @@ def test_fused_train_steps_match_the_reference(tflm_root, trained):
 @pytest.mark.slow
 def test_mobilenet_v2_backbone_fuses_every_block_bit_exact(tflm_root):
   del tflm_root
-  # pylint: disable=import-outside-toplevel
-  import tflite_tl as tl
   model = tl.apply_method(tl.load_pretrained("mobilenet_v2"), "ft_last",
                           num_classes=10)
   gap = [l for l in model.layers

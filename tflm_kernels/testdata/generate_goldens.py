@@ -24,6 +24,8 @@ if str(_REPO) not in sys.path:
 from tflite_tl._compat import tf, keras  # noqa: E402
 from tflite_tl.kernels.goldens import GoldenCase, format_cases  # noqa: E402
 from tflite_tl.layers.ws_conv import standardize_kernel  # noqa: E402
+from tflite_tl.lower.tl import int8_ops  # noqa: E402
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization  # noqa: E402
 import numpy as np  # noqa: E402
 
 _OUT_DIR = flags.DEFINE_string(
@@ -373,9 +375,6 @@ _ACTIVATION_NAMES = {0: None, 1: "relu", 2: "relu6"}
 
 
 def inverted_residual_cases():
-  # pylint: disable=import-outside-toplevel
-  from tflite_tl.lower.tl import int8_ops
-  from tflite_tl.lower.tl.flatbuffer_writer import Quantization
   cases = []
   for name, n, h, w, ci, e, co, k, s, pad, act in _INVERTED_RESIDUAL_CASES:
     rng = _rng(name, 11)
