@@ -155,6 +155,48 @@ def depthwise_conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "
       padding=_padding(padding))
 
 
+def inverted_residual(x, expand, depthwise, project, *, input_quantization,
+                      expand_quantization=None, depthwise_quantization,
+                      output_quantization, strides: IntPair = 1, padding: str = "SAME",
+                      activation: Optional[str] = "relu6"):
+  """TL_INVERTED_RESIDUAL: an int8 block [1x1 expand conv] -> depthwise conv ->
+  linear 1x1 project conv, with TFLM's integer arithmetic.
+
+  ``expand`` (None: no expand conv), ``depthwise`` and ``project`` are
+  (int8 filter, int32 bias, float32 per-channel scales) with filters
+  [E, 1, 1, Cin], [1, kh, kw, E] and [Cout, 1, 1, E]; the quantizations are
+  (scale, zero_point) of the input, the expanded map, the depthwise output and
+  the output; ``activation`` (None, "relu", "relu6") follows the expand and
+  the depthwise conv.
+  """
+  if activation not in _ACTIVATIONS:
+    raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+  if (expand is None) != (expand_quantization is None):
+    raise ValueError("expand and expand_quantization are both given or both None")
+  sh, sw = _pair(strides, "strides")
+  empty = (tf.zeros([0], tf.int8), tf.zeros([0], tf.int32), tf.zeros([0], tf.float32))
+
+  def stage(parts):
+    f, b, sc = parts
+    return (tf.convert_to_tensor(f, tf.int8), tf.convert_to_tensor(b, tf.int32),
+            tf.convert_to_tensor(sc, tf.float32))
+
+  eq = expand_quantization or (0.0, 0)
+  code = _ACTIVATIONS[activation]
+  return load_ops().tl_inverted_residual(
+      tf.convert_to_tensor(x, tf.int8), *(stage(expand) if expand is not None else empty),
+      *stage(depthwise), *stage(project), has_expand=expand is not None,
+      input_scale=float(input_quantization[0]),
+      input_zero_point=int(input_quantization[1]),
+      expand_scale=float(eq[0]), expand_zero_point=int(eq[1]),
+      expand_activation=code, depthwise_activation=code,
+      depthwise_scale=float(depthwise_quantization[0]),
+      depthwise_zero_point=int(depthwise_quantization[1]),
+      output_scale=float(output_quantization[0]),
+      output_zero_point=int(output_quantization[1]),
+      stride_h=sh, stride_w=sw, padding=_padding(padding))
+
+
 class UpdatedParameters(NamedTuple):
   """Parameters after TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE; None if not given."""
   weights: Optional[tf.Tensor]

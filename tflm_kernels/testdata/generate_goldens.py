@@ -24,6 +24,8 @@ if str(_REPO) not in sys.path:
 from tflite_tl._compat import tf, keras  # noqa: E402
 from tflite_tl.kernels.goldens import GoldenCase, format_cases  # noqa: E402
 from tflite_tl.layers.ws_conv import standardize_kernel  # noqa: E402
+from tflite_tl.lower.tl import int8_ops  # noqa: E402
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization  # noqa: E402
 import numpy as np  # noqa: E402
 
 _OUT_DIR = flags.DEFINE_string(
@@ -356,6 +358,68 @@ def depthwise_conv_cases():
     else:
       raise RuntimeError(f"{spec[0]}: every draw has a value at an activation bound")
     cases.append(case)
+  return cases
+
+
+# TL_INVERTED_RESIDUAL: (name, n, h, w, in_c, expanded_c (None: no expand
+# conv), out_c, k, stride, padding, activation of expand and depthwise)
+_INVERTED_RESIDUAL_CASES = [
+    ("expand_k3_s1_same_relu6", 1, 5, 6, 3, 8, 4, 3, 1, "SAME", 2),
+    ("expand_k3_s2_same_odd_batch2_relu6", 2, 7, 7, 4, 12, 5, 3, 2, "SAME", 2),
+    ("expand_k3_s2_same_even_relu", 1, 8, 6, 2, 6, 3, 3, 2, "SAME", 1),
+    ("expand_k5_s1_valid_linear", 1, 7, 7, 3, 6, 2, 5, 1, "VALID", 0),
+    ("no_expand_k3_s1_same_relu6", 1, 6, 5, 5, None, 3, 3, 1, "SAME", 2),
+    ("no_expand_k3_s2_valid_odd_relu6", 1, 9, 7, 4, None, 6, 3, 2, "VALID", 2),
+]
+_ACTIVATION_NAMES = {0: None, 1: "relu", 2: "relu6"}
+
+
+def inverted_residual_cases():
+  cases = []
+  for name, n, h, w, ci, e, co, k, s, pad, act in _INVERTED_RESIDUAL_CASES:
+    rng = _rng(name, 11)
+    has_expand = e is not None
+    e = e if has_expand else ci
+
+    def activation_q(zero_point=None):
+      scale = float(np.float32(rng.uniform(0.02, 0.08)))
+      zp = int(rng.integers(-20, 21)) if zero_point is None else zero_point
+      return Quantization.per_tensor(scale, zp)
+
+    q_in, q_exp, q_dw, q_out = (activation_q(), activation_q(-128),
+                                activation_q(-128), activation_q())
+    x = rng.integers(-128, 128, (n, h, w, ci), dtype=np.int64).astype(np.int8)
+    params = _conv_params(k, k, s, pad)
+    params.update(has_expand=int(has_expand), expand_activation=act if has_expand else 0,
+                  depthwise_activation=act,
+                  input_scale=q_in.scale[0], input_zero_point=q_in.zero_point[0],
+                  expand_scale=q_exp.scale[0] if has_expand else 0.0,
+                  expand_zero_point=q_exp.zero_point[0] if has_expand else 0,
+                  depthwise_scale=q_dw.scale[0], depthwise_zero_point=q_dw.zero_point[0],
+                  output_scale=q_out.scale[0], output_zero_point=q_out.zero_point[0])
+    tensors = {"input": x}
+    v = tf.constant(x.astype(np.int32))
+    dw_in_q = q_in
+    if has_expand:
+      ef, es = _quantize_per_channel(rng, (e, 1, 1, ci), 0)
+      eb = rng.integers(-2000, 2000, e).astype(np.int32)
+      tensors.update(expand_filter=ef, expand_scales=es, expand_bias=eb)
+      v = int8_ops.conv2d(v, q_in, ef, es, tf.constant(eb), q_exp, stride=1,
+                          padding="SAME", activation=_ACTIVATION_NAMES[act])
+      dw_in_q = q_exp
+    df, ds = _quantize_per_channel(rng, (1, k, k, e), 3)
+    db = rng.integers(-2000, 2000, e).astype(np.int32)
+    pf, ps = _quantize_per_channel(rng, (co, 1, 1, e), 0)
+    pb = rng.integers(-2000, 2000, co).astype(np.int32)
+    tensors.update(depthwise_filter=df, depthwise_scales=ds, depthwise_bias=db,
+                   project_filter=pf, project_scales=ps, project_bias=pb)
+    v = int8_ops.depthwise_conv2d(v, dw_in_q, df, ds, tf.constant(db), q_dw,
+                                  stride=s, padding=pad,
+                                  activation=_ACTIVATION_NAMES[act])
+    v = int8_ops.conv2d(v, q_dw, pf, ps, tf.constant(pb), q_out, stride=1,
+                        padding="SAME", activation=None)
+    tensors["expected_output"] = v.numpy().astype(np.int8)
+    cases.append(GoldenCase(name, params, tensors))
   return cases
 
 
@@ -1114,6 +1178,14 @@ GENERATORS = {
                        "packed 1-bit mask of the activation's linear range (0 < y < 6 or y > 0)\n"
                        "on the output, as TL_RELU_MASK; pre-activation values are drawn clear\n"
                        "of 0 and 6. A case without bias has an absent bias input."),
+    "inverted_residual": (inverted_residual_cases,
+                          "TL_INVERTED_RESIDUAL: TFLM's int8 CONV_2D (1x1 expand, absent when\n"
+                          "has_expand is 0) -> DEPTHWISE_CONV_2D -> CONV_2D (1x1 project, linear)\n"
+                          "re-computed exactly in TensorFlow (tflite_tl.lower.tl.int8_ops: int32\n"
+                          "accumulators, QuantizeMultiplier, double-rounding\n"
+                          "MultiplyByQuantizedMultiplier, activation clamps). Filters are int8 with\n"
+                          "per-channel *_scales (expand/project axis 0, depthwise axis 3), biases\n"
+                          "int32; activations 0 none, 1 ReLU, 2 ReLU6 (the project is linear)."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"

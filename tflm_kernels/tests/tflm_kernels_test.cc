@@ -514,6 +514,39 @@ void DepthwiseConv(OpCase& c) {
                 static_cast<int64_t>(c.golden().param("activation")));
 }
 
+// TL_INVERTED_RESIDUAL: input, [expand_filter, expand_bias], depthwise_filter,
+// depthwise_bias, project_filter, project_bias -> output (all int8 / int32,
+// constants per-channel quantized; the expand pair absent without one).
+void InvertedResidual(OpCase& c) {
+  const GoldenCase& g = c.golden();
+  const auto zp = [&g](const char* key) { return static_cast<int>(g.param(key)); };
+  c.Quantize(c.Input("input"), static_cast<float>(g.param("input_scale")),
+             zp("input_zero_point"));
+  const auto conv = [&c](const std::string& prefix, int axis) {
+    const int filter = c.Input(prefix + "_filter");
+    c.Constant(filter);
+    c.QuantizePerChannel(filter, prefix + "_scales", axis);
+    c.Constant(c.Input(prefix + "_bias"));
+  };
+  if (g.param("has_expand") != 0) {
+    conv("expand", 0);
+  } else {
+    c.Absent();
+    c.Absent();
+  }
+  conv("depthwise", 3);
+  conv("project", 0);
+  c.Quantize(c.Output("expected_output", /*exact=*/true),
+             static_cast<float>(g.param("output_scale")), zp("output_zero_point"));
+  c.options = c.ConvOptions();
+  c.options.Int("depthwise_activation", zp("depthwise_activation"))
+      .Float("depthwise_scale", g.param("depthwise_scale"))
+      .Int("depthwise_zero_point", zp("depthwise_zero_point"))
+      .Int("expand_activation", zp("expand_activation"))
+      .Float("expand_scale", g.param("expand_scale"))
+      .Int("expand_zero_point", zp("expand_zero_point"));
+}
+
 void SoftmaxXent(OpCase& c) {
   c.Input("logits");
   c.Input("labels");
@@ -673,6 +706,7 @@ const GoldenTest kGoldenTests[] = {
     {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
      WeightStandardizeGrad},
     {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL", "", InvertedResidual},
 };
 
 // ---------------------------------------------------------------------------
@@ -832,6 +866,20 @@ const RejectTest kRejectTests[] = {
      [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 4}); },
      "TL_DEPTHWISE_CONV: output is 2x3x3x4 but the convolution output is "
      "2x4x4x4"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "expand_k3_s2_same_odd_batch2_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 4, 5}); },
+     "TL_INVERTED_RESIDUAL: output is 2x3x4x5 but the block's output is "
+     "2x4x4x5"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "expand_k3_s1_same_relu6", InvertedResidual,
+     [](OpCase& c) { SetType(c, "project_bias", kTfLiteInt8); },
+     "TL_INVERTED_RESIDUAL: project_bias must be int32 [4]"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "no_expand_k3_s1_same_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("depthwise_filter"), {1, 3, 3, 4}); },
+     "TL_INVERTED_RESIDUAL: without an expand conv the depthwise_filter has "
+     "the input's 5 channels, not 4"},
     // The fused input gradient.
     {"conv_update.golden", "TL_CONV_UPDATE", "bias_only_masked_input_grad_float",
      Update(false),
