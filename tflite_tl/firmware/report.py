@@ -199,7 +199,9 @@ def reselect_text(on_device: Optional[Mapping[str, Any]]) -> str:
   if not on_device:
     return "On-device re-selection: not available (no entry)."
   if not on_device["available"]:
-    return f"On-device re-selection: **not available**: {on_device['why']}."
+    why = on_device["why"]
+    return ("On-device re-selection: **not available**"
+            + ("" if why.startswith("with ") else ":") + f" {why}.")
   both = on_device["train_predict_arena_bytes"]
   grown = on_device["arena_bytes"] > both
   return (

@@ -206,8 +206,9 @@ def _lower_flavor(cfg: ExportConfig, flavor: Flavor, model, batch: int,
 
 # Why a TinyTrain export in the kernel flavor cannot re-select on the board.
 TL_NO_RESELECT = (
-    "not available with the tl kernels: their sparse layers take the chosen "
-    "channels from constant tensors")
+    "with the tl kernels: their sparse layers' channel lists are constant "
+    "tensors (the TL_* update kernels read them at every invoke, so "
+    "variable tensors would do; docs/tinytrain.md)")
 
 
 def _with_selection_pass(cfg: ExportConfig, device, model, chosen: _Lowered,
