@@ -155,6 +155,29 @@ def depthwise_conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "
       padding=_padding(padding))
 
 
+def conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "SAME",
+         activation: Optional[str] = None, standardize_epsilon: Optional[float] = None):
+  """TL_CONV: float convolution forward, OHWI [Co, kh, kw, Ci / groups] filter
+  (grouped when Ci / groups < the input's channels), optional bias, fused
+  activation (None, "relu", "relu6"); with standardize_epsilon, of the
+  weight-standardised filter (TL_WEIGHT_STANDARDIZE with that epsilon).
+
+  Returns (output, mask, filter_hat): mask as in depthwise_conv; filter_hat
+  the standardised filter the convolution read (empty without
+  standardize_epsilon).
+  """
+  if activation not in _ACTIVATIONS:
+    raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+  sh, sw = _pair(strides, "strides")
+  bias, has_bias = _optional(bias, tf.float32)
+  standardize = standardize_epsilon is not None
+  return load_ops().tl_conv(
+      tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filter_, tf.float32), bias,
+      has_bias=has_bias, activation=_ACTIVATIONS[activation], standardize=standardize,
+      epsilon=float(standardize_epsilon) if standardize else 0.0, stride_h=sh, stride_w=sw,
+      padding=_padding(padding))
+
+
 class UpdatedParameters(NamedTuple):
   """Parameters after TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE; None if not given."""
   weights: Optional[tf.Tensor]

@@ -66,6 +66,14 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "activation (0 none, 1 ReLU, 2 ReLU6) and, optionally, the 1-bit mask of "
                "its linear range on the output (as TL_RELU_MASK); no per-channel "
                "persistent buffers."),
+    TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
+               ("output", "[mask]", "[filter_hat]"),
+               dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),
+               "Float Conv2D forward (OHWI filter, grouped too) with the fused "
+               "activation and optional mask of TL_DEPTHWISE_CONV; no per-channel "
+               "persistent buffers. With standardize, it first writes filter_hat "
+               "(the last output) as TL_WEIGHT_STANDARDIZE does (epsilon) and "
+               "convolves with it: a weight-standardised conv's forward in one op."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),

@@ -37,6 +37,11 @@ void tl_depthwise_conv(const tflite_tl::reference::ConvGeometry* g,
                        const float* input, const float* filter,
                        const float* bias, int32_t activation, float* output,
                        uint8_t* mask);
+// TL_CONV's loop (grouped convs; the standardised forward adds
+// tl_weight_standardize): activation and mask as tl_depthwise_conv.
+void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,
+             const float* filter, const float* bias, int32_t activation,
+             float* output, uint8_t* mask);
 // mask: the optional 1-bit mask (null: none); both variants are linked.
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,

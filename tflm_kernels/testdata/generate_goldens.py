@@ -359,6 +359,75 @@ def depthwise_conv_cases():
   return cases
 
 
+# TL_CONV: (name, n, h, w, ci, co, kh, kw, stride, padding, groups,
+# activation (0 none, 1 relu, 2 relu6), bias, mask output, standardize
+# epsilon or None)
+_CONV_CASES = [
+    ("k3_s1_same_odd_relu6_mask", 1, 5, 5, 3, 4, 3, 3, 1, "SAME", 1, 2, True, True, None),
+    ("k3_s2_same_odd_batch2_relu_mask", 2, 7, 7, 4, 3, 3, 3, 2, "SAME", 1, 1, True, True,
+     None),
+    ("k1_s1_pointwise_no_activation", 2, 3, 3, 5, 6, 1, 1, 1, "SAME", 1, 0, True, False,
+     None),
+    ("k5_s2_valid_even_no_bias_relu6", 1, 8, 8, 2, 3, 5, 5, 2, "VALID", 1, 2, False, False,
+     None),
+    ("g2_k5_s2_same_lite_residual_ws", 2, 8, 8, 8, 8, 5, 5, 2, "SAME", 2, 0, False, False,
+     1e-5),
+    ("g1_k1_ws_bias_relu_mask", 2, 2, 2, 6, 4, 1, 1, 1, "SAME", 1, 1, True, True, 1e-3),
+]
+
+
+def _conv_case(spec, salt):
+  name, n, h, w, ci, co, fh, fw, s, pad, groups, act, has_bias, has_mask, eps = spec
+  rng = _rng(name, salt)
+  x = _f32(rng.standard_normal((n, h, w, ci)))
+  kernel = _f32(0.5 * rng.standard_normal((fh, fw, ci // groups, co)))  # HWIO
+  bias = _f32(rng.standard_normal(co)) if has_bias else np.zeros(co, np.float32)
+  k64 = tf.constant(kernel, tf.float64)
+  if eps is not None:
+    k64 = standardize_kernel(k64, eps)
+  x64 = tf.constant(x, tf.float64)
+  cig, cog = ci // groups, co // groups
+  # Grouped: one conv per group (TF's CPU conv2d has no groups).
+  pre = np.concatenate(
+      [tf.nn.conv2d(x64[..., g * cig:(g + 1) * cig], k64[..., g * cog:(g + 1) * cog],
+                    [1, s, s, 1], pad).numpy() for g in range(groups)],
+      axis=-1) + bias.astype(np.float64)
+  # The mask compares the kernel's float32 output with 0 and 6: keep every
+  # pre-activation value clear of both, so a last-bit difference in the
+  # float32 sum cannot flip a bit.
+  if act and (np.any(np.abs(pre) < 1e-3) or (act == 2 and np.any(np.abs(pre - 6.0) < 1e-3))):
+    return None
+  y = np.clip(pre, 0.0, 6.0 if act == 2 else np.inf) if act else pre
+  y = _f32(y)
+  params = _conv_params(fh, fw, s, pad, groups)
+  params.update(activation=act, standardize=int(eps is not None),
+                epsilon=eps if eps is not None else 0.0)
+  tensors = {"input": x, "filter": np.ascontiguousarray(np.transpose(kernel, (3, 0, 1, 2)))}
+  if has_bias:
+    tensors["bias"] = bias
+  tensors["expected_output"] = y
+  if has_mask:
+    upper = 6.0 if act == 2 else np.inf
+    bits = ((y > 0.0) & (y < upper)).reshape(-1)
+    tensors["expected_mask"] = np.packbits(bits, bitorder="little")
+  if eps is not None:
+    tensors["expected_filter_hat"] = _f32(np.transpose(k64.numpy(), (3, 0, 1, 2)))
+  return GoldenCase(name, params, tensors)
+
+
+def conv_cases():
+  cases = []
+  for spec in _CONV_CASES:
+    for attempt in range(50):
+      case = _conv_case(spec, 17 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec[0]}: every draw has a value at an activation bound")
+    cases.append(case)
+  return cases
+
+
 def bias_grad_cases():
   cases = []
   for name, shape, lr in [("single", (1, 1, 1, 1), 0.5),
@@ -1114,6 +1183,13 @@ GENERATORS = {
                        "packed 1-bit mask of the activation's linear range (0 < y < 6 or y > 0)\n"
                        "on the output, as TL_RELU_MASK; pre-activation values are drawn clear\n"
                        "of 0 and 6. A case without bias has an absent bias input."),
+    "conv": (conv_cases,
+             "TL_CONV: float tf.nn.conv2d (per group) + bias + activation (0 none, 1 ReLU,\n"
+             "2 ReLU6), float64 rounded once; filter OHWI [Co, kh, kw, Ci / groups].\n"
+             "With standardize (epsilon), the conv reads standardize_kernel(filter) and\n"
+             "expected_filter_hat is that filter (TL_CONV's last output). expected_mask\n"
+             "as in depthwise_conv; pre-activation values are drawn clear of 0 and 6.\n"
+             "A case without bias has an absent bias input."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"

@@ -514,6 +514,29 @@ void DepthwiseConv(OpCase& c) {
                 static_cast<int64_t>(c.golden().param("activation")));
 }
 
+// TL_CONV: input, filter[, bias] -> output[, mask][, filter_hat]; a
+// standardised filter is the trained (variable) raw filter.
+void Conv(OpCase& c) {
+  const bool standardize = c.golden().param("standardize") != 0;
+  c.Input("input");
+  if (standardize) {
+    c.Variable("filter");
+  } else {
+    c.Input("filter");
+  }
+  if (c.golden().has_tensor("bias")) c.Input("bias");
+  c.Output("expected_output");
+  if (c.golden().has_tensor("expected_mask")) {
+    c.Output("expected_mask", /*exact=*/true);
+  }
+  if (standardize) c.Output("expected_filter_hat");
+  c.options = c.ConvOptions();
+  c.options.Int("activation",
+                static_cast<int64_t>(c.golden().param("activation")))
+      .Float("epsilon", c.golden().param("epsilon"))
+      .Bool("standardize", standardize);
+}
+
 void SoftmaxXent(OpCase& c) {
   c.Input("logits");
   c.Input("labels");
@@ -673,6 +696,7 @@ const GoldenTest kGoldenTests[] = {
     {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
      WeightStandardizeGrad},
     {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
+    {"conv.golden", "TL_CONV", "", Conv},
 };
 
 // ---------------------------------------------------------------------------
@@ -832,6 +856,16 @@ const RejectTest kRejectTests[] = {
      [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 4}); },
      "TL_DEPTHWISE_CONV: output is 2x3x3x4 but the convolution output is "
      "2x4x4x4"},
+    {"conv.golden", "TL_CONV", "k3_s1_same_odd_relu6_mask", Conv,
+     [](OpCase& c) { c.Reshape(c.Index("bias"), {3}); },
+     "TL_CONV: bias must be float32 [4]"},
+    {"conv.golden", "TL_CONV", "k3_s2_same_odd_batch2_relu_mask", Conv,
+     [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 3}); },
+     "TL_CONV: output is 2x3x3x3 but the convolution output is 2x4x4x3"},
+    {"conv.golden", "TL_CONV", "g2_k5_s2_same_lite_residual_ws", Conv,
+     [](OpCase& c) { c.Reshape(c.Index("expected_filter_hat"), {8, 5, 5, 2}); },
+     "TL_CONV: with standardize, the last output (filter_hat) must be float32 "
+     "with the filter's shape"},
     // The fused input gradient.
     {"conv_update.golden", "TL_CONV_UPDATE", "bias_only_masked_input_grad_float",
      Update(false),

@@ -7,8 +7,9 @@
   FT-Norm+Last): the affine map y = x * a + c with a = gamma * inv_std and
   c = beta - mean * a as builtin MUL/ADD (a and c recomputed from the
   variables each step), TL_BATCHNORM_GRAD backward.
-- WSConv2D: the forward standardises the variable kernel (TL_WEIGHT_
-  STANDARDIZE) and convolves with the result; backward: the input gradient
+- WSConv2D: the forward standardises the variable kernel and convolves with
+  the result, one TL_CONV (standardize; w_hat its second output); backward:
+  the input gradient
   through the standardised kernel, its weight gradient (TL_CONV_WGRAD_SPARSE
   over all channels), the chain rule through the standardisation (TL_WEIGHT_
   STANDARDIZE_GRAD) and TL_SGD_UPDATE in place.
@@ -155,23 +156,32 @@ def ws_conv_rule(call: Call) -> Emitted:
             if call.trained("bias") else
             em.writer.constant(f"{call.name}/bias", call.weight("bias")))
   train_kernel = call.trained("kernel")
+  y = em.writer.activation(call.name, call.node.out_shape)
+  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
+              "stride_w": strides}
+  inputs = [x, None, bias] if bias is not None else [x, None]
   if train_kernel:
+    # One op: the variable kernel standardised into w_hat (kept for the
+    # backward pass), then the convolution with it.
     w_var = em.parameter(call.param_name("kernel"),
                          np.transpose(kernel, (3, 0, 1, 2)),
                          to_keras=TO_KERAS_4D)
     w_hat = em.writer.activation(f"{call.name}/kernel_hat", tflite_shape)
-    em.tl("TL_WEIGHT_STANDARDIZE", [w_var], [w_hat],
-          epsilon=float(layer.epsilon))
+    inputs[1] = w_var
+    em.tl("TL_CONV", inputs, [y, w_hat], activation=0, standardize=True,
+          epsilon=float(layer.epsilon), **geometry)
   else:
     standardized = standardize_kernel(kernel, layer.epsilon).numpy()
     w_var = None
     w_hat = em.writer.constant(f"{call.name}/kernel_hat",
                                np.transpose(standardized, (3, 0, 1, 2)))
-  y = em.writer.activation(call.name, call.node.out_shape)
-  em.writer.builtin(Op.CONV_2D, [x, w_hat, bias], [y],
-                    *opt.conv2d(strides, padding))
-  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
-              "stride_w": strides}
+    inputs[1] = w_hat
+    if call.policy.training:
+      em.tl("TL_CONV", inputs, [y], activation=0, standardize=False,
+            epsilon=0.0, **geometry)
+    else:  # the predict graph: builtins only
+      em.writer.builtin(Op.CONV_2D, [x, w_hat, bias], [y],
+                        *opt.conv2d(strides, padding))
   need_dx = call.need_input_grad(0)
   train_bias = bias is not None and call.trained("bias")
   if not (need_dx or train_kernel or train_bias):
@@ -213,6 +223,6 @@ register((keras.layers.GroupNormalization,), group_norm_rule,
 register((keras.layers.BatchNormalization, partial.BatchNormalization),
          batch_norm_rule, requires=("TL_BATCHNORM_GRAD",))
 register((WSConv2D,), ws_conv_rule,
-         requires=("TL_WEIGHT_STANDARDIZE", "TL_WEIGHT_STANDARDIZE_GRAD",
+         requires=("TL_CONV", "TL_WEIGHT_STANDARDIZE_GRAD",
                    "TL_CONV_WGRAD_SPARSE", "TL_SGD_UPDATE",
                    "TL_CONV_INPUT_GRAD", "TL_CONV_UPDATE"))
