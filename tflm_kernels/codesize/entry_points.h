@@ -42,6 +42,11 @@ void tl_depthwise_conv(const tflite_tl::reference::ConvGeometry* g,
 void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,
              const float* filter, const float* bias, int32_t activation,
              float* output, uint8_t* mask);
+// TL_WS_CONV_UPDATE's step; scratch: one filter row (kh * kw * Ci / groups).
+void tl_ws_conv_update(const tflite_tl::reference::ConvGeometry* g,
+                       const float* grad_output, const uint8_t* mask,
+                       const float* input, float epsilon, float learning_rate,
+                       float* filter, float* bias, float* scratch);
 // mask: the optional 1-bit mask (null: none); both variants are linked.
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,

@@ -805,6 +805,58 @@ def depthwise_update_cases():
   return _update_cases(_DEPTHWISE_UPDATE_CASES, depthwise=True)
 
 
+# TL_WS_CONV_UPDATE: (name, n, h, w, ci, co, k, stride, padding, groups,
+# epsilon, bias, mask, input gradient, learning rate)
+_WS_CONV_UPDATE_CASES = [
+    ("g2_k5_s2_same_lite_residual_input_grad", 2, 8, 8, 8, 8, 5, 2, "SAME", 2, 1e-5, False,
+     False, True, 0.1),
+    ("k1_pointwise_masked_input_grad", 2, 4, 4, 8, 6, 1, 1, "SAME", 1, 1e-5, False, True,
+     True, 0.1),
+    ("k3_s1_valid_bias_masked", 1, 6, 5, 3, 4, 3, 1, "VALID", 1, 1e-3, True, True, False,
+     0.05),
+    ("k1_1x1_spatial_bias_input_grad", 2, 1, 1, 12, 24, 1, 1, "SAME", 1, 1e-5, True, False,
+     True, 0.5),
+]
+
+
+def ws_conv_update_cases():
+  cases = []
+  for (name, n, h, w, ci, co, k, s, pad, groups, eps, has_bias, has_mask, input_grad,
+       lr) in _WS_CONV_UPDATE_CASES:
+    rng = _rng(name, 19)
+    oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
+    cig = ci // groups
+    weights = _f32(0.3 * rng.standard_normal((co, k, k, cig)))  # raw OHWI
+    bias0 = _f32(0.5 * rng.standard_normal(co))
+    x = _f32(rng.standard_normal((n, h, w, ci)))
+    upstream = _f32(rng.standard_normal((n, oh, ow, co)))
+    mask, gy = _relu6_masked(rng, upstream) if has_mask else (None, upstream)
+    conv = _conv(s, pad, groups)
+    fn = lambda xx, ww: conv(xx, standardize_kernel(ww, eps))  # noqa: E731
+    gx, gw = _vjp(fn, [x, np.transpose(weights, (1, 2, 3, 0))], gy)
+    grad = np.transpose(gw, (3, 0, 1, 2))
+    params = _conv_params(k, k, s, pad, groups)
+    params.update(epsilon=eps, learning_rate=lr)
+    tensors = {"grad_output": upstream}
+    if mask is not None:
+      tensors["mask"] = mask
+    tensors["input"] = x
+    tensors["filter"] = weights
+    if has_bias:
+      tensors["bias"] = bias0
+    if input_grad:
+      w_hat = standardize_kernel(tf.constant(np.transpose(weights, (1, 2, 3, 0)), tf.float64),
+                                 eps).numpy()
+      tensors["input_grad_filter"] = _f32(np.transpose(w_hat, (3, 0, 1, 2)))
+      tensors["expected_grad_input"] = _f32(gx)
+    tensors["expected_filter"] = _keras_sgd(weights, grad, lr)
+    if has_bias:
+      tensors["expected_bias"] = _keras_sgd(bias0, gy.astype(np.float64).sum(axis=(0, 1, 2)),
+                                            lr)
+    cases.append(GoldenCase(name, params, tensors))
+  return cases
+
+
 # (name, batch, classes, label_smoothing, non-finite logit or None)
 _XENT_CASES = [
     ("n3_k5", 3, 5, 0.0, None),
@@ -1190,6 +1242,14 @@ GENERATORS = {
              "expected_filter_hat is that filter (TL_CONV's last output). expected_mask\n"
              "as in depthwise_conv; pre-activation values are drawn clear of 0 and 6.\n"
              "A case without bias has an absent bias input."),
+    "ws_conv_update": (ws_conv_update_cases,
+                       "TL_WS_CONV_UPDATE: one in-place SGD step (Keras SGD) of a weight-\n"
+                       "standardised conv's raw OHWI filter (and bias), from the tf.GradientTape\n"
+                       "gradient of conv(input, standardize_kernel(filter)) w.r.t. the raw\n"
+                       "filter, the upstream gradient masked by mask (ReLU6) when given.\n"
+                       "Tensors as in conv_update; input_grad_filter is the standardised filter\n"
+                       "(TL_CONV's filter_hat), and expected_grad_input the input gradient\n"
+                       "through it."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"

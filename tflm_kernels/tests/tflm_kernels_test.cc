@@ -500,6 +500,28 @@ Builder Update(bool depthwise) {
   };
 }
 
+// TL_WS_CONV_UPDATE: TL_CONV_UPDATE's 8 positional inputs (channels,
+// filter_q, bias_q absent), the raw filter and the bias variables; with
+// input_grad_filter (TL_CONV's filter_hat, a planned tensor of the graph)
+// input 8 and the fused input gradient.
+void WsConvUpdate(OpCase& c) {
+  c.Input("grad_output");
+  c.Optional("mask");
+  c.Input("input");
+  c.Optional("channels");
+  c.Parameter("filter");
+  c.Parameter("filter_q");
+  c.Parameter("bias");
+  c.Parameter("bias_q");
+  if (c.golden().has_tensor("input_grad_filter")) {
+    c.Input("input_grad_filter");
+    c.Output("expected_grad_input");
+  }
+  c.options = c.ConvOptions();
+  c.options.Float("epsilon", c.golden().param("epsilon"))
+      .Float("learning_rate", c.golden().param("learning_rate"));
+}
+
 // TL_DEPTHWISE_CONV: input, filter[, bias] -> output[, mask].
 void DepthwiseConv(OpCase& c) {
   c.Input("input");
@@ -697,6 +719,7 @@ const GoldenTest kGoldenTests[] = {
      WeightStandardizeGrad},
     {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
     {"conv.golden", "TL_CONV", "", Conv},
+    {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "", WsConvUpdate},
 };
 
 // ---------------------------------------------------------------------------
@@ -862,6 +885,13 @@ const RejectTest kRejectTests[] = {
     {"conv.golden", "TL_CONV", "k3_s2_same_odd_batch2_relu_mask", Conv,
      [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 3}); },
      "TL_CONV: output is 2x3x3x3 but the convolution output is 2x4x4x3"},
+    {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "k3_s1_valid_bias_masked",
+     WsConvUpdate,
+     [](OpCase& c) {
+       c.options = c.ConvOptions();
+       c.options.Float("epsilon", -1.0).Float("learning_rate", 0.1);
+     },
+     "TL_WS_CONV_UPDATE: options must be epsilon (>= 0)"},
     {"conv.golden", "TL_CONV", "g2_k5_s2_same_lite_residual_ws", Conv,
      [](OpCase& c) { c.Reshape(c.Index("expected_filter_hat"), {8, 5, 5, 2}); },
      "TL_CONV: with standardize, the last output (filter_hat) must be float32 "
