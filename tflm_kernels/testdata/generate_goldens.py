@@ -362,7 +362,7 @@ def depthwise_conv_cases():
 # TL_CONV: (name, n, h, w, ci, co, kh, kw, stride, padding, groups,
 # activation (0 none, 1 relu, 2 relu6), bias, mask output, standardize
 # epsilon or None)
-_CONV_CASES = [
+_TL_CONV_CASES = [
     ("k3_s1_same_odd_relu6_mask", 1, 5, 5, 3, 4, 3, 3, 1, "SAME", 1, 2, True, True, None),
     ("k3_s2_same_odd_batch2_relu_mask", 2, 7, 7, 4, 3, 3, 3, 2, "SAME", 1, 1, True, True,
      None),
@@ -417,7 +417,7 @@ def _conv_case(spec, salt):
 
 def conv_cases():
   cases = []
-  for spec in _CONV_CASES:
+  for spec in _TL_CONV_CASES:
     for attempt in range(50):
       case = _conv_case(spec, 17 + 100 * attempt)
       if case is not None:
