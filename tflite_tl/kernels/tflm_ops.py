@@ -79,6 +79,14 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "CONV_2D. *_scale / *_zero_point: the quantization of the "
                "expanded map and of the depthwise output; activations 0 none, "
                "1 ReLU, 2 ReLU6."),
+    TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
+               ("output", "[mask]", "[filter_hat]"),
+               dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),
+               "Float Conv2D forward (OHWI filter, grouped too) with the fused "
+               "activation and optional mask of TL_DEPTHWISE_CONV; no per-channel "
+               "persistent buffers. With standardize, it first writes filter_hat "
+               "(the last output) as TL_WEIGHT_STANDARDIZE does (epsilon) and "
+               "convolves with it: a weight-standardised conv's forward in one op."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
@@ -103,6 +111,16 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
                "[1, kh, kw, C], channels index C; the fused input gradient is "
                "TL_DEPTHWISE_INPUT_GRAD's."),
+    TflmOpSpec("TL_WS_CONV_UPDATE", "ws_conv_update.cc", _UPDATE_INPUTS, _UPDATE_OUTPUTS,
+               {"epsilon": float, "learning_rate": float, "padding": int, "stride_h": int,
+                "stride_w": int},
+               "In-place SGD step of a weight-standardised conv (forward: TL_CONV with "
+               "standardize): per output channel the weight gradient of w_hat, the "
+               "standardisation's vector-Jacobian product from the raw filter (input 4) "
+               "and the step, one filter row of scratch; the bias as TL_CONV_UPDATE. "
+               "Inputs as TL_CONV_UPDATE's, float, the whole filter trained (no "
+               "channels, filter_q, bias_q); with input_grad_filter (TL_CONV's "
+               "filter_hat) it first writes grad_input as TL_CONV_INPUT_GRAD does."),
     TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
                ("loss", "grad_logits"), {"label_smoothing": float},
                "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "

@@ -11,6 +11,7 @@
 
 #include "tflm_kernels/reference/avgpool_grad.h"
 #include "tflm_kernels/reference/batch_norm_grad.h"
+#include "tflm_kernels/reference/conv.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/depthwise_conv.h"
 #include "tflm_kernels/reference/group_norm.h"
@@ -415,6 +416,39 @@ void TestInvertedResidual(const std::string& dir) {
     reference::InvertedResidual(shape, expand.view, depthwise.view, project.view,
                                 input.data(), got.data(), scratch.data());
     TL_EXPECT(got == expected.As<int8_t>());
+void TestConv(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/conv.golden")) {
+    const auto& x = c.tensor("input");
+    const auto& f = c.tensor("filter");
+    const auto& expected = c.tensor("expected_output");
+    ConvGeometry g{};
+    TL_EXPECT(reference::MakeConvGeometry(
+        x.dim(0), x.dim(1), x.dim(2), x.dim(3), f.dim(0), f.dim(1), f.dim(2),
+        static_cast<int32_t>(c.param("stride_h")), static_cast<int32_t>(c.param("stride_w")),
+        c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g,
+        static_cast<int32_t>(c.param("groups"))));
+    TL_EXPECT(g.out_h == expected.dim(1) && g.out_w == expected.dim(2));
+    const auto input = x.AsFloat();
+    auto filter = f.AsFloat();
+    if (c.param("standardize") != 0) {
+      // TL_CONV's standardised forward: WeightStandardize, then Conv.
+      reference::WeightStandardize(filter.data(), f.dim(0),
+                                   static_cast<int32_t>(filter.size()) / f.dim(0),
+                                   static_cast<float>(c.param("epsilon")), filter.data());
+      const auto want_hat = c.tensor("expected_filter_hat").AsFloat();
+      TL_EXPECT_CLOSE(filter, want_hat, kRtol, Atol(want_hat), "conv/" + c.name + "/filter_hat");
+    }
+    const auto bias = c.has_tensor("bias") ? c.tensor("bias").AsFloat() : std::vector<float>();
+    const auto act = static_cast<reference::Activation>(static_cast<int>(c.param("activation")));
+    const auto want = expected.AsFloat();
+    std::vector<float> got(want.size(), 9.0f);
+    std::vector<uint8_t> mask(static_cast<size_t>(reference::MaskBytes(
+                                  static_cast<int32_t>(want.size()))), 0xA5);
+    const bool has_mask = c.has_tensor("expected_mask");
+    reference::Conv(g, input.data(), filter.data(), bias.empty() ? nullptr : bias.data(), act,
+                    got.data(), has_mask ? mask.data() : nullptr);
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "conv/" + c.name);
+    if (has_mask) TL_EXPECT(mask == c.tensor("expected_mask").As<uint8_t>());
   }
 }
 
@@ -434,6 +468,7 @@ void RunLayerKernelTests(const std::string& dir) {
   TestWeightStandardizeGrad(dir);
   TestDepthwiseConv(dir);
   TestInvertedResidual(dir);
+  TestConv(dir);
 }
 
 }  // namespace testing
