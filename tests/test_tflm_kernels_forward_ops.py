@@ -87,6 +87,8 @@ def test_inverted_residual_rejects_a_mismatched_project():
         expand_quantization=(p["expand_scale"], p["expand_zero_point"]),
         depthwise_quantization=(p["depthwise_scale"], p["depthwise_zero_point"]),
         output_quantization=(p["output_scale"], p["output_zero_point"]))
+
+
 @pytest.mark.parametrize("case", _CONV_CASES, ids=[c.name for c in _CONV_CASES])
 def test_conv(case):
   t, p = case.tensors, case.params

@@ -195,6 +195,8 @@ def inverted_residual(x, expand, depthwise, project, *, input_quantization,
       output_scale=float(output_quantization[0]),
       output_zero_point=int(output_quantization[1]),
       stride_h=sh, stride_w=sw, padding=_padding(padding))
+
+
 def conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "SAME",
          activation: Optional[str] = None, standardize_epsilon: Optional[float] = None):
   """TL_CONV: float convolution forward, OHWI [Co, kh, kw, Ci / groups] filter

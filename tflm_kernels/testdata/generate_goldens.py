@@ -420,6 +420,9 @@ def inverted_residual_cases():
                         padding="SAME", activation=None)
     tensors["expected_output"] = v.numpy().astype(np.int8)
     cases.append(GoldenCase(name, params, tensors))
+  return cases
+
+
 # TL_CONV: (name, n, h, w, ci, co, kh, kw, stride, padding, groups,
 # activation (0 none, 1 relu, 2 relu6), bias, mask output, standardize
 # epsilon or None)

@@ -416,6 +416,9 @@ void TestInvertedResidual(const std::string& dir) {
     reference::InvertedResidual(shape, expand.view, depthwise.view, project.view,
                                 input.data(), got.data(), scratch.data());
     TL_EXPECT(got == expected.As<int8_t>());
+  }
+}
+
 void TestConv(const std::string& dir) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/conv.golden")) {
     const auto& x = c.tensor("input");

@@ -567,6 +567,8 @@ void InvertedResidual(OpCase& c) {
       .Int("expand_activation", zp("expand_activation"))
       .Float("expand_scale", g.param("expand_scale"))
       .Int("expand_zero_point", zp("expand_zero_point"));
+}
+
 // TL_CONV: input, filter[, bias] -> output[, mask][, filter_hat]; a
 // standardised filter is the trained (variable) raw filter.
 void Conv(OpCase& c) {
