@@ -68,6 +68,12 @@ class Emitter:
     # Set by the rule of a classifier that ends in a softmax: the predict
     # graph then outputs probabilities (training always uses the logits).
     self.softmax_output = False
+    # Backward passes a downstream rule may fuse into its own op: the layer
+    # that produces a Keras tensor (by id) registers what its backward needs;
+    # a fusing rule records the layer's input gradients under its name, and
+    # the layer's backward then returns them instead of emitting ops.
+    self.fusable_backward: Dict[int, object] = {}
+    self.fused_backward: Dict[str, list] = {}
 
   # --- variables -----------------------------------------------------------------
 
