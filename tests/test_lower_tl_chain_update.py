@@ -1,0 +1,75 @@
+"""TL_DEPTHWISE_CHAIN_UPDATE in the kernel flavor: which layers fuse, and, in
+real TFLM, the fused train step equals the unfused one bit for bit with a
+smaller arena."""
+import numpy as np
+import pytest
+
+import tflite_tl as tl
+from tflite_tl.flatbuffer import reader
+from tflite_tl.lower import lower_model
+from tflite_tl.lower.tl import rules_conv
+from tflite_tl.tflm import runner
+from tflite_tl.verify import train_step as ts
+
+_BATCH, _STEPS = 2, 5
+
+
+def _lowered(method, precision, batches):
+  model = tl.apply_method(tl.load_pretrained("tiny"), method, num_classes=10)
+  return lower_model(model, batch_size=_BATCH, learning_rate=0.01,
+                     kernels="tl", precision=precision,
+                     calibration_images=np.concatenate(
+                         [x for x, _ in batches]))
+
+
+def _unfused(monkeypatch, method, precision, batches):
+  with monkeypatch.context() as m:
+    m.setattr(rules_conv, "_chain_upstream", lambda call, p: None)
+    return _lowered(method, precision, batches)
+
+
+def _ops(tflite: bytes):
+  """{op name without CUSTOM: : count} of the train step."""
+  return {k.replace("CUSTOM:", ""): v
+          for k, v in reader.op_counts(tflite, subgraph=0).items()}
+
+
+@pytest.fixture(scope="module")
+def batches():
+  return ts.random_batches(0, _STEPS, _BATCH, (32, 32, 1), 10)
+
+
+@pytest.mark.parametrize("precision", ["float", "int8"])
+def test_tinytl_b_fuses_each_depthwise_with_its_upstream(monkeypatch, batches,
+                                                        precision):
+  fused = _ops(_lowered("tinytl_b", precision, batches).train_tflite)
+  unfused = _ops(_unfused(monkeypatch, "tinytl_b", precision,
+                          batches).train_tflite)
+  chains = fused.get("TL_DEPTHWISE_CHAIN_UPDATE", 0)
+  assert chains == unfused.get("TL_DEPTHWISE_UPDATE", 0) > 0
+  assert "TL_DEPTHWISE_UPDATE" not in fused
+  # Each chain replaces a depthwise update and its upstream's update.
+  assert (unfused["TL_CONV_UPDATE"] - fused["TL_CONV_UPDATE"]
+          == chains)
+
+
+def test_a_trained_depthwise_filter_does_not_fuse(batches):
+  ops = _ops(_lowered("ft_full", "float", batches).train_tflite)
+  assert "TL_DEPTHWISE_CHAIN_UPDATE" not in ops
+
+
+@pytest.mark.parametrize("precision", ["float", "int8"])
+def test_fused_step_is_bit_identical_with_a_smaller_arena(
+    native_runner, monkeypatch, batches, precision):
+  del native_runner
+  fused = runner.run_train_steps(
+      _lowered("tinytl_b", precision, batches).train_tflite, batches,
+      measure_arena=True)
+  unfused = runner.run_train_steps(
+      _unfused(monkeypatch, "tinytl_b", precision, batches).train_tflite,
+      batches, measure_arena=True)
+  np.testing.assert_array_equal(fused.losses, unfused.losses)
+  assert fused.params.keys() == unfused.params.keys()
+  for name, value in fused.params.items():
+    assert value.tobytes() == unfused.params[name].tobytes(), name
+  assert fused.arena.total < unfused.arena.total
