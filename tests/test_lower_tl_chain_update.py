@@ -1,6 +1,8 @@
 """TL_DEPTHWISE_CHAIN_UPDATE in the kernel flavor: which layers fuse, and, in
 real TFLM, the fused train step equals the unfused one bit for bit with a
 smaller arena."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,14 @@ def _unfused(monkeypatch, method, precision, batches):
     return _lowered(method, precision, batches)
 
 
+def _without_downstream(monkeypatch, method, precision, batches):
+  """Chains whose grad_output is given (no deferred 1x1 conv)."""
+  with monkeypatch.context() as m:
+    m.setattr(rules_conv, "_deferred_pointwise",
+              lambda call, p, own_mask, filter_for_grad, backward: backward)
+    return _lowered(method, precision, batches)
+
+
 def _ops(tflite: bytes):
   """{op name without CUSTOM: : count} of the train step."""
   return {k.replace("CUSTOM:", ""): v
@@ -43,14 +53,17 @@ def batches():
 def test_tinytl_b_fuses_each_depthwise_with_its_upstream(monkeypatch, batches,
                                                         precision):
   fused = _ops(_lowered("tinytl_b", precision, batches).train_tflite)
+  alone = _ops(_without_downstream(monkeypatch, "tinytl_b", precision,
+                                   batches).train_tflite)
   unfused = _ops(_unfused(monkeypatch, "tinytl_b", precision,
                           batches).train_tflite)
   chains = fused.get("TL_DEPTHWISE_CHAIN_UPDATE", 0)
   assert chains == unfused.get("TL_DEPTHWISE_UPDATE", 0) > 0
   assert "TL_DEPTHWISE_UPDATE" not in fused
-  # Each chain replaces a depthwise update and its upstream's update.
-  assert (unfused["TL_CONV_UPDATE"] - fused["TL_CONV_UPDATE"]
-          == chains)
+  # Each chain replaces a depthwise update and its upstream's update ...
+  assert unfused["TL_CONV_UPDATE"] - alone["TL_CONV_UPDATE"] == chains
+  # ... and, where it reads one, the update of the 1x1 conv after it.
+  assert 0 < alone["TL_CONV_UPDATE"] - fused["TL_CONV_UPDATE"] <= chains
 
 
 def test_a_trained_depthwise_filter_does_not_fuse(batches):
@@ -58,12 +71,15 @@ def test_a_trained_depthwise_filter_does_not_fuse(batches):
   assert "TL_DEPTHWISE_CHAIN_UPDATE" not in ops
 
 
+@pytest.mark.parametrize("downstream", [True, False])
 @pytest.mark.parametrize("precision", ["float", "int8"])
 def test_fused_step_is_bit_identical_with_a_smaller_arena(
-    native_runner, monkeypatch, batches, precision):
+    native_runner, monkeypatch, batches, precision, downstream):
   del native_runner
+  lower = _lowered if downstream else functools.partial(_without_downstream,
+                                                         monkeypatch)
   fused = runner.run_train_steps(
-      _lowered("tinytl_b", precision, batches).train_tflite, batches,
+      lower("tinytl_b", precision, batches).train_tflite, batches,
       measure_arena=True)
   unfused = runner.run_train_steps(
       _unfused(monkeypatch, "tinytl_b", precision, batches).train_tflite,

@@ -366,7 +366,7 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
 template <typename FilterT>
 void CheckChain(int32_t batch, int32_t h, int32_t w, int32_t c, int32_t k,
                 int32_t stride, Padding padding, int32_t up_in_c, bool masks,
-                bool int8_copies, uint32_t seed) {
+                bool int8_copies, uint32_t seed, int32_t down_out_c = 0) {
   ConvGeometry g{};
   TL_EXPECT(reference::MakeConvGeometry(batch, h, w, c, c, k, k, stride, stride,
                                         padding, &g));
@@ -374,7 +374,18 @@ void CheckChain(int32_t batch, int32_t h, int32_t w, int32_t c, int32_t k,
   const bool int8 = sizeof(FilterT) == 1;
   const int32_t out_size = batch * g.out_h * g.out_w * c;
   const int32_t in_size = batch * h * w * c;
-  const std::vector<float> dy = Draw<float>(&rng, out_size, 1.0f);
+  std::vector<float> dy = Draw<float>(&rng, out_size, 1.0f);
+  // A downstream 1x1 conv: dy is its input gradient, from ds_dy.
+  const int32_t ds_c = down_out_c > 0 ? down_out_c : 1;
+  const std::vector<float> ds_dy =
+      Draw<float>(&rng, batch * g.out_h * g.out_w * ds_c, 1.0f);
+  const std::vector<FilterT> ds_filter =
+      Draw<FilterT>(&rng, ds_c * c, int8 ? 127.0f : 1.0f);
+  const std::vector<float> ds_scales = Draw<float>(&rng, ds_c, 0.01f);
+  const std::vector<float> ds_bias0 = Draw<float>(&rng, ds_c, 1.0f);
+  const std::vector<float> ds_bias_scales(ds_c, 1e-3f);
+  std::vector<float> ds_bias = ds_bias0;
+  std::vector<int32_t> ds_bias_q(ds_c);
   const std::vector<uint8_t> mask = DrawMask(&rng, out_size);
   const std::vector<uint8_t> up_mask = DrawMask(&rng, in_size);
   const std::vector<FilterT> filter = Draw<FilterT>(&rng, k * k * c, int8 ? 127.0f : 1.0f);
@@ -391,6 +402,17 @@ void CheckChain(int32_t batch, int32_t h, int32_t w, int32_t c, int32_t k,
   const float* s = int8 ? scales.data() : nullptr;
   const float* us = int8 ? up_scales.data() : nullptr;
   // Unfused.
+  if (down_out_c > 0) {
+    ConvGeometry dg{};
+    TL_EXPECT(reference::MakeConvGeometry(batch, g.out_h, g.out_w, c, ds_c, 1, 1, 1, 1,
+                                          Padding::kValid, &dg));
+    reference::ConvInputGrad<FilterT>(dg, ds_dy.data(), ds_filter.data(),
+                                      int8 ? ds_scales.data() : nullptr, dy.data(), nullptr);
+    reference::TrainedParameters ds{nullptr, nullptr, nullptr, ds_bias.data(),
+                                    int8_copies ? ds_bias_q.data() : nullptr,
+                                    ds_bias_scales.data()};
+    reference::BiasUpdate(ds_dy.data(), nullptr, batch * g.out_h * g.out_w, ds_c, sgd, ds);
+  }
   std::vector<float> dx(in_size), up_dx(batch * h * w * up_in_c);
   std::vector<float> bias = bias0, up_bias = up_bias0;
   std::vector<int32_t> bias_q(c), up_bias_q(c);
@@ -420,9 +442,22 @@ void CheckChain(int32_t batch, int32_t h, int32_t w, int32_t c, int32_t k,
         with_grad ? f_up_dx.data() : nullptr,
         {nullptr, nullptr, nullptr, f_up_bias.data(),
          int8_copies ? f_up_bias_q.data() : nullptr, bias_scales.data()}};
-    std::vector<float> scratch(reference::DepthwiseChainScratchFloats(g) + 1, -7.0f);
-    reference::DepthwiseChainUpdate<FilterT, FilterT>(g, dy.data(), m, filter.data(), s,
-                                                      sgd, f_dw, chain, scratch.data());
+    std::vector<float> f_ds_bias = ds_bias0;
+    std::vector<int32_t> f_ds_bias_q(ds_c);
+    const reference::ChainDownstream<FilterT> down{
+        ds_dy.data(), ds_filter.data(), int8 ? ds_scales.data() : nullptr, ds_c,
+        {nullptr, nullptr, nullptr, f_ds_bias.data(),
+         int8_copies ? f_ds_bias_q.data() : nullptr, ds_bias_scales.data()}};
+    const bool with_ds = down_out_c > 0;
+    std::vector<float> scratch(reference::DepthwiseChainScratchFloats(g, with_ds) + 1,
+                               -7.0f);
+    reference::DepthwiseChainUpdate<FilterT, FilterT>(
+        g, with_ds ? nullptr : dy.data(), m, filter.data(), s, sgd, f_dw, chain,
+        scratch.data(), with_ds ? &down : nullptr);
+    if (with_ds) {
+      TL_EXPECT(SameBits(f_ds_bias, ds_bias));
+      TL_EXPECT(f_ds_bias_q == ds_bias_q);
+    }
     TL_EXPECT(scratch.back() == -7.0f);  // nothing past the scratch size
     TL_EXPECT(SameBits(f_bias, bias));
     TL_EXPECT(SameBits(f_up_bias, up_bias));
@@ -440,6 +475,12 @@ void TestChainUpdateEqualsUnfusedKernels() {
   CheckChain<float>(2, 8, 6, 6, 3, 1, Padding::kSame, 4, true, false, 5);
   CheckChain<float>(1, 7, 7, 4, 3, 2, Padding::kSame, 3, true, false, 6);
   CheckChain<float>(2, 5, 6, 3, 3, 2, Padding::kValid, 2, false, false, 7);
+  // With a downstream 1x1 conv computing grad_output (last argument: its
+  // output channels).
+  CheckChain<int8_t>(2, 8, 8, 6, 3, 1, Padding::kSame, 3, true, true, 8, 4);
+  CheckChain<int8_t>(1, 7, 5, 4, 3, 2, Padding::kSame, 5, true, false, 9, 3);
+  CheckChain<float>(2, 6, 7, 5, 3, 1, Padding::kSame, 2, true, false, 10, 6);
+  CheckChain<float>(1, 9, 7, 3, 5, 2, Padding::kValid, 4, false, false, 11, 2);
 }
 
 }  // namespace

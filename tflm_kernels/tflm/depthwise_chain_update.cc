@@ -17,6 +17,12 @@
 //   7 up_bias_q int32 variable [C] (optional)
 //   8 up_filter (optional, with output 0): the upstream 1x1 conv's filter,
 //     int8 per-channel or float32, [C, 1, 1, Ci] or [C, Ci]
+//   9 ds_filter (optional, with 10): the downstream 1x1 conv's filter (the
+//     conv without activation reading the depthwise output), int8
+//     per-channel or float32, [Co, 1, 1, C] or [Co, C]; input 0 is then
+//     its output gradient [N, Ho, Wo, Co], and the depthwise grad_output is
+//     computed row by row
+//   10 ds_bias f32 variable [Co], 11 ds_bias_q int32 variable (optional)
 // Output (optional, with input 8): 0 up_grad_input f32 [N, H, W, Ci].
 // options: "in_h", "in_w" (the depthwise input's size), "learning_rate",
 //          "padding" (0 VALID, 1 SAME), "qas" (bool), "stride_h", "stride_w"
@@ -49,8 +55,12 @@ constexpr int kUpMask = 5;
 constexpr int kUpBias = 6;
 constexpr int kUpBiasQ = 7;
 constexpr int kUpFilter = 8;
+constexpr int kDsFilter = 9;
+constexpr int kDsBias = 10;
+constexpr int kDsBiasQ = 11;
 constexpr int kNumInputs = 8;
 constexpr int kNumInputsWithGrad = 9;
+constexpr int kNumInputsWithDownstream = 12;
 
 struct OpData {
   bool options_ok;
@@ -65,6 +75,10 @@ struct OpData {
   float* up_filter_scales;  // int8 up_filter
   int32_t up_in_c;
   bool has_up_grad;
+  bool has_downstream;
+  int32_t ds_out_c;
+  float* ds_filter_scales;  // int8 ds_filter
+  float* ds_bias_scales;    // with ds_bias_q
   int scratch;
 };
 
@@ -120,10 +134,37 @@ TfLiteStatus Validate(TfLiteContext* context, TfLiteTensor* const* in,
                      in[kGradOutput]->type == kTfLiteFloat32 &&
                      HasRank(in[kGradOutput], 4) && Dims4(in[kGradOutput], go),
                  "%s: grad_output must be float32 NHWC", kOp);
-  const int32_t c = go[3];
-  TF_LITE_ENSURE_OK(context,
-                    CheckMask(kOp, in[kMask], ElementCount(in[kGradOutput]->dims)));
   const TfLiteTensor* filter = in[kFilter];
+  // The depthwise channels: grad_output's, or the downstream filter's input.
+  int32_t c = go[3];
+  data->ds_filter_scales = nullptr;
+  data->ds_bias_scales = nullptr;
+  data->ds_out_c = 0;
+  if (data->has_downstream) {
+    const TfLiteTensor* df = in[kDsFilter];
+    int32_t d[4];
+    TL_TFLM_ENSURE(df != nullptr &&
+                       (df->type == kTfLiteInt8 || df->type == kTfLiteFloat32) &&
+                       Dims4(df, d) && d[0] == go[3] && d[1] == 1 && d[2] == 1 &&
+                       d[3] > 0,
+                   "%s: ds_filter (input 9) must be the downstream 1x1 conv's "
+                   "int8 or float32 filter [%d, 1, 1, C] (or [%d, C])", kOp,
+                   static_cast<int>(go[3]), static_cast<int>(go[3]));
+    data->ds_out_c = go[3];
+    c = d[3];
+    if (df->type == kTfLiteInt8) {
+      TF_LITE_ENSURE_OK(context, CopyFilterScales(context, kOp, df, 0, go[3],
+                                                  &data->ds_filter_scales));
+    }
+    TL_TFLM_ENSURE(in[kDsBias] != nullptr,
+                   "%s: ds_bias (input 10) is required with ds_filter", kOp);
+    TF_LITE_ENSURE_OK(context,
+                      CheckBias(context, "ds_bias", "ds_bias_q", in[kDsBias],
+                                in[kDsBiasQ], go[3], &data->ds_bias_scales));
+  }
+  TF_LITE_ENSURE_OK(context,
+                    CheckMask(kOp, in[kMask],
+                              static_cast<int64_t>(go[0]) * go[1] * go[2] * c));
   TL_TFLM_ENSURE(filter != nullptr &&
                      (filter->type == kTfLiteInt8 ||
                       filter->type == kTfLiteFloat32) &&
@@ -132,10 +173,16 @@ TfLiteStatus Validate(TfLiteContext* context, TfLiteTensor* const* in,
                  "%s: filter (input 2) must be the depthwise forward's int8 "
                  "or float32 [1, kh, kw, %d] filter (depth multiplier 1)",
                  kOp, static_cast<int>(c));
-  TF_LITE_ENSURE_OK(context, PrepareConvGeometry(
-                                 kOp, data->conv, go[0], data->in_h,
-                                 data->in_w, c, c, f[1], f[2], in[kGradOutput],
-                                 &data->geometry, 1));
+  TL_TFLM_ENSURE(
+      reference::MakeConvGeometry(go[0], data->in_h, data->in_w, c, c, f[1],
+                                  f[2], data->conv.stride_h,
+                                  data->conv.stride_w, data->conv.padding,
+                                  &data->geometry) &&
+          data->geometry.out_h == go[1] && data->geometry.out_w == go[2],
+      "%s: grad_output is %dx%d but a %dx%d depthwise input gives a different "
+      "output with these options", kOp, static_cast<int>(go[1]),
+      static_cast<int>(go[2]), static_cast<int>(data->in_h),
+      static_cast<int>(data->in_w));
   data->filter_scales = nullptr;
   if (filter->type == kTfLiteInt8) {
     TF_LITE_ENSURE_OK(context, CopyFilterScales(context, kOp, filter, 3, c,
@@ -179,9 +226,14 @@ TfLiteStatus Validate(TfLiteContext* context, TfLiteTensor* const* in,
                                                   &data->up_filter_scales));
     }
   }
+  TL_TFLM_ENSURE(!data->has_up_grad || !data->has_downstream ||
+                     in[kUpFilter]->type == in[kDsFilter]->type,
+                 "%s: up_filter and ds_filter must have the same type (int8 "
+                 "or float32)", kOp);
   const size_t bytes =
       sizeof(float) *
-      static_cast<size_t>(reference::DepthwiseChainScratchFloats(data->geometry));
+      static_cast<size_t>(reference::DepthwiseChainScratchFloats(
+          data->geometry, data->has_downstream));
   TL_TFLM_ENSURE(context->RequestScratchBufferInArena(context, bytes,
                                                       &data->scratch) ==
                      kTfLiteOk,
@@ -193,17 +245,21 @@ TfLiteStatus Validate(TfLiteContext* context, TfLiteTensor* const* in,
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
-  TL_TFLM_ENSURE((node->inputs->size == kNumInputs &&
-                  node->outputs->size == 0) ||
-                     (node->inputs->size == kNumInputsWithGrad &&
-                      node->outputs->size == 1),
-                 "%s: expects %d inputs (absent optional ones as -1) and no "
-                 "outputs, or %d inputs and 1 output (the upstream's input "
-                 "gradient), got %d and %d", kOp, kNumInputs,
-                 kNumInputsWithGrad, node->inputs->size, node->outputs->size);
-  data->has_up_grad = node->outputs->size == 1;
+  const int num_inputs = node->inputs->size;
+  const bool up_filter_given =
+      num_inputs > kUpFilter && node->inputs->data[kUpFilter] >= 0;
+  TL_TFLM_ENSURE((num_inputs == kNumInputs || num_inputs == kNumInputsWithGrad ||
+                  num_inputs == kNumInputsWithDownstream) &&
+                     node->outputs->size == (up_filter_given ? 1 : 0),
+                 "%s: expects %d, %d or %d inputs (absent optional ones as -1) "
+                 "and 1 output (the upstream's input gradient) exactly when "
+                 "up_filter (input 8) is given, got %d and %d", kOp,
+                 kNumInputs, kNumInputsWithGrad, kNumInputsWithDownstream,
+                 num_inputs, node->outputs->size);
+  data->has_up_grad = up_filter_given;
+  data->has_downstream = num_inputs == kNumInputsWithDownstream;
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
-  TfLiteTensor* in[kNumInputsWithGrad] = {};
+  TfLiteTensor* in[kNumInputsWithDownstream] = {};
   for (int i = 0; i < node->inputs->size; ++i) {
     in[i] = mc->AllocateTempInputTensor(node, i);
   }
@@ -237,9 +293,23 @@ void Run(TfLiteContext* context, TfLiteNode* node, const OpData* data,
   }
   float* scratch =
       static_cast<float*>(context->GetScratchBuffer(context, data->scratch));
+  reference::ChainDownstream<UpFilterT> ds = {};
+  if (data->has_downstream) {
+    ds.grad_output = grad_output;
+    ds.filter = tflite::micro::GetTensorData<UpFilterT>(
+        GetEvalInput(context, node, kDsFilter));
+    ds.filter_scales = data->ds_filter_scales;
+    ds.out_c = data->ds_out_c;
+    ds.params.bias = tflite::micro::GetTensorData<float>(
+        tflite::micro::GetMutableEvalInput(context, node, kDsBias));
+    ds.params.bias_q = GetOptionalTensorData<int32_t>(
+        tflite::micro::GetMutableEvalInput(context, node, kDsBiasQ));
+    ds.params.bias_scales = data->ds_bias_scales;
+  }
   reference::DepthwiseChainUpdate<FilterT, UpFilterT>(
-      data->geometry, grad_output, mask, filter, data->filter_scales,
-      data->sgd, dw, up, scratch);
+      data->geometry, data->has_downstream ? nullptr : grad_output, mask,
+      filter, data->filter_scales, data->sgd, dw, up, scratch,
+      data->has_downstream ? &ds : nullptr);
 }
 
 template <typename FilterT>
@@ -248,10 +318,13 @@ TfLiteStatus RunWithUpstream(TfLiteContext* context, TfLiteNode* node,
                              const reference::TrainedParameters& dw,
                              const uint8_t* up_mask,
                              const reference::TrainedParameters& up_params) {
+  // The 1x1 filters' type (up_filter and ds_filter share it).
   const TfLiteEvalTensor* uf =
       data->has_up_grad
           ? tflite::micro::GetEvalInput(context, node, kUpFilter)
-          : nullptr;
+          : (data->has_downstream
+                 ? tflite::micro::GetEvalInput(context, node, kDsFilter)
+                 : nullptr);
   if (uf != nullptr && uf->type == kTfLiteInt8) {
     reference::ChainUpstream<int8_t> up = {up_mask, nullptr,
                                            data->up_filter_scales,

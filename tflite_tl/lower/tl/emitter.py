@@ -55,6 +55,10 @@ class Grad:
   """
   tensor: Tensor
   mask: Optional[Tensor] = None
+  # Set by a 1x1 conv whose input gradient is left to the op that consumes
+  # it (rules_conv: TL_DEPTHWISE_CHAIN_UPDATE computes it row by row): then
+  # ``tensor`` is that conv's output gradient and ``deferred`` its backward.
+  deferred: Optional[object] = None
 
 
 class Emitter:
@@ -74,6 +78,8 @@ class Emitter:
     # the layer's backward then returns them instead of emitting ops.
     self.fusable_backward: Dict[int, object] = {}
     self.fused_backward: Dict[str, list] = {}
+    # Keras tensor ids whose gradient may arrive deferred (Grad.deferred).
+    self.accepts_deferred_grad: set = set()
 
   # --- variables -----------------------------------------------------------------
 

@@ -230,7 +230,40 @@ def conv_rule(call: Call) -> Emitted:
                        filter_for_grad=filter_for_grad,
                        input_shape=call.node.in_shapes[0])
   _offer_chain_upstream(call, p, own_mask, pointwise, filter_for_grad)
+  if pointwise:
+    backward = _deferred_pointwise(call, p, own_mask, filter_for_grad, backward)
   return Emitted(y, backward)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChainDownstream:
+  """A bias-only 1x1 conv's backward, left to TL_DEPTHWISE_CHAIN_UPDATE."""
+  name: str
+  filter: Tensor
+  bias_var: Tensor
+  bias_q_var: Optional[Tensor]
+
+
+def _deferred_pointwise(call: Call, p: _Params, own_mask, filter_for_grad,
+                        backward):
+  """A bias-only 1x1 conv without activation whose input is a chained
+  depthwise conv's output (used by nothing else) leaves its input gradient
+  and bias step to that depthwise's TL_DEPTHWISE_CHAIN_UPDATE."""
+  x_id = call.node.input_ids[0]
+  if (backward is None or own_mask is not None or p.filter_var is not None
+      or p.bias_var is None or not call.need_input_grad(0)
+      or x_id not in call.em.accepts_deferred_grad
+      or call.graph.consumers.get(x_id) != [call.node.index]):
+    return backward
+  down = _ChainDownstream(call.name, filter_for_grad, p.bias_var,
+                          p.bias_q_var)
+
+  def deferred(g: Grad):
+    if g.mask is not None:
+      return backward(g)
+    return [Grad(g.tensor, deferred=down)]
+
+  return deferred
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,8 +304,11 @@ def _chain_backward(call: Call, p: _Params, own_mask, up: _ChainUpstream,
       up_dx = em.writer.activation(f"{up.name}/grad_input", up.input_shape)
     inputs = [g.tensor, mask, p.filter, p.bias_var, p.bias_q_var, up.mask,
               up.bias_var, up.bias_q_var]
-    if up_dx is not None:
-      inputs.append(up.filter)
+    if up_dx is not None or g.deferred is not None:
+      inputs.append(up.filter if up_dx is not None else None)
+    if g.deferred is not None:  # g is the downstream 1x1 conv's output grad
+      ds = g.deferred
+      inputs += [ds.filter, ds.bias_var, ds.bias_q_var]
     em.tl("TL_DEPTHWISE_CHAIN_UPDATE", inputs,
           [up_dx] if up_dx is not None else [], in_h=int(in_h), in_w=int(in_w),
           learning_rate=call.policy.learning_rate, qas=call.policy.qas,
@@ -339,6 +375,8 @@ def depthwise_rule(call: Call) -> Emitted:
     own_mask = _mask(call, y)
   up = _chain_upstream(call, p) if call.policy.training else None
   if up is not None:
+    em.accepts_deferred_grad.add(call.node.activation_output_id
+                                 or call.node.output_id)
     return Emitted(y, _chain_backward(call, p, own_mask, up, geometry))
   backward = _backward(call, p, own_mask, x,
                        input_grad_op="TL_DEPTHWISE_INPUT_GRAD",
