@@ -125,13 +125,15 @@ void tl_depthwise_chain_update(
     const uint8_t* mask, const float* filter,
     const tflite_tl::reference::SgdOptions* sgd,
     const tflite_tl::reference::TrainedParameters* dw,
-    const tflite_tl::reference::ChainUpstream<float>* up, float* scratch);
+    const tflite_tl::reference::ChainUpstream<float>* up, float* scratch,
+    const tflite_tl::reference::ChainDownstream<float>* ds);
 void tl_depthwise_chain_update_int8(
     const tflite_tl::reference::ConvGeometry* g, const float* grad_output,
     const uint8_t* mask, const int8_t* filter, const float* scales,
     const tflite_tl::reference::SgdOptions* sgd,
     const tflite_tl::reference::TrainedParameters* dw,
-    const tflite_tl::reference::ChainUpstream<int8_t>* up, float* scratch);
+    const tflite_tl::reference::ChainUpstream<int8_t>* up, float* scratch,
+    const tflite_tl::reference::ChainDownstream<int8_t>* ds);
 }
 
 #endif  // TFLM_KERNELS_CODESIZE_ENTRY_POINTS_H_
