@@ -21,7 +21,10 @@ Backward, one op per layer (only what the method trains):
       ReLU output of a bias-trained conv used by nothing else (a 1x1 conv, or
       any conv that needs no input gradient, e.g. the stem): both layers'
       backward in one op, so the depthwise input gradient is never stored
-      (only a row of it); the conv's own backward then emits nothing.
+      (only a row of it); the conv's own backward then emits nothing. A
+      bias-only 1x1 conv without activation reading the depthwise output
+      (alone) defers its backward to the same op (Grad.deferred), which then
+      computes the depthwise output gradient row by row as well.
 The 1-bit ReLU mask comes from TL_RELU_MASK on the fused output. The input is
 kept for the backward pass only when a weight (not just the bias) trains, and
 then as the tensor the previous layer produced (int8 in an int8 graph).
