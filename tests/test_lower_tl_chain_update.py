@@ -1,15 +1,21 @@
 """TL_DEPTHWISE_CHAIN_UPDATE in the kernel flavor: which layers fuse, and, in
 real TFLM, the fused train step equals the unfused one bit for bit with a
-smaller arena."""
+smaller arena; its Prepare names what is wrong."""
 import functools
 
 import numpy as np
 import pytest
 
 import tflite_tl as tl
+from tflite_models import Op
+from tflite_models import Tensor
+from tflite_models import build_model
 from tflite_tl.flatbuffer import reader
+from tflite_tl.kernels.tflm_ops import custom_options
 from tflite_tl.lower import lower_model
 from tflite_tl.lower.tl import rules_conv
+from tflite_tl.tflm import TflmRuntimeError
+from tflite_tl.tflm import run_model
 from tflite_tl.tflm import runner
 from tflite_tl.verify import train_step as ts
 
@@ -89,3 +95,34 @@ def test_fused_step_is_bit_identical_with_a_smaller_arena(
   for name, value in fused.params.items():
     assert value.tobytes() == unfused.params[name].tobytes(), name
   assert fused.arena.total < unfused.arena.total
+
+
+def _chain_model(up_bias_shape, filter_shape=(1, 3, 3, 4)):
+  """One TL_DEPTHWISE_CHAIN_UPDATE: a 3x3 depthwise on 4x4x4, stride 1."""
+  options = custom_options("TL_DEPTHWISE_CHAIN_UPDATE", in_h=4, in_w=4,
+                           learning_rate=0.1, padding=1, qas=True, stride_h=1,
+                           stride_w=1)
+  zeros = np.zeros
+  return build_model(
+      [Tensor("grad", np.float32, [1, 4, 4, 4]),
+       Tensor("filter", np.float32, filter_shape,
+              data=zeros(filter_shape, np.float32)),
+       Tensor("bias", np.float32, [4], data=zeros(4, np.float32),
+              variable=True),
+       Tensor("up_bias", np.float32, up_bias_shape,
+              data=zeros(up_bias_shape, np.float32), variable=True)],
+      [Op(["grad", "", "filter", "bias", "", "", "up_bias", ""], [],
+          custom="TL_DEPTHWISE_CHAIN_UPDATE", custom_options=options)],
+      inputs=["grad"], outputs=[])
+
+
+def test_chain_runs_in_tflm_and_prepare_names_the_problem(native_runner):
+  del native_runner
+  grad = np.ones((1, 4, 4, 4), np.float32)
+  run_model(_chain_model([4]), [[grad]])  # a valid chain runs
+  with pytest.raises(TflmRuntimeError,
+                     match="TL_DEPTHWISE_CHAIN_UPDATE: up_bias must be"):
+    run_model(_chain_model([5]), [[grad]])
+  with pytest.raises(TflmRuntimeError,
+                     match="TL_DEPTHWISE_CHAIN_UPDATE: filter .input 2. must"):
+    run_model(_chain_model([4], filter_shape=(1, 3, 3, 5)), [[grad]])
