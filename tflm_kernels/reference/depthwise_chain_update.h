@@ -23,7 +23,10 @@
 // depthwise output, e.g. MobileNetV2's project conv), grad_output itself is
 // computed a row at a time as that conv's input gradient (ConvInputGrad's
 // sums) from its output gradient, and the downstream's bias steps too: the
-// same as TL_CONV_UPDATE (bias only, with input gradient) run first.
+// same as TL_CONV_UPDATE (bias only, with input gradient) run first. Compute
+// is traded for memory there: each grad_output row is recomputed for every
+// input row it reaches (about kh / stride times) and once more for the
+// depthwise bias sums.
 #ifndef TFLM_KERNELS_REFERENCE_DEPTHWISE_CHAIN_UPDATE_H_
 #define TFLM_KERNELS_REFERENCE_DEPTHWISE_CHAIN_UPDATE_H_
 
