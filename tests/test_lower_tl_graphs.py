@@ -33,9 +33,14 @@ def test_tinytl_b_is_one_op_per_step_of_each_layer(tiny, precision):
   assert ops["CUSTOM:TL_SOFTMAX_XENT"] == 1
   # Every trained bias has an in-place update, no READ/ASSIGN_VARIABLE.
   assert "READ_VARIABLE" not in ops and "ASSIGN_VARIABLE" not in ops
-  assert ops["CUSTOM:TL_CONV_UPDATE"] + ops["CUSTOM:TL_DEPTHWISE_UPDATE"] == 8
-  # One op per layer and step: each input gradient is written by the layer's
-  # update op (its 9th input is the forward's filter).
+  # One op per layer and step, or per three: each depthwise conv's backward
+  # is fused with its upstream conv's and that of the 1x1 conv after it
+  # (TL_DEPTHWISE_CHAIN_UPDATE).
+  chains = ops.get("CUSTOM:TL_DEPTHWISE_CHAIN_UPDATE", 0)
+  assert chains == 2 and "CUSTOM:TL_DEPTHWISE_UPDATE" not in ops
+  assert ops["CUSTOM:TL_CONV_UPDATE"] + 3 * chains == 8
+  # Each input gradient is written by the layer's update op (its 9th input
+  # is the forward's filter).
   assert "CUSTOM:TL_CONV_INPUT_GRAD" not in ops
   assert "CUSTOM:TL_DEPTHWISE_INPUT_GRAD" not in ops
   if precision == "float":

@@ -121,6 +121,21 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "Inputs as TL_CONV_UPDATE's, float, the whole filter trained (no "
                "channels, filter_q, bias_q); with input_grad_filter (TL_CONV's "
                "filter_hat) it first writes grad_input as TL_CONV_INPUT_GRAD does."),
+    TflmOpSpec("TL_DEPTHWISE_CHAIN_UPDATE", "depthwise_chain_update.cc",
+               ("grad_output", "[mask]", "filter", "[bias]", "[bias_q]", "[up_mask]",
+                "up_bias", "[up_bias_q]", "[up_filter]", "[ds_filter]", "[ds_bias]",
+                "[ds_bias_q]"), ("[up_grad_input]",),
+               dict(_UPDATE_OPTIONS, in_h=int, in_w=int),
+               "The backward pass of a bias-trained DepthwiseConv2D (depth multiplier "
+               "1) and of the bias-trained layer feeding it, in one op: the depthwise "
+               "input gradient is computed row by row into a scratch row and handed "
+               "to the upstream's backward (its activation mask, its bias step, and, "
+               "with up_filter, a 1x1 conv's input gradient); with ds_filter, "
+               "grad_output (input 0) is the output gradient of the bias-only 1x1 "
+               "conv reading the depthwise output, whose input gradient (the "
+               "depthwise grad_output) is computed row by row too, and whose bias "
+               "steps; bit-identical to the unfused TL_CONV_UPDATE / "
+               "TL_DEPTHWISE_UPDATE ops."),
     TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
                ("loss", "grad_logits"), {"label_smoothing": float},
                "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "

@@ -7,6 +7,7 @@
 
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/conv_update.h"
+#include "tflm_kernels/reference/depthwise_chain_update.h"
 #include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/inverted_residual.h"
 #include "tflm_kernels/reference/norm_grad_outputs.h"
@@ -137,6 +138,20 @@ bool tl_depthwise_update_int8(const tflite_tl::reference::ConvGeometry* g,
                               const int32_t* channels, int32_t num_channels,
                               const tflite_tl::reference::SgdOptions* sgd,
                               const tflite_tl::reference::TrainedParameters* p);
+void tl_depthwise_chain_update(
+    const tflite_tl::reference::ConvGeometry* g, const float* grad_output,
+    const uint8_t* mask, const float* filter,
+    const tflite_tl::reference::SgdOptions* sgd,
+    const tflite_tl::reference::TrainedParameters* dw,
+    const tflite_tl::reference::ChainUpstream<float>* up, float* scratch,
+    const tflite_tl::reference::ChainDownstream<float>* ds);
+void tl_depthwise_chain_update_int8(
+    const tflite_tl::reference::ConvGeometry* g, const float* grad_output,
+    const uint8_t* mask, const int8_t* filter, const float* scales,
+    const tflite_tl::reference::SgdOptions* sgd,
+    const tflite_tl::reference::TrainedParameters* dw,
+    const tflite_tl::reference::ChainUpstream<int8_t>* up, float* scratch,
+    const tflite_tl::reference::ChainDownstream<int8_t>* ds);
 }
 
 #endif  // TFLM_KERNELS_CODESIZE_ENTRY_POINTS_H_

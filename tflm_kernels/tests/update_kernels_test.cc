@@ -2,8 +2,10 @@
 // (reference/conv_update.h, ws_conv_update.h) against the TF goldens, plus
 // what goldens cannot express: bit-equality with the unfused weight-gradient
 // (+ standardisation VJP) + SGD kernels, rejected channels, the zero step of
-// an all-zero gradient.
+// an all-zero gradient; TL_DEPTHWISE_CHAIN_UPDATE
+// (reference/depthwise_chain_update.h) bit-equal to the unfused chain.
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,7 +13,10 @@
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/bias_grad.h"
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/conv_input_grad.h"
 #include "tflm_kernels/reference/conv_update.h"
+#include "tflm_kernels/reference/depthwise_chain_update.h"
+#include "tflm_kernels/reference/depthwise_input_grad.h"
 #include "tflm_kernels/reference/conv_weight_grad.h"
 #include "tflm_kernels/reference/depthwise_weight_grad.h"
 #include "tflm_kernels/reference/sgd.h"
@@ -329,6 +334,158 @@ void TestTapOutputRange() {
   TL_EXPECT(b == e);
 }
 
+// Deterministic values in [-1, 1) (and bits) for the chain tests.
+struct Lcg {
+  uint32_t state;
+  uint32_t Next() {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  }
+  float Uniform() { return static_cast<float>(Next() % 2048u) / 1024.0f - 1.0f; }
+};
+
+template <typename T>
+std::vector<T> Draw(Lcg* rng, size_t n, float scale) {
+  std::vector<T> v(n);
+  for (T& x : v) {
+    x = static_cast<T>(rng->Uniform() * scale);
+  }
+  return v;
+}
+
+std::vector<uint8_t> DrawMask(Lcg* rng, int32_t elements) {
+  std::vector<uint8_t> m((elements + 7) / 8);
+  for (uint8_t& b : m) b = static_cast<uint8_t>(rng->Next() & 0xff);
+  return m;
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// One chain: the fused op against TL_DEPTHWISE_UPDATE (input gradient +
+// bias step) then TL_CONV_UPDATE (masked bias step + 1x1 input gradient).
+template <typename FilterT>
+void CheckChain(int32_t batch, int32_t h, int32_t w, int32_t c, int32_t k,
+                int32_t stride, Padding padding, int32_t up_in_c, bool masks,
+                bool int8_copies, uint32_t seed, int32_t down_out_c = 0) {
+  ConvGeometry g{};
+  TL_EXPECT(reference::MakeConvGeometry(batch, h, w, c, c, k, k, stride, stride,
+                                        padding, &g));
+  Lcg rng{seed};
+  const bool int8 = sizeof(FilterT) == 1;
+  const int32_t out_size = batch * g.out_h * g.out_w * c;
+  const int32_t in_size = batch * h * w * c;
+  std::vector<float> dy = Draw<float>(&rng, out_size, 1.0f);
+  // A downstream 1x1 conv: dy is its input gradient, from ds_dy.
+  const int32_t ds_c = down_out_c > 0 ? down_out_c : 1;
+  const std::vector<float> ds_dy =
+      Draw<float>(&rng, batch * g.out_h * g.out_w * ds_c, 1.0f);
+  const std::vector<FilterT> ds_filter =
+      Draw<FilterT>(&rng, ds_c * c, int8 ? 127.0f : 1.0f);
+  const std::vector<float> ds_scales = Draw<float>(&rng, ds_c, 0.01f);
+  const std::vector<float> ds_bias0 = Draw<float>(&rng, ds_c, 1.0f);
+  const std::vector<float> ds_bias_scales(ds_c, 1e-3f);
+  std::vector<float> ds_bias = ds_bias0;
+  std::vector<int32_t> ds_bias_q(ds_c);
+  const std::vector<uint8_t> mask = DrawMask(&rng, out_size);
+  const std::vector<uint8_t> up_mask = DrawMask(&rng, in_size);
+  const std::vector<FilterT> filter = Draw<FilterT>(&rng, k * k * c, int8 ? 127.0f : 1.0f);
+  const std::vector<float> scales = Draw<float>(&rng, c, 0.01f);
+  const std::vector<FilterT> up_filter =
+      Draw<FilterT>(&rng, c * up_in_c, int8 ? 127.0f : 1.0f);
+  const std::vector<float> up_scales = Draw<float>(&rng, c, 0.01f);
+  const std::vector<float> bias0 = Draw<float>(&rng, c, 1.0f);
+  const std::vector<float> up_bias0 = Draw<float>(&rng, c, 1.0f);
+  const std::vector<float> bias_scales(c, 1e-3f);
+  const reference::SgdOptions sgd{0.25f, !int8_copies};
+  const uint8_t* m = masks ? mask.data() : nullptr;
+  const uint8_t* um = masks ? up_mask.data() : nullptr;
+  const float* s = int8 ? scales.data() : nullptr;
+  const float* us = int8 ? up_scales.data() : nullptr;
+  // Unfused.
+  if (down_out_c > 0) {
+    ConvGeometry dg{};
+    TL_EXPECT(reference::MakeConvGeometry(batch, g.out_h, g.out_w, c, ds_c, 1, 1, 1, 1,
+                                          Padding::kValid, &dg));
+    reference::ConvInputGrad<FilterT>(dg, ds_dy.data(), ds_filter.data(),
+                                      int8 ? ds_scales.data() : nullptr, dy.data(), nullptr);
+    reference::TrainedParameters ds{nullptr, nullptr, nullptr, ds_bias.data(),
+                                    int8_copies ? ds_bias_q.data() : nullptr,
+                                    ds_bias_scales.data()};
+    reference::BiasUpdate(ds_dy.data(), nullptr, batch * g.out_h * g.out_w, ds_c, sgd, ds);
+  }
+  std::vector<float> dx(in_size), up_dx(batch * h * w * up_in_c);
+  std::vector<float> bias = bias0, up_bias = up_bias0;
+  std::vector<int32_t> bias_q(c), up_bias_q(c);
+  reference::TrainedParameters dw{nullptr, nullptr, nullptr, bias.data(),
+                                  int8_copies ? bias_q.data() : nullptr,
+                                  bias_scales.data()};
+  reference::TrainedParameters up{nullptr, nullptr, nullptr, up_bias.data(),
+                                  int8_copies ? up_bias_q.data() : nullptr,
+                                  bias_scales.data()};
+  reference::DepthwiseInputGrad<FilterT>(g, dy.data(), filter.data(), s, dx.data(), m);
+  reference::BiasUpdate(dy.data(), m, batch * g.out_h * g.out_w, c, sgd, dw);
+  ConvGeometry pg{};
+  TL_EXPECT(reference::MakeConvGeometry(batch, h, w, up_in_c, c, 1, 1, 1, 1,
+                                        Padding::kValid, &pg));
+  reference::ConvInputGrad<FilterT>(pg, dx.data(), up_filter.data(), us, up_dx.data(), um);
+  reference::BiasUpdate(dx.data(), um, batch * h * w, c, sgd, up);
+  // Fused, with the input gradient and without it.
+  for (bool with_grad : {true, false}) {
+    std::vector<float> f_bias = bias0, f_up_bias = up_bias0;
+    std::vector<int32_t> f_bias_q(c), f_up_bias_q(c);
+    std::vector<float> f_up_dx(up_dx.size(), 12345.0f);
+    reference::TrainedParameters f_dw{nullptr, nullptr, nullptr, f_bias.data(),
+                                      int8_copies ? f_bias_q.data() : nullptr,
+                                      bias_scales.data()};
+    reference::ChainUpstream<FilterT> chain{
+        um, with_grad ? up_filter.data() : nullptr, us, up_in_c,
+        with_grad ? f_up_dx.data() : nullptr,
+        {nullptr, nullptr, nullptr, f_up_bias.data(),
+         int8_copies ? f_up_bias_q.data() : nullptr, bias_scales.data()}};
+    std::vector<float> f_ds_bias = ds_bias0;
+    std::vector<int32_t> f_ds_bias_q(ds_c);
+    const reference::ChainDownstream<FilterT> down{
+        ds_dy.data(), ds_filter.data(), int8 ? ds_scales.data() : nullptr, ds_c,
+        {nullptr, nullptr, nullptr, f_ds_bias.data(),
+         int8_copies ? f_ds_bias_q.data() : nullptr, ds_bias_scales.data()}};
+    const bool with_ds = down_out_c > 0;
+    std::vector<float> scratch(reference::DepthwiseChainScratchFloats(g, with_ds) + 1,
+                               -7.0f);
+    reference::DepthwiseChainUpdate<FilterT, FilterT>(
+        g, with_ds ? nullptr : dy.data(), m, filter.data(), s, sgd, f_dw, chain,
+        scratch.data(), with_ds ? &down : nullptr);
+    if (with_ds) {
+      TL_EXPECT(SameBits(f_ds_bias, ds_bias));
+      TL_EXPECT(f_ds_bias_q == ds_bias_q);
+    }
+    TL_EXPECT(scratch.back() == -7.0f);  // nothing past the scratch size
+    TL_EXPECT(SameBits(f_bias, bias));
+    TL_EXPECT(SameBits(f_up_bias, up_bias));
+    TL_EXPECT(f_bias_q == bias_q && f_up_bias_q == up_bias_q);
+    if (with_grad) TL_EXPECT(SameBits(f_up_dx, up_dx));
+  }
+}
+
+void TestChainUpdateEqualsUnfusedKernels() {
+  // batch, h, w, c, k, stride, padding, up_in_c, masks, int8 copies, seed
+  CheckChain<int8_t>(1, 8, 8, 6, 3, 2, Padding::kSame, 3, true, true, 1);
+  CheckChain<int8_t>(2, 7, 5, 4, 3, 2, Padding::kSame, 5, true, true, 2);
+  CheckChain<int8_t>(2, 6, 6, 5, 3, 1, Padding::kSame, 2, false, true, 3);
+  CheckChain<int8_t>(1, 9, 7, 3, 5, 2, Padding::kValid, 4, true, false, 4);
+  CheckChain<float>(2, 8, 6, 6, 3, 1, Padding::kSame, 4, true, false, 5);
+  CheckChain<float>(1, 7, 7, 4, 3, 2, Padding::kSame, 3, true, false, 6);
+  CheckChain<float>(2, 5, 6, 3, 3, 2, Padding::kValid, 2, false, false, 7);
+  // With a downstream 1x1 conv computing grad_output (last argument: its
+  // output channels).
+  CheckChain<int8_t>(2, 8, 8, 6, 3, 1, Padding::kSame, 3, true, true, 8, 4);
+  CheckChain<int8_t>(1, 7, 5, 4, 3, 2, Padding::kSame, 5, true, false, 9, 3);
+  CheckChain<float>(2, 6, 7, 5, 3, 1, Padding::kSame, 2, true, false, 10, 6);
+  CheckChain<float>(1, 9, 7, 3, 5, 2, Padding::kValid, 4, false, false, 11, 2);
+}
+
 }  // namespace
 
 // TL_WS_CONV_UPDATE: the golden step, and bit-equality with the unfused
@@ -398,6 +555,7 @@ void RunUpdateKernelTests(const std::string& dir) {
   TestUpdateRejectsBadChannels();
   TestZeroGradientIsNoStep();
   TestStandardizedConvUpdate(dir);
+  TestChainUpdateEqualsUnfusedKernels();
 }
 
 }  // namespace testing

@@ -28,6 +28,7 @@ TFLMRegistration* Register_TL_MASKED_GRAD();
 TFLMRegistration* Register_TL_SGD_UPDATE();
 TFLMRegistration* Register_TL_CONV_UPDATE();
 TFLMRegistration* Register_TL_DEPTHWISE_UPDATE();
+TFLMRegistration* Register_TL_DEPTHWISE_CHAIN_UPDATE();
 TFLMRegistration* Register_TL_SOFTMAX_XENT();
 TFLMRegistration* Register_TL_AVGPOOL_GRAD();
 TFLMRegistration* Register_TL_RESIZE_BILINEAR_GRAD();
@@ -42,7 +43,7 @@ TFLMRegistration* Register_TL_CONV();
 TFLMRegistration* Register_TL_WS_CONV_UPDATE();
 
 // Resolver slots AddTrainingOps needs.
-constexpr unsigned int kNumTrainingOps = 23;
+constexpr unsigned int kNumTrainingOps = 24;
 
 // Adds every TL_* op. Fails (with a MicroPrintf from the resolver) if the
 // resolver has fewer than kNumTrainingOps free slots or an op is already
@@ -65,6 +66,7 @@ TfLiteStatus AddTrainingOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) 
       {"TL_SGD_UPDATE", Register_TL_SGD_UPDATE},
       {"TL_CONV_UPDATE", Register_TL_CONV_UPDATE},
       {"TL_DEPTHWISE_UPDATE", Register_TL_DEPTHWISE_UPDATE},
+      {"TL_DEPTHWISE_CHAIN_UPDATE", Register_TL_DEPTHWISE_CHAIN_UPDATE},
       {"TL_SOFTMAX_XENT", Register_TL_SOFTMAX_XENT},
       {"TL_AVGPOOL_GRAD", Register_TL_AVGPOOL_GRAD},
       {"TL_RESIZE_BILINEAR_GRAD", Register_TL_RESIZE_BILINEAR_GRAD},

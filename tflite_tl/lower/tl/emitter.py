@@ -55,6 +55,10 @@ class Grad:
   """
   tensor: Tensor
   mask: Optional[Tensor] = None
+  # Set by a 1x1 conv whose input gradient is left to the op that consumes
+  # it (rules_conv: TL_DEPTHWISE_CHAIN_UPDATE computes it row by row): then
+  # ``tensor`` is that conv's output gradient and ``deferred`` its backward.
+  deferred: Optional[object] = None
 
 
 class Emitter:
@@ -68,6 +72,14 @@ class Emitter:
     # Set by the rule of a classifier that ends in a softmax: the predict
     # graph then outputs probabilities (training always uses the logits).
     self.softmax_output = False
+    # Backward passes a downstream rule may fuse into its own op: the layer
+    # that produces a Keras tensor (by id) registers what its backward needs;
+    # a fusing rule records the layer's input gradients under its name, and
+    # the layer's backward then returns them instead of emitting ops.
+    self.fusable_backward: Dict[int, object] = {}
+    self.fused_backward: Dict[str, list] = {}
+    # Keras tensor ids whose gradient may arrive deferred (Grad.deferred).
+    self.accepts_deferred_grad: set = set()
 
   # --- variables -----------------------------------------------------------------
 

@@ -18,11 +18,20 @@ Backward, one op per layer (only what the method trains):
       own filter tensor (int8 or float; no transposed copy).
   TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD  the input gradient of a layer
       that trains nothing.
+  TL_DEPTHWISE_CHAIN_UPDATE  a bias-trained depthwise conv whose input is the
+      ReLU output of a bias-trained conv used by nothing else (a 1x1 conv, or
+      any conv that needs no input gradient, e.g. the stem): both layers'
+      backward in one op, so the depthwise input gradient is never stored
+      (only a row of it); the conv's own backward then emits nothing. A
+      bias-only 1x1 conv without activation reading the depthwise output
+      (alone) defers its backward to the same op (Grad.deferred), which then
+      computes the depthwise output gradient row by row as well.
 The 1-bit ReLU mask comes from the forward TL_* op, or from TL_RELU_MASK on a
 builtin's fused output. The input is
 kept for the backward pass only when a weight (not just the bias) trains, and
 then as the tensor the previous layer produced (int8 in an int8 graph).
 """
+import dataclasses
 from typing import Optional
 
 import numpy as np
@@ -157,6 +166,9 @@ def _backward(call: Call, p: _Params, own_mask, saved_input, *, input_grad_op,
   need_dx = call.need_input_grad(0)
 
   def backward(g: Grad):
+    fused = em.fused_backward.pop(call.name, None)
+    if fused is not None:  # a downstream TL_DEPTHWISE_CHAIN_UPDATE did it
+      return fused
     mask = _pick_mask(own_mask, g)
     dx = None
     if need_dx:
@@ -240,7 +252,107 @@ def conv_rule(call: Call) -> Emitted:
                        update_op="TL_CONV_UPDATE", geometry_options=geometry,
                        filter_for_grad=filter_for_grad,
                        input_shape=call.node.in_shapes[0])
+  _offer_chain_upstream(call, p, own_mask, pointwise, filter_for_grad)
+  if pointwise:
+    backward = _deferred_pointwise(call, p, own_mask, filter_for_grad, backward)
   return Emitted(y, backward)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChainDownstream:
+  """A bias-only 1x1 conv's backward, left to TL_DEPTHWISE_CHAIN_UPDATE."""
+  name: str
+  filter: Tensor
+  bias_var: Tensor
+  bias_q_var: Optional[Tensor]
+
+
+def _deferred_pointwise(call: Call, p: _Params, own_mask, filter_for_grad,
+                        backward):
+  """A bias-only 1x1 conv without activation whose input is a chained
+  depthwise conv's output (used by nothing else) leaves its input gradient
+  and bias step to that depthwise's TL_DEPTHWISE_CHAIN_UPDATE."""
+  x_id = call.node.input_ids[0]
+  if (backward is None or own_mask is not None or p.filter_var is not None
+      or p.bias_var is None or not call.need_input_grad(0)
+      or x_id not in call.em.accepts_deferred_grad
+      or call.graph.consumers.get(x_id) != [call.node.index]):
+    return backward
+  down = _ChainDownstream(call.name, filter_for_grad, p.bias_var,
+                          p.bias_q_var)
+
+  def deferred(g: Grad):
+    if g.mask is not None:
+      return backward(g)
+    return [Grad(g.tensor, deferred=down)]
+
+  return deferred
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChainUpstream:
+  """What a conv's bias-only backward needs, for TL_DEPTHWISE_CHAIN_UPDATE."""
+  name: str
+  mask: Tensor
+  bias_var: Tensor
+  bias_q_var: Optional[Tensor]
+  filter: Optional[Tensor]  # 1x1 filter of its input gradient, if needed
+  input_shape: tuple
+
+
+def _offer_chain_upstream(call: Call, p: _Params, own_mask, pointwise: bool,
+                          filter_for_grad: Tensor) -> None:
+  """Lets a depthwise conv reading this conv's ReLU output fuse its backward:
+  only the bias trains, and an input gradient (if needed) is a 1x1 conv's."""
+  need_dx = call.need_input_grad(0)
+  if (own_mask is None or p.filter_var is not None or p.bias_var is None
+      or (need_dx and not pointwise)):
+    return
+  out_id = call.node.activation_output_id or call.node.output_id
+  call.em.fusable_backward[out_id] = _ChainUpstream(
+      call.name, own_mask, p.bias_var, p.bias_q_var,
+      filter_for_grad if need_dx else None, tuple(call.node.in_shapes[0]))
+
+
+def _chain_backward(call: Call, p: _Params, own_mask, up: _ChainUpstream,
+                    geometry_options):
+  """The depthwise conv's and its upstream conv's backward in one op."""
+  em = call.em
+  in_h, in_w = call.node.in_shapes[0][1:3]
+
+  def backward(g: Grad):
+    mask = _pick_mask(own_mask, g)
+    up_dx = None
+    if up.filter is not None:
+      up_dx = em.writer.activation(f"{up.name}/grad_input", up.input_shape)
+    inputs = [g.tensor, mask, p.filter, p.bias_var, p.bias_q_var, up.mask,
+              up.bias_var, up.bias_q_var]
+    if up_dx is not None or g.deferred is not None:
+      inputs.append(up.filter if up_dx is not None else None)
+    if g.deferred is not None:  # g is the downstream 1x1 conv's output grad
+      ds = g.deferred
+      inputs += [ds.filter, ds.bias_var, ds.bias_q_var]
+    em.tl("TL_DEPTHWISE_CHAIN_UPDATE", inputs,
+          [up_dx] if up_dx is not None else [], in_h=int(in_h), in_w=int(in_w),
+          learning_rate=call.policy.learning_rate, qas=call.policy.qas,
+          **geometry_options)
+    if up_dx is None:
+      return [None]  # the upstream needs no input gradient: backward ends
+    em.fused_backward[up.name] = [Grad(up_dx)]
+    return [Grad(up_dx)]
+
+  return backward
+
+
+def _chain_upstream(call: Call, p: _Params) -> Optional[_ChainUpstream]:
+  """The fusable upstream of a bias-only depthwise conv, or None."""
+  x_id = call.node.input_ids[0]
+  up = call.em.fusable_backward.get(x_id)
+  if (up is None or not call.need_input_grad(0) or p.filter_var is not None
+      or p.bias_var is None
+      or call.graph.consumers.get(x_id) != [call.node.index]):
+    return None
+  return up
 
 
 def depthwise_rule(call: Call) -> Emitted:
@@ -280,6 +392,11 @@ def depthwise_rule(call: Call) -> Emitted:
                       *opt.depthwise_conv2d(strides, padding,
                                             call.node.activation))
     own_mask = _mask(call, y)
+  up = _chain_upstream(call, p) if call.policy.training else None
+  if up is not None:
+    em.accepts_deferred_grad.add(call.node.activation_output_id
+                                 or call.node.output_id)
+    return Emitted(y, _chain_backward(call, p, own_mask, up, geometry))
   backward = _backward(call, p, own_mask, x,
                        input_grad_op="TL_DEPTHWISE_INPUT_GRAD",
                        update_op="TL_DEPTHWISE_UPDATE",
