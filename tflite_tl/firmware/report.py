@@ -71,6 +71,7 @@ def report_markdown(r: Mapping[str, Any]) -> str:
       "",
   ]
   lines += globals_text(r)
+  lines += samples_text(r)
   lines += [
       "### RAM consumers",
       "",
@@ -214,6 +215,26 @@ def globals_text(r: Mapping[str, Any]) -> List[str]:
             "the two interpreters and op resolvers, TFLM's and the C "
             "library's statics. `--instruction_counts` measures them on the "
             "linked firmware.")
+  return [text, ""]
+
+
+def samples_text(r: Mapping[str, Any]) -> List[str]:
+  """Where the board keeps its labelled samples, why, and the bytes."""
+  s = r.get("sample_storage")
+  if not s:
+    return []
+  if s["storage"] == "flash":
+    text = (f"Samples: **in flash** ({s['why']}). The sample area holds "
+            f"{s['records']} records of {s['record_bytes']} B "
+            f"({s['flash_bytes']} B of flash, {s['erase_unit']} B erase "
+            f"units; wrapping erases {s['records_erased_per_wrap']} oldest "
+            f"record(s) at a time, so each unit is erased once per "
+            f"{s['records']} samples collected); RAM holds one batch and the "
+            f"records' index, {s['ram_bytes']} B instead of "
+            f"{s['ram_bytes_if_in_ram']} B.")
+  else:
+    text = (f"Samples: **in RAM** ({s['why']}): {s['samples']} images, "
+            f"{s['ram_bytes']} B.")
   return [text, ""]
 
 
