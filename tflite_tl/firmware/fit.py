@@ -179,7 +179,9 @@ def _suggestions(device: Device, result: FitResult,
       tips.append("choose a lighter --method (" + ", ".join(lighter) +
                   "; bias-only updates need no stored input activations)")
     samples = dict(result.ram_consumers).get(SAMPLE_BUFFER, 0)
-    if samples:
+    # Named when dropping the buffer would fit, or it is a quarter of it.
+    if samples and (samples >= result.ram_needed - result.ram_available
+                    or 4 * samples >= result.ram_needed):
       tip = (f"lower --max_samples (the sample buffer keeps every collected "
              f"image in RAM: {samples} B)")
       if sample_store.board_has_storage(device):
