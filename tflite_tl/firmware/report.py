@@ -314,8 +314,12 @@ def accuracy_section(r: Mapping[str, Any]) -> List[str]:
   lines.append("")
   if device:
     losses = ", ".join(f"{v:.3f}" for v in device["epoch_losses"])
-    sized = (", as many as the RAM left after the arena holds"
-             if r["config"].get("max_samples") is None else "")
+    in_flash = (r.get("sample_storage") or {}).get("storage") == "flash"
+    sized = ""
+    if r["config"].get("max_samples") is None:
+      sized = (", in flash: as many as the flash check leaves room for, at "
+               "most 256" if in_flash
+               else ", as many as the RAM left after the arena holds")
     lines += [
         "The first row comes from host training. The last two come from "
         "the device's own train step: the exported `train.tflite`, run in "
