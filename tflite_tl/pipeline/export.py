@@ -559,9 +559,23 @@ def _method_options(cfg: ExportConfig, plan: Plan, backbone, x_train,
   if not cfg.arena_in_external_ram:
     other = fit_lib.firmware_globals(plan.device)
     consumers[other.consumer] = other.bytes
-  budget = training_budget.memory_budget_for_device(
-      plan.device, consumers, sram_margin=cfg.sram_margin,
-      use_external_ram=cfg.arena_in_external_ram)
+  in_flash = training_budget.with_samples_in_flash(
+      consumers, int(np.prod(backbone.inputs[0].shape[1:])), batch,
+      cfg.max_samples or MIN_SAMPLES)
+  if cfg.sample_storage == "flash":
+    consumers = in_flash
+  try:
+    budget = training_budget.memory_budget_for_device(
+        plan.device, consumers, sram_margin=cfg.sram_margin,
+        use_external_ram=cfg.arena_in_external_ram)
+  except fit_lib.DoesNotFitError:
+    # auto: samples that leave no budget in RAM go to flash if they can.
+    if (cfg.sample_storage != "auto" or
+        not sample_store.board_has_storage(plan.device)):
+      raise
+    budget = training_budget.memory_budget_for_device(
+        plan.device, in_flash, sram_margin=cfg.sram_margin,
+        use_external_ram=cfg.arena_in_external_ram)
   options["memory_budget"] = budget.budget_bytes
   return options, budget
 
