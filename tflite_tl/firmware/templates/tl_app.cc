@@ -44,7 +44,10 @@ TfLiteStatus App::Begin(const AppIo& io, uint8_t* arena, size_t arena_bytes,
     num_samples_ = static_cast<int>(store_.count);
     if (num_samples_ > 0) Say("samples in flash: %d", num_samples_);
   } else {
-    Say("error: no sample area in flash (this export keeps samples there)");
+    // Not an error line: the App still predicts, trains restored
+    // parameters and saves; only 'L' refuses.
+    Say("no sample area in flash: samples cannot be stored (this export "
+        "keeps them there; see tl_storage.h)");
   }
 #endif
   Say("ready");
