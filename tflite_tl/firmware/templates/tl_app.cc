@@ -46,8 +46,7 @@ TfLiteStatus App::Begin(const AppIo& io, uint8_t* arena, size_t arena_bytes,
   } else {
     // Not an error line: the App still predicts, trains restored
     // parameters and saves; only 'L' refuses.
-    Say("no sample area in flash: samples cannot be stored (this export "
-        "keeps them there; see tl_storage.h)");
+    Say("no sample area in flash: 'L' cannot store samples (tl_storage.h)");
   }
 #endif
   Say("ready");
@@ -233,8 +232,8 @@ void App::Poll() {
       Say("model %s: %dx%dx%d -> %d classes, batch %d", kModelName,
           kImageHeight, kImageWidth, kImageChannels, kNumClasses, kBatchSize);
 #if TLTL_SAMPLES_IN_FLASH
-      Say("arena %u bytes, samples %d/%d in flash (%u-byte area, RAM holds "
-          "one batch), steps %d", static_cast<unsigned>(kArenaBytes),
+      Say("arena %u bytes, samples %d/%d in flash (%u B area), steps %d",
+          static_cast<unsigned>(kArenaBytes),
           num_samples_, store_ok_ ? static_cast<int>(store_.num_slots) : 0,
           static_cast<unsigned>(kSampleAreaBytes), trainer_.steps());
 #else
