@@ -136,3 +136,20 @@ def test_instruction_counts_section_says_how_to_measure_them():
   r["instruction_counts"] = r["firmware_globals"] = None
   md = report.report_markdown(r)
   assert "Instruction counts" not in md and "Firmware globals" not in md
+
+
+def test_reselection_text_gives_its_cost_or_why_not():
+  on = {"available": True, "layers": ["b1_dw", "b2_project"],
+        "flash_bytes": 34504, "arena_bytes": 104400,
+        "train_predict_arena_bytes": 160000, "board_arena_bytes": 160000,
+        "ram_added_bytes": 152}
+  text = report.reselect_text(on)
+  assert "**available**, App command `F`" in text
+  assert "34,504 B of flash" in text and "does not grow" in text
+  text = report.reselect_text(dict(on, arena_bytes=200000,
+                                   board_arena_bytes=200000))
+  assert "the board's arena is 200,000 B" in text
+  off = report.reselect_text({"available": False,
+                              "why": "with the tl kernels: constants"})
+  assert off.startswith("On-device re-selection: **not available** with the "
+                        "tl kernels")

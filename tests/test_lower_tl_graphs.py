@@ -43,9 +43,27 @@ def test_tinytl_b_is_one_op_per_step_of_each_layer(tiny, precision):
     # predict graph keeps the builtin.
     assert "DEPTHWISE_CONV_2D" not in ops and ops["CUSTOM:TL_DEPTHWISE_CONV"] > 0
     assert "DEPTHWISE_CONV_2D" in op_counts(low.predict_tflite)
+    # Likewise the float convs (TL_CONV keeps no per-channel buffers).
+    assert "CONV_2D" not in ops and ops["CUSTOM:TL_CONV"] > 0
+    assert "CONV_2D" in op_counts(low.predict_tflite)
   assert low.kernels == "tl" and low.precision == precision
   # No transposed or flipped weight copies: train.tflite ~ predict model.
   assert len(low.train_tflite) < 1.45 * len(low.predict_tflite)
+
+
+def test_tinytl_lb_weight_standardised_conv_is_one_op_each_way(tiny):
+  model = tl.apply_method(tiny, "tinytl_lb", num_classes=10)
+  low = lower_model(model, batch_size=2, learning_rate=0.01, kernels="tl")
+  ops = op_counts(low.train_tflite)
+  # Each lite residual conv: TL_CONV standardises its kernel and convolves
+  # (w_hat its second output); TL_WS_CONV_UPDATE writes the input gradient
+  # through w_hat and steps the raw kernel.
+  ws_convs = ops["CUSTOM:TL_WS_CONV_UPDATE"]
+  assert ws_convs > 0
+  assert "CONV_2D" not in ops and ops["CUSTOM:TL_CONV"] >= ws_convs
+  for gone in ("TL_WEIGHT_STANDARDIZE", "TL_WEIGHT_STANDARDIZE_GRAD",
+               "TL_CONV_WGRAD_SPARSE", "TL_SGD_UPDATE", "TL_CONV_INPUT_GRAD"):
+    assert f"CUSTOM:{gone}" not in ops
 
 
 def test_params_round_trip_in_keras_layout(tiny):

@@ -271,9 +271,11 @@ def test_cli_groups_every_flag_it_defines():
 
 
 def test_tinytrain_export_ships_its_selection_pass_checked_in_tflm(tmp_path):
+  # A budget under which some layers train only some channels: the board
+  # can re-select those.
   result = pipeline.run_export(_cfg(tmp_path, method="tinytrain", batch=1,
                                     device_epochs=0, kernels="builtin",
-                                    precision="float"))
+                                    precision="float", memory_budget=12000))
   out = tmp_path / "out"
   report = json.loads((out / "report.json").read_text())
   fisher = report["selection_pass"]
@@ -285,6 +287,17 @@ def test_tinytrain_export_ships_its_selection_pass_checked_in_tflm(tmp_path):
   assert 0 < fisher["arena_bytes"]
   assert "Selection pass: `fisher.tflite`" in (out / "REPORT.md").read_text()
   assert result.report["selection_pass"] == fisher
+  on_device = fisher["on_device"]
+  assert on_device["available"], on_device
+  assert on_device["flash_bytes"] == fisher["bytes"]
+  assert on_device["arena_bytes"] > fisher["arena_bytes"]  # + headroom
+  assert report["arena_bytes"] == max(on_device["arena_bytes"],
+                                      on_device["train_predict_arena_bytes"])
+  src = out / "arduino" / "tltl_model" / "src"
+  assert (src / "tl_fisher_model_data.cc").exists()
+  assert "#define TLTL_RESELECT 1" in (src / "tl_reselect_config.h").read_text()
+  assert "On-device re-selection: **available**" in (
+      out / "REPORT.md").read_text()
 
 
 def test_other_methods_ship_no_selection_pass(tmp_path):

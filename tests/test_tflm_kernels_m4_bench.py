@@ -28,7 +28,7 @@ def test_bench_runs_on_m4_and_is_deterministic(tmp_path):
   assert "5 instructions per SysTick tick" in first
   counts = {name: int(n) for name, n in
             re.findall(r"^\| (\w+) \| \d+ \| (\d+) \|", first, re.M)}
-  assert len(counts) == 15 and all(n > 0 for n in counts.values())
+  assert len(counts) == 17 and all(n > 0 for n in counts.values())
   # The sparse update's cost scales with the number of chosen channels.
   ratio = counts["conv_wgrad_sparse_4_of_16"] / counts["conv_wgrad_all_16"]
   assert 0.2 < ratio < 0.3, ratio

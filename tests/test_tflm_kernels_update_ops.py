@@ -1,8 +1,9 @@
-"""TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE through their TF custom ops.
+"""TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE / TL_WS_CONV_UPDATE through their TF
+custom ops.
 
-The goldens (tflm_kernels/testdata/{conv,depthwise}_update.golden) are Keras
-SGD steps of tf.GradientTape gradients; the int8 / int32 copies must match
-exactly.
+The goldens (tflm_kernels/testdata/{conv,depthwise,ws_conv}_update.golden) are
+Keras SGD steps of tf.GradientTape gradients; the int8 / int32 copies must
+match exactly.
 """
 import pathlib
 
@@ -163,3 +164,26 @@ def test_python_arguments_are_checked():
     ops.conv_update(np.ones((1, 2), np.float32), 0.1, weights_q=np.zeros((2, 2), np.int8))
   with pytest.raises(ValueError, match="channel_axis must be 0 or 1"):
     ops.conv_update(np.ones((1, 2), np.float32), 0.1, channel_axis=2)
+
+
+@_cases("ws_conv_update")
+def test_ws_conv_update(case):
+  t, p = case.tensors, case.params
+  new_weights, new_bias = ops.ws_conv_update(
+      t["grad_output"], p["learning_rate"], p["epsilon"], inputs=t["input"],
+      weights=t["filter"], mask=t.get("mask"), bias=t.get("bias"),
+      strides=(p["stride_h"], p["stride_w"]), padding="SAME" if p["padding"] else "VALID")
+  _close(new_weights, t["expected_filter"])
+  if "bias" in t:
+    _close(new_bias, t["expected_bias"])
+  else:
+    assert new_bias is None
+
+
+def test_ws_conv_update_of_a_zero_gradient_is_no_step():
+  rng = np.random.default_rng(0)
+  weights = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+  x = np.full((1, 5, 5, 2), np.inf, np.float32)  # a non-finite saved input
+  new_weights, _ = ops.ws_conv_update(np.zeros((1, 5, 5, 4), np.float32), 0.1, 1e-5,
+                                      inputs=x, weights=weights)
+  np.testing.assert_array_equal(new_weights, weights)

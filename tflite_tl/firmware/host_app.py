@@ -14,7 +14,7 @@ import os
 import pathlib
 import re
 import subprocess
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -137,9 +137,20 @@ class AppSession:
     self._send(b"R")
     return int(re.fullmatch(r"restored seq=(\d+)", self._line()).group(1))
 
-  def summary(self) -> Tuple[str, str]:
+  def summary(self) -> Tuple[str, str, str]:
+    """Model, memory and re-selection lines of '?'."""
     self._send(b"?")
-    return self._line(), self._line()
+    return self._line(), self._line(), self._line()
+
+  def reselect(self) -> Dict[str, List[int]]:
+    """'F': {layer: its new channels} chosen on the stored samples."""
+    self._send(b"F")
+    chosen = {}
+    for line in self._until(lambda l: l.startswith("reselected ")):
+      match = re.fullmatch(r"reselect (\S+) ([0-9,]+)", line)
+      if match:
+        chosen[match.group(1)] = [int(c) for c in match.group(2).split(",")]
+    return chosen
 
   def close(self) -> int:
     if self.proc.poll() is None:

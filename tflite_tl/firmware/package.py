@@ -17,6 +17,7 @@ from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import kernel_sources
 from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import persistence
+from tflite_tl.firmware import reselect_tables
 from tflite_tl.firmware import sample_store
 from tflite_tl.firmware import tensor_variables as tensor_vars
 from tflite_tl.flatbuffer.reader import ModelInfo
@@ -27,7 +28,7 @@ TEMPLATES_DIR = os.path.join(_HERE, "templates")
 LIBRARY_SOURCES = ("tl_persist.h", "tl_persist.c", "tl_trainer.h",
                    "tl_trainer.cc", "tl_storage.h", "tl_storage_esp_partition.c",
                    "tl_storage_mbed_flash.cpp", "tl_samples.h",
-                   "tl_samples.c")
+                   "tl_samples.c", "tl_reselect.h", "tl_reselect.cc")
 APP_SOURCES = ("tl_app.h", "tl_app.cc")
 PARTITION_LABEL = "tltl_params"
 # Beyond the measured arenas: the shared allocator, the variable table and
@@ -64,6 +65,9 @@ class BuildSpec:
   # Where the App keeps its samples: "ram" (a ring of max_samples images) or
   # "flash" (the storage region's sample area; RAM holds one batch).
   sample_storage: str = "ram"
+  # On-device re-selection (fisher.tflite and its tables), or None and why.
+  reselect: Optional[reselect_tables.ReselectTables] = None
+  reselect_unavailable: str = "not a TinyTrain export"
 
   @property
   def num_classes(self) -> int:
@@ -76,7 +80,17 @@ class BuildSpec:
 
   @property
   def arena_bytes(self) -> int:
-    return board_arena_bytes(self.arena)
+    """The board's arena: train + predict (shared head), or what the
+    fisher model needs alone if that is more (re-selection runs it in the
+    same arena, the trainer torn down)."""
+    return max(board_arena_bytes(self.arena), self.reselect_arena_bytes)
+
+  @property
+  def reselect_arena_bytes(self) -> int:
+    """The fisher model's arena on the board (0: no re-selection)."""
+    if self.reselect is None:
+      return 0
+    return board_arena_bytes(self.reselect.fisher_arena)
 
   @functools.cached_property
   def tensor_variables(self) -> Tuple[tensor_vars.TensorVariable, ...]:
@@ -205,6 +219,12 @@ def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
       "variable scratch": spec.scratch_bytes,
   }
   ram[sample_buffer_consumer(spec)] = spec.sample_buffer_bytes
+  if spec.reselect is not None:
+    if spec.reselect_arena_bytes > board_arena_bytes(spec.arena):
+      ram = {("arena (fisher.tflite for re-selection; train + predict "
+              "need less)") if k.startswith("arena") else k: v
+             for k, v in ram.items()}
+    ram["re-selection sums"] = spec.reselect.ram_bytes
   if not spec.arena_in_external_ram:
     other = fit_lib.firmware_globals(spec.device, globals_bytes)
     ram[other.consumer] = other.bytes
@@ -218,6 +238,8 @@ def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
         spec.sample_area_bytes)
   if spec.embeds_infer_model:
     flash["infer.tflite (int8)"] = len(spec.infer_int8_tflite)
+  if spec.reselect is not None:
+    flash["fisher.tflite (re-selection)"] = len(spec.reselect.fisher_tflite)
   return ram, flash
 
 
@@ -436,6 +458,8 @@ def _umbrella_header(spec: BuildSpec) -> str:
       '#include "tl_persist.h"',
       '#include "tl_predict_model_data.h"',
       '#include "tl_samples.h"',
+      '#include "tl_reselect.h"',
+      '#include "tl_reselect_config.h"',
       '#include "tl_storage.h"',
       '#include "tl_train_model_data.h"',
       '#include "tl_trainer.h"',
@@ -459,12 +483,23 @@ def model_sources(spec: BuildSpec) -> Dict[str, str]:
     arrays.append(
         ("g_tltl_infer_model", "tl_infer_model_data", spec.infer_int8_tflite,
          "infer.tflite: int8 inference of the exported parameters"))
+  models = {"train.tflite": spec.train_tflite,
+            "predict.tflite": spec.predict_tflite}
+  if spec.reselect is not None:
+    arrays.append(
+        ("g_tltl_fisher_model", "tl_fisher_model_data",
+         spec.reselect.fisher_tflite,
+         "fisher.tflite: TinyTrain's selection pass for re-selection"))
+    models["fisher.tflite"] = spec.reselect.fisher_tflite
+    files["tl_reselect_config.cc"] = reselect_tables.config_source(
+        spec.reselect)
+  files["tl_reselect_config.h"] = reselect_tables.config_header(
+      spec.reselect, spec.reselect_arena_bytes, spec.reselect_unavailable)
   for symbol, base, data, what in arrays:
     files.update(c_array.c_array_files(data, symbol, base,
                                        comment=f"{what}\n{comment}"))
   files["tl_op_resolver.h"] = op_resolver.resolver_header(
-      {"train.tflite": spec.train_tflite,
-       "predict.tflite": spec.predict_tflite},
+      models,
       custom_registrations=kernel_sources.registrations(spec.tl_ops),
       includes=[kernel_sources.REGISTRY_HEADER] if spec.tl_ops else ())
   files["tl_model_config.h"] = model_config_header(spec)

@@ -5,7 +5,7 @@ where they come from, no timestamps or host paths, so a second run with the
 same flags writes identical bytes.
 """
 import json
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from tflite_tl.sparse.selection import Selection
 
@@ -190,9 +190,36 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
         f"{fisher['support_images']} support images TFLM's potentials match "
         f"TF's within {fisher['max_rel_err']:.1e} (relative) and rank the "
         f"channels {'identically' if fisher['same_ranking'] else 'differently'}"
-        ". The exported firmware does not run it yet (not counted in the "
-        "fit check).", ""]
+        ".", ""]
+    lines += [reselect_text(fisher.get("on_device")), ""]
   return lines
+
+
+def reselect_text(on_device: Optional[Mapping[str, Any]]) -> str:
+  """Whether the firmware re-selects on the board, and what it costs."""
+  if not on_device:
+    return "On-device re-selection: not available (no entry)."
+  if not on_device["available"]:
+    why = on_device["why"]
+    return ("On-device re-selection: **not available**"
+            + ("" if why.startswith("with ") else ":") + f" {why}.")
+  both = on_device["train_predict_arena_bytes"]
+  grown = on_device["arena_bytes"] > both
+  return (
+      "On-device re-selection: **available**, App command `F`: the board "
+      "runs `fisher.tflite` over its stored samples and writes the top "
+      "channels of each of "
+      f"{', '.join(f'`{n}`' for n in on_device['layers'])} into the train "
+      "model's channel variables (shapes and arena unchanged; every "
+      "parameter restarts from its exported value: a new task). Costs "
+      f"{on_device['flash_bytes']:,} B of flash (fisher.tflite, counted in "
+      f"the fit check) and an arena of {on_device['arena_bytes']:,} B for "
+      "the fisher model alone (measured in TFLM, plus headroom), run in the "
+      "App's arena with the trainer torn down: "
+      + (f"more than train + predict's {both:,} B, so the board's arena is "
+         f"{on_device['board_arena_bytes']:,} B" if grown else
+         f"within train + predict's {both:,} B, so the arena does not grow")
+      + f"; RAM needed +{on_device['ram_added_bytes']:,} B in all.")
 
 
 def globals_text(r: Mapping[str, Any]) -> List[str]:

@@ -155,6 +155,15 @@ def op_input_shapes(tflite_bytes: bytes, op_name: str,
   return found
 
 
+def op_inputs(tflite_bytes: bytes, op_name: str,
+              subgraph: int = 0) -> List[Tuple[int, ...]]:
+  """Input tensor indices of every ``op_name`` op of ``subgraph``, in op
+  order (-1: an omitted optional input)."""
+  model = root(tflite_bytes)
+  return [tuple(int(op.Inputs(i)) for i in range(op.InputsLength()))
+          for name, op in _ops(model, subgraph) if name == op_name]
+
+
 def _tensor(sg, index: int) -> TensorInfo:
   t = sg.Tensors(index)
   q = t.Quantization()

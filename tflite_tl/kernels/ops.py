@@ -155,6 +155,69 @@ def depthwise_conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "
       padding=_padding(padding))
 
 
+def inverted_residual(x, expand, depthwise, project, *, input_quantization,
+                      expand_quantization=None, depthwise_quantization,
+                      output_quantization, strides: IntPair = 1, padding: str = "SAME",
+                      activation: Optional[str] = "relu6"):
+  """TL_INVERTED_RESIDUAL: an int8 block [1x1 expand conv] -> depthwise conv ->
+  linear 1x1 project conv, with TFLM's integer arithmetic.
+
+  ``expand`` (None: no expand conv), ``depthwise`` and ``project`` are
+  (int8 filter, int32 bias, float32 per-channel scales) with filters
+  [E, 1, 1, Cin], [1, kh, kw, E] and [Cout, 1, 1, E]; the quantizations are
+  (scale, zero_point) of the input, the expanded map, the depthwise output and
+  the output; ``activation`` (None, "relu", "relu6") follows the expand and
+  the depthwise conv.
+  """
+  if activation not in _ACTIVATIONS:
+    raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+  if (expand is None) != (expand_quantization is None):
+    raise ValueError("expand and expand_quantization are both given or both None")
+  sh, sw = _pair(strides, "strides")
+  empty = (tf.zeros([0], tf.int8), tf.zeros([0], tf.int32), tf.zeros([0], tf.float32))
+
+  def stage(parts):
+    f, b, sc = parts
+    return (tf.convert_to_tensor(f, tf.int8), tf.convert_to_tensor(b, tf.int32),
+            tf.convert_to_tensor(sc, tf.float32))
+
+  eq = expand_quantization or (0.0, 0)
+  code = _ACTIVATIONS[activation]
+  return load_ops().tl_inverted_residual(
+      tf.convert_to_tensor(x, tf.int8), *(stage(expand) if expand is not None else empty),
+      *stage(depthwise), *stage(project), has_expand=expand is not None,
+      input_scale=float(input_quantization[0]),
+      input_zero_point=int(input_quantization[1]),
+      expand_scale=float(eq[0]), expand_zero_point=int(eq[1]),
+      expand_activation=code, depthwise_activation=code,
+      depthwise_scale=float(depthwise_quantization[0]),
+      depthwise_zero_point=int(depthwise_quantization[1]),
+      output_scale=float(output_quantization[0]),
+      output_zero_point=int(output_quantization[1]),
+      stride_h=sh, stride_w=sw, padding=_padding(padding))
+def conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "SAME",
+         activation: Optional[str] = None, standardize_epsilon: Optional[float] = None):
+  """TL_CONV: float convolution forward, OHWI [Co, kh, kw, Ci / groups] filter
+  (grouped when Ci / groups < the input's channels), optional bias, fused
+  activation (None, "relu", "relu6"); with standardize_epsilon, of the
+  weight-standardised filter (TL_WEIGHT_STANDARDIZE with that epsilon).
+
+  Returns (output, mask, filter_hat): mask as in depthwise_conv; filter_hat
+  the standardised filter the convolution read (empty without
+  standardize_epsilon).
+  """
+  if activation not in _ACTIVATIONS:
+    raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+  sh, sw = _pair(strides, "strides")
+  bias, has_bias = _optional(bias, tf.float32)
+  standardize = standardize_epsilon is not None
+  return load_ops().tl_conv(
+      tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filter_, tf.float32), bias,
+      has_bias=has_bias, activation=_ACTIVATIONS[activation], standardize=standardize,
+      epsilon=float(standardize_epsilon) if standardize else 0.0, stride_h=sh, stride_w=sw,
+      padding=_padding(padding))
+
+
 class UpdatedParameters(NamedTuple):
   """Parameters after TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE; None if not given."""
   weights: Optional[tf.Tensor]
@@ -231,6 +294,26 @@ def conv_update(grad_output, learning_rate: float, *, inputs=None, mask=None,
                  channels, weights, weights_q, weights_q_scales, bias, bias_q,
                  bias_q_scales, strides, padding, qas, input_quantization,
                  channel_axis=int(channel_axis))
+
+
+def ws_conv_update(grad_output, learning_rate: float, epsilon: float, *, inputs, weights,
+                   mask=None, bias=None, strides: IntPair = 1, padding: str = "SAME"):
+  """TL_WS_CONV_UPDATE: one SGD step of a weight-standardised conv's raw OHWI
+  filter `weights` (the forward convolves `inputs` with
+  standardize_kernel(weights, epsilon)) and of its optional bias; `mask` as in
+  conv_update. Returns (new_weights, new_bias or None). The op's fused input
+  gradient is conv_input_grad through the standardised filter.
+  """
+  sh, sw = _pair(strides, "strides")
+  mask, has_mask = _optional(mask, tf.uint8)
+  bias_t, has_bias = _optional(bias, tf.float32)
+  new_weights, new_bias = load_ops().tl_ws_conv_update(
+      tf.convert_to_tensor(grad_output, tf.float32), mask,
+      tf.convert_to_tensor(inputs, tf.float32), tf.convert_to_tensor(weights, tf.float32),
+      bias_t, has_mask=has_mask, has_bias=has_bias, epsilon=float(epsilon),
+      learning_rate=float(learning_rate), stride_h=sh, stride_w=sw,
+      padding=_padding(padding))
+  return new_weights, (new_bias if has_bias else None)
 
 
 def depthwise_update(grad_output, learning_rate: float, *, inputs=None, mask=None,

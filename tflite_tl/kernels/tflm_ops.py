@@ -66,6 +66,27 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "activation (0 none, 1 ReLU, 2 ReLU6) and, optionally, the 1-bit mask of "
                "its linear range on the output (as TL_RELU_MASK); no per-channel "
                "persistent buffers."),
+    TflmOpSpec("TL_INVERTED_RESIDUAL", "inverted_residual.cc",
+               ("input", "[expand_filter]", "[expand_bias]", "depthwise_filter",
+                "depthwise_bias", "project_filter", "project_bias"), ("output",),
+               {"depthwise_activation": int, "depthwise_scale": float,
+                "depthwise_zero_point": int, "expand_activation": int,
+                "expand_scale": float, "expand_zero_point": int, **_CONV_OPTIONS},
+               "Frozen int8 inverted-residual block ([1x1 expand conv] -> kxk "
+               "depthwise -> linear 1x1 project conv) streamed row by row: the "
+               "expanded map lives only as a ring of kh rows in scratch; "
+               "bit-identical to TFLM's int8 CONV_2D -> DEPTHWISE_CONV_2D -> "
+               "CONV_2D. *_scale / *_zero_point: the quantization of the "
+               "expanded map and of the depthwise output; activations 0 none, "
+               "1 ReLU, 2 ReLU6."),
+    TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
+               ("output", "[mask]", "[filter_hat]"),
+               dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),
+               "Float Conv2D forward (OHWI filter, grouped too) with the fused "
+               "activation and optional mask of TL_DEPTHWISE_CONV; no per-channel "
+               "persistent buffers. With standardize, it first writes filter_hat "
+               "(the last output) as TL_WEIGHT_STANDARDIZE does (epsilon) and "
+               "convolves with it: a weight-standardised conv's forward in one op."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
@@ -90,6 +111,16 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "TL_CONV_UPDATE for DepthwiseConv2D (depth multiplier 1): filter "
                "[1, kh, kw, C], channels index C; the fused input gradient is "
                "TL_DEPTHWISE_INPUT_GRAD's."),
+    TflmOpSpec("TL_WS_CONV_UPDATE", "ws_conv_update.cc", _UPDATE_INPUTS, _UPDATE_OUTPUTS,
+               {"epsilon": float, "learning_rate": float, "padding": int, "stride_h": int,
+                "stride_w": int},
+               "In-place SGD step of a weight-standardised conv (forward: TL_CONV with "
+               "standardize): per output channel the weight gradient of w_hat, the "
+               "standardisation's vector-Jacobian product from the raw filter (input 4) "
+               "and the step, one filter row of scratch; the bias as TL_CONV_UPDATE. "
+               "Inputs as TL_CONV_UPDATE's, float, the whole filter trained (no "
+               "channels, filter_q, bias_q); with input_grad_filter (TL_CONV's "
+               "filter_hat) it first writes grad_input as TL_CONV_INPUT_GRAD does."),
     TflmOpSpec("TL_SOFTMAX_XENT", "softmax_xent.cc", ("logits", "labels"),
                ("loss", "grad_logits"), {"label_smoothing": float},
                "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "
@@ -169,9 +200,14 @@ def custom_options(op_name: str, **options) -> bytes:
       raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
   if "epsilon" in typed and typed["epsilon"] < 0:
     raise ValueError(f"{op_name} option 'epsilon' must be >= 0, got {typed['epsilon']}")
-  if "activation" in typed and typed["activation"] not in (0, 1, 2):
-    raise ValueError(f"{op_name} option 'activation' is 0 (none), 1 (ReLU) or 2 (ReLU6), "
-                     f"got {typed['activation']}")
+  for key in ("activation", "depthwise_activation", "expand_activation"):
+    if key in typed and typed[key] not in (0, 1, 2):
+      raise ValueError(f"{op_name} option {key!r} is 0 (none), 1 (ReLU) or 2 (ReLU6), "
+                       f"got {typed[key]}")
+  for key in ("depthwise_zero_point", "expand_zero_point"):
+    if key in typed and not -128 <= typed[key] <= 127:
+      raise ValueError(f"{op_name} option {key!r} must be an int8 zero point, got "
+                       f"{typed[key]}")
   if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
     raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
                      f"(input channels), got {typed['channel_axis']}")

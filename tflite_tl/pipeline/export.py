@@ -46,6 +46,7 @@ from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import package
 from tflite_tl.firmware import plots
 from tflite_tl.firmware import report as report_lib
+from tflite_tl.firmware import reselect_tables
 from tflite_tl.firmware import sample_store
 from tflite_tl.lower import quantize
 from tflite_tl.lower.fake_quant import fake_quantized_kernels
@@ -96,6 +97,8 @@ class _Lowered:
   fit: fit_lib.FitResult
   # (batch, RAM bytes) of the next candidate, which did not fit.
   rejected: Optional[Tuple[int, int]] = None
+  # fisher.tflite and its report entry (method tinytrain).
+  selection_pass: Optional[Tuple[bytes, Dict[str, Any]]] = None
 
 
 def _build_spec(cfg, device, model_name, lowered, int8, arenas, shape,
@@ -183,6 +186,14 @@ def _candidates(cfg: ExportConfig):
                if b <= (cfg.max_samples or MIN_SAMPLES))
 
 
+def _variable_channels(cfg: ExportConfig, flavor: Flavor, model) -> bool:
+  """TinyTrain in the builtin flavor reads its chosen channels from
+  variables, so that the board can re-select them (when some layer trains
+  only some of its channels)."""
+  return (cfg.method == "tinytrain" and flavor.kernels == "builtin"
+          and bool(reselect_tables.full_kernels(model)))
+
+
 def _lower_flavor(cfg: ExportConfig, flavor: Flavor, model, batch: int,
                   calibration: np.ndarray) -> lower.LoweredModel:
   return lower.lower_model(
@@ -190,7 +201,65 @@ def _lower_flavor(cfg: ExportConfig, flavor: Flavor, model, batch: int,
       momentum=cfg.momentum, label_smoothing=cfg.label_smoothing,
       kernels=flavor.kernels, precision=flavor.precision,
       calibration_images=calibration if flavor.precision == "int8" else None,
-      qas=cfg.qas)
+      qas=cfg.qas,
+      variable_channels=_variable_channels(cfg, flavor, model))
+
+
+# Why a TinyTrain export in the kernel flavor cannot re-select on the board.
+TL_NO_RESELECT = (
+    "with the tl kernels: their sparse layers' channel lists are constant "
+    "tensors (the TL_* update kernels read them at every invoke, so "
+    "variable tensors would do; docs/tinytrain.md)")
+
+
+def _with_selection_pass(cfg: ExportConfig, device, model, chosen: _Lowered,
+                         build) -> _Lowered:
+  """``chosen`` with fisher.tflite (``build(batch, precision)``) and, where
+  the board can run it, on-device re-selection: its tables in the package,
+  its flash counted, and the arena grown to what the fisher model needs
+  alone if that is more (measured in TFLM), the fit checked again. A
+  re-selection that does not fit the board is left out, saying why."""
+  fisher, entry = build(chosen.batch, chosen.flavor.precision)
+  entry = dict(entry)
+  spec, fit = chosen.spec, chosen.fit
+  why = None
+  if chosen.flavor.kernels != "builtin":
+    why = TL_NO_RESELECT
+  elif not _variable_channels(cfg, chosen.flavor, model):
+    why = "every chosen layer trains all its channels: nothing to re-select"
+  if why is None:
+    try:
+      tables = reselect_tables.reselect_tables(
+          chosen.lowered.train_tflite, spec.variables, fisher,
+          entry["layers"], tflm.measure_arena(fisher).total,
+          reselect_tables.full_kernels(model))
+    except ValueError as e:
+      why = str(e)
+  if why is None:
+    grown = dataclasses.replace(spec, reselect=tables)
+    grown_fit = _fit(cfg, device, grown)
+    if grown_fit.fits or not fit.fits:
+      spec, fit = grown, grown_fit
+    else:
+      why = (f"fisher.tflite needs an arena of "
+             f"{grown.reselect_arena_bytes:,} B, and the board's RAM does "
+             f"not hold it ({grown_fit.ram_needed:,} of "
+             f"{grown_fit.ram_available:,} B)")
+  if why is None:
+    entry["on_device"] = {
+        "available": True, "command": "F",
+        "flash_bytes": len(fisher),
+        "arena_bytes": spec.reselect_arena_bytes,
+        "train_predict_arena_bytes": package.board_arena_bytes(spec.arena),
+        "board_arena_bytes": spec.arena_bytes,
+        "ram_added_bytes": fit.ram_needed - chosen.fit.ram_needed,
+        "layers": [l.layer for l in spec.reselect.layers],
+        "source": "measured (TFLM arenas)"}
+  else:
+    spec = dataclasses.replace(spec, reselect_unavailable=why)
+    entry["on_device"] = {"available": False, "why": why}
+  return dataclasses.replace(chosen, spec=spec, fit=fit,
+                             selection_pass=(fisher, entry))
 
 
 def _calibration(cfg: ExportConfig, x_train: np.ndarray) -> np.ndarray:
@@ -203,11 +272,14 @@ def _calibration(cfg: ExportConfig, x_train: np.ndarray) -> np.ndarray:
 
 
 def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
-           shape, class_names, stage: Stage, flavors, calibration
-           ) -> Tuple[_Lowered, list]:
+           shape, class_names, stage: Stage, flavors, calibration,
+           selection_pass=None) -> Tuple[_Lowered, list]:
   """Lowers in the first flavor of ``flavors`` that fits the board: at the
   asked batch, or growing the batch 1, 2, 4, 8 while it fits (activation
-  memory grows with it), keeping the last that fits.
+  memory grows with it), keeping the last that fits. ``selection_pass``
+  (TinyTrain): ``build(batch, precision)`` of fisher.tflite, added at the
+  chosen batch (``_with_selection_pass``) before the sample buffer takes
+  the RAM left.
 
   Returns the choice and, per flavor tried, (flavor, batch, RAM needed,
   fits) of its smallest batch, for the report.
@@ -273,6 +345,8 @@ def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
   if not fit_result.fits:
     chosen = dataclasses.replace(chosen, rejected=(batch,
                                                    fit_result.ram_needed))
+  if selection_pass is not None:
+    chosen = _with_selection_pass(cfg, device, model, chosen, selection_pass)
   if cfg.max_samples is None:
     chosen = _fill_sample_buffer(cfg, device, chosen)
   package.check_variables(chosen.spec)
@@ -661,9 +735,15 @@ def run_export(cfg: ExportConfig,
                        tuned.recipe or _recipe(cfg, len(x_train)),
                        calibration)
     flavors = plan.flavors
+    build_pass = None
+    if cfg.method == "tinytrain" and selection is not None:
+      def build_pass(batch, precision):
+        return selection_graph.build(rewritten, selection,
+                                     options["support"], batch_size=batch,
+                                     precision=precision)
     chosen, tried = _lower(cfg, plan.device, model_name, rewritten, int8,
                            shape, data.class_names, stage, flavors,
-                           calibration)
+                           calibration, build_pass)
     stage.summary = _lower_summary(chosen)
   with progress.stage("verify") as stage:
     rejected_flavors = []
@@ -684,7 +764,7 @@ def run_export(cfg: ExportConfig,
         flavors = rest
         chosen, more = _lower(cfg, plan.device, model_name, rewritten, int8,
                               shape, data.class_names, stage, flavors,
-                              calibration)
+                              calibration, build_pass)
         tried += more
     text = (f"TFLM vs TF: train step {checked.train.parity.replace('_', ' ')}"
             f" ({checked.train.max_rel_err_params:.1e}), predict "
@@ -696,13 +776,13 @@ def run_export(cfg: ExportConfig,
                f"{d.samples} samples): held-out {d.accuracy_before:.0%} -> "
                f"{d.accuracy_after:.0%}")
     selection_pass = fisher_file = None
-    if cfg.method == "tinytrain" and selection is not None:
-      fisher_file, selection_pass = selection_graph.build(
-          rewritten, selection, options["support"], batch_size=chosen.batch,
-          precision=chosen.flavor.precision)
+    if chosen.selection_pass is not None:
+      fisher_file, selection_pass = chosen.selection_pass
       text += (f"; {selection_graph.FILE} matches TF "
                f"({selection_pass['max_rel_err']:.1e}), arena "
                f"{selection_pass['arena_bytes']:,} B")
+      if selection_pass["on_device"]["available"]:
+        text += ", re-selection on the board ('F')"
     stage.summary = text
   lowering = {
       "kernels": chosen.flavor.kernels, "precision": chosen.flavor.precision,

@@ -18,6 +18,7 @@
 #include "tflm_kernels/reference/depthwise_input_grad.h"
 #include "tflm_kernels/reference/depthwise_weight_grad.h"
 #include "tflm_kernels/reference/group_norm.h"
+#include "tflm_kernels/reference/inverted_residual.h"
 #include "tflm_kernels/reference/sgd.h"
 
 extern "C" {
@@ -69,6 +70,14 @@ int32_t channels[kOut];
 // The int8 forward's copies for the in-place update, and group-norm state.
 int32_t bias_q[kOut];
 float master[kSparse * kK * kK * kC], gn_gamma[kC], gn_beta[kC], gn_stats[2 * 4];
+// An int8 inverted-residual block on the same map: 1x1 expand to kE channels,
+// 3x3 depthwise, 1x1 project back to kC, streamed (ring of 3 expanded rows).
+constexpr int32_t kE = 48;
+constexpr int32_t kBlockChannels = kE + kE + kC;
+int8_t ir_expand[kE * kC], ir_dw[kK * kK * kE], ir_project[kC * kE];
+int8_t ir_output[kMap], ir_scratch[kK * kW * kE + kE];
+int32_t ir_bias[kE], ir_multiplier[kBlockChannels], ir_shift[kBlockChannels];
+float ir_scales[kE];
 
 volatile uint32_t* const kSysTick = reinterpret_cast<uint32_t*>(0xE000E010u);
 
@@ -117,6 +126,17 @@ void Fill() {
     gn_beta[i] = Random();
   }
   for (int32_t i = 0; i < kSparse * kK * kK * kC; ++i) master[i] = Random();
+  for (int32_t i = 0; i < kE * kC; ++i) {
+    ir_expand[i] = static_cast<int8_t>(Random() * 127.0f);
+    ir_project[i] = static_cast<int8_t>(Random() * 127.0f);
+  }
+  for (int32_t i = 0; i < kK * kK * kE; ++i) {
+    ir_dw[i] = static_cast<int8_t>(Random() * 127.0f);
+  }
+  for (int32_t i = 0; i < kE; ++i) {
+    ir_bias[i] = static_cast<int32_t>(Random() * 1000.0f);
+    ir_scales[i] = 0.004f + 0.001f * Random();
+  }
 }
 
 void Report(const char* name, uint32_t ticks, uint32_t overhead, int32_t macs) {
@@ -223,6 +243,30 @@ int main() {
            tflite_tl::reference::SgdMomentumUpdate(grad_filter, kFilter, 0.01f,
                                                    0.9f, velocity, weights);
          }), overhead, kFilter);
+  // The requantization multipliers the TFLM adapter recomputes per invoke
+  // (double precision, soft-float on the M4F), one per channel.
+  Report("inverted_residual_multipliers_112_channels", Ticks([] {
+           tflite_tl::reference::StageMultipliers(0.02f, ir_scales, 0.05f, kE,
+                                                  ir_multiplier, ir_shift);
+           tflite_tl::reference::StageMultipliers(0.05f, ir_scales, 0.04f, kE,
+                                                  ir_multiplier + kE, ir_shift + kE);
+           tflite_tl::reference::StageMultipliers(0.04f, ir_scales, 0.1f, kC,
+                                                  ir_multiplier + 2 * kE,
+                                                  ir_shift + 2 * kE);
+         }), overhead, kBlockChannels);
+  Report("inverted_residual_int8_16_48_16", Ticks([] {
+           tflite_tl::reference::InvertedResidualShape shape{
+               1, kH, kW, kC, kE, kH, kW, kC, kK, kK, 1, 1, 1, 1, true};
+           const tflite_tl::reference::Int8Stage expand{
+               ir_expand, ir_bias, ir_multiplier, ir_shift, 3, -128, -128, 127};
+           const tflite_tl::reference::Int8Stage depthwise{
+               ir_dw, ir_bias, ir_multiplier + kE, ir_shift + kE, -128, -128, -128, 127};
+           const tflite_tl::reference::Int8Stage project{
+               ir_project, ir_bias, ir_multiplier + 2 * kE, ir_shift + 2 * kE, -128, 5,
+               -128, 127};
+           tflite_tl::reference::InvertedResidual(shape, expand, depthwise, project,
+                                                  input_q, ir_output, ir_scratch);
+         }), overhead, kH * kW * (kC * kE + kK * kK * kE + kE * kC));
   printf("done\n");
   return 0;
 }

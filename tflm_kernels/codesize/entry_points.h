@@ -8,6 +8,7 @@
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/conv_update.h"
 #include "tflm_kernels/reference/group_norm.h"
+#include "tflm_kernels/reference/inverted_residual.h"
 #include "tflm_kernels/reference/norm_grad_outputs.h"
 
 extern "C" {
@@ -37,6 +38,23 @@ void tl_depthwise_conv(const tflite_tl::reference::ConvGeometry* g,
                        const float* input, const float* filter,
                        const float* bias, int32_t activation, float* output,
                        uint8_t* mask);
+// The int8 expand -> depthwise -> project block, streamed row by row.
+void tl_inverted_residual(const tflite_tl::reference::InvertedResidualShape* s,
+                          const tflite_tl::reference::Int8Stage* expand,
+                          const tflite_tl::reference::Int8Stage* depthwise,
+                          const tflite_tl::reference::Int8Stage* project,
+                          const int8_t* input, int8_t* output,
+                          int8_t* scratch);
+// TL_CONV's loop (grouped convs; the standardised forward adds
+// tl_weight_standardize): activation and mask as tl_depthwise_conv.
+void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,
+             const float* filter, const float* bias, int32_t activation,
+             float* output, uint8_t* mask);
+// TL_WS_CONV_UPDATE's step; scratch: one filter row (kh * kw * Ci / groups).
+void tl_ws_conv_update(const tflite_tl::reference::ConvGeometry* g,
+                       const float* grad_output, const uint8_t* mask,
+                       const float* input, float epsilon, float learning_rate,
+                       float* filter, float* bias, float* scratch);
 // mask: the optional 1-bit mask (null: none); both variants are linked.
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,

@@ -21,20 +21,12 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "tflm_kernels/reference/activation.h"
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 
 namespace tflite_tl {
 namespace reference {
-
-enum class Activation { kNone = 0, kRelu = 1, kRelu6 = 2 };
-
-inline float Activate(Activation act, float v) {
-  if (act == Activation::kNone) return v;
-  if (v < 0.0f) return 0.0f;
-  if (act == Activation::kRelu6 && v > 6.0f) return 6.0f;
-  return v;
-}
 
 // bias may be null (zeros); mask may be null (not written) and needs an
 // activation (kRelu or kRelu6).

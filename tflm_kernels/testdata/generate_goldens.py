@@ -24,6 +24,8 @@ if str(_REPO) not in sys.path:
 from tflite_tl._compat import tf, keras  # noqa: E402
 from tflite_tl.kernels.goldens import GoldenCase, format_cases  # noqa: E402
 from tflite_tl.layers.ws_conv import standardize_kernel  # noqa: E402
+from tflite_tl.lower.tl import int8_ops  # noqa: E402
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization  # noqa: E402
 import numpy as np  # noqa: E402
 
 _OUT_DIR = flags.DEFINE_string(
@@ -351,6 +353,134 @@ def depthwise_conv_cases():
   for spec in _DEPTHWISE_CONV_CASES:
     for attempt in range(50):
       case = _depthwise_conv_case(spec, 9 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec[0]}: every draw has a value at an activation bound")
+    cases.append(case)
+  return cases
+
+
+# TL_INVERTED_RESIDUAL: (name, n, h, w, in_c, expanded_c (None: no expand
+# conv), out_c, k, stride, padding, activation of expand and depthwise)
+_INVERTED_RESIDUAL_CASES = [
+    ("expand_k3_s1_same_relu6", 1, 5, 6, 3, 8, 4, 3, 1, "SAME", 2),
+    ("expand_k3_s2_same_odd_batch2_relu6", 2, 7, 7, 4, 12, 5, 3, 2, "SAME", 2),
+    ("expand_k3_s2_same_even_relu", 1, 8, 6, 2, 6, 3, 3, 2, "SAME", 1),
+    ("expand_k5_s1_valid_linear", 1, 7, 7, 3, 6, 2, 5, 1, "VALID", 0),
+    ("no_expand_k3_s1_same_relu6", 1, 6, 5, 5, None, 3, 3, 1, "SAME", 2),
+    ("no_expand_k3_s2_valid_odd_relu6", 1, 9, 7, 4, None, 6, 3, 2, "VALID", 2),
+]
+_ACTIVATION_NAMES = {0: None, 1: "relu", 2: "relu6"}
+
+
+def inverted_residual_cases():
+  cases = []
+  for name, n, h, w, ci, e, co, k, s, pad, act in _INVERTED_RESIDUAL_CASES:
+    rng = _rng(name, 11)
+    has_expand = e is not None
+    e = e if has_expand else ci
+
+    def activation_q(zero_point=None):
+      scale = float(np.float32(rng.uniform(0.02, 0.08)))
+      zp = int(rng.integers(-20, 21)) if zero_point is None else zero_point
+      return Quantization.per_tensor(scale, zp)
+
+    q_in, q_exp, q_dw, q_out = (activation_q(), activation_q(-128),
+                                activation_q(-128), activation_q())
+    x = rng.integers(-128, 128, (n, h, w, ci), dtype=np.int64).astype(np.int8)
+    params = _conv_params(k, k, s, pad)
+    params.update(has_expand=int(has_expand), expand_activation=act if has_expand else 0,
+                  depthwise_activation=act,
+                  input_scale=q_in.scale[0], input_zero_point=q_in.zero_point[0],
+                  expand_scale=q_exp.scale[0] if has_expand else 0.0,
+                  expand_zero_point=q_exp.zero_point[0] if has_expand else 0,
+                  depthwise_scale=q_dw.scale[0], depthwise_zero_point=q_dw.zero_point[0],
+                  output_scale=q_out.scale[0], output_zero_point=q_out.zero_point[0])
+    tensors = {"input": x}
+    v = tf.constant(x.astype(np.int32))
+    dw_in_q = q_in
+    if has_expand:
+      ef, es = _quantize_per_channel(rng, (e, 1, 1, ci), 0)
+      eb = rng.integers(-2000, 2000, e).astype(np.int32)
+      tensors.update(expand_filter=ef, expand_scales=es, expand_bias=eb)
+      v = int8_ops.conv2d(v, q_in, ef, es, tf.constant(eb), q_exp, stride=1,
+                          padding="SAME", activation=_ACTIVATION_NAMES[act])
+      dw_in_q = q_exp
+    df, ds = _quantize_per_channel(rng, (1, k, k, e), 3)
+    db = rng.integers(-2000, 2000, e).astype(np.int32)
+    pf, ps = _quantize_per_channel(rng, (co, 1, 1, e), 0)
+    pb = rng.integers(-2000, 2000, co).astype(np.int32)
+    tensors.update(depthwise_filter=df, depthwise_scales=ds, depthwise_bias=db,
+                   project_filter=pf, project_scales=ps, project_bias=pb)
+    v = int8_ops.depthwise_conv2d(v, dw_in_q, df, ds, tf.constant(db), q_dw,
+                                  stride=s, padding=pad,
+                                  activation=_ACTIVATION_NAMES[act])
+    v = int8_ops.conv2d(v, q_dw, pf, ps, tf.constant(pb), q_out, stride=1,
+                        padding="SAME", activation=None)
+    tensors["expected_output"] = v.numpy().astype(np.int8)
+    cases.append(GoldenCase(name, params, tensors))
+# TL_CONV: (name, n, h, w, ci, co, kh, kw, stride, padding, groups,
+# activation (0 none, 1 relu, 2 relu6), bias, mask output, standardize
+# epsilon or None)
+_TL_CONV_CASES = [
+    ("k3_s1_same_odd_relu6_mask", 1, 5, 5, 3, 4, 3, 3, 1, "SAME", 1, 2, True, True, None),
+    ("k3_s2_same_odd_batch2_relu_mask", 2, 7, 7, 4, 3, 3, 3, 2, "SAME", 1, 1, True, True,
+     None),
+    ("k1_s1_pointwise_no_activation", 2, 3, 3, 5, 6, 1, 1, 1, "SAME", 1, 0, True, False,
+     None),
+    ("k5_s2_valid_even_no_bias_relu6", 1, 8, 8, 2, 3, 5, 5, 2, "VALID", 1, 2, False, False,
+     None),
+    ("g2_k5_s2_same_lite_residual_ws", 2, 8, 8, 8, 8, 5, 5, 2, "SAME", 2, 0, False, False,
+     1e-5),
+    ("g1_k1_ws_bias_relu_mask", 2, 2, 2, 6, 4, 1, 1, 1, "SAME", 1, 1, True, True, 1e-3),
+]
+
+
+def _conv_case(spec, salt):
+  name, n, h, w, ci, co, fh, fw, s, pad, groups, act, has_bias, has_mask, eps = spec
+  rng = _rng(name, salt)
+  x = _f32(rng.standard_normal((n, h, w, ci)))
+  kernel = _f32(0.5 * rng.standard_normal((fh, fw, ci // groups, co)))  # HWIO
+  bias = _f32(rng.standard_normal(co)) if has_bias else np.zeros(co, np.float32)
+  k64 = tf.constant(kernel, tf.float64)
+  if eps is not None:
+    k64 = standardize_kernel(k64, eps)
+  x64 = tf.constant(x, tf.float64)
+  cig, cog = ci // groups, co // groups
+  # Grouped: one conv per group (TF's CPU conv2d has no groups).
+  pre = np.concatenate(
+      [tf.nn.conv2d(x64[..., g * cig:(g + 1) * cig], k64[..., g * cog:(g + 1) * cog],
+                    [1, s, s, 1], pad).numpy() for g in range(groups)],
+      axis=-1) + bias.astype(np.float64)
+  # The mask compares the kernel's float32 output with 0 and 6: keep every
+  # pre-activation value clear of both, so a last-bit difference in the
+  # float32 sum cannot flip a bit.
+  if act and (np.any(np.abs(pre) < 1e-3) or (act == 2 and np.any(np.abs(pre - 6.0) < 1e-3))):
+    return None
+  y = np.clip(pre, 0.0, 6.0 if act == 2 else np.inf) if act else pre
+  y = _f32(y)
+  params = _conv_params(fh, fw, s, pad, groups)
+  params.update(activation=act, standardize=int(eps is not None),
+                epsilon=eps if eps is not None else 0.0)
+  tensors = {"input": x, "filter": np.ascontiguousarray(np.transpose(kernel, (3, 0, 1, 2)))}
+  if has_bias:
+    tensors["bias"] = bias
+  tensors["expected_output"] = y
+  if has_mask:
+    upper = 6.0 if act == 2 else np.inf
+    bits = ((y > 0.0) & (y < upper)).reshape(-1)
+    tensors["expected_mask"] = np.packbits(bits, bitorder="little")
+  if eps is not None:
+    tensors["expected_filter_hat"] = _f32(np.transpose(k64.numpy(), (3, 0, 1, 2)))
+  return GoldenCase(name, params, tensors)
+
+
+def conv_cases():
+  cases = []
+  for spec in _TL_CONV_CASES:
+    for attempt in range(50):
+      case = _conv_case(spec, 17 + 100 * attempt)
       if case is not None:
         break
     else:
@@ -736,6 +866,58 @@ def depthwise_update_cases():
   return _update_cases(_DEPTHWISE_UPDATE_CASES, depthwise=True)
 
 
+# TL_WS_CONV_UPDATE: (name, n, h, w, ci, co, k, stride, padding, groups,
+# epsilon, bias, mask, input gradient, learning rate)
+_WS_CONV_UPDATE_CASES = [
+    ("g2_k5_s2_same_lite_residual_input_grad", 2, 8, 8, 8, 8, 5, 2, "SAME", 2, 1e-5, False,
+     False, True, 0.1),
+    ("k1_pointwise_masked_input_grad", 2, 4, 4, 8, 6, 1, 1, "SAME", 1, 1e-5, False, True,
+     True, 0.1),
+    ("k3_s1_valid_bias_masked", 1, 6, 5, 3, 4, 3, 1, "VALID", 1, 1e-3, True, True, False,
+     0.05),
+    ("k1_1x1_spatial_bias_input_grad", 2, 1, 1, 12, 24, 1, 1, "SAME", 1, 1e-5, True, False,
+     True, 0.5),
+]
+
+
+def ws_conv_update_cases():
+  cases = []
+  for (name, n, h, w, ci, co, k, s, pad, groups, eps, has_bias, has_mask, input_grad,
+       lr) in _WS_CONV_UPDATE_CASES:
+    rng = _rng(name, 19)
+    oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
+    cig = ci // groups
+    weights = _f32(0.3 * rng.standard_normal((co, k, k, cig)))  # raw OHWI
+    bias0 = _f32(0.5 * rng.standard_normal(co))
+    x = _f32(rng.standard_normal((n, h, w, ci)))
+    upstream = _f32(rng.standard_normal((n, oh, ow, co)))
+    mask, gy = _relu6_masked(rng, upstream) if has_mask else (None, upstream)
+    conv = _conv(s, pad, groups)
+    fn = lambda xx, ww: conv(xx, standardize_kernel(ww, eps))  # noqa: E731
+    gx, gw = _vjp(fn, [x, np.transpose(weights, (1, 2, 3, 0))], gy)
+    grad = np.transpose(gw, (3, 0, 1, 2))
+    params = _conv_params(k, k, s, pad, groups)
+    params.update(epsilon=eps, learning_rate=lr)
+    tensors = {"grad_output": upstream}
+    if mask is not None:
+      tensors["mask"] = mask
+    tensors["input"] = x
+    tensors["filter"] = weights
+    if has_bias:
+      tensors["bias"] = bias0
+    if input_grad:
+      w_hat = standardize_kernel(tf.constant(np.transpose(weights, (1, 2, 3, 0)), tf.float64),
+                                 eps).numpy()
+      tensors["input_grad_filter"] = _f32(np.transpose(w_hat, (3, 0, 1, 2)))
+      tensors["expected_grad_input"] = _f32(gx)
+    tensors["expected_filter"] = _keras_sgd(weights, grad, lr)
+    if has_bias:
+      tensors["expected_bias"] = _keras_sgd(bias0, gy.astype(np.float64).sum(axis=(0, 1, 2)),
+                                            lr)
+    cases.append(GoldenCase(name, params, tensors))
+  return cases
+
+
 # (name, batch, classes, label_smoothing, non-finite logit or None)
 _XENT_CASES = [
     ("n3_k5", 3, 5, 0.0, None),
@@ -1114,6 +1296,29 @@ GENERATORS = {
                        "packed 1-bit mask of the activation's linear range (0 < y < 6 or y > 0)\n"
                        "on the output, as TL_RELU_MASK; pre-activation values are drawn clear\n"
                        "of 0 and 6. A case without bias has an absent bias input."),
+    "inverted_residual": (inverted_residual_cases,
+                          "TL_INVERTED_RESIDUAL: TFLM's int8 CONV_2D (1x1 expand, absent when\n"
+                          "has_expand is 0) -> DEPTHWISE_CONV_2D -> CONV_2D (1x1 project, linear)\n"
+                          "re-computed exactly in TensorFlow (tflite_tl.lower.tl.int8_ops: int32\n"
+                          "accumulators, QuantizeMultiplier, double-rounding\n"
+                          "MultiplyByQuantizedMultiplier, activation clamps). Filters are int8 with\n"
+                          "per-channel *_scales (expand/project axis 0, depthwise axis 3), biases\n"
+                          "int32; activations 0 none, 1 ReLU, 2 ReLU6 (the project is linear)."),
+    "conv": (conv_cases,
+             "TL_CONV: float tf.nn.conv2d (per group) + bias + activation (0 none, 1 ReLU,\n"
+             "2 ReLU6), float64 rounded once; filter OHWI [Co, kh, kw, Ci / groups].\n"
+             "With standardize (epsilon), the conv reads standardize_kernel(filter) and\n"
+             "expected_filter_hat is that filter (TL_CONV's last output). expected_mask\n"
+             "as in depthwise_conv; pre-activation values are drawn clear of 0 and 6.\n"
+             "A case without bias has an absent bias input."),
+    "ws_conv_update": (ws_conv_update_cases,
+                       "TL_WS_CONV_UPDATE: one in-place SGD step (Keras SGD) of a weight-\n"
+                       "standardised conv's raw OHWI filter (and bias), from the tf.GradientTape\n"
+                       "gradient of conv(input, standardize_kernel(filter)) w.r.t. the raw\n"
+                       "filter, the upstream gradient masked by mask (ReLU6) when given.\n"
+                       "Tensors as in conv_update; input_grad_filter is the standardised filter\n"
+                       "(TL_CONV's filter_hat), and expected_grad_input the input gradient\n"
+                       "through it."),
     "activation_mask": (activation_mask_cases,
                         "1-bit ReLU/ReLU6 masks (LSB first) and masked gradients."),
     "sgd": (sgd_cases, "Two Keras SGD steps, plain and with momentum; in the non_finite cases\n"

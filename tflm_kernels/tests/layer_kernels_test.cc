@@ -1,4 +1,5 @@
-// Loss, pooling, resize, normalization, weight-standardization and forward depthwise kernels
+// Loss, pooling, resize, normalization, weight-standardization, forward depthwise and
+// int8 inverted-residual kernels
 // against the TF goldens,
 // plus what goldens cannot express (rejected labels, non-finite handling,
 // adjoint identities).
@@ -10,9 +11,11 @@
 
 #include "tflm_kernels/reference/avgpool_grad.h"
 #include "tflm_kernels/reference/batch_norm_grad.h"
+#include "tflm_kernels/reference/conv.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/depthwise_conv.h"
 #include "tflm_kernels/reference/group_norm.h"
+#include "tflm_kernels/reference/inverted_residual.h"
 #include "tflm_kernels/reference/resize_bilinear_grad.h"
 #include "tflm_kernels/reference/softmax_xent.h"
 #include "tflm_kernels/reference/weight_standardize.h"
@@ -338,6 +341,117 @@ void TestDepthwiseConv(const std::string& dir) {
   }
 }
 
+// One int8 stage of an inverted_residual golden: multipliers from the
+// scales as TFLM's conv kernels compute them, the activation's clamp.
+struct Stage {
+  std::vector<int8_t> filter;
+  std::vector<int32_t> bias, multiplier, shift;
+  reference::Int8Stage view;
+};
+
+void MakeStage(const GoldenCase& c, const std::string& prefix, double in_scale,
+               int32_t in_zero_point, double out_scale, int32_t out_zero_point,
+               int activation, Stage* s) {
+  s->filter = c.tensor(prefix + "_filter").As<int8_t>();
+  s->bias = c.tensor(prefix + "_bias").As<int32_t>();
+  const auto scales = c.tensor(prefix + "_scales").AsFloat();
+  s->multiplier.resize(scales.size());
+  s->shift.resize(scales.size());
+  reference::StageMultipliers(static_cast<float>(in_scale), scales.data(),
+                              static_cast<float>(out_scale),
+                              static_cast<int32_t>(scales.size()),
+                              s->multiplier.data(), s->shift.data());
+  int32_t lo = 0, hi = 0;
+  reference::Int8ActivationRange(activation, static_cast<float>(out_scale),
+                                 out_zero_point, &lo, &hi);
+  s->view = {s->filter.data(), s->bias.data(), s->multiplier.data(),
+             s->shift.data(), in_zero_point, out_zero_point, lo, hi};
+}
+
+void TestInvertedResidual(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/inverted_residual.golden")) {
+    const auto& x = c.tensor("input");
+    const auto& dw = c.tensor("depthwise_filter");
+    const auto& expected = c.tensor("expected_output");
+    reference::InvertedResidualShape shape{};
+    shape.batch = x.dim(0);
+    shape.in_h = x.dim(1);
+    shape.in_w = x.dim(2);
+    shape.in_c = x.dim(3);
+    shape.expanded_c = dw.dim(3);
+    shape.out_h = expected.dim(1);
+    shape.out_w = expected.dim(2);
+    shape.out_c = expected.dim(3);
+    shape.filter_h = dw.dim(1);
+    shape.filter_w = dw.dim(2);
+    shape.stride_h = static_cast<int32_t>(c.param("stride_h"));
+    shape.stride_w = static_cast<int32_t>(c.param("stride_w"));
+    const Padding padding = c.param("padding") != 0 ? Padding::kSame : Padding::kValid;
+    TL_EXPECT(reference::ConvOutputSize(padding, shape.in_h, shape.filter_h,
+                                        shape.stride_h) == shape.out_h);
+    shape.pad_top = reference::ConvPaddingBefore(padding, shape.in_h, shape.filter_h,
+                                                 shape.stride_h, shape.out_h);
+    shape.pad_left = reference::ConvPaddingBefore(padding, shape.in_w, shape.filter_w,
+                                                  shape.stride_w, shape.out_w);
+    shape.has_expand = c.param("has_expand") != 0;
+    const auto zp = [&c](const char* key) { return static_cast<int32_t>(c.param(key)); };
+    Stage expand, depthwise, project;
+    double dw_scale = c.param("input_scale");
+    int32_t dw_zero_point = zp("input_zero_point");
+    if (shape.has_expand) {
+      MakeStage(c, "expand", c.param("input_scale"), zp("input_zero_point"),
+                c.param("expand_scale"), zp("expand_zero_point"),
+                static_cast<int>(c.param("expand_activation")), &expand);
+      dw_scale = c.param("expand_scale");
+      dw_zero_point = zp("expand_zero_point");
+    }
+    MakeStage(c, "depthwise", dw_scale, dw_zero_point, c.param("depthwise_scale"),
+              zp("depthwise_zero_point"), static_cast<int>(c.param("depthwise_activation")),
+              &depthwise);
+    MakeStage(c, "project", c.param("depthwise_scale"), zp("depthwise_zero_point"),
+              c.param("output_scale"), zp("output_zero_point"), 0, &project);
+    const auto input = x.As<int8_t>();
+    std::vector<int8_t> got(expected.values.size(), 0x5A);
+    std::vector<int8_t> scratch(reference::InvertedResidualScratchBytes(shape), 0x33);
+    reference::InvertedResidual(shape, expand.view, depthwise.view, project.view,
+                                input.data(), got.data(), scratch.data());
+    TL_EXPECT(got == expected.As<int8_t>());
+void TestConv(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/conv.golden")) {
+    const auto& x = c.tensor("input");
+    const auto& f = c.tensor("filter");
+    const auto& expected = c.tensor("expected_output");
+    ConvGeometry g{};
+    TL_EXPECT(reference::MakeConvGeometry(
+        x.dim(0), x.dim(1), x.dim(2), x.dim(3), f.dim(0), f.dim(1), f.dim(2),
+        static_cast<int32_t>(c.param("stride_h")), static_cast<int32_t>(c.param("stride_w")),
+        c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g,
+        static_cast<int32_t>(c.param("groups"))));
+    TL_EXPECT(g.out_h == expected.dim(1) && g.out_w == expected.dim(2));
+    const auto input = x.AsFloat();
+    auto filter = f.AsFloat();
+    if (c.param("standardize") != 0) {
+      // TL_CONV's standardised forward: WeightStandardize, then Conv.
+      reference::WeightStandardize(filter.data(), f.dim(0),
+                                   static_cast<int32_t>(filter.size()) / f.dim(0),
+                                   static_cast<float>(c.param("epsilon")), filter.data());
+      const auto want_hat = c.tensor("expected_filter_hat").AsFloat();
+      TL_EXPECT_CLOSE(filter, want_hat, kRtol, Atol(want_hat), "conv/" + c.name + "/filter_hat");
+    }
+    const auto bias = c.has_tensor("bias") ? c.tensor("bias").AsFloat() : std::vector<float>();
+    const auto act = static_cast<reference::Activation>(static_cast<int>(c.param("activation")));
+    const auto want = expected.AsFloat();
+    std::vector<float> got(want.size(), 9.0f);
+    std::vector<uint8_t> mask(static_cast<size_t>(reference::MaskBytes(
+                                  static_cast<int32_t>(want.size()))), 0xA5);
+    const bool has_mask = c.has_tensor("expected_mask");
+    reference::Conv(g, input.data(), filter.data(), bias.empty() ? nullptr : bias.data(), act,
+                    got.data(), has_mask ? mask.data() : nullptr);
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "conv/" + c.name);
+    if (has_mask) TL_EXPECT(mask == c.tensor("expected_mask").As<uint8_t>());
+  }
+}
+
 }  // namespace
 
 void RunLayerKernelTests(const std::string& dir) {
@@ -353,6 +467,8 @@ void RunLayerKernelTests(const std::string& dir) {
   TestWeightStandardize(dir);
   TestWeightStandardizeGrad(dir);
   TestDepthwiseConv(dir);
+  TestInvertedResidual(dir);
+  TestConv(dir);
 }
 
 }  // namespace testing

@@ -500,6 +500,28 @@ Builder Update(bool depthwise) {
   };
 }
 
+// TL_WS_CONV_UPDATE: TL_CONV_UPDATE's 8 positional inputs (channels,
+// filter_q, bias_q absent), the raw filter and the bias variables; with
+// input_grad_filter (TL_CONV's filter_hat, a planned tensor of the graph)
+// input 8 and the fused input gradient.
+void WsConvUpdate(OpCase& c) {
+  c.Input("grad_output");
+  c.Optional("mask");
+  c.Input("input");
+  c.Optional("channels");
+  c.Parameter("filter");
+  c.Parameter("filter_q");
+  c.Parameter("bias");
+  c.Parameter("bias_q");
+  if (c.golden().has_tensor("input_grad_filter")) {
+    c.Input("input_grad_filter");
+    c.Output("expected_grad_input");
+  }
+  c.options = c.ConvOptions();
+  c.options.Float("epsilon", c.golden().param("epsilon"))
+      .Float("learning_rate", c.golden().param("learning_rate"));
+}
+
 // TL_DEPTHWISE_CONV: input, filter[, bias] -> output[, mask].
 void DepthwiseConv(OpCase& c) {
   c.Input("input");
@@ -512,6 +534,60 @@ void DepthwiseConv(OpCase& c) {
   c.options = c.ConvOptions();
   c.options.Int("activation",
                 static_cast<int64_t>(c.golden().param("activation")));
+}
+
+// TL_INVERTED_RESIDUAL: input, [expand_filter, expand_bias], depthwise_filter,
+// depthwise_bias, project_filter, project_bias -> output (all int8 / int32,
+// constants per-channel quantized; the expand pair absent without one).
+void InvertedResidual(OpCase& c) {
+  const GoldenCase& g = c.golden();
+  const auto zp = [&g](const char* key) { return static_cast<int>(g.param(key)); };
+  c.Quantize(c.Input("input"), static_cast<float>(g.param("input_scale")),
+             zp("input_zero_point"));
+  const auto conv = [&c](const std::string& prefix, int axis) {
+    const int filter = c.Input(prefix + "_filter");
+    c.Constant(filter);
+    c.QuantizePerChannel(filter, prefix + "_scales", axis);
+    c.Constant(c.Input(prefix + "_bias"));
+  };
+  if (g.param("has_expand") != 0) {
+    conv("expand", 0);
+  } else {
+    c.Absent();
+    c.Absent();
+  }
+  conv("depthwise", 3);
+  conv("project", 0);
+  c.Quantize(c.Output("expected_output", /*exact=*/true),
+             static_cast<float>(g.param("output_scale")), zp("output_zero_point"));
+  c.options = c.ConvOptions();
+  c.options.Int("depthwise_activation", zp("depthwise_activation"))
+      .Float("depthwise_scale", g.param("depthwise_scale"))
+      .Int("depthwise_zero_point", zp("depthwise_zero_point"))
+      .Int("expand_activation", zp("expand_activation"))
+      .Float("expand_scale", g.param("expand_scale"))
+      .Int("expand_zero_point", zp("expand_zero_point"));
+// TL_CONV: input, filter[, bias] -> output[, mask][, filter_hat]; a
+// standardised filter is the trained (variable) raw filter.
+void Conv(OpCase& c) {
+  const bool standardize = c.golden().param("standardize") != 0;
+  c.Input("input");
+  if (standardize) {
+    c.Variable("filter");
+  } else {
+    c.Input("filter");
+  }
+  if (c.golden().has_tensor("bias")) c.Input("bias");
+  c.Output("expected_output");
+  if (c.golden().has_tensor("expected_mask")) {
+    c.Output("expected_mask", /*exact=*/true);
+  }
+  if (standardize) c.Output("expected_filter_hat");
+  c.options = c.ConvOptions();
+  c.options.Int("activation",
+                static_cast<int64_t>(c.golden().param("activation")))
+      .Float("epsilon", c.golden().param("epsilon"))
+      .Bool("standardize", standardize);
 }
 
 void SoftmaxXent(OpCase& c) {
@@ -673,6 +749,9 @@ const GoldenTest kGoldenTests[] = {
     {"weight_standardize_grad.golden", "TL_WEIGHT_STANDARDIZE_GRAD", "",
      WeightStandardizeGrad},
     {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL", "", InvertedResidual},
+    {"conv.golden", "TL_CONV", "", Conv},
+    {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "", WsConvUpdate},
 };
 
 // ---------------------------------------------------------------------------
@@ -832,6 +911,37 @@ const RejectTest kRejectTests[] = {
      [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 4}); },
      "TL_DEPTHWISE_CONV: output is 2x3x3x4 but the convolution output is "
      "2x4x4x4"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "expand_k3_s2_same_odd_batch2_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 4, 5}); },
+     "TL_INVERTED_RESIDUAL: output is 2x3x4x5 but the block's output is "
+     "2x4x4x5"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "expand_k3_s1_same_relu6", InvertedResidual,
+     [](OpCase& c) { SetType(c, "project_bias", kTfLiteInt8); },
+     "TL_INVERTED_RESIDUAL: project_bias must be int32 [4]"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "no_expand_k3_s1_same_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("depthwise_filter"), {1, 3, 3, 4}); },
+     "TL_INVERTED_RESIDUAL: without an expand conv the depthwise_filter has "
+     "the input's 5 channels, not 4"},
+    {"conv.golden", "TL_CONV", "k3_s1_same_odd_relu6_mask", Conv,
+     [](OpCase& c) { c.Reshape(c.Index("bias"), {3}); },
+     "TL_CONV: bias must be float32 [4]"},
+    {"conv.golden", "TL_CONV", "k3_s2_same_odd_batch2_relu_mask", Conv,
+     [](OpCase& c) { c.Reshape(c.Index("expected_output"), {2, 3, 3, 3}); },
+     "TL_CONV: output is 2x3x3x3 but the convolution output is 2x4x4x3"},
+    {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "k3_s1_valid_bias_masked",
+     WsConvUpdate,
+     [](OpCase& c) {
+       c.options = c.ConvOptions();
+       c.options.Float("epsilon", -1.0).Float("learning_rate", 0.1);
+     },
+     "TL_WS_CONV_UPDATE: options must be epsilon (>= 0)"},
+    {"conv.golden", "TL_CONV", "g2_k5_s2_same_lite_residual_ws", Conv,
+     [](OpCase& c) { c.Reshape(c.Index("expected_filter_hat"), {8, 5, 5, 2}); },
+     "TL_CONV: with standardize, the last output (filter_hat) must be float32 "
+     "with the filter's shape"},
     // The fused input gradient.
     {"conv_update.golden", "TL_CONV_UPDATE", "bias_only_masked_input_grad_float",
      Update(false),

@@ -1,6 +1,7 @@
-// TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE math (reference/conv_update.h) against
-// the TF goldens, plus what goldens cannot express: bit-equality with the
-// unfused weight-gradient + SGD kernels, rejected channels, the zero step of
+// TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE / TL_WS_CONV_UPDATE math
+// (reference/conv_update.h, ws_conv_update.h) against the TF goldens, plus
+// what goldens cannot express: bit-equality with the unfused weight-gradient
+// (+ standardisation VJP) + SGD kernels, rejected channels, the zero step of
 // an all-zero gradient.
 #include <cmath>
 #include <cstdint>
@@ -14,6 +15,8 @@
 #include "tflm_kernels/reference/conv_weight_grad.h"
 #include "tflm_kernels/reference/depthwise_weight_grad.h"
 #include "tflm_kernels/reference/sgd.h"
+#include "tflm_kernels/reference/weight_standardize.h"
+#include "tflm_kernels/reference/ws_conv_update.h"
 #include "tflm_kernels/tests/kernel_tests.h"
 #include "tflm_kernels/tests/test_harness.h"
 
@@ -328,6 +331,63 @@ void TestTapOutputRange() {
 
 }  // namespace
 
+// TL_WS_CONV_UPDATE: the golden step, and bit-equality with the unfused
+// ConvWeightGradSparse (all channels) -> WeightStandardizeGrad -> SgdUpdate
+// chain it replaces (BiasGradFusedSgd for the bias).
+void TestStandardizedConvUpdate(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/ws_conv_update.golden")) {
+    const auto& go = c.tensor("grad_output");
+    const auto& x = c.tensor("input");
+    const auto& f = c.tensor("filter");
+    ConvGeometry g{};
+    TL_EXPECT(reference::MakeConvGeometry(
+        x.dim(0), x.dim(1), x.dim(2), x.dim(3), f.dim(0), f.dim(1), f.dim(2),
+        static_cast<int32_t>(c.param("stride_h")), static_cast<int32_t>(c.param("stride_w")),
+        c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g,
+        static_cast<int32_t>(c.param("groups"))));
+    const float lr = static_cast<float>(c.param("learning_rate"));
+    const float eps = static_cast<float>(c.param("epsilon"));
+    const auto grad_output = go.AsFloat();
+    const auto input = x.AsFloat();
+    std::vector<uint8_t> mask;
+    if (c.has_tensor("mask")) mask = c.tensor("mask").As<uint8_t>();
+    const bool has_bias = c.has_tensor("bias");
+    std::vector<float> filter = f.AsFloat();
+    std::vector<float> bias = has_bias ? c.tensor("bias").AsFloat() : std::vector<float>();
+    std::vector<float> scratch(static_cast<size_t>(reference::StandardizedConvScratch(g)));
+    std::vector<float> want_filter = filter, want_bias = bias;
+    reference::StandardizedConvUpdate(g, grad_output.data(), mask.empty() ? nullptr : mask.data(),
+                                      input.data(), eps, lr, filter.data(),
+                                      has_bias ? bias.data() : nullptr, scratch.data());
+    const auto expected = c.tensor("expected_filter").AsFloat();
+    TL_EXPECT_CLOSE(filter, expected, kRtol, Atol(expected), "ws_conv_update/" + c.name);
+    if (has_bias) {
+      const auto eb = c.tensor("expected_bias").AsFloat();
+      TL_EXPECT_CLOSE(bias, eb, kRtol, Atol(eb), "ws_conv_update/" + c.name + "/bias");
+    }
+    // The unfused chain.
+    std::vector<float> masked = grad_output;
+    if (!mask.empty()) {
+      reference::ApplyActivationMask(masked.data(), mask.data(),
+                                     static_cast<int32_t>(masked.size()), masked.data());
+    }
+    std::vector<int32_t> all(static_cast<size_t>(g.out_c));
+    for (int32_t i = 0; i < g.out_c; ++i) all[static_cast<size_t>(i)] = i;
+    std::vector<float> grad(want_filter.size());
+    TL_EXPECT(reference::ConvWeightGradSparse(g, input.data(), masked.data(), all.data(),
+                                              g.out_c, grad.data()));
+    reference::WeightStandardizeGrad(want_filter.data(), grad.data(), g.out_c,
+                                     static_cast<int32_t>(scratch.size()), eps, grad.data());
+    reference::SgdUpdate(grad.data(), static_cast<int32_t>(grad.size()), lr, want_filter.data());
+    if (has_bias) {
+      reference::BiasGradFusedSgd(masked.data(), static_cast<int32_t>(masked.size()) / g.out_c,
+                                  g.out_c, lr, want_bias.data(), nullptr);
+    }
+    TL_EXPECT(filter == want_filter);
+    TL_EXPECT(bias == want_bias);
+  }
+}
+
 void RunUpdateKernelTests(const std::string& dir) {
   TestTapOutputRange();
   TestRequantization();
@@ -337,6 +397,7 @@ void RunUpdateKernelTests(const std::string& dir) {
   TestUpdateEqualsUnfusedKernels(dir + "/depthwise_update.golden", true);
   TestUpdateRejectsBadChannels();
   TestZeroGradientIsNoStep();
+  TestStandardizedConvUpdate(dir);
 }
 
 }  // namespace testing

@@ -1,5 +1,6 @@
 // TensorFlow custom-op adapters of TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE
-// (reference/conv_update.h). Functional: the updated parameters come out as
+// (reference/conv_update.h) and TL_WS_CONV_UPDATE (reference/
+// ws_conv_update.h; its fused input gradient is TlConvInputGrad's). Functional: the updated parameters come out as
 // new tensors (the firmware op updates its variable tensors in place; the
 // arithmetic is the same). TF ops have no optional inputs: an absent one is
 // passed as an empty tensor with its has_* attribute false. The shape rules
@@ -20,6 +21,7 @@
 #include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/conv_update.h"
+#include "tflm_kernels/reference/ws_conv_update.h"
 
 namespace tflite_tl {
 namespace {
@@ -281,6 +283,106 @@ REGISTER_KERNEL_BUILDER(
 REGISTER_KERNEL_BUILDER(
     Name("TlDepthwiseUpdate").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
     (UpdateOp<int8_t, true>));
+
+REGISTER_OP("TlWsConvUpdate")
+    .Input("grad_output: float")
+    .Input("mask: uint8")
+    .Input("inputs: float")
+    .Input("weights: float")
+    .Input("bias: float")
+    .Output("new_weights: float")
+    .Output("new_bias: float")
+    .Attr("has_mask: bool = false")
+    .Attr("has_bias: bool = false")
+    .Attr("epsilon: float")
+    .Attr("learning_rate: float")
+    .Attr("stride_h: int >= 1 = 1")
+    .Attr("stride_w: int >= 1 = 1")
+    .Attr("padding: {'SAME', 'VALID'} = 'SAME'")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(3));
+      c->set_output(1, c->input(4));
+      return absl::OkStatus();
+    })
+    .Doc("TL_WS_CONV_UPDATE: one SGD step of a weight-standardised conv's raw OHWI "
+         "filter (gradient through standardize_kernel) and of its bias.");
+
+class WsConvUpdateOp : public OpKernel {
+ public:
+  explicit WsConvUpdateOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_mask", &has_mask_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_bias", &has_bias_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
+    OP_REQUIRES(ctx, epsilon_ >= 0.0f, Invalid("epsilon must be >= 0, got ", epsilon_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("learning_rate", &learning_rate_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("stride_h", &stride_h_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("stride_w", &stride_w_));
+    std::string pad;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad));
+    padding_ = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& grad_output = ctx->input(0);
+    const Tensor& mask = ctx->input(1);
+    const Tensor& input = ctx->input(2);
+    const Tensor& weights = ctx->input(3);
+    const Tensor& bias = ctx->input(4);
+    OP_REQUIRES(ctx, grad_output.dims() == 4 && input.dims() == 4 && weights.dims() == 4,
+                Invalid("grad_output, inputs (NHWC) and weights (OHWI) must be 4-D"));
+    const int64_t fi = weights.dim_size(3);
+    const int64_t groups = fi > 0 ? input.dim_size(3) / fi : 0;
+    OP_REQUIRES(ctx, groups > 0 && input.dim_size(3) % fi == 0 &&
+                         weights.dim_size(0) % groups == 0 &&
+                         weights.dim_size(0) == grad_output.dim_size(3),
+                Invalid("weights ", weights.shape().DebugString(), " do not fit inputs ",
+                        input.shape().DebugString(), " and grad_output ",
+                        grad_output.shape().DebugString()));
+    reference::ConvGeometry g{};
+    OP_REQUIRES(ctx,
+                reference::MakeConvGeometry(
+                    static_cast<int32_t>(input.dim_size(0)),
+                    static_cast<int32_t>(input.dim_size(1)),
+                    static_cast<int32_t>(input.dim_size(2)),
+                    static_cast<int32_t>(input.dim_size(3)),
+                    static_cast<int32_t>(weights.dim_size(0)),
+                    static_cast<int32_t>(weights.dim_size(1)),
+                    static_cast<int32_t>(weights.dim_size(2)), stride_h_, stride_w_, padding_,
+                    &g, static_cast<int32_t>(groups)) &&
+                    g.batch == grad_output.dim_size(0) && g.out_h == grad_output.dim_size(1) &&
+                    g.out_w == grad_output.dim_size(2),
+                Invalid("grad_output ", grad_output.shape().DebugString(),
+                        " is not the convolution's output"));
+    if (has_mask_) {
+      OP_REQUIRES_OK(ctx, VectorOf(mask, "mask", (grad_output.NumElements() + 7) / 8));
+    }
+    if (has_bias_) OP_REQUIRES_OK(ctx, VectorOf(bias, "bias", g.out_c));
+    Tensor* new_weights = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, weights.shape(), &new_weights));
+    std::memcpy(new_weights->flat<float>().data(), weights.flat<float>().data(),
+                weights.NumElements() * sizeof(float));
+    Tensor* new_bias = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, bias.shape(), &new_bias));
+    if (bias.NumElements() > 0) {
+      std::memcpy(new_bias->flat<float>().data(), bias.flat<float>().data(),
+                  bias.NumElements() * sizeof(float));
+    }
+    std::vector<float> scratch(static_cast<size_t>(reference::StandardizedConvScratch(g)));
+    reference::StandardizedConvUpdate(
+        g, grad_output.flat<float>().data(),
+        has_mask_ ? mask.flat<uint8_t>().data() : nullptr, input.flat<float>().data(),
+        epsilon_, learning_rate_, new_weights->flat<float>().data(),
+        has_bias_ ? new_bias->flat<float>().data() : nullptr, scratch.data());
+  }
+
+ private:
+  bool has_mask_ = false, has_bias_ = false;
+  float epsilon_ = 0.0f, learning_rate_ = 0.0f;
+  int32_t stride_h_ = 1, stride_w_ = 1;
+  reference::Padding padding_ = reference::Padding::kSame;
+};
+
+REGISTER_KERNEL_BUILDER(Name("TlWsConvUpdate").Device(DEVICE_CPU), WsConvUpdateOp);
 
 }  // namespace
 }  // namespace tflite_tl

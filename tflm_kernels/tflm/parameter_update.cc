@@ -420,5 +420,15 @@ TfLiteStatus EvalUpdate(TfLiteContext* context, TfLiteNode* node,
   return kTfLiteOk;
 }
 
+TfLiteStatus EvalUpdateInputGrad(TfLiteContext* context, TfLiteNode* node,
+                                 const char* op, UpdateKind kind,
+                                 const UpdateOpData* data) {
+  const float* grad_output = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalInput(context, node, kGradOutputTensor));
+  const uint8_t* mask = tflite::micro::GetOptionalTensorData<uint8_t>(
+      tflite::micro::GetEvalInput(context, node, kMaskTensor));
+  return EvalInputGrad(context, node, op, kind, data, grad_output, mask);
+}
+
 }  // namespace tflm
 }  // namespace tflite_tl

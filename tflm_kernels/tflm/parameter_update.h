@@ -75,6 +75,13 @@ TfLiteStatus EvalUpdate(TfLiteContext* context, TfLiteNode* node,
                         const char* op_name, UpdateKind kind,
                         const UpdateOpData* data);
 
+// Only the fused input gradient of EvalUpdate (output 0 through input 8;
+// needs data->has_input_grad): for an op with its own update step
+// (TL_WS_CONV_UPDATE), run before that step.
+TfLiteStatus EvalUpdateInputGrad(TfLiteContext* context, TfLiteNode* node,
+                                 const char* op_name, UpdateKind kind,
+                                 const UpdateOpData* data);
+
 }  // namespace tflm
 }  // namespace tflite_tl
 

@@ -37,9 +37,12 @@ TFLMRegistration* Register_TL_BATCHNORM_GRAD();
 TFLMRegistration* Register_TL_WEIGHT_STANDARDIZE();
 TFLMRegistration* Register_TL_WEIGHT_STANDARDIZE_GRAD();
 TFLMRegistration* Register_TL_DEPTHWISE_CONV();
+TFLMRegistration* Register_TL_INVERTED_RESIDUAL();
+TFLMRegistration* Register_TL_CONV();
+TFLMRegistration* Register_TL_WS_CONV_UPDATE();
 
 // Resolver slots AddTrainingOps needs.
-constexpr unsigned int kNumTrainingOps = 20;
+constexpr unsigned int kNumTrainingOps = 23;
 
 // Adds every TL_* op. Fails (with a MicroPrintf from the resolver) if the
 // resolver has fewer than kNumTrainingOps free slots or an op is already
@@ -71,6 +74,9 @@ TfLiteStatus AddTrainingOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) 
       {"TL_WEIGHT_STANDARDIZE", Register_TL_WEIGHT_STANDARDIZE},
       {"TL_WEIGHT_STANDARDIZE_GRAD", Register_TL_WEIGHT_STANDARDIZE_GRAD},
       {"TL_DEPTHWISE_CONV", Register_TL_DEPTHWISE_CONV},
+      {"TL_INVERTED_RESIDUAL", Register_TL_INVERTED_RESIDUAL},
+      {"TL_CONV", Register_TL_CONV},
+      {"TL_WS_CONV_UPDATE", Register_TL_WS_CONV_UPDATE},
   };
   static_assert(sizeof(kOps) / sizeof(kOps[0]) == kNumTrainingOps,
                 "kNumTrainingOps out of date");

@@ -26,9 +26,22 @@ TfLiteStatus Fail(const char* what) {
 
 }  // namespace
 
-Trainer::~Trainer() {
+Trainer::~Trainer() { End(); }
+
+void Trainer::End() {
   if (train_ != nullptr) train_->~MicroInterpreter();
   if (predict_ != nullptr) predict_->~MicroInterpreter();
+  train_ = nullptr;
+  predict_ = nullptr;
+  vars_ = nullptr;  // lived in the arena
+}
+
+TfLiteStatus Trainer::SetVariable(int index, const uint8_t* src) {
+  if (train_ == nullptr) return Fail("call Begin first");
+  if (index < 0 || index >= spec_->num_variables) {
+    return Fail("no such variable");
+  }
+  return WriteVariable(spec_->variables[index], src);
 }
 
 TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
@@ -51,7 +64,12 @@ TfLiteStatus Trainer::Begin(const ModelSpec& spec, uint8_t* arena,
   for (int i = 0; i < spec.num_variables; ++i) {
     if (spec.variables[i].train_tensor < 0) resource_variables_ = true;
   }
-  if (RegisterOps(resolver_) != kTfLiteOk) return Fail("op registration");
+  // A resolver takes each op once; a Begin after End keeps the first
+  // registration.
+  if (!ops_registered_) {
+    if (RegisterOps(resolver_) != kTfLiteOk) return Fail("op registration");
+    ops_registered_ = true;
+  }
 
   // One allocator (shared head, stacked tails) and one variable table: the
   // predict model's VAR_HANDLEs resolve to the train model's buffers.

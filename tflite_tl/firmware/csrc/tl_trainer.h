@@ -146,6 +146,20 @@ class Trainer {
   // Puts every variable back to its exported value (forgets training).
   TfLiteStatus ResetToExported();
 
+  // Destroys both interpreters; the arena is free until the next Begin
+  // (which starts from the exported values again). Re-selection
+  // (tl_reselect.h) runs another model in the arena in between.
+  void End();
+  bool running() const { return train_ != nullptr; }
+
+  // Overwrites variable `index` of ModelSpec::variables (its bytes from
+  // `src`).
+  TfLiteStatus SetVariable(int index, const uint8_t* src);
+
+  // The op resolver Begin registered (it also covers fisher.tflite's ops
+  // when the export ships on-device re-selection).
+  const OpResolver& resolver() const { return resolver_; }
+
   int steps() const { return steps_; }
   // Steps (of steps()) whose non-finite loss skipped the update.
   int skipped_steps() const { return skipped_steps_; }
@@ -169,6 +183,7 @@ class Trainer {
   Interpreter* predict_ = nullptr;
   alignas(Interpreter) uint8_t train_storage_[sizeof(Interpreter)];
   alignas(Interpreter) uint8_t predict_storage_[sizeof(Interpreter)];
+  bool ops_registered_ = false;
   bool images_int8_ = false;
   bool resource_variables_ = false;
   int steps_ = 0;

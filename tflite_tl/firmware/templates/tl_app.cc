@@ -20,6 +20,8 @@ TfLiteStatus App::Begin(const AppIo& io, uint8_t* arena, size_t arena_bytes,
                         const tl_storage_t* storage) {
   io_ = io;
   storage_ = storage;
+  arena_ = arena;
+  arena_bytes_ = arena_bytes;
   TfLiteStatus status = trainer_.Begin(kModelSpec, arena, arena_bytes,
                                        scratch_, sizeof(scratch_));
   if (status != kTfLiteOk) {
@@ -159,6 +161,77 @@ void App::Train(int epochs) {
   }
 }
 
+#if TLTL_RESELECT
+namespace {
+
+#if TLTL_SAMPLES_IN_FLASH
+// Samples in flash: each is read (CRC-checked) into one RAM image, which
+// the re-selection consumes before it asks for the next.
+struct FlashSamples {
+  const tl_samples_t* store;
+  uint8_t* image;
+};
+
+const uint8_t* StoredSample(void* ctx, int index, int* label) {
+  const FlashSamples* f = static_cast<const FlashSamples*>(ctx);
+  uint32_t stored_label = 0;
+  if (tl_samples_read(f->store, static_cast<uint32_t>(index), &stored_label,
+                      f->image) != TL_PERSIST_OK) {
+    return nullptr;
+  }
+  *label = static_cast<int>(stored_label);
+  return f->image;
+}
+#else
+const uint8_t* StoredSample(void* ctx, int index, int* label) {
+  const uint8_t* const* stored = static_cast<const uint8_t* const*>(ctx);
+  *label = stored[1][index];
+  return stored[0] + index * kImageElements;
+}
+#endif
+
+}  // namespace
+#endif
+
+void App::Reselect() {
+#if TLTL_RESELECT
+#if TLTL_SAMPLES_IN_FLASH
+  FlashSamples stored = {&store_, batch_[0]};
+  SampleSource source = {&stored, num_samples_, &StoredSample};
+#else
+  const uint8_t* stored[2] = {samples_[0], labels_};
+  SampleSource source = {stored, num_samples_, &StoredSample};
+#endif
+  ReselectBuffers buffers = {reselect_sums_, reselect_channels_, scratch_,
+                             sizeof(scratch_)};
+  int used = 0;
+  if (tltl::Reselect(kReselectSpec, kModelSpec, trainer_, arena_,
+                     arena_bytes_, source, buffers, &used) != kTfLiteOk) {
+    Say("error: re-selection failed (needs %d samples, have %d)%s",
+        kReselectSpec.batch_size, num_samples_,
+        trainer_.running() ? "" : "; trainer down");
+    return;
+  }
+  int chosen = 0;
+  for (int l = 0; l < kReselectSpec.num_layers; ++l) {
+    const ReselectLayer& layer = kReselectSpec.layers[l];
+    char line[384];
+    int n = snprintf(line, sizeof(line), "reselect %s ", layer.name);
+    for (int j = 0; j < layer.chosen && n < static_cast<int>(sizeof(line));
+         ++j) {
+      n += snprintf(line + n, sizeof(line) - n, j ? ",%ld" : "%ld",
+                    static_cast<long>(reselect_channels_[chosen + j]));
+    }
+    io_.write_line(io_.ctx, line);
+    chosen += layer.chosen;
+  }
+  Say("reselected %d layers on %d samples", kReselectSpec.num_layers, used);
+#else
+  Say("error: no on-device re-selection in this export (%s)",
+      kReselectUnavailable);
+#endif
+}
+
 void App::Poll() {
   int command = io_.read_byte(io_.ctx);
   switch (command) {
@@ -228,6 +301,9 @@ void App::Poll() {
       }
       return;
     }
+    case 'F':
+      Reselect();
+      return;
     case '?':
       Say("model %s: %dx%dx%d -> %d classes, batch %d", kModelName,
           kImageHeight, kImageWidth, kImageChannels, kNumClasses, kBatchSize);
@@ -240,6 +316,12 @@ void App::Poll() {
       Say("arena %u bytes, samples %d/%d in RAM, steps %d",
           static_cast<unsigned>(kArenaBytes), num_samples_, kMaxSamples,
           trainer_.steps());
+#endif
+#if TLTL_RESELECT
+      Say("reselect: yes ('F'; fisher.tflite, %d layers, arena %u bytes)",
+          kReselectLayers, static_cast<unsigned>(kReselectArenaBytes));
+#else
+      Say("reselect: no (%s)", kReselectUnavailable);
 #endif
       return;
     default:

@@ -10,6 +10,12 @@
 //                             ('T' '\n' alone: kTrainEpochs epochs)
 //   'S'                    -> "saved seq=<n>"    (power-cut-safe)
 //   'R'                    -> "restored seq=<n>"
+//   'F'                    -> "reselect <layer> <c0>,<c1>,..." per layer,
+//                             then "reselected <L> layers on <n> samples":
+//                             TinyTrain's selection pass (fisher.tflite)
+//                             on the stored samples picks each sparse
+//                             layer's channels anew; every parameter
+//                             restarts from its exported value (a new task)
 //   '?'                    -> model, memory and sample summary (where the
 //                             samples live: RAM, or flash)
 // IMAGE is height*width*channels raw bytes (0..255, NHWC), scaled to [0, 1]
@@ -28,6 +34,7 @@
 
 #include "tl_model_config.h"
 #include "tl_samples.h"
+#include "tl_reselect_config.h"
 #include "tl_trainer.h"
 
 namespace tltl {
@@ -54,11 +61,18 @@ class App {
   // Fills the trainer's batch slot `b` with sample `k` (flash: the k-th
   // oldest, read and CRC-checked).
   bool LoadSample(int b, int k);
+  void Reselect();
   void Say(const char* fmt, ...);
 
   AppIo io_ = {};
   const tl_storage_t* storage_ = nullptr;
   Trainer trainer_;
+  uint8_t* arena_ = nullptr;
+  size_t arena_bytes_ = 0;
+#if TLTL_RESELECT
+  float reselect_sums_[kReselectAccumulators];
+  int32_t reselect_channels_[kReselectChosen];
+#endif
   // Save/Load staging of resource variables (variable tensors need none).
   alignas(16) uint8_t scratch_[kScratchBytes > 0 ? kScratchBytes : 1];
 #if TLTL_SAMPLES_IN_FLASH

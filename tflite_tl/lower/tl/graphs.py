@@ -24,6 +24,7 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl.lower.tl import fallback
+from tflite_tl.lower.tl import inverted_residual
 from tflite_tl.lower.tl import options as opt
 from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl import rules_conv  # noqa: F401  (registers rules)
@@ -56,7 +57,17 @@ class Graph:
 def _forward(graph: ModelGraph, em: Emitter, policy: Policy, images):
   values = {graph.input_id: images}
   backwards = []
+  blocks = inverted_residual.find_blocks(graph, policy)
+  fused = set().union(*(b.members for b in blocks.values()))
   for node in graph.nodes:
+    if node.index in blocks:
+      # A frozen int8 block as one op (emitted where its last layer was).
+      block = blocks[node.index]
+      values[node.output_id] = inverted_residual.emit(
+          block, values[block.input_id], em, policy)
+      continue
+    if node.index in fused:
+      continue  # inside a fused block: no tensor, no backward
     call = Call(node, graph, [values[t] for t in node.input_ids], em, policy)
     rule = native_rule(node.layer) or fallback.fallback_rule
     emitted = rule(call)

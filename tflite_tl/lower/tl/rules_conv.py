@@ -4,9 +4,10 @@ Forward: TFLM's CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, float or int8
 (per-channel int8 weights read from flash, int32 bias), with the ReLU/ReLU6
 fused. A frozen float 1x1 conv becomes a FULLY_CONNECTED on the 4-D tensor:
 TFLM's CONV_2D keeps 8 bytes per output channel of persistent arena even for
-float models, FULLY_CONNECTED none. For the same reason a float depthwise conv
-of the train step runs on TL_DEPTHWISE_CONV, which also writes the ReLU mask
-(the predict graph keeps the builtin, for runtimes without TL_* ops).
+float models, FULLY_CONNECTED none. For the same reason the train step's other
+float convs run on TL_CONV and its float depthwise convs on TL_DEPTHWISE_CONV,
+which also write the ReLU mask (the predict graph keeps the builtins, for
+runtimes without TL_* ops).
 
 Backward, one op per layer (only what the method trains):
   TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE  bias and weight gradients fused with
@@ -17,7 +18,8 @@ Backward, one op per layer (only what the method trains):
       own filter tensor (int8 or float; no transposed copy).
   TL_CONV_INPUT_GRAD / TL_DEPTHWISE_INPUT_GRAD  the input gradient of a layer
       that trains nothing.
-The 1-bit ReLU mask comes from TL_RELU_MASK on the fused output. The input is
+The 1-bit ReLU mask comes from the forward TL_* op, or from TL_RELU_MASK on a
+builtin's fused output. The input is
 kept for the backward pass only when a weight (not just the bias) trains, and
 then as the tensor the previous layer produced (int8 in an int8 graph).
 """
@@ -41,7 +43,7 @@ from tflite_tl.lower.tl.rule_base import register
 from tflite_tl.lower.tl.rule_base import square
 
 _PADDING_CODE = {"VALID": 0, "SAME": 1}
-_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}  # TL_DEPTHWISE_CONV
+_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}  # TL_CONV, TL_DEPTHWISE_CONV
 # Keras kernel layouts -> TFLite's: conv HWIO -> OHWI, depthwise HWC1 ->
 # 1HWC (both a transpose by (3, 0, 1, 2)), dense [in, out] -> [out, in].
 _TO_TFLITE_4D = (3, 0, 1, 2)
@@ -134,6 +136,15 @@ def _mask(call: Call, y: Tensor) -> Optional[Tensor]:
   return call.em.relu_mask(y, kind)
 
 
+def _own_mask(call: Call, y: Tensor) -> Optional[Tensor]:
+  """The mask tensor a TL_CONV / TL_DEPTHWISE_CONV writes as its second
+  output, when the backward pass crosses the fused activation."""
+  if call.node.activation is None or not call.backward_reaches:
+    return None
+  return call.em.writer.activation(f"{y.name}/mask",
+                                   [(y.num_elements + 7) // 8], np.uint8)
+
+
 def _pick_mask(own: Optional[Tensor], g: Grad) -> Optional[Tensor]:
   if own is not None and g.mask is not None:
     raise AssertionError("a fused activation's gradient arrived masked")
@@ -207,15 +218,24 @@ def conv_rule(call: Call) -> Emitted:
                       else tflite_filter, TO_KERAS_4D)
   y = _output(call, int8)
   filter_for_grad = p.filter
+  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
+              "stride_w": strides}
   if pointwise and not int8 and p.filter_var is None:
     em.writer.builtin(Op.FULLY_CONNECTED, [x_in, p.filter, p.bias], [y],
                       *opt.fully_connected(act, keep_num_dims=True))
+    own_mask = _mask(call, y)
+  elif call.policy.training and not int8:
+    # The train step's float forward: TL_CONV keeps no per-channel
+    # persistent buffers and writes the activation's mask in the same op.
+    own_mask = _own_mask(call, y)
+    em.tl("TL_CONV", [x_in, p.filter, p.bias],
+          [y] + ([own_mask] if own_mask is not None else []),
+          activation=_ACTIVATION_CODE[act], standardize=False, epsilon=0.0,
+          **geometry)
   else:
     em.writer.builtin(Op.CONV_2D, [x_in, p.filter, p.bias], [y],
                       *opt.conv2d(strides, padding, act))
-  own_mask = _mask(call, y)
-  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
-              "stride_w": strides}
+    own_mask = _mask(call, y)
   backward = _backward(call, p, own_mask, x, input_grad_op="TL_CONV_INPUT_GRAD",
                        update_op="TL_CONV_UPDATE", geometry_options=geometry,
                        filter_for_grad=filter_for_grad,
@@ -251,14 +271,10 @@ def depthwise_rule(call: Call) -> Emitted:
     # The train step's float forward: TL_DEPTHWISE_CONV keeps no per-channel
     # persistent buffers (TFLM's DEPTHWISE_CONV_2D keeps 8 bytes per channel
     # even in float) and writes the activation's mask in the same op.
-    kind = call.node.activation
-    own_mask = None
-    if kind is not None and call.backward_reaches:
-      own_mask = em.writer.activation(f"{y.name}/mask",
-                                      [(y.num_elements + 7) // 8], np.uint8)
+    own_mask = _own_mask(call, y)
     em.tl("TL_DEPTHWISE_CONV", [x_in, p.filter, p.bias],
           [y] + ([own_mask] if own_mask is not None else []),
-          activation=_ACTIVATION_CODE[kind], **geometry)
+          activation=_ACTIVATION_CODE[call.node.activation], **geometry)
   else:
     em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
                       *opt.depthwise_conv2d(strides, padding,

@@ -7,11 +7,12 @@
   FT-Norm+Last): the affine map y = x * a + c with a = gamma * inv_std and
   c = beta - mean * a as builtin MUL/ADD (a and c recomputed from the
   variables each step), TL_BATCHNORM_GRAD backward.
-- WSConv2D: the forward standardises the variable kernel (TL_WEIGHT_
-  STANDARDIZE) and convolves with the result; backward: the input gradient
-  through the standardised kernel, its weight gradient (TL_CONV_WGRAD_SPARSE
-  over all channels), the chain rule through the standardisation (TL_WEIGHT_
-  STANDARDIZE_GRAD) and TL_SGD_UPDATE in place.
+- WSConv2D: the forward standardises the variable kernel and convolves with
+  the result, one TL_CONV (standardize; w_hat its second output); backward,
+  one TL_WS_CONV_UPDATE: the input gradient through w_hat, then per filter
+  row the weight gradient, the chain rule through the standardisation and
+  the SGD step of the raw kernel in place (a frozen kernel: the bias step
+  and input gradient of TL_CONV_UPDATE, or TL_CONV_INPUT_GRAD).
 """
 import numpy as np
 
@@ -155,34 +156,53 @@ def ws_conv_rule(call: Call) -> Emitted:
             if call.trained("bias") else
             em.writer.constant(f"{call.name}/bias", call.weight("bias")))
   train_kernel = call.trained("kernel")
+  y = em.writer.activation(call.name, call.node.out_shape)
+  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
+              "stride_w": strides}
+  inputs = [x, None, bias] if bias is not None else [x, None]
   if train_kernel:
+    # One op: the variable kernel standardised into w_hat (kept for the
+    # backward pass), then the convolution with it.
     w_var = em.parameter(call.param_name("kernel"),
                          np.transpose(kernel, (3, 0, 1, 2)),
                          to_keras=TO_KERAS_4D)
     w_hat = em.writer.activation(f"{call.name}/kernel_hat", tflite_shape)
-    em.tl("TL_WEIGHT_STANDARDIZE", [w_var], [w_hat],
-          epsilon=float(layer.epsilon))
+    inputs[1] = w_var
+    em.tl("TL_CONV", inputs, [y, w_hat], activation=0, standardize=True,
+          epsilon=float(layer.epsilon), **geometry)
   else:
     standardized = standardize_kernel(kernel, layer.epsilon).numpy()
     w_var = None
     w_hat = em.writer.constant(f"{call.name}/kernel_hat",
                                np.transpose(standardized, (3, 0, 1, 2)))
-  y = em.writer.activation(call.name, call.node.out_shape)
-  em.writer.builtin(Op.CONV_2D, [x, w_hat, bias], [y],
-                    *opt.conv2d(strides, padding))
-  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
-              "stride_w": strides}
+    inputs[1] = w_hat
+    if call.policy.training:
+      em.tl("TL_CONV", inputs, [y], activation=0, standardize=False,
+            epsilon=0.0, **geometry)
+    else:  # the predict graph: builtins only
+      em.writer.builtin(Op.CONV_2D, [x, w_hat, bias], [y],
+                        *opt.conv2d(strides, padding))
   need_dx = call.need_input_grad(0)
   train_bias = bias is not None and call.trained("bias")
   if not (need_dx or train_kernel or train_bias):
     return Emitted(y)
-  channels = em.int32_constant(f"{call.name}/all_channels",
-                               np.arange(tflite_shape[0]))
 
   def backward(g: Grad):
     dx = None
     if need_dx:
       dx = em.writer.activation(f"{call.name}/grad_input", shape)
+    if train_kernel:
+      # One op: the input gradient (through the step's w_hat), then per
+      # filter row the weight gradient, the standardisation's VJP and the
+      # step of the raw kernel (and of the bias).
+      em.tl("TL_WS_CONV_UPDATE",
+            [g.tensor, g.mask, x, None, w_var, None,
+             bias if train_bias else None, None]
+            + ([w_hat] if dx is not None else []),
+            [dx] if dx is not None else [],
+            epsilon=float(layer.epsilon),
+            learning_rate=call.policy.learning_rate, **geometry)
+      return [Grad(dx) if dx is not None else None]
     if train_bias:
       # The input gradient (through the step's w_hat) fused with the bias
       # step: one op.
@@ -193,16 +213,6 @@ def ws_conv_rule(call: Call) -> Emitted:
             qas=True, **geometry)
     elif need_dx:
       em.tl("TL_CONV_INPUT_GRAD", [g.tensor, w_hat, g.mask], [dx], **geometry)
-    if train_kernel:
-      dy = em.materialize(g)
-      d_hat = em.writer.activation(f"{call.name}/grad_kernel_hat",
-                                   tflite_shape)
-      em.tl("TL_CONV_WGRAD_SPARSE", [x, dy, channels], [d_hat], **geometry)
-      dw = em.writer.activation(f"{call.name}/grad_kernel", tflite_shape)
-      em.tl("TL_WEIGHT_STANDARDIZE_GRAD", [w_var, d_hat], [dw],
-            epsilon=float(layer.epsilon))
-      em.tl("TL_SGD_UPDATE", [w_var, dw], [],
-            learning_rate=call.policy.learning_rate, momentum=0.0)
     return [Grad(dx) if dx is not None else None]
 
   return Emitted(y, backward)
@@ -213,6 +223,5 @@ register((keras.layers.GroupNormalization,), group_norm_rule,
 register((keras.layers.BatchNormalization, partial.BatchNormalization),
          batch_norm_rule, requires=("TL_BATCHNORM_GRAD",))
 register((WSConv2D,), ws_conv_rule,
-         requires=("TL_WEIGHT_STANDARDIZE", "TL_WEIGHT_STANDARDIZE_GRAD",
-                   "TL_CONV_WGRAD_SPARSE", "TL_SGD_UPDATE",
-                   "TL_CONV_INPUT_GRAD", "TL_CONV_UPDATE"))
+         requires=("TL_CONV", "TL_WS_CONV_UPDATE", "TL_CONV_INPUT_GRAD",
+                   "TL_CONV_UPDATE"))

@@ -1,0 +1,239 @@
+"""Where the int8 kernel flavor fuses inverted-residual blocks into
+TL_INVERTED_RESIDUAL, and that the fused graphs compute the TF reference's
+int8 values in TFLM."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+import tflite_tl as tl
+from tflite_tl._compat import keras
+from tflite_tl.lower.builtins import op_counts
+from tflite_tl.lower.tl import graphs
+from tflite_tl.lower.tl import inverted_residual
+from tflite_tl.lower.tl import quantization as quant
+from tflite_tl.lower.tl.model_graph import ModelGraph
+from tflite_tl.lower.tl.reference import QuantizedTrainStep
+from tflite_tl.lower.tl.rule_base import Policy
+from tflite_tl.tflm import run_model
+from tflite_tl.tflm import run_train_steps
+
+_OP = "CUSTOM:TL_INVERTED_RESIDUAL"
+
+
+def _conv_bn_relu(x, filters, kernel, stride, name, relu=True):
+  x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same",
+                          use_bias=True, name=name)(x)
+  return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
+
+
+def _block(x, out_c, expansion, stride, name, residual=False):
+  inputs = x
+  in_c = int(x.shape[-1])
+  if expansion != 1:
+    x = _conv_bn_relu(x, in_c * expansion, 1, 1, f"{name}_expand")
+  x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same",
+                                   name=f"{name}_dw")(x)
+  x = keras.layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
+  x = _conv_bn_relu(x, out_c, 1, 1, f"{name}_project", relu=False)
+  if residual:
+    x = keras.layers.Add(name=f"{name}_add")([inputs, x])
+  return x
+
+
+def _model(seed=0):
+  keras.utils.set_random_seed(seed)
+  inputs = keras.Input((16, 16, 1))
+  x = _conv_bn_relu(inputs, 8, 3, 2, "stem")
+  x = _block(x, 8, 1, 1, "b1")                 # no expand
+  x = _block(x, 8, 3, 2, "b2")                 # expand, stride 2
+  x = _block(x, 8, 3, 1, "b3", residual=True)  # expand, residual Add
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  outputs = keras.layers.Dense(4, name="head")(x)
+  model = keras.Model(inputs, outputs)
+  # Non-trivial biases: random values instead of zeros.
+  rng = np.random.default_rng(seed)
+  for layer in model.layers:
+    if getattr(layer, "bias", None) is not None:
+      layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape))
+  return model
+
+
+def _trainable(model, names):
+  for layer in model.layers:
+    layer.trainable = layer.name in names
+  return model
+
+
+def _images(n, seed=0):
+  rng = np.random.default_rng(seed)
+  return (rng.integers(0, 256, (n, 16, 16, 1)) / 255.0).astype(np.float32)
+
+
+def _policy(model, x, **kw):
+  return Policy(precision="int8", quantization=quant.ranges_to_quantization(
+      quant.calibrate(model, x)), **kw)
+
+
+def _fused(model, policy, training):
+  p = dataclasses.replace(policy, training=training)
+  blocks = inverted_residual.find_blocks(ModelGraph(model, 1), p)
+  return sorted(b.depthwise.name.split("_")[0] for b in blocks.values())
+
+
+def test_head_only_training_fuses_every_block():
+  model = _trainable(_model(), {"head"})
+  policy = _policy(model, _images(4))
+  assert _fused(model, policy, training=True) == ["b1", "b2", "b3"]
+  ops = op_counts(graphs.train_graph(model, batch_size=2,
+                                     policy=policy).tflite)
+  assert ops[_OP] == 3 and "DEPTHWISE_CONV_2D" not in ops
+  assert ops["CONV_2D"] == 1 and ops["ADD"] == 1  # the stem; b3's residual
+  ops = op_counts(graphs.predict_graph(model, policy=policy).tflite)
+  assert ops[_OP] == 3 and "DEPTHWISE_CONV_2D" not in ops
+
+
+def test_train_step_fuses_only_below_the_earliest_trained_layer():
+  model = _trainable(_model(), {"head", "b2_dw"})
+  policy = _policy(model, _images(4))
+  # b2 trains, b3 is frozen but the gradient flows through it to b2.
+  assert _fused(model, policy, training=True) == ["b1"]
+  # The predict graph fuses every block none of whose weights trains.
+  assert _fused(model, policy, training=False) == ["b1", "b3"]
+  ops = op_counts(graphs.train_graph(model, batch_size=1,
+                                     policy=policy).tflite)
+  assert ops[_OP] == 1
+
+
+def test_float_lowering_fuses_nothing():
+  model = _trainable(_model(), {"head"})
+  g = ModelGraph(model, 1)
+  assert not inverted_residual.find_blocks(g, Policy(precision="float"))
+  ops = op_counts(graphs.predict_graph(model, policy=Policy()).tflite)
+  assert _OP not in ops
+
+
+def test_blocks_with_a_shared_interior_or_nonlinear_project_are_not_fused():
+  keras.utils.set_random_seed(0)
+  inputs = keras.Input((8, 8, 4))
+  e = _conv_bn_relu(inputs, 8, 1, 1, "e")
+  d = keras.layers.DepthwiseConv2D(3, padding="same", name="d")(e)
+  p = keras.layers.Conv2D(4, 1, name="p")(d)
+  # The expanded map is also read by another layer: no expand in the block.
+  side = keras.layers.Conv2D(4, 1, name="side")(e)
+  y = keras.layers.Add()([p, side])
+  d2 = keras.layers.DepthwiseConv2D(3, padding="same", name="d2")(y)
+  # A project with its own ReLU is not linear: not a block.
+  p2 = keras.layers.Conv2D(4, 1, activation="relu", name="p2")(d2)
+  y = keras.layers.GlobalAveragePooling2D()(p2)
+  model = _trainable(keras.Model(inputs, keras.layers.Dense(2, name="head")(y)),
+                     {"head"})
+  x = np.random.default_rng(0).random((4, 8, 8, 4)).astype(np.float32)
+  blocks = inverted_residual.find_blocks(ModelGraph(model, 1),
+                                         _policy(model, x))
+  assert [(b.expand, b.depthwise.name, b.project.name)
+          for b in blocks.values()] == [(None, "d", "p")]
+
+
+def _separable_chain():
+  # depthwise -> linear 1x1 -> depthwise -> linear 1x1: the first 1x1 is the
+  # first block's project, so the second block has no expand conv.
+  keras.utils.set_random_seed(1)
+  inputs = keras.Input((8, 8, 4))
+  x = keras.layers.DepthwiseConv2D(3, padding="same", name="d1")(inputs)
+  x = keras.layers.Conv2D(6, 1, name="p1")(x)
+  x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", name="d2")(x)
+  x = keras.layers.Conv2D(4, 1, name="p2")(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  return _trainable(keras.Model(inputs, keras.layers.Dense(2, name="head")(x)),
+                    {"head"})
+
+
+def test_a_project_is_not_also_the_next_blocks_expand():
+  model = _separable_chain()
+  x = np.random.default_rng(0).random((4, 8, 8, 4)).astype(np.float32)
+  blocks = inverted_residual.find_blocks(ModelGraph(model, 1), _policy(model, x))
+  assert [(b.expand, b.depthwise.name, b.project.name)
+          for b in blocks.values()] == [(None, "d1", "p1"), (None, "d2", "p2")]
+
+
+def test_separable_chain_predict_matches_the_reference(tflm_root):
+  del tflm_root
+  model = _separable_chain()
+  x = np.random.default_rng(0).random((4, 8, 8, 4)).astype(np.float32)
+  policy = _policy(model, x, params_as_variables=False)
+  g = graphs.predict_graph(model, policy=policy)
+  assert op_counts(g.tflite)[_OP] == 2
+  outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
+                              for i in range(len(x))])
+  got = np.concatenate([step[0] for step in outs.outputs])
+  ref = QuantizedTrainStep(model, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy()
+                         for i in range(len(x))])
+  # The int8 blocks are exact; the trained float head adds float rounding.
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_predict_is_bit_exact_with_the_reference(tflm_root):
+  del tflm_root
+  model = _trainable(_model(), {"head"})
+  x = _images(6)
+  policy = _policy(model, x, params_as_variables=False)
+  g = graphs.predict_graph(model, policy=policy)
+  assert op_counts(g.tflite)[_OP] == 3
+  outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
+                              for i in range(len(x))])
+  got = np.concatenate([step[0] for step in outs.outputs])
+  ref = QuantizedTrainStep(model, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy()
+                         for i in range(len(x))])
+  np.testing.assert_array_equal(got, want)
+  assert len(np.unique(got)) > 4
+
+
+@pytest.mark.parametrize("trained", [("head",), ("head", "b3_project")])
+def test_fused_train_steps_match_the_reference(tflm_root, trained):
+  del tflm_root
+  model = _trainable(_model(), set(trained))
+  x = _images(8)
+  policy = _policy(model, x, learning_rate=0.05)
+  g = graphs.train_graph(model, batch_size=2, policy=policy)
+  assert op_counts(g.tflite)[_OP] == (3 if trained == ("head",) else 2)
+  labels = np.array([0, 1, 2, 3, 0, 1, 2, 3], np.int32)
+  run = run_train_steps(g.tflite, [(x[i:i + 2], labels[i:i + 2])
+                                   for i in range(0, 8, 2)])
+  ref = QuantizedTrainStep(model, batch_size=2, policy=policy)
+  want = [float(ref.train_step(x[i:i + 2], labels[i:i + 2])["loss"])
+          for i in range(0, 8, 2)]
+  np.testing.assert_allclose(np.asarray(run.losses).reshape(-1), want,
+                             rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_backbone_fuses_every_block_bit_exact(tflm_root):
+  del tflm_root
+  model = tl.apply_method(tl.load_pretrained("mobilenet_v2"), "ft_last",
+                          num_classes=10)
+  gap = [l for l in model.layers
+         if isinstance(l, keras.layers.GlobalAveragePooling2D)][0]
+  # Up to the pooled int8 features (the float head's logits would differ in
+  # float rounding only).
+  backbone = keras.Model(model.inputs, gap.output)
+  x = _images_like(backbone, 4)
+  policy = _policy(backbone, x, params_as_variables=False)
+  g = graphs.predict_graph(backbone, policy=policy)
+  ops = op_counts(g.tflite)
+  assert ops[_OP] == 17 and "DEPTHWISE_CONV_2D" not in ops
+  outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
+                              for i in range(len(x))])
+  got = np.concatenate([step[0] for step in outs.outputs])
+  ref = QuantizedTrainStep(backbone, batch_size=1, policy=policy)
+  want = np.concatenate([ref.predict(x[i:i + 1]).numpy()
+                         for i in range(len(x))])
+  np.testing.assert_array_equal(got, want)
+
+
+def _images_like(model, n, seed=0):
+  rng = np.random.default_rng(seed)
+  shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+  return (rng.integers(0, 256, (n,) + shape) / 255.0).astype(np.float32)

@@ -1,0 +1,191 @@
+"""TL_INVERTED_RESIDUAL in TFLM: bit-identical to TFLM's own int8 CONV_2D ->
+DEPTHWISE_CONV_2D -> CONV_2D chain with the same weights and quantization,
+and Prepare rejects malformed blocks with a message naming the tensor."""
+import numpy as np
+import pytest
+from tensorflow.lite.python import schema_py_generated as schema
+
+from tflite_tl import tflm
+from tflite_tl.lower.tl import options as opt
+from tflite_tl.lower.tl.flatbuffer_writer import GraphWriter
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization
+
+Op = schema.BuiltinOperator
+_ACT = {None: 0, "relu": 1, "relu6": 2}
+
+
+def _block(seed, *, n=1, h=7, w=6, cin=4, e=12, cout=5, k=3, stride=1,
+           padding="SAME", expand=True, act="relu6"):
+  """Random int8 weights and quantization of one block."""
+  rng = np.random.default_rng(seed)
+  if not expand:
+    e = cin
+
+  def q(scale, zero):
+    return Quantization.per_tensor(np.float32(scale), zero)
+
+  p = {
+      "shape": (n, h, w, cin), "stride": stride, "padding": padding,
+      "act": act, "expand": expand,
+      "q_in": q(rng.uniform(0.01, 0.05), int(rng.integers(-20, 20))),
+      "q_exp": q(rng.uniform(0.02, 0.06), -128),
+      "q_dw": q(rng.uniform(0.02, 0.06), -128),
+      "q_out": q(rng.uniform(0.05, 0.2), int(rng.integers(-10, 10))),
+  }
+  def filt(shape, axis):
+    values = rng.integers(-127, 128, shape).astype(np.int8)
+    scales = rng.uniform(0.002, 0.02, shape[axis]).astype(np.float32)
+    return values, scales
+
+  def bias(c):
+    return rng.integers(-3000, 3000, c).astype(np.int32)
+
+  if expand:
+    p["ef"], p["es"] = filt((e, 1, 1, cin), 0)
+    p["eb"] = bias(e)
+  p["df"], p["ds"] = filt((1, k, k, e), 3)
+  p["db"] = bias(e)
+  p["pf"], p["ps"] = filt((cout, 1, 1, e), 0)
+  p["pb"] = bias(cout)
+  p["out_c"] = cout
+  return p
+
+
+def _out_shape(p):
+  n, h, w, _ = p["shape"]
+  k, s = p["df"].shape[1], p["stride"]
+  if p["padding"] == "SAME":
+    return (n, -(-h // s), -(-w // s), p["out_c"])
+  return (n, (h - k) // s + 1, (w - k) // s + 1, p["out_c"])
+
+
+def _constants(wr, p):
+  def c(name, values, scales, axis):
+    return wr.constant(name, values,
+                       quantization=Quantization.per_channel(scales, axis))
+  t = {}
+  if p["expand"]:
+    t["ef"] = c("ef", p["ef"], p["es"], 0)
+    t["eb"] = wr.constant("eb", p["eb"])
+  t["df"] = c("df", p["df"], p["ds"], 3)
+  t["db"] = wr.constant("db", p["db"])
+  t["pf"] = c("pf", p["pf"], p["ps"], 0)
+  t["pb"] = wr.constant("pb", p["pb"])
+  return t
+
+
+def _chain_model(p) -> bytes:
+  wr = GraphWriter("chain")
+  x = wr.activation("x", p["shape"], np.int8, p["q_in"])
+  t = _constants(wr, p)
+  n, h, w, _ = p["shape"]
+  e = p["df"].shape[3]
+  dw_in = x
+  if p["expand"]:
+    dw_in = wr.activation("expanded", (n, h, w, e), np.int8, p["q_exp"])
+    wr.builtin(Op.CONV_2D, [x, t["ef"], t["eb"]], [dw_in],
+               *opt.conv2d(1, "SAME", p["act"]))
+  out = _out_shape(p)
+  dw = wr.activation("dw", out[:3] + (e,), np.int8, p["q_dw"])
+  wr.builtin(Op.DEPTHWISE_CONV_2D, [dw_in, t["df"], t["db"]], [dw],
+             *opt.depthwise_conv2d(p["stride"], p["padding"], p["act"]))
+  y = wr.activation("y", out, np.int8, p["q_out"])
+  wr.builtin(Op.CONV_2D, [dw, t["pf"], t["pb"]], [y], *opt.conv2d(1, "SAME"))
+  return wr.finish([x], [y])
+
+
+def fused_options(p, **override):
+  options = dict(
+      depthwise_activation=_ACT[p["act"]],
+      depthwise_scale=p["q_dw"].scale[0],
+      depthwise_zero_point=p["q_dw"].zero_point[0],
+      expand_activation=_ACT[p["act"]] if p["expand"] else 0,
+      expand_scale=p["q_exp"].scale[0] if p["expand"] else 0.0,
+      expand_zero_point=p["q_exp"].zero_point[0] if p["expand"] else 0,
+      padding={"VALID": 0, "SAME": 1}[p["padding"]],
+      stride_h=p["stride"], stride_w=p["stride"])
+  options.update(override)
+  return options
+
+
+def _fused_model(p, out_shape=None, options=None, inputs=None) -> bytes:
+  wr = GraphWriter("fused")
+  x = wr.activation("x", p["shape"], np.int8, p["q_in"])
+  t = _constants(wr, p)
+  y = wr.activation("y", out_shape or _out_shape(p), np.int8, p["q_out"])
+  ins = [x, t.get("ef"), t.get("eb"), t["df"], t["db"], t["pf"], t["pb"]]
+  if inputs is not None:
+    ins = inputs(ins)
+  wr.custom("TL_INVERTED_RESIDUAL", ins, [y],
+            opt.tl("TL_INVERTED_RESIDUAL", **(options or fused_options(p))))
+  return wr.finish([x], [y])
+
+
+def _run(model, x):
+  return tflm.run_model(model, [[x]], backend="native").outputs[0][0]
+
+
+_CASES = {
+    "expand_s1_same": {},
+    "expand_s2_same_odd": dict(h=9, w=7, stride=2),
+    "expand_s2_same_even_batch2": dict(n=2, h=8, w=8, stride=2),
+    "no_expand_s1_same": dict(expand=False, cin=6),
+    "no_expand_s2_same": dict(expand=False, cin=6, h=8, w=9, stride=2),
+    "expand_s1_valid_k5_relu": dict(h=9, w=8, k=5, padding="VALID",
+                                    act="relu"),
+    "expand_s2_valid_linear": dict(h=9, w=9, stride=2, padding="VALID",
+                                   act=None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CASES))
+def test_fused_block_is_bit_identical_to_the_builtin_chain(native_runner,
+                                                           name):
+  del native_runner
+  p = _block(sorted(_CASES).index(name), **_CASES[name])
+  rng = np.random.default_rng(100)
+  x = rng.integers(-128, 128, p["shape"]).astype(np.int8)
+  chain = _run(_chain_model(p), x)
+  fused = _run(_fused_model(p), x)
+  assert fused.dtype == np.int8 and fused.shape == chain.shape
+  np.testing.assert_array_equal(fused, chain)
+  # Not a degenerate case: the outputs vary.
+  assert len(np.unique(chain)) > 5
+
+
+def test_fused_block_keeps_no_expanded_map_in_the_arena(native_runner):
+  del native_runner
+  p = _block(1, h=16, w=16, cin=8, e=48, cout=8)
+  chain = tflm.measure_arena(_chain_model(p), backend="native")
+  fused = tflm.measure_arena(_fused_model(p), backend="native")
+  expanded = 16 * 16 * 48
+  assert chain.head >= expanded
+  # Input, output, the multipliers and shifts of 48 + 48 + 8 channels, and a
+  # ring of 3 rows (3 x 16 x 48 B) plus one pixel.
+  channels = 48 + 48 + 8
+  assert fused.head <= 16 * 16 * 8 * 2 + 8 * channels + 3 * 16 * 48 + 48 + 64
+  # No per-channel persistent data (the chain keeps 8 B per channel).
+  persistent = "Persistent buffer data"
+  assert fused.breakdown[persistent] < 8 * channels <= chain.breakdown[persistent]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda p: dict(out_shape=(1, 6, 6, 5)),
+     "TL_INVERTED_RESIDUAL: output is 1x6x6x5 but the block's output is "
+     "1x7x6x5"),
+    (lambda p: dict(inputs=lambda ins: ins[:2] + [None] + ins[3:]),
+     "expand_filter and expand_bias are both present or both absent"),
+    (lambda p: dict(inputs=lambda ins: ins[:5] + [ins[1]] + ins[6:]),
+     "project_filter must be [5, 1, 1, 12]"),
+    (lambda p: dict(inputs=lambda ins: ins[:6] + [ins[2]]),
+     "project_bias must be int32 [5]"),
+    (lambda p: dict(options=fused_options(p, expand_scale=0.0)),
+     "expand_scale must be positive"),
+])
+def test_prepare_rejects_bad_blocks(native_runner, edit, message):
+  del native_runner
+  p = _block(3)
+  x = np.zeros(p["shape"], np.int8)
+  with pytest.raises(tflm.TflmRuntimeError, match=message.replace(
+      "[", r"\[").replace("]", r"\]")):
+    _run(_fused_model(p, **edit(p)), x)

@@ -1,0 +1,208 @@
+"""Frozen int8 inverted-residual blocks as one TL_INVERTED_RESIDUAL op.
+
+A block is [1x1 expand Conv2D (+ ReLU/ReLU6)] -> kxk DepthwiseConv2D
+(+ ReLU/ReLU6) -> linear 1x1 project Conv2D, each intermediate tensor used
+only by the next layer (a residual Add after the project stays a builtin
+ADD). In an int8 lowering such a block runs as one op that streams its
+expanded map row by row (tflm_kernels/reference/inverted_residual.h), with
+results bit-identical to TFLM's CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D, so
+the TF reference keeps computing the three layers.
+
+A block is fused when none of its weights trains and, in the train step, no
+gradient flows into its input (it lies below the earliest trained layer):
+then the backward pass needs none of its interior activations. The predict
+graph fuses every such block whatever trains elsewhere.
+"""
+import dataclasses
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from tflite_tl._compat import keras
+from tflite_tl.lower.ops._util import window_padding
+from tflite_tl.lower.tl import quantization as quant
+from tflite_tl.lower.tl.emitter import Emitter
+from tflite_tl.lower.tl.flatbuffer_writer import Quantization
+from tflite_tl.lower.tl.flatbuffer_writer import Tensor
+from tflite_tl.lower.tl.model_graph import ModelGraph
+from tflite_tl.lower.tl.model_graph import Node
+from tflite_tl.lower.tl.rule_base import Policy
+
+OP = "TL_INVERTED_RESIDUAL"
+_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}
+_PADDING_CODE = {"VALID": 0, "SAME": 1}
+_TO_TFLITE_4D = (3, 0, 1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+  """The layer calls of one fusable block (expand None when absent) and
+  every node index it covers (fused ReLU layers included)."""
+  expand: Optional[Node]
+  depthwise: Node
+  project: Node
+  members: frozenset
+
+  @property
+  def input_id(self) -> int:
+    return (self.expand or self.depthwise).input_ids[0]
+
+
+def _activation_name(layer) -> str:
+  act = getattr(layer, "activation", None)
+  return getattr(act, "__name__", str(act)) if act is not None else "linear"
+
+
+def _plain(layer, cls) -> bool:
+  # Exact stock classes: a subclass may compute something else.
+  if type(layer) is not cls:  # pylint: disable=unidiomatic-typecheck
+    return False
+  if getattr(layer, "data_format", "channels_last") != "channels_last":
+    return False
+  return tuple(layer.dilation_rate) == (1, 1)
+
+
+def _is_pointwise(node: Node) -> bool:
+  layer = node.layer
+  return (_plain(layer, keras.layers.Conv2D)
+          and tuple(layer.kernel_size) == (1, 1)
+          and tuple(layer.strides) == (1, 1)
+          and int(getattr(layer, "groups", 1)) == 1
+          and _activation_name(layer) in ("linear", "relu", "relu6"))
+
+
+def _is_depthwise(node: Node) -> bool:
+  layer = node.layer
+  if not _plain(layer, keras.layers.DepthwiseConv2D):
+    return False
+  strides = tuple(layer.strides)
+  kernel = tuple(layer.kernel_size)
+  if strides[0] != strides[1] or kernel[0] != kernel[1]:
+    return False
+  if int(layer.depth_multiplier) != 1 or layer.padding.upper() not in (
+      _PADDING_CODE):
+    return False
+  if _activation_name(layer) not in ("linear", "relu", "relu6"):
+    return False
+  h, w = node.in_shapes[0][1:3]
+  try:
+    window_padding(layer.padding.upper(), h, kernel[0], strides[0])
+    window_padding(layer.padding.upper(), w, kernel[1], strides[1])
+  except ValueError:
+    return False
+  return True
+
+
+def _emitted_id(node: Node) -> int:
+  return node.activation_output_id or node.output_id
+
+
+def _members(graph: ModelGraph, node: Node) -> List[int]:
+  """The node and the ReLU layer fused into it."""
+  out = [node.index]
+  if node.activation_output_id is not None:
+    out += graph.consumers[node.output_id]
+  return out
+
+
+def _sole_consumer(graph: ModelGraph, node: Node) -> Optional[Node]:
+  if node.is_model_output:
+    return None
+  if node.activation_output_id is not None:
+    if len(graph.consumers.get(node.output_id, [])) != 1:
+      return None
+  users = graph.consumers.get(_emitted_id(node), [])
+  return graph.nodes[users[0]] if len(users) == 1 else None
+
+
+def find_blocks(graph: ModelGraph, policy: Policy) -> Dict[int, Block]:
+  """The fusable blocks of ``graph``, keyed by their project node's index
+  (where the fused op is emitted). Empty unless ``policy`` is int8."""
+  if not policy.int8:
+    return {}
+  producer = {n.output_id: n for n in graph.nodes}
+  blocks = {}
+  used = set()  # node indices already in a block
+  for dw in graph.nodes:
+    if not _is_depthwise(dw):
+      continue
+    project = _sole_consumer(graph, dw)
+    if (project is None or not _is_pointwise(project)
+        or project.activation is not None
+        or _activation_name(project.layer) != "linear"):
+      continue
+    expand = producer.get(dw.input_ids[0])
+    if expand is not None and expand.fused_into is not None:
+      expand = graph.nodes[expand.fused_into]  # through its fused ReLU
+    if expand is not None and not (_is_pointwise(expand)
+                                   and _sole_consumer(graph, expand) is dw
+                                   and expand.index not in used):
+      expand = None  # (a project of an earlier block stays that block's)
+    parts = [n for n in (expand, dw, project) if n is not None]
+    if any(n.has_trained for n in parts):
+      continue
+    start = parts[0].input_ids[0]
+    if policy.training and graph.needs_grad[start]:
+      continue
+    members = [i for n in parts for i in _members(graph, n)]
+    used.update(members)
+    blocks[project.index] = Block(expand, dw, project, frozenset(members))
+  return blocks
+
+
+def _stage(em: Emitter, node: Node, channel_axis: int, in_scale: float,
+           kernel_short: str):
+  kernel = np.asarray(node.weights[kernel_short].numpy(), np.float32)
+  tflite_filter = np.transpose(kernel, _TO_TFLITE_4D)
+  bias = (np.asarray(node.weights["bias"].numpy(), np.float32)
+          if "bias" in node.weights else None)
+  lq = quant.layer_quantization(tflite_filter, channel_axis, in_scale, bias)
+  filt = em.writer.constant(
+      f"{node.name}/{kernel_short}", lq.filter_q,
+      quantization=Quantization.per_channel(lq.filter_scales, channel_axis))
+  bias_t = em.writer.constant(
+      f"{node.name}/bias:int32", lq.bias_q,
+      quantization=Quantization.per_channel(lq.bias_scales, 0))
+  return filt, bias_t
+
+
+def _f32(value: float) -> float:
+  return float(np.float32(value))
+
+
+def emit(block: Block, x: Tensor, em: Emitter, policy: Policy) -> Tensor:
+  """Emits the block on its input ``x`` (quantized first when float) and
+  returns its int8 output tensor."""
+  q = policy.quantization
+  q_in = (x.quantization if x.dtype == np.int8 and x.quantization is not None
+          else q[block.input_id])
+  x = em.as_int8(x, q_in)
+  dw_in_scale = q_in.scale[0]
+  options = {"expand_activation": 0, "expand_scale": 0.0,
+             "expand_zero_point": 0}
+  expand_filter = expand_bias = None
+  if block.expand is not None:
+    q_exp = q[_emitted_id(block.expand)]
+    expand_filter, expand_bias = _stage(em, block.expand, 0, q_in.scale[0],
+                                        "kernel")
+    options = {"expand_activation": _ACTIVATION_CODE[block.expand.activation],
+               "expand_scale": _f32(q_exp.scale[0]),
+               "expand_zero_point": int(q_exp.zero_point[0])}
+    dw_in_scale = q_exp.scale[0]
+  dw = block.depthwise
+  q_dw = q[_emitted_id(dw)]
+  dw_filter, dw_bias = _stage(em, dw, 3, dw_in_scale, "depthwise_kernel")
+  project = block.project
+  p_filter, p_bias = _stage(em, project, 0, q_dw.scale[0], "kernel")
+  y = em.writer.activation(project.name, project.out_shape, np.int8,
+                           q[project.output_id])
+  stride = int(dw.layer.strides[0])
+  options.update(
+      depthwise_activation=_ACTIVATION_CODE[dw.activation],
+      depthwise_scale=_f32(q_dw.scale[0]),
+      depthwise_zero_point=int(q_dw.zero_point[0]),
+      padding=_PADDING_CODE[dw.layer.padding.upper()],
+      stride_h=stride, stride_w=stride)
+  em.tl(OP, [x, expand_filter, expand_bias, dw_filter, dw_bias, p_filter,
+             p_bias], [y], **options)
+  return y

@@ -1,0 +1,11 @@
+#include "tflm_kernels/reference/conv.h"
+
+#include "tflm_kernels/codesize/entry_points.h"
+
+void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,
+             const float* filter, const float* bias, int32_t activation,
+             float* output, uint8_t* mask) {
+  tflite_tl::reference::Conv(
+      *g, input, filter, bias,
+      static_cast<tflite_tl::reference::Activation>(activation), output, mask);
+}

@@ -1,0 +1,242 @@
+// Int8 inverted-residual block streamed row by row: [1x1 expand conv] ->
+// kxk depthwise conv -> 1x1 project conv, without the expanded map in memory.
+//
+// The result is the one of three TFLite int8 kernels run one after the
+// other (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D with per-channel int8 filters,
+// zero points 0, and int32 biases), value for value: each stage accumulates
+//   acc = bias[c] + sum filter[c, ...] * (q_in - zero_point_in)
+// in int32 over the in-bounds taps (padding contributes nothing), then
+//   q = clamp(zero_point_out + MultiplyByQuantizedMultiplier(acc, m[c], s[c]),
+//             act_min, act_max)
+// with TFLite's double-rounding fixed-point multiply (gemmlowp's
+// SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT).
+//
+// Memory: the expanded map [H, W, E] never exists. Its rows are computed when
+// the depthwise window first needs them, into a ring of filter_h rows
+// (filter_h * W * E bytes); each output pixel's depthwise result (E bytes) is
+// projected at once. Without an expand conv the depthwise reads the input.
+#ifndef TFLM_KERNELS_REFERENCE_INVERTED_RESIDUAL_H_
+#define TFLM_KERNELS_REFERENCE_INVERTED_RESIDUAL_H_
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace tflite_tl {
+namespace reference {
+
+// gemmlowp's SaturatingRoundingDoublingHighMul: the high 32 bits of 2*a*b,
+// rounded to nearest (ties away from zero), saturated for INT32_MIN^2.
+inline int32_t RoundingDoublingHighMul(int32_t a, int32_t b) {
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  const int64_t product = static_cast<int64_t>(a) * static_cast<int64_t>(b);
+  const int64_t nudge = product >= 0 ? (int64_t{1} << 30)
+                                     : (int64_t{1} - (int64_t{1} << 30));
+  // C++ division truncates toward zero, as gemmlowp's does.
+  return static_cast<int32_t>((product + nudge) / (int64_t{1} << 31));
+}
+
+// gemmlowp's RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties
+// away from zero. exponent in [0, 31].
+inline int32_t RoundingShiftRight(int32_t x, int32_t exponent) {
+  const int32_t mask =
+      static_cast<int32_t>((int64_t{1} << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+// TFLite's MultiplyByQuantizedMultiplier (double rounding): x * m * 2^shift
+// with m a Q31 mantissa.
+inline int32_t ScaleByQuantizedMultiplier(int32_t x, int32_t multiplier,
+                                          int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  // A left shift of a negative number in wrapping 32-bit arithmetic.
+  const int32_t shifted = static_cast<int32_t>(
+      static_cast<uint32_t>(x) << static_cast<uint32_t>(left));
+  return RoundingShiftRight(RoundingDoublingHighMul(shifted, multiplier),
+                            right);
+}
+
+// TFLite's QuantizeMultiplier: real = multiplier * 2^(shift - 31) with a
+// Q31 mantissa in [2^30, 2^31), from frexp and round half away from zero;
+// multipliers below 2^-32 become 0. Prepare-time (double).
+inline void QuantizeScale(double real, int32_t* multiplier, int32_t* shift) {
+  if (real == 0.0) {
+    *multiplier = 0;
+    *shift = 0;
+    return;
+  }
+  int exponent = 0;
+  const double mantissa = frexp(real, &exponent);
+  int64_t fixed = static_cast<int64_t>(round(mantissa * 2147483648.0));
+  if (fixed == (int64_t{1} << 31)) {
+    fixed /= 2;
+    ++exponent;
+  }
+  if (exponent < -31) {
+    exponent = 0;
+    fixed = 0;
+  }
+  *multiplier = static_cast<int32_t>(fixed);
+  *shift = exponent;
+}
+
+// The per-channel multipliers of a conv stage: input_scale * filter_scale[c]
+// / output_scale in double, as TFLite's conv kernels compute them.
+inline void StageMultipliers(float input_scale, const float* filter_scales,
+                             float output_scale, int32_t channels,
+                             int32_t* multipliers, int32_t* shifts) {
+  for (int32_t c = 0; c < channels; ++c) {
+    const double real = static_cast<double>(input_scale) *
+                        static_cast<double>(filter_scales[c]) /
+                        static_cast<double>(output_scale);
+    QuantizeScale(real, &multipliers[c], &shifts[c]);
+  }
+}
+
+// TFLite's CalculateActivationRangeQuantized for an int8 output: activation
+// 0 none, 1 ReLU, 2 ReLU6; the real bounds quantized as zero_point +
+// round(value / scale) in float.
+inline void Int8ActivationRange(int32_t activation, float scale,
+                                int32_t zero_point, int32_t* act_min,
+                                int32_t* act_max) {
+  *act_min = -128;
+  *act_max = 127;
+  if (activation == 0) return;
+  if (zero_point > *act_min) *act_min = zero_point;
+  if (activation == 2) {
+    const float ratio = 6.0f / scale;
+    const int32_t six = zero_point + static_cast<int32_t>(roundf(ratio));
+    if (six < *act_max) *act_max = six;
+  }
+}
+
+// One int8 stage: its filter and bias, per-channel fixed-point multipliers,
+// the zero points around it and the activation clamp.
+struct Int8Stage {
+  const int8_t* filter;        // expand/project: [out, in]; depthwise: [kh, kw, E]
+  const int32_t* bias;         // [out] (null: zeros)
+  const int32_t* multiplier;   // [out]
+  const int32_t* shift;        // [out]
+  int32_t input_zero_point;
+  int32_t output_zero_point;
+  int32_t act_min;
+  int32_t act_max;
+};
+
+struct InvertedResidualShape {
+  int32_t batch;
+  int32_t in_h, in_w, in_c;
+  int32_t expanded_c;          // E: the expand's output channels (in_c without)
+  int32_t out_h, out_w, out_c;
+  int32_t filter_h, filter_w;  // the depthwise window
+  int32_t stride_h, stride_w;
+  int32_t pad_top, pad_left;
+  bool has_expand;
+};
+
+// Bytes of scratch InvertedResidual needs.
+inline size_t InvertedResidualScratchBytes(const InvertedResidualShape& s) {
+  const size_t ring = s.has_expand ? static_cast<size_t>(s.filter_h) *
+                                         static_cast<size_t>(s.in_w) *
+                                         static_cast<size_t>(s.expanded_c)
+                                   : 0;
+  return ring + static_cast<size_t>(s.expanded_c);
+}
+
+inline int8_t Requantize(const Int8Stage& stage, int32_t channel,
+                         int32_t acc) {
+  int32_t v = ScaleByQuantizedMultiplier(acc, stage.multiplier[channel],
+                                         stage.shift[channel]) +
+              stage.output_zero_point;
+  if (v < stage.act_min) v = stage.act_min;
+  if (v > stage.act_max) v = stage.act_max;
+  return static_cast<int8_t>(v);
+}
+
+// 1x1 convolution of one pixel: in[in_c] -> out[out_c].
+inline void PointwisePixel(const Int8Stage& stage, int32_t in_c,
+                           int32_t out_c, const int8_t* in, int8_t* out) {
+  for (int32_t o = 0; o < out_c; ++o) {
+    const int8_t* w = stage.filter + static_cast<size_t>(o) * in_c;
+    int32_t acc = stage.bias != nullptr ? stage.bias[o] : 0;
+    for (int32_t c = 0; c < in_c; ++c) {
+      acc += static_cast<int32_t>(w[c]) *
+             (static_cast<int32_t>(in[c]) - stage.input_zero_point);
+    }
+    out[o] = Requantize(stage, o, acc);
+  }
+}
+
+// input [N, H, W, in_c] -> output [N, Ho, Wo, out_c]; scratch holds
+// InvertedResidualScratchBytes(shape) bytes. `expand` is ignored without
+// an expand conv.
+inline void InvertedResidual(const InvertedResidualShape& s,
+                             const Int8Stage& expand,
+                             const Int8Stage& depthwise,
+                             const Int8Stage& project, const int8_t* input,
+                             int8_t* output, int8_t* scratch) {
+  const int32_t e_c = s.expanded_c;
+  const size_t row_bytes = static_cast<size_t>(s.in_w) * e_c;
+  int8_t* ring = scratch;
+  int8_t* pixel = scratch + (s.has_expand ? s.filter_h * row_bytes : 0);
+  for (int32_t n = 0; n < s.batch; ++n) {
+    const int8_t* in_n =
+        input + static_cast<size_t>(n) * s.in_h * s.in_w * s.in_c;
+    int8_t* out_n =
+        output + static_cast<size_t>(n) * s.out_h * s.out_w * s.out_c;
+    int32_t next_row = 0;  // the next expanded row to compute
+    for (int32_t oy = 0; oy < s.out_h; ++oy) {
+      const int32_t y0 = oy * s.stride_h - s.pad_top;
+      if (s.has_expand) {
+        int32_t last = y0 + s.filter_h - 1;
+        if (last > s.in_h - 1) last = s.in_h - 1;
+        for (; next_row <= last; ++next_row) {
+          // Rows above the window are never needed again.
+          int8_t* dst = ring + static_cast<size_t>(next_row % s.filter_h) *
+                                   row_bytes;
+          const int8_t* src =
+              in_n + static_cast<size_t>(next_row) * s.in_w * s.in_c;
+          for (int32_t x = 0; x < s.in_w; ++x) {
+            PointwisePixel(expand, s.in_c, e_c, src + x * s.in_c,
+                           dst + static_cast<size_t>(x) * e_c);
+          }
+        }
+      }
+      for (int32_t ox = 0; ox < s.out_w; ++ox) {
+        const int32_t x0 = ox * s.stride_w - s.pad_left;
+        for (int32_t c = 0; c < e_c; ++c) {
+          int32_t acc = depthwise.bias != nullptr ? depthwise.bias[c] : 0;
+          for (int32_t ky = 0; ky < s.filter_h; ++ky) {
+            const int32_t iy = y0 + ky;
+            if (iy < 0 || iy >= s.in_h) continue;
+            const int8_t* row =
+                s.has_expand
+                    ? ring + static_cast<size_t>(iy % s.filter_h) * row_bytes
+                    : in_n + static_cast<size_t>(iy) * row_bytes;
+            for (int32_t kx = 0; kx < s.filter_w; ++kx) {
+              const int32_t ix = x0 + kx;
+              if (ix < 0 || ix >= s.in_w) continue;
+              const int32_t w = depthwise.filter
+                  [(static_cast<size_t>(ky) * s.filter_w + kx) * e_c + c];
+              acc += w * (static_cast<int32_t>(
+                              row[static_cast<size_t>(ix) * e_c + c]) -
+                          depthwise.input_zero_point);
+            }
+          }
+          pixel[c] = Requantize(depthwise, c, acc);
+        }
+        PointwisePixel(project, e_c, s.out_c, pixel,
+                       out_n + (static_cast<size_t>(oy) * s.out_w + ox) *
+                                   s.out_c);
+      }
+    }
+  }
+}
+
+}  // namespace reference
+}  // namespace tflite_tl
+
+#endif  // TFLM_KERNELS_REFERENCE_INVERTED_RESIDUAL_H_

@@ -1,0 +1,220 @@
+// TL_CONV: TFLite Micro adapter of reference/conv.h, the float forward
+// convolution (grouped too) of a training graph, optionally of a
+// weight-standardised filter (reference/weight_standardize.h).
+//
+// in:  input f32 [N, H, W, Ci],
+//      filter f32 OHWI [Co, kh, kw, Ci/groups] (constant or variable; with
+//      "standardize" the raw filter of a weight-standardised conv),
+//      [bias] f32 [Co] (optional, index 2, -1 or omitted when absent)
+// out: output f32 [N, Ho, Wo, Co] (the output size must be the
+//      convolution's),
+//      [mask] uint8 [ceil(size / 8)] (optional): the 1-bit mask of the fused
+//      activation's linear range on output, as TL_RELU_MASK writes it,
+//      [filter_hat] f32, filter's shape (the last output, present iff
+//      "standardize"): the standardised filter the convolution reads, kept
+//      for the backward pass (as TL_WEIGHT_STANDARDIZE writes it)
+// options: "activation" (0 none, 1 ReLU, 2 ReLU6), "epsilon" (>= 0, of the
+//          standardisation), "padding" (0 VALID, 1 SAME), "standardize"
+//          (bool), "stride_h", "stride_w"
+// Keeps only its OpData (no per-channel buffers).
+#include "tensorflow/lite/micro/kernels/kernel_util.h"
+#include "tensorflow/lite/micro/micro_context.h"
+#include "tflm_kernels/reference/activation_mask.h"
+#include "tflm_kernels/reference/conv.h"
+#include "tflm_kernels/reference/weight_standardize.h"
+#include "tflm_kernels/tflm/op_utils.h"
+#include "tflm_kernels/tflm/training_ops.h"
+
+namespace tflite_tl {
+namespace tflm {
+namespace {
+
+constexpr const char* kOp = "TL_CONV";
+constexpr int kInputTensor = 0;
+constexpr int kFilterTensor = 1;
+constexpr int kBiasTensor = 2;
+constexpr int kOutputTensor = 0;
+constexpr size_t kActivationIndex = 0;   // "activation"
+constexpr size_t kEpsilonIndex = 1;      // "epsilon"
+constexpr size_t kPaddingIndex = 2;      // "padding"
+constexpr size_t kStandardizeIndex = 3;  // "standardize"
+constexpr size_t kStrideHIndex = 4;      // "stride_h"
+constexpr size_t kStrideWIndex = 5;      // "stride_w"
+constexpr size_t kNumOptions = 6;
+
+struct OpData {
+  ConvOptions options;
+  reference::Activation activation;
+  float epsilon;
+  bool standardize;
+  bool options_ok;
+  int32_t mask_output;  // output index of the mask, or -1
+  reference::ConvGeometry geometry;
+};
+
+void* Init(TfLiteContext* context, const char* buffer, size_t length) {
+  auto* data = static_cast<OpData*>(
+      context->AllocatePersistentBuffer(context, sizeof(OpData)));
+  if (data == nullptr) return nullptr;
+  data->options_ok = OptionCount(buffer, length) == kNumOptions;
+  if (!data->options_ok) return data;
+  const int32_t activation = OptionAsInt32(buffer, length, kActivationIndex);
+  const int32_t padding = OptionAsInt32(buffer, length, kPaddingIndex);
+  data->activation = static_cast<reference::Activation>(activation);
+  data->epsilon = OptionAsFloat(buffer, length, kEpsilonIndex);
+  data->standardize = OptionAsBool(buffer, length, kStandardizeIndex);
+  data->options.padding =
+      padding == 1 ? reference::Padding::kSame : reference::Padding::kValid;
+  data->options.stride_h = OptionAsInt32(buffer, length, kStrideHIndex);
+  data->options.stride_w = OptionAsInt32(buffer, length, kStrideWIndex);
+  data->options_ok = activation >= 0 && activation <= 2 &&
+                     data->epsilon >= 0.0f && (padding == 0 || padding == 1) &&
+                     data->options.stride_h > 0 && data->options.stride_w > 0;
+  return data;
+}
+
+bool SameShape(const TfLiteTensor* a, const TfLiteTensor* b) {
+  if (a->dims->size != b->dims->size) return false;
+  for (int i = 0; i < a->dims->size; ++i) {
+    if (a->dims->data[i] != b->dims->data[i]) return false;
+  }
+  return true;
+}
+
+TfLiteStatus Validate(TfLiteContext* context, OpData* data,
+                      const TfLiteTensor* input, const TfLiteTensor* filter,
+                      const TfLiteTensor* bias, const TfLiteTensor* output,
+                      const TfLiteTensor* mask,
+                      const TfLiteTensor* filter_hat) {
+  TL_TFLM_ENSURE(data->options_ok, "%s: options must be activation (0 none, "
+                 "1 relu, 2 relu6), epsilon (>= 0), padding (0/1), "
+                 "standardize, stride_h, stride_w (positive)", kOp);
+  TL_TFLM_ENSURE(input != nullptr && input->type == kTfLiteFloat32 &&
+                     HasRank(input, 4),
+                 "%s: input must be float32 NHWC", kOp);
+  TL_TFLM_ENSURE(filter != nullptr && filter->type == kTfLiteFloat32 &&
+                     HasRank(filter, 4),
+                 "%s: filter must be float32 OHWI [Co, kh, kw, Ci / groups]",
+                 kOp);
+  const int* x = input->dims->data;
+  const int* f = filter->dims->data;
+  const int32_t groups = f[3] > 0 ? x[3] / f[3] : 0;
+  TL_TFLM_ENSURE(f[0] > 0 && groups > 0 && x[3] % f[3] == 0 &&
+                     f[0] % groups == 0,
+                 "%s: filter is [%d, %d, %d, %d]; its input channels must "
+                 "divide the input's %d into groups that also divide its "
+                 "output channels", kOp, f[0], f[1], f[2], f[3], x[3]);
+  TL_TFLM_ENSURE(output != nullptr && output->type == kTfLiteFloat32 &&
+                     HasRank(output, 4),
+                 "%s: output must be float32 NHWC", kOp);
+  if (bias != nullptr) {
+    TL_TFLM_ENSURE(bias->type == kTfLiteFloat32 && HasRank(bias, 1) &&
+                       bias->dims->data[0] == f[0],
+                   "%s: bias must be float32 [%d]", kOp, f[0]);
+  }
+  const int32_t out_h = reference::ConvOutputSize(
+      data->options.padding, x[1], f[1], data->options.stride_h);
+  const int32_t out_w = reference::ConvOutputSize(
+      data->options.padding, x[2], f[2], data->options.stride_w);
+  const int* o = output->dims->data;
+  TL_TFLM_ENSURE(o[0] == x[0] && o[1] == out_h && o[2] == out_w && o[3] == f[0],
+                 "%s: output is %dx%dx%dx%d but the convolution output is "
+                 "%dx%dx%dx%d", kOp, o[0], o[1], o[2], o[3], x[0],
+                 static_cast<int>(out_h), static_cast<int>(out_w), f[0]);
+  TF_LITE_ENSURE_OK(context,
+                    PrepareConvGeometry(kOp, data->options, x[0], x[1], x[2],
+                                        x[3], f[0], f[1], f[2], output,
+                                        &data->geometry, groups));
+  if (mask != nullptr) {
+    TL_TFLM_ENSURE(data->activation != reference::Activation::kNone,
+                   "%s: a mask output needs a ReLU or ReLU6 activation", kOp);
+    TF_LITE_ENSURE_OK(context,
+                      CheckMask(kOp, mask, ElementCount(output->dims)));
+  }
+  if (data->standardize) {
+    TL_TFLM_ENSURE(filter_hat != nullptr &&
+                       filter_hat->type == kTfLiteFloat32 &&
+                       SameShape(filter_hat, filter),
+                   "%s: with standardize, the last output (filter_hat) must "
+                   "be float32 with the filter's shape", kOp);
+  }
+  return kTfLiteOk;
+}
+
+TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
+  auto* data = static_cast<OpData*>(node->user_data);
+  TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
+  const int hat = data->standardize ? 1 : 0;
+  TL_TFLM_ENSURE((node->inputs->size == 2 || node->inputs->size == 3) &&
+                     (node->outputs->size == 1 + hat ||
+                      node->outputs->size == 2 + hat),
+                 "%s: expects 2 or 3 inputs (input, filter[, bias]) and %d or "
+                 "%d outputs (output[, mask]%s), got %d and %d", kOp, 1 + hat,
+                 2 + hat, hat ? ", filter_hat" : "", node->inputs->size,
+                 node->outputs->size);
+  data->mask_output = node->outputs->size == 2 + hat ? 1 : -1;
+  tflite::MicroContext* mc = tflite::GetMicroContext(context);
+  TfLiteTensor* input = mc->AllocateTempInputTensor(node, kInputTensor);
+  TfLiteTensor* filter = mc->AllocateTempInputTensor(node, kFilterTensor);
+  TfLiteTensor* bias = node->inputs->size == 3
+                           ? mc->AllocateTempInputTensor(node, kBiasTensor)
+                           : nullptr;
+  TfLiteTensor* output = mc->AllocateTempOutputTensor(node, kOutputTensor);
+  TfLiteTensor* mask =
+      data->mask_output >= 0
+          ? mc->AllocateTempOutputTensor(node, data->mask_output)
+          : nullptr;
+  TfLiteTensor* filter_hat =
+      hat ? mc->AllocateTempOutputTensor(node, node->outputs->size - 1)
+          : nullptr;
+  const TfLiteStatus status = Validate(context, data, input, filter, bias,
+                                       output, mask, filter_hat);
+  for (TfLiteTensor* t : {input, filter, bias, output, mask, filter_hat}) {
+    if (t != nullptr) mc->DeallocateTempTfLiteTensor(t);
+  }
+  return status;
+}
+
+TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
+  const auto* data = static_cast<const OpData*>(node->user_data);
+  const reference::ConvGeometry& g = data->geometry;
+  const float* bias =
+      node->inputs->size == 3
+          ? tflite::micro::GetOptionalTensorData<float>(
+                tflite::micro::GetEvalInput(context, node, kBiasTensor))
+          : nullptr;
+  uint8_t* mask =
+      data->mask_output >= 0
+          ? tflite::micro::GetTensorData<uint8_t>(tflite::micro::GetEvalOutput(
+                context, node, data->mask_output))
+          : nullptr;
+  const float* filter = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalInput(context, node, kFilterTensor));
+  if (data->standardize) {
+    float* filter_hat =
+        tflite::micro::GetTensorData<float>(tflite::micro::GetEvalOutput(
+            context, node, node->outputs->size - 1));
+    reference::WeightStandardize(
+        filter, g.out_c, g.filter_h * g.filter_w * (g.in_c / g.groups),
+        data->epsilon, filter_hat);
+    filter = filter_hat;
+  }
+  reference::Conv(g,
+                  tflite::micro::GetTensorData<float>(
+                      tflite::micro::GetEvalInput(context, node, kInputTensor)),
+                  filter, bias, data->activation,
+                  tflite::micro::GetTensorData<float>(
+                      tflite::micro::GetEvalOutput(context, node, kOutputTensor)),
+                  mask);
+  return kTfLiteOk;
+}
+
+}  // namespace
+
+TFLMRegistration* Register_TL_CONV() {
+  static TFLMRegistration r = tflite::micro::RegisterOp(Init, Prepare, Eval);
+  return &r;
+}
+
+}  // namespace tflm
+}  // namespace tflite_tl
