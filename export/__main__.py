@@ -98,6 +98,11 @@ flags.DEFINE_integer("max_samples", None, "Labelled samples the board "
                      "keeps for training (default: as many as the RAM left "
                      "after the arena holds, the margin kept free, up to "
                      f"{pipeline.MAX_AUTO_SAMPLES}).")
+flags.DEFINE_enum("sample_storage", _D.sample_storage,
+                  ["auto", "ram", "flash"], "Where the board keeps its "
+                  "labelled samples: ram, flash (the storage region's sample "
+                  "area; RAM holds one batch) or auto (RAM when the whole "
+                  "sample buffer fits, else flash on a board with storage).")
 flags.DEFINE_float("sram_margin", _D.sram_margin, "Fraction of RAM kept free "
                    "for stack and framework.")
 flags.DEFINE_integer("flash_reserve", _D.flash_reserve, "Flash bytes kept for "
@@ -142,7 +147,7 @@ HELP_GROUPS = (
                                      "selection_criterion")),
     ("Data", ("dataset", "samples_per_class", "calibration_images")),
     ("Device", ("device", "devices_file", "batch", "max_samples",
-                "sram_margin", "flash_reserve", "arena_in_external_ram")),
+                "sample_storage", "sram_margin", "flash_reserve", "arena_in_external_ram")),
     ("Output", ("out", "name", "arduino_tflm_library", "verbose")),
     ("Verification", ("verify_steps", "verify_images", "parity_tolerance",
                       "device_epochs", "instruction_counts")),
@@ -208,7 +213,8 @@ def config_from_flags() -> pipeline.ExportConfig:
       parity_tolerance=FLAGS.parity_tolerance, max_samples=FLAGS.max_samples,
       device_epochs=FLAGS.device_epochs, sram_margin=FLAGS.sram_margin,
       flash_reserve=FLAGS.flash_reserve,
-      arena_in_external_ram=FLAGS.arena_in_external_ram, name=FLAGS.name,
+      arena_in_external_ram=FLAGS.arena_in_external_ram,
+      sample_storage=FLAGS.sample_storage, name=FLAGS.name,
       arduino_tflm_library=FLAGS.arduino_tflm_library, seed=FLAGS.seed,
       kernels=FLAGS.kernels, precision=FLAGS.precision, qas=FLAGS.qas,
       memory_budget=FLAGS.memory_budget, compute_budget=FLAGS.compute_budget,

@@ -66,6 +66,10 @@ EXPORT_CASES = [
      "digits, '_')."),
     ({"method": "magic"}, "Unknown method 'magic'. Supported methods: "),
     ({"dataset": "imagenet"}, "Unknown dataset 'imagenet'. Supported: "),
+    ({"sample_storage": "disk"}, "--sample_storage='disk' is not one of "
+     "auto, ram, flash."),
+    ({"sample_storage": "flash", "device": "pico"}, "--sample_storage=flash: "
+     "pico (Raspberry Pi Pico) has no storage backend for samples"),
 ]
 
 

@@ -1,5 +1,7 @@
 """The exported Arduino library and ESP-IDF component compile against TFLM
-from $TFLM_ROOT with -Wall -Wextra -Werror, for the host and Cortex-M4F."""
+from $TFLM_ROOT with -Wall -Wextra -Werror, for the host and Cortex-M4F, with
+the samples in RAM and in flash (TLTL_SAMPLES_IN_FLASH)."""
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -16,13 +18,15 @@ from tflite_tl.tflm import tflm_library
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _PORTABLE = ("tl_trainer.cc", "tl_app.cc", "tl_persist.c", "tl_model_config.cc",
              "tl_train_model_data.cc", "tl_storage_esp_partition.c",
-             "tl_storage_mbed_flash.cpp")
+             "tl_storage_mbed_flash.cpp", "tl_samples.c")
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
+@pytest.fixture(scope="module", params=["ram", "flash"])
+def export_dir(tmp_path_factory, request):
   out = tmp_path_factory.mktemp("export")
-  atomic.write_tree(str(out), package.package_files(fx.package_spec("esp32")))
+  spec = dataclasses.replace(fx.package_spec("esp32"),
+                             sample_storage=request.param)
+  atomic.write_tree(str(out), package.package_files(spec))
   return out
 
 

@@ -133,3 +133,28 @@ def test_firmware_runs_in_qemu_with_instruction_counts(firmware_objects,
   assert counts["per_train_step"] > counts["per_prediction"] > 0
   again = cortex_m.run_session(elf, instruction_counts.session(spec, samples, 1, 2))
   assert again.instructions == run.instructions  # deterministic
+
+
+@pytest.mark.slow  # Cortex-M4F compile of the whole library
+def test_samples_in_flash_link_and_train_in_qemu(tflm_root, tmp_path):
+  """The 1,100 samples that overflow the Nano's SRAM above, kept in flash:
+  the fit check and the linker accept them (RAM holds one batch, the sample
+  area sits after the parameter slots), and the App trains on batches read
+  from that flash in QEMU."""
+  del tflm_root
+  base = ff.tiny_case("tl", "float", resolution=RESOLUTION).spec
+  spec = dataclasses.replace(base, max_samples=1100, sample_storage="flash")
+  result = _fit(spec)
+  assert result.fits
+  src = ff.library_dir(spec, tmp_path / "export")
+  elf = cortex_m.build_firmware(src, spec.device, spec.storage_region_bytes,
+                                tmp_path / "nano33ble.elf")
+  samples = 2 * spec.batch_size
+  run = cortex_m.run_session(elf, instruction_counts.session(spec, samples, 1,
+                                                             2))
+  assert run.lines[0] == "ready"
+  assert f"ok samples={samples}" in run.lines
+  assert any(line.startswith("epoch 1 loss") for line in run.lines)
+  assert "saved seq=1" in run.lines and "restored seq=1" in run.lines
+  counts = cortex_m.instruction_counts(run, {0: samples // spec.batch_size})
+  print("flash mode:", counts)

@@ -1,7 +1,9 @@
 """The exported serial App, built for the host against TFLM from $TFLM_ROOT
 with an arena of exactly kArenaBytes, driven through its protocol: predict
 held-out images, add labelled samples, train, predict again, save, train on,
-restore, restart. Both kernel flavors of `tiny` (16 px, TinyTL-L+B)."""
+restore, restart. Both kernel flavors of `tiny` (16 px, TinyTL-L+B); the
+samples in RAM, and in the storage file's sample area (flash mode: the file
+acts as NOR flash, erase before write, 4-byte program units)."""
 import numpy as np
 import pytest
 
@@ -34,6 +36,8 @@ def data():
 def _session_checks(spec, exe, storage, data):
   x_train, y_train, x_held, y_held = data
   with host_app.AppSession(exe, storage) as app:
+    where = "in flash" if spec.samples_in_flash else "in RAM"
+    assert where in app.summary()[1]
     before = host_app.accuracy(app, x_held, y_held)
     for image, label in zip(x_train, y_train):
       n = app.add_sample(image, label)
@@ -48,26 +52,32 @@ def _session_checks(spec, exe, storage, data):
     restored = [app.predict(x) for x in x_held[:8]]
   with host_app.AppSession(exe, storage) as app:  # a reset of the board
     assert f"restored seq={seq}" in app.banner
+    if spec.samples_in_flash:  # the samples survive it too
+      assert f"samples in flash: {len(x_train)}" in app.banner
     rebooted = [app.predict(x) for x in x_held[:8]]
   return before, after, losses, probe, moved, restored, rebooted
 
 
 # CI runs the kernel flavor (the export's choice with TFLM_ROOT); the
 # builtin flavor's App is the same code with other ops (-m slow).
-@pytest.mark.parametrize("kernels,precision", [
-    pytest.param("builtin", "float", marks=pytest.mark.slow), ("tl", "float"),
-    pytest.param("tl", "int8", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kernels,precision,samples", [
+    pytest.param("builtin", "float", "ram", marks=pytest.mark.slow),
+    ("tl", "float", "ram"), ("tl", "float", "flash"),
+    pytest.param("tl", "int8", "ram", marks=pytest.mark.slow),
+    pytest.param("tl", "int8", "flash", marks=pytest.mark.slow)])
 def test_app_trains_saves_and_restores(tflm_root, tmp_path, data, kernels,
-                                       precision):
+                                       precision, samples):
   del tflm_root
   spec = ff.tiny_case(kernels, precision, resolution=RESOLUTION,
-                      max_samples=ff.NUM_CLASSES * SAMPLES_PER_CLASS).spec
+                      max_samples=ff.NUM_CLASSES * SAMPLES_PER_CLASS,
+                      sample_storage=samples).spec
   src = ff.library_dir(spec, tmp_path / "export")
   exe = host_app.build_host_app(src, tmp_path / "tl_host_app")
   storage = tmp_path / "flash.bin"
   before, after, losses, probe, moved, restored, rebooted = _session_checks(
       spec, exe, storage, data)
-  print(f"{kernels}/{precision}: held-out accuracy {before:.3f} -> "
+  print(f"{kernels}/{precision}, samples in {samples}: held-out accuracy "
+        f"{before:.3f} -> "
         f"{after:.3f}, loss {losses[0]:.4f} -> {losses[-1]:.4f}, arena "
         f"{spec.arena_bytes} B")
   assert losses[-1] < losses[0]

@@ -95,10 +95,15 @@ def _host_choice(tables, sums, samples):
   return out
 
 
+# With the samples in flash, 'F' reads each from the flash store (slow: the
+# host App's flash mode is CI's in test_firmware_host_app.py).
+@pytest.mark.parametrize("samples", [
+    "ram", pytest.param("flash", marks=pytest.mark.slow)])
 def test_the_board_reselects_like_the_host_and_trains(tflm_root, tmp_path,
-                                                      case):
+                                                      case, samples):
   del tflm_root
   spec, model, selection, axes, fisher, images, labels = case
+  spec = dataclasses.replace(spec, sample_storage=samples)
   tables = spec.reselect
   src = instruction_counts.library_dir(spec, tmp_path / "export")
   exe = host_app.build_host_app(src, tmp_path / "tl_host_app")

@@ -40,3 +40,12 @@ def test_measured_inference_consumers_of_the_tiny_backbone():
   budget = training_budget.memory_budget_for_device(
       devices.get_device("nano33ble"), consumers)
   assert budget.budget_bytes > 0
+
+
+def test_samples_in_flash_leave_one_batch_in_ram():
+  consumers = {"arena": 100_000, "sample buffer": 16 * (9216 + 1)}
+  moved = training_budget.with_samples_in_flash(consumers, 9216, 2, 16)
+  assert "sample buffer" not in moved and moved["arena"] == 100_000
+  # Two 96 px images and a 2-byte index per record (17) plus the store.
+  assert moved["sample buffer (one batch; samples in flash)"] == (
+      2 * 9216 + 2 * 17 + 48)

@@ -15,6 +15,7 @@ import dataclasses
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 from tflite_tl.devices import Device
+from tflite_tl.firmware import sample_store
 
 DEFAULT_SRAM_MARGIN = 0.10
 DEFAULT_FLASH_RESERVE = 256 * 1024
@@ -36,6 +37,9 @@ FIRMWARE_GLOBALS_ALLOWANCE = {
     "other": 6 * 1024,
 }
 FIRMWARE_GLOBALS = "firmware globals"
+# The RAM consumer of the App's samples when they live in RAM
+# (package.sample_buffer_consumer).
+SAMPLE_BUFFER = "sample buffer"
 
 
 class DoesNotFitError(RuntimeError):
@@ -174,6 +178,16 @@ def _suggestions(device: Device, result: FitResult,
     if lighter:
       tips.append("choose a lighter --method (" + ", ".join(lighter) +
                   "; bias-only updates need no stored input activations)")
+    samples = dict(result.ram_consumers).get(SAMPLE_BUFFER, 0)
+    # Named when dropping the buffer would fit, or it is a quarter of it.
+    if samples and (samples >= result.ram_needed - result.ram_available
+                    or 4 * samples >= result.ram_needed):
+      tip = (f"lower --max_samples (the sample buffer keeps every collected "
+             f"image in RAM: {samples} B)")
+      if sample_store.board_has_storage(device):
+        tip += (" or keep the samples in flash with --sample_storage=flash "
+                "(RAM then holds one batch)")
+      tips.append(tip)
     if device.has_external_ram and result.ram_kind == "SRAM":
       tips.append(f"place the arena in {device.external_ram_kind} with "
                   "--arena_in_external_ram")

@@ -147,7 +147,7 @@ def measure(spec: package.BuildSpec, work: pathlib.Path,
   work = pathlib.Path(work)
   src = library_dir(spec, work / "export")
   objects = cortex_m.compile_firmware(src, work / "obj")
-  elf = cortex_m.link_firmware(objects, spec.device, spec.storage_flash_bytes,
+  elf = cortex_m.link_firmware(objects, spec.device, spec.storage_region_bytes,
                                work / f"{spec.device.name}.elf")
   steps = train_steps(spec, steps)
   samples = steps * spec.batch_size

@@ -18,6 +18,7 @@ from tflite_tl.firmware import kernel_sources
 from tflite_tl.firmware import op_resolver
 from tflite_tl.firmware import persistence
 from tflite_tl.firmware import reselect_tables
+from tflite_tl.firmware import sample_store
 from tflite_tl.firmware import tensor_variables as tensor_vars
 from tflite_tl.flatbuffer.reader import ModelInfo
 from tflite_tl.flatbuffer.reader import VariableInfo
@@ -26,8 +27,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES_DIR = os.path.join(_HERE, "templates")
 LIBRARY_SOURCES = ("tl_persist.h", "tl_persist.c", "tl_trainer.h",
                    "tl_trainer.cc", "tl_storage.h", "tl_storage_esp_partition.c",
-                   "tl_storage_mbed_flash.cpp", "tl_reselect.h",
-                   "tl_reselect.cc")
+                   "tl_storage_mbed_flash.cpp", "tl_samples.h",
+                   "tl_samples.c", "tl_reselect.h", "tl_reselect.cc")
 APP_SOURCES = ("tl_app.h", "tl_app.cc")
 PARTITION_LABEL = "tltl_params"
 # Beyond the measured arenas: the shared allocator, the variable table and
@@ -61,6 +62,9 @@ class BuildSpec:
   train_epochs: int = 10
   arena_in_external_ram: bool = False
   arduino_tflm_library: str = "Chirale_TensorFlowLite"
+  # Where the App keeps its samples: "ram" (a ring of max_samples images) or
+  # "flash" (the storage region's sample area; RAM holds one batch).
+  sample_storage: str = "ram"
   # On-device re-selection (fisher.tflite and its tables), or None and why.
   reselect: Optional[reselect_tables.ReselectTables] = None
   reselect_unavailable: str = "not a TinyTrain export"
@@ -148,8 +152,35 @@ class BuildSpec:
     return 2 * _align(self.storage_slot_bytes, _SECTOR)
 
   @property
+  def samples_in_flash(self) -> bool:
+    return self.sample_storage == "flash"
+
+  @property
+  def sample_area(self) -> Optional[sample_store.SampleArea]:
+    """The flash ring of sample records (None: samples in RAM)."""
+    if not self.samples_in_flash:
+      return None
+    return sample_store.sample_area(self.image_elements, self.max_samples)
+
+  @property
+  def sample_area_bytes(self) -> int:
+    area = self.sample_area
+    return 0 if area is None else area.bytes
+
+  @property
   def sample_buffer_bytes(self) -> int:
-    return self.max_samples * (self.image_elements + 1)
+    """RAM of the samples: all of them (uint8 pixels and a label each), or
+    in flash mode one batch of images and the records' index."""
+    area = self.sample_area
+    if area is None:
+      return self.max_samples * (self.image_elements + 1)
+    return self.batch_size * self.image_elements + area.ram_index_bytes
+
+  @property
+  def storage_region_bytes(self) -> int:
+    """Flash the storage backend takes: the parameter slots, then the sample
+    area (flash mode)."""
+    return self.storage_flash_bytes + self.sample_area_bytes
 
   @property
   def schema_id(self) -> int:
@@ -186,8 +217,8 @@ def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
   ram = {
       "arena (train + predict, shared head)": spec.arena_bytes,
       "variable scratch": spec.scratch_bytes,
-      "sample buffer": spec.sample_buffer_bytes,
   }
+  ram[sample_buffer_consumer(spec)] = spec.sample_buffer_bytes
   if spec.reselect is not None:
     if spec.reselect_arena_bytes > board_arena_bytes(spec.arena):
       ram = {("arena (fisher.tflite for re-selection; train + predict "
@@ -202,11 +233,24 @@ def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
       "predict.tflite": len(spec.predict_tflite),
       "parameter slots (2)": spec.storage_flash_bytes,
   }
+  if spec.samples_in_flash:
+    flash[f"sample area ({spec.sample_area.slots} records)"] = (
+        spec.sample_area_bytes)
   if spec.embeds_infer_model:
     flash["infer.tflite (int8)"] = len(spec.infer_int8_tflite)
   if spec.reselect is not None:
     flash["fisher.tflite (re-selection)"] = len(spec.reselect.fisher_tflite)
   return ram, flash
+
+
+SAMPLE_BUFFER = fit_lib.SAMPLE_BUFFER
+
+
+def sample_buffer_consumer(spec: BuildSpec) -> str:
+  """The fit check's name of the samples' RAM."""
+  if spec.samples_in_flash:
+    return f"{SAMPLE_BUFFER} (one batch; samples in flash)"
+  return SAMPLE_BUFFER
 
 
 def _align(n: int, a: int) -> int:
@@ -274,6 +318,9 @@ def model_config_header(spec: BuildSpec) -> str:
       "",
       "// 1: the sketch allocates the arena in PSRAM/SDRAM.",
       f"#define TLTL_ARENA_IN_EXTERNAL_RAM {int(spec.arena_in_external_ram)}",
+      "// 1: samples live in the storage region's sample area (tl_samples.h)",
+      "// and RAM holds one batch; 0: a RAM ring of kMaxSamples images.",
+      f"#define TLTL_SAMPLES_IN_FLASH {int(spec.samples_in_flash)}",
       "",
       "namespace tltl {",
       "",
@@ -310,6 +357,11 @@ def model_config_header(spec: BuildSpec) -> str:
       f"constexpr uint32_t kScratchBytes = {spec.scratch_bytes};",
       f"constexpr uint32_t kStorageSlotBytes = {spec.storage_slot_bytes};",
       f"constexpr uint32_t kSchemaId = 0x{spec.schema_id:08x}u;",
+      "// Sample area after the two slots (0: samples in RAM), and the most",
+      "// records it holds (modelled with 4 KB erase units).",
+      f"constexpr uint32_t kSampleAreaBytes = {spec.sample_area_bytes};",
+      f"constexpr uint32_t kSampleSlots = "
+      f"{spec.sample_area.slots if spec.samples_in_flash else 0};",
       "",
       "// int8 inference model (infer.tflite): real = scale * (q - zero_point).",
       f"constexpr float kInferInputScale = {in_q.scale!r}f;" if in_q.scale
@@ -405,6 +457,7 @@ def _umbrella_header(spec: BuildSpec) -> str:
       '#include "tl_model_config.h"',
       '#include "tl_persist.h"',
       '#include "tl_predict_model_data.h"',
+      '#include "tl_samples.h"',
       '#include "tl_reselect.h"',
       '#include "tl_reselect_config.h"',
       '#include "tl_storage.h"',
@@ -497,7 +550,7 @@ def arduino_library(spec: BuildSpec) -> Dict[str, str]:
 
 
 def _partition_table(spec: BuildSpec) -> str:
-  params = _align(spec.storage_flash_bytes, _SECTOR)
+  params = _align(spec.storage_region_bytes, _SECTOR)
   app_offset = 0x10000
   app_size = (spec.device.flash_bytes - app_offset - params) // 0x10000 * 0x10000
   return "\n".join([

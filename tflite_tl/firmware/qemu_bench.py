@@ -55,7 +55,8 @@ def tiny_export(kernels: str = "tl", precision: str = "float",
                 resolution: int = 16, batch: int = 2,
                 method: str = "tinytl_lb", device: str = "nano33ble",
                 max_samples: int = 16, learning_rate: float = 0.05,
-                arena: Optional[int] = None) -> TinyExport:
+                arena: Optional[int] = None,
+                sample_storage: str = "ram") -> TinyExport:
   """``tiny`` (a new NUM_CLASSES head) packaged as the export packages it;
   the arenas measured in TFLM unless ``arena`` is given."""
   backbone = tl.load_pretrained("tiny", resolution=resolution)
@@ -80,7 +81,8 @@ def tiny_export(kernels: str = "tl", precision: str = "float",
       infer_int8_info=flatbuffer.model_info(int8),
       train_images_input=images_idx, train_labels_input=labels_idx,
       batch_size=batch, image_shape=(resolution, resolution, 1),
-      class_names=CLASS_NAMES, arena=arena, max_samples=max_samples)
+      class_names=CLASS_NAMES, arena=arena, max_samples=max_samples,
+      sample_storage=sample_storage)
   package.check_variables(spec)
   return TinyExport(spec, model, lowered)
 
@@ -95,7 +97,7 @@ def measure(spec: package.BuildSpec, work: pathlib.Path,
   result = fit_lib.check_fit(spec.device, ram_consumers=ram,
                              flash_consumers=flash)
   margin = cortex_m.fit_margin(spec.device, result, run.sizes,
-                               spec.storage_flash_bytes, run.ram)
+                               spec.storage_region_bytes, run.ram)
   return {"kernels": spec.kernels, "images_int8": spec.images_int8,
           "device": spec.device.name, "batch": spec.batch_size,
           "image_shape": list(spec.image_shape), "arena_bytes":

@@ -71,6 +71,7 @@ def report_markdown(r: Mapping[str, Any]) -> str:
       "",
   ]
   lines += globals_text(r)
+  lines += samples_text(r)
   lines += [
       "### RAM consumers",
       "",
@@ -244,6 +245,26 @@ def globals_text(r: Mapping[str, Any]) -> List[str]:
   return [text, ""]
 
 
+def samples_text(r: Mapping[str, Any]) -> List[str]:
+  """Where the board keeps its labelled samples, why, and the bytes."""
+  s = r.get("sample_storage")
+  if not s:
+    return []
+  if s["storage"] == "flash":
+    text = (f"Samples: **in flash** ({s['why']}). The sample area holds "
+            f"{s['records']} records of {s['record_bytes']} B "
+            f"({s['flash_bytes']} B of flash, {s['erase_unit']} B erase "
+            f"units; wrapping erases {s['records_erased_per_wrap']} oldest "
+            f"record(s) at a time, so each unit is erased once per "
+            f"{s['records']} samples collected); RAM holds one batch and the "
+            f"records' index, {s['ram_bytes']} B instead of "
+            f"{s['ram_bytes_if_in_ram']} B.")
+  else:
+    text = (f"Samples: **in RAM** ({s['why']}): {s['samples']} images, "
+            f"{s['ram_bytes']} B.")
+  return [text, ""]
+
+
 def instruction_counts_section(r: Mapping[str, Any]) -> List[str]:
   """## Instruction counts: the firmware in QEMU, or how to measure them."""
   ic = r.get("instruction_counts")
@@ -320,8 +341,12 @@ def accuracy_section(r: Mapping[str, Any]) -> List[str]:
   lines.append("")
   if device:
     losses = ", ".join(f"{v:.3f}" for v in device["epoch_losses"])
-    sized = (", as many as the RAM left after the arena holds"
-             if r["config"].get("max_samples") is None else "")
+    in_flash = (r.get("sample_storage") or {}).get("storage") == "flash"
+    sized = ""
+    if r["config"].get("max_samples") is None:
+      sized = (", in flash: as many as the flash check leaves room for, at "
+               "most 256" if in_flash
+               else ", as many as the RAM left after the arena holds")
     lines += [
         "The first row comes from host training. The last two come from "
         "the device's own train step: the exported `train.tflite`, run in "

@@ -78,6 +78,10 @@ class ExportConfig:
   sram_margin: float = fit_lib.DEFAULT_SRAM_MARGIN
   flash_reserve: int = fit_lib.DEFAULT_FLASH_RESERVE
   arena_in_external_ram: bool = False
+  # Where the board keeps its samples: "ram", "flash" (the storage region's
+  # sample area; RAM holds one batch) or "auto" (RAM when the whole sample
+  # buffer fits the RAM budget, else flash on a board with storage).
+  sample_storage: str = "auto"
   devices_files: Tuple[str, ...] = ()
   # Lowering flavor: "auto" tries the TL kernels with an int8 forward first
   # (when $TFLM_ROOT is set), then the TL kernels in float, then builtins.
@@ -241,6 +245,7 @@ def validate(cfg: ExportConfig) -> Plan:
           f"Unknown dataset '{cfg.dataset}'. Supported: {', '.join(datasets)}"
           ", or folder:/path/to/images (one sub-folder per class).")
   flag_checks.check_numbers(cfg)
+  flag_checks.check_sample_storage(cfg, device)
   if cfg.finetune_optimizer not in OPTIMIZERS:
     raise ExportError(f"Unknown --finetune_optimizer "
                       f"'{cfg.finetune_optimizer}'. Supported: "

@@ -47,6 +47,7 @@ from tflite_tl.firmware import package
 from tflite_tl.firmware import plots
 from tflite_tl.firmware import report as report_lib
 from tflite_tl.firmware import reselect_tables
+from tflite_tl.firmware import sample_store
 from tflite_tl.lower import quantize
 from tflite_tl.lower.fake_quant import fake_quantized_kernels
 from tflite_tl.pipeline import selection_graph
@@ -318,7 +319,7 @@ def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
             break
           if unsupported:
             raise ExportError(f"{flavor}: {unsupported}")
-        fit_result = _fit(cfg, device, spec)
+        spec, fit_result = _place_samples(cfg, device, spec)
         bar.update(1)
         log.info("%s, batch %d: %d B of %d B RAM needed", flavor, batch,
                  fit_result.ram_needed, fit_result.ram_available)
@@ -372,11 +373,87 @@ def _fit(cfg: ExportConfig, device, spec,
       use_external_ram=cfg.arena_in_external_ram)
 
 
+def _place_samples(cfg: ExportConfig, device, spec: package.BuildSpec,
+                   globals_bytes: Optional[int] = None
+                   ) -> Tuple[package.BuildSpec, fit_lib.FitResult]:
+  """``spec`` with its samples where --sample_storage puts them, and its fit.
+
+  auto: RAM when the whole sample buffer fits; else, on a board with a
+  storage backend, flash when that fits (RAM then holds one batch, flash the
+  sample area); else RAM, whose failure names the sample buffer.
+  """
+  if cfg.sample_storage != "auto":
+    spec = dataclasses.replace(spec, sample_storage=cfg.sample_storage)
+    return spec, _fit(cfg, device, spec, globals_bytes)
+  ram = dataclasses.replace(spec, sample_storage="ram")
+  ram_fit = _fit(cfg, device, ram, globals_bytes)
+  if ram_fit.fits or not sample_store.board_has_storage(device):
+    return ram, ram_fit
+  flash = dataclasses.replace(spec, sample_storage="flash")
+  flash_fit = _fit(cfg, device, flash, globals_bytes)
+  if flash_fit.fits:
+    return flash, flash_fit
+  return ram, ram_fit
+
+
+def _samples_report(cfg: ExportConfig, device, spec: package.BuildSpec,
+                    fit_result: fit_lib.FitResult) -> Dict[str, Any]:
+  """report.json's sample_storage: the choice, why, and its bytes."""
+  ram_spec = dataclasses.replace(spec, sample_storage="ram")
+  ram_fit = _fit(cfg, device, ram_spec)
+  in_ram = ram_spec.sample_buffer_bytes
+  kind = fit_result.ram_kind
+  if cfg.sample_storage != "auto":
+    why = f"--sample_storage={cfg.sample_storage}"
+  elif not spec.samples_in_flash:
+    why = (f"auto: the whole sample buffer ({spec.max_samples} images, "
+           f"{in_ram:,} B) fits the {kind} budget")
+  else:
+    why = (f"auto: {spec.max_samples} images in {kind} ({in_ram:,} B) would "
+           f"need {ram_fit.ram_needed:,} B of {ram_fit.ram_available:,} B; "
+           f"{device.name} has a storage backend and the flash check has "
+           f"room for the {spec.sample_area_bytes:,}-byte sample area, so "
+           f"{kind} holds one batch ({spec.batch_size} images)")
+  area = spec.sample_area
+  return {
+      "storage": spec.sample_storage, "asked": cfg.sample_storage,
+      "why": why, "samples": spec.max_samples,
+      "ram_bytes": spec.sample_buffer_bytes,
+      "ram_bytes_if_in_ram": in_ram,
+      "flash_bytes": spec.sample_area_bytes,
+      "records": None if area is None else area.slots,
+      "record_bytes": None if area is None else area.record_bytes,
+      "erase_unit": None if area is None else sample_store.ERASE_UNIT,
+      "records_erased_per_wrap": (None if area is None
+                                  else area.records_per_block),
+  }
+
+
+def _fill_flash_samples(cfg: ExportConfig, device, chosen: _Lowered
+                        ) -> _Lowered:
+  """Samples in flash: the largest ring (at most MAX_AUTO_SAMPLES) the flash
+  check and the RAM (2 bytes of index per record) leave room for."""
+  lo, hi = chosen.spec.max_samples, MAX_AUTO_SAMPLES
+  best = chosen
+  while lo < hi:
+    mid = (lo + hi + 1) // 2
+    spec = dataclasses.replace(chosen.spec, max_samples=mid)
+    fit_result = _fit(cfg, device, spec)
+    if fit_result.fits:
+      best = dataclasses.replace(chosen, spec=spec, fit=fit_result)
+      lo = mid
+    else:
+      hi = mid - 1
+  return best
+
+
 def _fill_sample_buffer(cfg: ExportConfig, device, chosen: _Lowered
                         ) -> _Lowered:
   """The largest sample buffer the RAM left after the arena holds (at most
   MAX_AUTO_SAMPLES): the more samples, the better on-device training
   generalises."""
+  if chosen.spec.samples_in_flash:
+    return _fill_flash_samples(cfg, device, chosen)
   spec = chosen.spec
   free = chosen.fit.ram_available - chosen.fit.ram_needed
   grown = min(MAX_AUTO_SAMPLES,
@@ -487,7 +564,8 @@ def _lower_summary(chosen: _Lowered) -> str:
   return (f"{chosen.flavor}, batch {chosen.batch}{rejected}; train.tflite "
           f"{len(chosen.spec.train_tflite):,} B, arena "
           f"{chosen.arenas['train.tflite'].total:,} B (TFLM, measured); "
-          f"{chosen.spec.max_samples} samples on the board; RAM "
+          f"{chosen.spec.max_samples} samples on the board (in "
+          f"{chosen.spec.sample_storage}); RAM "
           f"{chosen.fit.ram_needed:,} of {chosen.fit.ram_available:,} B")
 
 
@@ -555,9 +633,23 @@ def _method_options(cfg: ExportConfig, plan: Plan, backbone, x_train,
   if not cfg.arena_in_external_ram:
     other = fit_lib.firmware_globals(plan.device)
     consumers[other.consumer] = other.bytes
-  budget = training_budget.memory_budget_for_device(
-      plan.device, consumers, sram_margin=cfg.sram_margin,
-      use_external_ram=cfg.arena_in_external_ram)
+  in_flash = training_budget.with_samples_in_flash(
+      consumers, int(np.prod(backbone.inputs[0].shape[1:])), batch,
+      cfg.max_samples or MIN_SAMPLES)
+  if cfg.sample_storage == "flash":
+    consumers = in_flash
+  try:
+    budget = training_budget.memory_budget_for_device(
+        plan.device, consumers, sram_margin=cfg.sram_margin,
+        use_external_ram=cfg.arena_in_external_ram)
+  except fit_lib.DoesNotFitError:
+    # auto: samples that leave no budget in RAM go to flash if they can.
+    if (cfg.sample_storage != "auto" or
+        not sample_store.board_has_storage(plan.device)):
+      raise
+    budget = training_budget.memory_budget_for_device(
+        plan.device, in_flash, sram_margin=cfg.sram_margin,
+        use_external_ram=cfg.arena_in_external_ram)
   options["memory_budget"] = budget.budget_bytes
   return options, budget
 
@@ -745,7 +837,9 @@ def run_export(cfg: ExportConfig,
         firmware_globals=None if globals_ is None else globals_.to_dict(),
         instruction_counts=_instruction_counts_report(cfg, plan.device,
                                                       firmware_run),
-        selection_pass=selection_pass)
+        selection_pass=selection_pass,
+        sample_storage=_samples_report(cfg, plan.device, chosen.spec,
+                                       chosen.fit))
     files["report.json"] = report_lib.report_json(report)
     files["REPORT.md"] = report_lib.report_markdown(report)
     with atomic.atomic_directory(cfg.out, OUTPUT_MARKER) as tmp:

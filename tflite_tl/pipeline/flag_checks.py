@@ -6,6 +6,7 @@ not obvious, why; they run before any heavy work (``config.validate``).
 import os
 import tempfile
 
+from tflite_tl.firmware import sample_store
 from tflite_tl.ranges import FlagError
 from tflite_tl.ranges import fraction
 from tflite_tl.ranges import integer_in
@@ -64,6 +65,20 @@ def check_numbers(cfg) -> None:
            " (the fraction of RAM kept free, e.g. 0.1)")
   integer_in("flash_reserve", cfg.flash_reserve, 0, note=" bytes")
   integer_in("seed", cfg.seed, 0, MAX_SEED)
+
+
+def check_sample_storage(cfg, device) -> None:
+  """--sample_storage: one of auto, ram, flash; flash needs a board with a
+  storage backend."""
+  if cfg.sample_storage not in sample_store.STORAGES:
+    raise FlagError(f"--sample_storage={cfg.sample_storage!r} is not one of "
+                    f"{', '.join(sample_store.STORAGES)}.")
+  if (cfg.sample_storage == "flash" and
+      not sample_store.board_has_storage(device)):
+    raise FlagError(
+        f"--sample_storage=flash: {device.name} ({device.display_name}) has "
+        "no storage backend for samples (Arduino mbed boards and ESP32s "
+        "have one, csrc/tl_storage.h); use --sample_storage=ram or auto.")
 
 
 def check_writable_parent(out: str) -> None:

@@ -37,7 +37,8 @@ def export_report(cfg: ExportConfig, device, model_name: str,
                   memory_budget: Optional[Dict] = None,
                   firmware_globals: Optional[Dict] = None,
                   instruction_counts: Optional[Dict] = None,
-                  selection_pass: Optional[Dict] = None
+                  selection_pass: Optional[Dict] = None,
+                  sample_storage: Optional[Dict] = None
                   ) -> Dict[str, Any]:
   """The report of one export (see docs/export.md for the fields).
 
@@ -89,6 +90,7 @@ def export_report(cfg: ExportConfig, device, model_name: str,
           "sample_buffer": spec.max_samples, "sram_margin": cfg.sram_margin,
           "flash_reserve": cfg.flash_reserve,
           "arena_in_external_ram": cfg.arena_in_external_ram,
+          "sample_storage": cfg.sample_storage,
           "arduino_tflm_library": cfg.arduino_tflm_library,
           "kernels": cfg.kernels, "precision": cfg.precision, "qas": cfg.qas,
           "memory_budget": cfg.memory_budget,
@@ -115,6 +117,7 @@ def export_report(cfg: ExportConfig, device, model_name: str,
       "analytic_memory": analytic,
       "fit": fit_result.to_dict(),
       "firmware_globals": firmware_globals,
+      "sample_storage": sample_storage,
       "instruction_counts": instruction_counts,
       "parity": {"train": train.to_dict(), "inference": dict(
           inference.to_dict(),

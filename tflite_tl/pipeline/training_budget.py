@@ -29,6 +29,7 @@ from tflite_tl import tflm
 from tflite_tl.devices import Device
 from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import package
+from tflite_tl.firmware import sample_store
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,19 @@ def memory_budget_for_device(device: Device, consumers: Mapping[str, int], *,
                       ram_margin_bytes=result.ram_margin_bytes,
                       consumers=result.ram_consumers,
                       budget_bytes=int(budget))
+
+
+def with_samples_in_flash(consumers: Mapping[str, int], image_elements: int,
+                          batch_size: int, max_samples: int
+                          ) -> Dict[str, int]:
+  """``consumers`` with the sample buffer kept in flash: RAM holds one batch
+  of images and the records' index instead (package.BuildSpec's flash
+  mode)."""
+  area = sample_store.sample_area(image_elements, max_samples)
+  out = {k: v for k, v in consumers.items() if k != fit_lib.SAMPLE_BUFFER}
+  out[f"{fit_lib.SAMPLE_BUFFER} (one batch; samples in flash)"] = int(
+      batch_size * image_elements + area.ram_index_bytes)
+  return out
 
 
 def inference_consumers(backbone, *, num_classes: int, batch_size: int,

@@ -39,6 +39,8 @@ typedef enum {
 // Byte-addressed storage holding two slots: slot k starts at k * slot_size.
 // Callbacks return 0 on success. `erase` may be NULL for storage that can be
 // overwritten in place (RAM, EEPROM, FRAM, files); flash must erase.
+// Optionally a sample area (tl_samples.h) of sample_size bytes follows the
+// two slots, at offset 2 * slot_size (0: none).
 typedef struct {
   void* ctx;
   uint32_t slot_size;     // bytes per slot, a multiple of the erase unit
@@ -46,6 +48,8 @@ typedef struct {
   int (*read)(void* ctx, uint32_t offset, void* dst, uint32_t len);
   int (*write)(void* ctx, uint32_t offset, const void* src, uint32_t len);
   int (*erase)(void* ctx, uint32_t offset, uint32_t len);
+  uint32_t erase_size;    // erase unit in bytes (0: no erase, as erase NULL)
+  uint32_t sample_size;   // bytes of the sample area after the slots
 } tl_storage_t;
 
 // One contiguous piece of the payload (the parameters are saved as the

@@ -24,7 +24,8 @@ int MbedErase(void*, uint32_t offset, uint32_t len) {
 
 }  // namespace
 
-extern "C" int tl_storage_mbed_flash(uint32_t slot_bytes, tl_storage_t* out) {
+extern "C" int tl_storage_mbed_flash(uint32_t slot_bytes, uint32_t sample_bytes,
+                                     tl_storage_t* out) {
   if (out == nullptr || g_flash.init() != 0) return -1;
   const uint32_t end = g_flash.get_flash_start() + g_flash.get_flash_size();
   const uint32_t sector = g_flash.get_sector_size(end - 1);
@@ -33,13 +34,18 @@ extern "C" int tl_storage_mbed_flash(uint32_t slot_bytes, tl_storage_t* out) {
     return -1;
   }
   const uint32_t slot = (slot_bytes + sector - 1) / sector * sector;
-  g_base = end - 2 * slot;
+  // The sample area follows the slots (both erase-aligned): the whole
+  // region ends at the end of the flash.
+  const uint32_t samples = (sample_bytes + sector - 1) / sector * sector;
+  g_base = end - 2 * slot - samples;
   out->ctx = nullptr;
   out->slot_size = slot;
   out->program_size = page;
   out->read = MbedRead;
   out->write = MbedWrite;
   out->erase = MbedErase;
+  out->erase_size = sector;
+  out->sample_size = samples;
   return 0;
 }
 #endif  // ARDUINO_ARCH_MBED

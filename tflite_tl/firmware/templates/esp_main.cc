@@ -41,7 +41,7 @@ extern "C" void app_main(void) {
   }
   const tl_storage_t* storage = nullptr;
   if (tl_storage_esp_partition("$partition", tltl::kStorageSlotBytes,
-                               &g_storage) == 0) {
+                               tltl::kSampleAreaBytes, &g_storage) == 0) {
     storage = &g_storage;
   } else {
     printf("no '$partition' data partition: training is lost at reset\n");

@@ -47,11 +47,12 @@ void setup() {
   const tl_storage_t* storage = nullptr;
 #if TL_HAVE_STORAGE && defined(ESP_PLATFORM)
   if (tl_storage_esp_partition("$partition", tltl::kStorageSlotBytes,
-                               &g_storage) == 0) {
+                               tltl::kSampleAreaBytes, &g_storage) == 0) {
     storage = &g_storage;
   }
 #elif TL_HAVE_STORAGE
-  if (tl_storage_mbed_flash(tltl::kStorageSlotBytes, &g_storage) == 0) {
+  if (tl_storage_mbed_flash(tltl::kStorageSlotBytes, tltl::kSampleAreaBytes,
+                            &g_storage) == 0) {
     storage = &g_storage;
   }
 #endif

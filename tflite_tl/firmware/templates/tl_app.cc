@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 namespace tltl {
 
@@ -37,8 +38,62 @@ TfLiteStatus App::Begin(const AppIo& io, uint8_t* arena, size_t arena_bytes,
       Say("stored parameters belong to another model; using exported ones");
     }
   }
+#if TLTL_SAMPLES_IN_FLASH
+  if (storage_ != nullptr &&
+      tl_samples_mount(&store_, storage_, kImageElements, sample_order_,
+                       kSampleSlots) == TL_PERSIST_OK) {
+    store_ok_ = true;
+    num_samples_ = static_cast<int>(store_.count);
+    if (num_samples_ > 0) Say("samples in flash: %d", num_samples_);
+  } else {
+    // Not an error line: the App still predicts, trains restored
+    // parameters and saves; only 'L' refuses.
+    Say("no sample area in flash: 'L' cannot store samples (tl_storage.h)");
+  }
+#endif
   Say("ready");
   return kTfLiteOk;
+}
+
+void App::AddSample(int label, const uint8_t* image) {
+#if TLTL_SAMPLES_IN_FLASH
+  if (!store_ok_) {
+    Say("error: no sample area in flash");
+    return;
+  }
+  tl_persist_status_t s =
+      tl_samples_append(&store_, static_cast<uint32_t>(label), image);
+  num_samples_ = static_cast<int>(store_.count);
+  if (s != TL_PERSIST_OK) {
+    Say("error: sample write failed (%d)", static_cast<int>(s));
+    return;
+  }
+#else
+  if (image != samples_[next_sample_]) {
+    memcpy(samples_[next_sample_], image, kImageElements);
+  }
+  labels_[next_sample_] = static_cast<uint8_t>(label);
+  next_sample_ = (next_sample_ + 1) % kMaxSamples;
+  if (num_samples_ < kMaxSamples) ++num_samples_;
+#endif
+  Say("ok samples=%d", num_samples_);
+}
+
+bool App::LoadSample(int b, int k) {
+  int32_t* labels = trainer_.train_labels();
+#if TLTL_SAMPLES_IN_FLASH
+  uint32_t label = 0;
+  if (tl_samples_read(&store_, static_cast<uint32_t>(k), &label, batch_[b]) !=
+      TL_PERSIST_OK) {
+    return false;
+  }
+  trainer_.SetTrainImage(b, batch_[b]);
+  labels[b] = static_cast<int32_t>(label);
+#else
+  trainer_.SetTrainImage(b, samples_[k]);
+  labels[b] = labels_[k];
+#endif
+  return true;
 }
 
 int App::ReadNumber() {
@@ -74,11 +129,11 @@ void App::Train(int epochs) {
     // Batches walk the ring buffer from a rotating start so every sample is
     // used; the last partial batch wraps around.
     for (int first = 0; first < num_samples_; first += kBatchSize) {
-      int32_t* labels = trainer_.train_labels();
       for (int b = 0; b < kBatchSize; ++b) {
-        int k = (first + b + e) % num_samples_;
-        trainer_.SetTrainImage(b, samples_[k]);
-        labels[b] = labels_[k];
+        if (!LoadSample(b, (first + b + e) % num_samples_)) {
+          Say("error: sample %d unreadable", (first + b + e) % num_samples_);
+          return;
+        }
       }
       float loss = 0.0f;
       if (trainer_.TrainStep(&loss) != kTfLiteOk) {
@@ -109,19 +164,44 @@ void App::Train(int epochs) {
 #if TLTL_RESELECT
 namespace {
 
+#if TLTL_SAMPLES_IN_FLASH
+// Samples in flash: each is read (CRC-checked) into one RAM image, which
+// the re-selection consumes before it asks for the next.
+struct FlashSamples {
+  const tl_samples_t* store;
+  uint8_t* image;
+};
+
+const uint8_t* StoredSample(void* ctx, int index, int* label) {
+  const FlashSamples* f = static_cast<const FlashSamples*>(ctx);
+  uint32_t stored_label = 0;
+  if (tl_samples_read(f->store, static_cast<uint32_t>(index), &stored_label,
+                      f->image) != TL_PERSIST_OK) {
+    return nullptr;
+  }
+  *label = static_cast<int>(stored_label);
+  return f->image;
+}
+#else
 const uint8_t* StoredSample(void* ctx, int index, int* label) {
   const uint8_t* const* stored = static_cast<const uint8_t* const*>(ctx);
   *label = stored[1][index];
   return stored[0] + index * kImageElements;
 }
+#endif
 
 }  // namespace
 #endif
 
 void App::Reselect() {
 #if TLTL_RESELECT
+#if TLTL_SAMPLES_IN_FLASH
+  FlashSamples stored = {&store_, batch_[0]};
+  SampleSource source = {&stored, num_samples_, &StoredSample};
+#else
   const uint8_t* stored[2] = {samples_[0], labels_};
   SampleSource source = {stored, num_samples_, &StoredSample};
+#endif
   ReselectBuffers buffers = {reselect_sums_, reselect_channels_, scratch_,
                              sizeof(scratch_)};
   int used = 0;
@@ -156,7 +236,11 @@ void App::Poll() {
   int command = io_.read_byte(io_.ctx);
   switch (command) {
     case 'I': {
+#if TLTL_SAMPLES_IN_FLASH
+      uint8_t* raw = batch_[0];
+#else
       uint8_t raw[kImageElements];
+#endif
       if (!ReadImage(raw)) return;
       trainer_.SetPredictImage(raw);
       float scores[kNumClasses];
@@ -171,16 +255,17 @@ void App::Poll() {
     }
     case 'L': {
       int label = ReadNumber();
+#if TLTL_SAMPLES_IN_FLASH
+      uint8_t* slot = batch_[0];
+#else
       uint8_t* slot = samples_[next_sample_];
+#endif
       if (!ReadImage(slot)) return;
       if (label < 0 || label >= kNumClasses) {
         Say("error: label must be 0..%d", kNumClasses - 1);
         return;
       }
-      labels_[next_sample_] = static_cast<uint8_t>(label);
-      next_sample_ = (next_sample_ + 1) % kMaxSamples;
-      if (num_samples_ < kMaxSamples) ++num_samples_;
-      Say("ok samples=%d", num_samples_);
+      AddSample(label, slot);
       return;
     }
     case 'T': {
@@ -222,9 +307,16 @@ void App::Poll() {
     case '?':
       Say("model %s: %dx%dx%d -> %d classes, batch %d", kModelName,
           kImageHeight, kImageWidth, kImageChannels, kNumClasses, kBatchSize);
-      Say("arena %u bytes, samples %d/%d, steps %d",
+#if TLTL_SAMPLES_IN_FLASH
+      Say("arena %u bytes, samples %d/%d in flash (%u B area), steps %d",
+          static_cast<unsigned>(kArenaBytes),
+          num_samples_, store_ok_ ? static_cast<int>(store_.num_slots) : 0,
+          static_cast<unsigned>(kSampleAreaBytes), trainer_.steps());
+#else
+      Say("arena %u bytes, samples %d/%d in RAM, steps %d",
           static_cast<unsigned>(kArenaBytes), num_samples_, kMaxSamples,
           trainer_.steps());
+#endif
 #if TLTL_RESELECT
       Say("reselect: yes ('F'; fisher.tflite, %d layers, arena %u bytes)",
           kReselectLayers, static_cast<unsigned>(kReselectArenaBytes));

@@ -16,10 +16,16 @@
 //                             on the stored samples picks each sparse
 //                             layer's channels anew; every parameter
 //                             restarts from its exported value (a new task)
-//   '?'                    -> model, memory and sample-buffer summary
+//   '?'                    -> model, memory and sample summary (where the
+//                             samples live: RAM, or flash)
 // IMAGE is height*width*channels raw bytes (0..255, NHWC), scaled to [0, 1]
 // (float models) or shifted by -128 (int8 models: scale 1/255, zero point
 // -128, exact).
+//
+// Samples live in RAM (a ring of kMaxSamples images) or, when the export
+// chose flash (TLTL_SAMPLES_IN_FLASH), in the storage region's sample area
+// (tl_samples.h): then RAM holds one batch of images, each train step reads
+// its batch from flash, and the samples survive a reset.
 #ifndef TFLITE_TL_APP_H_
 #define TFLITE_TL_APP_H_
 
@@ -27,6 +33,7 @@
 #include <stdint.h>
 
 #include "tl_model_config.h"
+#include "tl_samples.h"
 #include "tl_reselect_config.h"
 #include "tl_trainer.h"
 
@@ -50,6 +57,10 @@ class App {
   bool ReadImage(uint8_t* dst);
   int ReadNumber();
   void Train(int epochs);
+  void AddSample(int label, const uint8_t* image);
+  // Fills the trainer's batch slot `b` with sample `k` (flash: the k-th
+  // oldest, read and CRC-checked).
+  bool LoadSample(int b, int k);
   void Reselect();
   void Say(const char* fmt, ...);
 
@@ -64,10 +75,18 @@ class App {
 #endif
   // Save/Load staging of resource variables (variable tensors need none).
   alignas(16) uint8_t scratch_[kScratchBytes > 0 ? kScratchBytes : 1];
+#if TLTL_SAMPLES_IN_FLASH
+  // One batch of images; 'L' and 'I' stage their image in batch_[0].
+  uint8_t batch_[kBatchSize][kImageElements];
+  tl_samples_t store_ = {};
+  bool store_ok_ = false;
+  uint16_t sample_order_[kSampleSlots];
+#else
   uint8_t samples_[kMaxSamples][kImageElements];
   uint8_t labels_[kMaxSamples];
-  int num_samples_ = 0;
   int next_sample_ = 0;  // ring buffer: the oldest sample is replaced
+#endif
+  int num_samples_ = 0;
 };
 
 }  // namespace tltl

@@ -4,8 +4,11 @@
 // that needs more fails here as it would there.
 //
 // Usage: tl_host_app STORAGE_FILE
-// STORAGE_FILE holds the two persistence slots (created erased, 0xFF, if
-// absent); it survives the process, like a board's flash survives a reset.
+// STORAGE_FILE holds the two persistence slots and, when the export keeps
+// its samples in flash, the sample area (created erased, 0xFF, if absent);
+// it survives the process, like a board's flash survives a reset. It acts as
+// NOR flash: a write must cover whole 4-byte program units (the nRF52840's)
+// of erased bytes, an erase whole 4 KB sectors; a violation fails the call.
 // Built against the export's sources by tflite_tl/firmware/host_app.py.
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +28,9 @@ tltl::App g_app;
 constexpr uint32_t kSector = 4096;
 constexpr uint32_t kSlotBytes =
     (tltl::kStorageSlotBytes + kSector - 1) / kSector * kSector;
+constexpr uint32_t kSampleBytes =
+    (tltl::kSampleAreaBytes + kSector - 1) / kSector * kSector;
+constexpr uint32_t kProgramBytes = 4;
 
 struct FileStorage {
   FILE* file;
@@ -38,6 +44,24 @@ int FileRead(void* ctx, uint32_t offset, void* dst, uint32_t len) {
 
 int FileWrite(void* ctx, uint32_t offset, const void* src, uint32_t len) {
   FILE* f = static_cast<FileStorage*>(ctx)->file;
+  if (offset % kProgramBytes != 0 || len % kProgramBytes != 0) {
+    fprintf(stderr, "flash: unaligned write at %u (+%u)\n",
+            static_cast<unsigned>(offset), static_cast<unsigned>(len));
+    return -1;
+  }
+  uint8_t old[256];
+  for (uint32_t done = 0; done < len;) {
+    uint32_t n = len - done < sizeof(old) ? len - done : sizeof(old);
+    if (FileRead(ctx, offset + done, old, n) != 0) return -1;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (old[i] != 0xFF) {
+        fprintf(stderr, "flash: write to unerased byte %u\n",
+                static_cast<unsigned>(offset + done + i));
+        return -1;
+      }
+    }
+    done += n;
+  }
   if (fseek(f, static_cast<long>(offset), SEEK_SET) != 0) return -1;
   if (fwrite(src, 1, len, f) != len) return -1;
   return fflush(f) == 0 ? 0 : -1;
@@ -45,6 +69,11 @@ int FileWrite(void* ctx, uint32_t offset, const void* src, uint32_t len) {
 
 int FileErase(void* ctx, uint32_t offset, uint32_t len) {
   FILE* f = static_cast<FileStorage*>(ctx)->file;
+  if (offset % kSector != 0 || len % kSector != 0) {
+    fprintf(stderr, "flash: unaligned erase at %u (+%u)\n",
+            static_cast<unsigned>(offset), static_cast<unsigned>(len));
+    return -1;
+  }
   if (fseek(f, static_cast<long>(offset), SEEK_SET) != 0) return -1;
   uint8_t erased[256];
   memset(erased, 0xFF, sizeof(erased));
@@ -62,7 +91,7 @@ FILE* OpenStorage(const char* path) {
   f = fopen(path, "w+b");
   if (f == nullptr) return nullptr;
   FileStorage tmp = {f};
-  return FileErase(&tmp, 0, 2 * kSlotBytes) == 0 ? f : nullptr;
+  return FileErase(&tmp, 0, 2 * kSlotBytes + kSampleBytes) == 0 ? f : nullptr;
 }
 
 int ReadByte(void*) { return getchar(); }
@@ -85,8 +114,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "error: cannot open %s\n", argv[1]);
     return 2;
   }
-  tl_storage_t storage = {&file, kSlotBytes, 1, FileRead, FileWrite,
-                          FileErase};
+  tl_storage_t storage = {&file,     kSlotBytes, kProgramBytes, FileRead,
+                          FileWrite, FileErase,  kSector,       kSampleBytes};
   tltl::AppIo io = {nullptr, ReadByte, WriteLine};
   if (g_app.Begin(io, g_arena, sizeof(g_arena), &storage) != kTfLiteOk) {
     return 1;

@@ -139,7 +139,10 @@ int main(int argc, char** argv) {
   }
   const uint32_t storage_bytes =
       static_cast<uint32_t>(__tl_storage_end - __tl_storage_start);
-  const uint32_t slot = storage_bytes / 2;
+  // Two parameter slots, then the sample area (flash mode only).
+  const uint32_t slot = storage_bytes < tltl::kSampleAreaBytes
+                            ? 0
+                            : (storage_bytes - tltl::kSampleAreaBytes) / 2;
   if (slot < tltl::kStorageSlotBytes) {
     printf("error: %lu bytes of parameter storage, need 2 x %lu\n",
            static_cast<unsigned long>(storage_bytes),
@@ -147,8 +150,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   StorageErase(nullptr, 0, storage_bytes);
-  tl_storage_t storage = {nullptr, slot, 1, StorageRead, StorageWrite,
-                          StorageErase};
+  tl_storage_t storage = {nullptr,      slot, 1,    StorageRead,
+                          StorageWrite, StorageErase, 4096, tltl::kSampleAreaBytes};
   tltl::AppIo io = {nullptr, ReadByte, WriteLine};
   start = Now();
   if (g_app.Begin(io, g_arena, sizeof(g_arena), &storage) != kTfLiteOk) {
