@@ -869,6 +869,155 @@ def depthwise_update_cases():
   return _update_cases(_DEPTHWISE_UPDATE_CASES, depthwise=True)
 
 
+# TL_DEPTHWISE_CHAIN_UPDATE: (name, n, h, w, c, k, stride, padding, up_ci
+# (None: no up_filter, a stem-like upstream without input gradient), ds_co
+# (None: no downstream conv), depthwise filter "float"/"int8", 1x1 filters
+# "float"/"int8", depthwise mask, up_mask, depthwise bias, bias_q copies,
+# learning rate)
+_CHAIN_UPDATE_CASES = [
+    ("float_k3_s1_same_odd_up_grad_masked", 1, 5, 5, 3, 3, 1, "SAME", 4, None,
+     "float", "float", True, True, True, False, 0.1),
+    ("float_k3_s2_same_odd_batch2_stem_no_bias", 2, 7, 7, 4, 3, 2, "SAME", None,
+     None, "float", "float", True, True, False, False, 0.1),
+    ("int8_k3_s2_same_up_grad_int8_masked", 1, 7, 6, 4, 3, 2, "SAME", 3, None,
+     "int8", "int8", True, True, True, False, 0.05),
+    ("float_k3_s2_same_even_up_grad_no_up_mask", 1, 6, 6, 2, 3, 2, "SAME", 3,
+     None, "float", "float", True, False, True, False, 0.1),
+    ("float_k3_s1_same_batch2_ds_up_grad_masked", 2, 5, 5, 4, 3, 1, "SAME", 3,
+     5, "float", "float", True, True, True, False, 0.1),
+    ("int8_k3_s2_same_even_ds_stem_bias_q", 1, 8, 8, 3, 3, 2, "SAME", None, 4,
+     "int8", "int8", True, True, True, True, 0.05),
+    ("float_k5_s2_valid_ds_up_grad_int8_no_mask", 1, 9, 7, 3, 5, 2, "VALID", 2,
+     3, "float", "int8", False, True, True, False, 0.1),
+]
+
+
+def _relu6_preactivation(rng, shape):
+  """A random ReLU6 pre-activation that hits 0 and 6 exactly, and its packed
+  mask (0 < z < 6)."""
+  z = rng.uniform(-2.0, 8.0, shape)
+  flat = z.reshape(-1)
+  boundary = rng.permutation(flat.size)[: max(2, flat.size // 5)]
+  flat[boundary[0::2]] = 0.0
+  flat[boundary[1::2]] = 6.0
+  z = _f32(z)
+  bits = (z > 0) & (z < 6)
+  return z, np.packbits(bits.reshape(-1), bitorder="little")
+
+
+def _relu6_at(z):
+  """ReLU6 whose gradient is TF's Relu6 gradient at the fixed pre-activation
+  z: the value z + (t - stop_gradient(t)) is exactly z, its gradient w.r.t.
+  t that of relu6 at z."""
+  return lambda t: tf.nn.relu6(tf.constant(z, tf.float64) + (t - tf.stop_gradient(t)))
+
+
+def _chain_filter(rng, kind, shape, axis):
+  """A frozen filter: (tensor, its per-channel scales or None, float64 value)."""
+  if kind == "int8":
+    q, scales = _quantize_per_channel(rng, shape, axis)
+    bshape = [1] * len(shape)
+    bshape[axis] = shape[axis]
+    return q, scales, q.astype(np.float64) * scales.astype(np.float64).reshape(bshape)
+  f = _f32(0.5 * rng.standard_normal(shape))
+  return f, None, f.astype(np.float64)
+
+
+def _chain_update_case(spec, salt):
+  """One golden of the fused chain, from tf.GradientTape through the unfused
+  layers in float64, or None if a re-quantized bias lies at a rounding tie."""
+  (name, n, h, w, c, k, s, pad, up_ci, ds_co, dw_kind, pw_kind, has_mask,
+   has_up_mask, has_bias, has_bias_q, lr) = spec
+  rng = _rng(name, salt)
+  oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
+  dw_filter, dw_scales, dw_real = _chain_filter(rng, dw_kind, (1, k, k, c), 3)
+  bias0 = _f32(0.5 * rng.standard_normal(c))
+  up_bias0 = _f32(0.5 * rng.standard_normal(c))
+  z_up, up_mask = _relu6_preactivation(rng, (n, h, w, c))
+  z_dw, mask = _relu6_preactivation(rng, (n, oh, ow, c))
+  upstream = _f32(rng.standard_normal((n, oh, ow, c if ds_co is None else ds_co)))
+  # The upstream's input (its value does not enter any gradient here), or
+  # for a stem-like upstream its output before the bias.
+  x_up = _f32(rng.standard_normal((n, h, w, c if up_ci is None else up_ci)))
+  tensors = {"grad_output": upstream}
+  if has_mask:
+    tensors["mask"] = mask
+  tensors["filter"] = dw_filter
+  if dw_scales is not None:
+    tensors["filter_scales"] = dw_scales
+  primals = [x_up, up_bias0, bias0]
+  if up_ci is not None:
+    up_filter, up_scales, up_real = _chain_filter(rng, pw_kind, (c, 1, 1, up_ci), 0)
+  if ds_co is not None:
+    ds_filter, ds_scales, ds_real = _chain_filter(rng, pw_kind, (ds_co, 1, 1, c), 0)
+    ds_bias0 = _f32(0.5 * rng.standard_normal(ds_co))
+    primals.append(ds_bias0)
+  up_act = _relu6_at(z_up) if has_up_mask else tf.identity
+  dw_act = _relu6_at(z_dw) if has_mask else tf.identity
+
+  def chain(x, up_b, dw_b, *ds_b):
+    if up_ci is None:
+      t = x + up_b
+    else:  # the 1x1 upstream conv, OHWI -> HWIO
+      t = tf.nn.conv2d(x, np.transpose(up_real, (1, 2, 3, 0)), 1, "VALID") + up_b
+    a = up_act(t)
+    y = dw_act(tf.nn.depthwise_conv2d(a, np.transpose(dw_real, (1, 2, 3, 0)),
+                                      [1, s, s, 1], pad) + dw_b)
+    if ds_co is None:
+      return y
+    return tf.nn.conv2d(y, np.transpose(ds_real, (1, 2, 3, 0)), 1, "VALID") + ds_b[0]
+
+  grads = _vjp(chain, primals, upstream)
+  quotients = []
+  expected = {}
+
+  def trained(prefix, value, grad, with_q):
+    new = _keras_sgd(value, grad, lr)
+    tensors[prefix] = value
+    expected["expected_" + prefix] = new
+    if with_q:
+      scales = _f32(rng.uniform(1e-4, 1e-3, value.size))
+      tensors[prefix + "_q"], _ = _quantize_bias(value, scales)
+      tensors[prefix + "_q_scales"] = scales
+      expected["expected_" + prefix + "_q"], quotient = _quantize_bias(new, scales)
+      quotients.append(quotient)
+
+  if has_bias:
+    trained("bias", bias0, grads[2], has_bias_q)
+  if has_up_mask:
+    tensors["up_mask"] = up_mask
+  trained("up_bias", up_bias0, grads[1], has_bias_q)
+  if up_ci is not None:
+    tensors["up_filter"] = up_filter
+    if up_scales is not None:
+      tensors["up_filter_scales"] = up_scales
+    expected["expected_up_grad_input"] = _f32(grads[0])
+  if ds_co is not None:
+    tensors["ds_filter"] = ds_filter
+    if ds_scales is not None:
+      tensors["ds_filter_scales"] = ds_scales
+    trained("ds_bias", ds_bias0, grads[3], has_bias_q)
+  if not all(_clear_of_ties(q) for q in quotients):
+    return None
+  tensors.update(expected)
+  params = _conv_params(k, k, s, pad)
+  params.update(in_h=h, in_w=w, learning_rate=lr, qas=1)
+  return GoldenCase(name, params, tensors)
+
+
+def depthwise_chain_update_cases():
+  cases = []
+  for spec in _CHAIN_UPDATE_CASES:
+    for attempt in range(20):
+      case = _chain_update_case(spec, 23 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec[0]}: every draw re-quantizes at a rounding tie")
+    cases.append(case)
+  return cases
+
+
 # TL_WS_CONV_UPDATE: (name, n, h, w, ci, co, k, stride, padding, groups,
 # epsilon, bias, mask, input gradient, learning rate)
 _WS_CONV_UPDATE_CASES = [
@@ -1278,6 +1427,22 @@ _UPDATE_DOC = (
     "as it was before the step.")
 
 
+_CHAIN_UPDATE_DOC = (
+    "TL_DEPTHWISE_CHAIN_UPDATE: one in-place SGD step (Keras SGD) of the biases of an\n"
+    "upstream layer (a 1x1 conv, or with no up_filter a stem-like layer whose input\n"
+    "gradient is not wanted) -> ReLU6 (up_mask; absent: linear) -> depthwise conv\n"
+    "(multiplier 1, frozen filter [1, kh, kw, C]) -> ReLU6 (mask; absent: linear)\n"
+    "[-> a bias-trained 1x1 conv without activation (ds_filter [Co, 1, 1, C]), whose\n"
+    "output gradient grad_output then is], from tf.GradientTape through the unfused\n"
+    "layers in float64 (each ReLU6's gradient taken at a fixed random pre-activation\n"
+    "that hits 0 and 6, whose packed mask is given). expected_up_grad_input is the\n"
+    "upstream 1x1 conv's input gradient (output 0). *_scales are the per-channel\n"
+    "scales of int8 filters (depthwise axis 3, 1x1 axis 0) and of the int32 bias\n"
+    "copies *_q (zero points 0), re-quantized after the step (qas 1: no domain\n"
+    "factor); integer outputs must match exactly. A tensor X with an expected_X is a\n"
+    "variable updated in place; an absent tensor is an absent optional input.")
+
+
 GENERATORS = {
     "bias_grad": (bias_grad_cases, "Bias gradient and fused SGD step."),
     "conv_weight_grad": (conv_weight_grad_cases,
@@ -1332,6 +1497,7 @@ GENERATORS = {
         "the channel's group).")),
     "depthwise_update": (depthwise_update_cases, _UPDATE_DOC.format(
         op="TL_DEPTHWISE_UPDATE", extra="channels index C (depth multiplier 1).")),
+    "depthwise_chain_update": (depthwise_chain_update_cases, _CHAIN_UPDATE_DOC),
     "softmax_xent": (softmax_xent_cases,
                      "TL_SOFTMAX_XENT: mean softmax cross-entropy with label smoothing\n"
                      "(tf.nn.softmax_cross_entropy_with_logits) and its GradientTape gradient.\n"

@@ -500,6 +500,49 @@ Builder Update(bool depthwise) {
   };
 }
 
+// TL_DEPTHWISE_CHAIN_UPDATE: the 8 positional inputs (absent ones -1),
+// input 8 up_filter with output 0 (the upstream's input gradient) when the
+// case has one, and with a downstream inputs 9-11 (input 8 then -1 when
+// absent). Filters are constants (int8 per-channel: depthwise axis 3, 1x1
+// axis 0); biases and their int32 copies variables updated in place.
+void ChainUpdate(OpCase& c) {
+  const GoldenCase& g = c.golden();
+  const auto filter = [&c, &g](const std::string& name, int axis) {
+    const int index = c.Input(name);
+    c.Constant(index);
+    if (g.tensor(name).dtype == "i8") {
+      c.QuantizePerChannel(index, name + "_scales", axis);
+    }
+  };
+  const auto bias = [&c](const std::string& name) {
+    c.Parameter(name);
+    const int q = c.Parameter(name + "_q");
+    if (q >= 0) c.QuantizePerChannel(q, name + "_q_scales", 0);
+  };
+  c.Input("grad_output");
+  c.Optional("mask");
+  filter("filter", 3);
+  bias("bias");
+  c.Optional("up_mask");
+  bias("up_bias");
+  const bool downstream = g.has_tensor("ds_filter");
+  if (g.has_tensor("up_filter")) {
+    filter("up_filter", 0);
+    c.Output("expected_up_grad_input");
+  } else if (downstream) {
+    c.Absent();
+  }
+  if (downstream) {
+    filter("ds_filter", 0);
+    bias("ds_bias");
+  }
+  c.options = c.ConvOptions();
+  c.options.Int("in_h", static_cast<int64_t>(g.param("in_h")))
+      .Int("in_w", static_cast<int64_t>(g.param("in_w")))
+      .Float("learning_rate", g.param("learning_rate"))
+      .Bool("qas", g.param("qas") != 0);
+}
+
 // TL_WS_CONV_UPDATE: TL_CONV_UPDATE's 8 positional inputs (channels,
 // filter_q, bias_q absent), the raw filter and the bias variables; with
 // input_grad_filter (TL_CONV's filter_hat, a planned tensor of the graph)
@@ -740,6 +783,8 @@ const GoldenTest kGoldenTests[] = {
      }},
     {"conv_update.golden", "TL_CONV_UPDATE", "in place", Update(false)},
     {"depthwise_update.golden", "TL_DEPTHWISE_UPDATE", "in place", Update(true)},
+    {"depthwise_chain_update.golden", "TL_DEPTHWISE_CHAIN_UPDATE", "in place",
+     ChainUpdate},
     {"softmax_xent.golden", "TL_SOFTMAX_XENT", "", SoftmaxXent},
     {"avgpool_grad.golden", "TL_AVGPOOL_GRAD", "", AvgPoolGrad},
     {"resize_bilinear_grad.golden", "TL_RESIZE_BILINEAR_GRAD", "",
@@ -955,6 +1000,19 @@ const RejectTest kRejectTests[] = {
      [](OpCase& c) { SetType(c, "input_grad_filter", kTfLiteInt16); },
      "TL_DEPTHWISE_UPDATE: input_grad_filter (input 8) must be the forward's "
      "int8 or float32 [1, kh, kw, C] filter"},
+    {"depthwise_chain_update.golden", "TL_DEPTHWISE_CHAIN_UPDATE",
+     "float_k3_s1_same_odd_up_grad_masked", ChainUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("up_bias"), {4}); },
+     "TL_DEPTHWISE_CHAIN_UPDATE: up_bias must be [3]"},
+    {"depthwise_chain_update.golden", "TL_DEPTHWISE_CHAIN_UPDATE",
+     "int8_k3_s2_same_up_grad_int8_masked", ChainUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("expected_up_grad_input"), {1, 7, 6, 4}); },
+     "TL_DEPTHWISE_CHAIN_UPDATE: up_grad_input must be float32 [1, 7, 6, 3]"},
+    {"depthwise_chain_update.golden", "TL_DEPTHWISE_CHAIN_UPDATE",
+     "float_k3_s1_same_batch2_ds_up_grad_masked", ChainUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("ds_filter"), {4, 1, 1, 4}); },
+     "TL_DEPTHWISE_CHAIN_UPDATE: ds_filter (input 9) must be the downstream "
+     "1x1 conv's int8 or float32 filter [5, 1, 1, C] (or [5, C])"},
     // Loss, pooling, resize, normalization.
     {"softmax_xent.golden", "TL_SOFTMAX_XENT", "n3_k5", SoftmaxXent,
      [](OpCase& c) { SetType(c, "labels", kTfLiteFloat32); },

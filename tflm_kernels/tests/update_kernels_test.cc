@@ -3,7 +3,8 @@
 // what goldens cannot express: bit-equality with the unfused weight-gradient
 // (+ standardisation VJP) + SGD kernels, rejected channels, the zero step of
 // an all-zero gradient; TL_DEPTHWISE_CHAIN_UPDATE
-// (reference/depthwise_chain_update.h) bit-equal to the unfused chain.
+// (reference/depthwise_chain_update.h) against its golden and bit-equal to
+// the unfused chain.
 #include <cmath>
 #include <cstring>
 #include <cstdint>
@@ -491,6 +492,109 @@ void TestChainUpdateEqualsUnfusedKernels() {
 // TL_WS_CONV_UPDATE: the golden step, and bit-equality with the unfused
 // ConvWeightGradSparse (all channels) -> WeightStandardizeGrad -> SgdUpdate
 // chain it replaces (BiasGradFusedSgd for the bias).
+// TL_DEPTHWISE_CHAIN_UPDATE's reference against its TF golden (the unfused
+// layers' float64 gradients), with sentinels past every written buffer.
+template <typename FilterT, typename UpFilterT>
+void RunChainGolden(const GoldenCase& c) {
+  const std::string what = "depthwise_chain_update/" + c.name;
+  const auto& go = c.tensor("grad_output");
+  const auto& f = c.tensor("filter");
+  const bool with_up = c.has_tensor("up_filter");
+  const bool with_ds = c.has_tensor("ds_filter");
+  const int32_t ch = f.dim(3);
+  ConvGeometry g{};
+  TL_EXPECT(reference::MakeConvGeometry(
+      go.dim(0), static_cast<int32_t>(c.param("in_h")),
+      static_cast<int32_t>(c.param("in_w")), ch, ch, f.dim(1), f.dim(2),
+      static_cast<int32_t>(c.param("stride_h")), static_cast<int32_t>(c.param("stride_w")),
+      c.param("padding") != 0 ? Padding::kSame : Padding::kValid, &g));
+  TL_EXPECT(g.out_h == go.dim(1) && g.out_w == go.dim(2));
+  const reference::SgdOptions sgd{static_cast<float>(c.param("learning_rate")),
+                                  c.param("qas") != 0};
+  const auto grad_output = go.AsFloat();
+  std::vector<uint8_t> mask, up_mask;
+  if (c.has_tensor("mask")) mask = c.tensor("mask").As<uint8_t>();
+  if (c.has_tensor("up_mask")) up_mask = c.tensor("up_mask").As<uint8_t>();
+  const auto floats = [&c](const std::string& name) {
+    return c.has_tensor(name) ? c.tensor(name).AsFloat() : std::vector<float>();
+  };
+  const auto or_null = [](std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+  const std::vector<FilterT> filter = f.As<FilterT>();
+  std::vector<float> filter_scales = floats("filter_scales");
+  // The trained biases (float and int32 copy), each with a sentinel.
+  struct Trained {
+    std::vector<float> bias, scales;
+    std::vector<int32_t> bias_q;
+  };
+  const auto load = [&](const std::string& name) {
+    Trained t;
+    t.bias = WithSentinel<float>(c, name, -99.0f);
+    t.bias_q = WithSentinel<int32_t>(c, name + "_q", 123456);
+    t.scales = floats(name + "_q_scales");
+    return t;
+  };
+  const auto params = [&](Trained& t) {
+    reference::TrainedParameters p{};
+    p.bias = t.bias.empty() ? nullptr : t.bias.data();
+    p.bias_q = t.bias_q.empty() ? nullptr : t.bias_q.data();
+    p.bias_scales = or_null(t.scales);
+    return p;
+  };
+  Trained dw = load("bias"), up = load("up_bias"), ds = load("ds_bias");
+  std::vector<UpFilterT> up_filter, ds_filter;
+  std::vector<float> up_scales = floats("up_filter_scales");
+  std::vector<float> ds_scales = floats("ds_filter_scales");
+  std::vector<float> up_grad;
+  int32_t up_in_c = 0;
+  if (with_up) {
+    up_filter = c.tensor("up_filter").As<UpFilterT>();
+    up_in_c = c.tensor("up_filter").dim(3);
+    up_grad.assign(c.tensor("expected_up_grad_input").values.size() + 1, 0.0f);
+    up_grad.back() = 4321.0f;
+  }
+  reference::ChainUpstream<UpFilterT> chain{
+      MaskOrNull(up_mask), with_up ? up_filter.data() : nullptr, or_null(up_scales),
+      up_in_c, with_up ? up_grad.data() : nullptr, params(up)};
+  reference::ChainDownstream<UpFilterT> down{};
+  if (with_ds) {
+    ds_filter = c.tensor("ds_filter").As<UpFilterT>();
+    down = {grad_output.data(), ds_filter.data(), or_null(ds_scales),
+            c.tensor("ds_filter").dim(0), params(ds)};
+  }
+  std::vector<float> scratch(
+      static_cast<size_t>(reference::DepthwiseChainScratchFloats(g, with_ds)));
+  reference::DepthwiseChainUpdate<FilterT, UpFilterT>(
+      g, with_ds ? nullptr : grad_output.data(), MaskOrNull(mask), filter.data(),
+      or_null(filter_scales), sgd, params(dw), chain, scratch.data(),
+      with_ds ? &down : nullptr);
+  ExpectClose(dw.bias, c, "expected_bias", -99.0f, what);
+  ExpectExact<int32_t>(dw.bias_q, c, "expected_bias_q", 123456, what);
+  ExpectClose(up.bias, c, "expected_up_bias", -99.0f, what);
+  ExpectExact<int32_t>(up.bias_q, c, "expected_up_bias_q", 123456, what);
+  ExpectClose(ds.bias, c, "expected_ds_bias", -99.0f, what);
+  ExpectExact<int32_t>(ds.bias_q, c, "expected_ds_bias_q", 123456, what);
+  if (with_up) ExpectClose(up_grad, c, "expected_up_grad_input", 4321.0f, what);
+}
+
+void TestChainUpdateGoldens(const std::string& file) {
+  for (const GoldenCase& c : ReadGoldenCases(file)) {
+    const bool dw_int8 = c.tensor("filter").dtype == "i8";
+    const char* pw = c.has_tensor("up_filter")
+                         ? "up_filter"
+                         : (c.has_tensor("ds_filter") ? "ds_filter" : nullptr);
+    const bool pw_int8 = pw != nullptr && c.tensor(pw).dtype == "i8";
+    if (dw_int8 && pw_int8) {
+      RunChainGolden<int8_t, int8_t>(c);
+    } else if (dw_int8) {
+      RunChainGolden<int8_t, float>(c);
+    } else if (pw_int8) {
+      RunChainGolden<float, int8_t>(c);
+    } else {
+      RunChainGolden<float, float>(c);
+    }
+  }
+}
+
 void TestStandardizedConvUpdate(const std::string& dir) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/ws_conv_update.golden")) {
     const auto& go = c.tensor("grad_output");
@@ -556,6 +660,7 @@ void RunUpdateKernelTests(const std::string& dir) {
   TestZeroGradientIsNoStep();
   TestStandardizedConvUpdate(dir);
   TestChainUpdateEqualsUnfusedKernels();
+  TestChainUpdateGoldens(dir + "/depthwise_chain_update.golden");
 }
 
 }  // namespace testing
