@@ -102,3 +102,33 @@ def test_activations_beyond_inference_come_from_the_peaks():
   assert shallow.activation_bytes < deep.activation_bytes
   assert shallow.total_bytes == pytest.approx(
       shallow.activation_bytes + 2 * shallow.param_bytes)
+
+
+def test_an_int8_forward_scales_activations_not_gradients():
+  model = sparse_fixtures.mbconv_model()
+  inventory = sparse.model_inventory(model)
+  floats = sparse.CostModel(inventory, 2, 0.0, "input", 1)
+  int8 = sparse.CostModel(inventory, 2, 0.0, "input", 1, forward_bytes=1)
+  chosen, biases = {"b1_dw": 3}, ["b1_dw"]
+  a, b = floats(chosen, biases), int8(chosen, biases)
+  assert b.inference_peak_bytes == pytest.approx(a.inference_peak_bytes / 4)
+  assert int8.stored_bytes("b1_dw", 3) == floats.stored_bytes("b1_dw", 3) / 4
+  assert b.param_bytes == a.param_bytes
+  # The float backward pass stands out above an int8 inference peak.
+  assert b.activation_bytes >= a.activation_bytes
+  with pytest.raises(ValueError, match="forward_bytes"):
+    sparse.CostModel(inventory, 2, forward_bytes=2)
+
+
+def test_select_passes_forward_bytes_to_the_budget():
+  model = sparse_fixtures.mbconv_model()
+  images, labels = sparse_fixtures.support(6)
+  budget = 8000
+  floats = sparse.select(model, images, labels, memory_budget=budget,
+                         batch_size=2)
+  int8 = sparse.select(model, images, labels, memory_budget=budget,
+                       batch_size=2, forward_bytes=1)
+  for s in (floats, int8):
+    assert s.modelled_bytes <= budget
+  # Against int8 activations the same bytes buy less float backward pass.
+  assert int8.trained_channels < floats.trained_channels

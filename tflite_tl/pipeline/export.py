@@ -619,6 +619,10 @@ def _method_options(cfg: ExportConfig, plan: Plan, backbone, x_train,
   batch = cfg.batch or 1
   options["support"] = _support(cfg, x_train, y_train)
   options["batch_size"] = batch
+  if plan.flavors[0] == Flavor("tl", "int8"):
+    # Its forward pass is int8: the budget sees int8 activations and float
+    # gradients (sparse.cost.CostModel).
+    options["forward_bytes"] = 1
   if cfg.memory_budget or cfg.compute_budget:
     options["memory_budget"] = cfg.memory_budget
     options["compute_budget"] = cfg.compute_budget

@@ -101,11 +101,17 @@ class CostModel:
       (non-depthwise) conv are chosen on.
     mask_bits: bits per element of a ReLU mask (8: the builtin lowering's
       bool; 1: TinyTL's accounting).
+    forward_bytes: bytes per forward activation element of the step the
+      budget is for: 4 (float32), or 1 for an int8 forward pass (the kernel
+      flavor's int8 precision), whose inference activations and kept input
+      channels are int8 while every gradient stays float32. Without it, an
+      int8 step's float backward pass would hide below a float32 inference
+      peak it never has.
   """
 
   def __init__(self, inventory: inventory_lib.Inventory, batch_size: int,
                momentum: float = 0.0, channel_axis: str = INPUT,
-               mask_bits: int = 8):
+               mask_bits: int = 8, forward_bytes: int = 4):
     if not isinstance(batch_size, int) or batch_size < 1:
       raise ValueError(f"batch_size must be a positive integer, got "
                        f"{batch_size!r}.")
@@ -119,6 +125,11 @@ class CostModel:
     if mask_bits not in (1, 8):
       raise ValueError(f"mask_bits must be 1 or 8, got {mask_bits!r}.")
     self.mask_bits = mask_bits
+    if forward_bytes not in (1, 4):
+      raise ValueError(f"forward_bytes must be 4 (float32) or 1 (int8), got "
+                       f"{forward_bytes!r}.")
+    # Inventory sizes are float32 activations; forward tensors scale by this.
+    self._forward_scale = forward_bytes / inventory_lib.ACTIVATION_BYTES
     self._info = inventory_lib.by_name(inventory)
     self._head = self._info[inventory.head]
 
@@ -141,7 +152,7 @@ class CostModel:
     info = self._info[name]
     channels = info.in_channels if self.axis(name) == OUTPUT else k
     return (info.spatial_in * channels * inventory_lib.ACTIVATION_BYTES
-            * self.batch_size)
+            * self._forward_scale * self.batch_size)
 
   def kernel_params(self, name: str, k: int) -> int:
     info = self._info[name]
@@ -176,7 +187,8 @@ class CostModel:
       path |= self._info[name].downstream
     kept = [0.0] * len(layers)  # bytes per step each node keeps
     buffers = [None] * len(layers)  # backward buffers at each node crossed
-    kept[head.index] = head.in_channels * inventory_lib.ACTIVATION_BYTES * batch
+    kept[head.index] = (head.in_channels * inventory_lib.ACTIVATION_BYTES
+                        * self._forward_scale * batch)
     buffers[head.index] = head.grad_buffer_bytes * batch
     params = head.params + (head.out_channels if head.has_bias else 0)
     macs = head.macs * batch  # the head's kernel gradient
@@ -206,14 +218,15 @@ class CostModel:
         params += self._info[name].out_channels
     inference = forward = backward = 0.0
     kept_before = 0.0
+    scale = self._forward_scale
     for info in layers:
-      held = info.held_bytes * batch
+      held = info.held_bytes * scale * batch
       inference = max(inference, held)
       forward = max(forward, held + kept_before)
       kept_before += kept[info.index]
       if buffers[info.index] is not None:
         backward = max(backward, buffers[info.index]
-                       + info.live_bytes * batch + kept_before)
+                       + info.live_bytes * scale * batch + kept_before)
     stored = sum(kept) - sum(self._through(self._info[n]) * batch
                              for n in self.inventory.names()
                              if path >> self._info[n].index & 1)

@@ -203,7 +203,8 @@ def select(model: keras.Model, images, labels, *,
            batch_size: int = 8, momentum: float = 0.0, seed: int = 0,
            min_channel_fraction: float = DEFAULT_MIN_CHANNEL_FRACTION,
            max_layers: Optional[int] = None, train_bias="chosen",
-           candidates: Optional[Sequence[str]] = None) -> Selection:
+           candidates: Optional[Sequence[str]] = None,
+           forward_bytes: int = 4) -> Selection:
   """TinyTrain's selection on the support set (see the module docstring).
 
   Args:
@@ -221,6 +222,8 @@ def select(model: keras.Model, images, labels, *,
     min_channel_fraction, max_layers, train_bias: see :func:`greedy`.
     candidates: restrict the candidate layers (default: every Conv2D with
       one group and every DepthwiseConv2D except the head).
+    forward_bytes: 4, or 1 when the step's forward pass is int8
+      (``cost.CostModel``).
 
   Raises:
     BudgetError: nothing fits (the message names the smallest scheme).
@@ -240,7 +243,7 @@ def select(model: keras.Model, images, labels, *,
     raise ValueError(f"select: model '{model.name}' has no Conv2D or "
                      "DepthwiseConv2D layer to update.")
   model_cost = cost_lib.CostModel(inventory, batch_size, momentum,
-                                  channel_axis)
+                                  channel_axis, forward_bytes=forward_bytes)
   axes = {n: model_cost.axis(n) for n in names}
   potentials = fisher.channel_potentials(model, images, labels, axes)
   scores = scoring.layer_scores(fisher.layer_potentials(potentials),
