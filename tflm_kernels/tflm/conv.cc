@@ -104,23 +104,9 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                  "%s: filter is [%d, %d, %d, %d]; its input channels must "
                  "divide the input's %d into groups that also divide its "
                  "output channels", kOp, f[0], f[1], f[2], f[3], x[3]);
-  TL_TFLM_ENSURE(output != nullptr && output->type == kTfLiteFloat32 &&
-                     HasRank(output, 4),
-                 "%s: output must be float32 NHWC", kOp);
-  if (bias != nullptr) {
-    TL_TFLM_ENSURE(bias->type == kTfLiteFloat32 && HasRank(bias, 1) &&
-                       bias->dims->data[0] == f[0],
-                   "%s: bias must be float32 [%d]", kOp, f[0]);
-  }
-  const int32_t out_h = reference::ConvOutputSize(
-      data->options.padding, x[1], f[1], data->options.stride_h);
-  const int32_t out_w = reference::ConvOutputSize(
-      data->options.padding, x[2], f[2], data->options.stride_w);
-  const int* o = output->dims->data;
-  TL_TFLM_ENSURE(o[0] == x[0] && o[1] == out_h && o[2] == out_w && o[3] == f[0],
-                 "%s: output is %dx%dx%dx%d but the convolution output is "
-                 "%dx%dx%dx%d", kOp, o[0], o[1], o[2], o[3], x[0],
-                 static_cast<int>(out_h), static_cast<int>(out_w), f[0]);
+  TF_LITE_ENSURE_OK(context, CheckFloatConvOutput(kOp, data->options, input,
+                                                  f[1], f[2], f[0], output,
+                                                  bias));
   TF_LITE_ENSURE_OK(context,
                     PrepareConvGeometry(kOp, data->options, x[0], x[1], x[2],
                                         x[3], f[0], f[1], f[2], output,

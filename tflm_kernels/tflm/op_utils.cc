@@ -51,6 +51,35 @@ int64_t ElementCount(const TfLiteIntArray* dims) {
   return count;
 }
 
+TfLiteStatus CheckFloatConvOutput(const char* op_name,
+                                  const ConvOptions& options,
+                                  const TfLiteTensor* input, int32_t filter_h,
+                                  int32_t filter_w, int32_t out_c,
+                                  const TfLiteTensor* output,
+                                  const TfLiteTensor* bias) {
+  TL_TFLM_ENSURE(output != nullptr && output->type == kTfLiteFloat32 &&
+                     HasRank(output, 4),
+                 "%s: output must be float32 NHWC", op_name);
+  if (bias != nullptr) {
+    TL_TFLM_ENSURE(bias->type == kTfLiteFloat32 && HasRank(bias, 1) &&
+                       bias->dims->data[0] == out_c,
+                   "%s: bias must be float32 [%d]", op_name,
+                   static_cast<int>(out_c));
+  }
+  const int* x = input->dims->data;
+  const int32_t out_h =
+      reference::ConvOutputSize(options.padding, x[1], filter_h, options.stride_h);
+  const int32_t out_w =
+      reference::ConvOutputSize(options.padding, x[2], filter_w, options.stride_w);
+  const int* o = output->dims->data;
+  TL_TFLM_ENSURE(o[0] == x[0] && o[1] == out_h && o[2] == out_w && o[3] == out_c,
+                 "%s: output is %dx%dx%dx%d but the convolution output is "
+                 "%dx%dx%dx%d", op_name, o[0], o[1], o[2], o[3], x[0],
+                 static_cast<int>(out_h), static_cast<int>(out_w),
+                 static_cast<int>(out_c));
+  return kTfLiteOk;
+}
+
 TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,
                                  int32_t batch, int32_t in_h, int32_t in_w,
                                  int32_t in_c, int32_t out_c, int32_t filter_h,

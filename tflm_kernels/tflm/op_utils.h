@@ -57,6 +57,17 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options
                                  reference::ConvGeometry* geometry,
                                  int32_t groups = 1);
 
+// The float forward convolutions' output checks (TL_CONV,
+// TL_DEPTHWISE_CONV): `output` is float32 NHWC, `bias` (may be null) float32
+// [out_c], and the output's shape is the convolution's of the NHWC `input`
+// with a filter_h x filter_w window.
+TfLiteStatus CheckFloatConvOutput(const char* op_name,
+                                  const ConvOptions& options,
+                                  const TfLiteTensor* input, int32_t filter_h,
+                                  int32_t filter_w, int32_t out_c,
+                                  const TfLiteTensor* output,
+                                  const TfLiteTensor* bias);
+
 // The per-output-channel scales of a symmetric int8 filter (TFLite affine
 // quantization along `channel_axis`, zero points 0), valid for the op's
 // lifetime: read in place from the model flatbuffer (no arena) when there is
