@@ -59,21 +59,31 @@ REGISTER_OP("TlDepthwiseConv")
          "C*M]) + bias + activation (0 none, 1 ReLU, 2 ReLU6), and the packed "
          "1-bit mask of the activation's linear range on the output.");
 
+// The attributes TlDepthwiseConv and TlConv share: has_bias, activation
+// (checked), stride_h, stride_w and padding.
+absl::Status ReadForwardAttrs(OpKernelConstruction* ctx, bool* has_bias,
+                              reference::Activation* activation, int32_t* stride_h,
+                              int32_t* stride_w, reference::Padding* padding) {
+  TF_RETURN_IF_ERROR(ctx->GetAttr("has_bias", has_bias));
+  int32_t code = 0;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("activation", &code));
+  if (code < 0 || code > 2) {
+    return Invalid("activation must be 0 (none), 1 (ReLU) or 2 (ReLU6), got ", code);
+  }
+  *activation = static_cast<reference::Activation>(code);
+  TF_RETURN_IF_ERROR(ctx->GetAttr("stride_h", stride_h));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("stride_w", stride_w));
+  std::string pad;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("padding", &pad));
+  *padding = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
+  return absl::OkStatus();
+}
+
 class DepthwiseConvOp : public OpKernel {
  public:
   explicit DepthwiseConvOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_bias", &has_bias_));
-    int32_t activation = 0;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation));
-    OP_REQUIRES(ctx, activation >= 0 && activation <= 2,
-                Invalid("activation must be 0 (none), 1 (ReLU) or 2 (ReLU6), got ",
-                        activation));
-    activation_ = static_cast<reference::Activation>(activation);
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("stride_h", &stride_h_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("stride_w", &stride_w_));
-    std::string pad;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad));
-    padding_ = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
+    OP_REQUIRES_OK(ctx, ReadForwardAttrs(ctx, &has_bias_, &activation_, &stride_h_,
+                                         &stride_w_, &padding_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -153,21 +163,11 @@ REGISTER_OP("TlConv")
 class ConvOp : public OpKernel {
  public:
   explicit ConvOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_bias", &has_bias_));
-    int32_t activation = 0;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation));
-    OP_REQUIRES(ctx, activation >= 0 && activation <= 2,
-                Invalid("activation must be 0 (none), 1 (ReLU) or 2 (ReLU6), got ",
-                        activation));
-    activation_ = static_cast<reference::Activation>(activation);
+    OP_REQUIRES_OK(ctx, ReadForwardAttrs(ctx, &has_bias_, &activation_, &stride_h_,
+                                         &stride_w_, &padding_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("standardize", &standardize_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
     OP_REQUIRES(ctx, epsilon_ >= 0.0f, Invalid("epsilon must be >= 0, got ", epsilon_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("stride_h", &stride_h_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("stride_w", &stride_w_));
-    std::string pad;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad));
-    padding_ = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
   }
 
   void Compute(OpKernelContext* ctx) override {
