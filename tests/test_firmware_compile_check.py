@@ -17,7 +17,7 @@ from tflite_tl.tflm import tflm_library
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _PORTABLE = ("tl_trainer.cc", "tl_app.cc", "tl_persist.c", "tl_model_config.cc",
-             "tl_train_model_data.cc", "tl_storage_esp_partition.c",
+             "tl_models_data.cc", "tl_storage_esp_partition.c",
              "tl_storage_mbed_flash.cpp", "tl_samples.c")
 
 

@@ -51,7 +51,8 @@ def test_layout_of_arduino_library_and_esp_idf_component(spec):
   for f in ("library.properties", "src/tiny_lib.h", "src/tl_trainer.cc",
             "src/tl_persist.c", "src/tl_op_resolver.h",
             "src/tl_model_config.h", "src/tl_model_config.cc",
-            "src/tl_train_model_data.cc", "src/tl_infer_model_data.cc",
+            "src/tl_models_data.cc", "src/tl_train_model_data.h",
+            "src/tl_predict_model_data.h", "src/tl_infer_model_data.h",
             "examples/train_on_device/train_on_device.ino"):
     assert f"{lib}/{f}" in files
   comp = "esp-idf/components/tiny_lib"
@@ -106,22 +107,28 @@ MAIN = r"""
 #include <cstdio>
 #include <cstring>
 #include "tl_infer_model_data.h"
+#include "tl_models_data.h"
 #include "tl_persist.h"
 #include "tl_predict_model_data.h"
 #include "tl_train_model_data.h"
 int main(int argc, char** argv) {
   (void)argc;
+  // Each model, read from its pointer to the end of the image, is the
+  // linked model the generator checked (argv: one file per model).
   const uint8_t* arrays[3] = {g_tltl_train_model, g_tltl_predict_model,
                               g_tltl_infer_model};
   const size_t lens[3] = {g_tltl_train_model_len, g_tltl_predict_model_len,
                           g_tltl_infer_model_len};
+  const uint8_t* end = g_tltl_models + g_tltl_models_len;
   for (int i = 0; i < 3; ++i) {
     FILE* f = std::fopen(argv[i + 1], "rb");
     if (!f) return 3;
     static unsigned char buf[1 << 20];
     size_t n = std::fread(buf, 1, sizeof(buf), f);
     std::fclose(f);
-    if (n != lens[i] || std::memcmp(buf, arrays[i], n) != 0) return 4 + i;
+    if (n != static_cast<size_t>(end - arrays[i]) ||
+        std::memcmp(buf, arrays[i], n) != 0) return 4 + i;
+    if (lens[i] > n) return 7 + i;
     if (reinterpret_cast<uintptr_t>(arrays[i]) % 16 != 0) return 10 + i;
   }
   std::printf("crc %08x\n", tl_crc32(0, g_tltl_train_model,
@@ -141,13 +148,12 @@ def test_generated_framework_free_code_compiles_and_matches(spec, tmp_path):
   for rel, content in files.items():
     if rel.startswith("arduino/tiny_lib/src/"):
       (src / os.path.basename(rel)).write_text(content)
-  for name in ("train.tflite", "predict.tflite", "infer.tflite"):
-    (tmp_path / name).write_bytes(files[name])
+  image = spec.model_image
+  for i, name in enumerate(("train.tflite", "predict.tflite", "infer.tflite")):
+    (tmp_path / name).write_bytes(image.model(i))
   (tmp_path / "main.cc").write_text(MAIN)
   exe = str(tmp_path / "check")
-  sources = [str(src / n) for n in ("tl_train_model_data.cc",
-                                    "tl_predict_model_data.cc",
-                                    "tl_infer_model_data.cc")]
+  sources = [str(src / "tl_models_data.cc")]
   subprocess.run([gxx, "-std=c++11", "-Wall", "-Wextra", "-Werror", "-I",
                   str(src), *sources, "-x", "c++", str(src / "tl_persist.c"),
                   "-x", "c++", str(tmp_path / "main.cc"), "-o", exe],
@@ -158,7 +164,8 @@ def test_generated_framework_free_code_compiles_and_matches(spec, tmp_path):
                        capture_output=True, text=True)
   assert out.returncode == 0, out
   import zlib
-  assert out.stdout.split()[1] == f"{zlib.crc32(spec.train_tflite):08x}"
+  own = image.model(0)[:image.lengths[0]]
+  assert out.stdout.split()[1] == f"{zlib.crc32(own):08x}"
 
 
 def test_ram_consumers_count_the_firmware_globals(spec):

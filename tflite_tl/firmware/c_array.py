@@ -5,7 +5,7 @@ supported board, and ``alignas(16)`` because TFLM reads the flatbuffer in place
 and needs its buffers aligned.
 """
 import re
-from typing import Dict
+from typing import Dict, Sequence, Tuple
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BYTES_PER_LINE = 12
@@ -82,3 +82,39 @@ def c_array_files(data: bytes, symbol: str, basename: str,
       header: c_array_header(symbol, header, comment),
       basename + ".cc": c_array_source(data, symbol, header, comment),
   }
+
+
+def view_header(symbol: str, filename: str, comment: str = "") -> str:
+  """Declaration of ``symbol`` (a pointer into a shared image) and
+  ``symbol_len``, usable from C and C++ like an array of its own."""
+  _check_symbol(symbol)
+  header = c_array_header(symbol, filename, comment)
+  return header.replace(f"extern const uint8_t {symbol}[];",
+                        f"extern const uint8_t* const {symbol};")
+
+
+def image_files(image: bytes, symbol: str, basename: str,
+                views: Sequence[Tuple[str, str, int, int, str]],
+                comment: str = "") -> Dict[str, str]:
+  """One array ``symbol`` holding ``image`` and, per view (symbol, header
+  basename, offset, length, what), a header declaring a pointer to its
+  offset; the pointers are defined beside the array, so they are constant
+  (in flash) and a view's data is the image's from its offset on."""
+  files = c_array_files(image, symbol, basename, comment)
+  source = files[basename + ".cc"]
+  defs = [f'#include "{view_base}.h"' for _, view_base, _, _, _ in views]
+  defs.append("")
+  for view, _, offset, length, _ in views:
+    _check_symbol(view)
+    if offset % 16:
+      raise ValueError(f"{view} would start at {offset}, not 16-byte "
+                       "aligned.")
+    defs += [f"const uint8_t* const {view} = {symbol} + {offset};",
+             f"const size_t {view}_len = {length};"]
+  files[basename + ".cc"] = source + "\n".join(defs) + "\n"
+  for view, view_base, offset, length, what in views:
+    files[view_base + ".h"] = view_header(
+        view, view_base + ".h",
+        f"{what}\n{length} bytes of its own at offset {offset} of "
+        f"{symbol}; its pooled constants follow in that array.\n{comment}")
+  return files
