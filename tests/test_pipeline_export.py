@@ -294,7 +294,9 @@ def test_tinytrain_export_ships_its_selection_pass_checked_in_tflm(tmp_path):
   assert report["arena_bytes"] == max(on_device["arena_bytes"],
                                       on_device["train_predict_arena_bytes"])
   src = out / "arduino" / "tltl_model" / "src"
-  assert (src / "tl_fisher_model_data.cc").exists()
+  assert (src / "tl_fisher_model_data.h").exists()
+  assert "g_tltl_fisher_model = g_tltl_models + " in (
+      src / "tl_models_data.cc").read_text()
   assert "#define TLTL_RESELECT 1" in (src / "tl_reselect_config.h").read_text()
   assert "On-device re-selection: **available**" in (
       out / "REPORT.md").read_text()

@@ -176,11 +176,26 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
     lines += [f"Memory budget of the selection: {budget['budget_bytes']:,} B "
               f"= {budget['ram_available']:,} B of {budget['ram_kind']} after "
               f"a {budget['ram_margin_bytes']:,} B margin, minus {parts} "
-              "(arenas measured in TFLM).", ""]
+              "(arenas measured in TFLM)."]
+    for step in budget.get("reselections") or ():
+      lines.append(
+          f"- Rejected by the measured fit: {', '.join(step['layers'])} "
+          f"({step['modelled_bytes']:,} B modelled under "
+          f"{step['memory_budget']:,} B) needed {step['ram_needed']:,} B of "
+          f"{step['ram_available']:,} B RAM; selected again from the layers "
+          f"after {step['earliest_layer']} under {step['next_budget']:,} B.")
+    if budget.get("reselections"):
+      lines.append(f"- Exported: the selection under "
+                   f"{budget['selected_under_bytes']:,} B, which fits.")
+    lines.append("")
   if sel:
     lines += [Selection.from_dict(sel).format_markdown(), ""]
   fisher = r.get("selection_pass")
-  if fisher:
+  if fisher and fisher.get("unavailable"):
+    lines += [f"Selection pass: `{fisher['file']}` **not shipped**: "
+              f"{fisher['unavailable']}; the train step is verified on its "
+              "own.", ""]
+  elif fisher:
     lines += [
         f"Selection pass: `{fisher['file']}` ({fisher['bytes']:,} B, "
         f"{fisher['precision']}, batch {fisher['batch_size']}) computes the "

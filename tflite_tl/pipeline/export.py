@@ -24,7 +24,7 @@ import logging
 import os
 import pathlib
 import tempfile
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -219,7 +219,14 @@ def _with_selection_pass(cfg: ExportConfig, device, model, chosen: _Lowered,
   its flash counted, and the arena grown to what the fisher model needs
   alone if that is more (measured in TFLM), the fit checked again. A
   re-selection that does not fit the board is left out, saying why."""
-  fisher, entry = build(chosen.batch, chosen.flavor.precision)
+  try:
+    fisher, entry = build(chosen.batch, chosen.flavor.precision)
+  except ValueError as e:
+    # The train step is verified on its own: an export without its
+    # optional selection pass is still a working export.
+    log.warning("%s; exporting without it", str(e).rstrip("."))
+    return dataclasses.replace(chosen, selection_pass=(None, {
+        "file": selection_graph.FILE, "unavailable": str(e).rstrip(".")}))
   entry = dict(entry)
   spec, fit = chosen.spec, chosen.fit
   why = None
@@ -339,9 +346,13 @@ def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
   if chosen is None:
     # The most memory-efficient flavor's figures explain the failure best.
     fit_result, batch, flavor = first_failure
-    fit_lib.require_fit(device, fit_result,
-                        devices_lib.load_devices(cfg.devices_files),
-                        cfg.sram_margin, batch=batch, method=cfg.method)
+    try:
+      fit_lib.require_fit(device, fit_result,
+                          devices_lib.load_devices(cfg.devices_files),
+                          cfg.sram_margin, batch=batch, method=cfg.method)
+    except fit_lib.DoesNotFitError as e:
+      e.fit = fit_result  # for the selection's measured-fit feedback
+      raise
   if not fit_result.fits:
     chosen = dataclasses.replace(chosen, rejected=(batch,
                                                    fit_result.ram_needed))
@@ -678,6 +689,60 @@ def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int,
   return rewritten
 
 
+# How often TinyTrain selects again after a measured RAM overrun.
+MAX_RESELECTIONS = 6
+
+
+def _reselect_later(cfg: ExportConfig, options, budget, error, selection,
+                    reselections: List[Dict[str, Any]]
+                    ) -> Optional[List[str]]:
+  """The candidate layers of the next selection after a measured RAM
+  overrun, or None (no board-derived budget, flash the problem, nothing
+  later to choose, or tried enough). Appends the attempt to
+  ``reselections`` (REPORT.md lists them).
+
+  The modelled budget counts the chosen layers' state; what it misses grows
+  with the backward pass's depth: every block between the earliest chosen
+  layer and the head keeps its unfused forward ops, their ReLU masks and the
+  interpreter's state. So the next selection starts after the earliest
+  layer chosen, under a budget scaled by modelled / measured state.
+  """
+  fit = getattr(error, "fit", None)
+  if (budget is None or fit is None or selection is None
+      or not fit.flash_fits or fit.ram_fits
+      or len(reselections) >= MAX_RESELECTIONS):
+    return None
+  order = [name for name, _ in selection.layer_potentials]
+  chosen = [order.index(n) for n in selection.layer_names if n in order]
+  if not chosen:
+    return None
+  later = order[min(chosen) + 1:]
+  if not later:
+    return None
+  # The measured training state beyond inference, against the modelled:
+  # scale the budget by that ratio too (the overrun is partly per layer).
+  measured = options["memory_budget"] + fit.ram_needed - fit.ram_available
+  modelled = max(selection.modelled_bytes, 1)
+  smaller = int(options["memory_budget"] * min(1.0, modelled / measured))
+  reselections.append({"earliest_layer": order[min(chosen)],
+                       "layers": list(selection.layer_names),
+                       "memory_budget": options["memory_budget"],
+                       "modelled_bytes": selection.modelled_bytes,
+                       "ram_needed": fit.ram_needed,
+                       "ram_available": fit.ram_available,
+                       "next_budget": smaller})
+  options["memory_budget"] = smaller
+  return later
+
+
+def _budget_report(budget, options, reselections) -> Dict[str, Any]:
+  """The board's budget, and the selections the measured fit rejected."""
+  report = budget.to_dict()
+  report["reselections"] = reselections
+  report["selected_under_bytes"] = options.get("memory_budget")
+  return report
+
+
 def _count(weights) -> int:
   return int(sum(np.prod(w.shape) for w in weights))
 
@@ -714,41 +779,59 @@ def run_export(cfg: ExportConfig,
       # The package and report name the file, not the machine's path to it.
       model_file = plan.model
       model_name = os.path.basename(os.path.normpath(plan.model))
-  with progress.stage("rewrite") as stage:
-    options, budget = _method_options(cfg, plan, backbone, x_train, y_train,
-                                      data.num_classes)
-    rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes,
-                         options)
-    selection = rewrite_lib.selection_of(rewritten)
-    stage.summary = (
-        f"{cfg.method}: {_count(rewritten.trainable_weights):,} "
-        f"of {_count(rewritten.weights):,} weights train")
-    if selection is not None:
-      stage.summary += f"; {selection.summary()}"
-  with progress.stage("fine-tune") as stage:
-    tuned = _finetune(cfg, rewritten, x_train, y_train, data, stage)
-    stage.summary = (
-        (f"host, {tuned.recipe.describe()}: loss "
-         f"{tuned.history.loss[0]:.3f} -> {tuned.history.loss[-1]:.3f}; "
-         if tuned.recipe else "none (--finetune_epochs=0); ")
-        + f"test accuracy {tuned.test_accuracy:.1%} "
-        f"({len(data.x_test)} images, Keras float)")
-  with progress.stage("lower") as stage:
-    calibration = _calibration(cfg, x_train)
-    int8 = _int8_model(cfg, rewritten, x_train, y_train,
-                       tuned.recipe or _recipe(cfg, len(x_train)),
-                       calibration)
-    flavors = plan.flavors
-    build_pass = None
-    if cfg.method == "tinytrain" and selection is not None:
-      def build_pass(batch, precision):
-        return selection_graph.build(rewritten, selection,
-                                     options["support"], batch_size=batch,
-                                     precision=precision)
-    chosen, tried = _lower(cfg, plan.device, model_name, rewritten, int8,
-                           shape, data.class_names, stage, flavors,
-                           calibration, build_pass)
-    stage.summary = _lower_summary(chosen)
+  options, budget = _method_options(cfg, plan, backbone, x_train, y_train,
+                                    data.num_classes)
+  # TinyTrain's budget is modelled; the lowered step is measured. While the
+  # measured step overruns the board's RAM, select again from the layers
+  # after the earliest one chosen (MAX_RESELECTIONS times at most).
+  reselections = []
+  while True:
+    with progress.stage("rewrite") as stage:
+      rewritten = _rewrite(backbone, cfg, plan.model, data.num_classes,
+                           options)
+      selection = rewrite_lib.selection_of(rewritten)
+      stage.summary = (
+          f"{cfg.method}: {_count(rewritten.trainable_weights):,} "
+          f"of {_count(rewritten.weights):,} weights train")
+      if selection is not None:
+        stage.summary += f"; {selection.summary()}"
+    with progress.stage("fine-tune") as stage:
+      tuned = _finetune(cfg, rewritten, x_train, y_train, data, stage)
+      stage.summary = (
+          (f"host, {tuned.recipe.describe()}: loss "
+           f"{tuned.history.loss[0]:.3f} -> {tuned.history.loss[-1]:.3f}; "
+           if tuned.recipe else "none (--finetune_epochs=0); ")
+          + f"test accuracy {tuned.test_accuracy:.1%} "
+          f"({len(data.x_test)} images, Keras float)")
+    with progress.stage("lower") as stage:
+      calibration = _calibration(cfg, x_train)
+      int8 = _int8_model(cfg, rewritten, x_train, y_train,
+                         tuned.recipe or _recipe(cfg, len(x_train)),
+                         calibration)
+      flavors = plan.flavors
+      build_pass = None
+      if cfg.method == "tinytrain" and selection is not None:
+        def build_pass(batch, precision):
+          return selection_graph.build(rewritten, selection,
+                                       options["support"], batch_size=batch,
+                                       precision=precision)
+      try:
+        chosen, tried = _lower(cfg, plan.device, model_name, rewritten, int8,
+                               shape, data.class_names, stage, flavors,
+                               calibration, build_pass)
+      except fit_lib.DoesNotFitError as e:
+        later = _reselect_later(cfg, options, budget, e, selection,
+                                reselections)
+        if later is None:
+          raise
+        stage.summary = (f"{e.fit.ram_needed:,} B of RAM needed, "
+                         f"{e.fit.ram_available:,} B available: selecting "
+                         f"again after {reselections[-1]['earliest_layer']}"
+                         f" under {options['memory_budget']:,} B")
+        options["candidates"] = later
+        continue
+      stage.summary = _lower_summary(chosen)
+    break
   with progress.stage("verify") as stage:
     rejected_flavors = []
     while True:
@@ -782,6 +865,9 @@ def run_export(cfg: ExportConfig,
     selection_pass = fisher_file = None
     if chosen.selection_pass is not None:
       fisher_file, selection_pass = chosen.selection_pass
+    if selection_pass is not None and fisher_file is None:
+      text += f"; not shipped: {selection_pass['unavailable']}"
+    elif selection_pass is not None:
       text += (f"; {selection_graph.FILE} matches TF "
                f"({selection_pass['max_rel_err']:.1e}), arena "
                f"{selection_pass['arena_bytes']:,} B")
@@ -837,7 +923,8 @@ def run_export(cfg: ExportConfig,
         sorted(files) + ["REPORT.md", "report.json"], finetune=tuned,
         device_training=checked.device, lowering=lowering,
         selection=None if selection is None else selection.to_dict(),
-        memory_budget=None if budget is None else budget.to_dict(),
+        memory_budget=None if budget is None else _budget_report(
+            budget, options, reselections),
         firmware_globals=None if globals_ is None else globals_.to_dict(),
         instruction_counts=_instruction_counts_report(cfg, plan.device,
                                                       firmware_run),
