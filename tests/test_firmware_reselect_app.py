@@ -143,7 +143,7 @@ def test_an_export_without_it_says_why(case):
   assert off.arena_bytes <= spec.arena_bytes
   ram, flash = package.memory_consumers(spec)
   # fisher.tflite's own bytes; its constants are in the shared pool.
-  fisher_at = [m[2] for m in spec.embedded_models].index(
+  fisher_at = [m.data for m in spec.embedded_models].index(
       spec.reselect.fisher_tflite)
   assert flash["fisher.tflite graph"] == spec.model_image.lengths[fisher_at]
   assert flash["fisher.tflite graph"] <= len(spec.reselect.fisher_tflite)

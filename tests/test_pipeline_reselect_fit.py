@@ -23,7 +23,7 @@ def _selection(layers=("b4_project", "b7_dw"), modelled=100_000):
 
 def test_overrun_selects_after_the_earliest_layer_under_a_scaled_budget():
   options, steps = {"memory_budget": 100_000}, []
-  later = export._reselect_later(None, options, object(), _overrun(),
+  later = export._reselect_later(options, object(), _overrun(),
                                  _selection(), steps)
   assert later == ["b5_dw", "b7_dw", "b9_dw"]
   measured = 100_000 + 277_362 - 235_930
@@ -37,18 +37,18 @@ def test_overrun_selects_after_the_earliest_layer_under_a_scaled_budget():
 
 def test_no_reselection_without_a_board_budget_or_for_flash():
   sel = _selection()
-  assert export._reselect_later(None, {"memory_budget": 1}, None,
+  assert export._reselect_later({"memory_budget": 1}, None,
                                 _overrun(), sel, []) is None
-  assert export._reselect_later(None, {"memory_budget": 1}, object(),
+  assert export._reselect_later({"memory_budget": 1}, object(),
                                 _overrun(flash_fits=False), sel, []) is None
-  assert export._reselect_later(None, {"memory_budget": 1}, object(),
+  assert export._reselect_later({"memory_budget": 1}, object(),
                                 _overrun(), None, []) is None
 
 
 def test_reselection_stops_at_the_last_layer_and_after_the_limit():
-  assert export._reselect_later(None, {"memory_budget": 9}, object(),
+  assert export._reselect_later({"memory_budget": 9}, object(),
                                 _overrun(), _selection(("b9_dw",)),
                                 []) is None
   full = [{}] * export.MAX_RESELECTIONS
-  assert export._reselect_later(None, {"memory_budget": 9}, object(),
+  assert export._reselect_later({"memory_budget": 9}, object(),
                                 _overrun(), _selection(), full) is None

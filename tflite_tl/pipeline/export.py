@@ -693,7 +693,7 @@ def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int,
 MAX_RESELECTIONS = 6
 
 
-def _reselect_later(cfg: ExportConfig, options, budget, error, selection,
+def _reselect_later(options, budget, error, selection,
                     reselections: List[Dict[str, Any]]
                     ) -> Optional[List[str]]:
   """The candidate layers of the next selection after a measured RAM
@@ -820,7 +820,7 @@ def run_export(cfg: ExportConfig,
                                shape, data.class_names, stage, flavors,
                                calibration, build_pass)
       except fit_lib.DoesNotFitError as e:
-        later = _reselect_later(cfg, options, budget, e, selection,
+        later = _reselect_later(options, budget, e, selection,
                                 reselections)
         if later is None:
           raise
