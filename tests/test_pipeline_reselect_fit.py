@@ -7,11 +7,9 @@ from tflite_tl.pipeline import export
 
 
 def _overrun(needed=277_362, available=235_930, flash_fits=True):
-  e = fit_lib.DoesNotFitError("does not fit")
-  e.fit = types.SimpleNamespace(ram_needed=needed, ram_available=available,
-                                ram_fits=needed <= available,
-                                flash_fits=flash_fits)
-  return e
+  return fit_lib.DoesNotFitError("does not fit", types.SimpleNamespace(
+      ram_needed=needed, ram_available=available,
+      ram_fits=needed <= available, flash_fits=flash_fits))
 
 
 def _selection(layers=("b4_project", "b7_dw"), modelled=100_000):

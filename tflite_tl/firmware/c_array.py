@@ -22,9 +22,14 @@ def header_guard(filename: str) -> str:
   return "TFLITE_TL_" + re.sub(r"[^A-Za-z0-9]", "_", filename).upper() + "_"
 
 
-def c_array_header(symbol: str, filename: str, comment: str = "") -> str:
-  """Declaration of ``symbol`` (bytes) and ``symbol_len``, usable from C and C++."""
+def c_array_header(symbol: str, filename: str, comment: str = "",
+                   pointer: bool = False) -> str:
+  """Declaration of ``symbol`` (bytes) and ``symbol_len``, usable from C and
+  C++; ``pointer``: a constant pointer into another array, used the same
+  way as an array of its own."""
   _check_symbol(symbol)
+  declaration = (f"extern const uint8_t* const {symbol};" if pointer
+                 else f"extern const uint8_t {symbol}[];")
   guard = header_guard(filename)
   lines = [f"// {line}".rstrip() for line in comment.splitlines()]
   lines += [
@@ -38,7 +43,7 @@ def c_array_header(symbol: str, filename: str, comment: str = "") -> str:
       'extern "C" {',
       "#endif",
       "",
-      f"extern const uint8_t {symbol}[];",
+      declaration,
       f"extern const size_t {symbol}_len;",
       "",
       "#ifdef __cplusplus",
@@ -84,15 +89,6 @@ def c_array_files(data: bytes, symbol: str, basename: str,
   }
 
 
-def view_header(symbol: str, filename: str, comment: str = "") -> str:
-  """Declaration of ``symbol`` (a pointer into a shared image) and
-  ``symbol_len``, usable from C and C++ like an array of its own."""
-  _check_symbol(symbol)
-  header = c_array_header(symbol, filename, comment)
-  return header.replace(f"extern const uint8_t {symbol}[];",
-                        f"extern const uint8_t* const {symbol};")
-
-
 def image_files(image: bytes, symbol: str, basename: str,
                 views: Sequence[Tuple[str, str, int, int, str]],
                 comment: str = "") -> Dict[str, str]:
@@ -113,8 +109,9 @@ def image_files(image: bytes, symbol: str, basename: str,
              f"const size_t {view}_len = {length};"]
   files[basename + ".cc"] = source + "\n".join(defs) + "\n"
   for view, view_base, offset, length, what in views:
-    files[view_base + ".h"] = view_header(
+    files[view_base + ".h"] = c_array_header(
         view, view_base + ".h",
         f"{what}\n{length} bytes of its own at offset {offset} of "
-        f"{symbol}; its pooled constants follow in that array.\n{comment}")
+        f"{symbol}; its pooled constants follow in that array.\n{comment}",
+        pointer=True)
   return files

@@ -48,6 +48,10 @@ class DoesNotFitError(RuntimeError):
   # are the message.
   multiline = True
 
+  def __init__(self, message: str, fit: Optional["FitResult"] = None):
+    super().__init__(message)
+    self.fit = fit  # the check's figures, when a fit check raised it
+
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
@@ -257,4 +261,5 @@ def require_fit(device: Device, result: FitResult,
         devices, result.ram_needed, result.flash_needed, sram_margin,
         result.flash_reserve) if not a.startswith(device.name + " ")
                     and a != device.name]
-  raise DoesNotFitError(explain(device, result, alternatives, batch, method))
+  raise DoesNotFitError(explain(device, result, alternatives, batch, method),
+                        result)

@@ -346,13 +346,9 @@ def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
   if chosen is None:
     # The most memory-efficient flavor's figures explain the failure best.
     fit_result, batch, flavor = first_failure
-    try:
-      fit_lib.require_fit(device, fit_result,
-                          devices_lib.load_devices(cfg.devices_files),
-                          cfg.sram_margin, batch=batch, method=cfg.method)
-    except fit_lib.DoesNotFitError as e:
-      e.fit = fit_result  # for the selection's measured-fit feedback
-      raise
+    fit_lib.require_fit(device, fit_result,
+                        devices_lib.load_devices(cfg.devices_files),
+                        cfg.sram_margin, batch=batch, method=cfg.method)
   if not fit_result.fits:
     chosen = dataclasses.replace(chosen, rejected=(batch,
                                                    fit_result.ram_needed))
@@ -707,7 +703,7 @@ def _reselect_later(options, budget, error, selection,
   interpreter's state. So the next selection starts after the earliest
   layer chosen, under a budget scaled by modelled / measured state.
   """
-  fit = getattr(error, "fit", None)
+  fit = error.fit
   if (budget is None or fit is None or selection is None
       or not fit.flash_fits or fit.ram_fits
       or len(reselections) >= MAX_RESELECTIONS):
