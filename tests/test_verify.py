@@ -32,6 +32,10 @@ def test_cli_reports_parity_on_tiny():
   assert report["max_rel_err_params"] <= 1e-4
   arena = report["arena"]
   assert arena["total"] == arena["head"] + arena["tail"] > 0
+  # The head's peak, from tensor lifetimes, bounds the measured head.
+  peak = report["head_peak"]
+  assert 0 < peak["peak_bytes"] <= arena["head"]
+  assert peak["at_peak"] and peak["source"].startswith("modelled")
   ops = report["ops"]
   assert ops["CONV_2D"] + ops.get("FULLY_CONNECTED", 0) >= 3
   assert "FLEX" not in json.dumps(report)

@@ -482,6 +482,15 @@ def _measure_firmware(cfg: ExportConfig, device, chosen: _Lowered
   return run, dataclasses.replace(chosen, fit=fit_result)
 
 
+def _loss_summary(tuned) -> str:
+  """The fine-tune's mean training loss, first and last epoch (one epoch
+  has one mean, not a change)."""
+  losses = tuned.history.loss
+  if len(losses) == 1:
+    return f"mean loss {losses[0]:.3f} over its epoch"
+  return f"mean loss {losses[0]:.3f} (first epoch) -> {losses[-1]:.3f} (last)"
+
+
 def _instruction_counts_report(cfg: ExportConfig, device,
                                run: Optional[instruction_counts.FirmwareRun]
                                ) -> Dict[str, Any]:
@@ -794,8 +803,7 @@ def run_export(cfg: ExportConfig,
     with progress.stage("fine-tune") as stage:
       tuned = _finetune(cfg, rewritten, x_train, y_train, data, stage)
       stage.summary = (
-          (f"host, {tuned.recipe.describe()}: loss "
-           f"{tuned.history.loss[0]:.3f} -> {tuned.history.loss[-1]:.3f}; "
+          (f"host, {tuned.recipe.describe()}: {_loss_summary(tuned)}; "
            if tuned.recipe else "none (--finetune_epochs=0); ")
           + f"test accuracy {tuned.test_accuracy:.1%} "
           f"({len(data.x_test)} images, Keras float)")

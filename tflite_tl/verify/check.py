@@ -11,12 +11,13 @@ are :func:`tflite_tl.verify.train_step.compare`'s; ``passed`` is False only
 for ``"failed"`` or a non-builtin op.
 """
 import dataclasses
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from tflite_tl import ranges
 from tflite_tl._compat import keras
+from tflite_tl.flatbuffer import lifetimes
 from tflite_tl.lower import INT8_CHUNK_ELEMENTS
 from tflite_tl.lower import NonBuiltinOpError
 from tflite_tl.lower import lower_model
@@ -202,6 +203,8 @@ def verify(config: VerifyConfig) -> Dict:
                    "max_abs": result["worst_param_scale"]},
       arena={"total": arena.total, "head": arena.head, "tail": arena.tail,
              "breakdown": dict(arena.breakdown), "source": arena.source},
+      # What the head holds at its peak (modelled from tensor lifetimes).
+      head_peak=lifetimes.live_profile(lowered.train_tflite).to_dict(),
       analytic={
           "activation_bytes": int(round(analytic.activation_bytes)),
           "trainable_param_bytes": int(round(analytic.trainable_param_bytes)),
@@ -232,6 +235,19 @@ def verify(config: VerifyConfig) -> Dict:
     report["selection"] = selection.to_dict()
   report["passed"] = report["parity"] != "failed"
   return report
+
+
+def _head_peak_lines(report: Dict) -> List[str]:
+  peak = report.get("head_peak")
+  if not peak or not peak["at_peak"]:
+    return []
+  lines = [f"  head peak (modelled) {peak['peak_bytes']} B alive at op "
+           f"{peak['peak_op']} ({peak['peak_op_name']}) of "
+           f"{peak['operators']}; largest:"]
+  for t in peak["at_peak"][:4]:
+    lines.append(f"    {t['name']} {t['shape']} {t['dtype'].lower()} "
+                 f"{t['bytes']} B, ops {t['first']}-{t['last']}")
+  return lines
 
 
 def format_text(report: Dict) -> str:
@@ -275,6 +291,7 @@ def format_text(report: Dict) -> str:
       f"  weights            {report['weights']}",
       f"  arena (measured)   total {report['arena']['total']} B, head "
       f"{report['arena']['head']} B, tail {report['arena']['tail']} B",
+      *_head_peak_lines(report),
       f"  analytic           "
       f"{report['analytic']['activations_plus_trainable_params']} B "
       "(activations x batch + trainable params)",
