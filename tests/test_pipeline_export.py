@@ -284,6 +284,7 @@ def test_tinytrain_export_ships_its_selection_pass_checked_in_tflm(tmp_path):
   candidates = list(report["selection"]["layer_potentials"])
   assert sorted(fisher["layers"]) == sorted(candidates)
   assert fisher["max_rel_err"] < 1e-4 and fisher["same_ranking"]
+  assert fisher["parity"] == "exact"
   assert 0 < fisher["arena_bytes"]
   assert "Selection pass: `fisher.tflite`" in (out / "REPORT.md").read_text()
   assert result.report["selection_pass"] == fisher

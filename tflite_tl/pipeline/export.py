@@ -873,7 +873,9 @@ def run_export(cfg: ExportConfig,
       text += f"; not shipped: {selection_pass['unavailable']}"
     elif selection_pass is not None:
       text += (f"; {selection_graph.FILE} matches TF "
-               f"({selection_pass['max_rel_err']:.1e}), arena "
+               f"({selection_pass['max_rel_err']:.1e}"
+               + (", within rounding" if selection_pass.get("parity")
+                  == "within_rounding" else "") + "), arena "
                f"{selection_pass['arena_bytes']:,} B")
       if selection_pass["on_device"]["available"]:
         text += ", re-selection on the board ('F')"
