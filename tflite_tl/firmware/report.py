@@ -216,8 +216,8 @@ def _fisher_agreement(fisher: Mapping[str, Any]) -> str:
     return (f"differ from TF's by {fisher['max_rel_err']:.1e} (relative), "
             f"within rounding: TF's own potentials move by "
             f"{fisher['reference_sensitivity']:.1e} under 1-ulp noise in the "
-            f"images, and TFLM matches one such run within "
-            f"{fisher['nearest_perturbed_rel_err']:.1e}")
+            f"images (TFLM is {fisher['nearest_perturbed_rel_err']:.1e} from "
+            f"the nearest such run)")
   return f"match TF's within {fisher['max_rel_err']:.1e} (relative)"
 
 

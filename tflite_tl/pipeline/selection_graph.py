@@ -65,7 +65,11 @@ def compare_potentials(got: Mapping[str, np.ndarray],
                 default=worst)
   if worst <= tolerance:
     parity = "exact"
-  elif sensitivity > tolerance and nearest <= tolerance:
+  elif sensitivity > tolerance and (nearest <= tolerance
+                                    or worst <= sensitivity):
+    # TFLM sits on one of TF's perturbed runs, or no farther from TF than
+    # TF is from itself under 1-ulp noise: the potentials are that
+    # ill-conditioned, and TFLM computes the same ones.
     parity = "within_rounding"
   else:
     parity = "failed"
