@@ -303,6 +303,31 @@ def test_tinytrain_export_ships_its_selection_pass_checked_in_tflm(tmp_path):
       out / "REPORT.md").read_text()
 
 
+def test_a_selection_pass_that_disagrees_is_left_out_saying_why(
+    tmp_path, monkeypatch):
+  from tflite_tl.pipeline import selection_graph
+
+  def disagrees(*args, **kwargs):
+    raise ValueError("fisher.tflite: TFLM's Fisher potentials differ from "
+                     "TF's by 1.0e-02 (relative) at layer 'x'.")
+
+  monkeypatch.setattr(selection_graph, "build", disagrees)
+  pipeline.run_export(_cfg(tmp_path, method="tinytrain", batch=1,
+                           device_epochs=0, kernels="builtin",
+                           precision="float", memory_budget=12000))
+  out = tmp_path / "out"
+  report = json.loads((out / "report.json").read_text())
+  assert not (out / "fisher.tflite").exists()
+  assert "differ from TF's by 1.0e-02" in (
+      report["selection_pass"]["unavailable"])
+  assert "**not shipped**" in (out / "REPORT.md").read_text()
+  # The board's App says why it cannot re-select, not "not TinyTrain".
+  config = (out / "arduino" / "tltl_model" / "src" /
+            "tl_reselect_config.h").read_text()
+  assert "not shipped: fisher.tflite: TFLM's Fisher potentials" in config
+  assert "#define TLTL_RESELECT 1" not in config
+
+
 def test_other_methods_ship_no_selection_pass(tmp_path):
   pipeline.run_export(_cfg(tmp_path, method="ft_last", batch=1,
                            device_epochs=0, kernels="builtin",

@@ -225,8 +225,12 @@ def _with_selection_pass(cfg: ExportConfig, device, model, chosen: _Lowered,
     # The train step is verified on its own: an export without its
     # optional selection pass is still a working export.
     log.warning("%s; exporting without it", str(e).rstrip("."))
-    return dataclasses.replace(chosen, selection_pass=(None, {
-        "file": selection_graph.FILE, "unavailable": str(e).rstrip(".")}))
+    why = str(e).rstrip(".")
+    return dataclasses.replace(
+        chosen, spec=dataclasses.replace(
+            chosen.spec, reselect_unavailable=f"not shipped: {why}"),
+        selection_pass=(None, {"file": selection_graph.FILE,
+                               "unavailable": why}))
   entry = dict(entry)
   spec, fit = chosen.spec, chosen.fit
   why = None
