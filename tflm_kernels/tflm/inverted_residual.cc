@@ -26,11 +26,12 @@
 //          quantization of the depthwise output), "expand_scale",
 //          "expand_zero_point" (of the expanded map; ignored without an
 //          expand conv), "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
-// Persistent: the OpData only (the masks are outputs, not scratch). The per-channel requantization multipliers
-// and shifts (which TFLM's own conv kernels keep in persistent arena, 8 bytes
-// per channel) are recomputed at every Eval from the filter scales, read in
-// place from the flatbuffer, into scratch: the same values, at the cost of
-// one double-precision QuantizeMultiplier per channel and invoke. Scratch
+// Persistent: the OpData only (the masks are outputs). The per-channel
+// requantization multipliers and shifts (which TFLM's own conv kernels keep
+// in persistent arena, 8 bytes per channel) are recomputed at every Eval
+// from the filter scales, read in place from the flatbuffer, into scratch:
+// the same values, at the cost of one double-precision QuantizeMultiplier
+// per channel and invoke. Scratch
 // (arena head, shared with other ops): 8 bytes per conv channel, kh rows of
 // the expanded map and one pixel, 8 * (2E + Cout) + kh * W * E + E bytes
 // (8 * (E + Cout) + E without an expand conv).
@@ -95,11 +96,23 @@ struct OpData {
   StageScales project_scales;
   int32_t quant_words;  // int32 multipliers and shifts at the scratch start
   int scratch_index;
-  // Output indices of the masks (-1: not written) and their int8 bounds.
-  int expand_mask_output;
-  int depthwise_mask_output;
-  reference::InvertedResidualMasks masks;  // pointers set at each Eval
+  // Output indices of the masks (-1: not written) and the int8 bounds of
+  // each linear range (in [-128, 128]), compact: the OpData is persistent
+  // in every interpreter that runs the op, masks or not.
+  int8_t expand_mask_output;
+  int8_t depthwise_mask_output;
+  int16_t expand_bounds[2];
+  int16_t depthwise_bounds[2];
 };
+
+// The bounds of one mask, narrowed for the OpData.
+void StoreBounds(bool relu6, float scale, int32_t zero_point,
+                 int16_t bounds[2]) {
+  int32_t lower = 0, upper = 0;
+  reference::Int8MaskBounds(relu6, scale, zero_point, &lower, &upper);
+  bounds[0] = static_cast<int16_t>(lower);
+  bounds[1] = static_cast<int16_t>(upper);
+}
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
   auto* data = static_cast<OpData*>(
@@ -181,8 +194,8 @@ TfLiteStatus CheckMaskOutput(const char* what, const TfLiteTensor* mask,
 
 // With mask outputs, one per activated stage (expand, then depthwise):
 // records which output is which and the bounds of each linear range.
-TfLiteStatus PrepareMasks(TfLiteContext* context, OpData* data, TfLiteTensor* const* outputs,
-                          int num_outputs) {
+TfLiteStatus PrepareMasks(TfLiteContext* context, OpData* data,
+                          TfLiteTensor* const* outputs, int num_outputs) {
   const reference::InvertedResidualShape& shape = data->shape;
   const bool expand_mask = shape.has_expand && data->expand_activation != 0;
   const bool dw_mask = data->depthwise_activation != 0;
@@ -193,29 +206,23 @@ TfLiteStatus PrepareMasks(TfLiteContext* context, OpData* data, TfLiteTensor* co
                  kOp, wanted, num_outputs);
   data->expand_mask_output = -1;
   data->depthwise_mask_output = -1;
-  data->masks = {};
   if (num_outputs == 1) return kTfLiteOk;
   int next = 1;
   if (expand_mask) {
     TF_LITE_ENSURE_OK(context, CheckMaskOutput(
         "expand_mask", outputs[next],
         shape.batch * shape.in_h * shape.in_w * shape.expanded_c));
-    reference::Int8MaskBounds(data->expand_activation == 2,
-                              data->expand_scale, data->expand_zero_point,
-                              &data->masks.expand_lower,
-                              &data->masks.expand_upper);
-    data->expand_mask_output = next++;
+    StoreBounds(data->expand_activation == 2, data->expand_scale,
+                data->expand_zero_point, data->expand_bounds);
+    data->expand_mask_output = static_cast<int8_t>(next++);
   }
   if (dw_mask) {
     TF_LITE_ENSURE_OK(context, CheckMaskOutput(
         "depthwise_mask", outputs[next],
         shape.batch * shape.out_h * shape.out_w * shape.expanded_c));
-    reference::Int8MaskBounds(data->depthwise_activation == 2,
-                              data->depthwise_scale,
-                              data->depthwise_zero_point,
-                              &data->masks.depthwise_lower,
-                              &data->masks.depthwise_upper);
-    data->depthwise_mask_output = next;
+    StoreBounds(data->depthwise_activation == 2, data->depthwise_scale,
+                data->depthwise_zero_point, data->depthwise_bounds);
+    data->depthwise_mask_output = static_cast<int8_t>(next);
   }
   return kTfLiteOk;
 }
@@ -417,9 +424,11 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   SetMultipliers(data->depthwise_scales, &next, &depthwise);
   SetMultipliers(data->project_scales, &next, &project);
   int8_t* scratch = reinterpret_cast<int8_t*>(quant + data->quant_words);
-  reference::InvertedResidualMasks masks = data->masks;
-  masks.expand = MaskData(context, node, data->expand_mask_output);
-  masks.depthwise = MaskData(context, node, data->depthwise_mask_output);
+  reference::InvertedResidualMasks masks = {
+      MaskData(context, node, data->expand_mask_output),
+      data->expand_bounds[0], data->expand_bounds[1],
+      MaskData(context, node, data->depthwise_mask_output),
+      data->depthwise_bounds[0], data->depthwise_bounds[1]};
   reference::InvertedResidual(
       data->shape, expand, depthwise, project,
       tflite::micro::GetTensorData<int8_t>(
