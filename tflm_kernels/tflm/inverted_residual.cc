@@ -96,22 +96,18 @@ struct OpData {
   StageScales project_scales;
   int32_t quant_words;  // int32 multipliers and shifts at the scratch start
   int scratch_index;
-  // Output indices of the masks (-1: not written) and the int8 bounds of
-  // each linear range (in [-128, 128]), compact: the OpData is persistent
-  // in every interpreter that runs the op, masks or not.
-  int8_t expand_mask_output;
-  int8_t depthwise_mask_output;
-  int16_t expand_bounds[2];
-  int16_t depthwise_bounds[2];
+  // Nothing about the masks: which outputs they are and their bounds follow
+  // from the options and the output count at Eval (the OpData is persistent
+  // in every interpreter that runs the op, masks or not).
 };
 
-// The bounds of one mask, narrowed for the OpData.
-void StoreBounds(bool relu6, float scale, int32_t zero_point,
-                 int16_t bounds[2]) {
-  int32_t lower = 0, upper = 0;
-  reference::Int8MaskBounds(relu6, scale, zero_point, &lower, &upper);
-  bounds[0] = static_cast<int16_t>(lower);
-  bounds[1] = static_cast<int16_t>(upper);
+// Which stages have a mask output when the op has them: one per activated
+// stage, expand first.
+bool HasExpandMask(const OpData& data) {
+  return data.shape.has_expand && data.expand_activation != 0;
+}
+bool HasDepthwiseMask(const OpData& data) {
+  return data.depthwise_activation != 0;
 }
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
@@ -192,37 +188,30 @@ TfLiteStatus CheckMaskOutput(const char* what, const TfLiteTensor* mask,
   return kTfLiteOk;
 }
 
-// With mask outputs, one per activated stage (expand, then depthwise):
-// records which output is which and the bounds of each linear range.
-TfLiteStatus PrepareMasks(TfLiteContext* context, OpData* data,
+// Checks the mask outputs, if any: one per activated stage (expand, then
+// depthwise), each uint8 [ceil(elements / 8)].
+TfLiteStatus CheckMasks(TfLiteContext* context, const OpData* data,
                           TfLiteTensor* const* outputs, int num_outputs) {
   const reference::InvertedResidualShape& shape = data->shape;
-  const bool expand_mask = shape.has_expand && data->expand_activation != 0;
-  const bool dw_mask = data->depthwise_activation != 0;
+  const bool expand_mask = HasExpandMask(*data);
+  const bool dw_mask = HasDepthwiseMask(*data);
   const int wanted = 1 + (expand_mask ? 1 : 0) + (dw_mask ? 1 : 0);
   TL_TFLM_ENSURE(num_outputs == 1 || num_outputs == wanted,
                  "%s: expects 1 output, or %d with the masks of the "
                  "activated stages (expand_mask, depthwise_mask), got %d",
                  kOp, wanted, num_outputs);
-  data->expand_mask_output = -1;
-  data->depthwise_mask_output = -1;
   if (num_outputs == 1) return kTfLiteOk;
   int next = 1;
   if (expand_mask) {
     TF_LITE_ENSURE_OK(context, CheckMaskOutput(
         "expand_mask", outputs[next],
         shape.batch * shape.in_h * shape.in_w * shape.expanded_c));
-    StoreBounds(data->expand_activation == 2, data->expand_scale,
-                data->expand_zero_point, data->expand_bounds);
-    data->expand_mask_output = static_cast<int8_t>(next++);
+    ++next;
   }
   if (dw_mask) {
     TF_LITE_ENSURE_OK(context, CheckMaskOutput(
         "depthwise_mask", outputs[next],
         shape.batch * shape.out_h * shape.out_w * shape.expanded_c));
-    StoreBounds(data->depthwise_activation == 2, data->depthwise_scale,
-                data->depthwise_zero_point, data->depthwise_bounds);
-    data->depthwise_mask_output = static_cast<int8_t>(next);
   }
   return kTfLiteOk;
 }
@@ -330,7 +319,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                    data->depthwise_scale, data->depthwise_zero_point,
                    output->params.scale, output->params.zero_point,
                    /*activation=*/0, &data->project, &data->project_scales));
-  TF_LITE_ENSURE_OK(context, PrepareMasks(context, data, outputs, num_outputs));
+  TF_LITE_ENSURE_OK(context, CheckMasks(context, data, outputs, num_outputs));
   data->quant_words =
       2 * ((has_expand ? e_c : 0) + e_c + out_c);
   const size_t scratch_bytes =
@@ -381,11 +370,32 @@ const int32_t* BiasData(TfLiteContext* context, TfLiteNode* node, int index) {
       tflite::micro::GetEvalInput(context, node, index));
 }
 
-// The data of mask output `index`, null for -1 (that mask is not written).
 uint8_t* MaskData(TfLiteContext* context, TfLiteNode* node, int index) {
-  if (index < 0) return nullptr;
   return tflite::micro::GetTensorData<uint8_t>(
       tflite::micro::GetEvalOutput(context, node, index));
+}
+
+// The masks to write (none when the op has only its output), with the
+// bounds TL_RELU_MASK uses: two float divisions per invoke.
+reference::InvertedResidualMasks EvalMasks(TfLiteContext* context,
+                                           TfLiteNode* node,
+                                           const OpData& data) {
+  reference::InvertedResidualMasks masks = {};
+  if (node->outputs->size == 1) return masks;
+  int next = 1;
+  if (HasExpandMask(data)) {
+    masks.expand = MaskData(context, node, next++);
+    reference::Int8MaskBounds(data.expand_activation == 2, data.expand_scale,
+                              data.expand_zero_point, &masks.expand_lower,
+                              &masks.expand_upper);
+  }
+  if (HasDepthwiseMask(data)) {
+    masks.depthwise = MaskData(context, node, next);
+    reference::Int8MaskBounds(data.depthwise_activation == 2,
+                              data.depthwise_scale, data.depthwise_zero_point,
+                              &masks.depthwise_lower, &masks.depthwise_upper);
+  }
+  return masks;
 }
 
 // Computes one stage's multipliers and shifts at *next and advances it.
@@ -424,11 +434,8 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   SetMultipliers(data->depthwise_scales, &next, &depthwise);
   SetMultipliers(data->project_scales, &next, &project);
   int8_t* scratch = reinterpret_cast<int8_t*>(quant + data->quant_words);
-  reference::InvertedResidualMasks masks = {
-      MaskData(context, node, data->expand_mask_output),
-      data->expand_bounds[0], data->expand_bounds[1],
-      MaskData(context, node, data->depthwise_mask_output),
-      data->depthwise_bounds[0], data->depthwise_bounds[1]};
+  const reference::InvertedResidualMasks masks =
+      EvalMasks(context, node, *data);
   reference::InvertedResidual(
       data->shape, expand, depthwise, project,
       tflite::micro::GetTensorData<int8_t>(
