@@ -1,13 +1,18 @@
 """Where the int8 kernel flavor fuses inverted-residual blocks into
 TL_INVERTED_RESIDUAL, and that the fused graphs compute the TF reference's
-int8 values in TFLM."""
+int8 values in TFLM, also where the train step's backward crosses a fused
+block (its masks come from the op; the train step stays exact and its arena
+shrinks)."""
 import dataclasses
 
 import numpy as np
 import pytest
+from tensorflow.lite.python import schema_py_generated as schema
 
 import tflite_tl as tl
 from tflite_tl._compat import keras
+from tflite_tl.flatbuffer import edit
+from tflite_tl.lower import lower_model
 from tflite_tl.lower.builtins import op_counts
 from tflite_tl.lower.tl import graphs
 from tflite_tl.lower.tl import inverted_residual
@@ -15,8 +20,10 @@ from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl.model_graph import ModelGraph
 from tflite_tl.lower.tl.reference import QuantizedTrainStep
 from tflite_tl.lower.tl.rule_base import Policy
+from tflite_tl.tflm import measure_arena
 from tflite_tl.tflm import run_model
 from tflite_tl.tflm import run_train_steps
+from tflite_tl.verify import train_step as ts
 
 _OP = "CUSTOM:TL_INVERTED_RESIDUAL"
 
@@ -93,16 +100,24 @@ def test_head_only_training_fuses_every_block():
   assert ops[_OP] == 3 and "DEPTHWISE_CONV_2D" not in ops
 
 
-def test_train_step_fuses_only_below_the_earliest_trained_layer():
+def _crossed(model, policy):
+  blocks = inverted_residual.find_blocks(ModelGraph(model, 1), policy)
+  return sorted(b.depthwise.name.split("_")[0] for b in blocks.values()
+                if b.crossed)
+
+
+def test_train_step_fuses_every_frozen_block_crossed_or_not():
   model = _trainable(_model(), {"head", "b2_dw"})
   policy = _policy(model, _images(4))
-  # b2 trains, b3 is frozen but the gradient flows through it to b2.
-  assert _fused(model, policy, training=True) == ["b1"]
+  # b2 trains; b3 is frozen but the gradient flows through it to b2.
+  assert _fused(model, policy, training=True) == ["b1", "b3"]
+  assert _crossed(model, policy) == ["b3"]
   # The predict graph fuses every block none of whose weights trains.
   assert _fused(model, policy, training=False) == ["b1", "b3"]
+  assert not _crossed(model, dataclasses.replace(policy, training=False))
   ops = op_counts(graphs.train_graph(model, batch_size=1,
                                      policy=policy).tflite)
-  assert ops[_OP] == 1
+  assert ops[_OP] == 2
 
 
 def test_float_lowering_fuses_nothing():
@@ -237,3 +252,98 @@ def _images_like(model, n, seed=0):
   rng = np.random.default_rng(seed)
   shape = tuple(int(d) for d in model.inputs[0].shape[1:])
   return (rng.integers(0, 256, (n,) + shape) / 255.0).astype(np.float32)
+
+
+# --- blocks the backward crosses ---------------------------------------------
+
+_CROSSING = ("head", "b1_project")  # b2, b3: frozen above a trained layer
+_STEPS, _BATCH = 20, 2
+
+
+def _crossing_lowered(batches):
+  model = _trainable(_model(), set(_CROSSING))
+  return lower_model(model, batch_size=_BATCH, learning_rate=0.05,
+                     kernels="tl", precision="int8",
+                     calibration_images=np.concatenate(
+                         [x for x, _ in batches]))
+
+
+def _unfused_crossing(monkeypatch, batches):
+  """The same train step with the crossed blocks as builtins + TL_RELU_MASK
+  (what the lowering emitted before they fused)."""
+  find = inverted_residual.find_blocks
+  with monkeypatch.context() as m:
+    m.setattr(inverted_residual, "find_blocks", lambda graph, policy: {
+        k: b for k, b in find(graph, policy).items() if not b.crossed})
+    return _crossing_lowered(batches)
+
+
+@pytest.fixture(scope="module")
+def crossing_batches():
+  return ts.random_batches(3, _STEPS, _BATCH, (16, 16, 1), 4)
+
+
+def _op_tensors(tflite: bytes, op):
+  """[(input names, output names)] of every op of subgraph 0 that is the
+  custom op named ``op`` or the builtin ``op`` (a BuiltinOperator code)."""
+  model = edit.unpack(tflite)
+  sg = model.subgraphs[0]
+  names = [t.name.decode() if isinstance(t.name, bytes) else t.name
+           for t in sg.tensors]
+
+  def kind(o):
+    code = model.operatorCodes[o.opcodeIndex]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if builtin == schema.BuiltinOperator.CUSTOM:
+      custom = code.customCode
+      return custom.decode() if isinstance(custom, bytes) else custom
+    return builtin
+
+  return [([names[i] if i >= 0 else None for i in o.inputs],
+           [names[i] for i in o.outputs])
+          for o in sg.operators if kind(o) == op]
+
+
+def test_crossed_blocks_fuse_with_their_mask_outputs(crossing_batches):
+  lowered = _crossing_lowered(crossing_batches)
+  ops = op_counts(lowered.train_tflite)
+  # b2 and b3 fused; b1 (its project trains) is not a frozen block.
+  assert ops[_OP] == 2
+  fused = _op_tensors(lowered.train_tflite, "TL_INVERTED_RESIDUAL")
+  outputs = sorted(tuple(o) for _, o in fused)
+  assert outputs == [("b2_project", "b2_expand/mask", "b2_dw/mask"),
+                     ("b3_project", "b3_expand/mask", "b3_dw/mask")]
+  # No layer of b2 or b3 is a builtin conv or a TL_RELU_MASK any more.
+  for op in (schema.BuiltinOperator.CONV_2D,
+             schema.BuiltinOperator.DEPTHWISE_CONV_2D, "TL_RELU_MASK"):
+    for ins, outs in _op_tensors(lowered.train_tflite, op):
+      assert not any(n.startswith(("b2_", "b3_")) for n in outs), (op, outs)
+  # Their backward: the unfused layers' input gradients, each reading the
+  # fused op's mask of its own activation.
+  grads = {outs[0]: ins for ins, outs in
+           _op_tensors(lowered.train_tflite, "TL_CONV_INPUT_GRAD")
+           + _op_tensors(lowered.train_tflite, "TL_DEPTHWISE_INPUT_GRAD")}
+  for b in ("b2", "b3"):
+    assert grads[f"{b}_dw/grad_input"][1:] == [f"{b}_dw/depthwise_kernel",
+                                               f"{b}_dw/mask"]
+    assert grads[f"{b}_expand/grad_input"][1:] == [f"{b}_expand/kernel",
+                                                   f"{b}_expand/mask"]
+    assert grads[f"{b}_project/grad_input"][1] == f"{b}_project/kernel"
+
+
+def test_crossed_blocks_train_exactly_with_a_smaller_arena(
+    native_runner, monkeypatch, crossing_batches):
+  del native_runner
+  lowered = _crossing_lowered(crossing_batches)
+  result = ts.compare(lowered, crossing_batches, perturbed_references=1)
+  assert result["parity"] == "exact", result
+  unfused = _unfused_crossing(monkeypatch, crossing_batches)
+  assert op_counts(unfused.train_tflite).get(_OP, 0) == 0
+  before = measure_arena(unfused.train_tflite)
+  after = measure_arena(lowered.train_tflite)
+  print(f"crossed-block train arena: unfused total {before.total} (head "
+        f"{before.head}, tail {before.tail}) -> fused total {after.total} "
+        f"(head {after.head}, tail {after.tail})")
+  assert after.total < before.total
+  persistent = "Persistent buffer data"
+  assert after.breakdown[persistent] < before.breakdown[persistent]

@@ -1,6 +1,10 @@
 """TL_INVERTED_RESIDUAL in TFLM: bit-identical to TFLM's own int8 CONV_2D ->
 DEPTHWISE_CONV_2D -> CONV_2D chain with the same weights and quantization,
-and Prepare rejects malformed blocks with a message naming the tensor."""
+its mask outputs to TL_RELU_MASK on that chain's int8 expanded map and
+depthwise output, and Prepare rejects malformed blocks with a message naming
+the tensor."""
+import re
+
 import numpy as np
 import pytest
 from tensorflow.lite.python import schema_py_generated as schema
@@ -74,8 +78,15 @@ def _constants(wr, p):
   return t
 
 
-def _chain_model(p) -> bytes:
+def _mask_tensor(wr, name, shape):
+  return wr.activation(name, [(int(np.prod(shape)) + 7) // 8], np.uint8)
+
+
+def _chain_model(p, masks=False) -> bytes:
+  """The builtin chain; with ``masks`` also TL_RELU_MASK of the activated
+  int8 intermediates (as the unfused train step emits them)."""
   wr = GraphWriter("chain")
+  outputs = []
   x = wr.activation("x", p["shape"], np.int8, p["q_in"])
   t = _constants(wr, p)
   n, h, w, _ = p["shape"]
@@ -89,9 +100,15 @@ def _chain_model(p) -> bytes:
   dw = wr.activation("dw", out[:3] + (e,), np.int8, p["q_dw"])
   wr.builtin(Op.DEPTHWISE_CONV_2D, [dw_in, t["df"], t["db"]], [dw],
              *opt.depthwise_conv2d(p["stride"], p["padding"], p["act"]))
+  if masks and p["act"] is not None:
+    for tensor in ([dw_in] if p["expand"] else []) + [dw]:
+      m = _mask_tensor(wr, f"{tensor.name}/mask", tensor.shape)
+      wr.custom("TL_RELU_MASK", [tensor], [m],
+                opt.tl("TL_RELU_MASK", relu6=p["act"] == "relu6"))
+      outputs.append(m)
   y = wr.activation("y", out, np.int8, p["q_out"])
   wr.builtin(Op.CONV_2D, [dw, t["pf"], t["pb"]], [y], *opt.conv2d(1, "SAME"))
-  return wr.finish([x], [y])
+  return wr.finish([x], [y] + outputs)
 
 
 def fused_options(p, **override):
@@ -108,7 +125,10 @@ def fused_options(p, **override):
   return options
 
 
-def _fused_model(p, out_shape=None, options=None, inputs=None) -> bytes:
+def _fused_model(p, out_shape=None, options=None, inputs=None,
+                 mask_shapes=None) -> bytes:
+  """The fused op; ``mask_shapes`` (of the masked tensors, expand first)
+  adds the mask outputs."""
   wr = GraphWriter("fused")
   x = wr.activation("x", p["shape"], np.int8, p["q_in"])
   t = _constants(wr, p)
@@ -116,13 +136,30 @@ def _fused_model(p, out_shape=None, options=None, inputs=None) -> bytes:
   ins = [x, t.get("ef"), t.get("eb"), t["df"], t["db"], t["pf"], t["pb"]]
   if inputs is not None:
     ins = inputs(ins)
-  wr.custom("TL_INVERTED_RESIDUAL", ins, [y],
+  masks = [_mask_tensor(wr, f"mask{i}", shape)
+           for i, shape in enumerate(mask_shapes or [])]
+  wr.custom("TL_INVERTED_RESIDUAL", ins, [y] + masks,
             opt.tl("TL_INVERTED_RESIDUAL", **(options or fused_options(p))))
-  return wr.finish([x], [y])
+  return wr.finish([x], [y] + masks)
+
+
+def _masked_shapes(p):
+  """The shapes of the tensors the fused op masks: the expanded map (an
+  expand conv with an activation), then the depthwise output."""
+  if p["act"] is None:
+    return []
+  out = _out_shape(p)
+  e = p["df"].shape[3]
+  shapes = [p["shape"][:3] + (e,)] if p["expand"] else []
+  return shapes + [out[:3] + (e,)]
 
 
 def _run(model, x):
   return tflm.run_model(model, [[x]], backend="native").outputs[0][0]
+
+
+def _run_all(model, x):
+  return tflm.run_model(model, [[x]], backend="native").outputs[0]
 
 
 _CASES = {
@@ -153,6 +190,31 @@ def test_fused_block_is_bit_identical_to_the_builtin_chain(native_runner,
   assert len(np.unique(chain)) > 5
 
 
+_MASK_CASES = {
+    **_CASES,
+    # The last expanded row is read by no window: its bits are still set.
+    "expand_s2_valid_even_tail_row": dict(h=8, w=7, stride=2,
+                                          padding="VALID"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MASK_CASES))
+def test_mask_outputs_are_tl_relu_mask_of_the_chain(native_runner, name):
+  del native_runner
+  p = _block(40 + sorted(_MASK_CASES).index(name), **_MASK_CASES[name])
+  rng = np.random.default_rng(7)
+  x = rng.integers(-128, 128, p["shape"]).astype(np.int8)
+  chain = _run_all(_chain_model(p, masks=True), x)
+  fused = _run_all(_fused_model(p, mask_shapes=_masked_shapes(p)), x)
+  assert len(fused) == len(chain) == 1 + len(_masked_shapes(p))
+  for got, want in zip(fused, chain):
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+  for mask in chain[1:]:  # not degenerate: both values of the bit occur
+    bits = np.unpackbits(mask)
+    assert 0 < bits.sum() < bits.size
+
+
 def test_fused_block_keeps_no_expanded_map_in_the_arena(native_runner):
   del native_runner
   p = _block(1, h=16, w=16, cin=8, e=48, cout=8)
@@ -181,11 +243,16 @@ def test_fused_block_keeps_no_expanded_map_in_the_arena(native_runner):
      "project_bias must be int32 [5]"),
     (lambda p: dict(options=fused_options(p, expand_scale=0.0)),
      "expand_scale must be positive"),
+    (lambda p: dict(mask_shapes=[(1, 7, 6, 11), (1, 7, 6, 12)]),
+     "expand_mask must be uint8 [63] (the 1-bit mask of 504 values)"),
+    (lambda p: dict(mask_shapes=[(1, 7, 6, 12), (1, 7, 6, 13)]),
+     "depthwise_mask must be uint8 [63]"),
+    (lambda p: dict(mask_shapes=[(1, 7, 6, 12)]),
+     "expects 1 output, or 3 with the masks of the activated stages"),
 ])
 def test_prepare_rejects_bad_blocks(native_runner, edit, message):
   del native_runner
   p = _block(3)
   x = np.zeros(p["shape"], np.int8)
-  with pytest.raises(tflm.TflmRuntimeError, match=message.replace(
-      "[", r"\[").replace("]", r"\]")):
+  with pytest.raises(tflm.TflmRuntimeError, match=re.escape(message)):
     _run(_fused_model(p, **edit(p)), x)

@@ -62,7 +62,7 @@ def test_inverted_residual(case):
   def stage(prefix):
     return t[f"{prefix}_filter"], t[f"{prefix}_bias"], t[f"{prefix}_scales"]
 
-  out = ops.inverted_residual(
+  out, expand_mask, dw_mask = ops.inverted_residual(
       t["input"], stage("expand") if p["has_expand"] else None, stage("depthwise"),
       stage("project"), input_quantization=(p["input_scale"], p["input_zero_point"]),
       expand_quantization=((p["expand_scale"], p["expand_zero_point"])
@@ -71,8 +71,19 @@ def test_inverted_residual(case):
       output_quantization=(p["output_scale"], p["output_zero_point"]),
       strides=(p["stride_h"], p["stride_w"]),
       padding="SAME" if p["padding"] else "VALID",
-      activation=_ACTIVATIONS[p["depthwise_activation"]])
+      activation=_ACTIVATIONS[p["depthwise_activation"]], masks=True)
   np.testing.assert_array_equal(np.asarray(out), t["expected_output"])
+  # The masks are TL_RELU_MASK's on the unfused int8 layers' outputs; TF's op
+  # always returns both (expand_mask empty without an expand conv, zeros
+  # without an activation).
+  if p["has_expand"] and p["expand_activation"]:
+    np.testing.assert_array_equal(expand_mask, t["expected_expand_mask"])
+  elif not p["has_expand"]:
+    assert np.asarray(expand_mask).shape == (0,)
+  if p["depthwise_activation"]:
+    np.testing.assert_array_equal(dw_mask, t["expected_depthwise_mask"])
+  else:
+    assert not np.asarray(dw_mask).any()
 
 
 def test_inverted_residual_rejects_a_mismatched_project():

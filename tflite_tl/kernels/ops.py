@@ -158,7 +158,7 @@ def depthwise_conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "
 def inverted_residual(x, expand, depthwise, project, *, input_quantization,
                       expand_quantization=None, depthwise_quantization,
                       output_quantization, strides: IntPair = 1, padding: str = "SAME",
-                      activation: Optional[str] = "relu6"):
+                      activation: Optional[str] = "relu6", masks: bool = False):
   """TL_INVERTED_RESIDUAL: an int8 block [1x1 expand conv] -> depthwise conv ->
   linear 1x1 project conv, with TFLM's integer arithmetic.
 
@@ -167,7 +167,10 @@ def inverted_residual(x, expand, depthwise, project, *, input_quantization,
   [E, 1, 1, Cin], [1, kh, kw, E] and [Cout, 1, 1, E]; the quantizations are
   (scale, zero_point) of the input, the expanded map, the depthwise output and
   the output; ``activation`` (None, "relu", "relu6") follows the expand and
-  the depthwise conv.
+  the depthwise conv. With ``masks`` returns (output, expand_mask,
+  depthwise_mask): the packed 1-bit masks of the activations' linear ranges
+  on the int8 expanded map ([0] without an expand conv) and the depthwise
+  output (all zero without an activation), as TL_RELU_MASK packs them.
   """
   if activation not in _ACTIVATIONS:
     raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
@@ -183,7 +186,7 @@ def inverted_residual(x, expand, depthwise, project, *, input_quantization,
 
   eq = expand_quantization or (0.0, 0)
   code = _ACTIVATIONS[activation]
-  return load_ops().tl_inverted_residual(
+  out = load_ops().tl_inverted_residual(
       tf.convert_to_tensor(x, tf.int8), *(stage(expand) if expand is not None else empty),
       *stage(depthwise), *stage(project), has_expand=expand is not None,
       input_scale=float(input_quantization[0]),
@@ -195,6 +198,7 @@ def inverted_residual(x, expand, depthwise, project, *, input_quantization,
       output_scale=float(output_quantization[0]),
       output_zero_point=int(output_quantization[1]),
       stride_h=sh, stride_w=sw, padding=_padding(padding))
+  return tuple(out) if masks else out[0]
 
 
 def conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "SAME",

@@ -68,7 +68,8 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "persistent buffers."),
     TflmOpSpec("TL_INVERTED_RESIDUAL", "inverted_residual.cc",
                ("input", "[expand_filter]", "[expand_bias]", "depthwise_filter",
-                "depthwise_bias", "project_filter", "project_bias"), ("output",),
+                "depthwise_bias", "project_filter", "project_bias"),
+               ("output", "[expand_mask]", "[depthwise_mask]"),
                {"depthwise_activation": int, "depthwise_scale": float,
                 "depthwise_zero_point": int, "expand_activation": int,
                 "expand_scale": float, "expand_zero_point": int, **_CONV_OPTIONS},
@@ -78,7 +79,10 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "bit-identical to TFLM's int8 CONV_2D -> DEPTHWISE_CONV_2D -> "
                "CONV_2D. *_scale / *_zero_point: the quantization of the "
                "expanded map and of the depthwise output; activations 0 none, "
-               "1 ReLU, 2 ReLU6."),
+               "1 ReLU, 2 ReLU6. Mask outputs: none, or one per activated stage "
+               "(expand, then depthwise): the 1-bit masks of the linear ranges "
+               "TL_RELU_MASK would pack from the unfused int8 outputs, for a "
+               "backward pass that crosses the frozen block."),
     TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]", "[filter_hat]"),
                dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),

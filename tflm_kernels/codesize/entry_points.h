@@ -39,13 +39,15 @@ void tl_depthwise_conv(const tflite_tl::reference::ConvGeometry* g,
                        const float* input, const float* filter,
                        const float* bias, int32_t activation, float* output,
                        uint8_t* mask);
-// The int8 expand -> depthwise -> project block, streamed row by row.
+// The int8 expand -> depthwise -> project block, streamed row by row, with
+// its optional masks (the train step's variant).
 void tl_inverted_residual(const tflite_tl::reference::InvertedResidualShape* s,
                           const tflite_tl::reference::Int8Stage* expand,
                           const tflite_tl::reference::Int8Stage* depthwise,
                           const tflite_tl::reference::Int8Stage* project,
                           const int8_t* input, int8_t* output,
-                          int8_t* scratch);
+                          int8_t* scratch,
+                          const tflite_tl::reference::InvertedResidualMasks* masks);
 // TL_CONV's loop (grouped convs; the standardised forward adds
 // tl_weight_standardize): activation and mask as tl_depthwise_conv.
 void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,

@@ -7,7 +7,8 @@ void tl_inverted_residual(const tflite_tl::reference::InvertedResidualShape* s,
                           const tflite_tl::reference::Int8Stage* depthwise,
                           const tflite_tl::reference::Int8Stage* project,
                           const int8_t* input, int8_t* output,
-                          int8_t* scratch) {
+                          int8_t* scratch,
+                          const tflite_tl::reference::InvertedResidualMasks* masks) {
   tflite_tl::reference::InvertedResidual(*s, *expand, *depthwise, *project,
-                                         input, output, scratch);
+                                         input, output, scratch, masks);
 }

@@ -37,6 +37,35 @@ inline void PackActivationMask(const T* x, int32_t size, Bound lower,
   }
 }
 
+// The int8 bounds of an activation's linear range on a tensor quantized with
+// (scale, zero_point): lower = the zero point, upper = the quantized 6 for
+// ReLU6 (at most 128), 128 (above every int8 value) for plain ReLU. Every
+// int8 mask (TL_RELU_MASK, TL_INVERTED_RESIDUAL) uses these bounds.
+inline void Int8MaskBounds(bool relu6, float scale, int32_t zero_point,
+                           int32_t* lower, int32_t* upper) {
+  *lower = zero_point;
+  int32_t bound = 128;
+  if (relu6) {
+    bound = zero_point + static_cast<int32_t>(6.0f / scale + 0.5f);
+    if (bound > 128) bound = 128;
+  }
+  *upper = bound;
+}
+
+// Sets bits first .. first + count - 1 of a zeroed mask where lower < x[i] <
+// upper (the bits of a run of elements computed together, e.g. one pixel's
+// channels); the other bits are left as they are.
+inline void SetMaskBits(const int8_t* x, int32_t count, int32_t first,
+                        int32_t lower, int32_t upper, uint8_t* mask) {
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t v = x[i];
+    if (lower < v && v < upper) {
+      const int32_t bit = first + i;
+      mask[bit >> 3] = static_cast<uint8_t>(mask[bit >> 3] | (1u << (bit & 7)));
+    }
+  }
+}
+
 // Bit i of a packed mask. 32-bit index: element counts of TFLM tensors fit
 // (their dims are int), and 64-bit index arithmetic is slow on Cortex-M.
 inline bool MaskBit(const uint8_t* mask, int32_t i) {

@@ -15,12 +15,21 @@
 // the depthwise window first needs them, into a ring of filter_h rows
 // (filter_h * W * E bytes); each output pixel's depthwise result (E bytes) is
 // projected at once. Without an expand conv the depthwise reads the input.
+//
+// Masks (optional): the backward pass through a frozen block needs only the
+// 1-bit masks of its activations' linear ranges (activation_mask.h). Each
+// expanded row and each depthwise output is computed exactly once here, so
+// its bits are set as it is computed; rows no depthwise window reads (a
+// VALID or strided tail) are still expanded for their bits, so the masks
+// equal TL_RELU_MASK on the unfused layers' int8 outputs bit for bit.
 #ifndef TFLM_KERNELS_REFERENCE_INVERTED_RESIDUAL_H_
 #define TFLM_KERNELS_REFERENCE_INVERTED_RESIDUAL_H_
 
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tflm_kernels/reference/activation_mask.h"
 
 namespace tflite_tl {
 namespace reference {
@@ -137,6 +146,17 @@ struct InvertedResidualShape {
   bool has_expand;
 };
 
+// Where InvertedResidual writes the masks (a null pointer: that mask is not
+// written) and the int8 bounds of each linear range (Int8MaskBounds): bit i
+// of the flattened NHWC expanded map [N, H, W, E] and of the depthwise output
+// [N, Ho, Wo, E], LSB first.
+struct InvertedResidualMasks {
+  uint8_t* expand;
+  int32_t expand_lower, expand_upper;
+  uint8_t* depthwise;
+  int32_t depthwise_lower, depthwise_upper;
+};
+
 // Bytes of scratch InvertedResidual needs.
 inline size_t InvertedResidualScratchBytes(const InvertedResidualShape& s) {
   const size_t ring = s.has_expand ? static_cast<size_t>(s.filter_h) *
@@ -170,18 +190,50 @@ inline void PointwisePixel(const Int8Stage& stage, int32_t in_c,
   }
 }
 
+// Expands input row `y` of image `n` into its ring slot, and sets its bits
+// of the expand mask when there is one.
+inline void ExpandRow(const InvertedResidualShape& s, const Int8Stage& expand,
+                      const InvertedResidualMasks* masks, int32_t n,
+                      const int8_t* in_n, int32_t y, int8_t* ring) {
+  const int32_t e_c = s.expanded_c;
+  const size_t row_bytes = static_cast<size_t>(s.in_w) * e_c;
+  int8_t* dst = ring + static_cast<size_t>(y % s.filter_h) * row_bytes;
+  const int8_t* src = in_n + static_cast<size_t>(y) * s.in_w * s.in_c;
+  for (int32_t x = 0; x < s.in_w; ++x) {
+    int8_t* out = dst + static_cast<size_t>(x) * e_c;
+    PointwisePixel(expand, s.in_c, e_c, src + x * s.in_c, out);
+    if (masks != nullptr && masks->expand != nullptr) {
+      SetMaskBits(out, e_c, ((n * s.in_h + y) * s.in_w + x) * e_c,
+                  masks->expand_lower, masks->expand_upper, masks->expand);
+    }
+  }
+}
+
 // input [N, H, W, in_c] -> output [N, Ho, Wo, out_c]; scratch holds
 // InvertedResidualScratchBytes(shape) bytes. `expand` is ignored without
-// an expand conv.
+// an expand conv; `masks` (may be null) says which masks to write.
 inline void InvertedResidual(const InvertedResidualShape& s,
                              const Int8Stage& expand,
                              const Int8Stage& depthwise,
                              const Int8Stage& project, const int8_t* input,
-                             int8_t* output, int8_t* scratch) {
+                             int8_t* output, int8_t* scratch,
+                             const InvertedResidualMasks* masks = nullptr) {
   const int32_t e_c = s.expanded_c;
   const size_t row_bytes = static_cast<size_t>(s.in_w) * e_c;
   int8_t* ring = scratch;
   int8_t* pixel = scratch + (s.has_expand ? s.filter_h * row_bytes : 0);
+  uint8_t* dw_mask = masks != nullptr ? masks->depthwise : nullptr;
+  const bool expand_mask = s.has_expand && masks != nullptr &&
+                           masks->expand != nullptr;
+  // Bits are only ever set: every mask starts all zero.
+  if (expand_mask) {
+    const int32_t bytes = MaskBytes(s.batch * s.in_h * s.in_w * e_c);
+    for (int32_t b = 0; b < bytes; ++b) masks->expand[b] = 0;
+  }
+  if (dw_mask != nullptr) {
+    const int32_t bytes = MaskBytes(s.batch * s.out_h * s.out_w * e_c);
+    for (int32_t b = 0; b < bytes; ++b) dw_mask[b] = 0;
+  }
   for (int32_t n = 0; n < s.batch; ++n) {
     const int8_t* in_n =
         input + static_cast<size_t>(n) * s.in_h * s.in_w * s.in_c;
@@ -193,16 +245,9 @@ inline void InvertedResidual(const InvertedResidualShape& s,
       if (s.has_expand) {
         int32_t last = y0 + s.filter_h - 1;
         if (last > s.in_h - 1) last = s.in_h - 1;
+        // Rows above the window are never needed again.
         for (; next_row <= last; ++next_row) {
-          // Rows above the window are never needed again.
-          int8_t* dst = ring + static_cast<size_t>(next_row % s.filter_h) *
-                                   row_bytes;
-          const int8_t* src =
-              in_n + static_cast<size_t>(next_row) * s.in_w * s.in_c;
-          for (int32_t x = 0; x < s.in_w; ++x) {
-            PointwisePixel(expand, s.in_c, e_c, src + x * s.in_c,
-                           dst + static_cast<size_t>(x) * e_c);
-          }
+          ExpandRow(s, expand, masks, n, in_n, next_row, ring);
         }
       }
       for (int32_t ox = 0; ox < s.out_w; ++ox) {
@@ -228,10 +273,19 @@ inline void InvertedResidual(const InvertedResidualShape& s,
           }
           pixel[c] = Requantize(depthwise, c, acc);
         }
+        if (dw_mask != nullptr) {
+          SetMaskBits(pixel, e_c, ((n * s.out_h + oy) * s.out_w + ox) * e_c,
+                      masks->depthwise_lower, masks->depthwise_upper,
+                      dw_mask);
+        }
         PointwisePixel(project, e_c, s.out_c, pixel,
                        out_n + (static_cast<size_t>(oy) * s.out_w + ox) *
                                    s.out_c);
       }
+    }
+    // Rows below every window: only their mask bits are wanted.
+    for (; expand_mask && next_row < s.in_h; ++next_row) {
+      ExpandRow(s, expand, masks, n, in_n, next_row, ring);
     }
   }
 }

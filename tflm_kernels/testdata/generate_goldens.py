@@ -370,8 +370,22 @@ _INVERTED_RESIDUAL_CASES = [
     ("expand_k5_s1_valid_linear", 1, 7, 7, 3, 6, 2, 5, 1, "VALID", 0),
     ("no_expand_k3_s1_same_relu6", 1, 6, 5, 5, None, 3, 3, 1, "SAME", 2),
     ("no_expand_k3_s2_valid_odd_relu6", 1, 9, 7, 4, None, 6, 3, 2, "VALID", 2),
+    # No window reads the last expanded row: its mask bits are still set.
+    ("expand_k3_s2_valid_even_relu6", 1, 8, 7, 3, 6, 4, 3, 2, "VALID", 2),
 ]
 _ACTIVATION_NAMES = {0: None, 1: "relu", 2: "relu6"}
+
+
+def _int8_relu_mask(v, q: Quantization, relu6: bool) -> np.ndarray:
+  """TL_RELU_MASK of an int8 tensor: zero_point < v < the quantized 6
+  (zero_point + int(6 / scale + 0.5) in float32, at most 128), or 128 for
+  plain ReLU; packed LSB first."""
+  zp = int(q.zero_point[0])
+  upper = 128
+  if relu6:
+    upper = min(128, zp + int(np.float32(6.0) / np.float32(q.scale[0]) + np.float32(0.5)))
+  v = np.asarray(v).reshape(-1).astype(np.int32)
+  return np.packbits((v > zp) & (v < upper), bitorder="little")
 
 
 def inverted_residual_cases():
@@ -407,6 +421,8 @@ def inverted_residual_cases():
       v = int8_ops.conv2d(v, q_in, ef, es, tf.constant(eb), q_exp, stride=1,
                           padding="SAME", activation=_ACTIVATION_NAMES[act])
       dw_in_q = q_exp
+      if act:
+        tensors["expected_expand_mask"] = _int8_relu_mask(v.numpy(), q_exp, act == 2)
     df, ds = _quantize_per_channel(rng, (1, k, k, e), 3)
     db = rng.integers(-2000, 2000, e).astype(np.int32)
     pf, ps = _quantize_per_channel(rng, (co, 1, 1, e), 0)
@@ -416,6 +432,8 @@ def inverted_residual_cases():
     v = int8_ops.depthwise_conv2d(v, dw_in_q, df, ds, tf.constant(db), q_dw,
                                   stride=s, padding=pad,
                                   activation=_ACTIVATION_NAMES[act])
+    if act:
+      tensors["expected_depthwise_mask"] = _int8_relu_mask(v.numpy(), q_dw, act == 2)
     v = int8_ops.conv2d(v, q_dw, pf, ps, tf.constant(pb), q_out, stride=1,
                         padding="SAME", activation=None)
     tensors["expected_output"] = v.numpy().astype(np.int8)
@@ -1471,7 +1489,10 @@ GENERATORS = {
                           "accumulators, QuantizeMultiplier, double-rounding\n"
                           "MultiplyByQuantizedMultiplier, activation clamps). Filters are int8 with\n"
                           "per-channel *_scales (expand/project axis 0, depthwise axis 3), biases\n"
-                          "int32; activations 0 none, 1 ReLU, 2 ReLU6 (the project is linear)."),
+                          "int32; activations 0 none, 1 ReLU, 2 ReLU6 (the project is linear).\n"
+                          "expected_expand_mask / expected_depthwise_mask (where the stage has an\n"
+                          "activation): TL_RELU_MASK's int8 mask of the expanded map / depthwise\n"
+                          "output (zero_point < q < zero_point + int(6 / scale + 0.5), LSB first)."),
     "conv": (conv_cases,
              "TL_CONV: float tf.nn.conv2d (per group) + bias + activation (0 none, 1 ReLU,\n"
              "2 ReLU6), float64 rounded once; filter OHWI [Co, kh, kw, Ci / groups].\n"

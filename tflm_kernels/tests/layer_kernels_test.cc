@@ -416,6 +416,36 @@ void TestInvertedResidual(const std::string& dir) {
     reference::InvertedResidual(shape, expand.view, depthwise.view, project.view,
                                 input.data(), got.data(), scratch.data());
     TL_EXPECT(got == expected.As<int8_t>());
+    // Again with the masks the golden has (garbage-filled: the kernel zeroes
+    // them); the output must not change.
+    reference::InvertedResidualMasks masks{};
+    std::vector<uint8_t> expand_mask, dw_mask;
+    if (c.has_tensor("expected_expand_mask")) {
+      expand_mask.assign(c.tensor("expected_expand_mask").values.size(), 0xA5);
+      masks.expand = expand_mask.data();
+      reference::Int8MaskBounds(c.param("expand_activation") == 2,
+                                static_cast<float>(c.param("expand_scale")),
+                                zp("expand_zero_point"), &masks.expand_lower,
+                                &masks.expand_upper);
+    }
+    if (c.has_tensor("expected_depthwise_mask")) {
+      dw_mask.assign(c.tensor("expected_depthwise_mask").values.size(), 0xA5);
+      masks.depthwise = dw_mask.data();
+      reference::Int8MaskBounds(c.param("depthwise_activation") == 2,
+                                static_cast<float>(c.param("depthwise_scale")),
+                                zp("depthwise_zero_point"), &masks.depthwise_lower,
+                                &masks.depthwise_upper);
+    }
+    std::fill(got.begin(), got.end(), 0x5A);
+    reference::InvertedResidual(shape, expand.view, depthwise.view, project.view,
+                                input.data(), got.data(), scratch.data(), &masks);
+    TL_EXPECT(got == expected.As<int8_t>());
+    if (masks.expand != nullptr) {
+      TL_EXPECT(expand_mask == c.tensor("expected_expand_mask").As<uint8_t>());
+    }
+    if (masks.depthwise != nullptr) {
+      TL_EXPECT(dw_mask == c.tensor("expected_depthwise_mask").As<uint8_t>());
+    }
   }
 }
 

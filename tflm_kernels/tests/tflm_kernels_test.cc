@@ -580,8 +580,9 @@ void DepthwiseConv(OpCase& c) {
 }
 
 // TL_INVERTED_RESIDUAL: input, [expand_filter, expand_bias], depthwise_filter,
-// depthwise_bias, project_filter, project_bias -> output (all int8 / int32,
-// constants per-channel quantized; the expand pair absent without one).
+// depthwise_bias, project_filter, project_bias -> output[, expand_mask]
+// [, depthwise_mask] (all int8 / int32, constants per-channel quantized; the
+// expand pair absent without one; the masks the golden has).
 void InvertedResidual(OpCase& c) {
   const GoldenCase& g = c.golden();
   const auto zp = [&g](const char* key) { return static_cast<int>(g.param(key)); };
@@ -603,6 +604,9 @@ void InvertedResidual(OpCase& c) {
   conv("project", 0);
   c.Quantize(c.Output("expected_output", /*exact=*/true),
              static_cast<float>(g.param("output_scale")), zp("output_zero_point"));
+  for (const char* mask : {"expected_expand_mask", "expected_depthwise_mask"}) {
+    if (g.has_tensor(mask)) c.Output(mask, /*exact=*/true);
+  }
   c.options = c.ConvOptions();
   c.options.Int("depthwise_activation", zp("depthwise_activation"))
       .Float("depthwise_scale", g.param("depthwise_scale"))
@@ -972,6 +976,15 @@ const RejectTest kRejectTests[] = {
      [](OpCase& c) { c.Reshape(c.Index("depthwise_filter"), {1, 3, 3, 4}); },
      "TL_INVERTED_RESIDUAL: without an expand conv the depthwise_filter has "
      "the input's 5 channels, not 4"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "expand_k3_s1_same_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("expected_expand_mask"), {29}); },
+     "TL_INVERTED_RESIDUAL: expand_mask must be uint8 [30] (the 1-bit mask of "
+     "240 values)"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "no_expand_k3_s1_same_relu6", InvertedResidual,
+     [](OpCase& c) { SetType(c, "expected_depthwise_mask", kTfLiteInt8); },
+     "TL_INVERTED_RESIDUAL: depthwise_mask must be uint8 [19]"},
     {"conv.golden", "TL_CONV", "k3_s1_same_odd_relu6_mask", Conv,
      [](OpCase& c) { c.Reshape(c.Index("bias"), {3}); },
      "TL_CONV: bias must be float32 [4]"},

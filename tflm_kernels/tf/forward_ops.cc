@@ -242,7 +242,10 @@ REGISTER_KERNEL_BUILDER(Name("TlConv").Device(DEVICE_CPU), ConvOp);
 // (reference/inverted_residual.h): a frozen int8 [expand] -> depthwise ->
 // project block with TFLM's integer arithmetic. The quantization TFLM reads
 // from tensors is passed as attributes and per-channel scale inputs; without
-// an expand conv (has_expand false) the expand inputs are empty tensors.
+// an expand conv (has_expand false) the expand inputs are empty tensors. The
+// two masks (TFLM's optional outputs) are always returned: expand_mask is
+// empty ([0]) without an expand conv, and a mask is all zero where its stage
+// has no activation.
 namespace tflite_tl {
 namespace {
 
@@ -258,6 +261,8 @@ REGISTER_OP("TlInvertedResidual")
     .Input("project_bias: int32")
     .Input("project_scales: float")
     .Output("output: int8")
+    .Output("expand_mask: uint8")
+    .Output("depthwise_mask: uint8")
     .Attr("has_expand: bool = true")
     .Attr("input_scale: float")
     .Attr("input_zero_point: int")
@@ -274,11 +279,15 @@ REGISTER_OP("TlInvertedResidual")
     .Attr("padding: {'SAME', 'VALID'} = 'SAME'")
     .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
       c->set_output(0, c->UnknownShapeOfRank(4));
+      c->set_output(1, c->Vector(c->UnknownDim()));
+      c->set_output(2, c->Vector(c->UnknownDim()));
       return absl::OkStatus();
     })
     .Doc("TL_INVERTED_RESIDUAL: int8 1x1 expand conv (optional) -> depthwise "
          "conv -> linear 1x1 project conv, bit-identical to TFLM's int8 "
-         "CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D.");
+         "CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D, and the packed 1-bit masks "
+         "of the expand and depthwise activations' linear ranges (as "
+         "TL_RELU_MASK on the int8 expanded map and depthwise output).");
 
 class InvertedResidualOp : public ::tensorflow::OpKernel {
  public:
@@ -382,9 +391,33 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             0, TensorShape({s.batch, s.out_h, s.out_w, s.out_c}), &output));
+    const int64_t expanded = has_expand_ ? int64_t{s.batch} * s.in_h * s.in_w * e_c : 0;
+    const int64_t dw_out = int64_t{s.batch} * s.out_h * s.out_w * e_c;
+    OP_REQUIRES(ctx, expanded <= INT32_MAX && dw_out <= INT32_MAX,
+                Invalid("the expanded map is too large"));
+    Tensor* expand_mask = nullptr;
+    Tensor* dw_mask = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({(expanded + 7) / 8}), &expand_mask));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({(dw_out + 7) / 8}), &dw_mask));
+    reference::InvertedResidualMasks masks{};
+    if (has_expand_ && expand_activation_ != 0) {
+      masks.expand = expand_mask->flat<uint8_t>().data();
+      reference::Int8MaskBounds(expand_activation_ == 2, expand_scale_, expand_zero_point_,
+                                &masks.expand_lower, &masks.expand_upper);
+    } else {
+      expand_mask->flat<uint8_t>().setZero();
+    }
+    if (depthwise_activation_ != 0) {
+      masks.depthwise = dw_mask->flat<uint8_t>().data();
+      reference::Int8MaskBounds(depthwise_activation_ == 2, depthwise_scale_,
+                                depthwise_zero_point_, &masks.depthwise_lower,
+                                &masks.depthwise_upper);
+    } else {
+      dw_mask->flat<uint8_t>().setZero();
+    }
     std::vector<int8_t> scratch(reference::InvertedResidualScratchBytes(s));
     reference::InvertedResidual(s, expand, depthwise, project, input.flat<int8_t>().data(),
-                                output->flat<int8_t>().data(), scratch.data());
+                                output->flat<int8_t>().data(), scratch.data(), &masks);
   }
 
  private:

@@ -52,15 +52,9 @@ TfLiteStatus ValidateMask(MaskData* data, const TfLiteTensor* x,
                  static_cast<int>(reference::MaskBytes(data->size)));
   if (x->type == kTfLiteInt8) {
     TL_TFLM_ENSURE(x->params.scale > 0.0f, "%s: int8 x needs a positive scale", kOp);
-    data->lower_q = x->params.zero_point;
-    // 128 is above every int8 value: no upper bound for plain ReLU.
-    int32_t upper = 128;
-    if (data->relu6) {
-      upper = x->params.zero_point +
-              static_cast<int32_t>(6.0f / x->params.scale + 0.5f);
-      if (upper > 128) upper = 128;
-    }
-    data->upper_q = upper;
+    reference::Int8MaskBounds(data->relu6, x->params.scale,
+                              x->params.zero_point, &data->lower_q,
+                              &data->upper_q);
   }
   return kTfLiteOk;
 }

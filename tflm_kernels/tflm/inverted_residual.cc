@@ -12,17 +12,26 @@
 //      4 depthwise_bias int32 [E],
 //      5 project_filter int8 [Cout, 1, 1, E] (per-channel, axis 0),
 //      6 project_bias int32 [Cout]
-// out: output int8 [N, Ho, Wo, Cout] (per-tensor quantization)
+// out: 0 output int8 [N, Ho, Wo, Cout] (per-tensor quantization),
+//      then either nothing or one mask per activated stage, in order:
+//      [expand_mask] uint8 [ceil(N*H*W*E / 8)] (an expand conv with ReLU /
+//        ReLU6) and [depthwise_mask] uint8 [ceil(N*Ho*Wo*E / 8)] (a ReLU /
+//        ReLU6 depthwise), the 1-bit masks of the linear ranges on the
+//        expanded map and the depthwise output that TL_RELU_MASK would pack
+//        from the unfused int8 layers' outputs (bit i of the flattened NHWC
+//        tensor). A train step whose backward crosses the frozen block takes
+//        them: its input gradients need nothing else of the interior.
 // options: "depthwise_activation", "expand_activation" (0 none, 1 ReLU,
 //          2 ReLU6), "depthwise_scale", "depthwise_zero_point" (the
 //          quantization of the depthwise output), "expand_scale",
 //          "expand_zero_point" (of the expanded map; ignored without an
 //          expand conv), "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
-// Persistent: the OpData only. The per-channel requantization multipliers
-// and shifts (which TFLM's own conv kernels keep in persistent arena, 8 bytes
-// per channel) are recomputed at every Eval from the filter scales, read in
-// place from the flatbuffer, into scratch: the same values, at the cost of
-// one double-precision QuantizeMultiplier per channel and invoke. Scratch
+// Persistent: the OpData only (the masks are outputs). The per-channel
+// requantization multipliers and shifts (which TFLM's own conv kernels keep
+// in persistent arena, 8 bytes per channel) are recomputed at every Eval
+// from the filter scales, read in place from the flatbuffer, into scratch:
+// the same values, at the cost of one double-precision QuantizeMultiplier
+// per channel and invoke. Scratch
 // (arena head, shared with other ops): 8 bytes per conv channel, kh rows of
 // the expanded map and one pixel, 8 * (2E + Cout) + kh * W * E + E bytes
 // (8 * (E + Cout) + E without an expand conv).
@@ -47,6 +56,7 @@ constexpr int kProjectFilterTensor = 5;
 constexpr int kProjectBiasTensor = 6;
 constexpr int kNumInputs = 7;
 constexpr int kOutputTensor = 0;
+constexpr int kMaxOutputs = 3;  // output, expand_mask, depthwise_mask
 constexpr size_t kDepthwiseActivationIndex = 0;  // "depthwise_activation"
 constexpr size_t kDepthwiseScaleIndex = 1;       // "depthwise_scale"
 constexpr size_t kDepthwiseZeroPointIndex = 2;   // "depthwise_zero_point"
@@ -86,7 +96,19 @@ struct OpData {
   StageScales project_scales;
   int32_t quant_words;  // int32 multipliers and shifts at the scratch start
   int scratch_index;
+  // Nothing about the masks: which outputs they are and their bounds follow
+  // from the options and the output count at Eval (the OpData is persistent
+  // in every interpreter that runs the op, masks or not).
 };
+
+// Which stages have a mask output when the op has them: one per activated
+// stage, expand first.
+bool HasExpandMask(const OpData& data) {
+  return data.shape.has_expand && data.expand_activation != 0;
+}
+bool HasDepthwiseMask(const OpData& data) {
+  return data.depthwise_activation != 0;
+}
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
   auto* data = static_cast<OpData*>(
@@ -154,8 +176,50 @@ TfLiteStatus PrepareStage(TfLiteContext* context, const char* what,
   return kTfLiteOk;
 }
 
+// Checks that a mask output is uint8 [ceil(elements / 8)].
+TfLiteStatus CheckMaskOutput(const char* what, const TfLiteTensor* mask,
+                             int32_t elements) {
+  const int32_t bytes = reference::MaskBytes(elements);
+  TL_TFLM_ENSURE(mask != nullptr && mask->type == kTfLiteUInt8 &&
+                     HasRank(mask, 1) && mask->dims->data[0] == bytes,
+                 "%s: %s must be uint8 [%d] (the 1-bit mask of %d values)",
+                 kOp, what, static_cast<int>(bytes),
+                 static_cast<int>(elements));
+  return kTfLiteOk;
+}
+
+// Checks the mask outputs, if any: one per activated stage (expand, then
+// depthwise), each uint8 [ceil(elements / 8)].
+TfLiteStatus CheckMasks(TfLiteContext* context, const OpData* data,
+                          TfLiteTensor* const* outputs, int num_outputs) {
+  const reference::InvertedResidualShape& shape = data->shape;
+  const bool expand_mask = HasExpandMask(*data);
+  const bool dw_mask = HasDepthwiseMask(*data);
+  const int wanted = 1 + (expand_mask ? 1 : 0) + (dw_mask ? 1 : 0);
+  TL_TFLM_ENSURE(num_outputs == 1 || num_outputs == wanted,
+                 "%s: expects 1 output, or %d with the masks of the "
+                 "activated stages (expand_mask, depthwise_mask), got %d",
+                 kOp, wanted, num_outputs);
+  if (num_outputs == 1) return kTfLiteOk;
+  int next = 1;
+  if (expand_mask) {
+    TF_LITE_ENSURE_OK(context, CheckMaskOutput(
+        "expand_mask", outputs[next],
+        shape.batch * shape.in_h * shape.in_w * shape.expanded_c));
+    ++next;
+  }
+  if (dw_mask) {
+    TF_LITE_ENSURE_OK(context, CheckMaskOutput(
+        "depthwise_mask", outputs[next],
+        shape.batch * shape.out_h * shape.out_w * shape.expanded_c));
+  }
+  return kTfLiteOk;
+}
+
 TfLiteStatus Validate(TfLiteContext* context, OpData* data,
-                      TfLiteTensor* const* t, const TfLiteTensor* output) {
+                      TfLiteTensor* const* t, TfLiteTensor* const* outputs,
+                      int num_outputs) {
+  const TfLiteTensor* output = outputs[kOutputTensor];
   TL_TFLM_ENSURE(data->options_ok,
                  "%s: options must be depthwise_activation and "
                  "expand_activation (0 none, 1 relu, 2 relu6), "
@@ -255,6 +319,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                    data->depthwise_scale, data->depthwise_zero_point,
                    output->params.scale, output->params.zero_point,
                    /*activation=*/0, &data->project, &data->project_scales));
+  TF_LITE_ENSURE_OK(context, CheckMasks(context, data, outputs, num_outputs));
   data->quant_words =
       2 * ((has_expand ? e_c : 0) + e_c + out_c);
   const size_t scratch_bytes =
@@ -265,12 +330,14 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
-  TL_TFLM_ENSURE(node->inputs->size == kNumInputs && node->outputs->size == 1,
+  TL_TFLM_ENSURE(node->inputs->size == kNumInputs &&
+                     node->outputs->size >= 1 &&
+                     node->outputs->size <= kMaxOutputs,
                  "%s: expects 7 inputs (input, expand_filter, expand_bias, "
                  "depthwise_filter, depthwise_bias, project_filter, "
-                 "project_bias; the expand pair -1 when absent) and 1 "
-                 "output, got %d and %d", kOp, node->inputs->size,
-                 node->outputs->size);
+                 "project_bias; the expand pair -1 when absent) and 1 to 3 "
+                 "outputs (output, [expand_mask], [depthwise_mask]), got %d "
+                 "and %d", kOp, node->inputs->size, node->outputs->size);
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
@@ -278,12 +345,18 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   for (int i = 0; i < kNumInputs; ++i) {
     t[i] = mc->AllocateTempInputTensor(node, i);
   }
-  TfLiteTensor* output = mc->AllocateTempOutputTensor(node, kOutputTensor);
-  const TfLiteStatus status = Validate(context, data, t, output);
+  const int num_outputs = node->outputs->size;
+  TfLiteTensor* outputs[kMaxOutputs] = {nullptr, nullptr, nullptr};
+  for (int i = 0; i < num_outputs; ++i) {
+    outputs[i] = mc->AllocateTempOutputTensor(node, i);
+  }
+  const TfLiteStatus status = Validate(context, data, t, outputs, num_outputs);
   for (int i = 0; i < kNumInputs; ++i) {
     if (t[i] != nullptr) mc->DeallocateTempTfLiteTensor(t[i]);
   }
-  if (output != nullptr) mc->DeallocateTempTfLiteTensor(output);
+  for (int i = 0; i < num_outputs; ++i) {
+    if (outputs[i] != nullptr) mc->DeallocateTempTfLiteTensor(outputs[i]);
+  }
   return status;
 }
 
@@ -295,6 +368,34 @@ const int8_t* FilterData(TfLiteContext* context, TfLiteNode* node, int index) {
 const int32_t* BiasData(TfLiteContext* context, TfLiteNode* node, int index) {
   return tflite::micro::GetTensorData<int32_t>(
       tflite::micro::GetEvalInput(context, node, index));
+}
+
+uint8_t* MaskData(TfLiteContext* context, TfLiteNode* node, int index) {
+  return tflite::micro::GetTensorData<uint8_t>(
+      tflite::micro::GetEvalOutput(context, node, index));
+}
+
+// The masks to write (none when the op has only its output), with the
+// bounds TL_RELU_MASK uses: two float divisions per invoke.
+reference::InvertedResidualMasks EvalMasks(TfLiteContext* context,
+                                           TfLiteNode* node,
+                                           const OpData& data) {
+  reference::InvertedResidualMasks masks = {};
+  if (node->outputs->size == 1) return masks;
+  int next = 1;
+  if (HasExpandMask(data)) {
+    masks.expand = MaskData(context, node, next++);
+    reference::Int8MaskBounds(data.expand_activation == 2, data.expand_scale,
+                              data.expand_zero_point, &masks.expand_lower,
+                              &masks.expand_upper);
+  }
+  if (HasDepthwiseMask(data)) {
+    masks.depthwise = MaskData(context, node, next);
+    reference::Int8MaskBounds(data.depthwise_activation == 2,
+                              data.depthwise_scale, data.depthwise_zero_point,
+                              &masks.depthwise_lower, &masks.depthwise_upper);
+  }
+  return masks;
 }
 
 // Computes one stage's multipliers and shifts at *next and advances it.
@@ -333,13 +434,15 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   SetMultipliers(data->depthwise_scales, &next, &depthwise);
   SetMultipliers(data->project_scales, &next, &project);
   int8_t* scratch = reinterpret_cast<int8_t*>(quant + data->quant_words);
+  const reference::InvertedResidualMasks masks =
+      EvalMasks(context, node, *data);
   reference::InvertedResidual(
       data->shape, expand, depthwise, project,
       tflite::micro::GetTensorData<int8_t>(
           tflite::micro::GetEvalInput(context, node, kInputTensor)),
       tflite::micro::GetTensorData<int8_t>(
           tflite::micro::GetEvalOutput(context, node, kOutputTensor)),
-      scratch);
+      scratch, &masks);
   return kTfLiteOk;
 }
 

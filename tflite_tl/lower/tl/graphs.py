@@ -63,8 +63,13 @@ def _forward(graph: ModelGraph, em: Emitter, policy: Policy, images):
     if node.index in blocks:
       # A frozen int8 block as one op (emitted where its last layer was).
       block = blocks[node.index]
-      values[node.output_id] = inverted_residual.emit(
-          block, values[block.input_id], em, policy)
+      emitted = inverted_residual.emit(block, values[block.input_id], em,
+                                       policy)
+      values[node.output_id] = emitted.output
+      if emitted.backward is not None:
+        # Its gradient goes to the block's input, past the interior.
+        backwards.append((dataclasses.replace(
+            node, input_ids=[block.input_id]), emitted.backward))
       continue
     if node.index in fused:
       continue  # inside a fused block: no tensor, no backward

@@ -8,10 +8,17 @@ expanded map row by row (tflm_kernels/reference/inverted_residual.h), with
 results bit-identical to TFLM's CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D, so
 the TF reference keeps computing the three layers.
 
-A block is fused when none of its weights trains and, in the train step, no
-gradient flows into its input (it lies below the earliest trained layer):
-then the backward pass needs none of its interior activations. The predict
-graph fuses every such block whatever trains elsewhere.
+A block is fused when none of its weights trains; the predict graph fuses
+every such block whatever trains elsewhere. In the train step a block below
+the earliest trained layer needs no backward at all. A block the backward
+crosses (a gradient flows into its input) needs, of its interior, only the
+1-bit masks of its ReLU/ReLU6 activations: the fused op writes them as extra
+outputs (bit-identical to TL_RELU_MASK on the unfused int8 layers' outputs),
+and its backward is the unfused layers' chain of input gradients through
+their int8 filters: project, depthwise (with its mask), expand (with its
+mask). The expanded map and the per-channel requantization arrays that
+TFLM's CONV_2D / DEPTHWISE_CONV_2D keep in persistent arena are then gone
+from the train step too.
 """
 import dataclasses
 from typing import Dict, List, Optional
@@ -22,10 +29,12 @@ from tflite_tl._compat import keras
 from tflite_tl.lower.ops._util import window_padding
 from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl.emitter import Emitter
+from tflite_tl.lower.tl.emitter import Grad
 from tflite_tl.lower.tl.flatbuffer_writer import Quantization
 from tflite_tl.lower.tl.flatbuffer_writer import Tensor
 from tflite_tl.lower.tl.model_graph import ModelGraph
 from tflite_tl.lower.tl.model_graph import Node
+from tflite_tl.lower.tl.rule_base import Emitted
 from tflite_tl.lower.tl.rule_base import Policy
 
 OP = "TL_INVERTED_RESIDUAL"
@@ -36,12 +45,14 @@ _TO_TFLITE_4D = (3, 0, 1, 2)
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-  """The layer calls of one fusable block (expand None when absent) and
-  every node index it covers (fused ReLU layers included)."""
+  """The layer calls of one fusable block (expand None when absent), every
+  node index it covers (fused ReLU layers included), and whether the train
+  step's backward crosses it (then it emits its masks and input gradients)."""
   expand: Optional[Node]
   depthwise: Node
   project: Node
   members: frozenset
+  crossed: bool = False
 
   @property
   def input_id(self) -> int:
@@ -141,12 +152,11 @@ def find_blocks(graph: ModelGraph, policy: Policy) -> Dict[int, Block]:
     parts = [n for n in (expand, dw, project) if n is not None]
     if any(n.has_trained for n in parts):
       continue
-    start = parts[0].input_ids[0]
-    if policy.training and graph.needs_grad[start]:
-      continue
+    crossed = policy.training and graph.needs_grad[parts[0].input_ids[0]]
     members = [i for n in parts for i in _members(graph, n)]
     used.update(members)
-    blocks[project.index] = Block(expand, dw, project, frozenset(members))
+    blocks[project.index] = Block(expand, dw, project, frozenset(members),
+                                  crossed)
   return blocks
 
 
@@ -170,9 +180,47 @@ def _f32(value: float) -> float:
   return float(np.float32(value))
 
 
-def emit(block: Block, x: Tensor, em: Emitter, policy: Policy) -> Tensor:
-  """Emits the block on its input ``x`` (quantized first when float) and
-  returns its int8 output tensor."""
+def _mask(em: Emitter, node: Node, shape) -> Tensor:
+  return em.writer.activation(f"{node.name}/mask",
+                              [(int(np.prod(shape)) + 7) // 8], np.uint8)
+
+
+def _geometry(node: Node) -> dict:
+  stride = int(node.layer.strides[0])
+  return {"padding": _PADDING_CODE[node.layer.padding.upper()],
+          "stride_h": stride, "stride_w": stride}
+
+
+def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
+              masks: Dict[str, Tensor]):
+  """The input gradients the unfused frozen layers emit (rules_conv), in
+  reverse: project, depthwise, [expand], each through its int8 filter and
+  with the mask of its own activation (the project's incoming gradient may
+  still carry a downstream mask)."""
+  stages = [("TL_CONV_INPUT_GRAD", block.project),
+            ("TL_DEPTHWISE_INPUT_GRAD", block.depthwise)]
+  if block.expand is not None:
+    stages.append(("TL_CONV_INPUT_GRAD", block.expand))
+
+  def backward(g: Grad):
+    grad, mask = g.tensor, g.mask
+    for op, node in stages:
+      dx = em.writer.activation(f"{node.name}/grad_input", node.in_shapes[0])
+      own = masks.get(node.name)
+      if own is not None and mask is not None:
+        raise AssertionError("a fused activation's gradient arrived masked")
+      em.tl(op, [grad, filters[node.name], own if own is not None else mask],
+            [dx], **_geometry(node))
+      grad, mask = dx, None
+    return [Grad(grad)]
+
+  return backward
+
+
+def emit(block: Block, x: Tensor, em: Emitter, policy: Policy) -> Emitted:
+  """Emits the block on its input ``x`` (quantized first when float): its
+  int8 output and, for a block the backward crosses, its backward (its
+  gradient w.r.t. the block's input)."""
   q = policy.quantization
   q_in = (x.quantization if x.dtype == np.int8 and x.quantization is not None
           else q[block.input_id])
@@ -203,6 +251,19 @@ def emit(block: Block, x: Tensor, em: Emitter, policy: Policy) -> Tensor:
       depthwise_zero_point=int(q_dw.zero_point[0]),
       padding=_PADDING_CODE[dw.layer.padding.upper()],
       stride_h=stride, stride_w=stride)
+  masks = {}
+  if block.crossed:
+    # One mask per activated stage, in the op's output order.
+    if block.expand is not None and block.expand.activation is not None:
+      masks[block.expand.name] = _mask(em, block.expand,
+                                       block.expand.out_shape)
+    if dw.activation is not None:
+      masks[dw.name] = _mask(em, dw, dw.out_shape)
   em.tl(OP, [x, expand_filter, expand_bias, dw_filter, dw_bias, p_filter,
-             p_bias], [y], **options)
-  return y
+             p_bias], [y] + list(masks.values()), **options)
+  if not block.crossed:
+    return Emitted(y)
+  filters = {dw.name: dw_filter, project.name: p_filter}
+  if block.expand is not None:
+    filters[block.expand.name] = expand_filter
+  return Emitted(y, _backward(block, em, filters, masks))
