@@ -124,10 +124,9 @@ def tensor_lifetimes(tflite_bytes: bytes, subgraph: int = 0
     if not _is_planned(model, tensor):
       continue
     info = reader._tensor(sg, t)  # pylint: disable=protected-access
-    count = int(np.prod(info.shape, dtype=np.int64)) if info.shape else 1
-    size = count * reader.TYPE_BYTES.get(info.dtype, 8)
+    # _is_planned kept only types with a known size (a scalar's shape is ()).
     tensors.append(LiveTensor(info.name, info.shape, info.dtype,
-                              _aligned(size), first[t],
+                              _aligned(info.num_bytes), first[t],
                               max(last.get(t, first[t]), first[t])))
   return tensors, ops
 

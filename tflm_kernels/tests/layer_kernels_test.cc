@@ -420,22 +420,22 @@ void TestInvertedResidual(const std::string& dir) {
     // them); the output must not change.
     reference::InvertedResidualMasks masks{};
     std::vector<uint8_t> expand_mask, dw_mask;
-    if (c.has_tensor("expected_expand_mask")) {
-      expand_mask.assign(c.tensor("expected_expand_mask").values.size(), 0xA5);
-      masks.expand = expand_mask.data();
-      reference::Int8MaskBounds(c.param("expand_activation") == 2,
-                                static_cast<float>(c.param("expand_scale")),
-                                zp("expand_zero_point"), &masks.expand_lower,
-                                &masks.expand_upper);
-    }
-    if (c.has_tensor("expected_depthwise_mask")) {
-      dw_mask.assign(c.tensor("expected_depthwise_mask").values.size(), 0xA5);
-      masks.depthwise = dw_mask.data();
-      reference::Int8MaskBounds(c.param("depthwise_activation") == 2,
-                                static_cast<float>(c.param("depthwise_scale")),
-                                zp("depthwise_zero_point"), &masks.depthwise_lower,
-                                &masks.depthwise_upper);
-    }
+    // The mask of one stage ("expand" or "depthwise"), when the golden has it.
+    auto stage_mask = [&](const std::string& stage, std::vector<uint8_t>* mask,
+                          uint8_t** data, int32_t* lower, int32_t* upper) {
+      const std::string name = "expected_" + stage + "_mask";
+      if (!c.has_tensor(name)) return;
+      mask->assign(c.tensor(name).values.size(), 0xA5);
+      *data = mask->data();
+      reference::Int8MaskBounds(
+          c.param(stage + "_activation") == 2,
+          static_cast<float>(c.param(stage + "_scale")),
+          zp((stage + "_zero_point").c_str()), lower, upper);
+    };
+    stage_mask("expand", &expand_mask, &masks.expand, &masks.expand_lower,
+               &masks.expand_upper);
+    stage_mask("depthwise", &dw_mask, &masks.depthwise, &masks.depthwise_lower,
+               &masks.depthwise_upper);
     std::fill(got.begin(), got.end(), 0x5A);
     reference::InvertedResidual(shape, expand.view, depthwise.view, project.view,
                                 input.data(), got.data(), scratch.data(), &masks);
