@@ -26,6 +26,7 @@ from tflite_tl.tflm import run_train_steps
 from tflite_tl.verify import train_step as ts
 
 _OP = "CUSTOM:TL_INVERTED_RESIDUAL"
+_GRAD_OP = inverted_residual.GRAD_OP
 
 
 def _conv_bn_relu(x, filters, kernel, stride, name, relu=True):
@@ -318,17 +319,47 @@ def test_crossed_blocks_fuse_with_their_mask_outputs(crossing_batches):
              schema.BuiltinOperator.DEPTHWISE_CONV_2D, "TL_RELU_MASK"):
     for ins, outs in _op_tensors(lowered.train_tflite, op):
       assert not any(n.startswith(("b2_", "b3_")) for n in outs), (op, outs)
-  # Their backward: the unfused layers' input gradients, each reading the
-  # fused op's mask of its own activation.
+  # Their backward: one TL_INVERTED_RESIDUAL_INPUT_GRAD each, reading the
+  # fused op's masks (no downstream mask: b2 feeds b3 and its residual Add,
+  # b3 the pooling), and none of the unfused chain's ops.
   grads = {outs[0]: ins for ins, outs in
-           _op_tensors(lowered.train_tflite, "TL_CONV_INPUT_GRAD")
-           + _op_tensors(lowered.train_tflite, "TL_DEPTHWISE_INPUT_GRAD")}
+           _op_tensors(lowered.train_tflite, _GRAD_OP)}
+  assert sorted(grads) == ["b2_expand/grad_input", "b3_expand/grad_input"]
   for b in ("b2", "b3"):
-    assert grads[f"{b}_dw/grad_input"][1:] == [f"{b}_dw/depthwise_kernel",
-                                               f"{b}_dw/mask"]
-    assert grads[f"{b}_expand/grad_input"][1:] == [f"{b}_expand/kernel",
-                                                   f"{b}_expand/mask"]
-    assert grads[f"{b}_project/grad_input"][1] == f"{b}_project/kernel"
+    assert grads[f"{b}_expand/grad_input"] == [
+        grads[f"{b}_expand/grad_input"][0], None, f"{b}_project/kernel",
+        f"{b}_dw/depthwise_kernel", f"{b}_dw/mask", f"{b}_expand/kernel",
+        f"{b}_expand/mask"]
+  for op in ("TL_CONV_INPUT_GRAD", "TL_DEPTHWISE_INPUT_GRAD"):
+    for ins, outs in _op_tensors(lowered.train_tflite, op):
+      assert not any(n.startswith(("b2_", "b3_")) for n in outs), (op, outs)
+
+
+def _chain_crossing(monkeypatch, batches):
+  """The same train step with the crossed blocks' backward as the three-op
+  chain TL_CONV_INPUT_GRAD -> TL_DEPTHWISE_INPUT_GRAD -> TL_CONV_INPUT_GRAD."""
+  with monkeypatch.context() as m:
+    m.setattr(inverted_residual, "_FUSED_BACKWARD", False)
+    return _crossing_lowered(batches)
+
+
+def test_fused_backward_has_a_smaller_arena_than_the_chain(
+    native_runner, monkeypatch, crossing_batches):
+  del native_runner
+  chain = _chain_crossing(monkeypatch, crossing_batches)
+  chain_ops = op_counts(chain.train_tflite)
+  assert f"CUSTOM:{_GRAD_OP}" not in chain_ops
+  assert chain_ops["CUSTOM:TL_DEPTHWISE_INPUT_GRAD"] >= 2
+  fused = _crossing_lowered(crossing_batches)
+  assert op_counts(fused.train_tflite)[f"CUSTOM:{_GRAD_OP}"] == 2
+  before = measure_arena(chain.train_tflite)
+  after = measure_arena(fused.train_tflite)
+  print(f"crossed-block backward arena: three-op chain total {before.total} "
+        f"(head {before.head}, tail {before.tail}) -> "
+        f"{_GRAD_OP} total {after.total} (head {after.head}, tail "
+        f"{after.tail})")
+  assert after.total < before.total
+  assert after.head < before.head
 
 
 def test_crossed_blocks_train_exactly_with_a_smaller_arena(

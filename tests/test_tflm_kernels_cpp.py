@@ -10,7 +10,7 @@ _REPO = pathlib.Path(__file__).resolve().parents[1]
 # (framework-free: no TFLM, no TF).
 _TEST_SRCS = [_REPO / "tflm_kernels" / "tests" / name
               for name in ("kernels_test.cc", "update_kernels_test.cc",
-                           "layer_kernels_test.cc")]
+                           "layer_kernels_test.cc", "inverted_residual_grad_test.cc")]
 _TESTDATA = _REPO / "tflm_kernels" / "testdata"
 
 _WARNINGS = ["-Wall", "-Wextra", "-Wshadow", "-Wconversion", "-Wno-sign-conversion",

@@ -83,6 +83,19 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "(expand, then depthwise): the 1-bit masks of the linear ranges "
                "TL_RELU_MASK would pack from the unfused int8 outputs, for a "
                "backward pass that crosses the frozen block."),
+    TflmOpSpec("TL_INVERTED_RESIDUAL_INPUT_GRAD", "inverted_residual_input_grad.cc",
+               ("grad_output", "[grad_output_mask]", "project_filter", "depthwise_filter",
+                "[depthwise_mask]", "[expand_filter]", "[expand_mask]"), ("grad_input",),
+               _CONV_OPTIONS,
+               "Input gradient through a frozen int8 inverted-residual block (the "
+               "backward of TL_INVERTED_RESIDUAL), streamed by rows: a ring of "
+               "ceil(kh / stride) rows of the depthwise output gradient and one row "
+               "of the expanded map's gradient in scratch, never a full expanded "
+               "map; bit-identical to TL_CONV_INPUT_GRAD (project, with the "
+               "optional grad_output_mask) -> TL_DEPTHWISE_INPUT_GRAD (depthwise_mask) "
+               "-> TL_CONV_INPUT_GRAD (expand, expand_mask). Without expand_filter "
+               "grad_input is the depthwise input gradient. Options are the "
+               "depthwise's."),
     TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]", "[filter_hat]"),
                dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),

@@ -49,6 +49,7 @@ inline const uint8_t* MaskOrNull(const std::vector<uint8_t>& mask) {
 
 void RunUpdateKernelTests(const std::string& testdata_dir);
 void RunLayerKernelTests(const std::string& testdata_dir);
+void RunInvertedResidualGradTests(const std::string& testdata_dir);
 
 }  // namespace testing
 }  // namespace tflite_tl

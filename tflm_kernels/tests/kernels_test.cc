@@ -321,6 +321,7 @@ int main(int argc, char** argv) {
     tflite_tl::TestSgd(dir);
     tflite_tl::testing::RunUpdateKernelTests(dir);
     tflite_tl::testing::RunLayerKernelTests(dir);
+    tflite_tl::testing::RunInvertedResidualGradTests(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

@@ -14,11 +14,15 @@ the earliest trained layer needs no backward at all. A block the backward
 crosses (a gradient flows into its input) needs, of its interior, only the
 1-bit masks of its ReLU/ReLU6 activations: the fused op writes them as extra
 outputs (bit-identical to TL_RELU_MASK on the unfused int8 layers' outputs),
-and its backward is the unfused layers' chain of input gradients through
-their int8 filters: project, depthwise (with its mask), expand (with its
-mask). The expanded map and the per-channel requantization arrays that
-TFLM's CONV_2D / DEPTHWISE_CONV_2D keep in persistent arena are then gone
-from the train step too.
+and its backward is one TL_INVERTED_RESIDUAL_INPUT_GRAD
+(tflm_kernels/reference/inverted_residual_input_grad.h): the unfused layers'
+chain of input gradients through their int8 filters (project with the
+incoming gradient's mask, depthwise with its mask, expand with its mask)
+streamed by rows, bit-identical to the three TL_CONV_INPUT_GRAD /
+TL_DEPTHWISE_INPUT_GRAD ops, so the two expanded-width float gradient maps
+between them are never tensors. The expanded map and the per-channel
+requantization arrays that TFLM's CONV_2D / DEPTHWISE_CONV_2D keep in
+persistent arena are then gone from the train step too.
 """
 import dataclasses
 from typing import Dict, List, Optional
@@ -38,6 +42,7 @@ from tflite_tl.lower.tl.rule_base import Emitted
 from tflite_tl.lower.tl.rule_base import Policy
 
 OP = "TL_INVERTED_RESIDUAL"
+GRAD_OP = "TL_INVERTED_RESIDUAL_INPUT_GRAD"
 _ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}
 _PADDING_CODE = {"VALID": 0, "SAME": 1}
 _TO_TFLITE_4D = (3, 0, 1, 2)
@@ -191,12 +196,13 @@ def _geometry(node: Node) -> dict:
           "stride_h": stride, "stride_w": stride}
 
 
-def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
-              masks: Dict[str, Tensor]):
+def _chain_backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
+                    masks: Dict[str, Tensor]):
   """The input gradients the unfused frozen layers emit (rules_conv), in
   reverse: project, depthwise, [expand], each through its int8 filter and
   with the mask of its own activation (the project's incoming gradient may
-  still carry a downstream mask)."""
+  still carry a downstream mask). Kept as the yardstick the fused backward
+  is measured against (``_FUSED_BACKWARD``)."""
   stages = [("TL_CONV_INPUT_GRAD", block.project),
             ("TL_DEPTHWISE_INPUT_GRAD", block.depthwise)]
   if block.expand is not None:
@@ -213,6 +219,33 @@ def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
             [dx], **_geometry(node))
       grad, mask = dx, None
     return [Grad(grad)]
+
+  return backward
+
+
+# False emits the three-op chain instead (tests compare the two arenas).
+_FUSED_BACKWARD = True
+
+
+def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
+              masks: Dict[str, Tensor]):
+  """The block's input gradient as one TL_INVERTED_RESIDUAL_INPUT_GRAD: the
+  chain's arithmetic,
+  streamed by rows, so neither expanded-width gradient map is a tensor."""
+  if not _FUSED_BACKWARD:
+    return _chain_backward(block, em, filters, masks)
+  dw, expand = block.depthwise, block.expand
+
+  def backward(g: Grad):
+    first = expand or dw
+    dx = em.writer.activation(f"{first.name}/grad_input", first.in_shapes[0])
+    expand_inputs = []
+    if expand is not None:
+      expand_inputs = [filters[expand.name], masks.get(expand.name)]
+    em.tl(GRAD_OP, [g.tensor, g.mask, filters[block.project.name],
+                    filters[dw.name], masks.get(dw.name)] + expand_inputs,
+          [dx], **_geometry(dw))
+    return [Grad(dx)]
 
   return backward
 
