@@ -5,8 +5,10 @@ One TinyTrain selection (the ``selection`` of an export's report.json, e.g.
 the Nano 33 BLE export's) applied to a shipped backbone, lowered int8 with
 the tl kernels: once as the lowering does it (every frozen inverted-residual
 block one TL_INVERTED_RESIDUAL, with mask outputs where the backward crosses
-it) and once with the crossed blocks left unfused (three builtins and
-TL_RELU_MASK ops each, as the lowering emitted them before). For each: the
+it, and their backward one TL_INVERTED_RESIDUAL_INPUT_GRAD), once with that
+backward as the three-op chain TL_CONV_INPUT_GRAD -> TL_DEPTHWISE_INPUT_GRAD
+-> TL_CONV_INPUT_GRAD it replaces, and once with the crossed blocks left
+unfused (three builtins and TL_RELU_MASK ops each). For each: the
 train step's arena (TFLM recording allocator), its op counts and the
 20-step parity against the TF reference.
 
@@ -43,7 +45,8 @@ flags.DEFINE_integer("steps", 20, "Train steps of the parity check.")
 flags.DEFINE_integer("seed", 0, "Seed of the random batches.")
 
 _OPS = ("CUSTOM:TL_INVERTED_RESIDUAL", "CONV_2D", "DEPTHWISE_CONV_2D",
-        "CUSTOM:TL_RELU_MASK")
+        "CUSTOM:TL_RELU_MASK", "CUSTOM:TL_INVERTED_RESIDUAL_INPUT_GRAD",
+        "CUSTOM:TL_CONV_INPUT_GRAD", "CUSTOM:TL_DEPTHWISE_INPUT_GRAD")
 
 
 @contextlib.contextmanager
@@ -58,11 +61,13 @@ def crossed_blocks_unfused():
     yield
 
 
-def measure(model, batches, fuse_crossed: bool) -> dict:
+def measure(model, batches, fuse_crossed: bool,
+            fused_backward: bool = True) -> dict:
   """Arena, op counts and parity of ``model``'s int8 tl train step."""
   calibration = np.concatenate([x for x, _ in batches])
   with (contextlib.nullcontext() if fuse_crossed
-        else crossed_blocks_unfused()):
+        else crossed_blocks_unfused()), mock.patch.object(
+            inverted_residual, "_FUSED_BACKWARD", fused_backward):
     lowered = lower_model(model, batch_size=int(batches[0][0].shape[0]),
                           learning_rate=0.01, kernels="tl", precision="int8",
                           calibration_images=calibration)
@@ -102,8 +107,11 @@ def main(argv):
                                   for c in selection.layers))
   print(format_row("crossed blocks unfused (before)",
                    measure(model, batches, fuse_crossed=False)))
-  print(format_row("crossed blocks fused", measure(model, batches,
-                                                   fuse_crossed=True)))
+  print(format_row("crossed blocks fused, three-op backward",
+                   measure(model, batches, fuse_crossed=True,
+                           fused_backward=False)))
+  print(format_row("crossed blocks fused, fused backward",
+                   measure(model, batches, fuse_crossed=True)))
 
 
 if __name__ == "__main__":

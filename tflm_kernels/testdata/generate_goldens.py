@@ -361,6 +361,77 @@ def depthwise_conv_cases():
   return cases
 
 
+# TL_INVERTED_RESIDUAL_INPUT_GRAD: (name, n, h, w, in_c, expanded_c (None: no
+# expand conv), out_c, k, stride, padding, masks present among "out" (on
+# grad_output), "dw", "expand")
+_IR_INPUT_GRAD_CASES = [
+    ("expand_k3_s1_same_masks", 1, 5, 6, 3, 8, 4, 3, 1, "SAME", ("dw", "expand")),
+    ("expand_k3_s2_same_odd_batch2", 2, 7, 7, 4, 12, 5, 3, 2, "SAME", ("dw", "expand")),
+    ("expand_k3_s2_valid_even_out_mask", 1, 8, 7, 3, 6, 4, 3, 2, "VALID",
+     ("out", "dw", "expand")),
+    ("expand_k5_s1_valid_linear", 1, 7, 7, 3, 6, 2, 5, 1, "VALID", ()),
+    ("no_expand_k3_s1_same_batch2", 2, 6, 5, 5, None, 3, 3, 1, "SAME", ("dw",)),
+    ("no_expand_k3_s2_valid_odd_out_mask", 1, 9, 7, 4, None, 6, 3, 2, "VALID",
+     ("out", "dw")),
+]
+
+
+def _random_mask(rng, shape):
+  """A packed random 1-bit mask (LSB first) and the 0/1 array it encodes."""
+  bits = rng.random(shape) < 0.6
+  return np.packbits(bits.reshape(-1), bitorder="little"), bits.astype(np.float64)
+
+
+def inverted_residual_input_grad_cases():
+  cases = []
+  for name, n, h, w, ci, e, co, k, s, pad, masked in _IR_INPUT_GRAD_CASES:
+    rng = _rng(name, 12)
+    has_expand = e is not None
+    e = e if has_expand else ci
+    oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
+    gy = _f32(rng.standard_normal((n, oh, ow, co)))
+    tensors = {"grad_output": gy}
+    pf, ps = _quantize_per_channel(rng, (co, 1, 1, e), 0)
+    df, ds = _quantize_per_channel(rng, (1, k, k, e), 3)
+    tensors.update(project_filter=pf, project_scales=ps, depthwise_filter=df,
+                   depthwise_scales=ds)
+    if has_expand:
+      ef, es = _quantize_per_channel(rng, (e, 1, 1, ci), 0)
+      tensors.update(expand_filter=ef, expand_scales=es)
+    masks = {}
+    for which, shape in (("out", gy.shape), ("dw", (n, oh, ow, e)),
+                         ("expand", (n, h, w, e))):
+      packed, bits = _random_mask(rng, shape)
+      if which in masked:
+        tensors[f"{which}_mask"] = packed
+        masks[which] = bits
+    keep = lambda which, g: g * masks[which] if which in masks else g
+
+    def per_channel(q, scales, axis):
+      shape = [1] * q.ndim
+      shape[axis] = -1
+      return q.astype(np.float64) * scales.astype(np.float64).reshape(shape)
+
+    # The unfused chain in float64: project^T, depthwise^T, expand^T, each
+    # reading its output gradient through that output's mask.
+    project = np.transpose(per_channel(pf, ps, 0), (1, 2, 3, 0))
+    (dz, _) = _vjp(_conv(1, "VALID", 1), [np.zeros((n, oh, ow, e)), project],
+                   keep("out", gy.astype(np.float64)))
+    depthwise = per_channel(df, ds, 3).reshape(k, k, e, 1)
+    (de, _) = _vjp(_depthwise(s, pad), [np.zeros((n, h, w, e)), depthwise],
+                   keep("dw", dz))
+    dx = de
+    if has_expand:
+      expand = np.transpose(per_channel(ef, es, 0), (1, 2, 3, 0))
+      (dx, _) = _vjp(_conv(1, "VALID", 1), [np.zeros((n, h, w, ci)), expand],
+                     keep("expand", de))
+    tensors["expected_grad_input"] = _f32(dx)
+    params = _conv_params(k, k, s, pad)
+    params["has_expand"] = int(has_expand)
+    cases.append(GoldenCase(name, params, tensors))
+  return cases
+
+
 # TL_INVERTED_RESIDUAL: (name, n, h, w, in_c, expanded_c (None: no expand
 # conv), out_c, k, stride, padding, activation of expand and depthwise)
 _INVERTED_RESIDUAL_CASES = [
@@ -1493,6 +1564,16 @@ GENERATORS = {
                           "expected_expand_mask / expected_depthwise_mask (where the stage has an\n"
                           "activation): TL_RELU_MASK's int8 mask of the expanded map / depthwise\n"
                           "output (zero_point < q < zero_point + int(6 / scale + 0.5), LSB first)."),
+    "inverted_residual_input_grad": (
+        inverted_residual_input_grad_cases,
+        "TL_INVERTED_RESIDUAL_INPUT_GRAD: the input gradient through a frozen int8\n"
+        "[1x1 expand conv (absent when has_expand is 0)] -> depthwise conv -> 1x1\n"
+        "project conv, from tf.GradientTape through the three convolutions in float64:\n"
+        "project^T of grad_output (times out_mask), depthwise^T of that (times dw_mask),\n"
+        "expand^T of that (times expand_mask); each mask is a random packed 1-bit mask\n"
+        "(LSB first) of the gradient it multiplies, absent when the case has none.\n"
+        "Filters are int8 with per-channel *_scales (project/expand axis 0, depthwise\n"
+        "axis 3)."),
     "conv": (conv_cases,
              "TL_CONV: float tf.nn.conv2d (per group) + bias + activation (0 none, 1 ReLU,\n"
              "2 ReLU6), float64 rounded once; filter OHWI [Co, kh, kw, Ci / groups].\n"

@@ -1,7 +1,8 @@
 // InvertedResidualInputGrad against the three-op chain it replaces
 // (ConvInputGrad -> DepthwiseInputGrad -> ConvInputGrad), bit for bit, on
 // pseudo-random data: strides 1 and 2, SAME and VALID, odd sizes, kernels 3
-// and 5, with and without expand conv and each mask, batch 2.
+// and 5, with and without expand conv and each mask, batch 2; and against
+// the float64 goldens of inverted_residual_input_grad.golden.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -168,10 +169,69 @@ void TestInvertedResidualInputGradEqualsChain() {
   for (const GradCase& c : cases) CheckAgainstChain(c, seed++);
 }
 
+const uint8_t* OptionalMask(const GoldenCase& c, const std::string& name,
+                            std::vector<uint8_t>* storage) {
+  if (!c.has_tensor(name)) return nullptr;
+  *storage = c.tensor(name).As<uint8_t>();
+  return storage->data();
+}
+
+void TestInvertedResidualInputGradGoldens(const std::string& dir) {
+  for (const GoldenCase& c : ReadGoldenCases(dir + "/inverted_residual_input_grad.golden")) {
+    const auto& dy_t = c.tensor("grad_output");
+    const auto& dw_t = c.tensor("depthwise_filter");
+    const auto& want_t = c.tensor("expected_grad_input");
+    reference::InvertedResidualInputGradShape s{};
+    s.batch = want_t.dim(0);
+    s.in_h = want_t.dim(1);
+    s.in_w = want_t.dim(2);
+    s.in_c = want_t.dim(3);
+    s.expanded_c = dw_t.dim(3);
+    s.out_h = dy_t.dim(1);
+    s.out_w = dy_t.dim(2);
+    s.out_c = dy_t.dim(3);
+    s.filter_h = dw_t.dim(1);
+    s.filter_w = dw_t.dim(2);
+    s.stride_h = static_cast<int32_t>(c.param("stride_h"));
+    s.stride_w = static_cast<int32_t>(c.param("stride_w"));
+    const Padding padding = c.param("padding") != 0 ? Padding::kSame : Padding::kValid;
+    TL_EXPECT(reference::ConvOutputSize(padding, s.in_h, s.filter_h, s.stride_h) == s.out_h);
+    s.pad_top = reference::ConvPaddingBefore(padding, s.in_h, s.filter_h, s.stride_h, s.out_h);
+    s.pad_left =
+        reference::ConvPaddingBefore(padding, s.in_w, s.filter_w, s.stride_w, s.out_w);
+    s.has_expand = c.param("has_expand") != 0;
+    const auto dy = dy_t.AsFloat();
+    const auto project = c.tensor("project_filter").As<int8_t>();
+    const auto project_scales = c.tensor("project_scales").AsFloat();
+    const auto dw = dw_t.As<int8_t>();
+    const auto dw_scales = c.tensor("depthwise_scales").AsFloat();
+    std::vector<int8_t> expand;
+    std::vector<float> expand_scales;
+    if (s.has_expand) {
+      expand = c.tensor("expand_filter").As<int8_t>();
+      expand_scales = c.tensor("expand_scales").AsFloat();
+    }
+    std::vector<uint8_t> m_out, m_dw, m_exp;
+    const reference::InvertedResidualGradMasks masks = {
+        OptionalMask(c, "out_mask", &m_out), OptionalMask(c, "dw_mask", &m_dw),
+        OptionalMask(c, "expand_mask", &m_exp)};
+    std::vector<float> scratch(
+        static_cast<size_t>(reference::InvertedResidualInputGradScratchFloats(s)), 9.0f);
+    const auto want = want_t.AsFloat();
+    std::vector<float> got(want.size(), 9.0f);
+    reference::InvertedResidualInputGrad(
+        s, dy.data(), {project.data(), project_scales.data()},
+        {dw.data(), dw_scales.data()}, {expand.data(), expand_scales.data()}, masks,
+        got.data(), scratch.data());
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "inverted_residual_input_grad/" + c.name);
+  }
+}
+
 }  // namespace
 
-void RunInvertedResidualGradTests(const std::string& /*testdata_dir*/) {
+void RunInvertedResidualGradTests(const std::string& testdata_dir) {
   TestInvertedResidualInputGradEqualsChain();
+  TestInvertedResidualInputGradGoldens(testdata_dir);
 }
 
 }  // namespace testing

@@ -616,6 +616,37 @@ void InvertedResidual(OpCase& c) {
       .Int("expand_zero_point", zp("expand_zero_point"));
 }
 
+// TL_INVERTED_RESIDUAL_INPUT_GRAD: grad_output, [out_mask], project_filter,
+// depthwise_filter, [dw_mask][, expand_filter, [expand_mask]] -> grad_input
+// (int8 filters constant, per-channel quantized; no trailing inputs without
+// an expand conv).
+void InvertedResidualInputGrad(OpCase& c) {
+  const GoldenCase& g = c.golden();
+  const auto optional = [&c, &g](const std::string& name) {
+    if (g.has_tensor(name)) {
+      c.Input(name);
+    } else {
+      c.Absent();
+    }
+  };
+  const auto filter = [&c](const std::string& prefix, int axis) {
+    const int index = c.Input(prefix + "_filter");
+    c.Constant(index);
+    c.QuantizePerChannel(index, prefix + "_scales", axis);
+  };
+  c.Input("grad_output");
+  optional("out_mask");
+  filter("project", 0);
+  filter("depthwise", 3);
+  optional("dw_mask");
+  if (g.param("has_expand") != 0) {
+    filter("expand", 0);
+    optional("expand_mask");
+  }
+  c.Output("expected_grad_input");
+  c.options = c.ConvOptions();
+}
+
 // TL_CONV: input, filter[, bias] -> output[, mask][, filter_hat]; a
 // standardised filter is the trained (variable) raw filter.
 void Conv(OpCase& c) {
@@ -801,6 +832,8 @@ const GoldenTest kGoldenTests[] = {
      WeightStandardizeGrad},
     {"depthwise_conv.golden", "TL_DEPTHWISE_CONV", "", DepthwiseConv},
     {"inverted_residual.golden", "TL_INVERTED_RESIDUAL", "", InvertedResidual},
+    {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD", "",
+     InvertedResidualInputGrad},
     {"conv.golden", "TL_CONV", "", Conv},
     {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "", WsConvUpdate},
 };
@@ -985,6 +1018,24 @@ const RejectTest kRejectTests[] = {
      "no_expand_k3_s1_same_relu6", InvertedResidual,
      [](OpCase& c) { SetType(c, "expected_depthwise_mask", kTfLiteInt8); },
      "TL_INVERTED_RESIDUAL: depthwise_mask must be uint8 [19]"},
+    {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD",
+     "expand_k3_s2_same_odd_batch2", InvertedResidualInputGrad,
+     [](OpCase& c) { c.Reshape(c.Index("grad_output"), {2, 3, 4, 5}); },
+     "TL_INVERTED_RESIDUAL_INPUT_GRAD: grad_output is 2x3x4x5 but the block's "
+     "output is 2x4x4x5"},
+    {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD",
+     "expand_k3_s1_same_masks", InvertedResidualInputGrad,
+     [](OpCase& c) { c.Reshape(c.Index("project_filter"), {4, 1, 1, 7}); },
+     "TL_INVERTED_RESIDUAL_INPUT_GRAD: project_filter must be int8 [4, 1, 1, 8] "
+     "(grad_output's channels, the depthwise channels)"},
+    {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD",
+     "expand_k3_s1_same_masks", InvertedResidualInputGrad,
+     [](OpCase& c) { c.Reshape(c.Index("expand_mask"), {29}); },
+     "TL_INVERTED_RESIDUAL_INPUT_GRAD: mask must be uint8 [30]"},
+    {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD",
+     "no_expand_k3_s1_same_batch2", InvertedResidualInputGrad,
+     [](OpCase& c) { SetType(c, "depthwise_filter", kTfLiteFloat32); },
+     "TL_INVERTED_RESIDUAL_INPUT_GRAD: depthwise_filter must be int8 [1, kh, kw, E]"},
     {"conv.golden", "TL_CONV", "k3_s1_same_odd_relu6_mask", Conv,
      [](OpCase& c) { c.Reshape(c.Index("bias"), {3}); },
      "TL_CONV: bias must be float32 [4]"},
