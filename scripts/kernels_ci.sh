@@ -36,6 +36,7 @@ if [ "${KERNELS_CI_SKIP_PYTEST:-0}" != "1" ]; then
   python -m pytest -q tests/test_tflm_kernels_cpp.py tests/test_tflm_kernels_ops.py \
     tests/test_tflm_kernels_update_ops.py tests/test_tflm_kernels_layer_ops.py \
     tests/test_tflm_kernels_goldens.py tests/test_tflm_kernels_tflm_ops.py \
+    tests/test_tflm_kernels_inverted_residual_grad.py \
     tests/test_tflm_kernels_tflm_syntax.py \
     tests/test_tflm_kernels_codesize.py tests/test_tflm_kernels_m4_bench.py
 fi

@@ -133,6 +133,37 @@ def depthwise_input_grad(grad_output, filter_int8, scales, input_size: IntPair,
       has_mask=has_mask)
 
 
+def inverted_residual_input_grad(grad_output, project, depthwise, expand=None, *,
+                                 input_size: IntPair, strides: IntPair = 1,
+                                 padding: str = "SAME", grad_output_mask=None,
+                                 depthwise_mask=None, expand_mask=None):
+  """TL_INVERTED_RESIDUAL_INPUT_GRAD: the input gradient through a frozen int8
+  block [1x1 expand conv] -> depthwise -> 1x1 project from the project output's
+  gradient, streamed by rows; bit-identical to conv_input_grad (project, with
+  grad_output_mask) -> depthwise_input_grad (depthwise_mask) -> conv_input_grad
+  (expand, expand_mask).
+
+  project, depthwise, expand: (int8 filter, per-channel float scales) with
+  filters [Cout, 1, 1, E], [1, kh, kw, E], [E, 1, 1, Cin]; expand None for a
+  block without expand conv. Masks: packed 1-bit masks (`relu_mask`) or None.
+  """
+  ih, iw = _pair(input_size, "input_size")
+  sh, sw = _pair(strides, "strides")
+  if expand is None and expand_mask is not None:
+    raise ValueError("expand_mask needs an expand conv (expand=(filter, scales))")
+  ef, es = expand if expand is not None else (tf.zeros([0], tf.int8),
+                                             tf.zeros([0], tf.float32))
+  masks = [_optional(m, tf.uint8)[0]
+           for m in (grad_output_mask, depthwise_mask, expand_mask)]
+  return load_ops().tl_inverted_residual_input_grad(
+      tf.convert_to_tensor(grad_output, tf.float32), masks[0],
+      tf.convert_to_tensor(project[0], tf.int8), tf.convert_to_tensor(project[1], tf.float32),
+      tf.convert_to_tensor(depthwise[0], tf.int8),
+      tf.convert_to_tensor(depthwise[1], tf.float32), masks[1],
+      tf.convert_to_tensor(ef, tf.int8), tf.convert_to_tensor(es, tf.float32), masks[2],
+      input_height=ih, input_width=iw, stride_h=sh, stride_w=sw, padding=_padding(padding))
+
+
 _ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "relu6": 2}
 
 
