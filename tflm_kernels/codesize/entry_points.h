@@ -10,6 +10,7 @@
 #include "tflm_kernels/reference/depthwise_chain_update.h"
 #include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/inverted_residual.h"
+#include "tflm_kernels/reference/inverted_residual_input_grad.h"
 #include "tflm_kernels/reference/norm_grad_outputs.h"
 
 extern "C" {
@@ -67,6 +68,14 @@ void tl_depthwise_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                                   const float* grad_output,
                                   const int8_t* filter, const float* scales,
                                   float* grad_input, const uint8_t* mask);
+// Null masks / no expand are run-time choices: every variant is linked.
+void tl_inverted_residual_input_grad(
+    const tflite_tl::reference::InvertedResidualInputGradShape* s,
+    const float* grad_output, const tflite_tl::reference::Int8Filter* project,
+    const tflite_tl::reference::Int8Filter* depthwise,
+    const tflite_tl::reference::Int8Filter* expand,
+    const tflite_tl::reference::InvertedResidualGradMasks* masks,
+    float* grad_input, float* scratch);
 void tl_relu_mask(const float* x, int32_t size, float upper, uint8_t* mask);
 void tl_masked_grad(const float* grad_output, const uint8_t* mask,
                     int32_t size, float* grad_input);
