@@ -230,8 +230,9 @@ _FUSED_BACKWARD = True
 def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
               masks: Dict[str, Tensor]):
   """The block's input gradient as one TL_INVERTED_RESIDUAL_INPUT_GRAD: the
-  chain's arithmetic,
-  streamed by rows, so neither expanded-width gradient map is a tensor."""
+  chain's arithmetic streamed by rows, so neither expanded-width gradient
+  map is a tensor. The incoming gradient's mask (a downstream activation's)
+  is the op's grad_output_mask."""
   if not _FUSED_BACKWARD:
     return _chain_backward(block, em, filters, masks)
   dw, expand = block.depthwise, block.expand
