@@ -68,18 +68,22 @@ inline int32_t InvertedResidualInputGradScratchFloats(
 
 namespace inverted_residual_input_grad_internal {
 
+// kMasked is a compile-time switch (as in conv_input_grad.h), so the
+// unmasked loops test nothing per element.
+template <bool kMasked>
 inline bool Kept(const uint8_t* mask, int64_t index) {
-  return mask == nullptr || MaskBit(mask, static_cast<int32_t>(index));
+  return !kMasked || MaskBit(mask, static_cast<int32_t>(index));
 }
 
 // ConvInputGrad of one pixel through a [out_c, 1, 1, in_c] filter: the
 // terms of conv_input_grad.h in its order (co ascending).
+template <bool kMasked>
 inline void PointwiseInputGrad(const float* go, const Int8Filter& f,
                                int32_t out_c, int32_t in_c, float* gi,
                                const uint8_t* mask, int64_t mask_index) {
   for (int32_t ci = 0; ci < in_c; ++ci) gi[ci] = 0.0f;
   for (int32_t co = 0; co < out_c; ++co) {
-    if (!Kept(mask, mask_index + co)) continue;
+    if (!Kept<kMasked>(mask, mask_index + co)) continue;
     const float gv = go[co] * f.scales[co];
     const int8_t* fw = f.filter + static_cast<int64_t>(co) * in_c;
     for (int32_t ci = 0; ci < in_c; ++ci) {
@@ -90,6 +94,7 @@ inline void PointwiseInputGrad(const float* go, const Int8Filter& f,
 
 // Adds output row oy's depthwise contributions to input row iy (de_row,
 // [in_w, E]), in ox order, as depthwise_input_grad.h adds them.
+template <bool kMasked>
 inline void AddDepthwiseRow(const InvertedResidualInputGradShape& s,
                             const float* dz_row, int32_t ky,
                             const Int8Filter& dw, const uint8_t* mask,
@@ -105,10 +110,32 @@ inline void AddDepthwiseRow(const InvertedResidualInputGradShape& s,
       float* gi = de_row + static_cast<int64_t>(ix) * e_c;
       const int8_t* fw = dw.filter + (ky * s.filter_w + kx) * e_c;
       for (int32_t c = 0; c < e_c; ++c) {
-        if (!Kept(mask, go_index + c)) continue;
+        if (!Kept<kMasked>(mask, go_index + c)) continue;
         gi[c] += go[c] * (static_cast<float>(fw[c]) * dw.scales[c]);
       }
     }
+  }
+}
+
+// The two instantiations, chosen once per call by whether the mask exists.
+inline void PointwiseInputGrad(const float* go, const Int8Filter& f,
+                               int32_t out_c, int32_t in_c, float* gi,
+                               const uint8_t* mask, int64_t mask_index) {
+  if (mask == nullptr) {
+    PointwiseInputGrad<false>(go, f, out_c, in_c, gi, nullptr, 0);
+  } else {
+    PointwiseInputGrad<true>(go, f, out_c, in_c, gi, mask, mask_index);
+  }
+}
+
+inline void AddDepthwiseRow(const InvertedResidualInputGradShape& s,
+                            const float* dz_row, int32_t ky,
+                            const Int8Filter& dw, const uint8_t* mask,
+                            int64_t mask_row, float* de_row) {
+  if (mask == nullptr) {
+    AddDepthwiseRow<false>(s, dz_row, ky, dw, nullptr, 0, de_row);
+  } else {
+    AddDepthwiseRow<true>(s, dz_row, ky, dw, mask, mask_row, de_row);
   }
 }
 
