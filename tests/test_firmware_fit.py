@@ -62,6 +62,25 @@ def test_flash_overflow_is_reported():
   r = _check(nano, 10_000, model=900_000)
   assert r.ram_fits and not r.flash_fits
   assert "flash" in fit.explain(nano, r) and "train.tflite" in fit.explain(nano, r)
+  assert "--max_samples" not in fit.explain(nano, r)  # no samples in flash
+
+
+def test_a_flash_sample_area_that_could_shrink_names_max_samples():
+  nano = devices.get_device("nano33ble")
+  area = f"{fit.SAMPLE_AREA} (13 records)"
+
+  def check(area_bytes, graph=600_000):
+    return fit.check_fit(nano, ram_consumers={"arena": 10_000},
+                         flash_consumers={"train.tflite": graph,
+                                          area: area_bytes},
+                         flash_reserve=262_144)
+
+  r = check(266_240)  # 79,808 B over: fewer records fit
+  assert not r.flash_fits
+  assert ("lower --max_samples (the samples' area in flash is 266240 B, "
+          "79808 B more than fits)") in fit.explain(nano, r)
+  r = check(20_480, graph=800_000)  # no sample count helps
+  assert not r.flash_fits and "--max_samples" not in fit.explain(nano, r)
 
 
 def test_bad_margin():

@@ -84,3 +84,39 @@ def test_int8_mobilenet_backbone_bit_exact():
   ref = QuantizedTrainStep(backbone, batch_size=1, policy=policy)
   want = np.concatenate([ref.predict(x[i:i + 1]).numpy() for i in range(4)])
   np.testing.assert_array_equal(got, want)
+
+
+def _variable_and_fc_inputs(tflite):
+  from tflite_tl.flatbuffer.reader import root
+  model = root(tflite)
+  sg = model.Subgraphs(0)
+  variables = {i for i in range(sg.TensorsLength())
+               if sg.Tensors(i).IsVariable()}
+  fc_inputs = set()
+  for k in range(sg.OperatorsLength()):
+    op = sg.Operators(k)
+    code = model.OperatorCodes(op.OpcodeIndex())
+    if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == 9:
+      fc_inputs |= {int(i) for i in op.InputsAsNumpy()}  # FULLY_CONNECTED
+  return variables, fc_inputs
+
+
+@pytest.mark.parametrize("precision", ["float", "int8"])
+def test_predict_graph_keeps_trained_parameters_as_constants(tiny_b,
+                                                             precision):
+  """The predict graph never updates its parameters, so they are constants
+  (no arena); only what an int8 FULLY_CONNECTED reads stays a variable, as
+  CMSIS-NN's kernel precomputes from constant inputs. The firmware points
+  them at the train graph's variables either way."""
+  x = _images(8, 32)
+  policy = (_int8_policy(tiny_b, x) if precision == "int8" else Policy())
+  policy = Policy(**{**policy.__dict__, "params_as_variables": True})
+  g = graphs.predict_graph(tiny_b, policy=policy)
+  train = graphs.train_graph(tiny_b, batch_size=1, policy=policy)
+  trained = {v.name for v in train.variables}
+  assert trained and {v.name for v in g.variables} <= trained
+  variables, fc_inputs = _variable_and_fc_inputs(g.tflite)
+  assert variables <= fc_inputs
+  assert len(variables) < len(g.variables)
+  if precision == "float":
+    assert not variables

@@ -40,6 +40,8 @@ FIRMWARE_GLOBALS = "firmware globals"
 # The RAM consumer of the App's samples when they live in RAM
 # (package.sample_buffer_consumer).
 SAMPLE_BUFFER = "sample buffer"
+#: Flash consumer name prefix of the sample ring (samples in flash).
+SAMPLE_AREA = "sample area"
 
 
 class DoesNotFitError(RuntimeError):
@@ -196,6 +198,12 @@ def _suggestions(device: Device, result: FitResult,
       tips.append(f"place the arena in {device.external_ram_kind} with "
                   "--arena_in_external_ram")
   if not result.flash_fits:
+    over = result.flash_needed - result.flash_available
+    area = sum(b for n, b in result.flash_consumers
+               if n.startswith(SAMPLE_AREA))
+    if area > over:
+      tips.append(f"lower --max_samples (the samples' area in flash is "
+                  f"{area} B, {over} B more than fits)")
     tips.append("use a smaller backbone (--model) or lower --flash_reserve if "
                 "your firmware is smaller than the reserve")
   if alternatives:

@@ -275,7 +275,7 @@ def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
       len(image.image) - sum(image.lengths))
   flash["parameter slots (2)"] = spec.storage_flash_bytes
   if spec.samples_in_flash:
-    flash[f"sample area ({spec.sample_area.slots} records)"] = (
+    flash[f"{fit_lib.SAMPLE_AREA} ({spec.sample_area.slots} records)"] = (
         spec.sample_area_bytes)
   return ram, flash
 

@@ -5,7 +5,9 @@ copies its int8 forward reads, in subgraph-0 tensors marked ``is_variable``:
 TFLM gives each a persistent buffer (zero-filled), the update kernels write
 it in place, and the tensor's flatbuffer buffer holds its exported value,
 which the trainer copies in after ``AllocateTensors``. The predict graph has
-tensors of the same names; on the board they are pointed at the train
+tensors of the same names, constants where it can (their exported value
+in flash, no arena: ``Emitter.read_only_parameters``) and variables where
+a kernel might cache a constant; on the board they are pointed at the train
 model's buffers, so predictions read what training writes, with no copy.
 
 Read straight from the flatbuffer (no metadata needed): the same rule the
@@ -75,9 +77,39 @@ def tensor_variables(train_tflite: bytes, predict_tflite: bytes
           f"Predict-model variable tensor '{name}' has no train-model "
           "variable tensor of the same name, type and shape; both models "
           "must come from the same lowering (tflite_tl.lower.lower_model).")
-  return tuple(TensorVariable(info, index, predict.get(name, (-1,))[0])
+  constants = _constants(predict_tflite)
+  twins = {}
+  for name, (_, info) in train.items():
+    if name in predict:
+      twins[name] = predict[name][0]
+    elif name in constants:
+      index, shape, dtype = constants[name]
+      if (shape, dtype) != (info.shape, info.dtype):
+        raise ValueError(
+            f"Predict-model tensor '{name}' is {dtype}{list(shape)}, its "
+            f"train-model variable {info.dtype}{list(info.shape)}; both "
+            "models must come from the same lowering "
+            "(tflite_tl.lower.lower_model).")
+      twins[name] = index
+  return tuple(TensorVariable(info, index, twins.get(name, -1))
                for name, (index, info) in sorted(train.items(),
                                                  key=lambda kv: kv[1][0]))
+
+
+def _constants(tflite_bytes: bytes) -> Dict[str, Tuple[int, tuple, str]]:
+  """{name: (index, shape, dtype)} of subgraph 0's constant tensors."""
+  model = root(tflite_bytes)
+  sg = model.Subgraphs(0)
+  found = {}
+  for i in range(sg.TensorsLength()):
+    t = sg.Tensors(i)
+    buffer = t.Buffer()
+    if t.IsVariable() or buffer <= 0 or not model.Buffers(buffer).DataLength():
+      continue
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    found.setdefault(t.Name().decode("utf-8"),
+                     (i, shape, TYPE_NAMES[t.Type()]))
+  return found
 
 
 def has_variable_tensors(tflite_bytes: bytes) -> bool:

@@ -64,9 +64,15 @@ class Grad:
 class Emitter:
   """Graph writer plus the helpers and bookkeeping the layer rules share."""
 
-  def __init__(self, name: str, *, learning_rate: float = 0.0):
+  def __init__(self, name: str, *, learning_rate: float = 0.0,
+               read_only_parameters: bool = False):
     self.writer = GraphWriter(name)
     self.learning_rate = float(learning_rate)
+    # A graph that never updates its parameters (the predict graph) stores
+    # them as constants: TFLM then reserves no arena for them, and on the
+    # board the trainer points these tensors at the train graph's variables
+    # (tflite_tl/firmware/csrc/tl_trainer.cc), so no byte is held twice.
+    self.read_only_parameters = bool(read_only_parameters)
     self.variables: List[VariableSpec] = []
     self._parameters: Dict[str, Tensor] = {}
     # Set by the rule of a classifier that ends in a softmax: the predict
@@ -88,12 +94,24 @@ class Emitter:
                 role: str = PARAM, parameter: Optional[str] = None,
                 to_keras: Optional[tuple] = None,
                 channels: Optional[list] = None,
-                channel_axis: Optional[int] = None) -> Tensor:
-    """A variable tensor holding a trained parameter (or a copy of one)."""
+                channel_axis: Optional[int] = None,
+                cached_by_kernels: bool = False) -> Tensor:
+    """A variable tensor holding a trained parameter (or a copy of one).
+
+    In a graph with ``read_only_parameters`` it is a constant of the same
+    name and value instead, unless ``cached_by_kernels``: a kernel that may
+    precompute from constant inputs at Prepare (CMSIS-NN's int8
+    FULLY_CONNECTED sums a constant filter and bias once) would never see
+    the trained value, so those stay variables.
+    """
     if name in self._parameters:
       raise ValueError(f"Variable {name!r} emitted twice.")
-    t = self.writer.variable(name, value, dtype=dtype,
-                             quantization=quantization)
+    if self.read_only_parameters and not cached_by_kernels:
+      t = self.writer.constant(name, value, dtype=dtype,
+                               quantization=quantization)
+    else:
+      t = self.writer.variable(name, value, dtype=dtype,
+                               quantization=quantization)
     if t.name != name:
       raise ValueError(f"Variable name {name!r} collides with a tensor "
                        f"name of the graph.")

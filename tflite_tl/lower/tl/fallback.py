@@ -37,7 +37,10 @@ def fallback_rule(call: Call) -> Emitted:
     raise UnsupportedLayerError(
         f"{e} (no kernel-flavor rule either)") from None
   trained = sorted(node.trained) if call.policy.params_as_variables else []
-  params = {w: em.parameter(call.param_name(w), call.weight(w))
+  # The converter chooses these ops, so no rule vouches for how their
+  # kernels treat constant inputs: the parameters stay variables.
+  params = {w: em.parameter(call.param_name(w), call.weight(w),
+                            cached_by_kernels=True)
             for w in trained}
   xs = [em.as_float(x) for x in call.inputs]
   training = call.policy.training

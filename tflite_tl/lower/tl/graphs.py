@@ -146,7 +146,7 @@ def predict_graph(model: keras.Model, *, policy: Policy) -> Graph:
   """The batch-1 forward pass of ``model`` (logits or probabilities)."""
   policy = dataclasses.replace(policy, training=False)
   graph = ModelGraph(model, 1)
-  em = Emitter("predict")
+  em = Emitter("predict", read_only_parameters=True)
   images = _images_input(em, graph.input_shape, policy)
   output, _ = _forward(graph, em, policy, images)
   logits = em.as_float(output)

@@ -103,7 +103,10 @@ def _float_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
 
 
 def _int8_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
-                 channel_axis: int, x_q: Quantization) -> _Params:
+                 channel_axis: int, x_q: Quantization,
+                 cached_by_kernels: bool = False) -> _Params:
+  """``cached_by_kernels``: the consuming kernel may precompute from a
+  constant bias (Emitter.parameter)."""
   p = _Params()
   em = call.em
   has_bias = call.has_weight("bias")
@@ -115,10 +118,12 @@ def _int8_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
   bias_quantization = Quantization.per_channel(lq.bias_scales, 0)
   if has_bias and call.trained("bias"):
     name = call.param_name("bias")
-    p.bias_var = em.parameter(name, call.weight("bias"))
+    p.bias_var = em.parameter(name, call.weight("bias"),
+                              cached_by_kernels=cached_by_kernels)
     p.bias = p.bias_q_var = em.parameter(
         f"{name}:int32", lq.bias_q, dtype=np.int32,
-        quantization=bias_quantization, role=DERIVED, parameter=name)
+        quantization=bias_quantization, role=DERIVED, parameter=name,
+        cached_by_kernels=cached_by_kernels)
   else:
     p.bias = em.writer.constant(f"{call.name}/bias:int32", lq.bias_q,
                                 quantization=bias_quantization)
@@ -435,7 +440,10 @@ def dense_rule(call: Call) -> Emitted:
   if int8:
     x_q = call.in_quantization(0)
     x_in = em.as_int8(x, x_q)
-    p = _int8_params(call, "kernel", tflite_weights, 0, x_q)
+    # CMSIS-NN's int8 FULLY_CONNECTED folds a constant bias into sums it
+    # computes at Prepare.
+    p = _int8_params(call, "kernel", tflite_weights, 0, x_q,
+                     cached_by_kernels=True)
   else:
     x_in = em.as_float(x)
     p = _float_params(call, "kernel", tflite_weights, TO_KERAS_2D)
