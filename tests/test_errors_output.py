@@ -77,6 +77,10 @@ def test_interrupted_export_leaves_the_previous_one_intact(tmp_path, sig):
   script = textwrap.dedent(f"""
       import os, signal
       from tflite_tl import atomic
+      # A shell that starts jobs in the background ignores Ctrl-C for them,
+      # and Python keeps an inherited SIG_IGN: restore what a user's
+      # terminal gives, Ctrl-C raising KeyboardInterrupt.
+      signal.signal(signal.SIGINT, signal.default_int_handler)
       with atomic.atomic_directory({str(out)!r}, "report.json") as tmp:
         atomic.write_tree(tmp, {{"train.tflite": b"new", "REPORT.md": "x"}})
         os.kill(os.getpid(), {int(sig)})
