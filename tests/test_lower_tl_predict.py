@@ -1,10 +1,13 @@
 """Kernel-flavor predict graphs in the real TFLM interpreter: float matches
 Keras, int8 matches the TF reference's integer arithmetic bit for bit."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 import tflite_tl as tl
 from tflite_tl._compat import keras
+from tflite_tl.flatbuffer import reader
 from tflite_tl.lower.tl import graphs
 from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl.reference import QuantizedTrainStep
@@ -87,17 +90,11 @@ def test_int8_mobilenet_backbone_bit_exact():
 
 
 def _variable_and_fc_inputs(tflite):
-  from tflite_tl.flatbuffer.reader import root
-  model = root(tflite)
-  sg = model.Subgraphs(0)
+  sg = reader.root(tflite).Subgraphs(0)
   variables = {i for i in range(sg.TensorsLength())
                if sg.Tensors(i).IsVariable()}
-  fc_inputs = set()
-  for k in range(sg.OperatorsLength()):
-    op = sg.Operators(k)
-    code = model.OperatorCodes(op.OpcodeIndex())
-    if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == 9:
-      fc_inputs |= {int(i) for i in op.InputsAsNumpy()}  # FULLY_CONNECTED
+  fc_inputs = {i for op in reader.op_inputs(tflite, "FULLY_CONNECTED")
+               for i in op}
   return variables, fc_inputs
 
 
@@ -110,7 +107,7 @@ def test_predict_graph_keeps_trained_parameters_as_constants(tiny_b,
   them at the train graph's variables either way."""
   x = _images(8, 32)
   policy = (_int8_policy(tiny_b, x) if precision == "int8" else Policy())
-  policy = Policy(**{**policy.__dict__, "params_as_variables": True})
+  policy = dataclasses.replace(policy, params_as_variables=True)
   g = graphs.predict_graph(tiny_b, policy=policy)
   train = graphs.train_graph(tiny_b, batch_size=1, policy=policy)
   trained = {v.name for v in train.variables}
