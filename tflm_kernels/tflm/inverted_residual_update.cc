@@ -146,22 +146,27 @@ TfLiteStatus ValidateBlock(TfLiteContext* context, OpData* data,
   shape.stride_w = data->conv.stride_w;
   shape.has_expand = true;
   const reference::Padding padding = data->conv.padding;
-  shape.out_h = reference::ConvOutputSize(padding, shape.in_h, shape.filter_h, shape.stride_h);
-  shape.out_w = reference::ConvOutputSize(padding, shape.in_w, shape.filter_w, shape.stride_w);
+  shape.out_h = reference::ConvOutputSize(padding, shape.in_h, shape.filter_h,
+                                          shape.stride_h);
+  shape.out_w = reference::ConvOutputSize(padding, shape.in_w, shape.filter_w,
+                                          shape.stride_w);
   TL_TFLM_ENSURE(shape.out_h > 0 && shape.out_w > 0 && y[0] == shape.batch &&
                      y[1] == shape.out_h && y[2] == shape.out_w,
                  "%s: grad_output is %dx%dx%dx%d but the block's output is "
                  "%dx%dx%dx%d", kOp, y[0], y[1], y[2], y[3], x[0],
-                 static_cast<int>(shape.out_h), static_cast<int>(shape.out_w), y[3]);
+                 static_cast<int>(shape.out_h), static_cast<int>(shape.out_w),
+                 y[3]);
   const int64_t in_elements =
       static_cast<int64_t>(shape.batch) * shape.in_h * shape.in_w * e_c;
-  TL_TFLM_ENSURE(in_elements <= INT32_MAX && ElementCount(dy->dims) <= INT32_MAX,
-                 "%s: the block is too large", kOp);
-  shape.pad_top = reference::ConvPaddingBefore(padding, shape.in_h, shape.filter_h,
-                                           shape.stride_h, shape.out_h);
-  shape.pad_left = reference::ConvPaddingBefore(padding, shape.in_w, shape.filter_w,
-                                            shape.stride_w, shape.out_w);
-  const int64_t out_pixels = static_cast<int64_t>(shape.batch) * shape.out_h * shape.out_w;
+  TL_TFLM_ENSURE(
+      in_elements <= INT32_MAX && ElementCount(dy->dims) <= INT32_MAX,
+      "%s: the block is too large", kOp);
+  shape.pad_top = reference::ConvPaddingBefore(
+      padding, shape.in_h, shape.filter_h, shape.stride_h, shape.out_h);
+  shape.pad_left = reference::ConvPaddingBefore(
+      padding, shape.in_w, shape.filter_w, shape.stride_w, shape.out_w);
+  const int64_t out_pixels =
+      static_cast<int64_t>(shape.batch) * shape.out_h * shape.out_w;
   TF_LITE_ENSURE_OK(context, CheckMask(kOp, t[kGradOutputMaskTensor],
                                        out_pixels * shape.out_c));
   TF_LITE_ENSURE_OK(context, CheckMask(kOp, t[kDepthwiseMaskTensor],
@@ -221,7 +226,8 @@ TfLiteStatus ValidateParameters(TfLiteContext* context, OpData* data,
                        filter->dims->data[3] == num_listed,
                    "%s: filter must be float32 [1, %d, %d, %d] (the float "
                    "master of the chosen channels)", kOp,
-                   static_cast<int>(shape.filter_h), static_cast<int>(shape.filter_w),
+                   static_cast<int>(shape.filter_h),
+                   static_cast<int>(shape.filter_w),
                    static_cast<int>(num_listed));
     TL_TFLM_ENSURE(IsInt8Rank4(input) && input->dims->data[0] == shape.batch &&
                        input->dims->data[1] == shape.in_h &&
@@ -269,8 +275,11 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
                  "padding (0/1), qas, stride_h, stride_w (positive)", kOp);
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
   TfLiteTensor* t[kNumInputs] = {};
-  for (int i = 0; i < kNumInputs; ++i) t[i] = mc->AllocateTempInputTensor(node, i);
-  TfLiteTensor* grad_input = mc->AllocateTempOutputTensor(node, kGradInputTensor);
+  for (int i = 0; i < kNumInputs; ++i) {
+    t[i] = mc->AllocateTempInputTensor(node, i);
+  }
+  TfLiteTensor* grad_input =
+      mc->AllocateTempOutputTensor(node, kGradInputTensor);
   TfLiteStatus status = ValidateBlock(context, data, t, grad_input);
   if (status == kTfLiteOk) status = ValidateParameters(context, data, t);
   for (TfLiteTensor* tensor : t) {
@@ -278,9 +287,10 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   }
   if (grad_input != nullptr) mc->DeallocateTempTfLiteTensor(grad_input);
   TF_LITE_ENSURE_OK(context, status);
+  const int32_t scratch_floats = reference::InvertedResidualUpdateScratchFloats(
+      data->shape, data->num_channels);
   const size_t scratch_bytes =
-      sizeof(float) * static_cast<size_t>(reference::InvertedResidualUpdateScratchFloats(
-                          data->shape, data->num_channels));
+      sizeof(float) * static_cast<size_t>(scratch_floats);
   return context->RequestScratchBufferInArena(context, scratch_bytes,
                                               &data->scratch_index);
 }
@@ -289,6 +299,9 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   using tflite::micro::GetEvalInput;
   using tflite::micro::GetMutableEvalInput;
   using tflite::micro::GetOptionalTensorData;
+  const auto optional = [context, node](int index) {
+    return GetEvalInput(context, node, index);
+  };
   const auto* data = static_cast<const OpData*>(node->user_data);
   auto* scratch = static_cast<float*>(
       context->GetScratchBuffer(context, data->scratch_index));
@@ -296,26 +309,25 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   int8_t* depthwise_filter = tflite::micro::GetTensorData<int8_t>(
       GetMutableEvalInput(context, node, kDepthwiseFilterTensor));
   reference::InvertedResidualDepthwiseUpdate u;
-  u.input = GetOptionalTensorData<int8_t>(GetEvalInput(context, node, kInputTensor));
+  u.input = GetOptionalTensorData<int8_t>(optional(kInputTensor));
   u.quant = data->quant;
   u.input_depth = data->input_depth;
-  u.channels =
-      GetOptionalTensorData<int32_t>(GetEvalInput(context, node, kChannelsTensor));
+  u.channels = GetOptionalTensorData<int32_t>(optional(kChannelsTensor));
   u.num_channels = data->num_channels;
   u.sgd = data->sgd;
   u.params.filter = GetOptionalTensorData<float>(
       GetMutableEvalInput(context, node, kFilterTensor));
   u.params.filter_q = data->trains_filter ? depthwise_filter : nullptr;
   u.params.filter_scales = data->depthwise_scales;
-  u.params.bias =
-      GetOptionalTensorData<float>(GetMutableEvalInput(context, node, kBiasTensor));
+  u.params.bias = GetOptionalTensorData<float>(
+      GetMutableEvalInput(context, node, kBiasTensor));
   u.params.bias_q = GetOptionalTensorData<int32_t>(
       GetMutableEvalInput(context, node, kBiasQTensor));
   u.params.bias_scales = data->bias_scales;
   const reference::InvertedResidualGradMasks masks = {
-      GetOptionalTensorData<uint8_t>(GetEvalInput(context, node, kGradOutputMaskTensor)),
-      GetOptionalTensorData<uint8_t>(GetEvalInput(context, node, kDepthwiseMaskTensor)),
-      GetOptionalTensorData<uint8_t>(GetEvalInput(context, node, kExpandMaskTensor))};
+      GetOptionalTensorData<uint8_t>(optional(kGradOutputMaskTensor)),
+      GetOptionalTensorData<uint8_t>(optional(kDepthwiseMaskTensor)),
+      GetOptionalTensorData<uint8_t>(optional(kExpandMaskTensor))};
   const reference::Int8Filter project = {
       tflite::micro::GetTensorData<int8_t>(
           GetEvalInput(context, node, kProjectFilterTensor)),
