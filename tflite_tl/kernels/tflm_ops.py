@@ -96,6 +96,23 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "-> TL_CONV_INPUT_GRAD (expand, expand_mask). Without expand_filter "
                "grad_input is the depthwise input gradient. Options are the "
                "depthwise's."),
+    TflmOpSpec("TL_INVERTED_RESIDUAL_UPDATE", "inverted_residual_update.cc",
+               ("grad_output", "[grad_output_mask]", "project_filter", "depthwise_filter",
+                "[depthwise_mask]", "expand_filter", "[expand_mask]", "[input]",
+                "[channels]", "[filter]", "[bias]", "[bias_q]"), ("grad_input",),
+               _UPDATE_OPTIONS,
+               "The backward of an int8 inverted-residual block whose depthwise conv "
+               "trains (frozen 1x1 expand -> depthwise -> frozen linear 1x1 project), "
+               "streamed by rows as TL_INVERTED_RESIDUAL_INPUT_GRAD: grad_input "
+               "through the step's starting depthwise filter, and from each "
+               "depthwise output-gradient row the weight sums of the chosen channels "
+               "(input: the saved int8 depthwise input, all or only the chosen "
+               "channels) and the bias sums, then TL_DEPTHWISE_UPDATE's in-place "
+               "step (filter: the float master [1, kh, kw, K]; depthwise_filter, its "
+               "int8 copy, re-quantized; bias with bias_q). Bit-identical to "
+               "TL_CONV_INPUT_GRAD -> TL_DEPTHWISE_UPDATE (fused input gradient) -> "
+               "TL_CONV_INPUT_GRAD, without their two expanded-width float maps. "
+               "Options are the depthwise's."),
     TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]", "[filter_hat]"),
                dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),

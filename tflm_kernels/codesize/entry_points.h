@@ -11,6 +11,7 @@
 #include "tflm_kernels/reference/group_norm.h"
 #include "tflm_kernels/reference/inverted_residual.h"
 #include "tflm_kernels/reference/inverted_residual_input_grad.h"
+#include "tflm_kernels/reference/inverted_residual_update.h"
 #include "tflm_kernels/reference/norm_grad_outputs.h"
 
 extern "C" {
@@ -75,6 +76,16 @@ void tl_inverted_residual_input_grad(
     const tflite_tl::reference::Int8Filter* depthwise,
     const tflite_tl::reference::Int8Filter* expand,
     const tflite_tl::reference::InvertedResidualGradMasks* masks,
+    float* grad_input, float* scratch);
+// The streamed input gradient with the depthwise's weight and bias step;
+// masks, trained parameters and QAS are run-time choices: all linked.
+bool tl_inverted_residual_update(
+    const tflite_tl::reference::InvertedResidualInputGradShape* s,
+    const float* grad_output, const tflite_tl::reference::Int8Filter* project,
+    const tflite_tl::reference::Int8Filter* depthwise,
+    const tflite_tl::reference::Int8Filter* expand,
+    const tflite_tl::reference::InvertedResidualGradMasks* masks,
+    const tflite_tl::reference::InvertedResidualDepthwiseUpdate* update,
     float* grad_input, float* scratch);
 void tl_relu_mask(const float* x, int32_t size, float upper, uint8_t* mask);
 void tl_masked_grad(const float* grad_output, const uint8_t* mask,

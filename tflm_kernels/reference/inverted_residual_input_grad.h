@@ -141,19 +141,22 @@ inline void AddDepthwiseRow(const InvertedResidualInputGradShape& s,
 
 }  // namespace inverted_residual_input_grad_internal
 
-// grad_output: [batch, out_h, out_w, out_c], the project output's gradient
-// project:     [out_c, 1, 1, E]; depthwise: [1, kh, kw, E];
-// expand:      [E, 1, 1, in_c] (ignored without expand)
-// grad_input:  [batch, in_h, in_w, in_c], overwritten
-// scratch:     InvertedResidualInputGradScratchFloats(s) floats
-inline void InvertedResidualInputGrad(const InvertedResidualInputGradShape& s,
-                                      const float* grad_output,
-                                      const Int8Filter& project,
-                                      const Int8Filter& depthwise,
-                                      const Int8Filter& expand,
-                                      const InvertedResidualGradMasks& masks,
-                                      float* grad_input, float* scratch) {
-  namespace internal = inverted_residual_input_grad_internal;
+namespace inverted_residual_input_grad_internal {
+
+// The streamed chain of InvertedResidualInputGrad. on_dz_row(n, oy, dz_row)
+// sees every row of the depthwise output gradient dz ([out_w, E], before the
+// depthwise mask) exactly once, in (n, oy) order, right after it is computed
+// and before any input row reads it: an op that also needs dz (the depthwise
+// weight and bias gradients, inverted_residual_update.h) accumulates from it
+// there. A no-op callback inlines away.
+template <typename OnDzRow>
+inline void StreamInputGrad(const InvertedResidualInputGradShape& s,
+                            const float* grad_output, const Int8Filter& project,
+                            const Int8Filter& depthwise,
+                            const Int8Filter& expand,
+                            const InvertedResidualGradMasks& masks,
+                            float* grad_input, float* scratch,
+                            OnDzRow&& on_dz_row) {
   const int32_t e_c = s.expanded_c;
   const int32_t ring_rows = InvertedResidualGradRingRows(s);
   const int64_t dz_row_size = static_cast<int64_t>(s.out_w) * e_c;
@@ -174,10 +177,11 @@ inline void InvertedResidualInputGrad(const InvertedResidualInputGradShape& s,
             (static_cast<int64_t>(n) * s.out_h + next_oy) * s.out_w;
         for (int32_t ox = 0; ox < s.out_w; ++ox) {
           const int64_t pixel = pixel0 + ox;
-          internal::PointwiseInputGrad(grad_output + pixel * s.out_c, project,
-                                       s.out_c, e_c, dz_row + ox * e_c,
-                                       masks.grad_output, pixel * s.out_c);
+          PointwiseInputGrad(grad_output + pixel * s.out_c, project, s.out_c,
+                             e_c, dz_row + ox * e_c, masks.grad_output,
+                             pixel * s.out_c);
         }
+        on_dz_row(n, next_oy, static_cast<const float*>(dz_row));
       }
       const int64_t in_pixel0 =
           (static_cast<int64_t>(n) * s.in_h + iy) * s.in_w;
@@ -187,21 +191,39 @@ inline void InvertedResidualInputGrad(const InvertedResidualInputGradShape& s,
       }
       for (int32_t oy = oy_first; oy <= oy_last; ++oy) {
         const int32_t ky = top - oy * s.stride_h;
-        internal::AddDepthwiseRow(
-            s, ring + (oy % ring_rows) * dz_row_size, ky, depthwise,
-            masks.depthwise,
-            (static_cast<int64_t>(n) * s.out_h + oy) * dz_row_size, de_row);
+        AddDepthwiseRow(s, ring + (oy % ring_rows) * dz_row_size, ky,
+                        depthwise, masks.depthwise,
+                        (static_cast<int64_t>(n) * s.out_h + oy) * dz_row_size,
+                        de_row);
       }
       if (!s.has_expand) continue;
       for (int32_t ix = 0; ix < s.in_w; ++ix) {
         const int64_t pixel = in_pixel0 + ix;
-        internal::PointwiseInputGrad(de_row + static_cast<int64_t>(ix) * e_c,
-                                     expand, e_c, s.in_c,
-                                     grad_input + pixel * s.in_c, masks.expand,
-                                     pixel * e_c);
+        PointwiseInputGrad(de_row + static_cast<int64_t>(ix) * e_c, expand,
+                           e_c, s.in_c, grad_input + pixel * s.in_c,
+                           masks.expand, pixel * e_c);
       }
     }
   }
+}
+
+}  // namespace inverted_residual_input_grad_internal
+
+// grad_output: [batch, out_h, out_w, out_c], the project output's gradient
+// project:     [out_c, 1, 1, E]; depthwise: [1, kh, kw, E];
+// expand:      [E, 1, 1, in_c] (ignored without expand)
+// grad_input:  [batch, in_h, in_w, in_c], overwritten
+// scratch:     InvertedResidualInputGradScratchFloats(s) floats
+inline void InvertedResidualInputGrad(const InvertedResidualInputGradShape& s,
+                                      const float* grad_output,
+                                      const Int8Filter& project,
+                                      const Int8Filter& depthwise,
+                                      const Int8Filter& expand,
+                                      const InvertedResidualGradMasks& masks,
+                                      float* grad_input, float* scratch) {
+  inverted_residual_input_grad_internal::StreamInputGrad(
+      s, grad_output, project, depthwise, expand, masks, grad_input, scratch,
+      [](int32_t, int32_t, const float*) {});
 }
 
 }  // namespace reference

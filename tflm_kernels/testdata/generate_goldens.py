@@ -432,6 +432,130 @@ def inverted_residual_input_grad_cases():
   return cases
 
 
+# TL_INVERTED_RESIDUAL_UPDATE: (name, n, h, w, in_c, expanded_c, out_c, k,
+# stride, padding, masks present among "out", "dw", "expand", channels (None:
+# no list, every channel trains; "" with a list: bias only), subset (the saved
+# input holds only the chosen channels), bias (int8: with its int32 copy),
+# qas, learning rate)
+_IR_UPDATE_CASES = [
+    ("k3_s1_same_subset_masks_batch2", 2, 5, 6, 3, 8, 4, 3, 1, "SAME",
+     ("dw", "expand"), [5, 1, 6], True, True, True, 0.05),
+    ("k3_s2_same_odd_subset_out_mask", 1, 7, 7, 4, 12, 5, 3, 2, "SAME",
+     ("out", "dw", "expand"), [0, 11, 4, 7], True, True, True, 0.05),
+    ("k3_s2_valid_even_full_input", 2, 8, 7, 3, 6, 4, 3, 2, "VALID",
+     ("dw", "expand"), [2, 3], False, True, True, 0.05),
+    ("k3_s1_same_all_channels_no_qas", 1, 6, 5, 3, 6, 3, 3, 1, "SAME",
+     ("dw", "expand"), None, False, True, False, 200.0),
+    ("k5_s1_valid_filter_only_linear", 1, 7, 7, 2, 5, 3, 5, 1, "VALID",
+     (), [4, 0], True, False, True, 0.05),
+    ("k3_s1_same_bias_only", 2, 5, 5, 3, 6, 4, 3, 1, "SAME",
+     ("dw", "expand"), "", False, True, True, 0.05),
+]
+
+
+def _ir_update_case(spec, salt):
+  """One golden of TL_INVERTED_RESIDUAL_UPDATE from tf.GradientTape through
+  the unfused layers in float64, or None if a re-quantized value lies at a
+  rounding tie."""
+  (name, n, h, w, ci, e, co, k, s, pad, masked, channels, subset, with_bias,
+   qas, lr) = spec
+  rng = _rng(name, salt)
+  oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
+  gy = _f32(rng.standard_normal((n, oh, ow, co)))
+  pf, ps = _quantize_per_channel(rng, (co, 1, 1, e), 0)
+  ef, es = _quantize_per_channel(rng, (e, 1, 1, ci), 0)
+  # The depthwise: float masters of which the int8 filter is the quantization.
+  dw_scales = _f32(rng.uniform(0.005, 0.02, e))
+  weights = _f32(dw_scales * rng.uniform(-100.0, 100.0, (1, k, k, e)))
+  dw_q0, _ = _quantize_weights(weights, dw_scales)
+  xq, input_scale, zero_point, x_real = _quantized_activation(rng, (n, h, w, e))
+  bias0 = _f32(0.5 * rng.standard_normal(e))
+  bias_scales = _f32(np.float32(input_scale) * dw_scales)
+  tensors = {"grad_output": gy}
+  masks = {}
+  for which, shape in (("out", gy.shape), ("dw", (n, oh, ow, e)),
+                       ("expand", (n, h, w, e))):
+    packed, bits = _random_mask(rng, shape)
+    if which in masked:
+      masks[which] = (packed, bits)
+  keep = lambda which, g: g * masks[which][1] if which in masks else g
+  if "out" in masks:
+    tensors["grad_output_mask"] = masks["out"][0]
+  tensors.update(project_filter=pf, project_filter_scales=ps,
+                 depthwise_filter=dw_q0, depthwise_filter_scales=dw_scales)
+  if "dw" in masks:
+    tensors["depthwise_mask"] = masks["dw"][0]
+  tensors.update(expand_filter=ef, expand_filter_scales=es)
+  if "expand" in masks:
+    tensors["expand_mask"] = masks["expand"][0]
+
+  def per_channel(q, scales, axis):
+    shape = [1] * q.ndim
+    shape[axis] = -1
+    return q.astype(np.float64) * scales.astype(np.float64).reshape(shape)
+
+  # The unfused chain in float64: project^T; the depthwise's input gradient
+  # (through its int8 filter, before the step), weight and bias gradients of
+  # the masked dz; expand^T.
+  project = np.transpose(per_channel(pf, ps, 0), (1, 2, 3, 0))
+  (dz, _) = _vjp(_conv(1, "VALID", 1), [np.zeros((n, oh, ow, e)), project],
+                 keep("out", gy.astype(np.float64)))
+  gz = keep("dw", dz)
+  depthwise = per_channel(dw_q0, dw_scales, 3).reshape(k, k, e, 1)
+  (de, gw) = _vjp(_depthwise(s, pad), [x_real, depthwise], gz)
+  expand = np.transpose(per_channel(ef, es, 0), (1, 2, 3, 0))
+  (dx, _) = _vjp(_conv(1, "VALID", 1), [np.zeros((n, h, w, ci)), expand],
+                 keep("expand", de))
+  grad_w = gw.reshape(1, k, k, e)
+  grad_b = gz.sum(axis=(0, 1, 2))
+  quotients = []
+  expected = {"expected_grad_input": _f32(dx)}
+  trains_filter = channels != ""
+  if trains_filter:
+    chosen = list(range(e)) if channels is None else list(channels)
+    factor = dw_scales.astype(np.float64)**2 if not qas else np.ones(e)
+    tensors["input"] = np.ascontiguousarray(xq[..., chosen]) if subset else xq
+    if channels is not None:
+      tensors["channels"] = np.asarray(chosen, np.int32)
+    master0 = np.ascontiguousarray(weights[..., chosen])
+    master = _keras_sgd(master0, grad_w[..., chosen] * factor[chosen], lr)
+    new_q = dw_q0.copy()
+    new_q[..., chosen], quotient = _quantize_weights(master, dw_scales[chosen])
+    quotients.append(quotient)
+    tensors["filter"] = master0
+    expected.update(expected_depthwise_filter=new_q, expected_filter=master)
+  if with_bias:
+    bias_factor = bias_scales.astype(np.float64)**2 if not qas else 1.0
+    new_bias = _keras_sgd(bias0, grad_b * bias_factor, lr)
+    tensors["bias"] = bias0
+    tensors["bias_q"], _ = _quantize_bias(bias0, bias_scales)
+    tensors["bias_q_scales"] = bias_scales
+    expected["expected_bias"] = new_bias
+    expected["expected_bias_q"], quotient = _quantize_bias(new_bias, bias_scales)
+    quotients.append(quotient)
+  if not all(_clear_of_ties(q) for q in quotients):
+    return None
+  tensors.update(expected)
+  params = _conv_params(k, k, s, pad)
+  params.update(learning_rate=lr, qas=int(qas))
+  if trains_filter:
+    params.update(input_scale=input_scale, input_zero_point=zero_point)
+  return GoldenCase(name, params, tensors)
+
+
+def inverted_residual_update_cases():
+  cases = []
+  for spec in _IR_UPDATE_CASES:
+    for attempt in range(20):
+      case = _ir_update_case(spec, 31 + 100 * attempt)
+      if case is not None:
+        break
+    else:
+      raise RuntimeError(f"{spec[0]}: every draw re-quantizes at a rounding tie")
+    cases.append(case)
+  return cases
+
+
 # TL_INVERTED_RESIDUAL: (name, n, h, w, in_c, expanded_c (None: no expand
 # conv), out_c, k, stride, padding, activation of expand and depthwise)
 _INVERTED_RESIDUAL_CASES = [
@@ -1574,6 +1698,22 @@ GENERATORS = {
         "(LSB first) of the gradient it multiplies, absent when the case has none.\n"
         "Filters are int8 with per-channel *_scales (project/expand axis 0, depthwise\n"
         "axis 3)."),
+    "inverted_residual_update": (
+        inverted_residual_update_cases,
+        "TL_INVERTED_RESIDUAL_UPDATE: the backward of an int8 1x1 expand conv (frozen) ->\n"
+        "depthwise conv (trained) -> 1x1 project conv (frozen), from tf.GradientTape\n"
+        "through the unfused layers in float64: dz = project^T of grad_output (times\n"
+        "grad_output_mask), the depthwise's input gradient through its int8 filter\n"
+        "before the step and its weight and bias gradients of dz times depthwise_mask\n"
+        "(the saved int8 input, input_scale / input_zero_point; only the chosen\n"
+        "channels when it has fewer than E), expected_grad_input = expand^T of that\n"
+        "input gradient (times expand_mask); then one Keras SGD step of the float\n"
+        "master filter [1, kh, kw, K] of the listed channels (no list: all) and of the\n"
+        "bias, re-quantized into depthwise_filter and bias_q (qas 0: gradients scaled\n"
+        "by scale^2 first). Masks are random packed 1-bit masks (LSB first). *_scales\n"
+        "are per-channel scales (project/expand axis 0, depthwise axis 3, bias_q);\n"
+        "integer outputs must match exactly. A tensor X with an expected_X is a\n"
+        "variable updated in place; an absent tensor is an absent optional input."),
     "conv": (conv_cases,
              "TL_CONV: float tf.nn.conv2d (per group) + bias + activation (0 none, 1 ReLU,\n"
              "2 ReLU6), float64 rounded once; filter OHWI [Co, kh, kw, Ci / groups].\n"

@@ -647,6 +647,38 @@ void InvertedResidualInputGrad(OpCase& c) {
   c.options = c.ConvOptions();
 }
 
+// TL_INVERTED_RESIDUAL_UPDATE: the 12 positional inputs (absent ones -1)
+// and grad_input. The project and expand filters are constants; the
+// depthwise filter is the variable int8 copy of the master when the filter
+// trains (a constant otherwise); the master, bias and bias_q are variables
+// updated in place; scales per channel (1x1 axis 0, depthwise 3, bias_q 0).
+void InvertedResidualUpdate(OpCase& c) {
+  const auto filter = [&c](const std::string& name, int axis) {
+    const int index = c.Input(name);
+    c.Constant(index);
+    c.QuantizePerChannel(index, name + "_scales", axis);
+  };
+  c.Input("grad_output");
+  c.Optional("grad_output_mask");
+  filter("project_filter", 0);
+  const int depthwise = c.Parameter("depthwise_filter");
+  c.QuantizePerChannel(depthwise, "depthwise_filter_scales", 3);
+  c.Optional("depthwise_mask");
+  filter("expand_filter", 0);
+  c.Optional("expand_mask");
+  QuantizeInput(c, c.Optional("input"), "input");
+  const int channels = c.Optional("channels");
+  if (channels >= 0) c.Constant(channels);
+  c.Parameter("filter");
+  c.Parameter("bias");
+  const int bias_q = c.Parameter("bias_q");
+  if (bias_q >= 0) c.QuantizePerChannel(bias_q, "bias_q_scales", 0);
+  c.Output("expected_grad_input");
+  c.options = c.ConvOptions();
+  c.options.Float("learning_rate", c.golden().param("learning_rate"))
+      .Bool("qas", c.golden().param("qas") != 0);
+}
+
 // TL_CONV: input, filter[, bias] -> output[, mask][, filter_hat]; a
 // standardised filter is the trained (variable) raw filter.
 void Conv(OpCase& c) {
@@ -834,6 +866,8 @@ const GoldenTest kGoldenTests[] = {
     {"inverted_residual.golden", "TL_INVERTED_RESIDUAL", "", InvertedResidual},
     {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD", "",
      InvertedResidualInputGrad},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE", "",
+     InvertedResidualUpdate},
     {"conv.golden", "TL_CONV", "", Conv},
     {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "", WsConvUpdate},
 };
@@ -1036,6 +1070,26 @@ const RejectTest kRejectTests[] = {
      "no_expand_k3_s1_same_batch2", InvertedResidualInputGrad,
      [](OpCase& c) { SetType(c, "depthwise_filter", kTfLiteFloat32); },
      "TL_INVERTED_RESIDUAL_INPUT_GRAD: depthwise_filter must be int8 [1, kh, kw, E]"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "k3_s1_same_subset_masks_batch2", InvertedResidualUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("filter"), {1, 3, 3, 4}); },
+     "TL_INVERTED_RESIDUAL_UPDATE: filter must be float32 [1, 3, 3, 3] (the "
+     "float master of the chosen channels)"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "k3_s2_same_odd_subset_out_mask", InvertedResidualUpdate,
+     [](OpCase& c) { c.tensor(c.Index("depthwise_filter")).is_variable = false; },
+     "TL_INVERTED_RESIDUAL_UPDATE: depthwise_filter is updated in place and "
+     "must be a variable tensor"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "k3_s2_valid_even_full_input", InvertedResidualUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("input"), {2, 8, 7, 5}); },
+     "TL_INVERTED_RESIDUAL_UPDATE: input must be the saved int8 depthwise input "
+     "[2, 8, 7, 6] (or only the 2 chosen channels)"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "k3_s1_same_bias_only", InvertedResidualUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("expand_filter"), {6, 1, 1, 4}); },
+     "TL_INVERTED_RESIDUAL_UPDATE: expand_filter must be int8 [6, 1, 1, 3] (the "
+     "depthwise channels, grad_input's channels)"},
     {"conv.golden", "TL_CONV", "k3_s1_same_odd_relu6_mask", Conv,
      [](OpCase& c) { c.Reshape(c.Index("bias"), {3}); },
      "TL_CONV: bias must be float32 [4]"},

@@ -40,11 +40,12 @@ TFLMRegistration* Register_TL_WEIGHT_STANDARDIZE_GRAD();
 TFLMRegistration* Register_TL_DEPTHWISE_CONV();
 TFLMRegistration* Register_TL_INVERTED_RESIDUAL();
 TFLMRegistration* Register_TL_INVERTED_RESIDUAL_INPUT_GRAD();
+TFLMRegistration* Register_TL_INVERTED_RESIDUAL_UPDATE();
 TFLMRegistration* Register_TL_CONV();
 TFLMRegistration* Register_TL_WS_CONV_UPDATE();
 
 // Resolver slots AddTrainingOps needs.
-constexpr unsigned int kNumTrainingOps = 25;
+constexpr unsigned int kNumTrainingOps = 26;
 
 // Adds every TL_* op. Fails (with a MicroPrintf from the resolver) if the
 // resolver has fewer than kNumTrainingOps free slots or an op is already
@@ -79,6 +80,7 @@ TfLiteStatus AddTrainingOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) 
       {"TL_DEPTHWISE_CONV", Register_TL_DEPTHWISE_CONV},
       {"TL_INVERTED_RESIDUAL", Register_TL_INVERTED_RESIDUAL},
       {"TL_INVERTED_RESIDUAL_INPUT_GRAD", Register_TL_INVERTED_RESIDUAL_INPUT_GRAD},
+      {"TL_INVERTED_RESIDUAL_UPDATE", Register_TL_INVERTED_RESIDUAL_UPDATE},
       {"TL_CONV", Register_TL_CONV},
       {"TL_WS_CONV_UPDATE", Register_TL_WS_CONV_UPDATE},
   };

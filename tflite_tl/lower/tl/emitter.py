@@ -86,6 +86,9 @@ class Emitter:
     self.fused_backward: Dict[str, list] = {}
     # Keras tensor ids whose gradient may arrive deferred (Grad.deferred).
     self.accepts_deferred_grad: set = set()
+    # Keras tensor ids whose consumer, a frozen 1x1 conv, may leave its input
+    # gradient to the producer (block_update: TL_INVERTED_RESIDUAL_UPDATE).
+    self.accepts_deferred_input_grad: set = set()
 
   # --- variables -----------------------------------------------------------------
 

@@ -26,6 +26,11 @@ Backward, one op per layer (only what the method trains):
       bias-only 1x1 conv without activation reading the depthwise output
       (alone) defers its backward to the same op (Grad.deferred), which then
       computes the depthwise output gradient row by row as well.
+  TL_INVERTED_RESIDUAL_UPDATE  an int8 depthwise whose weights train
+      (rules_sparse) between a frozen 1x1 expand conv + ReLU whose input
+      gradient is needed and a frozen linear 1x1 project conv: the expand
+      offers its backward, the project defers its input gradient, and the
+      depthwise's op streams the block's whole backward (block_update).
 The 1-bit ReLU mask comes from the forward TL_* op, or from TL_RELU_MASK on a
 builtin's fused output. The input is
 kept for the backward pass only when a weight (not just the bias) trains, and
@@ -39,6 +44,7 @@ import numpy as np
 from tflite_tl._compat import keras
 from tflite_tl.layers import partial
 from tflite_tl.lower.ops._util import window_padding
+from tflite_tl.lower.tl import block_update
 from tflite_tl.lower.tl import options as opt
 from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl.emitter import DERIVED
@@ -258,6 +264,12 @@ def conv_rule(call: Call) -> Emitted:
                        filter_for_grad=filter_for_grad,
                        input_shape=call.node.in_shapes[0])
   _offer_chain_upstream(call, p, own_mask, pointwise, filter_for_grad)
+  if int8:
+    # A frozen expand / project conv around a trained int8 depthwise:
+    # TL_INVERTED_RESIDUAL_UPDATE does their input gradients (block_update).
+    block_update.offer_expand(call, filter_for_grad, own_mask, pointwise)
+    backward = block_update.defer_project(call, filter_for_grad, own_mask,
+                                          pointwise, backward)
   if pointwise:
     backward = _deferred_pointwise(call, p, own_mask, filter_for_grad, backward)
   return Emitted(y, backward)
@@ -353,7 +365,8 @@ def _chain_upstream(call: Call, p: _Params) -> Optional[_ChainUpstream]:
   """The fusable upstream of a bias-only depthwise conv, or None."""
   x_id = call.node.input_ids[0]
   up = call.em.fusable_backward.get(x_id)
-  if (up is None or not call.need_input_grad(0) or p.filter_var is not None
+  if (not isinstance(up, _ChainUpstream) or not call.need_input_grad(0)
+      or p.filter_var is not None
       or p.bias_var is None
       or call.graph.consumers.get(x_id) != [call.node.index]):
     return None

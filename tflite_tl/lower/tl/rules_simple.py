@@ -13,6 +13,7 @@ import numpy as np
 
 from tflite_tl._compat import keras
 from tflite_tl.lower.ops._util import window_padding
+from tflite_tl.lower.tl import block_update
 from tflite_tl.lower.tl import options as opt
 from tflite_tl.lower.tl.emitter import Grad
 from tflite_tl.lower.tl.emitter import Op
@@ -79,6 +80,10 @@ def relu_rule(call: Call) -> Emitted:
   mask = em.relu_mask(y, kind) if call.backward_reaches else None
 
   def backward(g: Grad):
+    if g.deferred is not None:
+      # A 1x1 conv's input gradient left to the producer's fused op
+      # (block_update): this ReLU's mask goes along for that op to apply.
+      return [block_update.through_relu(g, mask)]
     base = em.materialize(g) if g.mask is not None else g.tensor
     return [Grad(base, mask)]
 

@@ -20,6 +20,7 @@ update kernel, so a variable tensor can hold them (re-selection on a board).
 import numpy as np
 
 from tflite_tl.layers import channel_sparse as cs
+from tflite_tl.lower.tl import block_update
 from tflite_tl.lower.tl import options as opt
 from tflite_tl.lower.tl import quantization as quant
 from tflite_tl.lower.tl.emitter import DERIVED
@@ -144,8 +145,21 @@ def sparse_rule(call: Call) -> Emitted:
   trains = trains_kernel or bias_var is not None
   if not call.policy.training or not (need_dx or trains):
     return Emitted(y)
+  # Between a frozen expand and a frozen project conv (int8): the block's
+  # whole backward as one TL_INVERTED_RESIDUAL_UPDATE (block_update).
+  expand = (block_update.take_expand(call)
+            if depthwise and trains_kernel and call.policy.int8 and need_dx
+            else None)
 
   def backward(g: Grad):
+    if expand is not None and isinstance(g.deferred,
+                                         block_update.FrozenProject):
+      return block_update.emit(
+          em, g, expand, depthwise_filter=forward_filter, depthwise_mask=mask,
+          saved_input=saved, channels=channel_t, filter_var=filter_var,
+          bias_var=bias_var, bias_q_var=bias_q_var,
+          learning_rate=call.policy.learning_rate, qas=call.policy.qas,
+          geometry=geometry)
     m = mask if mask is not None else g.mask
     dx = None
     if need_dx:

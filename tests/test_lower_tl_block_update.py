@@ -1,0 +1,138 @@
+"""TL_INVERTED_RESIDUAL_UPDATE in the int8 kernel flavor: an inverted-residual
+block whose depthwise trains (TinyTrain's chosen channels) between a frozen
+expand and a frozen project conv, with an earlier layer training, lowers its
+backward to one op; in TFLM the train step equals the unfused one bit for
+bit and TF's exactly, and the two expanded-width gradient maps are gone."""
+import numpy as np
+import pytest
+
+import sparse_fixtures
+from tflite_tl import rewrite
+from tflite_tl import sparse
+from tflite_tl.flatbuffer import lifetimes
+from tflite_tl.flatbuffer import reader
+from tflite_tl.lower import lower_model
+from tflite_tl.lower.tl import block_update
+from tflite_tl.tflm import measure_arena
+from tflite_tl.tflm import runner
+from tflite_tl.verify import train_step as ts
+
+_BATCH, _STEPS = 2, 4
+_OP = block_update.OP
+# b2 (stride 1, residual Add) fuses: b1_dw trains below it. b1 (stride 2)
+# does not: the backward stops at b1_dw, so its expand needs no gradient.
+_B2 = {"b1_dw": 5, "b2_dw": 6}
+# Both fuse: the stem trains; b2_dw trains every channel.
+_BOTH = {"stem": 2, "b1_dw": 4, "b2_dw": 16}
+
+
+def _rewritten(chosen):
+  model = sparse_fixtures.mbconv_model()
+  cm = sparse.CostModel(sparse.model_inventory(model), _BATCH, 0.0, "input")
+  selection = sparse.build_selection(
+      method="tinytrain", criterion="fisher", model_cost=cm, chosen=chosen,
+      rankings={n: list(range(cm.channels(n)))[::-1] for n in chosen},
+      bias_layers=list(chosen), seed=0)
+  return rewrite.apply_selection(model, selection)
+
+
+def _lowered(chosen, batches):
+  return lower_model(_rewritten(chosen), batch_size=_BATCH,
+                     learning_rate=0.05, kernels="tl", precision="int8",
+                     calibration_images=np.concatenate(
+                         [x for x, _ in batches]))
+
+
+def _unfused(monkeypatch, chosen, batches):
+  with monkeypatch.context() as m:
+    m.setattr(block_update, "FUSED", False)
+    return _lowered(chosen, batches)
+
+
+def _ops(tflite: bytes):
+  return {k.replace("CUSTOM:", ""): v
+          for k, v in reader.op_counts(tflite, subgraph=0).items()}
+
+
+def _tensor_names(tflite: bytes):
+  """The planned (arena) tensors."""
+  return {t.name for t in lifetimes.tensor_lifetimes(tflite)[0]}
+
+
+def _input_names(tflite: bytes, op: str):
+  """The input tensor names of each ``op`` (None: absent)."""
+  sg = reader.root(tflite).Subgraphs(0)
+  return [[sg.Tensors(i).Name().decode() if i >= 0 else None for i in ins]
+          for ins in reader.op_inputs(tflite, op)]
+
+
+@pytest.fixture(scope="module")
+def batches():
+  return ts.random_batches(0, _STEPS, _BATCH, (12, 12, 2), 3)
+
+
+@pytest.mark.parametrize("chosen,fused_blocks", [(_B2, ["b2"]),
+                                                 (_BOTH, ["b1", "b2"])])
+def test_the_block_backward_is_one_op(monkeypatch, batches, chosen,
+                                      fused_blocks):
+  fused = _lowered(chosen, batches).train_tflite
+  unfused = _unfused(monkeypatch, chosen, batches).train_tflite
+  ops, before = _ops(fused), _ops(unfused)
+  n = len(fused_blocks)
+  assert _OP not in before and ops[_OP] == n
+  # Each replaces a depthwise update and the two 1x1 input gradients.
+  assert before["TL_DEPTHWISE_UPDATE"] - ops.get("TL_DEPTHWISE_UPDATE", 0) == n
+  assert (before["TL_CONV_INPUT_GRAD"] - ops.get("TL_CONV_INPUT_GRAD", 0)
+          == 2 * n)
+  names, names_before = _tensor_names(fused), _tensor_names(unfused)
+  for b in fused_blocks:
+    # The expanded-width gradient maps are no tensors any more.
+    for t in (f"{b}_project/grad_input", f"{b}_dw/grad_input"):
+      assert t in names_before and t not in names, t
+    assert f"{b}_expand/grad_input" in names
+
+
+def test_the_op_reads_the_blocks_filters_masks_and_parameters(batches):
+  tflite = _lowered(_B2, batches).train_tflite
+  (names,) = _input_names(tflite, f"CUSTOM:{_OP}")
+  assert names[1:] == [
+      None, "b2_project/kernel", "b2_dw/kernel_trained:int8",
+      "b2_dw_relu/mask", "b2_expand/kernel", "b2_expand/mask",
+      "b2_dw/saved_input", "b2_dw/trained_channels", "b2_dw/kernel_trained",
+      "b2_dw/bias", "b2_dw/bias:int32"], names
+
+
+def test_the_backward_stopping_at_the_depthwise_does_not_fuse(batches):
+  assert _OP not in _ops(_lowered({"b2_dw": 6}, batches).train_tflite)
+
+
+def test_a_trained_project_does_not_fuse(batches):
+  ops = _ops(_lowered({"b1_dw": 5, "b2_dw": 6, "b2_project": 4},
+                      batches).train_tflite)
+  assert _OP not in ops
+
+
+@pytest.mark.parametrize("chosen", [_B2, _BOTH])
+def test_fused_step_is_the_unfused_one_bit_for_bit_with_a_smaller_peak(
+    native_runner, monkeypatch, batches, chosen):
+  del native_runner
+  lowered = _lowered(chosen, batches)
+  unfused = _unfused(monkeypatch, chosen, batches)
+  got = runner.run_train_steps(lowered.train_tflite, batches)
+  want = runner.run_train_steps(unfused.train_tflite, batches)
+  np.testing.assert_array_equal(got.losses, want.losses)
+  assert got.params.keys() == want.params.keys()
+  for name, value in got.params.items():
+    assert value.tobytes() == want.params[name].tobytes(), name
+  # And both are TF's train step.
+  result = ts.compare(lowered, batches, perturbed_references=1)
+  assert result["parity"] == "exact", result
+  peak = lifetimes.live_profile(lowered.train_tflite).peak_bytes
+  peak_before = lifetimes.live_profile(unfused.train_tflite).peak_bytes
+  before = measure_arena(unfused.train_tflite)
+  after = measure_arena(lowered.train_tflite)
+  print(f"{sorted(chosen)}: planned peak {peak_before} -> {peak} B; TFLM "
+        f"arena {before.total} (head {before.head}) -> {after.total} (head "
+        f"{after.head})")
+  assert peak < peak_before
+  assert after.head < before.head
