@@ -401,6 +401,7 @@ def test_mobilenet_v2_backbone_fuses_every_block_bit_exact(tflm_root):
   g = graphs.predict_graph(backbone, policy=policy)
   ops = op_counts(g.tflite)
   assert ops[_OP] == 17 and "DEPTHWISE_CONV_2D" not in ops
+  assert ops["CONV_2D"] == 1  # head_conv: the stem is block1's expand
   outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
                               for i in range(len(x))])
   got = np.concatenate([step[0] for step in outs.outputs])
