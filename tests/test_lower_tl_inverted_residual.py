@@ -2,7 +2,7 @@
 TL_INVERTED_RESIDUAL, and that the fused graphs compute the TF reference's
 int8 values in TFLM, also where the train step's backward crosses a fused
 block (its masks come from the op; the train step stays exact and its arena
-shrinks)."""
+shrinks), and where a stem conv becomes the expand of a block without one."""
 import dataclasses
 
 import numpy as np
@@ -95,10 +95,56 @@ def test_head_only_training_fuses_every_block():
   assert _fused(model, policy, training=True) == ["b1", "b2", "b3"]
   ops = op_counts(graphs.train_graph(model, batch_size=2,
                                      policy=policy).tflite)
+  # The stem is b1's expand: no builtin conv is left.
   assert ops[_OP] == 3 and "DEPTHWISE_CONV_2D" not in ops
-  assert ops["CONV_2D"] == 1 and ops["ADD"] == 1  # the stem; b3's residual
+  assert "CONV_2D" not in ops and ops["ADD"] == 1  # b3's residual
   ops = op_counts(graphs.predict_graph(model, policy=policy).tflite)
   assert ops[_OP] == 3 and "DEPTHWISE_CONV_2D" not in ops
+  assert "CONV_2D" not in ops
+
+
+def _expands(model, policy, training=True):
+  p = dataclasses.replace(policy, training=training)
+  blocks = inverted_residual.find_blocks(ModelGraph(model, 1), p)
+  return {b.depthwise.name.split("_")[0]: b.expand.name if b.expand else None
+          for b in blocks.values()}
+
+
+def test_a_stem_conv_is_the_expand_of_a_block_without_one():
+  model = _trainable(_model(), {"head"})
+  policy = _policy(model, _images(4))
+  assert _expands(model, policy) == {"b1": "stem", "b2": "b2_expand",
+                                     "b3": "b3_expand"}
+  g = graphs.predict_graph(model, policy=policy)
+  (ins, outs), = [t for t in _op_tensors(g.tflite, "TL_INVERTED_RESIDUAL")
+                  if t[1][0] == "b1_project"]
+  # The fused op reads the int8 image and the stem's 3x3 filter directly.
+  assert ins[:3] == ["images", "stem/kernel", "stem/bias:int32"]
+  assert outs == ["b1_project"]
+  options = _custom_options(g.tflite, "b1_project")
+  assert (options["expand_stride_h"], options["expand_stride_w"],
+          options["expand_padding"]) == (2, 2, 1)
+  assert (options["stride_h"], options["padding"]) == (1, 1)
+
+
+def test_a_trained_stem_is_not_an_expand():
+  model = _trainable(_model(), {"head", "stem"})
+  policy = _policy(model, _images(4))
+  # b1 still fuses, from its depthwise, as a block the backward crosses.
+  assert _expands(model, policy) == {"b1": None, "b2": "b2_expand",
+                                     "b3": "b3_expand"}
+  assert _crossed(model, policy) == ["b1", "b2", "b3"]
+
+
+def _custom_options(tflite: bytes, output_name):
+  """The flexbuffer options of the op that writes ``output_name``."""
+  from flatbuffers import flexbuffers  # pylint: disable=import-outside-toplevel
+  model = edit.unpack(tflite)
+  sg = model.subgraphs[0]
+  names = [t.name.decode() if isinstance(t.name, bytes) else t.name
+           for t in sg.tensors]
+  op, = [o for o in sg.operators if names[o.outputs[0]] == output_name]
+  return flexbuffers.Loads(bytes(op.customOptions))
 
 
 def _crossed(model, policy):
@@ -207,6 +253,121 @@ def test_fused_predict_is_bit_exact_with_the_reference(tflm_root):
   assert len(np.unique(got)) > 4
 
 
+def _stem_model(padding, size, seed=2):
+  """A 3x3 stride-2 conv + ReLU6 (MobileNetV2's stem) in front of a block
+  without an expand conv, then one with."""
+  keras.utils.set_random_seed(seed)
+  inputs = keras.Input((size, size, 1))
+  x = keras.layers.Conv2D(8, 3, strides=2, padding=padding, name="stem")(inputs)
+  x = keras.layers.ReLU(6.0, name="stem_relu")(x)
+  x = _block(x, 8, 1, 1, "b1")
+  x = _block(x, 8, 3, 2, "b2")
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  model = keras.Model(inputs, keras.layers.Dense(4, name="head")(x))
+  rng = np.random.default_rng(seed)
+  for layer in model.layers:
+    if getattr(layer, "bias", None) is not None:
+      layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape))
+  return _trainable(model, {"head"})
+
+
+def _without_conv_expands(monkeypatch, build):
+  """``build()`` with every block's expand a 1x1 stride-1 conv or none (the
+  lowering before a wider conv could be an expand: the stem a CONV_2D)."""
+  find = inverted_residual.find_blocks
+
+  def pointwise_only(graph, policy):
+    blocks = {}
+    for k, b in find(graph, policy).items():
+      if b.expand is not None and not inverted_residual._is_pointwise(  # pylint: disable=protected-access
+          b.expand):
+        members = b.members - set(inverted_residual._members(graph, b.expand))  # pylint: disable=protected-access
+        b = dataclasses.replace(b, expand=None, members=frozenset(members))
+      blocks[k] = b
+    return blocks
+
+  with monkeypatch.context() as m:
+    m.setattr(inverted_residual, "find_blocks", pointwise_only)
+    return build()
+
+
+@pytest.mark.parametrize("padding,size", [("same", 16), ("valid", 17)])
+def test_fused_stem_is_bit_identical_to_the_unfused_graph(
+    native_runner, monkeypatch, padding, size):
+  del native_runner
+  model = _stem_model(padding, size)
+  x = _images_like(model, 4)
+  policy = _policy(model, x, params_as_variables=False)
+  assert _expands(model, policy, training=False) == {"b1": "stem",
+                                                     "b2": "b2_expand"}
+  fused = graphs.predict_graph(model, policy=policy).tflite
+  unfused = _without_conv_expands(
+      monkeypatch, lambda: graphs.predict_graph(model, policy=policy).tflite)
+  assert "CONV_2D" not in op_counts(fused)
+  assert op_counts(unfused)["CONV_2D"] == 1 and op_counts(unfused)[_OP] == 2
+  steps = [[quant.quantize_image(x[i:i + 1])] for i in range(len(x))]
+  got = np.concatenate([s[0] for s in run_model(fused, steps).outputs])
+  want = np.concatenate([s[0] for s in run_model(unfused, steps).outputs])
+  np.testing.assert_array_equal(got, want)
+  ref = QuantizedTrainStep(model, batch_size=1, policy=policy)
+  np.testing.assert_allclose(
+      got, np.concatenate([ref.predict(x[i:i + 1]).numpy()
+                           for i in range(len(x))]), rtol=1e-5, atol=1e-6)
+  # The stem's output map is no arena tensor any more (in this small model
+  # b2 sets the head's peak), nor its CONV_2D's per-channel persistent data.
+  before, after = measure_arena(unfused), measure_arena(fused)
+  print(f"stem fused ({padding}, {size} px): predict arena head "
+        f"{before.head} -> {after.head}, total {before.total} -> "
+        f"{after.total}")
+  assert after.head <= before.head and after.total < before.total
+
+
+def _below_stem_model():
+  # A trained conv below the stem: the backward crosses the stem and b1.
+  keras.utils.set_random_seed(3)
+  inputs = keras.Input((16, 16, 1))
+  x = keras.layers.Conv2D(2, 1, name="pre")(inputs)
+  x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stem")(x)
+  x = keras.layers.ReLU(6.0, name="stem_relu")(x)
+  x = _block(x, 8, 1, 1, "b1")
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  model = keras.Model(inputs, keras.layers.Dense(4, name="head")(x))
+  return _trainable(model, {"head", "pre"})
+
+
+def test_a_crossed_block_takes_no_stem_as_its_expand():
+  model = _below_stem_model()
+  x = _images(4)
+  policy = _policy(model, x, learning_rate=0.05)
+  # The train step's backward crosses b1 and the stem: b1 fuses from its
+  # depthwise (TL_INVERTED_RESIDUAL_INPUT_GRAD knows 1x1 expands only) and
+  # the stem stays a builtin conv; the predict graph fuses the stem.
+  assert _expands(model, policy) == {"b1": None}
+  assert _crossed(model, policy) == ["b1"]
+  assert _expands(model, policy, training=False) == {"b1": "stem"}
+  train = graphs.train_graph(model, batch_size=2, policy=policy).tflite
+  ops = op_counts(train)
+  assert ops[_OP] == 1 and ops[f"CUSTOM:{_GRAD_OP}"] == 1
+  assert [o for _, o in _op_tensors(train, schema.BuiltinOperator.CONV_2D)
+          if o[0] == "stem"]
+
+
+def test_crossed_stem_train_steps_match_the_reference(tflm_root):
+  del tflm_root
+  model = _below_stem_model()
+  x = _images(8)
+  policy = _policy(model, x, learning_rate=0.05)
+  g = graphs.train_graph(model, batch_size=2, policy=policy)
+  labels = np.array([0, 1, 2, 3, 0, 1, 2, 3], np.int32)
+  run = run_train_steps(g.tflite, [(x[i:i + 2], labels[i:i + 2])
+                                   for i in range(0, 8, 2)])
+  ref = QuantizedTrainStep(model, batch_size=2, policy=policy)
+  want = [float(ref.train_step(x[i:i + 2], labels[i:i + 2])["loss"])
+          for i in range(0, 8, 2)]
+  np.testing.assert_allclose(np.asarray(run.losses).reshape(-1), want,
+                             rtol=1e-5)
+
+
 @pytest.mark.parametrize("trained", [("head",), ("head", "b3_project")])
 def test_fused_train_steps_match_the_reference(tflm_root, trained):
   del tflm_root
@@ -240,6 +401,7 @@ def test_mobilenet_v2_backbone_fuses_every_block_bit_exact(tflm_root):
   g = graphs.predict_graph(backbone, policy=policy)
   ops = op_counts(g.tflite)
   assert ops[_OP] == 17 and "DEPTHWISE_CONV_2D" not in ops
+  assert ops["CONV_2D"] == 1  # head_conv: the stem is block1's expand
   outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
                               for i in range(len(x))])
   got = np.concatenate([step[0] for step in outs.outputs])

@@ -1,10 +1,12 @@
 """TL_INVERTED_RESIDUAL in TFLM: bit-identical to TFLM's own int8 CONV_2D ->
-DEPTHWISE_CONV_2D -> CONV_2D chain with the same weights and quantization,
-its mask outputs to TL_RELU_MASK on that chain's int8 expanded map and
+DEPTHWISE_CONV_2D -> CONV_2D chain with the same weights and quantization
+(1x1 expands and wider or strided ones such as a 3x3 stride-2 stem), its
+mask outputs to TL_RELU_MASK on that chain's int8 expanded map and
 depthwise output, and Prepare rejects malformed blocks with a message naming
 the tensor."""
 import re
 
+from flatbuffers import flexbuffers
 import numpy as np
 import pytest
 from tensorflow.lite.python import schema_py_generated as schema
@@ -19,8 +21,10 @@ _ACT = {None: 0, "relu": 1, "relu6": 2}
 
 
 def _block(seed, *, n=1, h=7, w=6, cin=4, e=12, cout=5, k=3, stride=1,
-           padding="SAME", expand=True, act="relu6"):
-  """Random int8 weights and quantization of one block."""
+           padding="SAME", expand=True, act="relu6", expand_k=(1, 1),
+           expand_stride=(1, 1), expand_padding="SAME"):
+  """Random int8 weights and quantization of one block (the expand conv's
+  window expand_k, strides expand_stride (h, w) and padding)."""
   rng = np.random.default_rng(seed)
   if not expand:
     e = cin
@@ -30,7 +34,8 @@ def _block(seed, *, n=1, h=7, w=6, cin=4, e=12, cout=5, k=3, stride=1,
 
   p = {
       "shape": (n, h, w, cin), "stride": stride, "padding": padding,
-      "act": act, "expand": expand,
+      "act": act, "expand": expand, "expand_stride": expand_stride,
+      "expand_padding": expand_padding,
       "q_in": q(rng.uniform(0.01, 0.05), int(rng.integers(-20, 20))),
       "q_exp": q(rng.uniform(0.02, 0.06), -128),
       "q_dw": q(rng.uniform(0.02, 0.06), -128),
@@ -45,7 +50,7 @@ def _block(seed, *, n=1, h=7, w=6, cin=4, e=12, cout=5, k=3, stride=1,
     return rng.integers(-3000, 3000, c).astype(np.int32)
 
   if expand:
-    p["ef"], p["es"] = filt((e, 1, 1, cin), 0)
+    p["ef"], p["es"] = filt((e,) + tuple(expand_k) + (cin,), 0)
     p["eb"] = bias(e)
   p["df"], p["ds"] = filt((1, k, k, e), 3)
   p["db"] = bias(e)
@@ -55,12 +60,26 @@ def _block(seed, *, n=1, h=7, w=6, cin=4, e=12, cout=5, k=3, stride=1,
   return p
 
 
-def _out_shape(p):
+def _size(size, k, s, padding):
+  return -(-size // s) if padding == "SAME" else (size - k) // s + 1
+
+
+def _expanded_shape(p):
+  """The expand conv's output [N, He, We, E] (the input's size without)."""
   n, h, w, _ = p["shape"]
+  e = p["df"].shape[3]
+  if not p["expand"]:
+    return (n, h, w, e)
+  (kh, kw), (sh, sw) = p["ef"].shape[1:3], p["expand_stride"]
+  return (n, _size(h, kh, sh, p["expand_padding"]),
+          _size(w, kw, sw, p["expand_padding"]), e)
+
+
+def _out_shape(p):
+  n, h, w, _ = _expanded_shape(p)
   k, s = p["df"].shape[1], p["stride"]
-  if p["padding"] == "SAME":
-    return (n, -(-h // s), -(-w // s), p["out_c"])
-  return (n, (h - k) // s + 1, (w - k) // s + 1, p["out_c"])
+  return (n, _size(h, k, s, p["padding"]), _size(w, k, s, p["padding"]),
+          p["out_c"])
 
 
 def _constants(wr, p):
@@ -89,13 +108,13 @@ def _chain_model(p, masks=False) -> bytes:
   outputs = []
   x = wr.activation("x", p["shape"], np.int8, p["q_in"])
   t = _constants(wr, p)
-  n, h, w, _ = p["shape"]
   e = p["df"].shape[3]
   dw_in = x
   if p["expand"]:
-    dw_in = wr.activation("expanded", (n, h, w, e), np.int8, p["q_exp"])
-    wr.builtin(Op.CONV_2D, [x, t["ef"], t["eb"]], [dw_in],
-               *opt.conv2d(1, "SAME", p["act"]))
+    dw_in = wr.activation("expanded", _expanded_shape(p), np.int8, p["q_exp"])
+    options, kind = opt.conv2d(1, p["expand_padding"], p["act"])
+    options.strideH, options.strideW = p["expand_stride"]
+    wr.builtin(Op.CONV_2D, [x, t["ef"], t["eb"]], [dw_in], options, kind)
   out = _out_shape(p)
   dw = wr.activation("dw", out[:3] + (e,), np.int8, p["q_dw"])
   wr.builtin(Op.DEPTHWISE_CONV_2D, [dw_in, t["df"], t["db"]], [dw],
@@ -119,6 +138,9 @@ def fused_options(p, **override):
       expand_activation=_ACT[p["act"]] if p["expand"] else 0,
       expand_scale=p["q_exp"].scale[0] if p["expand"] else 0.0,
       expand_zero_point=p["q_exp"].zero_point[0] if p["expand"] else 0,
+      expand_padding={"VALID": 0, "SAME": 1}[p["expand_padding"]],
+      expand_stride_h=p["expand_stride"][0],
+      expand_stride_w=p["expand_stride"][1],
       padding={"VALID": 0, "SAME": 1}[p["padding"]],
       stride_h=p["stride"], stride_w=p["stride"])
   options.update(override)
@@ -126,9 +148,9 @@ def fused_options(p, **override):
 
 
 def _fused_model(p, out_shape=None, options=None, inputs=None,
-                 mask_shapes=None) -> bytes:
+                 mask_shapes=None, raw_options=None) -> bytes:
   """The fused op; ``mask_shapes`` (of the masked tensors, expand first)
-  adds the mask outputs."""
+  adds the mask outputs; ``raw_options`` replaces the checked options."""
   wr = GraphWriter("fused")
   x = wr.activation("x", p["shape"], np.int8, p["q_in"])
   t = _constants(wr, p)
@@ -139,7 +161,8 @@ def _fused_model(p, out_shape=None, options=None, inputs=None,
   masks = [_mask_tensor(wr, f"mask{i}", shape)
            for i, shape in enumerate(mask_shapes or [])]
   wr.custom("TL_INVERTED_RESIDUAL", ins, [y] + masks,
-            opt.tl("TL_INVERTED_RESIDUAL", **(options or fused_options(p))))
+            raw_options or opt.tl("TL_INVERTED_RESIDUAL",
+                                  **(options or fused_options(p))))
   return wr.finish([x], [y] + masks)
 
 
@@ -150,7 +173,7 @@ def _masked_shapes(p):
     return []
   out = _out_shape(p)
   e = p["df"].shape[3]
-  shapes = [p["shape"][:3] + (e,)] if p["expand"] else []
+  shapes = [_expanded_shape(p)] if p["expand"] else []
   return shapes + [out[:3] + (e,)]
 
 
@@ -172,6 +195,20 @@ _CASES = {
                                     act="relu"),
     "expand_s2_valid_linear": dict(h=9, w=9, stride=2, padding="VALID",
                                    act=None),
+    # A stem as the expand: 3x3 stride-2 SAME conv of a 1-channel image.
+    "stem_k3_s2_same_odd": dict(h=13, w=11, cin=1, e=8, expand_k=(3, 3),
+                                expand_stride=(2, 2)),
+    "stem_k3_s2_same_even_dw_s2": dict(n=2, h=12, w=12, cin=3, e=8, stride=2,
+                                       expand_k=(3, 3), expand_stride=(2, 2)),
+    "expand_k3_s2_valid_odd_relu": dict(h=11, w=9, expand_k=(3, 3),
+                                        expand_stride=(2, 2),
+                                        expand_padding="VALID", act="relu"),
+    "expand_k5_s1_valid_dw_valid": dict(h=11, w=10, expand_k=(5, 5),
+                                        expand_padding="VALID",
+                                        padding="VALID"),
+    # Windows and strides need not be square.
+    "expand_k2x3_s2x1_same_odd": dict(h=9, w=7, expand_k=(2, 3),
+                                      expand_stride=(2, 1)),
 }
 
 
@@ -195,6 +232,11 @@ _MASK_CASES = {
     # The last expanded row is read by no window: its bits are still set.
     "expand_s2_valid_even_tail_row": dict(h=8, w=7, stride=2,
                                           padding="VALID"),
+    # The stem's last expanded row is read by no window (VALID, stride 2).
+    "stem_k3_s2_valid_tail_row": dict(h=17, w=13, cin=1, e=8, stride=2,
+                                      padding="VALID", expand_k=(3, 3),
+                                      expand_stride=(2, 2),
+                                      expand_padding="VALID"),
 }
 
 
@@ -249,6 +291,10 @@ def test_fused_block_keeps_no_expanded_map_in_the_arena(native_runner):
      "depthwise_mask must be uint8 [63]"),
     (lambda p: dict(mask_shapes=[(1, 7, 6, 12)]),
      "expects 1 output, or 3 with the masks of the activated stages"),
+    # Past the Python checks of tflm_ops.custom_options: TFLM's Init.
+    (lambda p: dict(raw_options=bytes(flexbuffers.Dumps(
+        fused_options(p, expand_stride_w=0)))),
+     "expand_stride_h, expand_stride_w, stride_h, stride_w (positive)"),
 ])
 def test_prepare_rejects_bad_blocks(native_runner, edit, message):
   del native_runner
@@ -256,3 +302,33 @@ def test_prepare_rejects_bad_blocks(native_runner, edit, message):
   x = np.zeros(p["shape"], np.int8)
   with pytest.raises(tflm.TflmRuntimeError, match=re.escape(message)):
     _run(_fused_model(p, **edit(p)), x)
+
+
+@pytest.mark.parametrize("edit,message", [
+    # Masks of the input's size instead of the 4x3 expanded map's.
+    (lambda p: dict(mask_shapes=[(1, 9, 7, 8), (1, 4, 3, 8)]),
+     "expand_mask must be uint8 [12] (the 1-bit mask of 96 values)"),
+    (lambda p: dict(out_shape=(1, 9, 7, 5)),
+     "output is 1x9x7x5 but the block's output is 1x4x3x5"),
+    # The expand's padding decides the expanded map's size: SAME gives 5x4.
+    (lambda p: dict(options=fused_options(p, expand_padding=1)),
+     "output is 1x4x3x5 but the block's output is 1x5x4x5"),
+])
+def test_prepare_checks_the_expand_geometry(native_runner, edit, message):
+  del native_runner
+  p = _block(5, h=9, w=7, e=8, expand_k=(3, 3), expand_stride=(2, 2),
+             expand_padding="VALID")
+  x = np.zeros(p["shape"], np.int8)
+  with pytest.raises(tflm.TflmRuntimeError, match=re.escape(message)):
+    _run(_fused_model(p, **edit(p)), x)
+
+
+def test_prepare_rejects_an_expand_window_larger_than_a_valid_input(
+    native_runner):
+  del native_runner
+  p = _block(6, h=4, w=9, expand_k=(5, 3), expand_padding="VALID")
+  x = np.zeros(p["shape"], np.int8)
+  with pytest.raises(tflm.TflmRuntimeError, match=re.escape(
+      "TL_INVERTED_RESIDUAL: the 5x3 expand window (stride 1x1, VALID) does "
+      "not fit the 4x9 input")):
+    _run(_fused_model(p, out_shape=(1, 1, 7, 5)), x)

@@ -4,7 +4,8 @@ custom ops.
 Goldens: tflm_kernels/testdata/depthwise_conv.golden (tf.nn.depthwise_conv2d +
 bias + activation in float64; the mask of the activation's linear range),
 conv.golden (tf.nn.conv2d per group, optionally of the standardised filter)
-and inverted_residual.golden (TFLM's int8 conv chain re-computed by int8_ops).
+and inverted_residual.golden (TFLM's int8 conv chain re-computed by int8_ops,
+1x1 expands and wider or strided ones such as a 3x3 stride-2 stem).
 """
 import pathlib
 
@@ -71,6 +72,8 @@ def test_inverted_residual(case):
       output_quantization=(p["output_scale"], p["output_zero_point"]),
       strides=(p["stride_h"], p["stride_w"]),
       padding="SAME" if p["padding"] else "VALID",
+      expand_strides=(p["expand_stride_h"], p["expand_stride_w"]),
+      expand_padding="SAME" if p["expand_padding"] else "VALID",
       activation=_ACTIVATIONS[p["depthwise_activation"]], masks=True)
   np.testing.assert_array_equal(np.asarray(out), t["expected_output"])
   # The masks are TL_RELU_MASK's on the unfused int8 layers' outputs; TF's op
@@ -84,6 +87,24 @@ def test_inverted_residual(case):
     np.testing.assert_array_equal(dw_mask, t["expected_depthwise_mask"])
   else:
     assert not np.asarray(dw_mask).any()
+
+
+def test_inverted_residual_rejects_an_expand_window_larger_than_a_valid_input():
+  case = next(c for c in _IR_CASES if c.params["has_expand"])
+  t, p = case.tensors, case.params
+  h = t["input"].shape[1]
+  expand = (np.zeros((t["expand_filter"].shape[0], h + 1, 1, t["input"].shape[3]), np.int8),
+            t["expand_bias"], t["expand_scales"])
+  with pytest.raises(tf.errors.InvalidArgumentError, match="empty or inconsistent block"):
+    ops.inverted_residual(
+        t["input"], expand,
+        (t["depthwise_filter"], t["depthwise_bias"], t["depthwise_scales"]),
+        (t["project_filter"], t["project_bias"], t["project_scales"]),
+        input_quantization=(p["input_scale"], p["input_zero_point"]),
+        expand_quantization=(p["expand_scale"], p["expand_zero_point"]),
+        depthwise_quantization=(p["depthwise_scale"], p["depthwise_zero_point"]),
+        output_quantization=(p["output_scale"], p["output_zero_point"]),
+        expand_padding="VALID")
 
 
 def test_inverted_residual_rejects_a_mismatched_project():

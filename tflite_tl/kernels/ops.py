@@ -189,13 +189,17 @@ def depthwise_conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "
 def inverted_residual(x, expand, depthwise, project, *, input_quantization,
                       expand_quantization=None, depthwise_quantization,
                       output_quantization, strides: IntPair = 1, padding: str = "SAME",
+                      expand_strides: IntPair = 1, expand_padding: str = "SAME",
                       activation: Optional[str] = "relu6", masks: bool = False):
-  """TL_INVERTED_RESIDUAL: an int8 block [1x1 expand conv] -> depthwise conv ->
+  """TL_INVERTED_RESIDUAL: an int8 block [expand conv] -> depthwise conv ->
   linear 1x1 project conv, with TFLM's integer arithmetic.
 
   ``expand`` (None: no expand conv), ``depthwise`` and ``project`` are
   (int8 filter, int32 bias, float32 per-channel scales) with filters
-  [E, 1, 1, Cin], [1, kh, kw, E] and [Cout, 1, 1, E]; the quantizations are
+  [E, kh_e, kw_e, Cin] (a one-group conv with ``expand_strides`` and
+  ``expand_padding``; MobileNetV2's is 1x1, stride 1), [1, kh, kw, E] and
+  [Cout, 1, 1, E]; ``strides`` and ``padding`` are the depthwise's, on the
+  expanded map (the expand conv's output); the quantizations are
   (scale, zero_point) of the input, the expanded map, the depthwise output and
   the output; ``activation`` (None, "relu", "relu6") follows the expand and
   the depthwise conv. With ``masks`` returns (output, expand_mask,
@@ -208,6 +212,7 @@ def inverted_residual(x, expand, depthwise, project, *, input_quantization,
   if (expand is None) != (expand_quantization is None):
     raise ValueError("expand and expand_quantization are both given or both None")
   sh, sw = _pair(strides, "strides")
+  esh, esw = _pair(expand_strides, "expand_strides")
   empty = (tf.zeros([0], tf.int8), tf.zeros([0], tf.int32), tf.zeros([0], tf.float32))
 
   def stage(parts):
@@ -228,7 +233,8 @@ def inverted_residual(x, expand, depthwise, project, *, input_quantization,
       depthwise_zero_point=int(depthwise_quantization[1]),
       output_scale=float(output_quantization[0]),
       output_zero_point=int(output_quantization[1]),
-      stride_h=sh, stride_w=sw, padding=_padding(padding))
+      stride_h=sh, stride_w=sw, padding=_padding(padding), expand_stride_h=esh,
+      expand_stride_w=esw, expand_padding=_padding(expand_padding))
   return tuple(out) if masks else out[0]
 
 

@@ -72,12 +72,18 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                ("output", "[expand_mask]", "[depthwise_mask]"),
                {"depthwise_activation": int, "depthwise_scale": float,
                 "depthwise_zero_point": int, "expand_activation": int,
-                "expand_scale": float, "expand_zero_point": int, **_CONV_OPTIONS},
-               "Frozen int8 inverted-residual block ([1x1 expand conv] -> kxk "
+                "expand_padding": int, "expand_scale": float, "expand_stride_h": int,
+                "expand_stride_w": int, "expand_zero_point": int, **_CONV_OPTIONS},
+               "Frozen int8 inverted-residual block ([expand conv] -> kxk "
                "depthwise -> linear 1x1 project conv) streamed row by row: the "
-               "expanded map lives only as a ring of kh rows in scratch; "
-               "bit-identical to TFLM's int8 CONV_2D -> DEPTHWISE_CONV_2D -> "
-               "CONV_2D. *_scale / *_zero_point: the quantization of the "
+               "expanded map lives only as a ring of kh rows in scratch, each "
+               "computed from the expand window's input rows; bit-identical to "
+               "TFLM's int8 CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D. The expand is "
+               "any one-group conv, expand_filter [E, kh_e, kw_e, Cin], with its "
+               "own expand_padding and expand_stride_h / _w (MobileNetV2's: 1x1, "
+               "stride 1; a 3x3 stride-2 stem in front of a block without one); "
+               "padding and stride_* are the depthwise's, on the expanded map. "
+               "*_scale / *_zero_point: the quantization of the "
                "expanded map and of the depthwise output; activations 0 none, "
                "1 ReLU, 2 ReLU6. Mask outputs: none, or one per activated stage "
                "(expand, then depthwise): the 1-bit masks of the linear ranges "
@@ -236,9 +242,10 @@ def custom_options(op_name: str, **options) -> bytes:
       typed[key] = int(value)
     else:
       typed[key] = float(value)
-  if "padding" in typed and typed["padding"] not in (0, 1):
-    raise ValueError(f"{op_name} option 'padding' is 0 (VALID) or 1 (SAME), got "
-                     f"{typed['padding']}")
+  for key in ("padding", "expand_padding"):
+    if key in typed and typed[key] not in (0, 1):
+      raise ValueError(f"{op_name} option {key!r} is 0 (VALID) or 1 (SAME), got "
+                       f"{typed[key]}")
   if "label_smoothing" in typed and not 0.0 <= typed["label_smoothing"] < 1.0:
     raise ValueError(f"{op_name} option 'label_smoothing' must be in [0, 1), got "
                      f"{typed['label_smoothing']}")
@@ -260,7 +267,7 @@ def custom_options(op_name: str, **options) -> bytes:
   if "channel_axis" in typed and typed["channel_axis"] not in (0, 1):
     raise ValueError(f"{op_name} option 'channel_axis' is 0 (output channels) or 1 "
                      f"(input channels), got {typed['channel_axis']}")
-  for key in ("stride_h", "stride_w"):
+  for key in ("stride_h", "stride_w", "expand_stride_h", "expand_stride_w"):
     if key in typed and typed[key] < 1:
       raise ValueError(f"{op_name} option {key!r} must be >= 1, got {typed[key]}")
   # Flexbuffer maps store keys sorted, which fixes the element indices that

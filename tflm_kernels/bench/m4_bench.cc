@@ -255,8 +255,21 @@ int main() {
                                                   ir_shift + 2 * kE);
          }), overhead, kBlockChannels);
   Report("inverted_residual_int8_16_48_16", Ticks([] {
-           tflite_tl::reference::InvertedResidualShape shape{
-               1, kH, kW, kC, kE, kH, kW, kC, kK, kK, 1, 1, 1, 1, true};
+           tflite_tl::reference::InvertedResidualShape shape{};
+           shape.batch = 1;
+           shape.in_h = kH;
+           shape.in_w = kW;
+           shape.in_c = kC;
+           shape.expanded_c = kE;
+           shape.out_c = kC;
+           shape.filter_h = shape.filter_w = kK;
+           shape.stride_h = shape.stride_w = 1;
+           shape.has_expand = true;
+           shape.expand_filter_h = shape.expand_filter_w = 1;
+           shape.expand_stride_h = shape.expand_stride_w = 1;
+           tflite_tl::reference::SetInvertedResidualGeometry(
+               tflite_tl::reference::Padding::kSame, tflite_tl::reference::Padding::kSame,
+               &shape);
            const tflite_tl::reference::Int8Stage expand{
                ir_expand, ir_bias, ir_multiplier, ir_shift, 3, -128, -128, 127};
            const tflite_tl::reference::Int8Stage depthwise{

@@ -557,7 +557,9 @@ def inverted_residual_update_cases():
 
 
 # TL_INVERTED_RESIDUAL: (name, n, h, w, in_c, expanded_c (None: no expand
-# conv), out_c, k, stride, padding, activation of expand and depthwise)
+# conv), out_c, k, stride, padding (the depthwise's), activation of expand
+# and depthwise[, the expand conv's (kernel (int or (kh, kw)), stride,
+# padding); default (1, 1, "SAME"), MobileNetV2's 1x1 expand])
 _INVERTED_RESIDUAL_CASES = [
     ("expand_k3_s1_same_relu6", 1, 5, 6, 3, 8, 4, 3, 1, "SAME", 2),
     ("expand_k3_s2_same_odd_batch2_relu6", 2, 7, 7, 4, 12, 5, 3, 2, "SAME", 2),
@@ -567,6 +569,18 @@ _INVERTED_RESIDUAL_CASES = [
     ("no_expand_k3_s2_valid_odd_relu6", 1, 9, 7, 4, None, 6, 3, 2, "VALID", 2),
     # No window reads the last expanded row: its mask bits are still set.
     ("expand_k3_s2_valid_even_relu6", 1, 8, 7, 3, 6, 4, 3, 2, "VALID", 2),
+    # A stem as the expand: 3x3 stride-2 SAME conv, odd input (He x We 5x6).
+    ("stem_k3_s2_same_odd_relu6", 1, 9, 11, 3, 8, 4, 3, 1, "SAME", 2, (3, 2, "SAME")),
+    ("stem_k3_s2_same_even_batch2_dw_s2_relu", 2, 8, 8, 2, 6, 5, 3, 2, "SAME", 1,
+     (3, 2, "SAME")),
+    # VALID expands: no padding rows; linear (no masks) and a tail of
+    # expanded rows no depthwise window reads (still expanded for the mask).
+    ("expand_k3_s1_valid_odd_linear", 1, 7, 9, 3, 6, 3, 3, 1, "SAME", 0, (3, 1, "VALID")),
+    ("expand_k3_s2_valid_odd_dw_valid_s2_relu6", 1, 9, 9, 2, 6, 4, 3, 2, "VALID", 2,
+     (3, 2, "VALID")),
+    ("expand_k5_s2_same_odd_relu6", 1, 11, 7, 2, 4, 3, 3, 1, "SAME", 2, (5, 2, "SAME")),
+    ("expand_k2x3_s2_same_odd_relu", 1, 7, 9, 3, 5, 4, 3, 1, "SAME", 1,
+     ((2, 3), 2, "SAME")),
 ]
 _ACTIVATION_NAMES = {0: None, 1: "relu", 2: "relu6"}
 
@@ -585,10 +599,12 @@ def _int8_relu_mask(v, q: Quantization, relu6: bool) -> np.ndarray:
 
 def inverted_residual_cases():
   cases = []
-  for name, n, h, w, ci, e, co, k, s, pad, act in _INVERTED_RESIDUAL_CASES:
+  for name, n, h, w, ci, e, co, k, s, pad, act, *expand_conv in _INVERTED_RESIDUAL_CASES:
     rng = _rng(name, 11)
     has_expand = e is not None
     e = e if has_expand else ci
+    ek, e_stride, e_pad = expand_conv[0] if expand_conv else (1, 1, "SAME")
+    ekh, ekw = (ek, ek) if isinstance(ek, int) else ek
 
     def activation_q(zero_point=None):
       scale = float(np.float32(rng.uniform(0.02, 0.08)))
@@ -600,7 +616,8 @@ def inverted_residual_cases():
     x = rng.integers(-128, 128, (n, h, w, ci), dtype=np.int64).astype(np.int8)
     params = _conv_params(k, k, s, pad)
     params.update(has_expand=int(has_expand), expand_activation=act if has_expand else 0,
-                  depthwise_activation=act,
+                  expand_padding=1 if e_pad == "SAME" else 0, expand_stride_h=e_stride,
+                  expand_stride_w=e_stride, depthwise_activation=act,
                   input_scale=q_in.scale[0], input_zero_point=q_in.zero_point[0],
                   expand_scale=q_exp.scale[0] if has_expand else 0.0,
                   expand_zero_point=q_exp.zero_point[0] if has_expand else 0,
@@ -610,11 +627,11 @@ def inverted_residual_cases():
     v = tf.constant(x.astype(np.int32))
     dw_in_q = q_in
     if has_expand:
-      ef, es = _quantize_per_channel(rng, (e, 1, 1, ci), 0)
+      ef, es = _quantize_per_channel(rng, (e, ekh, ekw, ci), 0)
       eb = rng.integers(-2000, 2000, e).astype(np.int32)
       tensors.update(expand_filter=ef, expand_scales=es, expand_bias=eb)
-      v = int8_ops.conv2d(v, q_in, ef, es, tf.constant(eb), q_exp, stride=1,
-                          padding="SAME", activation=_ACTIVATION_NAMES[act])
+      v = int8_ops.conv2d(v, q_in, ef, es, tf.constant(eb), q_exp, stride=e_stride,
+                          padding=e_pad, activation=_ACTIVATION_NAMES[act])
       dw_in_q = q_exp
       if act:
         tensors["expected_expand_mask"] = _int8_relu_mask(v.numpy(), q_exp, act == 2)
@@ -1678,8 +1695,10 @@ GENERATORS = {
                        "on the output, as TL_RELU_MASK; pre-activation values are drawn clear\n"
                        "of 0 and 6. A case without bias has an absent bias input."),
     "inverted_residual": (inverted_residual_cases,
-                          "TL_INVERTED_RESIDUAL: TFLM's int8 CONV_2D (1x1 expand, absent when\n"
-                          "has_expand is 0) -> DEPTHWISE_CONV_2D -> CONV_2D (1x1 project, linear)\n"
+                          "TL_INVERTED_RESIDUAL: TFLM's int8 CONV_2D (the expand: any window,\n"
+                          "expand_stride_h / _w and expand_padding, 1x1 stride 1 in MobileNetV2;\n"
+                          "absent when has_expand is 0) -> DEPTHWISE_CONV_2D -> CONV_2D (1x1\n"
+                          "project, linear)\n"
                           "re-computed exactly in TensorFlow (tflite_tl.lower.tl.int8_ops: int32\n"
                           "accumulators, QuantizeMultiplier, double-rounding\n"
                           "MultiplyByQuantizedMultiplier, activation clamps). Filters are int8 with\n"

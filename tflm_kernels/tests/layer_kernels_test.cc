@@ -379,21 +379,29 @@ void TestInvertedResidual(const std::string& dir) {
     shape.in_w = x.dim(2);
     shape.in_c = x.dim(3);
     shape.expanded_c = dw.dim(3);
-    shape.out_h = expected.dim(1);
-    shape.out_w = expected.dim(2);
     shape.out_c = expected.dim(3);
     shape.filter_h = dw.dim(1);
     shape.filter_w = dw.dim(2);
     shape.stride_h = static_cast<int32_t>(c.param("stride_h"));
     shape.stride_w = static_cast<int32_t>(c.param("stride_w"));
-    const Padding padding = c.param("padding") != 0 ? Padding::kSame : Padding::kValid;
-    TL_EXPECT(reference::ConvOutputSize(padding, shape.in_h, shape.filter_h,
-                                        shape.stride_h) == shape.out_h);
-    shape.pad_top = reference::ConvPaddingBefore(padding, shape.in_h, shape.filter_h,
-                                                 shape.stride_h, shape.out_h);
-    shape.pad_left = reference::ConvPaddingBefore(padding, shape.in_w, shape.filter_w,
-                                                  shape.stride_w, shape.out_w);
     shape.has_expand = c.param("has_expand") != 0;
+    if (shape.has_expand) {
+      shape.expand_filter_h = c.tensor("expand_filter").dim(1);
+      shape.expand_filter_w = c.tensor("expand_filter").dim(2);
+    }
+    shape.expand_stride_h = static_cast<int32_t>(c.param("expand_stride_h"));
+    shape.expand_stride_w = static_cast<int32_t>(c.param("expand_stride_w"));
+    const auto padding_of = [&c](const char* key) {
+      return c.param(key) != 0 ? Padding::kSame : Padding::kValid;
+    };
+    TL_EXPECT(reference::SetInvertedResidualGeometry(padding_of("expand_padding"),
+                                                     padding_of("padding"), &shape));
+    TL_EXPECT(shape.out_h == expected.dim(1) && shape.out_w == expected.dim(2));
+    if (c.has_tensor("expected_expand_mask")) {
+      TL_EXPECT(c.tensor("expected_expand_mask").values.size() ==
+                static_cast<size_t>(reference::MaskBytes(
+                    shape.batch * shape.expanded_h * shape.expanded_w * shape.expanded_c)));
+    }
     const auto zp = [&c](const char* key) { return static_cast<int32_t>(c.param(key)); };
     Stage expand, depthwise, project;
     double dw_scale = c.param("input_scale");

@@ -582,7 +582,8 @@ void DepthwiseConv(OpCase& c) {
 // TL_INVERTED_RESIDUAL: input, [expand_filter, expand_bias], depthwise_filter,
 // depthwise_bias, project_filter, project_bias -> output[, expand_mask]
 // [, depthwise_mask] (all int8 / int32, constants per-channel quantized; the
-// expand pair absent without one; the masks the golden has).
+// expand pair absent without one, its window the filter's, its stride and
+// padding options; the masks the golden has).
 void InvertedResidual(OpCase& c) {
   const GoldenCase& g = c.golden();
   const auto zp = [&g](const char* key) { return static_cast<int>(g.param(key)); };
@@ -612,7 +613,10 @@ void InvertedResidual(OpCase& c) {
       .Float("depthwise_scale", g.param("depthwise_scale"))
       .Int("depthwise_zero_point", zp("depthwise_zero_point"))
       .Int("expand_activation", zp("expand_activation"))
+      .Int("expand_padding", zp("expand_padding"))
       .Float("expand_scale", g.param("expand_scale"))
+      .Int("expand_stride_h", zp("expand_stride_h"))
+      .Int("expand_stride_w", zp("expand_stride_w"))
       .Int("expand_zero_point", zp("expand_zero_point"));
 }
 
@@ -1052,6 +1056,42 @@ const RejectTest kRejectTests[] = {
      "no_expand_k3_s1_same_relu6", InvertedResidual,
      [](OpCase& c) { SetType(c, "expected_depthwise_mask", kTfLiteInt8); },
      "TL_INVERTED_RESIDUAL: depthwise_mask must be uint8 [19]"},
+    // The expand conv's own geometry: its window, stride and padding.
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "expand_k3_s2_valid_odd_dw_valid_s2_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("expand_filter"), {6, 11, 3, 2}); },
+     "TL_INVERTED_RESIDUAL: the 11x3 expand window (stride 2x2, VALID) does "
+     "not fit the 9x9 input"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "stem_k3_s2_same_odd_relu6", InvertedResidual,
+     [](OpCase& c) {
+       const GoldenCase& g = c.golden();
+       c.options = c.ConvOptions();
+       c.options.Int("depthwise_activation", 2)
+           .Float("depthwise_scale", g.param("depthwise_scale"))
+           .Int("depthwise_zero_point", static_cast<int>(g.param("depthwise_zero_point")))
+           .Int("expand_activation", 2)
+           .Int("expand_padding", 1)
+           .Float("expand_scale", g.param("expand_scale"))
+           .Int("expand_stride_h", 0)
+           .Int("expand_stride_w", 2)
+           .Int("expand_zero_point", static_cast<int>(g.param("expand_zero_point")));
+     },
+     "TL_INVERTED_RESIDUAL: options must be depthwise_activation and "
+     "expand_activation (0 none, 1 relu, 2 relu6), depthwise_scale, "
+     "depthwise_zero_point, expand_scale, expand_zero_point (int8), "
+     "expand_padding, padding (0/1), expand_stride_h, expand_stride_w, "
+     "stride_h, stride_w (positive)"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "stem_k3_s2_same_odd_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("expand_filter"), {8, 3, 3, 2}); },
+     "TL_INVERTED_RESIDUAL: expand_filter must be [8, kh, kw, 3] (the "
+     "depthwise channels, the input channels; one group)"},
+    {"inverted_residual.golden", "TL_INVERTED_RESIDUAL",
+     "stem_k3_s2_same_odd_relu6", InvertedResidual,
+     [](OpCase& c) { c.Reshape(c.Index("expected_expand_mask"), {99}); },
+     "TL_INVERTED_RESIDUAL: expand_mask must be uint8 [30] (the 1-bit mask of "
+     "240 values)"},
     {"inverted_residual_input_grad.golden", "TL_INVERTED_RESIDUAL_INPUT_GRAD",
      "expand_k3_s2_same_odd_batch2", InvertedResidualInputGrad,
      [](OpCase& c) { c.Reshape(c.Index("grad_output"), {2, 3, 4, 5}); },

@@ -240,7 +240,8 @@ REGISTER_KERNEL_BUILDER(Name("TlConv").Device(DEVICE_CPU), ConvOp);
 
 // TensorFlow custom-op adapter of TL_INVERTED_RESIDUAL
 // (reference/inverted_residual.h): a frozen int8 [expand] -> depthwise ->
-// project block with TFLM's integer arithmetic. The quantization TFLM reads
+// project block with TFLM's integer arithmetic; the expand is any one-group
+// conv (filter [E, kh_e, kw_e, Cin], its own strides and padding). The quantization TFLM reads
 // from tensors is passed as attributes and per-channel scale inputs; without
 // an expand conv (has_expand false) the expand inputs are empty tensors. The
 // two masks (TFLM's optional outputs) are always returned: expand_mask is
@@ -269,6 +270,9 @@ REGISTER_OP("TlInvertedResidual")
     .Attr("expand_scale: float = 0")
     .Attr("expand_zero_point: int = 0")
     .Attr("expand_activation: int = 2")
+    .Attr("expand_stride_h: int >= 1 = 1")
+    .Attr("expand_stride_w: int >= 1 = 1")
+    .Attr("expand_padding: {'SAME', 'VALID'} = 'SAME'")
     .Attr("depthwise_scale: float")
     .Attr("depthwise_zero_point: int")
     .Attr("depthwise_activation: int = 2")
@@ -283,11 +287,12 @@ REGISTER_OP("TlInvertedResidual")
       c->set_output(2, c->Vector(c->UnknownDim()));
       return absl::OkStatus();
     })
-    .Doc("TL_INVERTED_RESIDUAL: int8 1x1 expand conv (optional) -> depthwise "
-         "conv -> linear 1x1 project conv, bit-identical to TFLM's int8 "
-         "CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D, and the packed 1-bit masks "
-         "of the expand and depthwise activations' linear ranges (as "
-         "TL_RELU_MASK on the int8 expanded map and depthwise output).");
+    .Doc("TL_INVERTED_RESIDUAL: int8 expand conv (optional; any window, "
+         "stride and padding, one group) -> depthwise conv -> linear 1x1 "
+         "project conv, bit-identical to TFLM's int8 CONV_2D -> "
+         "DEPTHWISE_CONV_2D -> CONV_2D, and the packed 1-bit masks of the "
+         "expand and depthwise activations' linear ranges (as TL_RELU_MASK on "
+         "the int8 expanded map and depthwise output).");
 
 class InvertedResidualOp : public ::tensorflow::OpKernel {
  public:
@@ -299,6 +304,8 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("expand_scale", &expand_scale_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("expand_zero_point", &expand_zero_point_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("expand_activation", &expand_activation_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("expand_stride_h", &expand_stride_h_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("expand_stride_w", &expand_stride_w_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("depthwise_scale", &depthwise_scale_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("depthwise_zero_point", &depthwise_zero_point_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("depthwise_activation", &depthwise_activation_));
@@ -309,6 +316,8 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
     std::string pad;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad));
     padding_ = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("expand_padding", &pad));
+    expand_padding_ = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
     for (int32_t a : {expand_activation_, depthwise_activation_}) {
       OP_REQUIRES(ctx, a >= 0 && a <= 2,
                   Invalid("activations are 0 (none), 1 (ReLU) or 2 (ReLU6), got ", a));
@@ -335,9 +344,9 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
     const int64_t out_c = pf.dim_size(0);
     if (has_expand_) {
       const Tensor& ef = ctx->input(1);
-      OP_REQUIRES(ctx, ef.dims() == 4 && ef.dim_size(0) == e_c && ef.dim_size(1) == 1 &&
-                           ef.dim_size(2) == 1 && ef.dim_size(3) == input.dim_size(3),
-                  Invalid("expand_filter must be [", e_c, ", 1, 1, ", input.dim_size(3),
+      OP_REQUIRES(ctx, ef.dims() == 4 && ef.dim_size(0) == e_c && ef.dim_size(1) > 0 &&
+                           ef.dim_size(2) > 0 && ef.dim_size(3) == input.dim_size(3),
+                  Invalid("expand_filter must be [", e_c, ", kh, kw, ", input.dim_size(3),
                           "], got ", ef.shape().DebugString()));
     } else {
       OP_REQUIRES(ctx, e_c == input.dim_size(3),
@@ -364,12 +373,14 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
     s.stride_h = stride_h_;
     s.stride_w = stride_w_;
     s.has_expand = has_expand_;
-    s.out_h = reference::ConvOutputSize(padding_, s.in_h, s.filter_h, s.stride_h);
-    s.out_w = reference::ConvOutputSize(padding_, s.in_w, s.filter_w, s.stride_w);
-    OP_REQUIRES(ctx, s.out_h > 0 && s.out_w > 0 && s.batch > 0,
+    s.expand_filter_h = has_expand_ ? static_cast<int32_t>(ctx->input(1).dim_size(1)) : 1;
+    s.expand_filter_w = has_expand_ ? static_cast<int32_t>(ctx->input(1).dim_size(2)) : 1;
+    s.expand_stride_h = expand_stride_h_;
+    s.expand_stride_w = expand_stride_w_;
+    OP_REQUIRES(ctx,
+                reference::SetInvertedResidualGeometry(expand_padding_, padding_, &s) &&
+                    s.batch > 0,
                 Invalid("empty or inconsistent block"));
-    s.pad_top = reference::ConvPaddingBefore(padding_, s.in_h, s.filter_h, s.stride_h, s.out_h);
-    s.pad_left = reference::ConvPaddingBefore(padding_, s.in_w, s.filter_w, s.stride_w, s.out_w);
 
     std::vector<int32_t> quant(4 * static_cast<size_t>(e_c) + 2 * static_cast<size_t>(out_c));
     reference::Int8Stage expand{}, depthwise{}, project{};
@@ -391,7 +402,8 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             0, TensorShape({s.batch, s.out_h, s.out_w, s.out_c}), &output));
-    const int64_t expanded = has_expand_ ? int64_t{s.batch} * s.in_h * s.in_w * e_c : 0;
+    const int64_t expanded =
+        has_expand_ ? int64_t{s.batch} * s.expanded_h * s.expanded_w * e_c : 0;
     const int64_t dw_out = int64_t{s.batch} * s.out_h * s.out_w * e_c;
     OP_REQUIRES(ctx, expanded <= INT32_MAX && dw_out <= INT32_MAX,
                 Invalid("the expanded map is too large"));
@@ -442,8 +454,9 @@ class InvertedResidualOp : public ::tensorflow::OpKernel {
   float input_scale_ = 0, expand_scale_ = 0, depthwise_scale_ = 0, output_scale_ = 0;
   int32_t input_zero_point_ = 0, expand_zero_point_ = 0, depthwise_zero_point_ = 0;
   int32_t output_zero_point_ = 0, expand_activation_ = 2, depthwise_activation_ = 2;
-  int32_t stride_h_ = 1, stride_w_ = 1;
+  int32_t stride_h_ = 1, stride_w_ = 1, expand_stride_h_ = 1, expand_stride_w_ = 1;
   reference::Padding padding_ = reference::Padding::kSame;
+  reference::Padding expand_padding_ = reference::Padding::kSame;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TlInvertedResidual").Device(::tensorflow::DEVICE_CPU),

@@ -1,12 +1,15 @@
 // TL_INVERTED_RESIDUAL: TFLite Micro adapter of reference/inverted_residual.h,
-// a frozen int8 inverted-residual block ([1x1 expand conv] -> kxk depthwise
-// -> 1x1 project conv) streamed row by row, so that its expanded map is never
-// an arena tensor. Bit-identical to TFLM's int8 CONV_2D -> DEPTHWISE_CONV_2D
-// -> CONV_2D chain with the same quantization.
+// a frozen int8 inverted-residual block ([expand conv] -> kxk depthwise ->
+// 1x1 project conv) streamed row by row, so that its expanded map is never
+// an arena tensor. The expand is any one-group conv (a 1x1, or a stem such
+// as a 3x3 stride-2 conv), with its own window, stride and padding.
+// Bit-identical to TFLM's int8 CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D chain
+// with the same quantization.
 //
 // in:  0 input int8 [N, H, W, Cin] (per-tensor quantization),
-//      1 [expand_filter] int8 [E, 1, 1, Cin] (per-channel, axis 0; -1 when
-//        the block has no expand conv, then E = Cin),
+//      1 [expand_filter] int8 [E, kh_e, kw_e, Cin] (per-channel, axis 0; -1
+//        when the block has no expand conv, then E = Cin and the
+//        depthwise reads the input),
 //      2 [expand_bias] int32 [E] (-1 together with expand_filter),
 //      3 depthwise_filter int8 [1, kh, kw, E] (per-channel, axis 3),
 //      4 depthwise_bias int32 [E],
@@ -14,7 +17,8 @@
 //      6 project_bias int32 [Cout]
 // out: 0 output int8 [N, Ho, Wo, Cout] (per-tensor quantization),
 //      then either nothing or one mask per activated stage, in order:
-//      [expand_mask] uint8 [ceil(N*H*W*E / 8)] (an expand conv with ReLU /
+//      [expand_mask] uint8 [ceil(N*He*We*E / 8)] (He x We: the expand conv's
+//        output size; an expand conv with ReLU /
 //        ReLU6) and [depthwise_mask] uint8 [ceil(N*Ho*Wo*E / 8)] (a ReLU /
 //        ReLU6 depthwise), the 1-bit masks of the linear ranges on the
 //        expanded map and the depthwise output that TL_RELU_MASK would pack
@@ -24,8 +28,11 @@
 // options: "depthwise_activation", "expand_activation" (0 none, 1 ReLU,
 //          2 ReLU6), "depthwise_scale", "depthwise_zero_point" (the
 //          quantization of the depthwise output), "expand_scale",
-//          "expand_zero_point" (of the expanded map; ignored without an
-//          expand conv), "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
+//          "expand_zero_point" (of the expanded map), "expand_padding" (0
+//          VALID, 1 SAME), "expand_stride_h", "expand_stride_w" (the expand
+//          conv's; 1x1 stride 1 for MobileNetV2's expand; the expand_*
+//          options are ignored without an expand conv, but must be valid),
+//          "padding", "stride_h", "stride_w" (the depthwise's)
 // Persistent: the OpData only (the masks are outputs). The per-channel
 // requantization multipliers and shifts (which TFLM's own conv kernels keep
 // in persistent arena, 8 bytes per channel) are recomputed at every Eval
@@ -33,7 +40,7 @@
 // the same values, at the cost of one double-precision QuantizeMultiplier
 // per channel and invoke. Scratch
 // (arena head, shared with other ops): 8 bytes per conv channel, kh rows of
-// the expanded map and one pixel, 8 * (2E + Cout) + kh * W * E + E bytes
+// the expanded map and one pixel, 8 * (2E + Cout) + kh * We * E + E bytes
 // (8 * (E + Cout) + E without an expand conv).
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
@@ -61,12 +68,15 @@ constexpr size_t kDepthwiseActivationIndex = 0;  // "depthwise_activation"
 constexpr size_t kDepthwiseScaleIndex = 1;       // "depthwise_scale"
 constexpr size_t kDepthwiseZeroPointIndex = 2;   // "depthwise_zero_point"
 constexpr size_t kExpandActivationIndex = 3;     // "expand_activation"
-constexpr size_t kExpandScaleIndex = 4;          // "expand_scale"
-constexpr size_t kExpandZeroPointIndex = 5;      // "expand_zero_point"
-constexpr size_t kPaddingIndex = 6;              // "padding"
-constexpr size_t kStrideHIndex = 7;              // "stride_h"
-constexpr size_t kStrideWIndex = 8;              // "stride_w"
-constexpr size_t kNumOptions = 9;
+constexpr size_t kExpandPaddingIndex = 4;        // "expand_padding"
+constexpr size_t kExpandScaleIndex = 5;          // "expand_scale"
+constexpr size_t kExpandStrideHIndex = 6;        // "expand_stride_h"
+constexpr size_t kExpandStrideWIndex = 7;        // "expand_stride_w"
+constexpr size_t kExpandZeroPointIndex = 8;      // "expand_zero_point"
+constexpr size_t kPaddingIndex = 9;              // "padding"
+constexpr size_t kStrideHIndex = 10;             // "stride_h"
+constexpr size_t kStrideWIndex = 11;             // "stride_w"
+constexpr size_t kNumOptions = 12;
 
 // What Eval needs to recompute one stage's multipliers.
 struct StageScales {
@@ -84,6 +94,9 @@ struct OpData {
   int32_t depthwise_zero_point;
   float expand_scale;
   int32_t expand_zero_point;
+  reference::Padding expand_padding;
+  int32_t expand_stride_h;
+  int32_t expand_stride_w;
   reference::Padding padding;
   int32_t stride_h;
   int32_t stride_w;
@@ -126,6 +139,12 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
   data->expand_scale = OptionAsFloat(buffer, length, kExpandScaleIndex);
   data->expand_zero_point =
       OptionAsInt32(buffer, length, kExpandZeroPointIndex);
+  const int32_t expand_padding =
+      OptionAsInt32(buffer, length, kExpandPaddingIndex);
+  data->expand_padding = expand_padding == 1 ? reference::Padding::kSame
+                                             : reference::Padding::kValid;
+  data->expand_stride_h = OptionAsInt32(buffer, length, kExpandStrideHIndex);
+  data->expand_stride_w = OptionAsInt32(buffer, length, kExpandStrideWIndex);
   const int32_t padding = OptionAsInt32(buffer, length, kPaddingIndex);
   data->padding =
       padding == 1 ? reference::Padding::kSame : reference::Padding::kValid;
@@ -135,7 +154,9 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
       data->depthwise_activation >= 0 && data->depthwise_activation <= 2 &&
       data->expand_activation >= 0 && data->expand_activation <= 2 &&
       (padding == 0 || padding == 1) && data->stride_h > 0 &&
-      data->stride_w > 0 && data->depthwise_zero_point >= -128 &&
+      data->stride_w > 0 && (expand_padding == 0 || expand_padding == 1) &&
+      data->expand_stride_h > 0 && data->expand_stride_w > 0 &&
+      data->depthwise_zero_point >= -128 &&
       data->depthwise_zero_point <= 127 && data->expand_zero_point >= -128 &&
       data->expand_zero_point <= 127;
   return data;
@@ -205,7 +226,8 @@ TfLiteStatus CheckMasks(TfLiteContext* context, const OpData* data,
   if (expand_mask) {
     TF_LITE_ENSURE_OK(context, CheckMaskOutput(
         "expand_mask", outputs[next],
-        shape.batch * shape.in_h * shape.in_w * shape.expanded_c));
+        shape.batch * shape.expanded_h * shape.expanded_w *
+            shape.expanded_c));
     ++next;
   }
   if (dw_mask) {
@@ -224,8 +246,9 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                  "%s: options must be depthwise_activation and "
                  "expand_activation (0 none, 1 relu, 2 relu6), "
                  "depthwise_scale, depthwise_zero_point, expand_scale, "
-                 "expand_zero_point (int8), padding (0/1), stride_h, "
-                 "stride_w (positive)", kOp);
+                 "expand_zero_point (int8), expand_padding, padding (0/1), "
+                 "expand_stride_h, expand_stride_w, stride_h, stride_w "
+                 "(positive)", kOp);
   const TfLiteTensor* input = t[kInputTensor];
   TL_TFLM_ENSURE(IsPerTensorInt8(input),
                  "%s: input must be int8 NHWC with a per-tensor scale", kOp);
@@ -243,9 +266,9 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   if (has_expand) {
     const int* f = t[kExpandFilterTensor]->dims->data;
     TL_TFLM_ENSURE(HasRank(t[kExpandFilterTensor], 4) && f[0] == e_c &&
-                       f[1] == 1 && f[2] == 1 && f[3] == x[3],
-                   "%s: expand_filter must be [%d, 1, 1, %d] (the depthwise "
-                   "channels, the input channels)", kOp,
+                       f[1] > 0 && f[2] > 0 && f[3] == x[3],
+                   "%s: expand_filter must be [%d, kh, kw, %d] (the depthwise "
+                   "channels, the input channels; one group)", kOp,
                    static_cast<int>(e_c), x[3]);
     TL_TFLM_ENSURE(data->expand_scale > 0.0f,
                    "%s: expand_scale must be positive", kOp);
@@ -278,21 +301,29 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   s.stride_h = data->stride_h;
   s.stride_w = data->stride_w;
   s.has_expand = has_expand;
-  s.out_h = reference::ConvOutputSize(data->padding, s.in_h, s.filter_h,
-                                      s.stride_h);
-  s.out_w = reference::ConvOutputSize(data->padding, s.in_w, s.filter_w,
-                                      s.stride_w);
+  s.expand_filter_h = has_expand ? t[kExpandFilterTensor]->dims->data[1] : 1;
+  s.expand_filter_w = has_expand ? t[kExpandFilterTensor]->dims->data[2] : 1;
+  s.expand_stride_h = data->expand_stride_h;
+  s.expand_stride_w = data->expand_stride_w;
+  const bool fits = reference::SetInvertedResidualGeometry(
+      data->expand_padding, data->padding, &s);
+  TL_TFLM_ENSURE(!has_expand || (s.expanded_h > 0 && s.expanded_w > 0),
+                 "%s: the %dx%d expand window (stride %dx%d, %s) does not fit "
+                 "the %dx%d input", kOp,
+                 static_cast<int>(s.expand_filter_h),
+                 static_cast<int>(s.expand_filter_w),
+                 static_cast<int>(s.expand_stride_h),
+                 static_cast<int>(s.expand_stride_w),
+                 data->expand_padding == reference::Padding::kSame ? "SAME"
+                                                                   : "VALID",
+                 x[1], x[2]);
   const int* o = output->dims->data;
-  TL_TFLM_ENSURE(s.out_h > 0 && s.out_w > 0 && o[0] == s.batch &&
-                     o[1] == s.out_h && o[2] == s.out_w,
+  TL_TFLM_ENSURE(fits && o[0] == s.batch && o[1] == s.out_h &&
+                     o[2] == s.out_w,
                  "%s: output is %dx%dx%dx%d but the block's output is "
                  "%dx%dx%dx%d", kOp, o[0], o[1], o[2], o[3], x[0],
                  static_cast<int>(s.out_h), static_cast<int>(s.out_w),
                  static_cast<int>(out_c));
-  s.pad_top = reference::ConvPaddingBefore(data->padding, s.in_h, s.filter_h,
-                                           s.stride_h, s.out_h);
-  s.pad_left = reference::ConvPaddingBefore(data->padding, s.in_w,
-                                            s.filter_w, s.stride_w, s.out_w);
 
   float dw_in_scale = input->params.scale;
   int32_t dw_in_zero_point = input->params.zero_point;

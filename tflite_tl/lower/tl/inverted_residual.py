@@ -1,12 +1,20 @@
 """Frozen int8 inverted-residual blocks as one TL_INVERTED_RESIDUAL op.
 
-A block is [1x1 expand Conv2D (+ ReLU/ReLU6)] -> kxk DepthwiseConv2D
+A block is [expand Conv2D (+ ReLU/ReLU6)] -> kxk DepthwiseConv2D
 (+ ReLU/ReLU6) -> linear 1x1 project Conv2D, each intermediate tensor used
 only by the next layer (a residual Add after the project stays a builtin
 ADD). In an int8 lowering such a block runs as one op that streams its
 expanded map row by row (tflm_kernels/reference/inverted_residual.h), with
 results bit-identical to TFLM's CONV_2D -> DEPTHWISE_CONV_2D -> CONV_2D, so
 the TF reference keeps computing the three layers.
+
+The expand is MobileNetV2's 1x1 stride-1 conv or, in a block the backward
+does not cross, any one-group Conv2D (its own window, square stride and
+SAME/VALID padding): a block without an expand conv then takes the conv in
+front of it, such as MobileNetV2's 3x3 stride-2 stem before block1, so that
+the stem's output is never an arena tensor either. A crossed block keeps
+1x1 expands only (TL_INVERTED_RESIDUAL_INPUT_GRAD's backward knows no
+other); a wider conv in front of it stays a builtin.
 
 A block is fused when none of its weights trains; the predict graph fuses
 every such block whatever trains elsewhere. In the train step a block below
@@ -50,9 +58,10 @@ _TO_TFLITE_4D = (3, 0, 1, 2)
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-  """The layer calls of one fusable block (expand None when absent), every
-  node index it covers (fused ReLU layers included), and whether the train
-  step's backward crosses it (then it emits its masks and input gradients)."""
+  """The layer calls of one fusable block (expand None when absent; a 1x1
+  conv, or any conv when not crossed), every node index it covers (fused
+  ReLU layers included), and whether the train step's backward crosses it
+  (then it emits its masks and input gradients)."""
   expand: Optional[Node]
   depthwise: Node
   project: Node
@@ -85,6 +94,26 @@ def _is_pointwise(node: Node) -> bool:
           and tuple(layer.strides) == (1, 1)
           and int(getattr(layer, "groups", 1)) == 1
           and _activation_name(layer) in ("linear", "relu", "relu6"))
+
+
+def _is_conv_expand(node: Node) -> bool:
+  """A one-group Conv2D of any window, square stride and SAME/VALID padding
+  that fits its input: an expand for a block the backward does not cross."""
+  layer = node.layer
+  if not (_plain(layer, keras.layers.Conv2D)
+          and int(getattr(layer, "groups", 1)) == 1
+          and _activation_name(layer) in ("linear", "relu", "relu6")):
+    return False
+  strides = tuple(layer.strides)
+  if strides[0] != strides[1] or layer.padding.upper() not in _PADDING_CODE:
+    return False
+  h, w = node.in_shapes[0][1:3]
+  try:
+    window_padding(layer.padding.upper(), h, layer.kernel_size[0], strides[0])
+    window_padding(layer.padding.upper(), w, layer.kernel_size[1], strides[1])
+  except ValueError:
+    return False
+  return True
 
 
 def _is_depthwise(node: Node) -> bool:
@@ -150,10 +179,16 @@ def find_blocks(graph: ModelGraph, policy: Policy) -> Dict[int, Block]:
     expand = producer.get(dw.input_ids[0])
     if expand is not None and expand.fused_into is not None:
       expand = graph.nodes[expand.fused_into]  # through its fused ReLU
-    if expand is not None and not (_is_pointwise(expand)
+    if expand is not None and not (_is_conv_expand(expand)
                                    and _sole_consumer(graph, expand) is dw
                                    and expand.index not in used):
       expand = None  # (a project of an earlier block stays that block's)
+    if expand is not None and not _is_pointwise(expand) and (
+        expand.has_trained
+        or policy.training and graph.needs_grad[expand.input_ids[0]]):
+      # A wider or strided conv joins only a frozen block the backward does
+      # not cross; otherwise the block starts at the depthwise, as without.
+      expand = None
     parts = [n for n in (expand, dw, project) if n is not None]
     if any(n.has_trained for n in parts):
       continue
@@ -196,6 +231,16 @@ def _geometry(node: Node) -> dict:
           "stride_h": stride, "stride_w": stride}
 
 
+def _expand_geometry(node: Optional[Node]) -> dict:
+  """The expand conv's stride and padding options; without an expand conv
+  stride 1 and VALID (the op ignores them then, but checks them)."""
+  if node is None:
+    return {"expand_padding": 0, "expand_stride_h": 1, "expand_stride_w": 1}
+  g = _geometry(node)
+  return {"expand_padding": g["padding"], "expand_stride_h": g["stride_h"],
+          "expand_stride_w": g["stride_w"]}
+
+
 def _chain_backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
                     masks: Dict[str, Tensor]):
   """The input gradients the unfused frozen layers emit (rules_conv), in
@@ -236,6 +281,9 @@ def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
   if not _FUSED_BACKWARD:
     return _chain_backward(block, em, filters, masks)
   dw, expand = block.depthwise, block.expand
+  if expand is not None and not _is_pointwise(expand):
+    raise AssertionError(f"{block.project.name}: a crossed block has a 1x1 "
+                         "expand or none (find_blocks)")
 
   def backward(g: Grad):
     first = expand or dw
@@ -280,6 +328,7 @@ def emit(block: Block, x: Tensor, em: Emitter, policy: Policy) -> Emitted:
                            q[project.output_id])
   stride = int(dw.layer.strides[0])
   options.update(
+      _expand_geometry(block.expand),
       depthwise_activation=_ACTIVATION_CODE[dw.activation],
       depthwise_scale=_f32(q_dw.scale[0]),
       depthwise_zero_point=int(q_dw.zero_point[0]),
