@@ -6,10 +6,16 @@ from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.pipeline import export
 
 
-def _overrun(needed=277_362, available=235_930, flash_fits=True):
+def _overrun(needed=277_362, available=235_930, flash_fits=True,
+             flash_over=40_000, slots=131_072):
+  flash_available = 786_432
   return fit_lib.DoesNotFitError("does not fit", types.SimpleNamespace(
       ram_needed=needed, ram_available=available,
-      ram_fits=needed <= available, flash_fits=flash_fits))
+      ram_fits=needed <= available, flash_fits=flash_fits,
+      flash_needed=flash_available + (0 if flash_fits else flash_over),
+      flash_available=flash_available,
+      flash_consumers=(("sample area (11 records)", 225_280),
+                       ("parameter slots (2)", slots))))
 
 
 def _selection(layers=("b4_project", "b7_dw"), modelled=100_000):
@@ -37,10 +43,20 @@ def test_no_reselection_without_a_board_budget_or_for_flash():
   sel = _selection()
   assert export._reselect_later({"memory_budget": 1}, None,
                                 _overrun(), sel, []) is None
-  assert export._reselect_later({"memory_budget": 1}, object(),
-                                _overrun(flash_fits=False), sel, []) is None
+  # Flash over by more than the parameter slots a smaller selection frees.
+  assert export._reselect_later(
+      {"memory_budget": 1}, object(),
+      _overrun(flash_fits=False, flash_over=140_000), sel, []) is None
   assert export._reselect_later({"memory_budget": 1}, object(),
                                 _overrun(), None, []) is None
+
+
+def test_a_flash_overrun_within_the_parameter_slots_selects_again():
+  # A smaller selection has smaller parameter slots: try it.
+  later = export._reselect_later({"memory_budget": 100_000}, object(),
+                                 _overrun(flash_fits=False, flash_over=40_000),
+                                 _selection(), [])
+  assert later == ["b5_dw", "b7_dw", "b9_dw"]
 
 
 def test_reselection_stops_at_the_last_layer_and_after_the_limit():

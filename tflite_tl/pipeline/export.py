@@ -702,12 +702,24 @@ def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int,
 MAX_RESELECTIONS = 6
 
 
+def _flash_fits_smaller(fit) -> bool:
+  """Whether a smaller selection can make the flash fit: it fits, or the
+  overrun is within the parameter slots, the flash that the trained
+  parameters take and a smaller selection gives back (the sample area and
+  the frozen constants do not shrink with it)."""
+  if fit.flash_fits:
+    return True
+  slots = sum(b for name, b in fit.flash_consumers
+              if name.startswith("parameter slots"))
+  return fit.flash_needed - fit.flash_available < slots
+
+
 def _reselect_later(options, budget, error, selection,
                     reselections: List[Dict[str, Any]]
                     ) -> Optional[List[str]]:
   """The candidate layers of the next selection after a measured RAM
-  overrun, or None (no board-derived budget, flash the problem, nothing
-  later to choose, or tried enough). Appends the attempt to
+  overrun, or None (no board-derived budget, a flash overrun that a smaller
+  selection cannot remove, nothing later to choose, or tried enough). Appends the attempt to
   ``reselections`` (REPORT.md lists them).
 
   The modelled budget counts the chosen layers' state; what it misses grows
@@ -718,7 +730,7 @@ def _reselect_later(options, budget, error, selection,
   """
   fit = error.fit
   if (budget is None or fit is None or selection is None
-      or not fit.flash_fits or fit.ram_fits
+      or not _flash_fits_smaller(fit) or fit.ram_fits
       or len(reselections) >= MAX_RESELECTIONS):
     return None
   order = [name for name, _ in selection.layer_potentials]
