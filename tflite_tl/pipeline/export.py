@@ -39,7 +39,6 @@ from tflite_tl import rewrite as rewrite_lib
 from tflite_tl import sparse as sparse_lib
 from tflite_tl import tflm
 from tflite_tl import train as train_lib
-from tflite_tl._compat import keras
 from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import instruction_counts
 from tflite_tl.firmware import op_resolver
@@ -778,7 +777,10 @@ def run_export(cfg: ExportConfig,
   progress = progress or Progress()
   with progress.stage("load") as stage:
     plan = validate(cfg)
-    keras.utils.set_random_seed(cfg.seed)
+    # Deterministic TF ops from the start: the TinyTrain selection's one
+    # forward and backward pass runs before the fine-tune would enable them,
+    # and a near tie in its potentials must not depend on thread timing.
+    train_lib.seed_everything(cfg.seed)
     backbone, record = load_backbone(plan.model, plan.pretrained,
                                      cfg.resolution)
     shape = image_shape(backbone)
