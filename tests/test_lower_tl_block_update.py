@@ -99,7 +99,7 @@ def test_the_op_reads_the_blocks_filters_masks_and_parameters(batches):
       None, "b2_project/kernel", "b2_dw/kernel_trained:int8",
       "b2_dw_relu/mask", "b2_expand/kernel", "b2_expand/mask",
       "b2_dw/saved_input", "b2_dw/trained_channels", "b2_dw/kernel_trained",
-      "b2_dw/bias", "b2_dw/bias:int32"], names
+      "b2_dw/bias", "b2_dw/bias:int32", None, None, None, None, None], names
 
 
 def test_the_backward_stopping_at_the_depthwise_does_not_fuse(batches):

@@ -167,7 +167,8 @@ def emit(em: Emitter, g: Grad, up: FrozenExpand, *, depthwise_filter: Tensor,
   dx = em.writer.activation(f"{up.name}/grad_input", up.input_shape)
   em.tl(OP, [g.tensor, g.mask, down.filter, depthwise_filter, depthwise_mask,
              up.filter, up.mask, saved_input, channels, filter_var, bias_var,
-             bias_q_var], [dx], learning_rate=learning_rate, qas=qas,
+             bias_q_var, None, None, None, None, None], [dx],
+        learning_rate=learning_rate, project_channel_axis=0, qas=qas,
         **geometry)
   em.fused_backward[up.name] = [Grad(dx)]
   # The depthwise's "input gradient": the expand conv's backward returns
