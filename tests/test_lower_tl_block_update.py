@@ -1,8 +1,9 @@
 """TL_INVERTED_RESIDUAL_UPDATE in the int8 kernel flavor: an inverted-residual
 block whose depthwise trains (TinyTrain's chosen channels) between a frozen
-expand and a frozen project conv, with an earlier layer training, lowers its
-backward to one op; in TFLM the train step equals the unfused one bit for
-bit and TF's exactly, and the two expanded-width gradient maps are gone."""
+expand and a project conv, frozen or training chosen channels too, with an
+earlier layer training, lowers its backward to one op; in TFLM the train
+step equals the unfused one bit for bit and TF's exactly, and the two
+expanded-width gradient maps are gone."""
 import numpy as np
 import pytest
 
@@ -24,11 +25,13 @@ _OP = block_update.OP
 _B2 = {"b1_dw": 5, "b2_dw": 6}
 # Both fuse: the stem trains; b2_dw trains every channel.
 _BOTH = {"stem": 2, "b1_dw": 4, "b2_dw": 16}
+# b2 fuses with its project's chosen (input) channels and bias training too.
+_PROJECT = {"b1_dw": 5, "b2_dw": 6, "b2_project": 4}
 
 
-def _rewritten(chosen):
+def _rewritten(chosen, axis):
   model = sparse_fixtures.mbconv_model()
-  cm = sparse.CostModel(sparse.model_inventory(model), _BATCH, 0.0, "input")
+  cm = sparse.CostModel(sparse.model_inventory(model), _BATCH, 0.0, axis)
   selection = sparse.build_selection(
       method="tinytrain", criterion="fisher", model_cost=cm, chosen=chosen,
       rankings={n: list(range(cm.channels(n)))[::-1] for n in chosen},
@@ -36,17 +39,19 @@ def _rewritten(chosen):
   return rewrite.apply_selection(model, selection)
 
 
-def _lowered(chosen, batches):
-  return lower_model(_rewritten(chosen), batch_size=_BATCH,
+def _lowered(chosen, batches, axis="input"):
+  """``axis``: the channels a conv's selection chooses (a depthwise's are
+  always its channels)."""
+  return lower_model(_rewritten(chosen, axis), batch_size=_BATCH,
                      learning_rate=0.05, kernels="tl", precision="int8",
                      calibration_images=np.concatenate(
                          [x for x, _ in batches]))
 
 
-def _unfused(monkeypatch, chosen, batches):
+def _unfused(monkeypatch, chosen, batches, axis="input"):
   with monkeypatch.context() as m:
     m.setattr(block_update, "FUSED", False)
-    return _lowered(chosen, batches)
+    return _lowered(chosen, batches, axis)
 
 
 def _ops(tflite: bytes):
@@ -99,25 +104,53 @@ def test_the_op_reads_the_blocks_filters_masks_and_parameters(batches):
       None, "b2_project/kernel", "b2_dw/kernel_trained:int8",
       "b2_dw_relu/mask", "b2_expand/kernel", "b2_expand/mask",
       "b2_dw/saved_input", "b2_dw/trained_channels", "b2_dw/kernel_trained",
-      "b2_dw/bias", "b2_dw/bias:int32"], names
+      "b2_dw/bias", "b2_dw/bias:int32", None, None, None, None, None], names
 
 
 def test_the_backward_stopping_at_the_depthwise_does_not_fuse(batches):
   assert _OP not in _ops(_lowered({"b2_dw": 6}, batches).train_tflite)
 
 
-def test_a_trained_project_does_not_fuse(batches):
-  ops = _ops(_lowered({"b1_dw": 5, "b2_dw": 6, "b2_project": 4},
-                      batches).train_tflite)
-  assert _OP not in ops
+def test_a_trained_project_fuses_with_its_update(monkeypatch, batches):
+  fused = _lowered(_PROJECT, batches).train_tflite
+  unfused = _unfused(monkeypatch, _PROJECT, batches).train_tflite
+  ops, before = _ops(fused), _ops(unfused)
+  assert _OP not in before and ops[_OP] == 1
+  # It replaces the project's TL_CONV_UPDATE, the depthwise update and the
+  # expand's input gradient.
+  for op in ("TL_CONV_UPDATE", "TL_DEPTHWISE_UPDATE", "TL_CONV_INPUT_GRAD"):
+    assert before[op] - ops.get(op, 0) == 1, op
+  (names,) = _input_names(fused, f"CUSTOM:{_OP}")
+  # The project's int8 filter is its trained variable copy; its TL_CONV_UPDATE
+  # inputs follow the depthwise's (the chosen input channels' saved input).
+  assert names[2] == "b2_project/kernel_trained:int8", names
+  assert names[12:] == [
+      "b2_project/saved_input", "b2_project/trained_channels",
+      "b2_project/kernel_trained", "b2_project/bias",
+      "b2_project/bias:int32"], names
+  names, names_before = _tensor_names(fused), _tensor_names(unfused)
+  for t in ("b2_project/grad_input", "b2_dw/grad_input"):
+    assert t in names_before and t not in names, t
 
 
-@pytest.mark.parametrize("chosen", [_B2, _BOTH])
+def test_a_project_training_output_channels_reads_the_depthwise_output(
+    batches):
+  tflite = _lowered(_PROJECT, batches, "output").train_tflite
+  (names,) = _input_names(tflite, f"CUSTOM:{_OP}")
+  # Its saved input is the whole project input (TL_CONV_UPDATE's axis 0).
+  assert names[12:] == [
+      "b2_dw_relu", "b2_project/trained_channels", "b2_project/kernel_trained",
+      "b2_project/bias", "b2_project/bias:int32"], names
+
+
+@pytest.mark.parametrize("chosen,axis", [(_B2, "input"), (_BOTH, "input"),
+                                         (_PROJECT, "input"),
+                                         (_PROJECT, "output")])
 def test_fused_step_is_the_unfused_one_bit_for_bit_with_a_smaller_peak(
-    native_runner, monkeypatch, batches, chosen):
+    native_runner, monkeypatch, batches, chosen, axis):
   del native_runner
-  lowered = _lowered(chosen, batches)
-  unfused = _unfused(monkeypatch, chosen, batches)
+  lowered = _lowered(chosen, batches, axis)
+  unfused = _unfused(monkeypatch, chosen, batches, axis)
   got = runner.run_train_steps(lowered.train_tflite, batches)
   want = runner.run_train_steps(unfused.train_tflite, batches)
   np.testing.assert_array_equal(got.losses, want.losses)

@@ -105,10 +105,12 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
     TflmOpSpec("TL_INVERTED_RESIDUAL_UPDATE", "inverted_residual_update.cc",
                ("grad_output", "[grad_output_mask]", "project_filter", "depthwise_filter",
                 "[depthwise_mask]", "expand_filter", "[expand_mask]", "[input]",
-                "[channels]", "[filter]", "[bias]", "[bias_q]"), ("grad_input",),
-               _UPDATE_OPTIONS,
+                "[channels]", "[filter]", "[bias]", "[bias_q]", "[project_input]",
+                "[project_channels]", "[project_master]", "[project_bias]",
+                "[project_bias_q]"), ("grad_input",),
+               dict(_UPDATE_OPTIONS, project_channel_axis=int),
                "The backward of an int8 inverted-residual block whose depthwise conv "
-               "trains (frozen 1x1 expand -> depthwise -> frozen linear 1x1 project), "
+               "trains (frozen 1x1 expand -> depthwise -> linear 1x1 project), "
                "streamed by rows as TL_INVERTED_RESIDUAL_INPUT_GRAD: grad_input "
                "through the step's starting depthwise filter, and from each "
                "depthwise output-gradient row the weight sums of the chosen channels "
@@ -118,7 +120,12 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "int8 copy, re-quantized; bias with bias_q). Bit-identical to "
                "TL_CONV_INPUT_GRAD -> TL_DEPTHWISE_UPDATE (fused input gradient) -> "
                "TL_CONV_INPUT_GRAD, without their two expanded-width float maps. "
-               "Options are the depthwise's."),
+               "The project may train too (project_*: TL_CONV_UPDATE's input, "
+               "channels, master, bias and bias_q of a 1x1 conv, channel axis "
+               "project_channel_axis; project_filter is then its variable int8 "
+               "copy): its step runs last, after its filter served the input "
+               "gradient, as TL_CONV_UPDATE with the fused input gradient. "
+               "Other options are the depthwise's."),
     TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]", "[filter_hat]"),
                dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),

@@ -77,8 +77,9 @@ void tl_inverted_residual_input_grad(
     const tflite_tl::reference::Int8Filter* expand,
     const tflite_tl::reference::InvertedResidualGradMasks* masks,
     float* grad_input, float* scratch);
-// The streamed input gradient with the depthwise's weight and bias step;
-// masks, trained parameters and QAS are run-time choices: all linked.
+// The streamed input gradient with the depthwise's weight and bias step and
+// the project's (null: frozen); masks, trained parameters and QAS are
+// run-time choices: all linked.
 bool tl_inverted_residual_update(
     const tflite_tl::reference::InvertedResidualInputGradShape* s,
     const float* grad_output, const tflite_tl::reference::Int8Filter* project,
@@ -86,7 +87,8 @@ bool tl_inverted_residual_update(
     const tflite_tl::reference::Int8Filter* expand,
     const tflite_tl::reference::InvertedResidualGradMasks* masks,
     const tflite_tl::reference::InvertedResidualDepthwiseUpdate* update,
-    float* grad_input, float* scratch);
+    float* grad_input, float* scratch,
+    const tflite_tl::reference::InvertedResidualProjectUpdate* project_update);
 void tl_relu_mask(const float* x, int32_t size, float upper, uint8_t* mask);
 void tl_masked_grad(const float* grad_output, const uint8_t* mask,
                     int32_t size, float* grad_input);

@@ -9,8 +9,9 @@ bool tl_inverted_residual_update(
     const tflite_tl::reference::Int8Filter* expand,
     const tflite_tl::reference::InvertedResidualGradMasks* masks,
     const tflite_tl::reference::InvertedResidualDepthwiseUpdate* update,
-    float* grad_input, float* scratch) {
+    float* grad_input, float* scratch,
+    const tflite_tl::reference::InvertedResidualProjectUpdate* project_update) {
   return tflite_tl::reference::InvertedResidualUpdate(
       *s, grad_output, *project, *depthwise, *expand, *masks, *update,
-      grad_input, scratch);
+      grad_input, scratch, project_update);
 }

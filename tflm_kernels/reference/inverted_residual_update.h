@@ -1,9 +1,11 @@
 // The backward of an int8 inverted-residual block whose depthwise conv
 // trains (TinyTrain: chosen channels' weights, and its bias), streamed by
 // rows: frozen 1x1 expand (+ ReLU/ReLU6) -> depthwise (+ ReLU/ReLU6, trained)
-// -> frozen linear 1x1 project. It replaces the unfused chain
+// -> linear 1x1 project (frozen, or trained as well). It replaces the
+// unfused chain
 //
-//   dz = project^T(mask_out . dy)          TL_CONV_INPUT_GRAD      [N,Ho,Wo,E]
+//   dz = project^T(mask_out . dy), then    TL_CONV_UPDATE          [N,Ho,Wo,E]
+//        the project's step (if it trains; else TL_CONV_INPUT_GRAD)
 //   de = depthwise^T(mask_dw . dz), then   TL_DEPTHWISE_UPDATE     [N,H,W,E]
 //        the depthwise's SGD step from dz and its saved int8 input
 //   dx = expand^T(mask_exp . de)           TL_CONV_INPUT_GRAD      [N,H,W,Cin]
@@ -12,16 +14,18 @@
 // as in inverted_residual_input_grad.h (a ring of dz rows, one de row), and
 // each dz row, once computed, is also summed into the depthwise's weight
 // gradients of the chosen channels and its bias gradients (one float per
-// chosen tap and per channel, in scratch). The SGD step runs after the whole
-// input gradient, so that gradient goes through the step's starting filter,
-// as TL_DEPTHWISE_UPDATE's fused input gradient does.
+// chosen tap and per channel, in scratch). The SGD steps run after the whole
+// input gradient, so that gradient goes through the step's starting
+// filters, as the update ops' fused input gradients do.
 //
 // Bit-identical to the chain: every dz row is the same sum (the stream's), a
 // weight gradient adds its terms over (n, oy, ox) in raster order, as
 // conv_update.h's TapSum does, the bias over the same rows as BiasUpdate, and
 // the step applies conv_update.h's arithmetic (scale, QAS domain factor,
 // SgdStep, re-quantization). An all-zero (masked) dz skips the step when the
-// filter trains, as DepthwiseUpdate does.
+// filter trains, as DepthwiseUpdate does. The project's gradients read only
+// grad_output and its saved input, both whole tensors already: its step is
+// ConvUpdate (BiasUpdate when only its bias trains) itself, run last.
 //
 // Depth multiplier 1; int8 filters, symmetric per output channel; the saved
 // depthwise input is int8 (the expand's output, or only its chosen channels).
@@ -51,6 +55,22 @@ struct InvertedResidualDepthwiseUpdate {
   // filter: master [1, kh, kw, K] with filter_q (the depthwise filter the
   // input gradient reads, rewritten after the step) or null when only the
   // bias trains; bias [E] (+ bias_q) or null.
+  TrainedParameters params;
+};
+
+// The project conv's trained parameters, as TL_CONV_UPDATE trains a
+// channel-sparse 1x1 conv; null in InvertedResidualUpdate: frozen.
+struct InvertedResidualProjectUpdate {
+  const int8_t* input;  // saved project input [N, Ho, Wo, input_depth]
+  ActivationQuantization quant;
+  int32_t input_depth;  // E (the depthwise output) or num_channels (axis 1)
+  const int32_t* channels;  // chosen channels of channel_axis, null: all
+  int32_t num_channels;
+  int32_t channel_axis;  // 0: output channels (Cout), 1: input channels (E)
+  // filter: master ([K, 1, 1, E] axis 0, [Cout, 1, 1, K] axis 1) with
+  // filter_q (the project filter the input gradient reads, rewritten after
+  // the step), or null when only the bias trains; bias [Cout] (+ bias_q) or
+  // null.
   TrainedParameters params;
 };
 
@@ -113,6 +133,19 @@ inline bool AccumulateRow(const InvertedResidualInputGradShape& s,
   return nonzero;
 }
 
+// The project's 1x1 geometry: the depthwise output to grad_output.
+inline ConvGeometry ProjectGeometry(const InvertedResidualInputGradShape& s) {
+  ConvGeometry g{};
+  g.batch = s.batch;
+  g.in_h = g.out_h = s.out_h;
+  g.in_w = g.out_w = s.out_w;
+  g.in_c = s.expanded_c;
+  g.out_c = s.out_c;
+  g.filter_h = g.filter_w = g.stride_h = g.stride_w = g.groups = 1;
+  g.pad_top = g.pad_left = 0;
+  return g;
+}
+
 // DepthwiseUpdate's step from the finished sums.
 inline void ApplyStep(const InvertedResidualInputGradShape& s,
                       const InvertedResidualDepthwiseUpdate& u,
@@ -159,6 +192,9 @@ inline void ApplyStep(const InvertedResidualInputGradShape& s,
 // the step; with a trained filter the same array as u.params.filter_q),
 // expand, masks, grad_input: as InvertedResidualInputGrad (has_expand must
 // be true: a block without expand conv has no second expanded-width map).
+// u: the depthwise's parameters (nothing trains when both its filter and
+// bias are null). pu: the project's, null when it is frozen; with a trained
+// filter pu->params.filter_q is project.data. u.sgd is the step of both.
 // scratch: InvertedResidualUpdateScratchFloats(s, u.num_channels) floats.
 // Returns false, writing nothing, if a channel is out of range.
 inline bool InvertedResidualUpdate(const InvertedResidualInputGradShape& s,
@@ -168,9 +204,17 @@ inline bool InvertedResidualUpdate(const InvertedResidualInputGradShape& s,
                                    const Int8Filter& expand,
                                    const InvertedResidualGradMasks& masks,
                                    const InvertedResidualDepthwiseUpdate& u,
-                                   float* grad_input, float* scratch) {
+                                   float* grad_input, float* scratch,
+                                   const InvertedResidualProjectUpdate* pu =
+                                       nullptr) {
   namespace internal = inverted_residual_update_internal;
   if (FirstChannelOutOfRange(u.channels, u.num_channels, s.expanded_c) >= 0) {
+    return false;
+  }
+  if (pu != nullptr &&
+      FirstChannelOutOfRange(pu->channels, pu->num_channels,
+                             pu->channel_axis == 0 ? s.out_c : s.expanded_c) >=
+          0) {
     return false;
   }
   float* weight_sums = scratch + InvertedResidualInputGradScratchFloats(s);
@@ -190,10 +234,25 @@ inline bool InvertedResidualUpdate(const InvertedResidualInputGradShape& s,
       });
   // A zero step is skipped where DepthwiseUpdate skips it (a trained
   // filter); a bias alone steps by its zero gradient, as BiasUpdate does.
-  if (nonzero || u.params.filter == nullptr) {
+  if ((nonzero || u.params.filter == nullptr) &&
+      (u.params.filter != nullptr || u.params.bias != nullptr)) {
     internal::ApplyStep(s, u, weight_sums, bias_sums);
   }
-  return true;
+  if (pu == nullptr) return true;
+  // The project's step, once its filter has served the input gradient:
+  // TL_CONV_UPDATE's calls on the same tensors.
+  const ConvGeometry g = internal::ProjectGeometry(s);
+  if (pu->params.filter == nullptr) {
+    if (pu->params.bias != nullptr) {
+      BiasUpdate(grad_output, masks.grad_output, s.batch * s.out_h * s.out_w,
+                 s.out_c, u.sgd, pu->params);
+    }
+    return true;
+  }
+  return ConvUpdate<int8_t>(g, grad_output, masks.grad_output, pu->input,
+                            pu->quant, pu->input_depth, pu->channels,
+                            pu->num_channels, pu->channel_axis, u.sgd,
+                            pu->params);
 }
 
 }  // namespace reference

@@ -450,7 +450,28 @@ _IR_UPDATE_CASES = [
      (), [4, 0], True, False, True, 0.05),
     ("k3_s1_same_bias_only", 2, 5, 5, 3, 6, 4, 3, 1, "SAME",
      ("dw", "expand"), "", False, True, True, 0.05),
+    ("project_in_k3_s2_same_subset_masks", 1, 7, 7, 4, 12, 5, 3, 2, "SAME",
+     ("out", "dw", "expand"), [0, 11, 4, 7], True, True, True, 0.05),
+    ("project_in_k3_s1_same_batch2_no_qas", 2, 5, 6, 3, 8, 4, 3, 1, "SAME",
+     ("dw", "expand"), [5, 1, 6], True, True, False, 200.0),
+    ("project_out_k3_s2_valid_full_input", 2, 8, 7, 3, 6, 4, 3, 2, "VALID",
+     ("out", "dw", "expand"), [2, 3], False, True, True, 0.05),
+    ("project_all_dw_bias_only", 1, 6, 5, 3, 6, 3, 3, 1, "SAME",
+     ("dw", "expand"), "", False, True, True, 0.05),
+    ("project_bias_only_linear", 1, 6, 6, 2, 5, 3, 3, 1, "SAME",
+     (), [4, 0], True, False, True, 0.05),
 ]
+# The cases whose project conv trains too (TL_CONV_UPDATE of a 1x1 conv):
+# name -> (channel axis (0 output, 1 input channels), chosen channels (None:
+# no list; "" bias only), the saved input holds only the chosen input
+# channels, bias with its int32 copy).
+_IR_UPDATE_PROJECT = {
+    "project_in_k3_s2_same_subset_masks": (1, [3, 10, 0], True, True),
+    "project_in_k3_s1_same_batch2_no_qas": (1, [7, 2], True, True),
+    "project_out_k3_s2_valid_full_input": (0, [1, 3], False, True),
+    "project_all_dw_bias_only": (1, None, False, False),
+    "project_bias_only_linear": (0, "", False, True),
+}
 
 
 def _ir_update_case(spec, salt):
@@ -463,6 +484,13 @@ def _ir_update_case(spec, salt):
   oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
   gy = _f32(rng.standard_normal((n, oh, ow, co)))
   pf, ps = _quantize_per_channel(rng, (co, 1, 1, e), 0)
+  project_spec = _IR_UPDATE_PROJECT.get(name)
+  if project_spec is not None:
+    # A trained project: float masters of which its int8 filter is the
+    # quantization.
+    project_weights = _f32(ps.reshape(-1, 1, 1, 1)
+                           * rng.uniform(-100.0, 100.0, (co, 1, 1, e)))
+    pf, _ = _quantize_weights(project_weights, ps.reshape(-1, 1, 1, 1))
   ef, es = _quantize_per_channel(rng, (e, 1, 1, ci), 0)
   # The depthwise: float masters of which the int8 filter is the quantization.
   dw_scales = _f32(rng.uniform(0.005, 0.02, e))
@@ -533,11 +561,57 @@ def _ir_update_case(spec, salt):
     expected["expected_bias"] = new_bias
     expected["expected_bias_q"], quotient = _quantize_bias(new_bias, bias_scales)
     quotients.append(quotient)
+  params = _conv_params(k, k, s, pad)
+  params.update(learning_rate=lr, qas=int(qas))
+  if project_spec is not None:
+    # The project's step (TL_CONV_UPDATE, 1x1): gradients of the masked
+    # grad_output and its saved input, after its filter served dz above.
+    axis, p_channels, p_subset, p_bias = project_spec
+    params["project_channel_axis"] = axis
+    gyo = keep("out", gy.astype(np.float64))
+    if p_channels != "":
+      pxq, p_scale, p_zero_point, px_real = _quantized_activation(
+          rng, (n, oh, ow, e))
+      p_grad_w = np.einsum("nyxo,nyxe->oe", gyo, px_real).reshape(co, 1, 1, e)
+      chosen = list(range(co if axis == 0 else e)) if p_channels is None \
+          else list(p_channels)
+      if p_channels is not None:
+        tensors["project_channels"] = np.asarray(chosen, np.int32)
+      tensors["project_input"] = (np.ascontiguousarray(pxq[..., chosen])
+                                  if p_subset else pxq)
+      factor = (ps.astype(np.float64)**2 if not qas
+                else np.ones(co)).reshape(-1, 1, 1, 1)
+      grad = p_grad_w * factor
+      index = (chosen, slice(None)) if axis == 0 else (slice(None), chosen)
+      index = (index[0], slice(None), slice(None), index[1])
+      p_master0 = np.ascontiguousarray(project_weights[index])
+      p_master = _keras_sgd(p_master0, grad[index], lr)
+      new_pf = pf.copy()
+      scales = ps.reshape(-1, 1, 1, 1)
+      new_pf[index], quotient = _quantize_weights(
+          p_master, scales[chosen] if axis == 0 else scales)
+      quotients.append(quotient)
+      tensors["project_master"] = p_master0
+      expected.update(expected_project_filter=new_pf,
+                      expected_project_master=p_master)
+      params.update(project_input_scale=p_scale,
+                    project_input_zero_point=p_zero_point)
+    if p_bias:
+      p_bias0 = _f32(0.5 * rng.standard_normal(co))
+      p_bias_scales = _f32(np.float32(rng.uniform(0.01, 0.1)) * ps)
+      p_bias_factor = p_bias_scales.astype(np.float64)**2 if not qas else 1.0
+      p_new_bias = _keras_sgd(p_bias0, gyo.sum(axis=(0, 1, 2)) * p_bias_factor,
+                              lr)
+      tensors["project_bias"] = p_bias0
+      tensors["project_bias_q"], _ = _quantize_bias(p_bias0, p_bias_scales)
+      tensors["project_bias_q_scales"] = p_bias_scales
+      expected["expected_project_bias"] = p_new_bias
+      expected["expected_project_bias_q"], quotient = _quantize_bias(
+          p_new_bias, p_bias_scales)
+      quotients.append(quotient)
   if not all(_clear_of_ties(q) for q in quotients):
     return None
   tensors.update(expected)
-  params = _conv_params(k, k, s, pad)
-  params.update(learning_rate=lr, qas=int(qas))
   if trains_filter:
     params.update(input_scale=input_scale, input_zero_point=zero_point)
   return GoldenCase(name, params, tensors)
@@ -1720,7 +1794,8 @@ GENERATORS = {
     "inverted_residual_update": (
         inverted_residual_update_cases,
         "TL_INVERTED_RESIDUAL_UPDATE: the backward of an int8 1x1 expand conv (frozen) ->\n"
-        "depthwise conv (trained) -> 1x1 project conv (frozen), from tf.GradientTape\n"
+        "depthwise conv (trained) -> 1x1 project conv (frozen unless project_*), from\n"
+        "tf.GradientTape\n"
         "through the unfused layers in float64: dz = project^T of grad_output (times\n"
         "grad_output_mask), the depthwise's input gradient through its int8 filter\n"
         "before the step and its weight and bias gradients of dz times depthwise_mask\n"
@@ -1732,7 +1807,15 @@ GENERATORS = {
         "by scale^2 first). Masks are random packed 1-bit masks (LSB first). *_scales\n"
         "are per-channel scales (project/expand axis 0, depthwise axis 3, bias_q);\n"
         "integer outputs must match exactly. A tensor X with an expected_X is a\n"
-        "variable updated in place; an absent tensor is an absent optional input."),
+        "variable updated in place; an absent tensor is an absent optional input.\n"
+        "project_* (cases with project_channel_axis): the project trains too, as\n"
+        "TL_CONV_UPDATE of a 1x1 conv after its filter served dz: weight gradients\n"
+        "of grad_output (times grad_output_mask) and its saved int8 input\n"
+        "project_input (project_input_scale / _zero_point; axis 1: only the chosen\n"
+        "input channels when it has fewer than E), one Keras SGD step of the float\n"
+        "master project_master ([K, 1, 1, E] axis 0, [Cout, 1, 1, K] axis 1) of the\n"
+        "listed channels (no list: all), re-quantized into project_filter, and of\n"
+        "project_bias into project_bias_q."),
     "conv": (conv_cases,
              "TL_CONV: float tf.nn.conv2d (per group) + bias + activation (0 none, 1 ReLU,\n"
              "2 ReLU6), float64 rounded once; filter OHWI [Co, kh, kw, Ci / groups].\n"

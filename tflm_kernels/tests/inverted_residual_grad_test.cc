@@ -3,9 +3,11 @@
 // pseudo-random data: strides 1 and 2, SAME and VALID, odd sizes, kernels 3
 // and 5, with and without expand conv and each mask, batch 2; and against
 // the float64 goldens of inverted_residual_input_grad.golden.
-// InvertedResidualUpdate likewise against ConvInputGrad -> DepthwiseInputGrad
-// + DepthwiseUpdate (TL_DEPTHWISE_UPDATE with its fused input gradient) ->
-// ConvInputGrad, and against inverted_residual_update.golden.
+// InvertedResidualUpdate likewise against ConvInputGrad (+ ConvUpdate when
+// the project trains: TL_CONV_UPDATE with its fused input gradient) ->
+// DepthwiseInputGrad + DepthwiseUpdate (TL_DEPTHWISE_UPDATE with its fused
+// input gradient) -> ConvInputGrad, and against
+// inverted_residual_update.golden.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -242,6 +244,13 @@ struct UpdateCase {
   const char* channels;
   int32_t num_chosen;
   bool out_mask, dw_mask, expand_mask, filter, bias, qas, zero_grad;
+  // The project: "none" (frozen), or its trained filter's channels as
+  // "in_subset" / "in_list" / "in_all" (input channels; the saved input holds
+  // only the chosen ones / all) and "out_list" / "out_all" (output
+  // channels), K = project_chosen; "bias": only its bias trains.
+  const char* project = "none";
+  int32_t project_chosen = 0;
+  bool project_bias = false;
 };
 
 void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
@@ -292,6 +301,31 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
   }
   const reference::SgdOptions sgd = {c.qas ? 0.05f : 200.0f, c.qas};
   const int32_t* chan = listed ? channels.data() : nullptr;
+  // The project's update, drawn after the rest (the frozen cases' data stay
+  // as they were).
+  const std::string pk = c.project;
+  const bool p_filter = pk != "none" && pk != "bias";
+  const int32_t p_axis = pk.compare(0, 3, "out") == 0 ? 0 : 1;
+  const int32_t p_axis_size = p_axis == 0 ? c.out_c : e_c;
+  const bool p_listed = p_filter && pk.find("_all") == std::string::npos;
+  const int32_t p_num = p_filter ? (p_listed ? c.project_chosen : p_axis_size) : 0;
+  std::vector<int32_t> p_channels;
+  for (int32_t k = 0; k < c.project_chosen; ++k) {
+    p_channels.push_back((2 + 5 * k) % p_axis_size);
+  }
+  const int32_t p_depth = pk == "in_subset" ? p_num : e_c;
+  const auto px = rng.Int8s(static_cast<size_t>(dz_size / e_c * p_depth));
+  const reference::ActivationQuantization p_quant = {0.021f, 3};
+  const auto p_master0 = rng.Floats(static_cast<size_t>(p_num * (p_axis == 0 ? e_c : c.out_c)),
+                                    -0.5f, 0.5f);
+  const auto p_bias0 = rng.Floats(static_cast<size_t>(c.out_c), -0.5f, 0.5f);
+  const auto p_bias_scales = rng.Floats(static_cast<size_t>(c.out_c), 1e-4f, 1e-3f);
+  std::vector<int32_t> p_bias_q0(static_cast<size_t>(c.out_c));
+  for (int32_t i = 0; i < c.out_c; ++i) {
+    p_bias_q0[static_cast<size_t>(i)] = reference::QuantizeBias(
+        p_bias0[static_cast<size_t>(i)], p_bias_scales[static_cast<size_t>(i)]);
+  }
+  const int32_t* p_chan = p_listed ? p_channels.data() : nullptr;
 
   // The chain: each op on its own tensors, the depthwise input gradient
   // through the filter before its step.
@@ -302,8 +336,24 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
   auto want_master = master0;
   auto want_bias = bias0;
   auto want_bias_q = bias_q0;
-  reference::ConvInputGrad<int8_t>(project_g, dy.data(), project.data(),
+  auto want_pq = project;
+  auto want_p_master = p_master0;
+  auto want_p_bias = p_bias0;
+  auto want_p_bias_q = p_bias_q0;
+  reference::ConvInputGrad<int8_t>(project_g, dy.data(), want_pq.data(),
                                    project_scales.data(), dz.data(), m_out);
+  // TL_CONV_UPDATE after its fused input gradient.
+  const reference::TrainedParameters want_pp = {
+      p_filter ? want_p_master.data() : nullptr, p_filter ? want_pq.data() : nullptr,
+      project_scales.data(), c.project_bias ? want_p_bias.data() : nullptr,
+      c.project_bias ? want_p_bias_q.data() : nullptr, p_bias_scales.data()};
+  if (p_filter) {
+    TL_EXPECT(reference::ConvUpdate<int8_t>(project_g, dy.data(), m_out, px.data(), p_quant,
+                                            p_depth, p_chan, p_num, p_axis, sgd, want_pp));
+  } else if (c.project_bias) {
+    reference::BiasUpdate(dy.data(), m_out, c.batch * dw_g.out_h * dw_g.out_w, c.out_c, sgd,
+                          want_pp);
+  }
   reference::DepthwiseInputGrad<int8_t>(dw_g, dz.data(), want_q.data(), dw_scales.data(),
                                         de.data(), m_dw);
   reference::TrainedParameters want_p = {
@@ -314,7 +364,7 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
     TL_EXPECT(reference::DepthwiseUpdate<int8_t>(dw_g, dz.data(), m_dw, x.data(), quant,
                                                  input_depth, chan, num_channels, sgd,
                                                  want_p));
-  } else {
+  } else if (c.bias) {
     reference::BiasUpdate(dz.data(), m_dw, c.batch * dw_g.out_h * dw_g.out_w, e_c, sgd,
                           want_p);
   }
@@ -354,10 +404,32 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
       9.0f);
   std::vector<float> got(static_cast<size_t>(in_size), 9.0f);
   const reference::InvertedResidualGradMasks masks = {m_out, m_dw, m_exp};
+  auto got_pq = project;
+  auto got_p_master = p_master0;
+  auto got_p_bias = p_bias0;
+  auto got_p_bias_q = p_bias_q0;
+  reference::InvertedResidualProjectUpdate pu{};
+  pu.input = p_filter ? px.data() : nullptr;
+  pu.quant = p_quant;
+  pu.input_depth = p_depth;
+  pu.channels = p_chan;
+  pu.num_channels = p_num;
+  pu.channel_axis = p_axis;
+  pu.params = {p_filter ? got_p_master.data() : nullptr, p_filter ? got_pq.data() : nullptr,
+               project_scales.data(), c.project_bias ? got_p_bias.data() : nullptr,
+               c.project_bias ? got_p_bias_q.data() : nullptr, p_bias_scales.data()};
   TL_EXPECT(reference::InvertedResidualUpdate(
-      s, dy.data(), {project.data(), project_scales.data()}, {got_q.data(), dw_scales.data()},
-      {expand.data(), expand_scales.data()}, masks, u, got.data(), scratch.data()));
+      s, dy.data(), {got_pq.data(), project_scales.data()}, {got_q.data(), dw_scales.data()},
+      {expand.data(), expand_scales.data()}, masks, u, got.data(), scratch.data(),
+      pk == "none" ? nullptr : &pu));
   const std::string what = std::string("inverted_residual_update/") + c.name;
+  if (!SameBits(got_p_master, want_p_master) || !SameBits(got_p_bias, want_p_bias) ||
+      got_pq != want_pq || got_p_bias_q != want_p_bias_q) {
+    Fail(__FILE__, __LINE__, what + ": the project's parameters differ");
+  }
+  if (p_filter && !c.zero_grad && got_pq == project && got_p_master == p_master0) {
+    Fail(__FILE__, __LINE__, what + ": the project's master did not move");
+  }
   if (!SameBits(got, want)) Fail(__FILE__, __LINE__, what + ": grad_input differs from the chain");
   if (!SameBits(got_master, want_master)) Fail(__FILE__, __LINE__, what + ": master differs");
   if (!SameBits(got_bias, want_bias)) Fail(__FILE__, __LINE__, what + ": bias differs");
@@ -390,6 +462,22 @@ void TestInvertedResidualUpdateEqualsChain() {
        false, true, true, true, true, true, true},
       {"one_row_output", 2, 3, 5, 2, 4, 3, 3, 2, Padding::kValid, "subset", 1, true, true,
        true, true, true, true, false},
+      {"project_in_subset_k3_s2_all_masks_b2", 2, 9, 7, 4, 12, 5, 3, 2, Padding::kSame,
+       "subset", 4, true, true, true, true, true, true, false, "in_subset", 3, true},
+      {"project_in_list_k3_s1_no_qas", 1, 7, 6, 3, 8, 4, 3, 1, Padding::kSame, "subset", 3,
+       false, true, true, true, true, false, false, "in_list", 2, true},
+      {"project_in_all_filter_only", 2, 6, 6, 3, 6, 3, 3, 2, Padding::kValid, "list", 2, true,
+       true, true, true, false, true, false, "in_all", 0, false},
+      {"project_out_list_b2", 2, 8, 8, 2, 6, 4, 3, 2, Padding::kSame, "subset", 2, true,
+       true, true, true, true, true, false, "out_list", 2, true},
+      {"project_out_all_dw_bias_only", 1, 5, 5, 3, 6, 4, 3, 1, Padding::kSame, "all", 0, false,
+       true, true, false, true, true, false, "out_all", 0, true},
+      {"project_bias_only", 2, 5, 5, 3, 6, 4, 3, 1, Padding::kSame, "subset", 2, true, true,
+       true, true, true, true, false, "bias", 0, true},
+      {"project_zero_grad_skips_step", 1, 5, 5, 3, 6, 4, 3, 1, Padding::kSame, "subset", 2,
+       false, true, true, true, true, true, true, "in_subset", 2, true},
+      {"frozen_depthwise_trained_project", 1, 7, 7, 3, 8, 4, 3, 2, Padding::kSame, "all", 0,
+       true, true, true, false, false, true, false, "in_subset", 3, true},
   };
   uint32_t seed = 101;
   for (const UpdateCase& c : cases) CheckUpdateAgainstChain(c, seed++);
@@ -463,6 +551,28 @@ void TestInvertedResidualUpdateGoldens(const std::string& dir) {
     const reference::SgdOptions sgd = {static_cast<float>(c.param("learning_rate")),
                                        c.param("qas") != 0};
     const int32_t* chan = c.has_tensor("channels") ? channels.data() : nullptr;
+    // The project's update (cases with project_channel_axis).
+    const bool trains_project = c.param_or("project_channel_axis", -1) >= 0;
+    const int32_t p_axis = static_cast<int32_t>(c.param_or("project_channel_axis", 0));
+    const auto px = OptionalTensor<int8_t>(c, "project_input");
+    auto p_channels = OptionalTensor<int32_t>(c, "project_channels");
+    const auto p_master0 = OptionalTensor<float>(c, "project_master");
+    const auto p_bias0 = OptionalTensor<float>(c, "project_bias");
+    const auto p_bias_q0 = OptionalTensor<int32_t>(c, "project_bias_q");
+    const auto p_bias_scales = OptionalTensor<float>(c, "project_bias_q_scales");
+    const bool p_filter = !p_master0.empty();
+    const int32_t p_axis_size = p_axis == 0 ? s.out_c : e_c;
+    const int32_t p_num =
+        !p_filter ? 0
+                  : (c.has_tensor("project_channels") ? static_cast<int32_t>(p_channels.size())
+                                                      : p_axis_size);
+    reference::ActivationQuantization p_quant = reference::kNoQuantization;
+    if (p_filter) {
+      p_quant = {static_cast<float>(c.param("project_input_scale")),
+                 static_cast<int32_t>(c.param("project_input_zero_point"))};
+    }
+    const int32_t p_depth = p_filter ? c.tensor("project_input").dim(3) : 0;
+    const int32_t* p_chan = DataOrNull(p_channels);
 
     auto got_q = dw_q0;
     auto got_master = master0, got_bias = bias0;
@@ -482,11 +592,35 @@ void TestInvertedResidualUpdateGoldens(const std::string& dir) {
         9.0f);
     const auto want = want_t.AsFloat();
     std::vector<float> got(want.size(), 9.0f);
+    auto got_pq = project;
+    auto got_p_master = p_master0, got_p_bias = p_bias0;
+    auto got_p_bias_q = p_bias_q0;
+    reference::InvertedResidualProjectUpdate pu{};
+    pu.input = p_filter ? px.data() : nullptr;
+    pu.quant = p_quant;
+    pu.input_depth = p_depth;
+    pu.channels = p_chan;
+    pu.num_channels = p_num;
+    pu.channel_axis = p_axis;
+    pu.params = {DataOrNull(got_p_master), p_filter ? got_pq.data() : nullptr,
+                 project_scales.data(), DataOrNull(got_p_bias), DataOrNull(got_p_bias_q),
+                 p_bias_scales.empty() ? nullptr : p_bias_scales.data()};
     TL_EXPECT(reference::InvertedResidualUpdate(
-        s, dy.data(), {project.data(), project_scales.data()},
+        s, dy.data(), {got_pq.data(), project_scales.data()},
         {got_q.data(), dw_scales.data()}, {expand.data(), expand_scales.data()}, masks, u,
-        got.data(), scratch.data()));
+        got.data(), scratch.data(), trains_project ? &pu : nullptr));
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), what + " grad_input");
+    if (p_filter) {
+      const auto want_p_master = c.tensor("expected_project_master").AsFloat();
+      TL_EXPECT_CLOSE(got_p_master, want_p_master, kRtol, Atol(want_p_master),
+                      what + " project_master");
+      TL_EXPECT(got_pq == c.tensor("expected_project_filter").As<int8_t>());
+    }
+    if (!p_bias0.empty()) {
+      const auto want_p_bias = c.tensor("expected_project_bias").AsFloat();
+      TL_EXPECT_CLOSE(got_p_bias, want_p_bias, kRtol, Atol(want_p_bias), what + " project_bias");
+      TL_EXPECT(got_p_bias_q == c.tensor("expected_project_bias_q").As<int32_t>());
+    }
     if (trains_filter) {
       const auto want_master = c.tensor("expected_filter").AsFloat();
       TL_EXPECT_CLOSE(got_master, want_master, kRtol, Atol(want_master), what + " filter");
@@ -513,8 +647,23 @@ void TestInvertedResidualUpdateGoldens(const std::string& dir) {
     auto q = dw_q0;
     auto master = master0, bias = bias0;
     auto bias_q = bias_q0;
-    reference::ConvInputGrad<int8_t>(project_g, dy.data(), project.data(),
-                                     project_scales.data(), dz.data(), masks.grad_output);
+    auto pq = project;
+    auto p_master = p_master0, p_bias = p_bias0;
+    auto p_bias_q = p_bias_q0;
+    reference::ConvInputGrad<int8_t>(project_g, dy.data(), pq.data(), project_scales.data(),
+                                     dz.data(), masks.grad_output);
+    const reference::TrainedParameters pp = {
+        DataOrNull(p_master), p_filter ? pq.data() : nullptr, project_scales.data(),
+        DataOrNull(p_bias), DataOrNull(p_bias_q),
+        p_bias_scales.empty() ? nullptr : p_bias_scales.data()};
+    if (p_filter) {
+      TL_EXPECT(reference::ConvUpdate<int8_t>(project_g, dy.data(), masks.grad_output,
+                                              px.data(), p_quant, p_depth, p_chan, p_num,
+                                              p_axis, sgd, pp));
+    } else if (!p_bias0.empty()) {
+      reference::BiasUpdate(dy.data(), masks.grad_output, s.batch * s.out_h * s.out_w,
+                            s.out_c, sgd, pp);
+    }
     reference::DepthwiseInputGrad<int8_t>(dw_g, dz.data(), q.data(), dw_scales.data(),
                                           de.data(), masks.depthwise);
     const reference::TrainedParameters p = {
@@ -525,14 +674,15 @@ void TestInvertedResidualUpdateGoldens(const std::string& dir) {
       TL_EXPECT(reference::DepthwiseUpdate<int8_t>(dw_g, dz.data(), masks.depthwise, x.data(),
                                                    quant, input_depth, chan, num_channels,
                                                    sgd, p));
-    } else {
+    } else if (!bias0.empty()) {
       reference::BiasUpdate(dz.data(), masks.depthwise, s.batch * s.out_h * s.out_w, e_c,
                             sgd, p);
     }
     reference::ConvInputGrad<int8_t>(expand_g, de.data(), expand.data(),
                                      expand_scales.data(), chain.data(), masks.expand);
     if (!SameBits(got, chain) || !SameBits(got_master, master) || !SameBits(got_bias, bias) ||
-        got_q != q || got_bias_q != bias_q) {
+        got_q != q || got_bias_q != bias_q || !SameBits(got_p_master, p_master) ||
+        !SameBits(got_p_bias, p_bias) || got_pq != pq || got_p_bias_q != p_bias_q) {
       Fail(__FILE__, __LINE__, what + ": not bit-identical to the unfused reference chain");
     }
   }

@@ -651,11 +651,11 @@ void InvertedResidualInputGrad(OpCase& c) {
   c.options = c.ConvOptions();
 }
 
-// TL_INVERTED_RESIDUAL_UPDATE: the 12 positional inputs (absent ones -1)
-// and grad_input. The project and expand filters are constants; the
-// depthwise filter is the variable int8 copy of the master when the filter
-// trains (a constant otherwise); the master, bias and bias_q are variables
-// updated in place; scales per channel (1x1 axis 0, depthwise 3, bias_q 0).
+// TL_INVERTED_RESIDUAL_UPDATE: the 17 positional inputs (absent ones -1)
+// and grad_input. The expand filter is a constant; the depthwise and project
+// filters are the variable int8 copies of their masters when those train (a
+// constant otherwise); masters, biases and bias_qs are variables updated in
+// place; scales per channel (1x1 axis 0, depthwise 3, bias_q 0).
 void InvertedResidualUpdate(OpCase& c) {
   const auto filter = [&c](const std::string& name, int axis) {
     const int index = c.Input(name);
@@ -664,7 +664,8 @@ void InvertedResidualUpdate(OpCase& c) {
   };
   c.Input("grad_output");
   c.Optional("grad_output_mask");
-  filter("project_filter", 0);
+  const int project = c.Parameter("project_filter");
+  c.QuantizePerChannel(project, "project_filter_scales", 0);
   const int depthwise = c.Parameter("depthwise_filter");
   c.QuantizePerChannel(depthwise, "depthwise_filter_scales", 3);
   c.Optional("depthwise_mask");
@@ -677,9 +678,25 @@ void InvertedResidualUpdate(OpCase& c) {
   c.Parameter("bias");
   const int bias_q = c.Parameter("bias_q");
   if (bias_q >= 0) c.QuantizePerChannel(bias_q, "bias_q_scales", 0);
+  const int project_input = c.Optional("project_input");
+  if (project_input >= 0) {
+    c.Quantize(project_input,
+               static_cast<float>(c.golden().param("project_input_scale")),
+               static_cast<int>(c.golden().param("project_input_zero_point")));
+  }
+  const int project_channels = c.Optional("project_channels");
+  if (project_channels >= 0) c.Constant(project_channels);
+  c.Parameter("project_master");
+  c.Parameter("project_bias");
+  const int project_bias_q = c.Parameter("project_bias_q");
+  if (project_bias_q >= 0) {
+    c.QuantizePerChannel(project_bias_q, "project_bias_q_scales", 0);
+  }
   c.Output("expected_grad_input");
   c.options = c.ConvOptions();
   c.options.Float("learning_rate", c.golden().param("learning_rate"))
+      .Int("project_channel_axis",
+           static_cast<int64_t>(c.golden().param_or("project_channel_axis", 0)))
       .Bool("qas", c.golden().param("qas") != 0);
 }
 
@@ -1130,6 +1147,21 @@ const RejectTest kRejectTests[] = {
      [](OpCase& c) { c.Reshape(c.Index("expand_filter"), {6, 1, 1, 4}); },
      "TL_INVERTED_RESIDUAL_UPDATE: expand_filter must be int8 [6, 1, 1, 3] (the "
      "depthwise channels, grad_input's channels)"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "project_in_k3_s2_same_subset_masks", InvertedResidualUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("project_master"), {5, 1, 1, 4}); },
+     "TL_INVERTED_RESIDUAL_UPDATE: project_master must be float32 [5, 1, 1, 3] "
+     "(the float master of the chosen channels, project_channel_axis 1)"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "project_out_k3_s2_valid_full_input", InvertedResidualUpdate,
+     [](OpCase& c) { c.tensor(c.Index("project_filter")).is_variable = false; },
+     "TL_INVERTED_RESIDUAL_UPDATE: project_filter is updated in place and "
+     "must be a variable tensor"},
+    {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE",
+     "project_out_k3_s2_valid_full_input", InvertedResidualUpdate,
+     [](OpCase& c) { c.Reshape(c.Index("project_input"), {2, 3, 3, 2}); },
+     "TL_INVERTED_RESIDUAL_UPDATE: project_input must be the project's saved "
+     "int8 input [2, 3, 3, 6]"},
     {"conv.golden", "TL_CONV", "k3_s1_same_odd_relu6_mask", Conv,
      [](OpCase& c) { c.Reshape(c.Index("bias"), {3}); },
      "TL_CONV: bias must be float32 [4]"},

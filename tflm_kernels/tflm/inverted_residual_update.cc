@@ -1,14 +1,17 @@
 // TL_INVERTED_RESIDUAL_UPDATE: TFLite Micro adapter of
 // reference/inverted_residual_update.h, the backward of an int8
 // inverted-residual block whose depthwise conv trains (frozen 1x1 expand ->
-// depthwise, chosen channels' weights and/or its bias trained -> frozen
-// linear 1x1 project), streamed by rows: bit-identical to TL_CONV_INPUT_GRAD
-// (project) -> TL_DEPTHWISE_UPDATE (with its fused input gradient) ->
+// depthwise, chosen channels' weights and/or its bias trained -> linear 1x1
+// project, frozen or trained too), streamed by rows: bit-identical to
+// TL_CONV_INPUT_GRAD or TL_CONV_UPDATE (project, with its fused input
+// gradient) -> TL_DEPTHWISE_UPDATE (with its fused input gradient) ->
 // TL_CONV_INPUT_GRAD (expand) without their two expanded-width float maps.
 //
 // in:  0 grad_output f32 [N, Ho, Wo, Cout] (the project output's gradient),
 //      1 [grad_output_mask] uint8 [ceil(N*Ho*Wo*Cout / 8)],
-//      2 project_filter int8 [Cout, 1, 1, E] (per-channel, axis 0),
+//      2 project_filter int8 [Cout, 1, 1, E] (per-channel, axis 0); with a
+//        trained project filter a variable tensor (re-quantized after the
+//        step),
 //      3 depthwise_filter int8 [1, kh, kw, E] (per-channel, axis 3): what
 //        the forward reads; with a trained filter a variable tensor (the
 //        int8 copy of the master, re-quantized after the step),
@@ -21,10 +24,21 @@
 //      8 [channels] int32 [K] (the trained depthwise channels; absent: all),
 //      9 [filter] f32 variable [1, kh, kw, K] (the float master),
 //      10 [bias] f32 variable [E], 11 [bias_q] int32 variable [E]
-//        (per-channel scales, needs bias); filter or bias must be given.
-// out: grad_input f32 [N, H, W, Cin], through the step's starting filter.
+//        (per-channel scales, needs bias),
+//      12..16 the project's TL_CONV_UPDATE inputs 2, 3, 4, 6, 7 (absent: it
+//        is frozen): 12 [project_input] int8 [N, Ho, Wo, E] or [N, Ho, Wo, K]
+//        (its saved input, per-tensor; only the chosen channels when
+//        project_channel_axis is 1 and K < E; required iff 14 is given),
+//        13 [project_channels] int32 [K] (absent: all of the axis),
+//        14 [project_master] f32 variable [K, 1, 1, E] (axis 0) or
+//        [Cout, 1, 1, K] (axis 1), 15 [project_bias] f32 variable [Cout],
+//        16 [project_bias_q] int32 variable [Cout] (needs 15).
+//      Something must train: input 9, 10, 14 or 15.
+// out: grad_input f32 [N, H, W, Cin], through the step's starting filters.
 // options: "learning_rate", "padding" (0 VALID, 1 SAME), "qas" (bool),
-//          "stride_h", "stride_w" (the depthwise's), as TL_DEPTHWISE_UPDATE
+//          "stride_h", "stride_w" (the depthwise's), as TL_DEPTHWISE_UPDATE;
+//          "project_channel_axis" (0 output, 1 input channels), as
+//          TL_CONV_UPDATE's channel_axis
 // Persistent: the OpData (scales read in place from the flatbuffer).
 // Scratch: TL_INVERTED_RESIDUAL_INPUT_GRAD's, plus one float per chosen tap
 // and per channel: 4 * ((ceil(kh / stride_h) * Wo + W) * E + K*kh*kw + E) B.
@@ -53,15 +67,21 @@ constexpr int kChannelsTensor = 8;
 constexpr int kFilterTensor = 9;
 constexpr int kBiasTensor = 10;
 constexpr int kBiasQTensor = 11;
-constexpr int kNumInputs = 12;
+constexpr int kProjectInputTensor = 12;
+constexpr int kProjectChannelsTensor = 13;
+constexpr int kProjectMasterTensor = 14;
+constexpr int kProjectBiasTensor = 15;
+constexpr int kProjectBiasQTensor = 16;
+constexpr int kNumInputs = 17;
 constexpr int kGradInputTensor = 0;
 
-constexpr size_t kLearningRateIndex = 0;  // "learning_rate"
-constexpr size_t kPaddingIndex = 1;       // "padding"
-constexpr size_t kQasIndex = 2;           // "qas"
-constexpr size_t kStrideHIndex = 3;       // "stride_h"
-constexpr size_t kStrideWIndex = 4;       // "stride_w"
-constexpr size_t kNumOptions = 5;
+constexpr size_t kLearningRateIndex = 0;       // "learning_rate"
+constexpr size_t kPaddingIndex = 1;            // "padding"
+constexpr size_t kProjectChannelAxisIndex = 2;  // "project_channel_axis"
+constexpr size_t kQasIndex = 3;                // "qas"
+constexpr size_t kStrideHIndex = 4;            // "stride_h"
+constexpr size_t kStrideWIndex = 5;            // "stride_w"
+constexpr size_t kNumOptions = 6;
 
 struct OpData {
   bool options_ok;
@@ -76,6 +96,15 @@ struct OpData {
   float* depthwise_scales;
   float* expand_scales;
   float* bias_scales;
+  // The project's update (TL_CONV_UPDATE's fields).
+  int32_t project_channel_axis;
+  bool trains_project;
+  bool trains_project_filter;
+  reference::ActivationQuantization project_quant;
+  int32_t project_input_depth;
+  int32_t project_num_channels;  // K, or every channel of the axis
+  int32_t project_axis_size;
+  float* project_bias_scales;
   int scratch_index;
 };
 
@@ -84,7 +113,7 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
       context->AllocatePersistentBuffer(context, sizeof(OpData)));
   if (data == nullptr) return nullptr;
   data->project_scales = data->depthwise_scales = data->expand_scales =
-      data->bias_scales = nullptr;
+      data->bias_scales = data->project_bias_scales = nullptr;
   data->options_ok = OptionCount(buffer, length) == kNumOptions;
   if (!data->options_ok) return data;
   data->sgd.learning_rate = OptionAsFloat(buffer, length, kLearningRateIndex);
@@ -94,7 +123,11 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
       padding == 1 ? reference::Padding::kSame : reference::Padding::kValid;
   data->conv.stride_h = OptionAsInt32(buffer, length, kStrideHIndex);
   data->conv.stride_w = OptionAsInt32(buffer, length, kStrideWIndex);
+  data->project_channel_axis =
+      OptionAsInt32(buffer, length, kProjectChannelAxisIndex);
   data->options_ok = (padding == 0 || padding == 1) &&
+                     (data->project_channel_axis == 0 ||
+                      data->project_channel_axis == 1) &&
                      data->conv.stride_h > 0 && data->conv.stride_w > 0;
   return data;
 }
@@ -190,9 +223,6 @@ TfLiteStatus ValidateParameters(TfLiteContext* context, OpData* data,
   const TfLiteTensor* input = t[kInputTensor];
   const TfLiteTensor* channels = t[kChannelsTensor];
   data->trains_filter = filter != nullptr;
-  TL_TFLM_ENSURE(data->trains_filter || bias != nullptr,
-                 "%s: nothing to update: give a filter (input 9) or a bias "
-                 "(input 10)", kOp);
   TL_TFLM_ENSURE(bias_q == nullptr || bias != nullptr,
                  "%s: bias_q (input 11) needs its float master as bias "
                  "(input 10)", kOp);
@@ -262,17 +292,119 @@ TfLiteStatus ValidateParameters(TfLiteContext* context, OpData* data,
   return kTfLiteOk;
 }
 
+// The project's trained parameters and the saved input their gradients read:
+// TL_CONV_UPDATE's checks for a 1x1 stride-1 conv from E to Cout channels.
+TfLiteStatus ValidateProject(TfLiteContext* context, OpData* data,
+                             TfLiteTensor* const* t) {
+  const reference::InvertedResidualInputGradShape& shape = data->shape;
+  const int32_t e_c = shape.expanded_c;
+  const int32_t out_c = shape.out_c;
+  const TfLiteTensor* input = t[kProjectInputTensor];
+  const TfLiteTensor* channels = t[kProjectChannelsTensor];
+  const TfLiteTensor* master = t[kProjectMasterTensor];
+  const TfLiteTensor* bias = t[kProjectBiasTensor];
+  const TfLiteTensor* bias_q = t[kProjectBiasQTensor];
+  data->trains_project_filter = master != nullptr;
+  data->trains_project = master != nullptr || bias != nullptr;
+  data->project_quant = reference::kNoQuantization;
+  data->project_input_depth = 0;
+  data->project_num_channels = 0;
+  const bool axis1 = data->project_channel_axis == 1;
+  data->project_axis_size = axis1 ? e_c : out_c;
+  TL_TFLM_ENSURE(bias_q == nullptr || bias != nullptr,
+                 "%s: project_bias_q (input 16) needs its float master as "
+                 "project_bias (input 15)", kOp);
+  if (data->trains_project_filter) {
+    TF_LITE_ENSURE_OK(context, CheckVariable(kOp, "project_filter",
+                                             t[kProjectFilterTensor],
+                                             kTfLiteInt8));
+    TF_LITE_ENSURE_OK(context, CheckVariable(kOp, "project_master", master,
+                                             kTfLiteFloat32));
+    int32_t num_listed = data->project_axis_size;
+    if (channels != nullptr) {
+      TL_TFLM_ENSURE(channels->type == kTfLiteInt32 && HasRank(channels, 1),
+                     "%s: project_channels must be a 1-D int32 tensor", kOp);
+      num_listed = channels->dims->data[0];
+      if (IsConstantTensor(channels)) {
+        const int32_t bad = reference::FirstChannelOutOfRange(
+            channels->data.i32, num_listed, data->project_axis_size);
+        TL_TFLM_ENSURE(bad < 0, "%s: project channel %d (position %d) is "
+                       "outside [0, %d)", kOp,
+                       bad < 0 ? 0 : static_cast<int>(channels->data.i32[bad]),
+                       static_cast<int>(bad),
+                       static_cast<int>(data->project_axis_size));
+      }
+    }
+    data->project_num_channels = num_listed;
+    const int32_t want0 = axis1 ? out_c : num_listed;
+    const int32_t want3 = axis1 ? num_listed : e_c;
+    TL_TFLM_ENSURE(HasRank(master, 4) && master->dims->data[0] == want0 &&
+                       master->dims->data[1] == 1 &&
+                       master->dims->data[2] == 1 &&
+                       master->dims->data[3] == want3,
+                   "%s: project_master must be float32 [%d, 1, 1, %d] (the "
+                   "float master of the chosen channels, project_channel_axis "
+                   "%d)", kOp, static_cast<int>(want0),
+                   static_cast<int>(want3),
+                   static_cast<int>(data->project_channel_axis));
+    // Only the chosen input channels (axis 1), or the whole depthwise output.
+    const int32_t depth = axis1 && num_listed < e_c ? num_listed : e_c;
+    TL_TFLM_ENSURE(IsInt8Rank4(input) && input->dims->data[0] == shape.batch &&
+                       input->dims->data[1] == shape.out_h &&
+                       input->dims->data[2] == shape.out_w &&
+                       input->dims->data[3] == depth,
+                   "%s: project_input must be the project's saved int8 input "
+                   "[%d, %d, %d, %d]", kOp, static_cast<int>(shape.batch),
+                   static_cast<int>(shape.out_h), static_cast<int>(shape.out_w),
+                   static_cast<int>(depth));
+    TF_LITE_ENSURE_OK(context,
+                      ReadInputQuantization(kOp, input, &data->project_quant));
+    data->project_input_depth = depth;
+  } else {
+    TL_TFLM_ENSURE(input == nullptr && channels == nullptr,
+                   "%s: project_input and project_channels only serve a "
+                   "trained project_master; a bias is updated at every "
+                   "channel", kOp);
+  }
+  if (bias != nullptr) {
+    TF_LITE_ENSURE_OK(context, CheckVariable(kOp, "project_bias", bias,
+                                             kTfLiteFloat32));
+    TL_TFLM_ENSURE(HasRank(bias, 1) && bias->dims->data[0] == out_c,
+                   "%s: project_bias must be [%d]", kOp,
+                   static_cast<int>(out_c));
+  }
+  if (bias_q != nullptr) {
+    TF_LITE_ENSURE_OK(context, CheckVariable(kOp, "project_bias_q", bias_q,
+                                             kTfLiteInt32));
+    TL_TFLM_ENSURE(HasRank(bias_q, 1) && bias_q->dims->data[0] == out_c,
+                   "%s: project_bias_q must be [%d]", kOp,
+                   static_cast<int>(out_c));
+    TF_LITE_ENSURE_OK(context, CopyChannelScales(
+                                   context, kOp, "project_bias_q", bias_q, 0,
+                                   out_c, &data->project_bias_scales));
+  }
+  TL_TFLM_ENSURE(data->trains_filter || t[kBiasTensor] != nullptr ||
+                     data->trains_project,
+                 "%s: nothing to update: give a filter (input 9), a bias "
+                 "(input 10), a project_master (input 14) or a project_bias "
+                 "(input 15)", kOp);
+  return kTfLiteOk;
+}
+
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   TL_TFLM_ENSURE(node->inputs->size == kNumInputs && node->outputs->size == 1,
-                 "%s: expects 12 inputs (grad_output, [grad_output_mask], "
+                 "%s: expects 17 inputs (grad_output, [grad_output_mask], "
                  "project_filter, depthwise_filter, [depthwise_mask], "
                  "expand_filter, [expand_mask], [input], [channels], [filter], "
-                 "[bias], [bias_q]; absent ones -1) and 1 output, got %d and "
-                 "%d", kOp, node->inputs->size, node->outputs->size);
+                 "[bias], [bias_q], [project_input], [project_channels], "
+                 "[project_master], [project_bias], [project_bias_q]; absent "
+                 "ones -1) and 1 output, got %d and %d", kOp,
+                 node->inputs->size, node->outputs->size);
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
   TL_TFLM_ENSURE(data->options_ok, "%s: options must be learning_rate, "
-                 "padding (0/1), qas, stride_h, stride_w (positive)", kOp);
+                 "padding (0/1), project_channel_axis (0/1), qas, stride_h, "
+                 "stride_w (positive)", kOp);
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
   TfLiteTensor* t[kNumInputs] = {};
   for (int i = 0; i < kNumInputs; ++i) {
@@ -282,6 +414,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
       mc->AllocateTempOutputTensor(node, kGradInputTensor);
   TfLiteStatus status = ValidateBlock(context, data, t, grad_input);
   if (status == kTfLiteOk) status = ValidateParameters(context, data, t);
+  if (status == kTfLiteOk) status = ValidateProject(context, data, t);
   for (TfLiteTensor* tensor : t) {
     if (tensor != nullptr) mc->DeallocateTempTfLiteTensor(tensor);
   }
@@ -308,6 +441,8 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   TL_TFLM_ENSURE(scratch != nullptr, "%s: no scratch buffer", kOp);
   int8_t* depthwise_filter = tflite::micro::GetTensorData<int8_t>(
       GetMutableEvalInput(context, node, kDepthwiseFilterTensor));
+  int8_t* project_filter = tflite::micro::GetTensorData<int8_t>(
+      GetMutableEvalInput(context, node, kProjectFilterTensor));
   reference::InvertedResidualDepthwiseUpdate u;
   u.input = GetOptionalTensorData<int8_t>(optional(kInputTensor));
   u.quant = data->quant;
@@ -328,10 +463,24 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       GetOptionalTensorData<uint8_t>(optional(kGradOutputMaskTensor)),
       GetOptionalTensorData<uint8_t>(optional(kDepthwiseMaskTensor)),
       GetOptionalTensorData<uint8_t>(optional(kExpandMaskTensor))};
-  const reference::Int8Filter project = {
-      tflite::micro::GetTensorData<int8_t>(
-          GetEvalInput(context, node, kProjectFilterTensor)),
-      data->project_scales};
+  reference::InvertedResidualProjectUpdate pu;
+  pu.input = GetOptionalTensorData<int8_t>(optional(kProjectInputTensor));
+  pu.quant = data->project_quant;
+  pu.input_depth = data->project_input_depth;
+  pu.channels =
+      GetOptionalTensorData<int32_t>(optional(kProjectChannelsTensor));
+  pu.num_channels = data->project_num_channels;
+  pu.channel_axis = data->project_channel_axis;
+  pu.params.filter = GetOptionalTensorData<float>(
+      GetMutableEvalInput(context, node, kProjectMasterTensor));
+  pu.params.filter_q = data->trains_project_filter ? project_filter : nullptr;
+  pu.params.filter_scales = data->project_scales;
+  pu.params.bias = GetOptionalTensorData<float>(
+      GetMutableEvalInput(context, node, kProjectBiasTensor));
+  pu.params.bias_q = GetOptionalTensorData<int32_t>(
+      GetMutableEvalInput(context, node, kProjectBiasQTensor));
+  pu.params.bias_scales = data->project_bias_scales;
+  const reference::Int8Filter project = {project_filter, data->project_scales};
   const reference::Int8Filter depthwise = {depthwise_filter,
                                            data->depthwise_scales};
   const reference::Int8Filter expand = {
@@ -345,13 +494,22 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       project, depthwise, expand, masks, u,
       tflite::micro::GetTensorData<float>(
           tflite::micro::GetEvalOutput(context, node, kGradInputTensor)),
-      scratch);
+      scratch, data->trains_project ? &pu : nullptr);
   if (!ok) {
     const int32_t bad = reference::FirstChannelOutOfRange(
         u.channels, u.num_channels, data->shape.expanded_c);
-    MicroPrintf("%s: channel %d (position %d) is outside [0, %d)", kOp,
-                static_cast<int>(u.channels[bad]), static_cast<int>(bad),
-                static_cast<int>(data->shape.expanded_c));
+    if (bad >= 0) {
+      MicroPrintf("%s: channel %d (position %d) is outside [0, %d)", kOp,
+                  static_cast<int>(u.channels[bad]), static_cast<int>(bad),
+                  static_cast<int>(data->shape.expanded_c));
+    } else {
+      const int32_t p = reference::FirstChannelOutOfRange(
+          pu.channels, pu.num_channels, data->project_axis_size);
+      MicroPrintf("%s: project channel %d (position %d) is outside [0, %d)",
+                  kOp, p < 0 ? 0 : static_cast<int>(pu.channels[p]),
+                  static_cast<int>(p),
+                  static_cast<int>(data->project_axis_size));
+    }
     return kTfLiteError;
   }
   return kTfLiteOk;

@@ -2,14 +2,17 @@
 as one TL_INVERTED_RESIDUAL_UPDATE.
 
 TinyTrain trains chosen depthwise channels inside MobileNetV2 blocks whose
-1x1 expand and project convs stay frozen. Unfused, such a block's backward
-is TL_CONV_INPUT_GRAD (project) -> TL_DEPTHWISE_UPDATE (its step and the
-fused input gradient) -> TL_CONV_INPUT_GRAD (expand), and the two
-expanded-width float maps between them (the project's and the depthwise's
-input gradients) are alive together while the depthwise update runs: the
-train step's arena peak. TL_INVERTED_RESIDUAL_UPDATE
+1x1 expand conv stays frozen, and at larger budgets chosen channels of the
+same block's project conv too. Unfused, such a block's backward is
+TL_CONV_INPUT_GRAD or TL_CONV_UPDATE (project) -> TL_DEPTHWISE_UPDATE (its
+step and the fused input gradient) -> TL_CONV_INPUT_GRAD (expand), and the
+two expanded-width float maps between them (the project's and the
+depthwise's input gradients) are alive together while the depthwise update
+runs: the train step's arena peak. TL_INVERTED_RESIDUAL_UPDATE
 (tflm_kernels/reference/inverted_residual_update.h) streams the same
-arithmetic by rows, bit-identical, so neither map is a tensor.
+arithmetic by rows, bit-identical, so neither map is a tensor; a trained
+project's step (TL_CONV_UPDATE's, from grad_output and its saved input)
+runs in the same op after the stream, through which its filter went first.
 
 The block is recognised from the three rules' sides, with the emitter's
 backward-fusion hooks (as TL_DEPTHWISE_CHAIN_UPDATE is):
@@ -23,12 +26,15 @@ backward-fusion hooks (as TL_DEPTHWISE_CHAIN_UPDATE is):
   as accepting a deferred input gradient
   (``Emitter.accepts_deferred_input_grad``);
 - that project conv then leaves its input gradient to the depthwise
-  (``defer_project``: Grad.deferred; a ReLU on the way adds its mask,
+  (``defer_project`` from conv_rule; a channel-sparse project whose chosen
+  channels or bias train, ``defer_trained_project`` from rules_sparse, with
+  its update as well: Grad.deferred; a ReLU on the way adds its mask,
   ``through_relu``), and the depthwise's backward emits the fused op
   (``emit``) and hands the expand conv its result (``Emitter.fused_backward``).
 
-Anything else (a trained expand or project, a backward that stops at the
-depthwise, a float graph) keeps the unfused ops. The TF reference of a
+Anything else (a trained expand, a project training other than as a
+channel-sparse conv, a backward that stops at the depthwise, a float graph)
+keeps the unfused ops. The TF reference of a
 train step computes the unfused layers, like for TL_DEPTHWISE_CHAIN_UPDATE:
 the op has no TF adapter, its goldens and tests compare it with the chain.
 """
@@ -36,6 +42,7 @@ import dataclasses
 from typing import Optional
 
 from tflite_tl._compat import keras
+from tflite_tl.layers import channel_sparse as cs
 from tflite_tl.lower.tl.emitter import Emitter
 from tflite_tl.lower.tl.emitter import Grad
 from tflite_tl.lower.tl.flatbuffer_writer import Tensor
@@ -57,20 +64,33 @@ class FrozenExpand:
 
 
 @dataclasses.dataclass(frozen=True)
-class FrozenProject:
-  """A frozen linear 1x1 project conv whose input gradient is deferred, and
-  the mask of the standalone ReLU between it and the depthwise, if any (a
-  channel-sparse depthwise has no fused activation: model_graph fuses ReLUs
-  into stock layers only)."""
+class ProjectUpdate:
+  """A channel-sparse project conv's TL_CONV_UPDATE inputs (rules_sparse),
+  carried into the fused op."""
+  saved_input: Optional[Tensor]  # int8 [N, Ho, Wo, E] or [N, Ho, Wo, K]
+  channels: Optional[Tensor]     # int32 [K], with filter_var
+  filter_var: Optional[Tensor]   # float master of the chosen channels
+  bias_var: Optional[Tensor]
+  bias_q_var: Optional[Tensor]
+  channel_axis: int              # 0 output, 1 input channels
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+  """A linear 1x1 project conv whose input gradient is deferred, its update
+  if it trains, and the mask of the standalone ReLU between it and the
+  depthwise, if any (a channel-sparse depthwise has no fused activation:
+  model_graph fuses ReLUs into stock layers only)."""
   name: str
-  filter: Tensor   # int8 [Cout, 1, 1, E]
+  filter: Tensor   # int8 [Cout, 1, 1, E] (a variable when it trains)
   relu_mask: Optional[Tensor] = None
+  update: Optional[ProjectUpdate] = None
 
 
 def through_relu(g: Grad, mask: Optional[Tensor]) -> Grad:
   """A deferred gradient through a standalone ReLU (rules_simple): still the
   project's output gradient, now carrying the ReLU's mask."""
-  if (not isinstance(g.deferred, FrozenProject)
+  if (not isinstance(g.deferred, Project)
       or g.deferred.relu_mask is not None):
     raise AssertionError(f"unexpected deferred gradient {g.deferred!r}")
   return dataclasses.replace(
@@ -102,8 +122,9 @@ def offer_expand(call: Call, filter_: Tensor, own_mask: Optional[Tensor],
 
 def take_expand(call: Call) -> Optional[FrozenExpand]:
   """From the int8 depthwise whose weights train: the expand conv it fuses
-  with, if it reads one (and alone) and its output goes only to a frozen
-  linear 1x1 project conv; then that conv will defer its input gradient."""
+  with, if it reads one (and alone) and its output goes only to a linear 1x1
+  project conv, frozen or channel-sparse; then that conv will defer its
+  input gradient (and its update)."""
   x_id = call.node.input_ids[0]
   up = call.em.fusable_backward.get(x_id)
   graph = call.graph
@@ -127,7 +148,11 @@ def take_expand(call: Call) -> Optional[FrozenExpand]:
     if len(users) != 1:
       return None
   project = graph.nodes[users[0]]
-  if (not _plain_pointwise(project) or project.has_trained
+  # A trained project is fused only as a channel-sparse conv
+  # (defer_trained_project): a stock one trains through conv_rule's ops.
+  if (not _plain_pointwise(project)
+      or (project.has_trained
+          and not isinstance(project.layer, cs.ChannelSparseConv2D))
       or project.activation is not None
       or getattr(project.layer.activation, "__name__", "linear") != "linear"):
     return None
@@ -145,10 +170,26 @@ def defer_project(call: Call, filter_: Tensor, own_mask: Optional[Tensor],
       or x_id not in call.em.accepts_deferred_input_grad
       or call.graph.consumers.get(x_id) != [call.node.index]):
     return backward
-  down = FrozenProject(call.name, filter_)
+  down = Project(call.name, filter_)
   # The incoming gradient's mask (a downstream activation's) rides along:
   # the fused op applies it as grad_output_mask.
   return lambda g: [Grad(g.tensor, g.mask, deferred=down)]
+
+
+def defer_trained_project(call: Call, filter_: Tensor,
+                          update: ProjectUpdate) -> Optional[Project]:
+  """From rules_sparse: a channel-sparse 1x1 project conv (int8, linear)
+  reading such a depthwise leaves its input gradient and its update to the
+  depthwise's fused op; its backward then returns
+  ``Grad(g.tensor, g.mask, deferred=<this>)``. None: it keeps its own
+  TL_CONV_UPDATE."""
+  x_id = call.node.input_ids[0]
+  if (not FUSED or not call.policy.int8 or not call.policy.training
+      or x_id not in call.em.accepts_deferred_input_grad
+      or call.graph.consumers.get(x_id) != [call.node.index]
+      or not _plain_pointwise(call.node) or call.node.activation is not None):
+    return None
+  return Project(call.name, filter_, update=update)
 
 
 def emit(em: Emitter, g: Grad, up: FrozenExpand, *, depthwise_filter: Tensor,
@@ -157,9 +198,10 @@ def emit(em: Emitter, g: Grad, up: FrozenExpand, *, depthwise_filter: Tensor,
          bias_var: Optional[Tensor], bias_q_var: Optional[Tensor],
          learning_rate: float, qas: bool, geometry: dict):
   """The block's backward from the project's output gradient ``g`` (its
-  ``deferred`` a FrozenProject): the expand conv's input gradient, which is
-  also handed to the expand conv's own backward."""
+  ``deferred`` a Project): the expand conv's input gradient, which is also
+  handed to the expand conv's own backward."""
   down = g.deferred
+  pu = down.update or ProjectUpdate(None, None, None, None, None, 0)
   if depthwise_mask is not None and down.relu_mask is not None:
     raise AssertionError("a fused activation's gradient arrived masked")
   if depthwise_mask is None:
@@ -167,8 +209,9 @@ def emit(em: Emitter, g: Grad, up: FrozenExpand, *, depthwise_filter: Tensor,
   dx = em.writer.activation(f"{up.name}/grad_input", up.input_shape)
   em.tl(OP, [g.tensor, g.mask, down.filter, depthwise_filter, depthwise_mask,
              up.filter, up.mask, saved_input, channels, filter_var, bias_var,
-             bias_q_var], [dx], learning_rate=learning_rate, qas=qas,
-        **geometry)
+             bias_q_var, pu.saved_input, pu.channels, pu.filter_var,
+             pu.bias_var, pu.bias_q_var], [dx], learning_rate=learning_rate,
+        project_channel_axis=pu.channel_axis, qas=qas, **geometry)
   em.fused_backward[up.name] = [Grad(dx)]
   # The depthwise's "input gradient": the expand conv's backward returns
   # the fused one instead (its input's).

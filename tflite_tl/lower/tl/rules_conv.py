@@ -28,7 +28,8 @@ Backward, one op per layer (only what the method trains):
       computes the depthwise output gradient row by row as well.
   TL_INVERTED_RESIDUAL_UPDATE  an int8 depthwise whose weights train
       (rules_sparse) between a frozen 1x1 expand conv + ReLU whose input
-      gradient is needed and a frozen linear 1x1 project conv: the expand
+      gradient is needed and a linear 1x1 project conv (frozen, or
+      channel-sparse: rules_sparse defers its update too): the expand
       offers its backward, the project defers its input gradient, and the
       depthwise's op streams the block's whole backward (block_update).
 The 1-bit ReLU mask comes from the forward TL_* op, or from TL_RELU_MASK on a

@@ -150,10 +150,19 @@ def sparse_rule(call: Call) -> Emitted:
   expand = (block_update.take_expand(call)
             if depthwise and trains_kernel and call.policy.int8 and need_dx
             else None)
+  # The project conv of such a block: its input gradient and its update go
+  # into that depthwise's op (block_update).
+  project = None
+  if not depthwise:
+    project = block_update.defer_trained_project(
+        call, forward_filter, block_update.ProjectUpdate(
+            saved, channel_t if trains_kernel else None, filter_var, bias_var,
+            bias_q_var, 1 if layer.channel_axis == cs.INPUT else 0))
 
   def backward(g: Grad):
-    if expand is not None and isinstance(g.deferred,
-                                         block_update.FrozenProject):
+    if project is not None:
+      return [Grad(g.tensor, g.mask, deferred=project)]
+    if expand is not None and isinstance(g.deferred, block_update.Project):
       return block_update.emit(
           em, g, expand, depthwise_filter=forward_filter, depthwise_mask=mask,
           saved_input=saved, channels=channel_t, filter_var=filter_var,
