@@ -42,6 +42,8 @@ FIRMWARE_GLOBALS = "firmware globals"
 SAMPLE_BUFFER = "sample buffer"
 #: Flash consumer name prefix of the sample ring (samples in flash).
 SAMPLE_AREA = "sample area"
+#: Flash consumer name prefix of the trained parameters' save slots.
+PARAMETER_SLOTS = "parameter slots"
 
 
 class DoesNotFitError(RuntimeError):
@@ -88,6 +90,13 @@ class FitResult:
              fits=self.fits)
     return d
 
+
+
+def flash_consumer_bytes(result: FitResult, prefix: str) -> int:
+  """Bytes of ``result``'s flash consumers whose names start with ``prefix``
+  (SAMPLE_AREA, PARAMETER_SLOTS: their names end with a count)."""
+  return sum(b for name, b in result.flash_consumers
+             if name.startswith(prefix))
 
 def target_family(device: Device) -> str:
   """"cortex-m", "xtensa" or "other", from the profile's MCU text."""
@@ -199,8 +208,7 @@ def _suggestions(device: Device, result: FitResult,
                   "--arena_in_external_ram")
   if not result.flash_fits:
     over = result.flash_needed - result.flash_available
-    area = sum(b for n, b in result.flash_consumers
-               if n.startswith(SAMPLE_AREA))
+    area = flash_consumer_bytes(result, SAMPLE_AREA)
     if area > over:
       tips.append(f"lower --max_samples (the samples' area in flash is "
                   f"{area} B, {over} B more than fits)")

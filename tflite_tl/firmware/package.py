@@ -273,7 +273,7 @@ def memory_consumers(spec: BuildSpec, globals_bytes: Optional[int] = None
       spec.embedded_models, image.lengths)}
   flash[f"constants of the {len(image.lengths)} models, stored once"] = (
       len(image.image) - sum(image.lengths))
-  flash["parameter slots (2)"] = spec.storage_flash_bytes
+  flash[f"{fit_lib.PARAMETER_SLOTS} (2)"] = spec.storage_flash_bytes
   if spec.samples_in_flash:
     flash[f"{fit_lib.SAMPLE_AREA} ({spec.sample_area.slots} records)"] = (
         spec.sample_area_bytes)

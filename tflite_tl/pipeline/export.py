@@ -708,8 +708,7 @@ def _flash_fits_smaller(fit) -> bool:
   the frozen constants do not shrink with it)."""
   if fit.flash_fits:
     return True
-  slots = sum(b for name, b in fit.flash_consumers
-              if name.startswith("parameter slots"))
+  slots = fit_lib.flash_consumer_bytes(fit, fit_lib.PARAMETER_SLOTS)
   return fit.flash_needed - fit.flash_available < slots
 
 
@@ -718,8 +717,8 @@ def _reselect_later(options, budget, error, selection,
                     ) -> Optional[List[str]]:
   """The candidate layers of the next selection after a measured RAM
   overrun, or None (no board-derived budget, a flash overrun that a smaller
-  selection cannot remove, nothing later to choose, or tried enough). Appends the attempt to
-  ``reselections`` (REPORT.md lists them).
+  selection cannot remove, nothing later to choose, or tried enough).
+  Appends the attempt to ``reselections`` (REPORT.md lists them).
 
   The modelled budget counts the chosen layers' state; what it misses grows
   with the backward pass's depth: every block between the earliest chosen
