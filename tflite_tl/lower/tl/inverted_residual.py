@@ -96,6 +96,20 @@ def _is_pointwise(node: Node) -> bool:
           and _activation_name(layer) in ("linear", "relu", "relu6"))
 
 
+def _window_fits(node: Node) -> bool:
+  """Whether the layer's window, stride and padding fit its input (the
+  rule window_padding applies when the op's geometry is derived)."""
+  layer = node.layer
+  padding = layer.padding.upper()
+  h, w = node.in_shapes[0][1:3]
+  try:
+    window_padding(padding, h, layer.kernel_size[0], layer.strides[0])
+    window_padding(padding, w, layer.kernel_size[1], layer.strides[1])
+  except ValueError:
+    return False
+  return True
+
+
 def _is_conv_expand(node: Node) -> bool:
   """A one-group Conv2D of any window, square stride and SAME/VALID padding
   that fits its input: an expand for a block the backward does not cross."""
@@ -107,13 +121,7 @@ def _is_conv_expand(node: Node) -> bool:
   strides = tuple(layer.strides)
   if strides[0] != strides[1] or layer.padding.upper() not in _PADDING_CODE:
     return False
-  h, w = node.in_shapes[0][1:3]
-  try:
-    window_padding(layer.padding.upper(), h, layer.kernel_size[0], strides[0])
-    window_padding(layer.padding.upper(), w, layer.kernel_size[1], strides[1])
-  except ValueError:
-    return False
-  return True
+  return _window_fits(node)
 
 
 def _is_depthwise(node: Node) -> bool:
@@ -129,13 +137,7 @@ def _is_depthwise(node: Node) -> bool:
     return False
   if _activation_name(layer) not in ("linear", "relu", "relu6"):
     return False
-  h, w = node.in_shapes[0][1:3]
-  try:
-    window_padding(layer.padding.upper(), h, kernel[0], strides[0])
-    window_padding(layer.padding.upper(), w, kernel[1], strides[1])
-  except ValueError:
-    return False
-  return True
+  return _window_fits(node)
 
 
 def _emitted_id(node: Node) -> int:
