@@ -1,19 +1,30 @@
-// Input gradient through a frozen int8 inverted-residual block, streamed by
-// rows: the chain project^T -> depthwise^T -> [expand^T] of
-// conv_input_grad.h / depthwise_input_grad.h without its two expanded-width
-// float maps.
+// Input gradient through a frozen int8 inverted-residual block, streamed:
+// the chain project^T -> depthwise^T -> [expand^T] of conv_input_grad.h /
+// depthwise_input_grad.h without its two expanded-width float maps.
 //
 //   dz = project^T(mask_out . dy)       [N, Ho, Wo, E]  (1x1, per pixel)
 //   de = depthwise^T(mask_dw . dz)      [N, H, W, E]
 //   dx = expand^T(mask_exp . de)        [N, H, W, Cin]  (dx = de without expand)
 //
 // Bit-identical to the three ops: every float sum adds the same terms in the
-// same order. The 1x1 stages are per pixel. In the depthwise, an input
-// element sums its contributions in (oy, ox) raster order, so input row iy is
-// complete once the output rows that touch it have been visited in ascending
-// order; those are at most ceil(kh / stride) consecutive rows, kept in a ring
-// of dz rows. Each finished row of de goes through expand^T into dx at once.
-// Scratch: (ring rows * Wo + [W]) * E floats (InvertedResidualInputGradScratchFloats).
+// same order. Two orders stream the chain; the shape's `by_channel` picks one
+// (ChooseInvertedResidualGradOrder: the one with less scratch).
+//
+// - By rows. The 1x1 stages are per pixel. In the depthwise, an input
+//   element sums its contributions in (oy, ox) raster order, so input row iy
+//   is complete once the output rows that touch it have been visited in
+//   ascending order; those are at most ceil(kh / stride) consecutive rows,
+//   kept in a ring of dz rows. Each finished row of de goes through expand^T
+//   into dx at once. Scratch: (ring rows * Wo + [W]) * E floats.
+// - By channel. Each expanded channel e is independent until expand^T sums
+//   over it: its dz plane (Ho * Wo, the project's sum over Cout for that
+//   channel), then its de plane (H * W, the depthwise's sum in raster
+//   order), then its terms of dx, added in e order as expand^T adds them.
+//   Scratch: Ho * Wo + [H * W] floats. At the low-resolution, wide blocks
+//   of a MobileNetV2 tail (4x4 or 8x8, E = 144..336) a ring of three rows is
+//   most of the map; one channel's planes are a few hundred bytes. The
+//   multiply-adds are the same; the project and expand filters are read with
+//   a stride of E and Cin floats instead of contiguously.
 //
 // Masked-out elements are skipped (not multiplied by 0), as in the chain.
 // Depth multiplier 1; all filters int8, symmetric per output channel.
@@ -36,6 +47,7 @@ struct InvertedResidualInputGradShape {
   int32_t stride_h, stride_w;
   int32_t pad_top, pad_left;
   bool has_expand;
+  bool by_channel;  // the stream's order (ChooseInvertedResidualGradOrder)
 };
 
 // One frozen 1x1 or depthwise filter and its per-output-channel scales.
@@ -60,10 +72,27 @@ inline int32_t InvertedResidualGradRingRows(
   return rows < s.out_h ? rows : s.out_h;
 }
 
-inline int32_t InvertedResidualInputGradScratchFloats(
+inline int32_t InvertedResidualGradRowScratchFloats(
     const InvertedResidualInputGradShape& s) {
   return InvertedResidualGradRingRows(s) * s.out_w * s.expanded_c +
          (s.has_expand ? s.in_w * s.expanded_c : 0);
+}
+
+inline int32_t InvertedResidualGradChannelScratchFloats(
+    const InvertedResidualInputGradShape& s) {
+  return s.out_h * s.out_w + (s.has_expand ? s.in_h * s.in_w : 0);
+}
+
+// Sets s->by_channel to the order that needs less scratch (rows on a tie).
+inline void ChooseInvertedResidualGradOrder(InvertedResidualInputGradShape* s) {
+  s->by_channel = InvertedResidualGradChannelScratchFloats(*s) <
+                  InvertedResidualGradRowScratchFloats(*s);
+}
+
+inline int32_t InvertedResidualInputGradScratchFloats(
+    const InvertedResidualInputGradShape& s) {
+  return s.by_channel ? InvertedResidualGradChannelScratchFloats(s)
+                      : InvertedResidualGradRowScratchFloats(s);
 }
 
 namespace inverted_residual_input_grad_internal {
@@ -143,14 +172,9 @@ inline void AddDepthwiseRow(const InvertedResidualInputGradShape& s,
 
 namespace inverted_residual_input_grad_internal {
 
-// The streamed chain of InvertedResidualInputGrad. on_dz_row(n, oy, dz_row)
-// sees every row of the depthwise output gradient dz ([out_w, E], before the
-// depthwise mask) exactly once, in (n, oy) order, right after it is computed
-// and before any input row reads it: an op that also needs dz (the depthwise
-// weight and bias gradients, inverted_residual_update.h) accumulates from it
-// there. A no-op callback inlines away.
+// The chain by rows (see the file comment).
 template <typename OnDzRow>
-inline void StreamInputGrad(const InvertedResidualInputGradShape& s,
+inline void StreamByRows(const InvertedResidualInputGradShape& s,
                             const float* grad_output, const Int8Filter& project,
                             const Int8Filter& depthwise,
                             const Int8Filter& expand,
@@ -207,6 +231,154 @@ inline void StreamInputGrad(const InvertedResidualInputGradShape& s,
   }
 }
 
+
+// --- by channel ---------------------------------------------------------------
+
+// Channel e of image n's dz: the project's input gradient at every pixel,
+// its terms in PointwiseInputGrad's order (co ascending). grad_output and
+// mask_index0 are image n's.
+template <bool kMasked>
+inline void ProjectChannel(const InvertedResidualInputGradShape& s,
+                           const float* grad_output, const Int8Filter& f,
+                           int32_t e, const uint8_t* mask, int64_t mask_index0,
+                           float* dz) {
+  const int32_t pixels = s.out_h * s.out_w;
+  const int8_t* column = f.filter + e;
+  for (int32_t p = 0; p < pixels; ++p) {
+    const float* go = grad_output + static_cast<int64_t>(p) * s.out_c;
+    const int64_t mask_index = mask_index0 + static_cast<int64_t>(p) * s.out_c;
+    float sum = 0.0f;
+    for (int32_t co = 0; co < s.out_c; ++co) {
+      if (!Kept<kMasked>(mask, mask_index + co)) continue;
+      const float gv = go[co] * f.scales[co];
+      sum += gv * static_cast<float>(
+                      column[static_cast<int64_t>(co) * s.expanded_c]);
+    }
+    dz[p] = sum;
+  }
+}
+
+// Channel e's depthwise input gradient into de (element (iy, ix) at
+// de[(iy * W + ix) * de_step]), its terms in (oy, ox) raster order as
+// AddDepthwiseRow adds them. mask_index0 is image n's first dz element.
+// Its mask (and ExpandChannel's) is tested once per pixel, not per
+// multiply-add: a run-time test, so one loop serves both cases.
+inline void DepthwiseChannel(const InvertedResidualInputGradShape& s,
+                             const float* dz, const Int8Filter& dw, int32_t e,
+                             const uint8_t* mask, int64_t mask_index0,
+                             float* de, int64_t de_step) {
+  const int32_t e_c = s.expanded_c;
+  const int64_t in_pixels = static_cast<int64_t>(s.in_h) * s.in_w;
+  for (int64_t i = 0; i < in_pixels; ++i) de[i * de_step] = 0.0f;
+  for (int32_t oy = 0; oy < s.out_h; ++oy) {
+    for (int32_t ox = 0; ox < s.out_w; ++ox) {
+      const int32_t p = oy * s.out_w + ox;
+      if (mask != nullptr &&
+          !MaskBit(mask, static_cast<int32_t>(
+                             mask_index0 + static_cast<int64_t>(p) * e_c + e))) {
+        continue;
+      }
+      const float g = dz[p];
+      for (int32_t ky = 0; ky < s.filter_h; ++ky) {
+        const int32_t iy = oy * s.stride_h - s.pad_top + ky;
+        if (iy < 0 || iy >= s.in_h) continue;
+        for (int32_t kx = 0; kx < s.filter_w; ++kx) {
+          const int32_t ix = ox * s.stride_w - s.pad_left + kx;
+          if (ix < 0 || ix >= s.in_w) continue;
+          const float w =
+              static_cast<float>(dw.filter[(ky * s.filter_w + kx) * e_c + e]) *
+              dw.scales[e];
+          de[(static_cast<int64_t>(iy) * s.in_w + ix) * de_step] += g * w;
+        }
+      }
+    }
+  }
+}
+
+// Channel e's terms of image n's dx (grad_input), PointwiseInputGrad's
+// term for co = e at every pixel.
+inline void ExpandChannel(const InvertedResidualInputGradShape& s,
+                          const float* de, const Int8Filter& f, int32_t e,
+                          const uint8_t* mask, int64_t mask_index0,
+                          float* grad_input) {
+  const int64_t in_pixels = static_cast<int64_t>(s.in_h) * s.in_w;
+  const int8_t* fw = f.filter + static_cast<int64_t>(e) * s.in_c;
+  for (int64_t p = 0; p < in_pixels; ++p) {
+    if (mask != nullptr &&
+        !MaskBit(mask, static_cast<int32_t>(mask_index0 + p * s.expanded_c + e))) {
+      continue;
+    }
+    const float gv = de[p] * f.scales[e];
+    float* gi = grad_input + p * s.in_c;
+    for (int32_t ci = 0; ci < s.in_c; ++ci) {
+      gi[ci] += gv * static_cast<float>(fw[ci]);
+    }
+  }
+}
+
+// The chain by channel (see the file comment).
+template <typename OnDzChannel>
+inline void StreamByChannel(const InvertedResidualInputGradShape& s,
+                            const float* grad_output, const Int8Filter& project,
+                            const Int8Filter& depthwise,
+                            const Int8Filter& expand,
+                            const InvertedResidualGradMasks& masks,
+                            float* grad_input, float* scratch,
+                            OnDzChannel&& on_dz_channel) {
+  const int32_t e_c = s.expanded_c;
+  const int64_t out_pixels = static_cast<int64_t>(s.out_h) * s.out_w;
+  const int64_t in_pixels = static_cast<int64_t>(s.in_h) * s.in_w;
+  const int64_t gi_size = in_pixels * (s.has_expand ? s.in_c : e_c);
+  float* dz = scratch;
+  float* de = scratch + out_pixels;
+  for (int32_t n = 0; n < s.batch; ++n) {
+    float* gi = grad_input + n * gi_size;
+    for (int64_t i = 0; i < gi_size; ++i) gi[i] = 0.0f;
+    const int64_t go0 = n * out_pixels * s.out_c;
+    const int64_t dz0 = n * out_pixels * e_c;
+    const int64_t de0 = n * in_pixels * e_c;
+    for (int32_t e = 0; e < e_c; ++e) {
+      if (masks.grad_output == nullptr) {
+        ProjectChannel<false>(s, grad_output + go0, project, e, nullptr, 0, dz);
+      } else {
+        ProjectChannel<true>(s, grad_output + go0, project, e,
+                             masks.grad_output, go0, dz);
+      }
+      on_dz_channel(n, e, static_cast<const float*>(dz));
+      float* de_e = s.has_expand ? de : gi + e;
+      const int64_t de_step = s.has_expand ? 1 : e_c;
+      DepthwiseChannel(s, dz, depthwise, e, masks.depthwise, dz0, de_e, de_step);
+      if (s.has_expand) ExpandChannel(s, de, expand, e, masks.expand, de0, gi);
+    }
+  }
+}
+
+// The streamed chain of InvertedResidualInputGrad, in the shape's order.
+// An op that also needs dz (the depthwise weight and bias gradients,
+// inverted_residual_update.h) accumulates from it in a callback, each
+// element seen exactly once, before the depthwise mask, right after it is
+// computed:
+// - by rows, on_dz_row(n, oy, dz_row) gets row oy of image n ([out_w, E]),
+//   rows in (n, oy) order;
+// - by channel, on_dz_channel(n, e, dz_plane) gets channel e of image n
+//   ([out_h * out_w]), in (n, e) order.
+// No-op callbacks inline away.
+template <typename OnDzRow, typename OnDzChannel>
+inline void StreamInputGrad(const InvertedResidualInputGradShape& s,
+                            const float* grad_output, const Int8Filter& project,
+                            const Int8Filter& depthwise,
+                            const Int8Filter& expand,
+                            const InvertedResidualGradMasks& masks,
+                            float* grad_input, float* scratch,
+                            OnDzRow&& on_dz_row, OnDzChannel&& on_dz_channel) {
+  if (s.by_channel) {
+    StreamByChannel(s, grad_output, project, depthwise, expand, masks,
+                    grad_input, scratch, on_dz_channel);
+  } else {
+    StreamByRows(s, grad_output, project, depthwise, expand, masks, grad_input,
+                 scratch, on_dz_row);
+  }
+}
 }  // namespace inverted_residual_input_grad_internal
 
 // grad_output: [batch, out_h, out_w, out_c], the project output's gradient
@@ -223,6 +395,7 @@ inline void InvertedResidualInputGrad(const InvertedResidualInputGradShape& s,
                                       float* grad_input, float* scratch) {
   inverted_residual_input_grad_internal::StreamInputGrad(
       s, grad_output, project, depthwise, expand, masks, grad_input, scratch,
+      [](int32_t, int32_t, const float*) {},
       [](int32_t, int32_t, const float*) {});
 }
 

@@ -1,7 +1,7 @@
 // The backward of an int8 inverted-residual block whose depthwise conv
-// trains (TinyTrain: chosen channels' weights, and its bias), streamed by
-// rows: frozen 1x1 expand (+ ReLU/ReLU6) -> depthwise (+ ReLU/ReLU6, trained)
-// -> linear 1x1 project (frozen, or trained as well). It replaces the
+// trains (TinyTrain: chosen channels' weights, and its bias), streamed (by
+// rows or by channel): frozen 1x1 expand (+ ReLU/ReLU6) -> depthwise
+// (+ ReLU/ReLU6, trained) -> linear 1x1 project (frozen, or trained as well). It replaces the
 // unfused chain
 //
 //   dz = project^T(mask_out . dy), then    TL_CONV_UPDATE          [N,Ho,Wo,E]
@@ -11,8 +11,9 @@
 //   dx = expand^T(mask_exp . de)           TL_CONV_INPUT_GRAD      [N,H,W,Cin]
 //
 // without its two expanded-width float maps: the input gradient is streamed
-// as in inverted_residual_input_grad.h (a ring of dz rows, one de row), and
-// each dz row, once computed, is also summed into the depthwise's weight
+// as in inverted_residual_input_grad.h (by rows: a ring of dz rows, one de
+// row; by channel: one channel's dz and de planes), and each dz row or
+// channel plane, once computed, is also summed into the depthwise's weight
 // gradients of the chosen channels and its bias gradients (one float per
 // chosen tap and per channel, in scratch). The SGD steps run after the whole
 // input gradient, so that gradient goes through the step's starting
@@ -133,6 +134,58 @@ inline bool AccumulateRow(const InvertedResidualInputGradShape& s,
   return nonzero;
 }
 
+// AccumulateRow's terms for channel c of image n, from its dz plane
+// ([out_h * out_w], by-channel stream): the same terms in the same
+// (oy, ox) order for every sum, so both orders give the same bits.
+inline bool AccumulateChannel(const InvertedResidualInputGradShape& s,
+                              const InvertedResidualDepthwiseUpdate& u,
+                              const uint8_t* mask, int32_t n, int32_t c,
+                              const float* dz, float* weight_sums,
+                              float* bias_sums) {
+  const int32_t e_c = s.expanded_c;
+  const int32_t pixels = s.out_h * s.out_w;
+  const int64_t mask0 = static_cast<int64_t>(n) * pixels * e_c + c;
+  bool nonzero = false;
+  for (int32_t p = 0; p < pixels; ++p) {
+    const float v =
+        mask == nullptr || MaskBit(mask, static_cast<int32_t>(mask0 + static_cast<int64_t>(p) * e_c))
+            ? dz[p]
+            : 0.0f;
+    if (v != 0.0f) nonzero = true;
+    if (u.params.bias != nullptr) bias_sums[c] += v;
+  }
+  if (u.params.filter == nullptr) return nonzero;
+  int32_t k = 0;
+  while (k < u.num_channels && ChannelAt(u.channels, k) != c) ++k;
+  if (k == u.num_channels) return nonzero;  // not a chosen channel
+  const int32_t taps = s.filter_h * s.filter_w;
+  const int32_t in_channel = u.input_depth != e_c ? k : c;
+  const int32_t in_step = s.stride_w * u.input_depth;
+  for (int32_t oy = 0; oy < s.out_h; ++oy) {
+    for (int32_t ky = 0; ky < s.filter_h; ++ky) {
+      const int32_t iy = oy * s.stride_h - s.pad_top + ky;
+      if (iy < 0 || iy >= s.in_h) continue;
+      for (int32_t kx = 0; kx < s.filter_w; ++kx) {
+        int32_t ox0, ox1;
+        TapOutputRange(kx, s.stride_w, s.pad_left, s.in_w, s.out_w, &ox0, &ox1);
+        const int32_t ix0 = ox0 * s.stride_w - s.pad_left + kx;
+        float& sum = weight_sums[k * taps + ky * s.filter_w + kx];
+        int32_t x = ((n * s.in_h + iy) * s.in_w + ix0) * u.input_depth +
+                    in_channel;
+        for (int32_t ox = ox0; ox < ox1; ++ox, x += in_step) {
+          const int32_t p = oy * s.out_w + ox;
+          if (mask != nullptr &&
+              !MaskBit(mask, static_cast<int32_t>(mask0 + static_cast<int64_t>(p) * e_c))) {
+            continue;
+          }
+          sum += dz[p] * Centred(u.input[x], u.quant.zero_point);
+        }
+      }
+    }
+  }
+  return nonzero;
+}
+
 // The project's 1x1 geometry: the depthwise output to grad_output.
 inline ConvGeometry ProjectGeometry(const InvertedResidualInputGradShape& s) {
   ConvGeometry g{};
@@ -229,6 +282,12 @@ inline bool InvertedResidualUpdate(const InvertedResidualInputGradShape& s,
       [&](int32_t n, int32_t oy, const float* dz_row) {
         if (internal::AccumulateRow(s, u, masks.depthwise, n, oy, dz_row,
                                     weight_sums, bias_sums)) {
+          nonzero = true;
+        }
+      },
+      [&](int32_t n, int32_t c, const float* dz) {
+        if (internal::AccumulateChannel(s, u, masks.depthwise, n, c, dz,
+                                        weight_sums, bias_sums)) {
           nonzero = true;
         }
       });

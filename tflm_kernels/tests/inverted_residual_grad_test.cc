@@ -69,13 +69,16 @@ struct GradCase {
   bool expand, out_mask, dw_mask, expand_mask;
 };
 
+// Both stream orders run on every case; failures name the one that failed.
+std::string Order(bool by_channel) { return by_channel ? " (by channel)" : " (by rows)"; }
+
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   // (memcmp must not see the null data() of an empty vector.)
   return a.size() == b.size() &&
          (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
-void CheckAgainstChain(const GradCase& c, uint32_t seed) {
+void CheckAgainstChain(const GradCase& c, uint32_t seed, bool by_channel) {
   const int32_t e_c = c.expand ? c.e_c : c.in_c;
   ConvGeometry dw_g{}, project_g{}, expand_g{};
   TL_EXPECT(reference::MakeConvGeometry(c.batch, c.h, c.w, e_c, e_c, c.k, c.k, c.stride,
@@ -129,6 +132,7 @@ void CheckAgainstChain(const GradCase& c, uint32_t seed) {
   s.pad_top = dw_g.pad_top;
   s.pad_left = dw_g.pad_left;
   s.has_expand = c.expand;
+  s.by_channel = by_channel;
   std::vector<float> scratch(
       static_cast<size_t>(reference::InvertedResidualInputGradScratchFloats(s)), 9.0f);
   std::vector<float> got(static_cast<size_t>(in_size), 9.0f);
@@ -138,7 +142,7 @@ void CheckAgainstChain(const GradCase& c, uint32_t seed) {
       {dw.data(), dw_scales.data()}, {expand.data(), expand_scales.data()}, masks,
       got.data(), scratch.data());
   if (!SameBits(got, want)) {
-    Fail(__FILE__, __LINE__, std::string("inverted_residual_input_grad/") + c.name +
+    Fail(__FILE__, __LINE__, std::string("inverted_residual_input_grad/") + c.name + Order(by_channel) +
                                  ": not bit-identical to the three-op chain");
   }
 }
@@ -174,7 +178,10 @@ void TestInvertedResidualInputGradEqualsChain() {
       {"one_row_output", 2, 3, 5, 2, 4, 3, 3, 2, Padding::kValid, true, true, true, true},
   };
   uint32_t seed = 1;
-  for (const GradCase& c : cases) CheckAgainstChain(c, seed++);
+  for (const GradCase& c : cases) {
+    for (bool by_channel : {false, true}) CheckAgainstChain(c, seed, by_channel);
+    ++seed;
+  }
 }
 
 const uint8_t* OptionalMask(const GoldenCase& c, const std::string& name,
@@ -184,7 +191,7 @@ const uint8_t* OptionalMask(const GoldenCase& c, const std::string& name,
   return storage->data();
 }
 
-void TestInvertedResidualInputGradGoldens(const std::string& dir) {
+void TestInvertedResidualInputGradGoldens(const std::string& dir, bool by_channel) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/inverted_residual_input_grad.golden")) {
     const auto& dy_t = c.tensor("grad_output");
     const auto& dw_t = c.tensor("depthwise_filter");
@@ -208,6 +215,7 @@ void TestInvertedResidualInputGradGoldens(const std::string& dir) {
     s.pad_left =
         reference::ConvPaddingBefore(padding, s.in_w, s.filter_w, s.stride_w, s.out_w);
     s.has_expand = c.param("has_expand") != 0;
+    s.by_channel = by_channel;
     const auto dy = dy_t.AsFloat();
     const auto project = c.tensor("project_filter").As<int8_t>();
     const auto project_scales = c.tensor("project_scales").AsFloat();
@@ -231,7 +239,7 @@ void TestInvertedResidualInputGradGoldens(const std::string& dir) {
         s, dy.data(), {project.data(), project_scales.data()},
         {dw.data(), dw_scales.data()}, {expand.data(), expand_scales.data()}, masks,
         got.data(), scratch.data());
-    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "inverted_residual_input_grad/" + c.name);
+    TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "inverted_residual_input_grad/" + c.name + Order(by_channel));
   }
 }
 
@@ -253,7 +261,7 @@ struct UpdateCase {
   bool project_bias = false;
 };
 
-void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
+void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed, bool by_channel) {
   const int32_t e_c = c.e_c;
   ConvGeometry dw_g{}, project_g{}, expand_g{};
   TL_EXPECT(reference::MakeConvGeometry(c.batch, c.h, c.w, e_c, e_c, c.k, c.k, c.stride,
@@ -385,6 +393,7 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
   s.pad_top = dw_g.pad_top;
   s.pad_left = dw_g.pad_left;
   s.has_expand = true;
+  s.by_channel = by_channel;
   auto got_q = dw_q0;
   auto got_master = master0;
   auto got_bias = bias0;
@@ -422,7 +431,7 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed) {
       s, dy.data(), {got_pq.data(), project_scales.data()}, {got_q.data(), dw_scales.data()},
       {expand.data(), expand_scales.data()}, masks, u, got.data(), scratch.data(),
       pk == "none" ? nullptr : &pu));
-  const std::string what = std::string("inverted_residual_update/") + c.name;
+  const std::string what = std::string("inverted_residual_update/") + c.name + Order(by_channel);
   if (!SameBits(got_p_master, want_p_master) || !SameBits(got_p_bias, want_p_bias) ||
       got_pq != want_pq || got_p_bias_q != want_p_bias_q) {
     Fail(__FILE__, __LINE__, what + ": the project's parameters differ");
@@ -480,7 +489,10 @@ void TestInvertedResidualUpdateEqualsChain() {
        true, true, true, false, false, true, false, "in_subset", 3, true},
   };
   uint32_t seed = 101;
-  for (const UpdateCase& c : cases) CheckUpdateAgainstChain(c, seed++);
+  for (const UpdateCase& c : cases) {
+    for (bool by_channel : {false, true}) CheckUpdateAgainstChain(c, seed, by_channel);
+    ++seed;
+  }
 }
 
 template <typename T>
@@ -496,9 +508,9 @@ T* DataOrNull(std::vector<T>& v) {
 // The golden through InvertedResidualUpdate (float outputs within tolerance,
 // integer ones exact), and the same inputs through the unfused reference
 // chain, which must give the fused op's results bit for bit.
-void TestInvertedResidualUpdateGoldens(const std::string& dir) {
+void TestInvertedResidualUpdateGoldens(const std::string& dir, bool by_channel) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/inverted_residual_update.golden")) {
-    const std::string what = "inverted_residual_update/" + c.name;
+    const std::string what = "inverted_residual_update/" + c.name + Order(by_channel);
     const auto& dy_t = c.tensor("grad_output");
     const auto& dw_t = c.tensor("depthwise_filter");
     const auto& want_t = c.tensor("expected_grad_input");
@@ -520,6 +532,7 @@ void TestInvertedResidualUpdateGoldens(const std::string& dir) {
     s.pad_left =
         reference::ConvPaddingBefore(padding, s.in_w, s.filter_w, s.stride_w, s.out_w);
     s.has_expand = true;
+    s.by_channel = by_channel;
     const auto dy = dy_t.AsFloat();
     const auto project = c.tensor("project_filter").As<int8_t>();
     const auto project_scales = c.tensor("project_filter_scales").AsFloat();
@@ -688,13 +701,43 @@ void TestInvertedResidualUpdateGoldens(const std::string& dir) {
   }
 }
 
+// The order with less scratch: by channel for MobileNetV2's 4x4 tail blocks
+// (a ring of three dz rows is 3/4 of the map), by rows for its 64x64 head
+// (one channel's planes are larger than three rows of 16 channels).
+void TestInvertedResidualGradOrder() {
+  reference::InvertedResidualInputGradShape s{};
+  s.batch = 1;
+  s.in_h = s.in_w = s.out_h = s.out_w = 4;
+  s.in_c = s.out_c = 56;
+  s.expanded_c = 336;
+  s.filter_h = s.filter_w = 3;
+  s.stride_h = s.stride_w = 1;
+  s.pad_top = s.pad_left = 1;
+  s.has_expand = true;
+  reference::ChooseInvertedResidualGradOrder(&s);
+  TL_EXPECT(s.by_channel);
+  TL_EXPECT(reference::InvertedResidualInputGradScratchFloats(s) == 4 * 4 + 4 * 4);
+  s.by_channel = false;
+  TL_EXPECT(reference::InvertedResidualInputGradScratchFloats(s) == (3 * 4 + 4) * 336);
+  s.in_h = s.in_w = s.out_h = s.out_w = 64;
+  s.in_c = 16;
+  s.out_c = 8;
+  s.expanded_c = 16;
+  reference::ChooseInvertedResidualGradOrder(&s);
+  TL_EXPECT(!s.by_channel);
+  TL_EXPECT(reference::InvertedResidualInputGradScratchFloats(s) == (3 * 64 + 64) * 16);
+}
+
 }  // namespace
 
 void RunInvertedResidualGradTests(const std::string& testdata_dir) {
+  TestInvertedResidualGradOrder();
   TestInvertedResidualInputGradEqualsChain();
-  TestInvertedResidualInputGradGoldens(testdata_dir);
+  for (bool by_channel : {false, true}) {
+    TestInvertedResidualInputGradGoldens(testdata_dir, by_channel);
+    TestInvertedResidualUpdateGoldens(testdata_dir, by_channel);
+  }
   TestInvertedResidualUpdateEqualsChain();
-  TestInvertedResidualUpdateGoldens(testdata_dir);
 }
 
 }  // namespace testing

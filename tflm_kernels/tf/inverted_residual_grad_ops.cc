@@ -127,6 +127,7 @@ class InvertedResidualInputGradOp : public OpKernel {
                                              s.out_h);
     s.pad_left = reference::ConvPaddingBefore(padding_, s.in_w, s.filter_w, s.stride_w,
                                               s.out_w);
+    reference::ChooseInvertedResidualGradOrder(&s);
     const int64_t e_c = s.expanded_c;
     OP_REQUIRES_OK(ctx, CheckFilter(ctx->input(2), ctx->input(3), "project_filter",
                                     s.out_c, 1, 1, e_c, s.out_c));

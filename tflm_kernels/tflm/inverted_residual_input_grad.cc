@@ -134,6 +134,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                                            shape.stride_h, shape.out_h);
   shape.pad_left = reference::ConvPaddingBefore(padding, shape.in_w, shape.filter_w,
                                             shape.stride_w, shape.out_w);
+  reference::ChooseInvertedResidualGradOrder(&shape);
   const int64_t out_pixels = static_cast<int64_t>(shape.batch) * shape.out_h * shape.out_w;
   TF_LITE_ENSURE_OK(context, CheckMask(kOp, t[kGradOutputMaskTensor],
                                        out_pixels * shape.out_c));

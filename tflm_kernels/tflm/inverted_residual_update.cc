@@ -198,6 +198,7 @@ TfLiteStatus ValidateBlock(TfLiteContext* context, OpData* data,
       padding, shape.in_h, shape.filter_h, shape.stride_h, shape.out_h);
   shape.pad_left = reference::ConvPaddingBefore(
       padding, shape.in_w, shape.filter_w, shape.stride_w, shape.out_w);
+  reference::ChooseInvertedResidualGradOrder(&shape);
   const int64_t out_pixels =
       static_cast<int64_t>(shape.batch) * shape.out_h * shape.out_w;
   TF_LITE_ENSURE_OK(context, CheckMask(kOp, t[kGradOutputMaskTensor],
