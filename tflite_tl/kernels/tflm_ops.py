@@ -94,10 +94,11 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                 "[depthwise_mask]", "[expand_filter]", "[expand_mask]"), ("grad_input",),
                _CONV_OPTIONS,
                "Input gradient through a frozen int8 inverted-residual block (the "
-               "backward of TL_INVERTED_RESIDUAL), streamed by rows: a ring of "
+               "backward of TL_INVERTED_RESIDUAL), streamed by rows (a ring of "
                "ceil(kh / stride) rows of the depthwise output gradient and one row "
-               "of the expanded map's gradient in scratch, never a full expanded "
-               "map; bit-identical to TL_CONV_INPUT_GRAD (project, with the "
+               "of the expanded map's gradient in scratch) or, where that needs "
+               "less scratch, by channel (one expanded channel's two planes), never "
+               "a full expanded map; bit-identical to TL_CONV_INPUT_GRAD (project, with the "
                "optional grad_output_mask) -> TL_DEPTHWISE_INPUT_GRAD (depthwise_mask) "
                "-> TL_CONV_INPUT_GRAD (expand, expand_mask). Without expand_filter "
                "grad_input is the depthwise input gradient. Options are the "
@@ -111,9 +112,9 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                dict(_UPDATE_OPTIONS, project_channel_axis=int),
                "The backward of an int8 inverted-residual block whose depthwise conv "
                "trains (frozen 1x1 expand -> depthwise -> linear 1x1 project), "
-               "streamed by rows as TL_INVERTED_RESIDUAL_INPUT_GRAD: grad_input "
-               "through the step's starting depthwise filter, and from each "
-               "depthwise output-gradient row the weight sums of the chosen channels "
+               "streamed as TL_INVERTED_RESIDUAL_INPUT_GRAD (by rows or by channel): "
+               "grad_input through the step's starting depthwise filter, and from "
+               "each depthwise output-gradient row or channel plane the weight sums of the chosen channels "
                "(input: the saved int8 depthwise input, all or only the chosen "
                "channels) and the bias sums, then TL_DEPTHWISE_UPDATE's in-place "
                "step (filter: the float master [1, kh, kw, K]; depthwise_filter, its "

@@ -10,7 +10,7 @@ two expanded-width float maps between them (the project's and the
 depthwise's input gradients) are alive together while the depthwise update
 runs: the train step's arena peak. TL_INVERTED_RESIDUAL_UPDATE
 (tflm_kernels/reference/inverted_residual_update.h) streams the same
-arithmetic by rows, bit-identical, so neither map is a tensor; a trained
+arithmetic by rows or by channel, bit-identical, so neither map is a tensor; a trained
 project's step (TL_CONV_UPDATE's, from grad_output and its saved input)
 runs in the same op after the stream, through which its filter went first.
 

@@ -26,7 +26,7 @@ and its backward is one TL_INVERTED_RESIDUAL_INPUT_GRAD
 (tflm_kernels/reference/inverted_residual_input_grad.h): the unfused layers'
 chain of input gradients through their int8 filters (project with the
 incoming gradient's mask, depthwise with its mask, expand with its mask)
-streamed by rows, bit-identical to the three TL_CONV_INPUT_GRAD /
+streamed by rows or by channel, bit-identical to the three TL_CONV_INPUT_GRAD /
 TL_DEPTHWISE_INPUT_GRAD ops, so the two expanded-width float gradient maps
 between them are never tensors. The expanded map and the per-channel
 requantization arrays that TFLM's CONV_2D / DEPTHWISE_CONV_2D keep in
@@ -277,7 +277,7 @@ _FUSED_BACKWARD = True
 def _backward(block: Block, em: Emitter, filters: Dict[str, Tensor],
               masks: Dict[str, Tensor]):
   """The block's input gradient as one TL_INVERTED_RESIDUAL_INPUT_GRAD: the
-  chain's arithmetic streamed by rows, so neither expanded-width gradient
+  chain's arithmetic streamed by rows or by channel, so neither expanded-width gradient
   map is a tensor. The incoming gradient's mask (a downstream activation's)
   is the op's grad_output_mask."""
   if not _FUSED_BACKWARD:
