@@ -303,8 +303,11 @@ def test_fused_stem_is_bit_identical_to_the_unfused_graph(
   fused = graphs.predict_graph(model, policy=policy).tflite
   unfused = _without_conv_expands(
       monkeypatch, lambda: graphs.predict_graph(model, policy=policy).tflite)
+  # (An int8 graph's convs outside blocks run on TL_CONV.)
   assert "CONV_2D" not in op_counts(fused)
-  assert op_counts(unfused)["CONV_2D"] == 1 and op_counts(unfused)[_OP] == 2
+  assert "CUSTOM:TL_CONV" not in op_counts(fused)
+  assert (op_counts(unfused)["CUSTOM:TL_CONV"] == 1
+          and op_counts(unfused)[_OP] == 2)
   steps = [[quant.quantize_image(x[i:i + 1])] for i in range(len(x))]
   got = np.concatenate([s[0] for s in run_model(fused, steps).outputs])
   want = np.concatenate([s[0] for s in run_model(unfused, steps).outputs])
@@ -341,15 +344,15 @@ def test_a_crossed_block_takes_no_stem_as_its_expand():
   policy = _policy(model, x, learning_rate=0.05)
   # The train step's backward crosses b1 and the stem: b1 fuses from its
   # depthwise (TL_INVERTED_RESIDUAL_INPUT_GRAD knows 1x1 expands only) and
-  # the stem stays a builtin conv; the predict graph fuses the stem.
+  # the stem stays a conv of its own (the train step's TL_CONV); the predict
+  # graph fuses the stem.
   assert _expands(model, policy) == {"b1": None}
   assert _crossed(model, policy) == ["b1"]
   assert _expands(model, policy, training=False) == {"b1": "stem"}
   train = graphs.train_graph(model, batch_size=2, policy=policy).tflite
   ops = op_counts(train)
   assert ops[_OP] == 1 and ops[f"CUSTOM:{_GRAD_OP}"] == 1
-  assert [o for _, o in _op_tensors(train, schema.BuiltinOperator.CONV_2D)
-          if o[0] == "stem"]
+  assert [o for _, o in _op_tensors(train, "TL_CONV") if o[0] == "stem"]
 
 
 def test_crossed_stem_train_steps_match_the_reference(tflm_root):
@@ -401,7 +404,8 @@ def test_mobilenet_v2_backbone_fuses_every_block_bit_exact(tflm_root):
   g = graphs.predict_graph(backbone, policy=policy)
   ops = op_counts(g.tflite)
   assert ops[_OP] == 17 and "DEPTHWISE_CONV_2D" not in ops
-  assert ops["CONV_2D"] == 1  # head_conv: the stem is block1's expand
+  # head_conv (on TL_CONV): the stem is block1's expand.
+  assert ops["CUSTOM:TL_CONV"] == 1 and "CONV_2D" not in ops
   outs = run_model(g.tflite, [[quant.quantize_image(x[i:i + 1])]
                               for i in range(len(x))])
   got = np.concatenate([step[0] for step in outs.outputs])
@@ -478,7 +482,8 @@ def test_crossed_blocks_fuse_with_their_mask_outputs(crossing_batches):
                      ("b3_project", "b3_expand/mask", "b3_dw/mask")]
   # No layer of b2 or b3 is a builtin conv or a TL_RELU_MASK any more.
   for op in (schema.BuiltinOperator.CONV_2D,
-             schema.BuiltinOperator.DEPTHWISE_CONV_2D, "TL_RELU_MASK"):
+             schema.BuiltinOperator.DEPTHWISE_CONV_2D, "TL_CONV",
+             "TL_DEPTHWISE_CONV", "TL_RELU_MASK"):
     for ins, outs in _op_tensors(lowered.train_tflite, op):
       assert not any(n.startswith(("b2_", "b3_")) for n in outs), (op, outs)
   # Their backward: one TL_INVERTED_RESIDUAL_INPUT_GRAD each, reading the

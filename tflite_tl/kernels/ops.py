@@ -248,6 +248,10 @@ def conv(x, filter_, bias=None, strides: IntPair = 1, padding: str = "SAME",
   Returns (output, mask, filter_hat): mask as in depthwise_conv; filter_hat
   the standardised filter the convolution read (empty without
   standardize_epsilon).
+
+  Float only: the TFLM op's int8 form is TFLM's int8 CONV_2D value for value
+  (tests/test_tflm_int8_forward_convs.py), so the TF reference of an int8
+  step computes that arithmetic itself and needs no adapter.
   """
   if activation not in _ACTIVATIONS:
     raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")

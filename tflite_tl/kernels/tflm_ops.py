@@ -62,10 +62,12 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "the optional mask as TL_CONV_INPUT_GRAD."),
     TflmOpSpec("TL_DEPTHWISE_CONV", "depthwise_conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]"), dict(_CONV_OPTIONS, activation=int),
-               "Float DepthwiseConv2D forward (filter [1, kh, kw, C*M]) with the fused "
+               "DepthwiseConv2D forward (filter [1, kh, kw, C*M]) with the fused "
                "activation (0 none, 1 ReLU, 2 ReLU6) and, optionally, the 1-bit mask of "
                "its linear range on the output (as TL_RELU_MASK); no per-channel "
-               "persistent buffers."),
+               "persistent buffers. Float, or int8 (per-channel int8 filter, int32 "
+               "bias, int8 output): TFLM's int8 DEPTHWISE_CONV_2D value for value, "
+               "its requantization multipliers computed per invoke into scratch."),
     TflmOpSpec("TL_INVERTED_RESIDUAL", "inverted_residual.cc",
                ("input", "[expand_filter]", "[expand_bias]", "depthwise_filter",
                 "depthwise_bias", "project_filter", "project_bias"),
@@ -130,9 +132,10 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
     TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]", "[filter_hat]"),
                dict(_CONV_OPTIONS, activation=int, epsilon=float, standardize=bool),
-               "Float Conv2D forward (OHWI filter, grouped too) with the fused "
-               "activation and optional mask of TL_DEPTHWISE_CONV; no per-channel "
-               "persistent buffers. With standardize, it first writes filter_hat "
+               "Conv2D forward (OHWI filter, grouped too), float or int8 as "
+               "TL_DEPTHWISE_CONV (int8: TFLM's CONV_2D value for value), with the "
+               "fused activation and optional mask of TL_DEPTHWISE_CONV; no per-channel "
+               "persistent buffers. With standardize (float only), it first writes filter_hat "
                "(the last output) as TL_WEIGHT_STANDARDIZE does (epsilon) and "
                "convolves with it: a weight-standardised conv's forward in one op."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},

@@ -41,6 +41,13 @@ void tl_depthwise_conv(const tflite_tl::reference::ConvGeometry* g,
                        const float* input, const float* filter,
                        const float* bias, int32_t activation, float* output,
                        uint8_t* mask);
+// The int8 forward of the same (TFLM's int8 DEPTHWISE_CONV_2D; multipliers
+// in the stage, computed per invoke by the adapter).
+void tl_depthwise_conv_int8(const tflite_tl::reference::ConvGeometry* g,
+                            const int8_t* input,
+                            const tflite_tl::reference::Int8Stage* stage,
+                            int8_t* output, uint8_t* mask, int32_t mask_lower,
+                            int32_t mask_upper);
 // The int8 expand -> depthwise -> project block, streamed row by row, with
 // its optional masks (the train step's variant).
 void tl_inverted_residual(const tflite_tl::reference::InvertedResidualShape* s,
@@ -55,6 +62,11 @@ void tl_inverted_residual(const tflite_tl::reference::InvertedResidualShape* s,
 void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,
              const float* filter, const float* bias, int32_t activation,
              float* output, uint8_t* mask);
+// The int8 forward of the same (TFLM's int8 CONV_2D).
+void tl_conv_int8(const tflite_tl::reference::ConvGeometry* g,
+                  const int8_t* input,
+                  const tflite_tl::reference::Int8Stage* stage, int8_t* output,
+                  uint8_t* mask, int32_t mask_lower, int32_t mask_upper);
 // TL_WS_CONV_UPDATE's step; scratch: one filter row (kh * kw * Ci / groups).
 void tl_ws_conv_update(const tflite_tl::reference::ConvGeometry* g,
                        const float* grad_output, const uint8_t* mask,

@@ -15,6 +15,11 @@
 // persistent arena (requantization multipliers and shifts) even for float
 // models; this kernel keeps none, and its mask output replaces a separate
 // TL_RELU_MASK op.
+//
+// DepthwiseConvInt8 is the int8 forward of an int8 training graph: TFLM's
+// int8 DEPTHWISE_CONV_2D value for value (int8_stage.h), the multipliers
+// passed in per invoke, the mask written on the int8 output as TL_RELU_MASK
+// writes it.
 #ifndef TFLM_KERNELS_REFERENCE_DEPTHWISE_CONV_H_
 #define TFLM_KERNELS_REFERENCE_DEPTHWISE_CONV_H_
 
@@ -24,6 +29,7 @@
 #include "tflm_kernels/reference/activation.h"
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/int8_stage.h"
 
 namespace tflite_tl {
 namespace reference {
@@ -71,6 +77,54 @@ inline void DepthwiseConv(const ConvGeometry& g, const float* input,
     PackActivationMask<float, float>(
         output, static_cast<int32_t>(size), 0.0f,
         act == Activation::kRelu6 ? 6.0f : INFINITY, mask);
+  }
+}
+
+// stage: the filter [1, kh, kw, Co] int8, bias int32 (may be null),
+// per-channel multipliers and shifts, zero points, activation clamp; mask as
+// ConvInt8's.
+inline void DepthwiseConvInt8(const ConvGeometry& g, const int8_t* input,
+                              const Int8Stage& stage, int8_t* output,
+                              uint8_t* mask, int32_t mask_lower,
+                              int32_t mask_upper) {
+  const int32_t multiplier = g.out_c / g.in_c;
+  for (int32_t n = 0; n < g.batch; ++n) {
+    for (int32_t oy = 0; oy < g.out_h; ++oy) {
+      const int32_t iy0 = oy * g.stride_h - g.pad_top;
+      for (int32_t ox = 0; ox < g.out_w; ++ox) {
+        const int32_t ix0 = ox * g.stride_w - g.pad_left;
+        int8_t* y = output +
+                    ((static_cast<int64_t>(n) * g.out_h + oy) * g.out_w + ox) *
+                        g.out_c;
+        for (int32_t c = 0; c < g.in_c; ++c) {
+          for (int32_t j = 0; j < multiplier; ++j) {
+            const int32_t oc = c * multiplier + j;
+            int32_t acc = stage.bias != nullptr ? stage.bias[oc] : 0;
+            for (int32_t ky = 0; ky < g.filter_h; ++ky) {
+              const int32_t iy = iy0 + ky;
+              if (iy < 0 || iy >= g.in_h) continue;
+              for (int32_t kx = 0; kx < g.filter_w; ++kx) {
+                const int32_t ix = ix0 + kx;
+                if (ix < 0 || ix >= g.in_w) continue;
+                const int32_t xv = input[((static_cast<int64_t>(n) * g.in_h +
+                                           iy) * g.in_w + ix) * g.in_c + c];
+                acc += static_cast<int32_t>(
+                           stage.filter[(static_cast<int64_t>(ky) *
+                                             g.filter_w + kx) * g.out_c + oc]) *
+                       (xv - stage.input_zero_point);
+              }
+            }
+            y[oc] = Requantize(stage, oc, acc);
+          }
+        }
+      }
+    }
+  }
+  if (mask != nullptr) {
+    const int64_t size =
+        static_cast<int64_t>(g.batch) * g.out_h * g.out_w * g.out_c;
+    PackActivationMask<int8_t, int32_t>(output, static_cast<int32_t>(size),
+                                        mask_lower, mask_upper, mask);
   }
 }
 

@@ -16,7 +16,14 @@
 // options: "activation" (0 none, 1 ReLU, 2 ReLU6), "epsilon" (>= 0, of the
 //          standardisation), "padding" (0 VALID, 1 SAME), "standardize"
 //          (bool), "stride_h", "stride_w"
-// Keeps only its OpData (no per-channel buffers).
+// int8 (an int8 training graph's forward, reference::ConvInt8): input int8
+// (per-tensor quantization), filter int8 with per-channel scales along axis
+// 0 (zero points 0), [bias] int32, output int8; no "standardize". Value for
+// value TFLM's int8 CONV_2D; the mask is TL_RELU_MASK's on the int8 output.
+// Keeps only its OpData (no per-channel buffers: an int8 op computes its
+// requantization multipliers per invoke into 8 bytes per output channel of
+// scratch in the head, where TFLM's CONV_2D keeps them in the persistent
+// tail).
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tflm_kernels/reference/activation_mask.h"
@@ -50,6 +57,9 @@ struct OpData {
   bool options_ok;
   int32_t mask_output;  // output index of the mask, or -1
   reference::ConvGeometry geometry;
+  bool int8;
+  Int8ConvQuantization quant;  // int8 only
+  int scratch_index;           // int8: multipliers and shifts
 };
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
@@ -89,13 +99,19 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   TL_TFLM_ENSURE(data->options_ok, "%s: options must be activation (0 none, "
                  "1 relu, 2 relu6), epsilon (>= 0), padding (0/1), "
                  "standardize, stride_h, stride_w (positive)", kOp);
-  TL_TFLM_ENSURE(input != nullptr && input->type == kTfLiteFloat32 &&
+  TL_TFLM_ENSURE(input != nullptr &&
+                     (input->type == kTfLiteFloat32 ||
+                      input->type == kTfLiteInt8) &&
                      HasRank(input, 4),
-                 "%s: input must be float32 NHWC", kOp);
-  TL_TFLM_ENSURE(filter != nullptr && filter->type == kTfLiteFloat32 &&
+                 "%s: input must be float32 or int8 NHWC", kOp);
+  data->int8 = input->type == kTfLiteInt8;
+  const TfLiteType type = input->type;
+  TL_TFLM_ENSURE(filter != nullptr && filter->type == type &&
                      HasRank(filter, 4),
-                 "%s: filter must be float32 OHWI [Co, kh, kw, Ci / groups]",
-                 kOp);
+                 "%s: filter must be %s OHWI [Co, kh, kw, Ci / groups], as "
+                 "the input", kOp, TfLiteTypeGetName(type));
+  TL_TFLM_ENSURE(!data->int8 || !data->standardize,
+                 "%s: an int8 convolution has no standardize", kOp);
   const int* x = input->dims->data;
   const int* f = filter->dims->data;
   const int32_t groups = f[3] > 0 ? x[3] / f[3] : 0;
@@ -104,9 +120,11 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                  "%s: filter is [%d, %d, %d, %d]; its input channels must "
                  "divide the input's %d into groups that also divide its "
                  "output channels", kOp, f[0], f[1], f[2], f[3], x[3]);
-  TF_LITE_ENSURE_OK(context, CheckFloatConvOutput(kOp, data->options, input,
-                                                  f[1], f[2], f[0], output,
-                                                  bias));
+  TF_LITE_ENSURE_OK(context,
+                    CheckConvOutput(kOp, data->options, input, f[1], f[2],
+                                    f[0], output, bias, type,
+                                    data->int8 ? kTfLiteInt32
+                                               : kTfLiteFloat32));
   TF_LITE_ENSURE_OK(context,
                     PrepareConvGeometry(kOp, data->options, x[0], x[1], x[2],
                                         x[3], f[0], f[1], f[2], output,
@@ -124,6 +142,15 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                    "%s: with standardize, the last output (filter_hat) must "
                    "be float32 with the filter's shape", kOp);
   }
+  if (!data->int8) return kTfLiteOk;
+  TF_LITE_ENSURE_OK(context, ReadInt8ConvQuantization(
+                                 context, kOp, input, filter, 0, f[0], output,
+                                 static_cast<int32_t>(data->activation),
+                                 &data->quant));
+  TL_TFLM_ENSURE(context->RequestScratchBufferInArena(
+                     context, 2 * sizeof(int32_t) * static_cast<size_t>(f[0]),
+                     &data->scratch_index) == kTfLiteOk,
+                 "%s: arena too small for the requantization scratch", kOp);
   return kTfLiteOk;
 }
 
@@ -161,8 +188,42 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   return status;
 }
 
+TfLiteStatus EvalInt8(TfLiteContext* context, TfLiteNode* node,
+                      const OpData* data) {
+  const reference::ConvGeometry& g = data->geometry;
+  const Int8ConvQuantization& q = data->quant;
+  auto* quant = static_cast<int32_t*>(
+      context->GetScratchBuffer(context, data->scratch_index));
+  reference::StageMultipliers(q.input_scale, q.filter_scales, q.output_scale,
+                              g.out_c, quant, quant + g.out_c);
+  const reference::Int8Stage stage = {
+      tflite::micro::GetTensorData<int8_t>(
+          tflite::micro::GetEvalInput(context, node, kFilterTensor)),
+      node->inputs->size == 3
+          ? tflite::micro::GetOptionalTensorData<int32_t>(
+                tflite::micro::GetEvalInput(context, node, kBiasTensor))
+          : nullptr,
+      quant, quant + g.out_c, q.input_zero_point, q.output_zero_point,
+      q.act_min, q.act_max};
+  uint8_t* mask =
+      data->mask_output >= 0
+          ? tflite::micro::GetTensorData<uint8_t>(tflite::micro::GetEvalOutput(
+                context, node, data->mask_output))
+          : nullptr;
+  reference::ConvInt8(
+      g,
+      tflite::micro::GetTensorData<int8_t>(
+          tflite::micro::GetEvalInput(context, node, kInputTensor)),
+      stage,
+      tflite::micro::GetTensorData<int8_t>(
+          tflite::micro::GetEvalOutput(context, node, kOutputTensor)),
+      mask, q.mask_lower, q.mask_upper);
+  return kTfLiteOk;
+}
+
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const OpData*>(node->user_data);
+  if (data->int8) return EvalInt8(context, node, data);
   const reference::ConvGeometry& g = data->geometry;
   const float* bias =
       node->inputs->size == 3

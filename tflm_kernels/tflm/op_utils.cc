@@ -1,6 +1,8 @@
 #include "tflm_kernels/tflm/op_utils.h"
 
 #include "tensorflow/lite/micro/flatbuffer_utils.h"
+#include "tflm_kernels/reference/activation_mask.h"
+#include "tflm_kernels/reference/int8_stage.h"
 
 namespace tflite_tl {
 namespace tflm {
@@ -51,20 +53,20 @@ int64_t ElementCount(const TfLiteIntArray* dims) {
   return count;
 }
 
-TfLiteStatus CheckFloatConvOutput(const char* op_name,
-                                  const ConvOptions& options,
-                                  const TfLiteTensor* input, int32_t filter_h,
-                                  int32_t filter_w, int32_t out_c,
-                                  const TfLiteTensor* output,
-                                  const TfLiteTensor* bias) {
-  TL_TFLM_ENSURE(output != nullptr && output->type == kTfLiteFloat32 &&
+TfLiteStatus CheckConvOutput(const char* op_name, const ConvOptions& options,
+                             const TfLiteTensor* input, int32_t filter_h,
+                             int32_t filter_w, int32_t out_c,
+                             const TfLiteTensor* output,
+                             const TfLiteTensor* bias, TfLiteType type,
+                             TfLiteType bias_type) {
+  TL_TFLM_ENSURE(output != nullptr && output->type == type &&
                      HasRank(output, 4),
-                 "%s: output must be float32 NHWC", op_name);
+                 "%s: output must be %s NHWC", op_name, TfLiteTypeGetName(type));
   if (bias != nullptr) {
-    TL_TFLM_ENSURE(bias->type == kTfLiteFloat32 && HasRank(bias, 1) &&
+    TL_TFLM_ENSURE(bias->type == bias_type && HasRank(bias, 1) &&
                        bias->dims->data[0] == out_c,
-                   "%s: bias must be float32 [%d]", op_name,
-                   static_cast<int>(out_c));
+                   "%s: bias must be %s [%d]", op_name,
+                   TfLiteTypeGetName(bias_type), static_cast<int>(out_c));
   }
   const int* x = input->dims->data;
   const int32_t out_h =
@@ -77,6 +79,35 @@ TfLiteStatus CheckFloatConvOutput(const char* op_name,
                  "%dx%dx%dx%d", op_name, o[0], o[1], o[2], o[3], x[0],
                  static_cast<int>(out_h), static_cast<int>(out_w),
                  static_cast<int>(out_c));
+  return kTfLiteOk;
+}
+
+TfLiteStatus ReadInt8ConvQuantization(TfLiteContext* context,
+                                      const char* op_name,
+                                      const TfLiteTensor* input,
+                                      const TfLiteTensor* filter,
+                                      int filter_channel_axis, int32_t out_c,
+                                      const TfLiteTensor* output,
+                                      int32_t activation,
+                                      Int8ConvQuantization* q) {
+  TL_TFLM_ENSURE(input->params.scale > 0.0f && output->params.scale > 0.0f,
+                 "%s: int8 input and output need positive quantization "
+                 "scales", op_name);
+  q->input_scale = input->params.scale;
+  q->input_zero_point = input->params.zero_point;
+  q->output_scale = output->params.scale;
+  q->output_zero_point = output->params.zero_point;
+  float* scales = nullptr;
+  TF_LITE_ENSURE_OK(context, CopyFilterScales(context, op_name, filter,
+                                              filter_channel_axis, out_c,
+                                              &scales));
+  q->filter_scales = scales;
+  reference::Int8ActivationRange(activation, q->output_scale,
+                                 q->output_zero_point, &q->act_min,
+                                 &q->act_max);
+  reference::Int8MaskBounds(activation == 2, q->output_scale,
+                            q->output_zero_point, &q->mask_lower,
+                            &q->mask_upper);
   return kTfLiteOk;
 }
 

@@ -57,16 +57,39 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options
                                  reference::ConvGeometry* geometry,
                                  int32_t groups = 1);
 
-// The float forward convolutions' output checks (TL_CONV,
-// TL_DEPTHWISE_CONV): `output` is float32 NHWC, `bias` (may be null) float32
-// [out_c], and the output's shape is the convolution's of the NHWC `input`
-// with a filter_h x filter_w window.
-TfLiteStatus CheckFloatConvOutput(const char* op_name,
-                                  const ConvOptions& options,
-                                  const TfLiteTensor* input, int32_t filter_h,
-                                  int32_t filter_w, int32_t out_c,
-                                  const TfLiteTensor* output,
-                                  const TfLiteTensor* bias);
+// The forward convolutions' output checks (TL_CONV, TL_DEPTHWISE_CONV):
+// `output` is NHWC of `type` (float32, or int8 for an int8 graph), `bias`
+// (may be null) of `bias_type` (float32, or int32 with int8) [out_c], and
+// the output's shape is the convolution's of the NHWC `input` with a
+// filter_h x filter_w window.
+TfLiteStatus CheckConvOutput(const char* op_name, const ConvOptions& options,
+                             const TfLiteTensor* input, int32_t filter_h,
+                             int32_t filter_w, int32_t out_c,
+                             const TfLiteTensor* output,
+                             const TfLiteTensor* bias,
+                             TfLiteType type = kTfLiteFloat32,
+                             TfLiteType bias_type = kTfLiteFloat32);
+
+// An int8 forward convolution's quantization (TL_CONV, TL_DEPTHWISE_CONV on
+// int8 tensors): the per-tensor scales and zero points of input and output
+// (scales positive), the filter's per-channel scales (CopyFilterScales
+// along `filter_channel_axis`), the int8 clamp of `activation` (0 none, 1
+// ReLU, 2 ReLU6) and the bounds of its mask (Int8MaskBounds).
+struct Int8ConvQuantization {
+  float input_scale, output_scale;
+  int32_t input_zero_point, output_zero_point;
+  const float* filter_scales;
+  int32_t act_min, act_max;
+  int32_t mask_lower, mask_upper;
+};
+TfLiteStatus ReadInt8ConvQuantization(TfLiteContext* context,
+                                      const char* op_name,
+                                      const TfLiteTensor* input,
+                                      const TfLiteTensor* filter,
+                                      int filter_channel_axis, int32_t out_c,
+                                      const TfLiteTensor* output,
+                                      int32_t activation,
+                                      Int8ConvQuantization* q);
 
 // The per-output-channel scales of a symmetric int8 filter (TFLite affine
 // quantization along `channel_axis`, zero points 0), valid for the op's

@@ -5,9 +5,11 @@ Forward: TFLM's CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, float or int8
 fused. A frozen float 1x1 conv becomes a FULLY_CONNECTED on the 4-D tensor:
 TFLM's CONV_2D keeps 8 bytes per output channel of persistent arena even for
 float models, FULLY_CONNECTED none. For the same reason the train step's other
-float convs run on TL_CONV and its float depthwise convs on TL_DEPTHWISE_CONV,
-which also write the ReLU mask (the predict graph keeps the builtins, for
-runtimes without TL_* ops).
+convs run on TL_CONV and its depthwise convs on TL_DEPTHWISE_CONV, float or
+int8 (value for value TFLM's int8 kernels, the requantization multipliers
+computed per invoke into scratch), which also write the ReLU mask. An int8
+predict graph uses them too (it runs TL_INVERTED_RESIDUAL already); a float
+one keeps the builtins, for runtimes without TL_* ops.
 
 Backward, one op per layer (only what the method trains):
   TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE  bias and weight gradients fused with
@@ -248,9 +250,11 @@ def conv_rule(call: Call) -> Emitted:
     em.writer.builtin(Op.FULLY_CONNECTED, [x_in, p.filter, p.bias], [y],
                       *opt.fully_connected(act, keep_num_dims=True))
     own_mask = _mask(call, y)
-  elif call.policy.training and not int8:
-    # The train step's float forward: TL_CONV keeps no per-channel
-    # persistent buffers and writes the activation's mask in the same op.
+  elif call.policy.training or int8:
+    # The train step's forward, and any int8 forward (value for value TFLM's
+    # CONV_2D): TL_CONV keeps no per-channel persistent buffers (an int8 one
+    # computes its requantization multipliers per invoke, into scratch) and
+    # writes the activation's mask in the same op.
     own_mask = _own_mask(call, y)
     em.tl("TL_CONV", [x_in, p.filter, p.bias],
           [y] + ([own_mask] if own_mask is not None else []),
@@ -398,10 +402,12 @@ def depthwise_rule(call: Call) -> Emitted:
   y = _output(call, int8)
   geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
               "stride_w": strides}
-  if call.policy.training and not int8:
-    # The train step's float forward: TL_DEPTHWISE_CONV keeps no per-channel
-    # persistent buffers (TFLM's DEPTHWISE_CONV_2D keeps 8 bytes per channel
-    # even in float) and writes the activation's mask in the same op.
+  if call.policy.training or int8:
+    # The train step's forward, and any int8 forward: TL_DEPTHWISE_CONV keeps
+    # no per-channel persistent buffers (TFLM's DEPTHWISE_CONV_2D keeps 8
+    # bytes per channel, even in float; an int8 TL_DEPTHWISE_CONV computes
+    # them per invoke into scratch) and writes the activation's mask in the
+    # same op.
     own_mask = _own_mask(call, y)
     em.tl("TL_DEPTHWISE_CONV", [x_in, p.filter, p.bias],
           [y] + ([own_mask] if own_mask is not None else []),

@@ -34,6 +34,7 @@ from tflite_tl.lower.tl.rule_base import square
 from tflite_tl.lower.tl.rules_conv import TO_KERAS_4D
 
 _PADDING_CODE = {"VALID": 0, "SAME": 1}
+_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}  # TL_CONV, TL_DEPTHWISE_CONV
 _TO_TFLITE_4D = (3, 0, 1, 2)
 # Keras kernel axis of the channels -> axis in TFLite's layout.
 _TFLITE_AXIS = {(False, cs.INPUT): 3, (False, cs.OUTPUT): 0,
@@ -118,14 +119,30 @@ def sparse_rule(call: Call) -> Emitted:
         bias = em.writer.constant(f"{call.name}/bias", call.weight("bias"))
     y = em.writer.activation(call.name, call.node.out_shape)
   fused = call.node.activation
-  if depthwise:
-    em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, forward_filter, bias], [y],
-                      *opt.depthwise_conv2d(strides, padding, fused))
+  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
+              "stride_w": strides}
+  if call.policy.training or call.policy.int8:
+    # As rules_conv: TL_CONV / TL_DEPTHWISE_CONV (float or int8) keep no
+    # per-channel persistent buffers and write the mask themselves.
+    mask = (em.writer.activation(f"{y.name}/mask",
+                                 [(y.num_elements + 7) // 8], np.uint8)
+            if fused and call.backward_reaches else None)
+    outputs = [y] + ([mask] if mask is not None else [])
+    code = _ACTIVATION_CODE[fused]
+    if depthwise:
+      em.tl("TL_DEPTHWISE_CONV", [x_in, forward_filter, bias], outputs,
+            activation=code, **geometry)
+    else:
+      em.tl("TL_CONV", [x_in, forward_filter, bias], outputs,
+            activation=code, standardize=False, epsilon=0.0, **geometry)
   else:
-    em.writer.builtin(Op.CONV_2D, [x_in, forward_filter, bias], [y],
-                      *opt.conv2d(strides, padding, fused))
-  mask = (em.relu_mask(y, fused)
-          if fused and call.backward_reaches else None)
+    if depthwise:
+      em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, forward_filter, bias],
+                        [y], *opt.depthwise_conv2d(strides, padding, fused))
+    else:
+      em.writer.builtin(Op.CONV_2D, [x_in, forward_filter, bias], [y],
+                        *opt.conv2d(strides, padding, fused))
+    mask = None
   saved = None
   gathered = depthwise or layer.channel_axis == cs.INPUT
   if trains_kernel and call.policy.training:
@@ -139,8 +156,6 @@ def sparse_rule(call: Call) -> Emitted:
                         *opt.gather(3))
     else:
       saved = x_in
-  geometry = {"padding": _PADDING_CODE[padding], "stride_h": strides,
-              "stride_w": strides}
   need_dx = call.need_input_grad(0)
   trains = trains_kernel or bias_var is not None
   if not call.policy.training or not (need_dx or trains):
