@@ -1,9 +1,11 @@
 """TL_INVERTED_RESIDUAL_UPDATE in the int8 kernel flavor: an inverted-residual
 block whose depthwise trains (TinyTrain's chosen channels) between a frozen
-expand and a project conv, frozen or training chosen channels too, with an
-earlier layer training, lowers its backward to one op; in TFLM the train
-step equals the unfused one bit for bit and TF's exactly, and the two
-expanded-width gradient maps are gone."""
+expand and a project conv, frozen or training chosen channels too, lowers
+its backward to one op: with an earlier layer training, with the input
+gradient through the expand; as the earliest trained layer (the backward
+stops at its depthwise), without one. In TFLM the train step equals the
+unfused one bit for bit and TF's exactly, and the expanded-width gradient
+maps are gone."""
 import numpy as np
 import pytest
 
@@ -21,7 +23,7 @@ from tflite_tl.verify import train_step as ts
 _BATCH, _STEPS = 2, 4
 _OP = block_update.OP
 # b2 (stride 1, residual Add) fuses: b1_dw trains below it. b1 (stride 2)
-# does not: the backward stops at b1_dw, so its expand needs no gradient.
+# fuses without an input gradient: the backward stops at b1_dw.
 _B2 = {"b1_dw": 5, "b2_dw": 6}
 # Both fuse: the stem trains; b2_dw trains every channel.
 _BOTH = {"stem": 2, "b1_dw": 4, "b2_dw": 16}
@@ -76,30 +78,44 @@ def batches():
   return ts.random_batches(0, _STEPS, _BATCH, (12, 12, 2), 3)
 
 
-@pytest.mark.parametrize("chosen,fused_blocks", [(_B2, ["b2"]),
-                                                 (_BOTH, ["b1", "b2"])])
-def test_the_block_backward_is_one_op(monkeypatch, batches, chosen,
-                                      fused_blocks):
+@pytest.mark.parametrize("chosen,crossed,stopping", [
+    (_B2, ["b2"], ["b1"]), (_BOTH, ["b1", "b2"], []), ({"b2_dw": 6}, [], ["b2"])])
+def test_the_block_backward_is_one_op(monkeypatch, batches, chosen, crossed,
+                                      stopping):
   fused = _lowered(chosen, batches).train_tflite
   unfused = _unfused(monkeypatch, chosen, batches).train_tflite
   ops, before = _ops(fused), _ops(unfused)
-  n = len(fused_blocks)
+  n = len(crossed) + len(stopping)
   assert _OP not in before and ops[_OP] == n
-  # Each replaces a depthwise update and the two 1x1 input gradients.
+  # Each replaces a depthwise update and the project's input gradient, and
+  # a crossed block the expand's too.
   assert before["TL_DEPTHWISE_UPDATE"] - ops.get("TL_DEPTHWISE_UPDATE", 0) == n
   assert (before["TL_CONV_INPUT_GRAD"] - ops.get("TL_CONV_INPUT_GRAD", 0)
-          == 2 * n)
+          == 2 * len(crossed) + len(stopping))
   names, names_before = _tensor_names(fused), _tensor_names(unfused)
-  for b in fused_blocks:
-    # The expanded-width gradient maps are no tensors any more.
-    for t in (f"{b}_project/grad_input", f"{b}_dw/grad_input"):
-      assert t in names_before and t not in names, t
+  for b in crossed + stopping:
+    # The project's expanded-width input gradient is no tensor any more.
+    t = f"{b}_project/grad_input"
+    assert t in names_before and t not in names, t
+  for b in crossed:
+    # Nor the depthwise's; the expand's input gradient is the op's output.
+    t = f"{b}_dw/grad_input"
+    assert t in names_before and t not in names, t
     assert f"{b}_expand/grad_input" in names
+  for b in stopping:
+    assert f"{b}_expand/grad_input" not in names
+
+
+def _op_of(tflite: bytes, depthwise: str):
+  """The input names of the TL_INVERTED_RESIDUAL_UPDATE of ``depthwise``."""
+  (names,) = [n for n in _input_names(tflite, f"CUSTOM:{_OP}")
+              if n[3] == f"{depthwise}/kernel_trained:int8"]
+  return names
 
 
 def test_the_op_reads_the_blocks_filters_masks_and_parameters(batches):
   tflite = _lowered(_B2, batches).train_tflite
-  (names,) = _input_names(tflite, f"CUSTOM:{_OP}")
+  names = _op_of(tflite, "b2_dw")
   assert names[1:] == [
       None, "b2_project/kernel", "b2_dw/kernel_trained:int8",
       "b2_dw_relu/mask", "b2_expand/kernel", "b2_expand/mask",
@@ -107,20 +123,33 @@ def test_the_op_reads_the_blocks_filters_masks_and_parameters(batches):
       "b2_dw/bias", "b2_dw/bias:int32", None, None, None, None, None], names
 
 
-def test_the_backward_stopping_at_the_depthwise_does_not_fuse(batches):
-  assert _OP not in _ops(_lowered({"b2_dw": 6}, batches).train_tflite)
+def test_the_backward_stopping_at_the_depthwise_fuses_without_expand(batches):
+  tflite = _lowered(_B2, batches).train_tflite
+  names = _op_of(tflite, "b1_dw")
+  # No expand stage (filter, mask) and no output: only the updates run.
+  assert names[1:] == [
+      None, "b1_project/kernel", "b1_dw/kernel_trained:int8",
+      "b1_dw_relu/mask", None, None, "b1_dw/saved_input",
+      "b1_dw/trained_channels", "b1_dw/kernel_trained", "b1_dw/bias",
+      "b1_dw/bias:int32", None, None, None, None, None], names
+  outputs = [o for o in reader.op_outputs(tflite, f"CUSTOM:{_OP}")
+             if len(o) == 0]
+  assert len(outputs) == 1
 
 
 def test_a_trained_project_fuses_with_its_update(monkeypatch, batches):
   fused = _lowered(_PROJECT, batches).train_tflite
   unfused = _unfused(monkeypatch, _PROJECT, batches).train_tflite
   ops, before = _ops(fused), _ops(unfused)
-  assert _OP not in before and ops[_OP] == 1
-  # It replaces the project's TL_CONV_UPDATE, the depthwise update and the
-  # expand's input gradient.
-  for op in ("TL_CONV_UPDATE", "TL_DEPTHWISE_UPDATE", "TL_CONV_INPUT_GRAD"):
-    assert before[op] - ops.get(op, 0) == 1, op
-  (names,) = _input_names(fused, f"CUSTOM:{_OP}")
+  # b2's op and b1's (stopping at its depthwise, frozen project).
+  assert _OP not in before and ops[_OP] == 2
+  # b2's replaces the project's TL_CONV_UPDATE, the depthwise update and the
+  # expand's input gradient; b1's its depthwise update and its project's
+  # input gradient.
+  for op, n in (("TL_CONV_UPDATE", 1), ("TL_DEPTHWISE_UPDATE", 2),
+                ("TL_CONV_INPUT_GRAD", 2)):
+    assert before[op] - ops.get(op, 0) == n, op
+  names = _op_of(fused, "b2_dw")
   # The project's int8 filter is its trained variable copy; its TL_CONV_UPDATE
   # inputs follow the depthwise's (the chosen input channels' saved input).
   assert names[2] == "b2_project/kernel_trained:int8", names
@@ -136,7 +165,7 @@ def test_a_trained_project_fuses_with_its_update(monkeypatch, batches):
 def test_a_project_training_output_channels_reads_the_depthwise_output(
     batches):
   tflite = _lowered(_PROJECT, batches, "output").train_tflite
-  (names,) = _input_names(tflite, f"CUSTOM:{_OP}")
+  names = _op_of(tflite, "b2_dw")
   # Its saved input is the whole project input (TL_CONV_UPDATE's axis 0).
   assert names[12:] == [
       "b2_dw_relu", "b2_project/trained_channels", "b2_project/kernel_trained",
@@ -144,6 +173,7 @@ def test_a_project_training_output_channels_reads_the_depthwise_output(
 
 
 @pytest.mark.parametrize("chosen,axis", [(_B2, "input"), (_BOTH, "input"),
+                                         ({"b2_dw": 6}, "input"),
                                          (_PROJECT, "input"),
                                          (_PROJECT, "output")])
 def test_fused_step_is_the_unfused_one_bit_for_bit_with_a_smaller_peak(

@@ -151,6 +151,6 @@ def test_int8_input_with_a_float_filter_is_rejected(native_runner):
   p = _layer(1, depthwise=False, k=1)
   x = np.zeros(p["shape"], np.int8)
   with pytest.raises(Exception, match=re.escape(
-      "TL_CONV: filter must be INT8 OHWI")):
+      "TL_CONV: filter must be int8 OHWI")):
     tflm.run_model(_tl_model(p, filter_dtype=np.float32), [[x]],
                    backend="native")

@@ -164,6 +164,15 @@ def op_inputs(tflite_bytes: bytes, op_name: str,
           for name, op in _ops(model, subgraph) if name == op_name]
 
 
+def op_outputs(tflite_bytes: bytes, op_name: str,
+               subgraph: int = 0) -> List[Tuple[int, ...]]:
+  """Output tensor indices of every ``op_name`` op of ``subgraph``, in op
+  order (an op with no outputs: ())."""
+  model = root(tflite_bytes)
+  return [tuple(int(op.Outputs(i)) for i in range(op.OutputsLength()))
+          for name, op in _ops(model, subgraph) if name == op_name]
+
+
 def _tensor(sg, index: int) -> TensorInfo:
   t = sg.Tensors(index)
   q = t.Quantization()

@@ -26,6 +26,11 @@
 //   multiply-adds are the same; the project and expand filters are read with
 //   a stride of E and Cin floats instead of contiguously.
 //
+// A block whose backward stops at its depthwise (stops_at_depthwise: the
+// earliest block a train step reaches, its depthwise training) streams dz
+// alone, to the update's callbacks: one dz row (Wo * E floats) or one
+// channel plane (Ho * Wo floats) of scratch, no de and no dx.
+//
 // Masked-out elements are skipped (not multiplied by 0), as in the chain.
 // Depth multiplier 1; all filters int8, symmetric per output channel.
 #ifndef TFLM_KERNELS_REFERENCE_INVERTED_RESIDUAL_INPUT_GRAD_H_
@@ -48,6 +53,10 @@ struct InvertedResidualInputGradShape {
   int32_t pad_top, pad_left;
   bool has_expand;
   bool by_channel;  // the stream's order (ChooseInvertedResidualGradOrder)
+  // The backward ends at the depthwise (inverted_residual_update.h, the
+  // earliest trained block): only dz is streamed, to the callbacks; no de,
+  // no dx, grad_input and the expand stage unused.
+  bool stops_at_depthwise;
 };
 
 // One frozen 1x1 or depthwise filter and its per-output-channel scales.
@@ -74,12 +83,14 @@ inline int32_t InvertedResidualGradRingRows(
 
 inline int32_t InvertedResidualGradRowScratchFloats(
     const InvertedResidualInputGradShape& s) {
+  if (s.stops_at_depthwise) return s.out_w * s.expanded_c;  // one dz row
   return InvertedResidualGradRingRows(s) * s.out_w * s.expanded_c +
          (s.has_expand ? s.in_w * s.expanded_c : 0);
 }
 
 inline int32_t InvertedResidualGradChannelScratchFloats(
     const InvertedResidualInputGradShape& s) {
+  if (s.stops_at_depthwise) return s.out_h * s.out_w;  // one dz plane
   return s.out_h * s.out_w + (s.has_expand ? s.in_h * s.in_w : 0);
 }
 
@@ -185,6 +196,21 @@ inline void StreamByRows(const InvertedResidualInputGradShape& s,
   const int32_t ring_rows = InvertedResidualGradRingRows(s);
   const int64_t dz_row_size = static_cast<int64_t>(s.out_w) * e_c;
   float* ring = scratch;
+  if (s.stops_at_depthwise) {  // dz only, one row at a time
+    for (int32_t n = 0; n < s.batch; ++n) {
+      for (int32_t oy = 0; oy < s.out_h; ++oy) {
+        const int64_t pixel0 = (static_cast<int64_t>(n) * s.out_h + oy) * s.out_w;
+        for (int32_t ox = 0; ox < s.out_w; ++ox) {
+          const int64_t pixel = pixel0 + ox;
+          PointwiseInputGrad(grad_output + pixel * s.out_c, project, s.out_c,
+                             e_c, ring + ox * e_c, masks.grad_output,
+                             pixel * s.out_c);
+        }
+        on_dz_row(n, oy, static_cast<const float*>(ring));
+      }
+    }
+    return;
+  }
   float* de_scratch = scratch + ring_rows * dz_row_size;
   for (int32_t n = 0; n < s.batch; ++n) {
     int32_t next_oy = 0;  // the next dz row to compute into the ring
@@ -332,8 +358,8 @@ inline void StreamByChannel(const InvertedResidualInputGradShape& s,
   float* dz = scratch;
   float* de = scratch + out_pixels;
   for (int32_t n = 0; n < s.batch; ++n) {
-    float* gi = grad_input + n * gi_size;
-    for (int64_t i = 0; i < gi_size; ++i) gi[i] = 0.0f;
+    float* gi = s.stops_at_depthwise ? nullptr : grad_input + n * gi_size;
+    for (int64_t i = 0; gi != nullptr && i < gi_size; ++i) gi[i] = 0.0f;
     const int64_t go0 = n * out_pixels * s.out_c;
     const int64_t dz0 = n * out_pixels * e_c;
     const int64_t de0 = n * in_pixels * e_c;
@@ -345,6 +371,7 @@ inline void StreamByChannel(const InvertedResidualInputGradShape& s,
                              masks.grad_output, go0, dz);
       }
       on_dz_channel(n, e, static_cast<const float*>(dz));
+      if (s.stops_at_depthwise) continue;  // dz only
       float* de_e = s.has_expand ? de : gi + e;
       const int64_t de_step = s.has_expand ? 1 : e_c;
       DepthwiseChannel(s, dz, depthwise, e, masks.depthwise, dz0, de_e, de_step);

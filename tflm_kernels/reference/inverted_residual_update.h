@@ -244,7 +244,10 @@ inline void ApplyStep(const InvertedResidualInputGradShape& s,
 // grad_output, project, depthwise (its int8 filter: the forward's, before
 // the step; with a trained filter the same array as u.params.filter_q),
 // expand, masks, grad_input: as InvertedResidualInputGrad (has_expand must
-// be true: a block without expand conv has no second expanded-width map).
+// be true: a block without expand conv has no second expanded-width map),
+// except with s.stops_at_depthwise: the block is the earliest the backward
+// reaches, so only dz is streamed (into the sums), and grad_input, expand
+// and masks.expand are unused (may be null).
 // u: the depthwise's parameters (nothing trains when both its filter and
 // bias are null). pu: the project's, null when it is frozen; with a trained
 // filter pu->params.filter_q is project.data. u.sgd is the step of both.

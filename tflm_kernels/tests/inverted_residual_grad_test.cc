@@ -261,7 +261,8 @@ struct UpdateCase {
   bool project_bias = false;
 };
 
-void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed, bool by_channel) {
+void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed, bool by_channel,
+                             bool stops = false) {
   const int32_t e_c = c.e_c;
   ConvGeometry dw_g{}, project_g{}, expand_g{};
   TL_EXPECT(reference::MakeConvGeometry(c.batch, c.h, c.w, e_c, e_c, c.k, c.k, c.stride,
@@ -394,6 +395,7 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed, bool by_channel
   s.pad_left = dw_g.pad_left;
   s.has_expand = true;
   s.by_channel = by_channel;
+  s.stops_at_depthwise = stops;
   auto got_q = dw_q0;
   auto got_master = master0;
   auto got_bias = bias0;
@@ -427,11 +429,16 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed, bool by_channel
   pu.params = {p_filter ? got_p_master.data() : nullptr, p_filter ? got_pq.data() : nullptr,
                project_scales.data(), c.project_bias ? got_p_bias.data() : nullptr,
                c.project_bias ? got_p_bias_q.data() : nullptr, p_bias_scales.data()};
+  // Stopping at the depthwise, the op writes no input gradient and reads no
+  // expand stage: the parameters must still equal the chain's.
   TL_EXPECT(reference::InvertedResidualUpdate(
       s, dy.data(), {got_pq.data(), project_scales.data()}, {got_q.data(), dw_scales.data()},
-      {expand.data(), expand_scales.data()}, masks, u, got.data(), scratch.data(),
-      pk == "none" ? nullptr : &pu));
-  const std::string what = std::string("inverted_residual_update/") + c.name + Order(by_channel);
+      stops ? reference::Int8Filter{nullptr, nullptr}
+            : reference::Int8Filter{expand.data(), expand_scales.data()},
+      stops ? reference::InvertedResidualGradMasks{m_out, m_dw, nullptr} : masks, u,
+      stops ? nullptr : got.data(), scratch.data(), pk == "none" ? nullptr : &pu));
+  const std::string what = std::string("inverted_residual_update/") + c.name +
+                           Order(by_channel) + (stops ? " stopping at the depthwise" : "");
   if (!SameBits(got_p_master, want_p_master) || !SameBits(got_p_bias, want_p_bias) ||
       got_pq != want_pq || got_p_bias_q != want_p_bias_q) {
     Fail(__FILE__, __LINE__, what + ": the project's parameters differ");
@@ -439,7 +446,9 @@ void CheckUpdateAgainstChain(const UpdateCase& c, uint32_t seed, bool by_channel
   if (p_filter && !c.zero_grad && got_pq == project && got_p_master == p_master0) {
     Fail(__FILE__, __LINE__, what + ": the project's master did not move");
   }
-  if (!SameBits(got, want)) Fail(__FILE__, __LINE__, what + ": grad_input differs from the chain");
+  if (!stops && !SameBits(got, want)) {
+    Fail(__FILE__, __LINE__, what + ": grad_input differs from the chain");
+  }
   if (!SameBits(got_master, want_master)) Fail(__FILE__, __LINE__, what + ": master differs");
   if (!SameBits(got_bias, want_bias)) Fail(__FILE__, __LINE__, what + ": bias differs");
   if (got_q != want_q) Fail(__FILE__, __LINE__, what + ": filter_q differs");
@@ -490,7 +499,9 @@ void TestInvertedResidualUpdateEqualsChain() {
   };
   uint32_t seed = 101;
   for (const UpdateCase& c : cases) {
-    for (bool by_channel : {false, true}) CheckUpdateAgainstChain(c, seed, by_channel);
+    for (bool by_channel : {false, true}) {
+      for (bool stops : {false, true}) CheckUpdateAgainstChain(c, seed, by_channel, stops);
+    }
     ++seed;
   }
 }
@@ -726,6 +737,11 @@ void TestInvertedResidualGradOrder() {
   reference::ChooseInvertedResidualGradOrder(&s);
   TL_EXPECT(!s.by_channel);
   TL_EXPECT(reference::InvertedResidualInputGradScratchFloats(s) == (3 * 64 + 64) * 16);
+  // Stopping at the depthwise: one dz row (64 * 16) or one plane (64 * 64).
+  s.stops_at_depthwise = true;
+  reference::ChooseInvertedResidualGradOrder(&s);
+  TL_EXPECT(!s.by_channel);
+  TL_EXPECT(reference::InvertedResidualInputGradScratchFloats(s) == 64 * 16);
 }
 
 }  // namespace

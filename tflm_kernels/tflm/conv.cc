@@ -109,7 +109,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   TL_TFLM_ENSURE(filter != nullptr && filter->type == type &&
                      HasRank(filter, 4),
                  "%s: filter must be %s OHWI [Co, kh, kw, Ci / groups], as "
-                 "the input", kOp, TfLiteTypeGetName(type));
+                 "the input", kOp, TypeName(type));
   TL_TFLM_ENSURE(!data->int8 || !data->standardize,
                  "%s: an int8 convolution has no standardize", kOp);
   const int* x = input->dims->data;

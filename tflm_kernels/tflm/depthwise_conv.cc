@@ -88,7 +88,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
   TL_TFLM_ENSURE(filter != nullptr && filter->type == type &&
                      HasRank(filter, 4),
                  "%s: filter must be %s [1, kh, kw, C*M], as the input", kOp,
-                 TfLiteTypeGetName(type));
+                 TypeName(type));
   const int* x = input->dims->data;
   const int* f = filter->dims->data;
   TL_TFLM_ENSURE(f[0] == 1 && x[3] > 0 && f[3] % x[3] == 0,

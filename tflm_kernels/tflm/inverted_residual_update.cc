@@ -34,7 +34,11 @@
 //        [Cout, 1, 1, K] (axis 1), 15 [project_bias] f32 variable [Cout],
 //        16 [project_bias_q] int32 variable [Cout] (needs 15).
 //      Something must train: input 9, 10, 14 or 15.
-// out: grad_input f32 [N, H, W, Cin], through the step's starting filters.
+// out: [grad_input] f32 [N, H, W, Cin], through the step's starting filters.
+//      Without it (no output) the backward stops at the depthwise (the
+//      earliest block the train step reaches): inputs 5 and 6 are then
+//      absent, the depthwise filter trains (input 7 gives N, H, W) and only
+//      the updates run.
 // options: "learning_rate", "padding" (0 VALID, 1 SAME), "qas" (bool),
 //          "stride_h", "stride_w" (the depthwise's), as TL_DEPTHWISE_UPDATE;
 //          "project_channel_axis" (0 output, 1 input channels), as
@@ -136,22 +140,37 @@ bool IsInt8Rank4(const TfLiteTensor* t) {
   return t != nullptr && t->type == kTfLiteInt8 && HasRank(t, 4);
 }
 
-// The block: shapes of the three filters, grad_output and grad_input.
+// The block: shapes of the three filters, grad_output and grad_input (or,
+// stopping at the depthwise, of the saved depthwise input).
 TfLiteStatus ValidateBlock(TfLiteContext* context, OpData* data,
                            TfLiteTensor* const* t,
-                           const TfLiteTensor* grad_input) {
+                           const TfLiteTensor* grad_input, bool stops) {
   const TfLiteTensor* dy = t[kGradOutputTensor];
   TL_TFLM_ENSURE(dy != nullptr && dy->type == kTfLiteFloat32 && HasRank(dy, 4),
                  "%s: grad_output must be float32 NHWC", kOp);
-  TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
-                     HasRank(grad_input, 4),
-                 "%s: grad_input must be float32 NHWC", kOp);
   const TfLiteTensor* dw = t[kDepthwiseFilterTensor];
   TL_TFLM_ENSURE(IsInt8Rank4(dw) && dw->dims->data[0] == 1,
                  "%s: depthwise_filter must be int8 [1, kh, kw, E]", kOp);
   const int32_t e_c = dw->dims->data[3];
   const int* y = dy->dims->data;
-  const int* x = grad_input->dims->data;
+  if (stops) {
+    TL_TFLM_ENSURE(t[kExpandFilterTensor] == nullptr &&
+                       t[kExpandMaskTensor] == nullptr,
+                   "%s: without grad_input the backward stops at the "
+                   "depthwise: expand_filter and expand_mask must be absent",
+                   kOp);
+    TL_TFLM_ENSURE(IsInt8Rank4(t[kInputTensor]) && t[kFilterTensor] != nullptr,
+                   "%s: without grad_input the depthwise filter must train "
+                   "(input 9) with its saved int8 input (input 7), which "
+                   "gives the block's input size", kOp);
+  } else {
+    TL_TFLM_ENSURE(grad_input != nullptr &&
+                       grad_input->type == kTfLiteFloat32 &&
+                       HasRank(grad_input, 4),
+                   "%s: grad_input must be float32 NHWC", kOp);
+  }
+  // N, H, W (and Cin) of the block's input.
+  const int* x = stops ? t[kInputTensor]->dims->data : grad_input->dims->data;
   const TfLiteTensor* pf = t[kProjectFilterTensor];
   TL_TFLM_ENSURE(IsInt8Rank4(pf) && pf->dims->data[0] == y[3] &&
                      pf->dims->data[1] == 1 && pf->dims->data[2] == 1 &&
@@ -160,9 +179,9 @@ TfLiteStatus ValidateBlock(TfLiteContext* context, OpData* data,
                  "channels, the depthwise channels)", kOp, y[3],
                  static_cast<int>(e_c));
   const TfLiteTensor* ef = t[kExpandFilterTensor];
-  TL_TFLM_ENSURE(IsInt8Rank4(ef) && ef->dims->data[0] == e_c &&
-                     ef->dims->data[1] == 1 && ef->dims->data[2] == 1 &&
-                     ef->dims->data[3] == x[3],
+  TL_TFLM_ENSURE(stops || (IsInt8Rank4(ef) && ef->dims->data[0] == e_c &&
+                           ef->dims->data[1] == 1 && ef->dims->data[2] == 1 &&
+                           ef->dims->data[3] == x[3]),
                  "%s: expand_filter must be int8 [%d, 1, 1, %d] (the depthwise "
                  "channels, grad_input's channels)", kOp, static_cast<int>(e_c),
                  x[3]);
@@ -170,14 +189,15 @@ TfLiteStatus ValidateBlock(TfLiteContext* context, OpData* data,
   shape.batch = x[0];
   shape.in_h = x[1];
   shape.in_w = x[2];
-  shape.in_c = x[3];
+  shape.in_c = stops ? 0 : x[3];
   shape.expanded_c = e_c;
   shape.out_c = y[3];
   shape.filter_h = dw->dims->data[1];
   shape.filter_w = dw->dims->data[2];
   shape.stride_h = data->conv.stride_h;
   shape.stride_w = data->conv.stride_w;
-  shape.has_expand = true;
+  shape.has_expand = !stops;
+  shape.stops_at_depthwise = stops;
   const reference::Padding padding = data->conv.padding;
   shape.out_h = reference::ConvOutputSize(padding, shape.in_h, shape.filter_h,
                                           shape.stride_h);
@@ -210,6 +230,8 @@ TfLiteStatus ValidateBlock(TfLiteContext* context, OpData* data,
                                                &data->project_scales));
   TF_LITE_ENSURE_OK(context, CopyFilterScales(context, kOp, dw, 3, e_c,
                                                &data->depthwise_scales));
+  data->expand_scales = nullptr;
+  if (stops) return kTfLiteOk;
   return CopyFilterScales(context, kOp, ef, 0, e_c, &data->expand_scales);
 }
 
@@ -393,13 +415,15 @@ TfLiteStatus ValidateProject(TfLiteContext* context, OpData* data,
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
-  TL_TFLM_ENSURE(node->inputs->size == kNumInputs && node->outputs->size == 1,
+  TL_TFLM_ENSURE(node->inputs->size == kNumInputs &&
+                     (node->outputs->size == 1 || node->outputs->size == 0),
                  "%s: expects 17 inputs (grad_output, [grad_output_mask], "
                  "project_filter, depthwise_filter, [depthwise_mask], "
                  "expand_filter, [expand_mask], [input], [channels], [filter], "
                  "[bias], [bias_q], [project_input], [project_channels], "
                  "[project_master], [project_bias], [project_bias_q]; absent "
-                 "ones -1) and 1 output, got %d and %d", kOp,
+                 "ones -1) and 1 output (grad_input) or none, got %d and %d",
+                 kOp,
                  node->inputs->size, node->outputs->size);
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
@@ -411,9 +435,10 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   for (int i = 0; i < kNumInputs; ++i) {
     t[i] = mc->AllocateTempInputTensor(node, i);
   }
+  const bool stops = node->outputs->size == 0;
   TfLiteTensor* grad_input =
-      mc->AllocateTempOutputTensor(node, kGradInputTensor);
-  TfLiteStatus status = ValidateBlock(context, data, t, grad_input);
+      stops ? nullptr : mc->AllocateTempOutputTensor(node, kGradInputTensor);
+  TfLiteStatus status = ValidateBlock(context, data, t, grad_input, stops);
   if (status == kTfLiteOk) status = ValidateParameters(context, data, t);
   if (status == kTfLiteOk) status = ValidateProject(context, data, t);
   for (TfLiteTensor* tensor : t) {
@@ -484,17 +509,18 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const reference::Int8Filter project = {project_filter, data->project_scales};
   const reference::Int8Filter depthwise = {depthwise_filter,
                                            data->depthwise_scales};
+  const bool stops = data->shape.stops_at_depthwise;
   const reference::Int8Filter expand = {
-      tflite::micro::GetTensorData<int8_t>(
-          GetEvalInput(context, node, kExpandFilterTensor)),
+      GetOptionalTensorData<int8_t>(optional(kExpandFilterTensor)),
       data->expand_scales};
   const bool ok = reference::InvertedResidualUpdate(
       data->shape,
       tflite::micro::GetTensorData<float>(
           GetEvalInput(context, node, kGradOutputTensor)),
       project, depthwise, expand, masks, u,
-      tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalOutput(context, node, kGradInputTensor)),
+      stops ? nullptr
+            : tflite::micro::GetTensorData<float>(
+                  tflite::micro::GetEvalOutput(context, node, kGradInputTensor)),
       scratch, data->trains_project ? &pu : nullptr);
   if (!ok) {
     const int32_t bad = reference::FirstChannelOutOfRange(

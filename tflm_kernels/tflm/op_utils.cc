@@ -53,6 +53,19 @@ int64_t ElementCount(const TfLiteIntArray* dims) {
   return count;
 }
 
+const char* TypeName(TfLiteType type) {
+  switch (type) {
+    case kTfLiteFloat32:
+      return "float32";
+    case kTfLiteInt8:
+      return "int8";
+    case kTfLiteInt32:
+      return "int32";
+    default:
+      return TfLiteTypeGetName(type);
+  }
+}
+
 TfLiteStatus CheckConvOutput(const char* op_name, const ConvOptions& options,
                              const TfLiteTensor* input, int32_t filter_h,
                              int32_t filter_w, int32_t out_c,
@@ -61,12 +74,12 @@ TfLiteStatus CheckConvOutput(const char* op_name, const ConvOptions& options,
                              TfLiteType bias_type) {
   TL_TFLM_ENSURE(output != nullptr && output->type == type &&
                      HasRank(output, 4),
-                 "%s: output must be %s NHWC", op_name, TfLiteTypeGetName(type));
+                 "%s: output must be %s NHWC", op_name, TypeName(type));
   if (bias != nullptr) {
     TL_TFLM_ENSURE(bias->type == bias_type && HasRank(bias, 1) &&
                        bias->dims->data[0] == out_c,
                    "%s: bias must be %s [%d]", op_name,
-                   TfLiteTypeGetName(bias_type), static_cast<int>(out_c));
+                   TypeName(bias_type), static_cast<int>(out_c));
   }
   const int* x = input->dims->data;
   const int32_t out_h =

@@ -57,6 +57,10 @@ TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& options
                                  reference::ConvGeometry* geometry,
                                  int32_t groups = 1);
 
+// "float32", "int8", "int32" (as the ops' messages spell them), else TFLite's
+// name of the type.
+const char* TypeName(TfLiteType type);
+
 // The forward convolutions' output checks (TL_CONV, TL_DEPTHWISE_CONV):
 // `output` is NHWC of `type` (float32, or int8 for an int8 graph), `bias`
 // (may be null) of `bias_type` (float32, or int32 with int8) [out_c], and

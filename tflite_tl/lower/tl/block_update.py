@@ -131,14 +131,31 @@ def take_expand(call: Call) -> Optional[FrozenExpand]:
   if (not FUSED or not isinstance(up, FrozenExpand)
       or graph.consumers.get(x_id) != [call.node.index]):
     return None
+  return up if _take_project(call) else None
+
+
+def take_project_only(call: Call) -> bool:
+  """From the int8 depthwise whose weights train where the backward stops
+  (its input gradient is not needed: the earliest trained layer): whether
+  its project conv (as in take_expand) defers its input gradient and update
+  to this depthwise, for one TL_INVERTED_RESIDUAL_UPDATE without an input
+  gradient (``emit`` with ``up`` None)."""
+  return FUSED and _take_project(call)
+
+
+def _take_project(call: Call) -> bool:
+  """Whether the depthwise's output goes only to a linear 1x1 project conv,
+  frozen or channel-sparse (through a standalone ReLU or not); then that
+  conv's input gradient is marked deferrable."""
+  graph = call.graph
   node = call.node
   out_id = node.activation_output_id or node.output_id
   if node.is_model_output or (node.activation_output_id is not None and len(
       graph.consumers.get(node.output_id, [])) != 1):
-    return None
+    return False
   users = graph.consumers.get(out_id, [])
   if len(users) != 1:
-    return None
+    return False
   relu = graph.nodes[users[0]]
   if (node.activation is None and relu_kind(relu.layer) is not None
       and relu.fused_into is None and not relu.is_model_output):
@@ -146,7 +163,7 @@ def take_expand(call: Call) -> Optional[FrozenExpand]:
     out_id = relu.output_id
     users = graph.consumers.get(out_id, [])
     if len(users) != 1:
-      return None
+      return False
   project = graph.nodes[users[0]]
   # A trained project is fused only as a channel-sparse conv
   # (defer_trained_project): a stock one trains through conv_rule's ops.
@@ -155,9 +172,9 @@ def take_expand(call: Call) -> Optional[FrozenExpand]:
           and not isinstance(project.layer, cs.ChannelSparseConv2D))
       or project.activation is not None
       or getattr(project.layer.activation, "__name__", "linear") != "linear"):
-    return None
+    return False
   call.em.accepts_deferred_input_grad.add(out_id)
-  return up
+  return True
 
 
 def defer_project(call: Call, filter_: Tensor, own_mask: Optional[Tensor],
@@ -192,26 +209,32 @@ def defer_trained_project(call: Call, filter_: Tensor,
   return Project(call.name, filter_, update=update)
 
 
-def emit(em: Emitter, g: Grad, up: FrozenExpand, *, depthwise_filter: Tensor,
+def emit(em: Emitter, g: Grad, up: Optional[FrozenExpand], *,
+         depthwise_filter: Tensor,
          depthwise_mask: Optional[Tensor], saved_input: Tensor,
          channels: Optional[Tensor], filter_var: Tensor,
          bias_var: Optional[Tensor], bias_q_var: Optional[Tensor],
          learning_rate: float, qas: bool, geometry: dict):
   """The block's backward from the project's output gradient ``g`` (its
   ``deferred`` a Project): the expand conv's input gradient, which is also
-  handed to the expand conv's own backward."""
+  handed to the expand conv's own backward; with ``up`` None (the backward
+  stops at this depthwise) the updates alone, no input gradient."""
   down = g.deferred
   pu = down.update or ProjectUpdate(None, None, None, None, None, 0)
   if depthwise_mask is not None and down.relu_mask is not None:
     raise AssertionError("a fused activation's gradient arrived masked")
   if depthwise_mask is None:
     depthwise_mask = down.relu_mask
-  dx = em.writer.activation(f"{up.name}/grad_input", up.input_shape)
+  dx = (em.writer.activation(f"{up.name}/grad_input", up.input_shape)
+        if up is not None else None)
   em.tl(OP, [g.tensor, g.mask, down.filter, depthwise_filter, depthwise_mask,
-             up.filter, up.mask, saved_input, channels, filter_var, bias_var,
-             bias_q_var, pu.saved_input, pu.channels, pu.filter_var,
-             pu.bias_var, pu.bias_q_var], [dx], learning_rate=learning_rate,
+             up.filter if up else None, up.mask if up else None, saved_input,
+             channels, filter_var, bias_var, bias_q_var, pu.saved_input,
+             pu.channels, pu.filter_var, pu.bias_var, pu.bias_q_var],
+        [dx] if dx is not None else [], learning_rate=learning_rate,
         project_channel_axis=pu.channel_axis, qas=qas, **geometry)
+  if up is None:
+    return [None]  # the backward ends here
   em.fused_backward[up.name] = [Grad(dx)]
   # The depthwise's "input gradient": the expand conv's backward returns
   # the fused one instead (its input's).

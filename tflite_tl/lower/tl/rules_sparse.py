@@ -165,6 +165,11 @@ def sparse_rule(call: Call) -> Emitted:
   expand = (block_update.take_expand(call)
             if depthwise and trains_kernel and call.policy.int8 and need_dx
             else None)
+  # Where the backward stops at this depthwise (the earliest trained layer),
+  # the same op without an input gradient: the project's input gradient (an
+  # expanded-width float map) is then never a tensor either.
+  stops_here = (depthwise and trains_kernel and call.policy.int8
+                and not need_dx and block_update.take_project_only(call))
   # The project conv of such a block: its input gradient and its update go
   # into that depthwise's op (block_update).
   project = None
@@ -177,7 +182,8 @@ def sparse_rule(call: Call) -> Emitted:
   def backward(g: Grad):
     if project is not None:
       return [Grad(g.tensor, g.mask, deferred=project)]
-    if expand is not None and isinstance(g.deferred, block_update.Project):
+    if ((expand is not None or stops_here)
+        and isinstance(g.deferred, block_update.Project)):
       return block_update.emit(
           em, g, expand, depthwise_filter=forward_filter, depthwise_mask=mask,
           saved_input=saved, channels=channel_t, filter_var=filter_var,
