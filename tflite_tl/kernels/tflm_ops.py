@@ -110,7 +110,7 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                 "[depthwise_mask]", "expand_filter", "[expand_mask]", "[input]",
                 "[channels]", "[filter]", "[bias]", "[bias_q]", "[project_input]",
                 "[project_channels]", "[project_master]", "[project_bias]",
-                "[project_bias_q]"), ("grad_input",),
+                "[project_bias_q]"), ("[grad_input]",),
                dict(_UPDATE_OPTIONS, project_channel_axis=int),
                "The backward of an int8 inverted-residual block whose depthwise conv "
                "trains (frozen 1x1 expand -> depthwise -> linear 1x1 project), "
@@ -128,6 +128,9 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "project_channel_axis; project_filter is then its variable int8 "
                "copy): its step runs last, after its filter served the input "
                "gradient, as TL_CONV_UPDATE with the fused input gradient. "
+               "Without grad_input (and without expand_filter, expand_mask) the "
+               "backward stops at the depthwise: only the updates run, from dz "
+               "streamed alone (the earliest trained block). "
                "Other options are the depthwise's."),
     TflmOpSpec("TL_CONV", "conv.cc", ("input", "filter", "[bias]"),
                ("output", "[mask]", "[filter_hat]"),

@@ -152,19 +152,8 @@ TfLiteStatus EvalInt8(TfLiteContext* context, TfLiteNode* node,
                       const OpData* data) {
   const reference::ConvGeometry& g = data->geometry;
   const Int8ConvQuantization& q = data->quant;
-  auto* quant = static_cast<int32_t*>(
-      context->GetScratchBuffer(context, data->scratch_index));
-  reference::StageMultipliers(q.input_scale, q.filter_scales, q.output_scale,
-                              g.out_c, quant, quant + g.out_c);
-  const reference::Int8Stage stage = {
-      tflite::micro::GetTensorData<int8_t>(
-          tflite::micro::GetEvalInput(context, node, kFilterTensor)),
-      node->inputs->size == 3
-          ? tflite::micro::GetOptionalTensorData<int32_t>(
-                tflite::micro::GetEvalInput(context, node, kBiasTensor))
-          : nullptr,
-      quant, quant + g.out_c, q.input_zero_point, q.output_zero_point,
-      q.act_min, q.act_max};
+  const reference::Int8Stage stage =
+      Int8ConvStage(context, node, q, data->scratch_index, g.out_c);
   uint8_t* mask =
       node->outputs->size == 2
           ? tflite::micro::GetTensorData<uint8_t>(

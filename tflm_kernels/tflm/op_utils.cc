@@ -1,6 +1,7 @@
 #include "tflm_kernels/tflm/op_utils.h"
 
 #include "tensorflow/lite/micro/flatbuffer_utils.h"
+#include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/int8_stage.h"
 
@@ -122,6 +123,24 @@ TfLiteStatus ReadInt8ConvQuantization(TfLiteContext* context,
                             q->output_zero_point, &q->mask_lower,
                             &q->mask_upper);
   return kTfLiteOk;
+}
+
+reference::Int8Stage Int8ConvStage(TfLiteContext* context, TfLiteNode* node,
+                                   const Int8ConvQuantization& q,
+                                   int scratch_index, int32_t out_c) {
+  auto* quant =
+      static_cast<int32_t*>(context->GetScratchBuffer(context, scratch_index));
+  reference::StageMultipliers(q.input_scale, q.filter_scales, q.output_scale,
+                              out_c, quant, quant + out_c);
+  const int32_t* bias =
+      node->inputs->size > 2
+          ? tflite::micro::GetOptionalTensorData<int32_t>(
+                tflite::micro::GetEvalInput(context, node, 2))
+          : nullptr;
+  return {tflite::micro::GetTensorData<int8_t>(
+              tflite::micro::GetEvalInput(context, node, 1)),
+          bias, quant, quant + out_c, q.input_zero_point, q.output_zero_point,
+          q.act_min, q.act_max};
 }
 
 TfLiteStatus PrepareConvGeometry(const char* op_name, const ConvOptions& o,

@@ -10,6 +10,7 @@
 #include "tensorflow/lite/micro/micro_log.h"
 #include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/int8_stage.h"
 
 // Reports with MicroPrintf and fails the op when `cond` is false. The message
 // names the op and what is expected, like TFLM's own kernels.
@@ -94,6 +95,14 @@ TfLiteStatus ReadInt8ConvQuantization(TfLiteContext* context,
                                       const TfLiteTensor* output,
                                       int32_t activation,
                                       Int8ConvQuantization* q);
+
+// The int8 stage of one invoke of such an op: its requantization
+// multipliers and shifts computed from `q` into the op's scratch buffer
+// (2 * out_c int32, requested at Prepare), the filter and the optional bias
+// (inputs 1 and 2) read from the node.
+reference::Int8Stage Int8ConvStage(TfLiteContext* context, TfLiteNode* node,
+                                   const Int8ConvQuantization& q,
+                                   int scratch_index, int32_t out_c);
 
 // The per-output-channel scales of a symmetric int8 filter (TFLite affine
 // quantization along `channel_axis`, zero points 0), valid for the op's

@@ -31,9 +31,14 @@ backward-fusion hooks (as TL_DEPTHWISE_CHAIN_UPDATE is):
   its update as well: Grad.deferred; a ReLU on the way adds its mask,
   ``through_relu``), and the depthwise's backward emits the fused op
   (``emit``) and hands the expand conv its result (``Emitter.fused_backward``).
+- Where the backward stops at the depthwise (the earliest trained layer:
+  its input gradient is not needed), the depthwise marks its project the
+  same way without an expand (``take_project_only``) and emits the op
+  without an input gradient: the updates alone, from dz streamed alone, so
+  the project's expanded-width input gradient is never a tensor either.
 
 Anything else (a trained expand, a project training other than as a
-channel-sparse conv, a backward that stops at the depthwise, a float graph)
+channel-sparse conv, a depthwise whose bias alone trains, a float graph)
 keeps the unfused ops. The TF reference of a
 train step computes the unfused layers, like for TL_DEPTHWISE_CHAIN_UPDATE:
 the op has no TF adapter, its goldens and tests compare it with the chain.
