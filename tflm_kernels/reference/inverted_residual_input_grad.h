@@ -183,15 +183,29 @@ inline void AddDepthwiseRow(const InvertedResidualInputGradShape& s,
 
 namespace inverted_residual_input_grad_internal {
 
+// Row oy of image n of dz ([out_w, E]): the project's input gradient at
+// each of its pixels.
+inline void ProjectRow(const InvertedResidualInputGradShape& s,
+                       const float* grad_output, const Int8Filter& project,
+                       const uint8_t* mask, int32_t n, int32_t oy,
+                       float* dz_row) {
+  const int64_t pixel0 = (static_cast<int64_t>(n) * s.out_h + oy) * s.out_w;
+  for (int32_t ox = 0; ox < s.out_w; ++ox) {
+    const int64_t pixel = pixel0 + ox;
+    PointwiseInputGrad(grad_output + pixel * s.out_c, project, s.out_c,
+                       s.expanded_c, dz_row + ox * s.expanded_c, mask,
+                       pixel * s.out_c);
+  }
+}
+
 // The chain by rows (see the file comment).
 template <typename OnDzRow>
 inline void StreamByRows(const InvertedResidualInputGradShape& s,
-                            const float* grad_output, const Int8Filter& project,
-                            const Int8Filter& depthwise,
-                            const Int8Filter& expand,
-                            const InvertedResidualGradMasks& masks,
-                            float* grad_input, float* scratch,
-                            OnDzRow&& on_dz_row) {
+                         const float* grad_output, const Int8Filter& project,
+                         const Int8Filter& depthwise, const Int8Filter& expand,
+                         const InvertedResidualGradMasks& masks,
+                         float* grad_input, float* scratch,
+                         OnDzRow&& on_dz_row) {
   const int32_t e_c = s.expanded_c;
   const int32_t ring_rows = InvertedResidualGradRingRows(s);
   const int64_t dz_row_size = static_cast<int64_t>(s.out_w) * e_c;
@@ -199,13 +213,7 @@ inline void StreamByRows(const InvertedResidualInputGradShape& s,
   if (s.stops_at_depthwise) {  // dz only, one row at a time
     for (int32_t n = 0; n < s.batch; ++n) {
       for (int32_t oy = 0; oy < s.out_h; ++oy) {
-        const int64_t pixel0 = (static_cast<int64_t>(n) * s.out_h + oy) * s.out_w;
-        for (int32_t ox = 0; ox < s.out_w; ++ox) {
-          const int64_t pixel = pixel0 + ox;
-          PointwiseInputGrad(grad_output + pixel * s.out_c, project, s.out_c,
-                             e_c, ring + ox * e_c, masks.grad_output,
-                             pixel * s.out_c);
-        }
+        ProjectRow(s, grad_output, project, masks.grad_output, n, oy, ring);
         on_dz_row(n, oy, static_cast<const float*>(ring));
       }
     }
@@ -223,14 +231,8 @@ inline void StreamByRows(const InvertedResidualInputGradShape& s,
       if (oy_last >= s.out_h) oy_last = s.out_h - 1;
       for (; next_oy <= oy_last; ++next_oy) {
         float* dz_row = ring + (next_oy % ring_rows) * dz_row_size;
-        const int64_t pixel0 =
-            (static_cast<int64_t>(n) * s.out_h + next_oy) * s.out_w;
-        for (int32_t ox = 0; ox < s.out_w; ++ox) {
-          const int64_t pixel = pixel0 + ox;
-          PointwiseInputGrad(grad_output + pixel * s.out_c, project, s.out_c,
-                             e_c, dz_row + ox * e_c, masks.grad_output,
-                             pixel * s.out_c);
-        }
+        ProjectRow(s, grad_output, project, masks.grad_output, n, next_oy,
+                   dz_row);
         on_dz_row(n, next_oy, static_cast<const float*>(dz_row));
       }
       const int64_t in_pixel0 =

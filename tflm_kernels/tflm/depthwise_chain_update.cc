@@ -30,6 +30,7 @@
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tflm_kernels/reference/depthwise_chain_update.h"
 #include "tflm_kernels/tflm/op_utils.h"
+#include "tflm_kernels/tflm/parameter_update.h"
 #include "tflm_kernels/tflm/training_ops.h"
 
 namespace tflite_tl {
@@ -300,11 +301,8 @@ void Run(TfLiteContext* context, TfLiteNode* node, const OpData* data,
         GetEvalInput(context, node, kDsFilter));
     ds.filter_scales = data->ds_filter_scales;
     ds.out_c = data->ds_out_c;
-    ds.params.bias = tflite::micro::GetTensorData<float>(
-        tflite::micro::GetMutableEvalInput(context, node, kDsBias));
-    ds.params.bias_q = GetOptionalTensorData<int32_t>(
-        tflite::micro::GetMutableEvalInput(context, node, kDsBiasQ));
-    ds.params.bias_scales = data->ds_bias_scales;
+    ds.params = EvalTrainedParameters(context, node, -1, nullptr, nullptr,
+                                      kDsBias, kDsBiasQ, data->ds_bias_scales);
   }
   reference::DepthwiseChainUpdate<FilterT, UpFilterT>(
       data->geometry, data->has_downstream ? nullptr : grad_output, mask,
@@ -340,21 +338,14 @@ TfLiteStatus RunWithUpstream(TfLiteContext* context, TfLiteNode* node,
 
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   using tflite::micro::GetEvalInput;
-  using tflite::micro::GetMutableEvalInput;
   using tflite::micro::GetOptionalTensorData;
   const auto* data = static_cast<const OpData*>(node->user_data);
-  reference::TrainedParameters dw = {};
-  dw.bias = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kBias));
-  dw.bias_q = GetOptionalTensorData<int32_t>(
-      GetMutableEvalInput(context, node, kBiasQ));
-  dw.bias_scales = data->bias_scales;
-  reference::TrainedParameters up = {};
-  up.bias = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kUpBias));
-  up.bias_q = GetOptionalTensorData<int32_t>(
-      GetMutableEvalInput(context, node, kUpBiasQ));
-  up.bias_scales = data->up_bias_scales;
+  // Biases only: no filter trains here.
+  const reference::TrainedParameters dw = EvalTrainedParameters(
+      context, node, -1, nullptr, nullptr, kBias, kBiasQ, data->bias_scales);
+  const reference::TrainedParameters up =
+      EvalTrainedParameters(context, node, -1, nullptr, nullptr, kUpBias,
+                            kUpBiasQ, data->up_bias_scales);
   const uint8_t* up_mask =
       GetOptionalTensorData<uint8_t>(GetEvalInput(context, node, kUpMask));
   if (GetEvalInput(context, node, kFilter)->type == kTfLiteInt8) {

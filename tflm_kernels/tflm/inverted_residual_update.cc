@@ -52,6 +52,7 @@
 #include "tflm_kernels/reference/conv_update.h"
 #include "tflm_kernels/reference/inverted_residual_update.h"
 #include "tflm_kernels/tflm/op_utils.h"
+#include "tflm_kernels/tflm/parameter_update.h"
 #include "tflm_kernels/tflm/training_ops.h"
 
 namespace tflite_tl {
@@ -476,15 +477,10 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   u.channels = GetOptionalTensorData<int32_t>(optional(kChannelsTensor));
   u.num_channels = data->num_channels;
   u.sgd = data->sgd;
-  u.params.filter = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kFilterTensor));
-  u.params.filter_q = data->trains_filter ? depthwise_filter : nullptr;
-  u.params.filter_scales = data->depthwise_scales;
-  u.params.bias = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kBiasTensor));
-  u.params.bias_q = GetOptionalTensorData<int32_t>(
-      GetMutableEvalInput(context, node, kBiasQTensor));
-  u.params.bias_scales = data->bias_scales;
+  u.params = EvalTrainedParameters(
+      context, node, kFilterTensor,
+      data->trains_filter ? depthwise_filter : nullptr,
+      data->depthwise_scales, kBiasTensor, kBiasQTensor, data->bias_scales);
   const reference::InvertedResidualGradMasks masks = {
       GetOptionalTensorData<uint8_t>(optional(kGradOutputMaskTensor)),
       GetOptionalTensorData<uint8_t>(optional(kDepthwiseMaskTensor)),
@@ -497,15 +493,11 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       GetOptionalTensorData<int32_t>(optional(kProjectChannelsTensor));
   pu.num_channels = data->project_num_channels;
   pu.channel_axis = data->project_channel_axis;
-  pu.params.filter = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kProjectMasterTensor));
-  pu.params.filter_q = data->trains_project_filter ? project_filter : nullptr;
-  pu.params.filter_scales = data->project_scales;
-  pu.params.bias = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kProjectBiasTensor));
-  pu.params.bias_q = GetOptionalTensorData<int32_t>(
-      GetMutableEvalInput(context, node, kProjectBiasQTensor));
-  pu.params.bias_scales = data->project_bias_scales;
+  pu.params = EvalTrainedParameters(
+      context, node, kProjectMasterTensor,
+      data->trains_project_filter ? project_filter : nullptr,
+      data->project_scales, kProjectBiasTensor, kProjectBiasQTensor,
+      data->project_bias_scales);
   const reference::Int8Filter project = {project_filter, data->project_scales};
   const reference::Int8Filter depthwise = {depthwise_filter,
                                            data->depthwise_scales};

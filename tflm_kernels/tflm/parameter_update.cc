@@ -310,6 +310,27 @@ TfLiteStatus EvalInputGrad(TfLiteContext* context, TfLiteNode* node,
 
 }  // namespace
 
+reference::TrainedParameters EvalTrainedParameters(
+    TfLiteContext* context, TfLiteNode* node, int filter_index,
+    int8_t* filter_q, const float* filter_scales, int bias_index,
+    int bias_q_index, const float* bias_scales) {
+  const auto mutable_input = [context, node](int index) {
+    return index < 0 ? nullptr
+                     : tflite::micro::GetMutableEvalInput(context, node, index);
+  };
+  reference::TrainedParameters p;
+  p.filter = tflite::micro::GetOptionalTensorData<float>(
+      mutable_input(filter_index));
+  p.filter_q = filter_q;
+  p.filter_scales = filter_scales;
+  p.bias = tflite::micro::GetOptionalTensorData<float>(
+      mutable_input(bias_index));
+  p.bias_q = tflite::micro::GetOptionalTensorData<int32_t>(
+      mutable_input(bias_q_index));
+  p.bias_scales = bias_scales;
+  return p;
+}
+
 TfLiteStatus PrepareUpdate(TfLiteContext* context, TfLiteNode* node,
                            const char* op, UpdateKind kind,
                            UpdateOpData* data) {
@@ -350,17 +371,11 @@ TfLiteStatus EvalUpdate(TfLiteContext* context, TfLiteNode* node,
       GetEvalInput(context, node, kGradOutputTensor));
   const uint8_t* mask =
       GetOptionalTensorData<uint8_t>(GetEvalInput(context, node, kMaskTensor));
-  reference::TrainedParameters p;
-  p.filter = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kFilterTensor));
-  p.filter_q = GetOptionalTensorData<int8_t>(
-      GetMutableEvalInput(context, node, kFilterQTensor));
-  p.filter_scales = data->filter_scales;
-  p.bias = GetOptionalTensorData<float>(
-      GetMutableEvalInput(context, node, kBiasTensor));
-  p.bias_q = GetOptionalTensorData<int32_t>(
-      GetMutableEvalInput(context, node, kBiasQTensor));
-  p.bias_scales = data->bias_scales;
+  const reference::TrainedParameters p = EvalTrainedParameters(
+      context, node, kFilterTensor,
+      GetOptionalTensorData<int8_t>(
+          GetMutableEvalInput(context, node, kFilterQTensor)),
+      data->filter_scales, kBiasTensor, kBiasQTensor, data->bias_scales);
   if (data->has_input_grad) {
     // Before the update: every gradient of a step uses its starting
     // parameters (input_grad_filter may be the trained filter itself).

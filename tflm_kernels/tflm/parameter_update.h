@@ -66,6 +66,15 @@ struct UpdateOpData {
 
 // Validates the 8 inputs (9 and the output with the fused input gradient)
 // and fills `data` (allocates only the persistent scale copies).
+// The trained parameters an update op steps in place, read at Eval: the
+// float filter (or master) and the float bias and its int32 copy at the
+// node's input positions (an absent optional input, or a position < 0,
+// gives null), filter_q and the scales as the caller has them.
+reference::TrainedParameters EvalTrainedParameters(
+    TfLiteContext* context, TfLiteNode* node, int filter_index,
+    int8_t* filter_q, const float* filter_scales, int bias_index,
+    int bias_q_index, const float* bias_scales);
+
 TfLiteStatus PrepareUpdate(TfLiteContext* context, TfLiteNode* node,
                            const char* op_name, UpdateKind kind,
                            UpdateOpData* data);

@@ -168,6 +168,20 @@ def _own_mask(call: Call, y: Tensor) -> Optional[Tensor]:
                                    [(y.num_elements + 7) // 8], np.uint8)
 
 
+def tl_forward(call: Call, op: str, inputs, y: Tensor,
+               geometry: dict) -> Optional[Tensor]:
+  """``op`` (TL_CONV or TL_DEPTHWISE_CONV, float or int8) of ``inputs`` into
+  ``y`` with the node's fused activation; returns the mask it writes as its
+  second output (None unless the backward crosses the activation)."""
+  mask = _own_mask(call, y)
+  outputs = [y] + ([mask] if mask is not None else [])
+  extra = {"standardize": False, "epsilon": 0.0} if op == "TL_CONV" else {}
+  call.em.tl(op, inputs, outputs,
+             activation=_ACTIVATION_CODE[call.node.activation], **extra,
+             **geometry)
+  return mask
+
+
 def _pick_mask(own: Optional[Tensor], g: Grad) -> Optional[Tensor]:
   if own is not None and g.mask is not None:
     raise AssertionError("a fused activation's gradient arrived masked")
@@ -255,11 +269,8 @@ def conv_rule(call: Call) -> Emitted:
     # CONV_2D): TL_CONV keeps no per-channel persistent buffers (an int8 one
     # computes its requantization multipliers per invoke, into scratch) and
     # writes the activation's mask in the same op.
-    own_mask = _own_mask(call, y)
-    em.tl("TL_CONV", [x_in, p.filter, p.bias],
-          [y] + ([own_mask] if own_mask is not None else []),
-          activation=_ACTIVATION_CODE[act], standardize=False, epsilon=0.0,
-          **geometry)
+    own_mask = tl_forward(call, "TL_CONV", [x_in, p.filter, p.bias], y,
+                          geometry)
   else:
     em.writer.builtin(Op.CONV_2D, [x_in, p.filter, p.bias], [y],
                       *opt.conv2d(strides, padding, act))
@@ -408,10 +419,8 @@ def depthwise_rule(call: Call) -> Emitted:
     # bytes per channel, even in float; an int8 TL_DEPTHWISE_CONV computes
     # them per invoke into scratch) and writes the activation's mask in the
     # same op.
-    own_mask = _own_mask(call, y)
-    em.tl("TL_DEPTHWISE_CONV", [x_in, p.filter, p.bias],
-          [y] + ([own_mask] if own_mask is not None else []),
-          activation=_ACTIVATION_CODE[call.node.activation], **geometry)
+    own_mask = tl_forward(call, "TL_DEPTHWISE_CONV", [x_in, p.filter, p.bias],
+                          y, geometry)
   else:
     em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, p.filter, p.bias], [y],
                       *opt.depthwise_conv2d(strides, padding,

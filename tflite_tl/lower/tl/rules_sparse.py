@@ -32,9 +32,9 @@ from tflite_tl.lower.tl.rule_base import Emitted
 from tflite_tl.lower.tl.rule_base import register
 from tflite_tl.lower.tl.rule_base import square
 from tflite_tl.lower.tl.rules_conv import TO_KERAS_4D
+from tflite_tl.lower.tl.rules_conv import tl_forward
 
 _PADDING_CODE = {"VALID": 0, "SAME": 1}
-_ACTIVATION_CODE = {None: 0, "relu": 1, "relu6": 2}  # TL_CONV, TL_DEPTHWISE_CONV
 _TO_TFLITE_4D = (3, 0, 1, 2)
 # Keras kernel axis of the channels -> axis in TFLite's layout.
 _TFLITE_AXIS = {(False, cs.INPUT): 3, (False, cs.OUTPUT): 0,
@@ -124,17 +124,8 @@ def sparse_rule(call: Call) -> Emitted:
   if call.policy.training or call.policy.int8:
     # As rules_conv: TL_CONV / TL_DEPTHWISE_CONV (float or int8) keep no
     # per-channel persistent buffers and write the mask themselves.
-    mask = (em.writer.activation(f"{y.name}/mask",
-                                 [(y.num_elements + 7) // 8], np.uint8)
-            if fused and call.backward_reaches else None)
-    outputs = [y] + ([mask] if mask is not None else [])
-    code = _ACTIVATION_CODE[fused]
-    if depthwise:
-      em.tl("TL_DEPTHWISE_CONV", [x_in, forward_filter, bias], outputs,
-            activation=code, **geometry)
-    else:
-      em.tl("TL_CONV", [x_in, forward_filter, bias], outputs,
-            activation=code, standardize=False, epsilon=0.0, **geometry)
+    mask = tl_forward(call, "TL_DEPTHWISE_CONV" if depthwise else "TL_CONV",
+                      [x_in, forward_filter, bias], y, geometry)
   else:
     if depthwise:
       em.writer.builtin(Op.DEPTHWISE_CONV_2D, [x_in, forward_filter, bias],
