@@ -179,7 +179,8 @@ def test_lowerings_share_a_results_file_and_report_side_by_side(tmp_path):
   options = _options(tmp_path, preset="int8", datasets=["lfw"])
   assert cli.run(options, run_fn_factory=_factory) == 0
   records = ResultsStore(options.results).records()
-  assert len(records) == 3 * 3 * 2  # methods x lowerings x seeds
+  # methods x lowerings x seeds x shot settings (10-shot, full split)
+  assert len(records) == 3 * 3 * 2 * 2
   # A later run of one lowering alone finds its runs done.
   again = _options(tmp_path, preset="int8", datasets=["lfw"],
                    precision="int8", qas=False)
