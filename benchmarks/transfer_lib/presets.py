@@ -206,11 +206,11 @@ TINYTRAIN = Preset(
 #: int8 training against float (issue: quantized training): the methods
 #: whose int8 step keeps frozen layers int8, 10-shot and full split on every
 #: target, each run three times: float, int8 with quantization-aware
-#: scaling and int8 without it. The device trains with plain SGD, and int8 host training is
-#: the device's step (``host_training.fit_int8``), so every lowering here
-#: trains with plain SGD (float too: the same recipe, only the arithmetic
-#: differs). The step size, 3e-2, was chosen on digits 10-shot, seed 0
-#: (docs/lower.md, "int8 training: accuracy"). The full splits come after
+#: scaling and int8 without it. The device trains with plain SGD, and int8
+#: host training is the device's step (``host_training.fit_int8``), so every
+#: lowering here trains with plain SGD (float too: the same recipe, only the
+#: arithmetic differs). The step size, 3e-2, was chosen on digits 10-shot,
+#: seed 0 (docs/lower.md, "int8 training: accuracy"). The full splits come after
 #: every 10-shot run (``Preset.configs``); the published tables have them for
 #: seed 0 (``--shots=full --seeds=0``), the report shows what has run.
 INT8_LOWERINGS = (plan.Lowering("tl", "float"),
