@@ -178,6 +178,16 @@ def test_ws_conv_update(case):
     _close(new_bias, t["expected_bias"])
   else:
     assert new_bias is None
+  if "expected_grad_input" in t:
+    # The fused input gradient from the raw filter (the TFLM op with its raw
+    # filter as input 8); the step is the same with it.
+    again, _, grad_input = ops.ws_conv_update(
+        t["grad_output"], p["learning_rate"], p["epsilon"], inputs=t["input"],
+        weights=t["filter"], mask=t.get("mask"), bias=t.get("bias"),
+        strides=(p["stride_h"], p["stride_w"]),
+        padding="SAME" if p["padding"] else "VALID", input_grad=True)
+    _close(grad_input, t["expected_grad_input"])
+    np.testing.assert_array_equal(again, new_weights)
 
 
 def test_ws_conv_update_of_a_zero_gradient_is_no_step():

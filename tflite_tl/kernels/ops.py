@@ -344,22 +344,27 @@ def conv_update(grad_output, learning_rate: float, *, inputs=None, mask=None,
 
 
 def ws_conv_update(grad_output, learning_rate: float, epsilon: float, *, inputs, weights,
-                   mask=None, bias=None, strides: IntPair = 1, padding: str = "SAME"):
+                   mask=None, bias=None, strides: IntPair = 1, padding: str = "SAME",
+                   input_grad: bool = False):
   """TL_WS_CONV_UPDATE: one SGD step of a weight-standardised conv's raw OHWI
   filter `weights` (the forward convolves `inputs` with
   standardize_kernel(weights, epsilon)) and of its optional bias; `mask` as in
-  conv_update. Returns (new_weights, new_bias or None). The op's fused input
-  gradient is conv_input_grad through the standardised filter.
+  conv_update. Returns (new_weights, new_bias or None), and with `input_grad`
+  also the layer's input gradient (through the filter standardised from
+  `weights`, before the step), as the TFLM op computes it when its input 8 is
+  the raw filter.
   """
   sh, sw = _pair(strides, "strides")
   mask, has_mask = _optional(mask, tf.uint8)
   bias_t, has_bias = _optional(bias, tf.float32)
-  new_weights, new_bias = load_ops().tl_ws_conv_update(
+  new_weights, new_bias, grad_input = load_ops().tl_ws_conv_update(
       tf.convert_to_tensor(grad_output, tf.float32), mask,
       tf.convert_to_tensor(inputs, tf.float32), tf.convert_to_tensor(weights, tf.float32),
-      bias_t, has_mask=has_mask, has_bias=has_bias, epsilon=float(epsilon),
-      learning_rate=float(learning_rate), stride_h=sh, stride_w=sw,
-      padding=_padding(padding))
+      bias_t, has_mask=has_mask, has_bias=has_bias, input_grad=bool(input_grad),
+      epsilon=float(epsilon), learning_rate=float(learning_rate), stride_h=sh,
+      stride_w=sw, padding=_padding(padding))
+  if input_grad:
+    return new_weights, (new_bias if has_bias else None), grad_input
   return new_weights, (new_bias if has_bias else None)
 
 

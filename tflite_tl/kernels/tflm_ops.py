@@ -174,7 +174,10 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "and the step, one filter row of scratch; the bias as TL_CONV_UPDATE. "
                "Inputs as TL_CONV_UPDATE's, float, the whole filter trained (no "
                "channels, filter_q, bias_q); with input_grad_filter (TL_CONV's "
-               "filter_hat) it first writes grad_input as TL_CONV_INPUT_GRAD does."),
+               "filter_hat) it first writes grad_input as TL_CONV_INPUT_GRAD does; "
+               "input_grad_filter may be the raw filter itself (input 4 again): the "
+               "op then standardises it into a whole-filter scratch first, so the "
+               "forward's filter_hat need not live until the backward pass."),
     TflmOpSpec("TL_DEPTHWISE_CHAIN_UPDATE", "depthwise_chain_update.cc",
                ("grad_output", "[mask]", "filter", "[bias]", "[bias_q]", "[up_mask]",
                 "up_bias", "[up_bias_q]", "[up_filter]", "[ds_filter]", "[ds_bias]",

@@ -21,6 +21,7 @@
 
 #include "tflm_kernels/reference/activation_quantization.h"
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/conv_input_grad.h"
 #include "tflm_kernels/reference/conv_update.h"
 #include "tflm_kernels/reference/sgd.h"
 #include "tflm_kernels/reference/weight_standardize.h"
@@ -31,6 +32,30 @@ namespace reference {
 // Floats of scratch StandardizedConvUpdate needs: one filter row.
 inline int32_t StandardizedConvScratch(const ConvGeometry& g) {
   return g.filter_h * g.filter_w * (g.in_c / g.groups);
+}
+
+// Floats of scratch StandardizedConvInputGrad needs: the whole standardised
+// filter (it also covers StandardizedConvUpdate's row).
+inline int32_t StandardizedConvInputGradScratch(const ConvGeometry& g) {
+  return g.out_c * StandardizedConvScratch(g);
+}
+
+// The layer's input gradient through w_hat = WeightStandardize(filter),
+// recomputed from the raw OHWI filter into `scratch`
+// (StandardizedConvInputGradScratch(g) floats) rather than kept from the
+// forward pass: the forward's w_hat is the same function of the same filter,
+// so grad_input is bit-identical to ConvInputGrad through the forward's
+// w_hat, and a train step need not hold every standardised filter from its
+// forward to its backward pass. Call it before StandardizedConvUpdate (the
+// step's starting filter); `scratch` may then be reused as that op's row.
+inline void StandardizedConvInputGrad(const ConvGeometry& g,
+                                      const float* grad_output,
+                                      const uint8_t* mask, const float* filter,
+                                      float epsilon, float* scratch,
+                                      float* grad_input) {
+  WeightStandardize(filter, g.out_c, StandardizedConvScratch(g), epsilon,
+                    scratch);
+  ConvInputGrad<float>(g, grad_output, scratch, nullptr, grad_input, mask);
 }
 
 // grad_output: [batch, out_h, out_w, out_c], mask: its 1-bit mask or null;

@@ -1323,16 +1323,23 @@ def depthwise_chain_update_cases():
 
 
 # TL_WS_CONV_UPDATE: (name, n, h, w, ci, co, k, stride, padding, groups,
-# epsilon, bias, mask, input gradient, learning rate)
+# epsilon, bias, mask, input gradient, learning rate). Input gradient: None,
+# "hat" (through input_grad_filter, the forward's w_hat) or "raw" (no
+# input_grad_filter tensor: the op gets the raw filter as input 8 and
+# standardises it itself).
 _WS_CONV_UPDATE_CASES = [
     ("g2_k5_s2_same_lite_residual_input_grad", 2, 8, 8, 8, 8, 5, 2, "SAME", 2, 1e-5, False,
-     False, True, 0.1),
+     False, "hat", 0.1),
     ("k1_pointwise_masked_input_grad", 2, 4, 4, 8, 6, 1, 1, "SAME", 1, 1e-5, False, True,
-     True, 0.1),
-    ("k3_s1_valid_bias_masked", 1, 6, 5, 3, 4, 3, 1, "VALID", 1, 1e-3, True, True, False,
+     "hat", 0.1),
+    ("k3_s1_valid_bias_masked", 1, 6, 5, 3, 4, 3, 1, "VALID", 1, 1e-3, True, True, None,
      0.05),
     ("k1_1x1_spatial_bias_input_grad", 2, 1, 1, 12, 24, 1, 1, "SAME", 1, 1e-5, True, False,
-     True, 0.5),
+     "hat", 0.5),
+    ("g2_k3_s2_same_bias_masked_input_grad_from_raw_filter", 2, 7, 6, 8, 16, 3, 2, "SAME",
+     2, 1e-5, True, True, "raw", 0.1),
+    ("k1_pointwise_input_grad_from_raw_filter", 1, 4, 4, 16, 8, 1, 1, "SAME", 1, 1e-5,
+     False, False, "raw", 0.2),
 ]
 
 
@@ -1361,10 +1368,11 @@ def ws_conv_update_cases():
     tensors["filter"] = weights
     if has_bias:
       tensors["bias"] = bias0
-    if input_grad:
+    if input_grad == "hat":
       w_hat = standardize_kernel(tf.constant(np.transpose(weights, (1, 2, 3, 0)), tf.float64),
                                  eps).numpy()
       tensors["input_grad_filter"] = _f32(np.transpose(w_hat, (3, 0, 1, 2)))
+    if input_grad:
       tensors["expected_grad_input"] = _f32(gx)
     tensors["expected_filter"] = _keras_sgd(weights, grad, lr)
     if has_bias:

@@ -546,18 +546,23 @@ void ChainUpdate(OpCase& c) {
 // TL_WS_CONV_UPDATE: TL_CONV_UPDATE's 8 positional inputs (channels,
 // filter_q, bias_q absent), the raw filter and the bias variables; with
 // input_grad_filter (TL_CONV's filter_hat, a planned tensor of the graph)
-// input 8 and the fused input gradient.
+// input 8 and the fused input gradient; a golden with that gradient but no
+// input_grad_filter passes the raw filter tensor again as input 8 (the op
+// standardises it itself).
 void WsConvUpdate(OpCase& c) {
   c.Input("grad_output");
   c.Optional("mask");
   c.Input("input");
   c.Optional("channels");
-  c.Parameter("filter");
+  const int filter = c.Parameter("filter");
   c.Parameter("filter_q");
   c.Parameter("bias");
   c.Parameter("bias_q");
   if (c.golden().has_tensor("input_grad_filter")) {
     c.Input("input_grad_filter");
+    c.Output("expected_grad_input");
+  } else if (c.golden().has_tensor("expected_grad_input")) {
+    c.Reuse(filter);
     c.Output("expected_grad_input");
   }
   c.options = c.ConvOptions();

@@ -489,9 +489,6 @@ void TestChainUpdateEqualsUnfusedKernels() {
 
 }  // namespace
 
-// TL_WS_CONV_UPDATE: the golden step, and bit-equality with the unfused
-// ConvWeightGradSparse (all channels) -> WeightStandardizeGrad -> SgdUpdate
-// chain it replaces (BiasGradFusedSgd for the bias).
 // TL_DEPTHWISE_CHAIN_UPDATE's reference against its TF golden (the unfused
 // layers' float64 gradients), with sentinels past every written buffer.
 template <typename FilterT, typename UpFilterT>
@@ -595,6 +592,11 @@ void TestChainUpdateGoldens(const std::string& file) {
   }
 }
 
+// TL_WS_CONV_UPDATE: the golden step, and bit-equality with the unfused
+// ConvWeightGradSparse (all channels) -> WeightStandardizeGrad -> SgdUpdate
+// chain it replaces (BiasGradFusedSgd for the bias); the input gradient from
+// the raw filter (StandardizedConvInputGrad) against the golden and against
+// WeightStandardize -> ConvInputGrad.
 void TestStandardizedConvUpdate(const std::string& dir) {
   for (const GoldenCase& c : ReadGoldenCases(dir + "/ws_conv_update.golden")) {
     const auto& go = c.tensor("grad_output");
@@ -617,6 +619,30 @@ void TestStandardizedConvUpdate(const std::string& dir) {
     std::vector<float> bias = has_bias ? c.tensor("bias").AsFloat() : std::vector<float>();
     std::vector<float> scratch(static_cast<size_t>(reference::StandardizedConvScratch(g)));
     std::vector<float> want_filter = filter, want_bias = bias;
+    if (c.has_tensor("expected_grad_input")) {
+      // The input gradient through w_hat recomputed from the raw filter: the
+      // golden's, and bit-identical to ConvInputGrad through the
+      // WeightStandardize that TL_CONV's forward ran.
+      std::vector<float> hat_scratch(
+          static_cast<size_t>(reference::StandardizedConvInputGradScratch(g)) + 1, 0.0f);
+      hat_scratch.back() = -77.0f;
+      const auto want = c.tensor("expected_grad_input").AsFloat();
+      std::vector<float> grad_input(want.size() + 1, 0.0f);
+      grad_input.back() = 4321.0f;
+      reference::StandardizedConvInputGrad(g, grad_output.data(),
+                                           mask.empty() ? nullptr : mask.data(), filter.data(),
+                                           eps, hat_scratch.data(), grad_input.data());
+      TL_EXPECT(hat_scratch.back() == -77.0f && grad_input.back() == 4321.0f);
+      grad_input.pop_back();
+      TL_EXPECT_CLOSE(grad_input, want, kRtol, Atol(want),
+                      "ws_conv_update/" + c.name + "/grad_input");
+      std::vector<float> w_hat(filter.size()), unfused(want.size());
+      reference::WeightStandardize(filter.data(), g.out_c,
+                                   static_cast<int32_t>(scratch.size()), eps, w_hat.data());
+      reference::ConvInputGrad<float>(g, grad_output.data(), w_hat.data(), nullptr,
+                                      unfused.data(), mask.empty() ? nullptr : mask.data());
+      TL_EXPECT(grad_input == unfused);
+    }
     reference::StandardizedConvUpdate(g, grad_output.data(), mask.empty() ? nullptr : mask.data(),
                                       input.data(), eps, lr, filter.data(),
                                       has_bias ? bias.data() : nullptr, scratch.data());

@@ -1,6 +1,6 @@
 // TensorFlow custom-op adapters of TL_CONV_UPDATE / TL_DEPTHWISE_UPDATE
 // (reference/conv_update.h) and TL_WS_CONV_UPDATE (reference/
-// ws_conv_update.h; its fused input gradient is TlConvInputGrad's). Functional: the updated parameters come out as
+// ws_conv_update.h, with its fused input gradient from the raw filter). Functional: the updated parameters come out as
 // new tensors (the firmware op updates its variable tensors in place; the
 // arithmetic is the same). TF ops have no optional inputs: an absent one is
 // passed as an empty tensor with its has_* attribute false. The shape rules
@@ -292,8 +292,10 @@ REGISTER_OP("TlWsConvUpdate")
     .Input("bias: float")
     .Output("new_weights: float")
     .Output("new_bias: float")
+    .Output("grad_input: float")
     .Attr("has_mask: bool = false")
     .Attr("has_bias: bool = false")
+    .Attr("input_grad: bool = false")
     .Attr("epsilon: float")
     .Attr("learning_rate: float")
     .Attr("stride_h: int >= 1 = 1")
@@ -302,16 +304,23 @@ REGISTER_OP("TlWsConvUpdate")
     .SetShapeFn([](InferenceContext* c) {
       c->set_output(0, c->input(3));
       c->set_output(1, c->input(4));
+      bool input_grad = false;
+      TF_RETURN_IF_ERROR(c->GetAttr("input_grad", &input_grad));
+      c->set_output(2, input_grad ? c->input(2) : c->Vector(0));
       return absl::OkStatus();
     })
     .Doc("TL_WS_CONV_UPDATE: one SGD step of a weight-standardised conv's raw OHWI "
-         "filter (gradient through standardize_kernel) and of its bias.");
+         "filter (gradient through standardize_kernel) and of its bias; with "
+         "input_grad, first the layer's input gradient through the filter "
+         "standardised from the raw one (the TFLM op with the raw filter as its "
+         "input 8), else an empty grad_input.");
 
 class WsConvUpdateOp : public OpKernel {
  public:
   explicit WsConvUpdateOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("has_mask", &has_mask_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("has_bias", &has_bias_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_grad", &input_grad_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
     OP_REQUIRES(ctx, epsilon_ >= 0.0f, Invalid("epsilon must be >= 0, got ", epsilon_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("learning_rate", &learning_rate_));
@@ -367,7 +376,20 @@ class WsConvUpdateOp : public OpKernel {
       std::memcpy(new_bias->flat<float>().data(), bias.flat<float>().data(),
                   bias.NumElements() * sizeof(float));
     }
-    std::vector<float> scratch(static_cast<size_t>(reference::StandardizedConvScratch(g)));
+    Tensor* grad_input = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            2, input_grad_ ? input.shape() : tensorflow::TensorShape({0}),
+                            &grad_input));
+    std::vector<float> scratch(static_cast<size_t>(
+        input_grad_ ? reference::StandardizedConvInputGradScratch(g)
+                    : reference::StandardizedConvScratch(g)));
+    if (input_grad_) {
+      // Before the step, from the step's starting filter.
+      reference::StandardizedConvInputGrad(
+          g, grad_output.flat<float>().data(),
+          has_mask_ ? mask.flat<uint8_t>().data() : nullptr, weights.flat<float>().data(),
+          epsilon_, scratch.data(), grad_input->flat<float>().data());
+    }
     reference::StandardizedConvUpdate(
         g, grad_output.flat<float>().data(),
         has_mask_ ? mask.flat<uint8_t>().data() : nullptr, input.flat<float>().data(),
@@ -376,7 +398,7 @@ class WsConvUpdateOp : public OpKernel {
   }
 
  private:
-  bool has_mask_ = false, has_bias_ = false;
+  bool has_mask_ = false, has_bias_ = false, input_grad_ = false;
   float epsilon_ = 0.0f, learning_rate_ = 0.0f;
   int32_t stride_h_ = 1, stride_w_ = 1;
   reference::Padding padding_ = reference::Padding::kSame;

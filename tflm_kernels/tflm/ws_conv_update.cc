@@ -7,13 +7,17 @@
 // (the saved layer input), 3 channels absent (-1), 4 filter f32 variable
 // (the raw filter, updated in place), 5 filter_q absent, 6 [bias] f32
 // variable, 7 bias_q absent, 8 [input_grad_filter] f32: TL_CONV's filter_hat
-// output (the standardised filter the forward read).
+// output (the standardised filter the forward read), or the raw filter
+// itself (the same tensor as input 4): the op then standardises it into its
+// scratch first, as TL_CONV did in the forward pass, so the forward's
+// filter_hat need not stay alive until the backward pass.
 // Output (optional, with input 8): grad_input f32, written first through
-// input_grad_filter as TL_CONV_INPUT_GRAD does.
+// the standardised filter as TL_CONV_INPUT_GRAD does.
 // options: "epsilon" (the standardisation's, >= 0), "learning_rate",
 //          "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
-// Scratch: one filter row (kh * kw * Ci / groups floats), in the arena's
-// planned (head) part.
+// Scratch: one filter row (kh * kw * Ci / groups floats), or the whole
+// filter when input 8 is the raw filter, in the arena's planned (head) part
+// (alive during this op only).
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tflm_kernels/reference/ws_conv_update.h"
@@ -40,10 +44,14 @@ constexpr int kFilterTensor = 4;
 constexpr int kFilterQTensor = 5;
 constexpr int kBiasTensor = 6;
 constexpr int kBiasQTensor = 7;
+constexpr int kInputGradFilterTensor = 8;
+constexpr int kGradInputTensor = 0;
 
 struct OpData {
   UpdateOpData update;
   float epsilon;
+  // Input 8 is the raw filter: w_hat is recomputed into the scratch.
+  bool standardize_for_input_grad;
   int scratch_index;
 };
 
@@ -92,26 +100,49 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   const bool float_input = input != nullptr && input->type == kTfLiteFloat32;
   if (input != nullptr) mc->DeallocateTempTfLiteTensor(input);
   TL_TFLM_ENSURE(float_input, "%s: input (2) must be float32", kOp);
-  const int32_t row = reference::StandardizedConvScratch(data->update.geometry);
+  data->standardize_for_input_grad =
+      data->update.has_input_grad &&
+      node->inputs->data[kInputGradFilterTensor] ==
+          node->inputs->data[kFilterTensor];
+  const int32_t floats =
+      data->standardize_for_input_grad
+          ? reference::StandardizedConvInputGradScratch(data->update.geometry)
+          : reference::StandardizedConvScratch(data->update.geometry);
   TL_TFLM_ENSURE(
       context->RequestScratchBufferInArena(
-          context, static_cast<size_t>(row) * sizeof(float),
+          context, static_cast<size_t>(floats) * sizeof(float),
           &data->scratch_index) == kTfLiteOk,
-      "%s: no arena for the %d-float filter row scratch", kOp,
-      static_cast<int>(row));
+      "%s: no arena for the %d-float filter scratch", kOp,
+      static_cast<int>(floats));
   return kTfLiteOk;
 }
 
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const OpData*>(node->user_data);
   const UpdateOpData& u = data->update;
-  if (u.has_input_grad) {
+  using tflite::micro::GetEvalInput;
+  using tflite::micro::GetMutableEvalInput;
+  float* scratch =
+      static_cast<float*>(context->GetScratchBuffer(context, data->scratch_index));
+  if (data->standardize_for_input_grad) {
+    // Before the step: the input gradient of the step's starting w_hat,
+    // recomputed from the raw filter.
+    reference::StandardizedConvInputGrad(
+        u.geometry,
+        tflite::micro::GetTensorData<float>(
+            GetEvalInput(context, node, kGradOutputTensor)),
+        tflite::micro::GetOptionalTensorData<uint8_t>(
+            GetEvalInput(context, node, kMaskTensor)),
+        tflite::micro::GetTensorData<float>(
+            GetEvalInput(context, node, kFilterTensor)),
+        data->epsilon, scratch,
+        tflite::micro::GetTensorData<float>(
+            tflite::micro::GetEvalOutput(context, node, kGradInputTensor)));
+  } else if (u.has_input_grad) {
     // Before the step: the input gradient of the step's starting w_hat.
     TF_LITE_ENSURE_OK(context, EvalUpdateInputGrad(context, node, kOp,
                                                    UpdateKind::kConv, &u));
   }
-  using tflite::micro::GetEvalInput;
-  using tflite::micro::GetMutableEvalInput;
   reference::StandardizedConvUpdate(
       u.geometry,
       tflite::micro::GetTensorData<float>(
@@ -125,8 +156,7 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
           GetMutableEvalInput(context, node, kFilterTensor)),
       tflite::micro::GetOptionalTensorData<float>(
           GetMutableEvalInput(context, node, kBiasTensor)),
-      static_cast<float*>(
-          context->GetScratchBuffer(context, data->scratch_index)));
+      scratch);
   return kTfLiteOk;
 }
 

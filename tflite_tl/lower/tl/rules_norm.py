@@ -161,8 +161,11 @@ def ws_conv_rule(call: Call) -> Emitted:
               "stride_w": strides}
   inputs = [x, None, bias] if bias is not None else [x, None]
   if train_kernel:
-    # One op: the variable kernel standardised into w_hat (kept for the
-    # backward pass), then the convolution with it.
+    # One op: the variable kernel standardised into w_hat, then the
+    # convolution with it. w_hat is an output the op needs, but nothing
+    # reads it later: the backward op standardises the kernel again, so the
+    # step never holds every branch's w_hat from the forward to the backward
+    # pass (they were most of a TinyTL-L+B int8 step's head).
     w_var = em.parameter(call.param_name("kernel"),
                          np.transpose(kernel, (3, 0, 1, 2)),
                          to_keras=TO_KERAS_4D)
@@ -192,13 +195,14 @@ def ws_conv_rule(call: Call) -> Emitted:
     if need_dx:
       dx = em.writer.activation(f"{call.name}/grad_input", shape)
     if train_kernel:
-      # One op: the input gradient (through the step's w_hat), then per
-      # filter row the weight gradient, the standardisation's VJP and the
-      # step of the raw kernel (and of the bias).
+      # One op: the input gradient (through w_hat, recomputed from the
+      # raw kernel given again as input 8, which is bit-identical to the
+      # forward's), then per filter row the weight gradient, the
+      # standardisation's VJP and the step of the raw kernel (and bias).
       em.tl("TL_WS_CONV_UPDATE",
             [g.tensor, g.mask, x, None, w_var, None,
              bias if train_bias else None, None]
-            + ([w_hat] if dx is not None else []),
+            + ([w_var] if dx is not None else []),
             [dx] if dx is not None else [],
             epsilon=float(layer.epsilon),
             learning_rate=call.policy.learning_rate, **geometry)
