@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tflite_tl as tl
+from tflite_tl.flatbuffer import lifetimes
 from tflite_tl.lower import lower_model
 from tflite_tl.lower import read_params
 from tflite_tl.lower import write_params
@@ -60,15 +61,18 @@ def test_tinytl_lb_weight_standardised_conv_is_one_op_each_way(tiny):
   model = tl.apply_method(tiny, "tinytl_lb", num_classes=10)
   low = lower_model(model, batch_size=2, learning_rate=0.01, kernels="tl")
   ops = op_counts(low.train_tflite)
-  # Each lite residual conv: TL_CONV standardises its kernel and convolves
-  # (w_hat its second output); TL_WS_CONV_UPDATE writes the input gradient
-  # through w_hat and steps the raw kernel.
+  # Each lite residual conv: TL_CONV convolves with its standardised kernel
+  # (w_hat on the fly, no second output); TL_WS_CONV_UPDATE, given the raw
+  # kernel again as input 8, writes the input gradient through w_hat and
+  # steps the raw kernel. No standardised kernel is a tensor of the step.
   ws_convs = ops["CUSTOM:TL_WS_CONV_UPDATE"]
   assert ws_convs > 0
   assert "CONV_2D" not in ops and ops["CUSTOM:TL_CONV"] >= ws_convs
   for gone in ("TL_WEIGHT_STANDARDIZE", "TL_WEIGHT_STANDARDIZE_GRAD",
                "TL_CONV_WGRAD_SPARSE", "TL_SGD_UPDATE", "TL_CONV_INPUT_GRAD"):
     assert f"CUSTOM:{gone}" not in ops
+  planned = [t.name for t in lifetimes.tensor_lifetimes(low.train_tflite)[0]]
+  assert planned and not [n for n in planned if n.endswith("/kernel_hat")]
 
 
 def test_params_round_trip_in_keras_layout(tiny):

@@ -55,14 +55,23 @@ def test_avgpool_grad(case):
   t, p = case.tensors, case.params
   want = t["expected_grad_input"]
   got = ops.avgpool_grad(t["grad_output"], want.shape[1:3], (p["filter_h"], p["filter_w"]),
-                         (p["stride_h"], p["stride_w"]), "SAME" if p["padding"] else "VALID")
+                         (p["stride_h"], p["stride_w"]), "SAME" if p["padding"] else "VALID",
+                         addend=t.get("addend"))
   assert got.shape == want.shape
   _close(got, want)
+  if "addend" in t:  # bit for bit the plain gradient, then ADD
+    plain = ops.avgpool_grad(t["grad_output"], want.shape[1:3],
+                             (p["filter_h"], p["filter_w"]), (p["stride_h"], p["stride_w"]),
+                             "SAME" if p["padding"] else "VALID")
+    np.testing.assert_array_equal(got, t["addend"] + plain.numpy())
 
 
 def test_avgpool_grad_rejects_a_wrong_grad_shape():
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"not the pool's output \(3x3\)"):
     ops.avgpool_grad(np.ones((1, 2, 2, 1), np.float32), 6, 2)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="addend"):
+    ops.avgpool_grad(np.ones((1, 3, 3, 1), np.float32), 6, 2,
+                     addend=np.ones((1, 6, 5, 1), np.float32))
 
 
 @_cases("resize_bilinear_grad")

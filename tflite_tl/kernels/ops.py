@@ -429,16 +429,20 @@ def softmax_xent(logits, labels, label_smoothing: float = 0.0):
 
 
 def avgpool_grad(grad_output, input_size: IntPair, filter_size: IntPair,
-                 strides: Optional[IntPair] = None, padding: str = "VALID"):
+                 strides: Optional[IntPair] = None, padding: str = "VALID", addend=None):
   """TL_AVGPOOL_GRAD: gradient of AVERAGE_POOL_2D w.r.t. its [N, H, W, C] input.
 
   strides defaults to the window (non-overlapping pools); a [N, C]
   grad_output with filter_size = input_size is global average pooling's.
+  `addend` (the input's shape): another gradient of the input, added to the
+  result as ADD would add it.
   """
   ih, iw = _pair(input_size, "input_size")
   fh, fw = _pair(filter_size, "filter_size")
   sh, sw = _pair(strides if strides is not None else (fh, fw), "strides")
-  return load_ops().tl_avg_pool_grad(grad_output, input_height=ih, input_width=iw,
+  addend, has_addend = _optional(addend, tf.float32)
+  return load_ops().tl_avg_pool_grad(grad_output, addend, has_addend=has_addend,
+                                     input_height=ih, input_width=iw,
                                      filter_height=fh, filter_width=fw, stride_h=sh,
                                      stride_w=sw, padding=_padding(padding))
 

@@ -176,7 +176,8 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "channels, filter_q, bias_q); with input_grad_filter (TL_CONV's "
                "filter_hat) it first writes grad_input as TL_CONV_INPUT_GRAD does; "
                "input_grad_filter may be the raw filter itself (input 4 again): the "
-               "op then standardises it into a whole-filter scratch first, so the "
+               "op then computes the standardised values on the fly from it and its "
+               "row statistics (3 floats per output channel of scratch), so the "
                "forward's filter_hat need not live until the backward pass."),
     TflmOpSpec("TL_DEPTHWISE_CHAIN_UPDATE", "depthwise_chain_update.cc",
                ("grad_output", "[mask]", "filter", "[bias]", "[bias_q]", "[up_mask]",
@@ -198,11 +199,14 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "Mean softmax cross-entropy of logits [N, K] against int32 labels [N] "
                "with label smoothing, and grad_logits = (softmax - targets) / N (all 0 "
                "if a logit or the loss is non-finite); a label outside [0, K) fails."),
-    TflmOpSpec("TL_AVGPOOL_GRAD", "avgpool_grad.cc", ("grad_output",), ("grad_input",),
+    TflmOpSpec("TL_AVGPOOL_GRAD", "avgpool_grad.cc", ("grad_output", "[addend]"),
+               ("grad_input",),
                {"filter_h": int, "filter_w": int, "padding": int, "stride_h": int,
                 "stride_w": int},
                "Gradient of AVERAGE_POOL_2D (count excludes padding); grad_output [N, C] "
-               "for global pooling."),
+               "for global pooling. With addend (grad_input's shape, another gradient "
+               "of the pool's input) the output is addend + that gradient, as an ADD "
+               "would give it: a fan-out's sum without a third tensor."),
     TflmOpSpec("TL_RESIZE_BILINEAR_GRAD", "resize_bilinear_grad.cc", ("grad_output",),
                ("grad_input",), {"align_corners": bool, "half_pixel_centers": bool},
                "Adjoint of the float RESIZE_BILINEAR reference (same index and weight "

@@ -4,7 +4,10 @@
 //   grad_input[n, iy, ix, c] += grad_output[n, oy, ox, c] / count(oy, ox)
 // for every window (oy, ox) containing (iy, ix). Covers global pooling
 // (filter = input size, VALID: one output) and non-overlapping and
-// overlapping windows, SAME or VALID.
+// overlapping windows, SAME or VALID. With an addend (the gradient that
+// another consumer of the pool's input already produced) the result is
+// addend + that gradient, bit for bit what an ADD of the two would give, so
+// a fan-out's sum needs no third tensor.
 #ifndef TFLM_KERNELS_REFERENCE_AVGPOOL_GRAD_H_
 #define TFLM_KERNELS_REFERENCE_AVGPOOL_GRAD_H_
 
@@ -18,8 +21,10 @@ namespace reference {
 // g: pooling geometry (in_c == out_c == channels; filter = pool window).
 // grad_output: [batch, out_h, out_w, channels]
 // grad_input:  [batch, in_h, in_w, channels], overwritten.
+// addend:      [batch, in_h, in_w, channels] or null; may not alias
+//              grad_input.
 inline void AveragePoolGrad(const ConvGeometry& g, const float* grad_output,
-                            float* grad_input) {
+                            float* grad_input, const float* addend = nullptr) {
   const int32_t c_count = g.in_c;
   const int64_t in_size =
       static_cast<int64_t>(g.batch) * g.in_h * g.in_w * c_count;
@@ -54,6 +59,10 @@ inline void AveragePoolGrad(const ConvGeometry& g, const float* grad_output,
         }
       }
     }
+  }
+  if (addend != nullptr) {
+    // Last, so each element is addend + (its pooled gradient): ADD's value.
+    for (int64_t i = 0; i < in_size; ++i) grad_input[i] += addend[i];
   }
 }
 

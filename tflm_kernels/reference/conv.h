@@ -35,18 +35,21 @@
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/conv_geometry.h"
 #include "tflm_kernels/reference/int8_stage.h"
+#include "tflm_kernels/reference/weight_standardize.h"
 
 namespace tflite_tl {
 namespace reference {
 
-// bias may be null (zeros); mask may be null (not written) and needs an
-// activation (kRelu or kRelu6).
-inline void Conv(const ConvGeometry& g, const float* input,
-                 const float* filter, const float* bias, Activation act,
-                 float* output, uint8_t* mask) {
+namespace conv_internal {
+
+// The float convolution over the filter rows `rows` (PointerRows, or
+// StandardizedRows of a raw filter).
+template <typename Rows>
+inline void ConvRows(const ConvGeometry& g, const float* input,
+                     const Rows& rows, const float* bias, Activation act,
+                     float* output, uint8_t* mask) {
   const int32_t group_in = g.in_c / g.groups;
   const int32_t group_out = g.out_c / g.groups;
-  const int32_t row = g.filter_h * g.filter_w * group_in;
   for (int32_t n = 0; n < g.batch; ++n) {
     for (int32_t oy = 0; oy < g.out_h; ++oy) {
       const int32_t iy0 = oy * g.stride_h - g.pad_top;
@@ -57,7 +60,7 @@ inline void Conv(const ConvGeometry& g, const float* input,
                        g.out_c;
         for (int32_t oc = 0; oc < g.out_c; ++oc) {
           const int32_t base = (oc / group_out) * group_in;
-          const float* w = filter + static_cast<int64_t>(oc) * row;
+          const auto w = rows(oc);
           float total = 0.0f;
           for (int32_t ky = 0; ky < g.filter_h; ++ky) {
             const int32_t iy = iy0 + ky;
@@ -69,9 +72,9 @@ inline void Conv(const ConvGeometry& g, const float* input,
                   input +
                   ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w + ix) *
                       g.in_c + base;
-              const float* wv = w + (ky * g.filter_w + kx) * group_in;
+              const int32_t tap = (ky * g.filter_w + kx) * group_in;
               for (int32_t ci = 0; ci < group_in; ++ci) {
-                total += xv[ci] * wv[ci];
+                total += xv[ci] * w[tap + ci];
               }
             }
           }
@@ -86,6 +89,34 @@ inline void Conv(const ConvGeometry& g, const float* input,
     PackActivationMask<float, float>(output, static_cast<int32_t>(size), 0.0f,
                                      ActivationUpper(act), mask);
   }
+}
+
+}  // namespace conv_internal
+
+// bias may be null (zeros); mask may be null (not written) and needs an
+// activation (kRelu or kRelu6).
+inline void Conv(const ConvGeometry& g, const float* input,
+                 const float* filter, const float* bias, Activation act,
+                 float* output, uint8_t* mask) {
+  conv_internal::ConvRows(
+      g, input,
+      PointerRows<float>{filter, g.filter_h * g.filter_w * (g.in_c / g.groups)},
+      bias, act, output, mask);
+}
+
+// Conv with WeightStandardize(filter), the standardised values computed on
+// the fly from `stats` (WeightStandardizeStats of the raw filter): the same
+// output, bit for bit, as WeightStandardize into a filter-sized buffer and
+// then Conv, with 3 floats per output channel instead of that buffer.
+inline void ConvStandardized(const ConvGeometry& g, const float* input,
+                             const float* filter, const float* stats,
+                             const float* bias, Activation act, float* output,
+                             uint8_t* mask) {
+  conv_internal::ConvRows(
+      g, input,
+      StandardizedRows{filter, stats,
+                       g.filter_h * g.filter_w * (g.in_c / g.groups)},
+      bias, act, output, mask);
 }
 
 // stage: the filter OHWI [Co, kh, kw, Ci/g] int8, bias int32 (may be null),

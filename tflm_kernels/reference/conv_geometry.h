@@ -18,6 +18,20 @@ namespace reference {
 
 enum class Padding : int32_t { kValid = 0, kSame = 1 };
 
+// The rows of an OHWI filter [Co, kh, kw, Ci/g] as the convolution loops
+// read them: rows(o) gives something indexable by the offset i in row o
+// (i = (ky * kw + kx) * Ci/g + ci). A plain filter's row is a pointer;
+// weight_standardize.h's StandardizedRows computes a standardised filter's
+// values on the fly instead of storing them.
+template <typename T>
+struct PointerRows {
+  const T* filter;
+  int32_t fan_in;
+  const T* operator()(int32_t o) const {
+    return filter + static_cast<int64_t>(o) * fan_in;
+  }
+};
+
 // Spatial output size of a convolution, as TensorFlow computes it.
 // Returns 0 when the filter does not fit (VALID with filter > input) or a
 // size/stride is not positive.

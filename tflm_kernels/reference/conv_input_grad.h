@@ -19,6 +19,7 @@
 
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/conv_geometry.h"
+#include "tflm_kernels/reference/weight_standardize.h"
 
 namespace tflite_tl {
 namespace reference {
@@ -27,16 +28,16 @@ namespace conv_input_grad_internal {
 
 // kMasked is a compile-time switch, so the unmasked loops are exactly those
 // of a kernel without masks (a run-time test costs ~7% on Cortex-M4).
-template <typename FilterT, bool kMasked>
-inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
-                          const FilterT* filter, const float* scales,
-                          float* grad_input, const uint8_t* mask) {
+// rows: the filter rows (PointerRows, or StandardizedRows of a raw filter).
+template <typename Rows, bool kMasked>
+inline void ConvInputGradRows(const ConvGeometry& g, const float* grad_output,
+                              const Rows& rows, const float* scales,
+                              float* grad_input, const uint8_t* mask) {
   const int64_t in_size =
       static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c;
   for (int64_t i = 0; i < in_size; ++i) grad_input[i] = 0.0f;
   const int32_t group_in = g.in_c / g.groups;
   const int32_t group_out = g.out_c / g.groups;
-  const int32_t row_size = g.filter_h * g.filter_w * group_in;
   for (int32_t n = 0; n < g.batch; ++n) {
     for (int32_t oy = 0; oy < g.out_h; ++oy) {
       const int32_t iy0 = oy * g.stride_h - g.pad_top;
@@ -52,7 +53,7 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
           if (kMasked && !MaskBit(mask, go_index + co)) continue;
           const float dy = go[co];
           const float gv = scales != nullptr ? dy * scales[co] : dy;
-          const FilterT* f = filter + static_cast<int64_t>(co) * row_size;
+          const auto f = rows(co);
           const int32_t in_offset = (co / group_out) * group_in;
           for (int32_t ky = 0; ky < g.filter_h; ++ky) {
             const int32_t iy = iy0 + ky;
@@ -63,9 +64,9 @@ inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
               float* gi = grad_input +
                           ((static_cast<int64_t>(n) * g.in_h + iy) * g.in_w +
                            ix) * g.in_c + in_offset;
-              const FilterT* fw = f + (ky * g.filter_w + kx) * group_in;
+              const int32_t tap = (ky * g.filter_w + kx) * group_in;
               for (int32_t ci = 0; ci < group_in; ++ci) {
-                gi[ci] += gv * static_cast<float>(fw[ci]);
+                gi[ci] += gv * static_cast<float>(f[tap + ci]);
               }
             }
           }
@@ -86,12 +87,33 @@ template <typename FilterT>
 inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
                           const FilterT* filter, const float* scales,
                           float* grad_input, const uint8_t* mask = nullptr) {
+  const PointerRows<FilterT> rows{filter,
+                                  g.filter_h * g.filter_w * (g.in_c / g.groups)};
   if (mask == nullptr) {
-    conv_input_grad_internal::ConvInputGrad<FilterT, false>(
-        g, grad_output, filter, scales, grad_input, nullptr);
+    conv_input_grad_internal::ConvInputGradRows<PointerRows<FilterT>, false>(
+        g, grad_output, rows, scales, grad_input, nullptr);
   } else {
-    conv_input_grad_internal::ConvInputGrad<FilterT, true>(
-        g, grad_output, filter, scales, grad_input, mask);
+    conv_input_grad_internal::ConvInputGradRows<PointerRows<FilterT>, true>(
+        g, grad_output, rows, scales, grad_input, mask);
+  }
+}
+
+// ConvInputGrad through WeightStandardize(filter) of a raw float filter, its
+// values computed on the fly from `stats` (WeightStandardizeStats): bit for
+// bit ConvInputGrad<float> through the standardised filter, without it.
+inline void ConvInputGradStandardized(const ConvGeometry& g,
+                                      const float* grad_output,
+                                      const float* filter, const float* stats,
+                                      float* grad_input,
+                                      const uint8_t* mask = nullptr) {
+  const StandardizedRows rows{filter, stats,
+                              g.filter_h * g.filter_w * (g.in_c / g.groups)};
+  if (mask == nullptr) {
+    conv_input_grad_internal::ConvInputGradRows<StandardizedRows, false>(
+        g, grad_output, rows, nullptr, grad_input, nullptr);
+  } else {
+    conv_input_grad_internal::ConvInputGradRows<StandardizedRows, true>(
+        g, grad_output, rows, nullptr, grad_input, mask);
   }
 }
 

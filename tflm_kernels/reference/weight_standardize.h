@@ -55,6 +55,45 @@ inline void WeightStandardize(const float* w, int32_t out_channels,
   }
 }
 
+// Floats of WeightStandardizeStats per output channel.
+constexpr int32_t kStandardizeStatsPerRow = 3;
+
+// Per output channel o of w [out_channels, fan_in]: its row statistics
+// (shift, shifted mean, 1 / std) at stats[3 o .. 3 o + 2], what
+// WeightStandardize computes for that row.
+inline void WeightStandardizeStats(const float* w, int32_t out_channels,
+                                   int32_t fan_in, float epsilon,
+                                   float* stats) {
+  for (int32_t o = 0; o < out_channels; ++o) {
+    float* s = stats + kStandardizeStatsPerRow * o;
+    WeightStandardizeRowStats(w + static_cast<int64_t>(o) * fan_in, fan_in,
+                              epsilon, &s[0], &s[1], &s[2]);
+  }
+}
+
+// One row of the standardised filter, computed on the fly: row[i] is the
+// value WeightStandardize writes for it, bit for bit (the same expression).
+struct StandardizedRow {
+  const float* w;
+  float shift, shifted_mean, inv_std;
+  float operator[](int32_t i) const {
+    return ((w[i] - shift) - shifted_mean) * inv_std;
+  }
+};
+
+// The rows (conv_geometry.h's PointerRows contract) of WeightStandardize(w)
+// without storing it: 3 floats of statistics per output channel
+// (WeightStandardizeStats) instead of the whole standardised filter.
+struct StandardizedRows {
+  const float* filter;
+  const float* stats;
+  int32_t fan_in;
+  StandardizedRow operator()(int32_t o) const {
+    const float* s = stats + kStandardizeStatsPerRow * o;
+    return {filter + static_cast<int64_t>(o) * fan_in, s[0], s[1], s[2]};
+  }
+};
+
 // grad_w = dL/dw from grad_w_hat = dL/dw_hat and the raw filter w, all
 // [out_channels, fan_in]. grad_w may alias grad_w_hat (not w).
 inline void WeightStandardizeGrad(const float* w, const float* grad_w_hat,

@@ -34,28 +34,28 @@ inline int32_t StandardizedConvScratch(const ConvGeometry& g) {
   return g.filter_h * g.filter_w * (g.in_c / g.groups);
 }
 
-// Floats of scratch StandardizedConvInputGrad needs: the whole standardised
-// filter (it also covers StandardizedConvUpdate's row).
+// Floats of scratch StandardizedConvInputGrad needs: the row statistics of
+// the filter (3 per output channel).
 inline int32_t StandardizedConvInputGradScratch(const ConvGeometry& g) {
-  return g.out_c * StandardizedConvScratch(g);
+  return kStandardizeStatsPerRow * g.out_c;
 }
 
 // The layer's input gradient through w_hat = WeightStandardize(filter),
-// recomputed from the raw OHWI filter into `scratch`
-// (StandardizedConvInputGradScratch(g) floats) rather than kept from the
-// forward pass: the forward's w_hat is the same function of the same filter,
-// so grad_input is bit-identical to ConvInputGrad through the forward's
-// w_hat, and a train step need not hold every standardised filter from its
-// forward to its backward pass. Call it before StandardizedConvUpdate (the
-// step's starting filter); `scratch` may then be reused as that op's row.
+// from the raw OHWI filter: its row statistics into `scratch`
+// (StandardizedConvInputGradScratch(g) floats), w_hat's values computed on
+// the fly from them (ConvInputGradStandardized). The forward's w_hat is the
+// same function of the same filter, so grad_input is bit-identical to
+// ConvInputGrad through it, and neither the forward's w_hat nor a copy of
+// it is kept for the backward pass. Call it before StandardizedConvUpdate
+// (the step's starting filter); `scratch` may then be reused as that op's.
 inline void StandardizedConvInputGrad(const ConvGeometry& g,
                                       const float* grad_output,
                                       const uint8_t* mask, const float* filter,
                                       float epsilon, float* scratch,
                                       float* grad_input) {
-  WeightStandardize(filter, g.out_c, StandardizedConvScratch(g), epsilon,
-                    scratch);
-  ConvInputGrad<float>(g, grad_output, scratch, nullptr, grad_input, mask);
+  WeightStandardizeStats(filter, g.out_c, StandardizedConvScratch(g), epsilon,
+                         scratch);
+  ConvInputGradStandardized(g, grad_output, filter, scratch, grad_input, mask);
 }
 
 // grad_output: [batch, out_h, out_w, out_c], mask: its 1-bit mask or null;

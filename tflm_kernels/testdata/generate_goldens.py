@@ -1441,7 +1441,9 @@ def softmax_xent_cases():
 
 
 # (name, batch, height, width, channels, filter_h, filter_w, stride_h,
-#  stride_w, padding, grad_output as [N, C])
+#  stride_w, padding, grad_output as [N, C]); a name with "addend" also has
+#  an addend input (another gradient of the pool's input, added to the
+#  result: a lite residual branch's pool beside its block's main path).
 _AVGPOOL_CASES = [
     ("global_7x7_grad_nc", 2, 7, 7, 5, 7, 7, 1, 1, "VALID", True),
     ("global_5x3", 1, 5, 3, 3, 5, 3, 1, 1, "VALID", False),
@@ -1451,6 +1453,8 @@ _AVGPOOL_CASES = [
     ("k3_s2_same_odd_overlapping", 1, 9, 9, 2, 3, 3, 2, 2, "SAME", False),
     ("k3_s1_same_batch2", 2, 5, 5, 3, 3, 3, 1, 1, "SAME", False),
     ("k2x3_s1x2_valid_rect", 1, 6, 7, 2, 2, 3, 1, 2, "VALID", False),
+    ("k2_s2_valid_addend_lite_residual", 2, 8, 8, 4, 2, 2, 2, 2, "VALID", False),
+    ("k3_s2_same_overlapping_addend", 1, 7, 7, 3, 3, 3, 2, 2, "SAME", False),
 ]
 
 
@@ -1467,11 +1471,15 @@ def avgpool_grad_cases():
                          [np.zeros((n, h, w, c))], gy.reshape(n, c))
       np.testing.assert_allclose(gx, gx_keras, rtol=1e-12)
       gy = gy.reshape(n, c)
+    tensors = {"grad_output": gy}
+    if "addend" in name:
+      addend = _f32(rng.standard_normal((n, h, w, c)))
+      tensors["addend"] = addend
+      gx = gx + addend.astype(np.float64)
+    tensors["expected_grad_input"] = _f32(gx)
     cases.append(GoldenCase(name, {"filter_h": fh, "filter_w": fw,
                                    "padding": 1 if pad == "SAME" else 0,
-                                   "stride_h": sh, "stride_w": sw}, {
-        "grad_output": gy, "expected_grad_input": _f32(gx),
-    }))
+                                   "stride_h": sh, "stride_w": sw}, tensors))
   return cases
 
 

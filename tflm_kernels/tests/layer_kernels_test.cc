@@ -95,8 +95,18 @@ void TestAvgPoolGrad(const std::string& dir) {
     const auto grad_output = c.tensor("grad_output").AsFloat();
     const auto want = expected.AsFloat();
     std::vector<float> got(want.size(), 9.0f);
-    reference::AveragePoolGrad(g, grad_output.data(), got.data());
+    const bool has_addend = c.has_tensor("addend");
+    const auto addend = has_addend ? c.tensor("addend").AsFloat() : std::vector<float>();
+    reference::AveragePoolGrad(g, grad_output.data(), got.data(),
+                               has_addend ? addend.data() : nullptr);
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "avgpool_grad/" + c.name);
+    if (has_addend) {
+      // Bit for bit the pool gradient, then a float ADD of the addend.
+      std::vector<float> plain(want.size(), 9.0f);
+      reference::AveragePoolGrad(g, grad_output.data(), plain.data());
+      for (size_t i = 0; i < plain.size(); ++i) plain[i] = addend[i] + plain[i];
+      TL_EXPECT(got == plain);
+    }
   }
 }
 
@@ -471,6 +481,7 @@ void TestConv(const std::string& dir) {
     TL_EXPECT(g.out_h == expected.dim(1) && g.out_w == expected.dim(2));
     const auto input = x.AsFloat();
     auto filter = f.AsFloat();
+    const auto raw_filter = filter;
     if (c.param("standardize") != 0) {
       // TL_CONV's standardised forward: WeightStandardize, then Conv.
       reference::WeightStandardize(filter.data(), f.dim(0),
@@ -490,6 +501,21 @@ void TestConv(const std::string& dir) {
                     got.data(), has_mask ? mask.data() : nullptr);
     TL_EXPECT_CLOSE(got, want, kRtol, Atol(want), "conv/" + c.name);
     if (has_mask) TL_EXPECT(mask == c.tensor("expected_mask").As<uint8_t>());
+    if (c.param("standardize") != 0) {
+      // On the fly from the raw filter's row statistics: bit for bit the same.
+      std::vector<float> stats(
+          static_cast<size_t>(reference::kStandardizeStatsPerRow * g.out_c));
+      reference::WeightStandardizeStats(raw_filter.data(), g.out_c,
+                                        static_cast<int32_t>(raw_filter.size()) / g.out_c,
+                                        static_cast<float>(c.param("epsilon")), stats.data());
+      std::vector<float> fly(want.size(), 9.0f);
+      std::vector<uint8_t> fly_mask(mask.size(), 0xA5);
+      reference::ConvStandardized(g, input.data(), raw_filter.data(), stats.data(),
+                                  bias.empty() ? nullptr : bias.data(), act, fly.data(),
+                                  has_mask ? fly_mask.data() : nullptr);
+      TL_EXPECT(fly == got);
+      if (has_mask) TL_EXPECT(fly_mask == mask);
+    }
   }
 }
 

@@ -706,8 +706,9 @@ void InvertedResidualUpdate(OpCase& c) {
 }
 
 // TL_CONV: input, filter[, bias] -> output[, mask][, filter_hat]; a
-// standardised filter is the trained (variable) raw filter.
-void Conv(OpCase& c) {
+// standardised filter is the trained (variable) raw filter. ConvNoFilterHat:
+// the same without the filter_hat output (the values on the fly).
+void ConvWith(OpCase& c, bool filter_hat) {
   const bool standardize = c.golden().param("standardize") != 0;
   c.Input("input");
   if (standardize) {
@@ -720,13 +721,15 @@ void Conv(OpCase& c) {
   if (c.golden().has_tensor("expected_mask")) {
     c.Output("expected_mask", /*exact=*/true);
   }
-  if (standardize) c.Output("expected_filter_hat");
+  if (standardize && filter_hat) c.Output("expected_filter_hat");
   c.options = c.ConvOptions();
   c.options.Int("activation",
                 static_cast<int64_t>(c.golden().param("activation")))
       .Float("epsilon", c.golden().param("epsilon"))
       .Bool("standardize", standardize);
 }
+void Conv(OpCase& c) { ConvWith(c, true); }
+void ConvNoFilterHat(OpCase& c) { ConvWith(c, false); }
 
 void SoftmaxXent(OpCase& c) {
   c.Input("logits");
@@ -738,6 +741,7 @@ void SoftmaxXent(OpCase& c) {
 
 void AvgPoolGrad(OpCase& c) {
   c.Input("grad_output");
+  if (c.golden().has_tensor("addend")) c.Input("addend");
   c.Output("expected_grad_input");
   c.options = c.ConvOptions();
   c.options.Int("filter_h", static_cast<int64_t>(c.golden().param("filter_h")))
@@ -895,6 +899,7 @@ const GoldenTest kGoldenTests[] = {
     {"inverted_residual_update.golden", "TL_INVERTED_RESIDUAL_UPDATE", "",
      InvertedResidualUpdate},
     {"conv.golden", "TL_CONV", "", Conv},
+    {"conv.golden", "TL_CONV", "standardised on the fly", ConvNoFilterHat},
     {"ws_conv_update.golden", "TL_WS_CONV_UPDATE", "", WsConvUpdate},
 };
 

@@ -120,7 +120,9 @@ REGISTER_KERNEL_BUILDER(Name("TlSoftmaxXent").Device(DEVICE_CPU), SoftmaxXentOp)
 
 REGISTER_OP("TlAvgPoolGrad")
     .Input("grad_output: float")
+    .Input("addend: float")
     .Output("grad_input: float")
+    .Attr("has_addend: bool = false")
     .Attr("input_height: int >= 1")
     .Attr("input_width: int >= 1")
     .Attr("filter_height: int >= 1")
@@ -137,7 +139,8 @@ REGISTER_OP("TlAvgPoolGrad")
       return absl::OkStatus();
     })
     .Doc("Gradient of AVERAGE_POOL_2D (count excludes padding); a [N, C] "
-         "grad_output is global pooling's.");
+         "grad_output is global pooling's. With has_addend, addend (the input's "
+         "shape) is added to it, as ADD would.");
 
 class AvgPoolGradOp : public OpKernel {
  public:
@@ -151,9 +154,11 @@ class AvgPoolGradOp : public OpKernel {
     std::string pad;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad));
     padding_ = pad == "SAME" ? reference::Padding::kSame : reference::Padding::kValid;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("has_addend", &has_addend_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& grad_output = ctx->input(0);
+    const Tensor& addend = ctx->input(1);
     OP_REQUIRES(ctx, grad_output.dims() == 4 || grad_output.dims() == 2,
                 Invalid("grad_output must be NHWC or [N, C], got ",
                         grad_output.shape().DebugString()));
@@ -170,12 +175,18 @@ class AvgPoolGradOp : public OpKernel {
     OP_REQUIRES(ctx, g.out_h == oh && g.out_w == ow,
                 Invalid("grad_output ", grad_output.shape().DebugString(),
                         " is not the pool's output (", g.out_h, "x", g.out_w, ")"));
+    const TensorShape shape({n, h_, w_, c});
+    OP_REQUIRES(ctx, !has_addend_ || addend.shape() == shape,
+                Invalid("addend ", addend.shape().DebugString(), " must be ",
+                        shape.DebugString()));
     Tensor* out = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({n, h_, w_, c}), &out));
-    reference::AveragePoolGrad(g, grad_output.flat<float>().data(), out->flat<float>().data());
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &out));
+    reference::AveragePoolGrad(g, grad_output.flat<float>().data(), out->flat<float>().data(),
+                               has_addend_ ? addend.flat<float>().data() : nullptr);
   }
 
  private:
+  bool has_addend_ = false;
   int32_t h_ = 0, w_ = 0, fh_ = 0, fw_ = 0, sh_ = 1, sw_ = 1;
   reference::Padding padding_ = reference::Padding::kValid;
 };

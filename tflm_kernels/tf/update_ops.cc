@@ -6,6 +6,7 @@
 // passed as an empty tensor with its has_* attribute false. The shape rules
 // (channel-subset input, FULLY_CONNECTED rank-2 tensors, group count) are
 // those of the TFLM adapter (tflm/parameter_update.cc).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -381,8 +382,8 @@ class WsConvUpdateOp : public OpKernel {
                             2, input_grad_ ? input.shape() : tensorflow::TensorShape({0}),
                             &grad_input));
     std::vector<float> scratch(static_cast<size_t>(
-        input_grad_ ? reference::StandardizedConvInputGradScratch(g)
-                    : reference::StandardizedConvScratch(g)));
+        std::max(reference::StandardizedConvScratch(g),
+                 input_grad_ ? reference::StandardizedConvInputGradScratch(g) : 0)));
     if (input_grad_) {
       // Before the step, from the step's starting filter.
       reference::StandardizedConvInputGrad(

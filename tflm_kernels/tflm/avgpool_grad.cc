@@ -1,6 +1,9 @@
 // TL_AVGPOOL_GRAD: TFLite Micro adapter of reference/avgpool_grad.h.
 //
-// in:  grad_output f32 [N, Ho, Wo, C] ([N, C] for global pooling)
+// in:  grad_output f32 [N, Ho, Wo, C] ([N, C] for global pooling),
+//      [addend] f32 [N, H, W, C] (optional): another gradient of the pool's
+//      input, added to the result (a fan-out's sum without an ADD and its
+//      third tensor)
 // out: grad_input f32 [N, H, W, C] (the input size is read from this shape)
 // options: "filter_h", "filter_w", "padding" (0 VALID, 1 SAME), "stride_h",
 //          "stride_w", as AVERAGE_POOL_2D's; the count excludes padding as
@@ -50,7 +53,8 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
 }
 
 TfLiteStatus Validate(OpData* data, const TfLiteTensor* grad_output,
-                      const TfLiteTensor* grad_input) {
+                      const TfLiteTensor* grad_input,
+                      const TfLiteTensor* addend) {
   TL_TFLM_ENSURE(data->options_ok,
                  "%s: options must be filter_h, filter_w, stride_h, stride_w "
                  "(positive) and padding (0/1)", kOp);
@@ -60,6 +64,16 @@ TfLiteStatus Validate(OpData* data, const TfLiteTensor* grad_output,
   TL_TFLM_ENSURE(grad_input != nullptr && grad_input->type == kTfLiteFloat32 &&
                      HasRank(grad_input, 4) && Dims4(grad_input, gi),
                  "%s: grad_input must be float32 NHWC", kOp);
+  if (addend != nullptr) {
+    int32_t a[4];
+    TL_TFLM_ENSURE(addend->type == kTfLiteFloat32 && HasRank(addend, 4) &&
+                       Dims4(addend, a) && a[0] == gi[0] && a[1] == gi[1] &&
+                       a[2] == gi[2] && a[3] == gi[3],
+                   "%s: addend (input 1) must be float32 with grad_input's "
+                   "shape [%d, %d, %d, %d]", kOp, static_cast<int>(gi[0]),
+                   static_cast<int>(gi[1]), static_cast<int>(gi[2]),
+                   static_cast<int>(gi[3]));
+  }
   // The pool maps C channels to C channels.
   return PrepareConvGeometry(kOp, data->pool, gi[0], gi[1], gi[2], gi[3],
                              gi[3], data->filter_h, data->filter_w,
@@ -67,17 +81,23 @@ TfLiteStatus Validate(OpData* data, const TfLiteTensor* grad_output,
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
-  TL_TFLM_ENSURE(node->inputs->size == 1 && node->outputs->size == 1,
-                 "%s: expects 1 input and 1 output, got %d and %d", kOp,
-                 node->inputs->size, node->outputs->size);
+  TL_TFLM_ENSURE((node->inputs->size == 1 || node->inputs->size == 2) &&
+                     node->outputs->size == 1,
+                 "%s: expects 1 or 2 inputs (grad_output[, addend]) and 1 "
+                 "output, got %d and %d", kOp, node->inputs->size,
+                 node->outputs->size);
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
   TfLiteTensor* grad_output = mc->AllocateTempInputTensor(node, 0);
   TfLiteTensor* grad_input = mc->AllocateTempOutputTensor(node, 0);
-  const TfLiteStatus status = Validate(data, grad_output, grad_input);
-  if (grad_output != nullptr) mc->DeallocateTempTfLiteTensor(grad_output);
-  if (grad_input != nullptr) mc->DeallocateTempTfLiteTensor(grad_input);
+  TfLiteTensor* addend = node->inputs->size == 2
+                             ? mc->AllocateTempInputTensor(node, 1)
+                             : nullptr;
+  const TfLiteStatus status = Validate(data, grad_output, grad_input, addend);
+  for (TfLiteTensor* t : {grad_output, grad_input, addend}) {
+    if (t != nullptr) mc->DeallocateTempTfLiteTensor(t);
+  }
   return status;
 }
 
@@ -88,7 +108,11 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       tflite::micro::GetTensorData<float>(
           tflite::micro::GetEvalInput(context, node, 0)),
       tflite::micro::GetTensorData<float>(
-          tflite::micro::GetEvalOutput(context, node, 0)));
+          tflite::micro::GetEvalOutput(context, node, 0)),
+      node->inputs->size == 2
+          ? tflite::micro::GetTensorData<float>(
+                tflite::micro::GetEvalInput(context, node, 1))
+          : nullptr);
   return kTfLiteOk;
 }
 

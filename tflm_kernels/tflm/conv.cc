@@ -10,9 +10,13 @@
 //      convolution's),
 //      [mask] uint8 [ceil(size / 8)] (optional): the 1-bit mask of the fused
 //      activation's linear range on output, as TL_RELU_MASK writes it,
-//      [filter_hat] f32, filter's shape (the last output, present iff
-//      "standardize"): the standardised filter the convolution reads, kept
-//      for the backward pass (as TL_WEIGHT_STANDARDIZE writes it)
+//      [filter_hat] f32, filter's shape (optional, only with "standardize";
+//      the last output): the standardised filter the convolution reads (as
+//      TL_WEIGHT_STANDARDIZE writes it). Without it the op keeps only the
+//      filter's row statistics (3 floats per output channel of scratch) and
+//      computes the standardised values on the fly: the same output, bit
+//      for bit, without a filter-sized tensor (TL_WS_CONV_UPDATE standardises
+//      the raw filter again in the backward pass).
 // options: "activation" (0 none, 1 ReLU, 2 ReLU6), "epsilon" (>= 0, of the
 //          standardisation), "padding" (0 VALID, 1 SAME), "standardize"
 //          (bool), "stride_h", "stride_w"
@@ -56,10 +60,12 @@ struct OpData {
   bool standardize;
   bool options_ok;
   int32_t mask_output;  // output index of the mask, or -1
+  int32_t hat_output;   // output index of filter_hat, or -1
   reference::ConvGeometry geometry;
   bool int8;
   Int8ConvQuantization quant;  // int8 only
-  int scratch_index;           // int8: multipliers and shifts
+  int scratch_index;  // int8: multipliers and shifts; standardize without
+                      // filter_hat: the row statistics
 };
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
@@ -135,12 +141,19 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
     TF_LITE_ENSURE_OK(context,
                       CheckMask(kOp, mask, ElementCount(output->dims)));
   }
-  if (data->standardize) {
-    TL_TFLM_ENSURE(filter_hat != nullptr &&
-                       filter_hat->type == kTfLiteFloat32 &&
+  if (filter_hat != nullptr) {
+    TL_TFLM_ENSURE(filter_hat->type == kTfLiteFloat32 &&
                        SameShape(filter_hat, filter),
                    "%s: with standardize, the last output (filter_hat) must "
                    "be float32 with the filter's shape", kOp);
+  }
+  if (data->standardize && filter_hat == nullptr) {
+    const int32_t floats = reference::kStandardizeStatsPerRow * f[0];
+    TL_TFLM_ENSURE(context->RequestScratchBufferInArena(
+                       context, sizeof(float) * static_cast<size_t>(floats),
+                       &data->scratch_index) == kTfLiteOk,
+                   "%s: arena too small for the %d-float standardisation "
+                   "statistics", kOp, static_cast<int>(floats));
   }
   if (!data->int8) return kTfLiteOk;
   TF_LITE_ENSURE_OK(context, ReadInt8ConvQuantization(
@@ -157,16 +170,25 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   auto* data = static_cast<OpData*>(node->user_data);
   TL_TFLM_ENSURE(data != nullptr, "%s: out of persistent memory", kOp);
-  const int hat = data->standardize ? 1 : 0;
+  const int outputs = node->outputs->size;
   TL_TFLM_ENSURE((node->inputs->size == 2 || node->inputs->size == 3) &&
-                     (node->outputs->size == 1 + hat ||
-                      node->outputs->size == 2 + hat),
-                 "%s: expects 2 or 3 inputs (input, filter[, bias]) and %d or "
-                 "%d outputs (output[, mask]%s), got %d and %d", kOp, 1 + hat,
-                 2 + hat, hat ? ", filter_hat" : "", node->inputs->size,
-                 node->outputs->size);
-  data->mask_output = node->outputs->size == 2 + hat ? 1 : -1;
+                     outputs >= 1 && outputs <= (data->standardize ? 3 : 2),
+                 "%s: expects 2 or 3 inputs (input, filter[, bias]) and 1 to "
+                 "%d outputs (output[, mask]%s), got %d and %d", kOp,
+                 data->standardize ? 3 : 2,
+                 data->standardize ? "[, filter_hat]" : "",
+                 node->inputs->size, outputs);
   tflite::MicroContext* mc = tflite::GetMicroContext(context);
+  // With standardize, a float32 last output is filter_hat (a mask is uint8).
+  data->hat_output = -1;
+  if (data->standardize && outputs > 1) {
+    TfLiteTensor* last = mc->AllocateTempOutputTensor(node, outputs - 1);
+    if (last != nullptr && (last->type == kTfLiteFloat32 || outputs == 3)) {
+      data->hat_output = outputs - 1;
+    }
+    if (last != nullptr) mc->DeallocateTempTfLiteTensor(last);
+  }
+  data->mask_output = outputs - (data->hat_output >= 0 ? 1 : 0) == 2 ? 1 : -1;
   TfLiteTensor* input = mc->AllocateTempInputTensor(node, kInputTensor);
   TfLiteTensor* filter = mc->AllocateTempInputTensor(node, kFilterTensor);
   TfLiteTensor* bias = node->inputs->size == 3
@@ -178,7 +200,8 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
           ? mc->AllocateTempOutputTensor(node, data->mask_output)
           : nullptr;
   TfLiteTensor* filter_hat =
-      hat ? mc->AllocateTempOutputTensor(node, node->outputs->size - 1)
+      data->hat_output >= 0
+          ? mc->AllocateTempOutputTensor(node, data->hat_output)
           : nullptr;
   const TfLiteStatus status = Validate(context, data, input, filter, bias,
                                        output, mask, filter_hat);
@@ -226,22 +249,28 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
           : nullptr;
   const float* filter = tflite::micro::GetTensorData<float>(
       tflite::micro::GetEvalInput(context, node, kFilterTensor));
+  const float* input = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalInput(context, node, kInputTensor));
+  float* output = tflite::micro::GetTensorData<float>(
+      tflite::micro::GetEvalOutput(context, node, kOutputTensor));
+  const int32_t fan_in = g.filter_h * g.filter_w * (g.in_c / g.groups);
+  if (data->standardize && data->hat_output < 0) {
+    float* stats = static_cast<float*>(
+        context->GetScratchBuffer(context, data->scratch_index));
+    reference::WeightStandardizeStats(filter, g.out_c, fan_in, data->epsilon,
+                                      stats);
+    reference::ConvStandardized(g, input, filter, stats, bias,
+                                data->activation, output, mask);
+    return kTfLiteOk;
+  }
   if (data->standardize) {
-    float* filter_hat =
-        tflite::micro::GetTensorData<float>(tflite::micro::GetEvalOutput(
-            context, node, node->outputs->size - 1));
-    reference::WeightStandardize(
-        filter, g.out_c, g.filter_h * g.filter_w * (g.in_c / g.groups),
-        data->epsilon, filter_hat);
+    float* filter_hat = tflite::micro::GetTensorData<float>(
+        tflite::micro::GetEvalOutput(context, node, data->hat_output));
+    reference::WeightStandardize(filter, g.out_c, fan_in, data->epsilon,
+                                 filter_hat);
     filter = filter_hat;
   }
-  reference::Conv(g,
-                  tflite::micro::GetTensorData<float>(
-                      tflite::micro::GetEvalInput(context, node, kInputTensor)),
-                  filter, bias, data->activation,
-                  tflite::micro::GetTensorData<float>(
-                      tflite::micro::GetEvalOutput(context, node, kOutputTensor)),
-                  mask);
+  reference::Conv(g, input, filter, bias, data->activation, output, mask);
   return kTfLiteOk;
 }
 

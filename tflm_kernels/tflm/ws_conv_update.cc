@@ -8,16 +8,17 @@
 // (the raw filter, updated in place), 5 filter_q absent, 6 [bias] f32
 // variable, 7 bias_q absent, 8 [input_grad_filter] f32: TL_CONV's filter_hat
 // output (the standardised filter the forward read), or the raw filter
-// itself (the same tensor as input 4): the op then standardises it into its
-// scratch first, as TL_CONV did in the forward pass, so the forward's
-// filter_hat need not stay alive until the backward pass.
+// itself (the same tensor as input 4): the op then reads the standardised
+// values on the fly from the raw filter and its row statistics (3 floats per
+// output channel of scratch), bit-identical to TL_CONV's filter_hat, so the
+// forward's filter_hat need not stay alive until the backward pass.
 // Output (optional, with input 8): grad_input f32, written first through
 // the standardised filter as TL_CONV_INPUT_GRAD does.
 // options: "epsilon" (the standardisation's, >= 0), "learning_rate",
 //          "padding" (0 VALID, 1 SAME), "stride_h", "stride_w"
-// Scratch: one filter row (kh * kw * Ci / groups floats), or the whole
-// filter when input 8 is the raw filter, in the arena's planned (head) part
-// (alive during this op only).
+// Scratch: one filter row (kh * kw * Ci / groups floats), or 3 floats per
+// output channel if more when input 8 is the raw filter, in the arena's
+// planned (head) part (alive during this op only).
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tflm_kernels/reference/ws_conv_update.h"
@@ -104,10 +105,11 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
       data->update.has_input_grad &&
       node->inputs->data[kInputGradFilterTensor] ==
           node->inputs->data[kFilterTensor];
+  const reference::ConvGeometry& g = data->update.geometry;
+  const int32_t row = reference::StandardizedConvScratch(g);
+  const int32_t stats = reference::StandardizedConvInputGradScratch(g);
   const int32_t floats =
-      data->standardize_for_input_grad
-          ? reference::StandardizedConvInputGradScratch(data->update.geometry)
-          : reference::StandardizedConvScratch(data->update.geometry);
+      data->standardize_for_input_grad && stats > row ? stats : row;
   TL_TFLM_ENSURE(
       context->RequestScratchBufferInArena(
           context, static_cast<size_t>(floats) * sizeof(float),

@@ -89,6 +89,12 @@ class Emitter:
     # Keras tensor ids whose consumer, a frozen 1x1 conv, may leave its input
     # gradient to the producer (block_update: TL_INVERTED_RESIDUAL_UPDATE).
     self.accepts_deferred_input_grad: set = set()
+    # The train step's gradients that have arrived for a Keras tensor id but
+    # are not summed yet (the train graph's backward loop shares its dict): a
+    # rule whose input gradient is one more term of such a sum may add them
+    # in its own op (take_pending_grad) rather than leave an ADD whose two
+    # inputs and output are all alive at once.
+    self.pending_grads: Dict[int, List[Grad]] = {}
 
   # --- variables -----------------------------------------------------------------
 
@@ -154,6 +160,17 @@ class Emitter:
     out = self.writer.activation(name, a.shape)
     self.writer.builtin(Op.ADD, [a, b], [out], *opt.add())
     return out
+
+  def take_pending_grad(self, tensor_id: int, name: str) -> Optional[Tensor]:
+    """The gradients already arrived for Keras tensor ``tensor_id``, summed
+    into one plain tensor and taken out of the pending sum; None if there
+    are none (or one is deferred to a fused op): the caller's op then adds
+    them to the gradient it writes and returns the whole sum."""
+    grads = self.pending_grads.get(tensor_id)
+    if not grads or any(g.deferred is not None for g in grads):
+      return None
+    del self.pending_grads[tensor_id]
+    return self.materialize(self.sum_grads(grads, name))
 
   def sum_grads(self, grads: List[Grad], name: str) -> Grad:
     if len(grads) == 1:

@@ -125,6 +125,7 @@ def train_graph(model: keras.Model, *, batch_size: int, policy: Policy,
   em.tl("TL_SOFTMAX_XENT", [logits, labels], [loss, grad_logits],
         label_smoothing=float(label_smoothing))
   pending = {graph.output_id: [Grad(grad_logits)]}
+  em.pending_grads = pending  # see Emitter.take_pending_grad
   for node, backward in reversed(backwards):
     grads = pending.pop(node.output_id, None)
     if grads is None or backward is None:

@@ -7,12 +7,13 @@
   FT-Norm+Last): the affine map y = x * a + c with a = gamma * inv_std and
   c = beta - mean * a as builtin MUL/ADD (a and c recomputed from the
   variables each step), TL_BATCHNORM_GRAD backward.
-- WSConv2D: the forward standardises the variable kernel and convolves with
-  the result, one TL_CONV (standardize; w_hat its second output); backward,
-  one TL_WS_CONV_UPDATE: the input gradient through w_hat, then per filter
-  row the weight gradient, the chain rule through the standardisation and
-  the SGD step of the raw kernel in place (a frozen kernel: the bias step
-  and input gradient of TL_CONV_UPDATE, or TL_CONV_INPUT_GRAD).
+- WSConv2D: the forward convolves with the standardised variable kernel,
+  one TL_CONV (standardize, w_hat's values on the fly); backward, one
+  TL_WS_CONV_UPDATE with the raw kernel as its input 8: the input gradient
+  through w_hat (again on the fly), then per filter row the weight
+  gradient, the chain rule through the standardisation and the SGD step of
+  the raw kernel in place (a frozen kernel: the bias step and input gradient
+  of TL_CONV_UPDATE, or TL_CONV_INPUT_GRAD, through a constant w_hat).
 """
 import numpy as np
 
@@ -148,8 +149,6 @@ def ws_conv_rule(call: Call) -> Emitted:
   kernel = call.weight("kernel")
   x = em.as_float(call.inputs[0])
   shape = call.node.in_shapes[0]
-  tflite_shape = [kernel.shape[3], kernel.shape[0], kernel.shape[1],
-                  kernel.shape[2]]
   bias = None
   if layer.use_bias:
     bias = (em.parameter(call.param_name("bias"), call.weight("bias"))
@@ -161,17 +160,16 @@ def ws_conv_rule(call: Call) -> Emitted:
               "stride_w": strides}
   inputs = [x, None, bias] if bias is not None else [x, None]
   if train_kernel:
-    # One op: the variable kernel standardised into w_hat, then the
-    # convolution with it. w_hat is an output the op needs, but nothing
-    # reads it later: the backward op standardises the kernel again, so the
-    # step never holds every branch's w_hat from the forward to the backward
-    # pass (they were most of a TinyTL-L+B int8 step's head).
+    # One op: the convolution with the standardised variable kernel, its
+    # values computed on the fly from the raw kernel's row statistics (no
+    # filter_hat output). The backward op standardises the kernel again, so
+    # no standardised kernel is a tensor: kept from the forward to the
+    # backward pass they were most of a TinyTL-L+B int8 step's head.
     w_var = em.parameter(call.param_name("kernel"),
                          np.transpose(kernel, (3, 0, 1, 2)),
                          to_keras=TO_KERAS_4D)
-    w_hat = em.writer.activation(f"{call.name}/kernel_hat", tflite_shape)
     inputs[1] = w_var
-    em.tl("TL_CONV", inputs, [y, w_hat], activation=0, standardize=True,
+    em.tl("TL_CONV", inputs, [y], activation=0, standardize=True,
           epsilon=float(layer.epsilon), **geometry)
   else:
     standardized = standardize_kernel(kernel, layer.epsilon).numpy()
