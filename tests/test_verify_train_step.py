@@ -36,8 +36,38 @@ class _TieModule:
     return {"w": self.params[0].numpy()}
 
 
+class _Int8TieModule:
+  """A fake int8 train step: the images are quantized first (a 1-ulp input
+  perturbation changes nothing), and each step's branch depends on the
+  parameters' exact float32 bytes, as an int8 requantization that lands on
+  a rounding tie depends on a trained bias. ``noise`` adds one float32 ulp
+  to the parameters after each update (a kernel's different summation
+  order); ``bug`` scales the update (a wrong gradient)."""
+
+  def __init__(self, noise=False, bug=1.0):
+    self.params = [tf.Variable(np.full(3, 0.5, np.float32), name="w")]
+    self.param_names = ["w"]
+    self.slots = []
+    self.noise = noise
+    self.bug = bug
+
+  def train_step(self, x, y):
+    del y
+    xq = np.round(np.asarray(x) * 127.0).astype(np.int8)
+    w = self.params[0].numpy()
+    branch = 1.0 if zlib.crc32(xq.tobytes() + w.tobytes()) % 2 else -1.0
+    new = (w + np.float32(self.bug * branch * 0.1)).astype(np.float32)
+    if self.noise:
+      new = np.nextafter(new, np.float32(np.inf)).astype(np.float32)
+    self.params[0].assign(new)
+    return {"loss": np.float32(1.0 + new.sum())}
+
+  def param_values(self):
+    return {"w": self.params[0].numpy()}
+
+
 def _fake_compare(monkeypatch, tflm_module, tflm_batches, tf_module, batches,
-                  free_run_seed=None):
+                  free_run_seed=None, **lowered_attrs):
   """compare() with ``tflm_module`` standing in for the TFLM runtime.
 
   The free TFLM run steps through ``tflm_batches`` (or through ``batches``
@@ -62,7 +92,8 @@ def _fake_compare(monkeypatch, tflm_module, tflm_batches, tf_module, batches,
 
   monkeypatch.setattr(train_step, "run_train_steps", fake_tflm)
   monkeypatch.setattr(train_step, "write_params", fake_write_params)
-  lowered = types.SimpleNamespace(train_tflite=b"", module=tf_module)
+  lowered = types.SimpleNamespace(train_tflite=b"", module=tf_module,
+                                  **lowered_attrs)
   return train_step.compare(lowered, batches, arena=False, seed=0)
 
 
@@ -114,3 +145,29 @@ def test_compare_fails_a_wrong_step_even_on_an_ill_conditioned_trajectory(
     assert result["parity"] == "failed", result
     assert result["nearest_perturbed_reference"]["max_rel_err_params"] > 1e-4
     assert result["one_step"]["max_rel_err_params"] > 1e-4
+
+
+def test_compare_resynchronises_an_int8_step_the_input_probe_cannot_see(
+    monkeypatch):
+  batches = _batches()
+  # The reference never parts from its perturbed twins (the int8 images
+  # absorb the perturbation), but one ulp of parameter noise per step
+  # sends the free TFLM run down other branches.
+  int8 = dict(kernels="tl", precision="int8")
+  result = _fake_compare(monkeypatch, _Int8TieModule(noise=True), batches,
+                         _Int8TieModule(), batches, **int8)
+  assert result["reference_bifurcation_step"] is None
+  assert result["max_rel_err_loss"] > 1e-4
+  assert result["input_probe_blind"]
+  assert result["one_step"]["max_rel_err_params"] < 1e-6
+  assert result["parity"] == "within_rounding"
+  # A float graph's input probe is not blind: the same run fails there.
+  result = _fake_compare(monkeypatch, _Int8TieModule(noise=True), batches,
+                         _Int8TieModule(), batches)
+  assert not result["input_probe_blind"] and "one_step" not in result
+  assert result["parity"] == "failed"
+  # A wrong step fails in int8 too.
+  result = _fake_compare(monkeypatch, _Int8TieModule(noise=True, bug=1.01),
+                         batches, _Int8TieModule(), batches, **int8)
+  assert result["one_step"]["max_rel_err_params"] > 1e-4
+  assert result["parity"] == "failed"

@@ -62,6 +62,15 @@ void tl_inverted_residual(const tflite_tl::reference::InvertedResidualShape* s,
 void tl_conv(const tflite_tl::reference::ConvGeometry* g, const float* input,
              const float* filter, const float* bias, int32_t activation,
              float* output, uint8_t* mask);
+// TL_CONV's standardised forward without filter_hat: the same loop reading
+// w_hat on the fly from the raw filter and its row statistics (stats: 3
+// floats per output channel, from tl_weight_standardize_stats).
+void tl_conv_standardized(const tflite_tl::reference::ConvGeometry* g,
+                          const float* input, const float* filter,
+                          const float* stats, const float* bias,
+                          int32_t activation, float* output, uint8_t* mask);
+void tl_weight_standardize_stats(const float* w, int32_t out_channels,
+                                 int32_t fan_in, float epsilon, float* stats);
 // The int8 forward of the same (TFLM's int8 CONV_2D).
 void tl_conv_int8(const tflite_tl::reference::ConvGeometry* g,
                   const int8_t* input,
@@ -72,6 +81,12 @@ void tl_ws_conv_update(const tflite_tl::reference::ConvGeometry* g,
                        const float* grad_output, const uint8_t* mask,
                        const float* input, float epsilon, float learning_rate,
                        float* filter, float* bias, float* scratch);
+// Its input gradient from the raw filter (w_hat on the fly); scratch: 3
+// floats per output channel.
+void tl_ws_conv_input_grad(const tflite_tl::reference::ConvGeometry* g,
+                           const float* grad_output, const uint8_t* mask,
+                           const float* filter, float epsilon, float* scratch,
+                           float* grad_input);
 // mask: the optional 1-bit mask (null: none); both variants are linked.
 void tl_conv_input_grad_int8(const tflite_tl::reference::ConvGeometry* g,
                              const float* grad_output, const int8_t* filter,

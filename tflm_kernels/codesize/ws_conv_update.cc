@@ -10,3 +10,11 @@ void tl_ws_conv_update(const tflite_tl::reference::ConvGeometry* g,
                                                epsilon, learning_rate, filter,
                                                bias, scratch);
 }
+
+void tl_ws_conv_input_grad(const tflite_tl::reference::ConvGeometry* g,
+                           const float* grad_output, const uint8_t* mask,
+                           const float* filter, float epsilon, float* scratch,
+                           float* grad_input) {
+  tflite_tl::reference::StandardizedConvInputGrad(*g, grad_output, mask, filter,
+                                                  epsilon, scratch, grad_input);
+}
