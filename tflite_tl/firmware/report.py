@@ -166,8 +166,9 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
                       ("no: " + t["reason"] if t.get("reason") else "no")]
                      for t in low["tried"]])
   for rej in low.get("rejected_by_parity") or ():
+    at = f", batch {rej['batch']}" if rej.get("batch") else ""
     lines += ["", f"Not exported: {rej['kernels']} kernels, "
-              f"{rej['precision']}: {rej['reason']}"]
+              f"{rej['precision']}{at}: {rej['reason']}"]
   lines.append("")
   budget, sel = r.get("memory_budget"), r.get("selection")
   if budget:

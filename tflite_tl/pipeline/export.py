@@ -177,12 +177,14 @@ def _int8_model(cfg: ExportConfig, model, x_train, y_train,
   return quantize.quantize_int8(source, calibration, len(calibration))
 
 
-def _candidates(cfg: ExportConfig):
+def _candidates(cfg: ExportConfig, below: Optional[int] = None):
+  """The batches to try; ``below``: only those smaller than it."""
   if cfg.batch:
-    return (cfg.batch,)
+    return (cfg.batch,) if below is None or cfg.batch < below else ()
   # The app trains on its sample buffer: a batch cannot exceed it.
   return tuple(b for b in BATCH_CANDIDATES
-               if b <= (cfg.max_samples or MIN_SAMPLES))
+               if b <= (cfg.max_samples or MIN_SAMPLES)
+               and (below is None or b < below))
 
 
 def _variable_channels(cfg: ExportConfig, flavor: Flavor, model) -> bool:
@@ -283,13 +285,15 @@ def _calibration(cfg: ExportConfig, x_train: np.ndarray) -> np.ndarray:
 
 def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
            shape, class_names, stage: Stage, flavors, calibration,
-           selection_pass=None) -> Tuple[_Lowered, list]:
+           selection_pass=None, batch_below: Optional[int] = None
+           ) -> Tuple[_Lowered, list]:
   """Lowers in the first flavor of ``flavors`` that fits the board: at the
   asked batch, or growing the batch 1, 2, 4, 8 while it fits (activation
   memory grows with it), keeping the last that fits. ``selection_pass``
   (TinyTrain): ``build(batch, precision)`` of fisher.tflite, added at the
   chosen batch (``_with_selection_pass``) before the sample buffer takes
-  the RAM left.
+  the RAM left. ``batch_below``: only batches smaller than it (a retry after
+  a parity failure at that batch).
 
   Returns the choice and, per flavor tried, (flavor, batch, RAM needed,
   fits) of its smallest batch, for the report.
@@ -299,7 +303,7 @@ def _lower(cfg: ExportConfig, device, model_name: str, model, int8: bytes,
                       f"{cfg.max_samples}: the board trains on batches of "
                       "its stored samples.")
   int8_arena = tflm.measure_arena(int8)
-  candidates = _candidates(cfg)
+  candidates = _candidates(cfg, batch_below)
   tried, first_failure = [], None
   for flavor in flavors:
     predict_arenas = {}  # the predict model does not depend on the batch
@@ -862,22 +866,41 @@ def run_export(cfg: ExportConfig,
         break
       except ParityError as e:
         rest = flavors[flavors.index(chosen.flavor) + 1:]
-        if cfg.kernels != "auto" and cfg.precision != "auto" or not rest:
+        # A graph that TFLM does not reproduce is never exported. With the
+        # batch left to the export, the same flavor is tried at a smaller
+        # batch first: an int8 step's parity can hinge on one rounding tie
+        # of one image (TFLM and its TF reference each rounding the other
+        # way), which another batch's data need not meet; a wrong lowering
+        # fails at every batch and then moves on to the next flavor.
+        smaller = _candidates(cfg, chosen.batch)
+        fixed_flavor = cfg.kernels != "auto" and cfg.precision != "auto"
+        if not smaller and (fixed_flavor or not rest):
           raise
-        # Auto: a flavor that TFLM does not reproduce is never exported.
-        log.warning("%s: %s; trying %s", chosen.flavor, e, rest[0])
         rejected_flavors.append({"kernels": chosen.flavor.kernels,
                                  "precision": chosen.flavor.precision,
-                                 "reason": str(e)})
-        flavors = rest
+                                 "batch": chosen.batch, "reason": str(e)})
+        if smaller:
+          log.warning("%s, batch %d: %s; trying batch %d", chosen.flavor,
+                      chosen.batch, e, smaller[-1])
+          flavors = [chosen.flavor, *rest]
+          below = chosen.batch
+        else:
+          log.warning("%s: %s; trying %s", chosen.flavor, e, rest[0])
+          flavors = rest
+          below = None
         chosen, more = _lower(cfg, plan.device, model_name, rewritten, int8,
                               shape, data.class_names, stage, flavors,
-                              calibration, build_pass)
+                              calibration, build_pass, batch_below=below)
         tried += more
     text = (f"TFLM vs TF: train step {checked.train.parity.replace('_', ' ')}"
             f" ({checked.train.max_rel_err_params:.1e}), predict "
             f"{checked.inference.max_rel_err_logits:.1e}; int8 agrees "
             f"{checked.inference.int8_agreement:.0%}")
+    if rejected_flavors:
+      text += (f" (now {chosen.flavor}, batch {chosen.batch}; not exported "
+               "after a parity failure: " + ", ".join(
+                   f"{r['kernels']} {r['precision']} batch {r['batch']}"
+                   for r in rejected_flavors) + ")")
     if checked.device:
       d = checked.device
       text += (f"; on-device training (TFLM, {d.epochs} epochs on "
