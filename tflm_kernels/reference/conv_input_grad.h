@@ -87,8 +87,8 @@ template <typename FilterT>
 inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
                           const FilterT* filter, const float* scales,
                           float* grad_input, const uint8_t* mask = nullptr) {
-  const PointerRows<FilterT> rows{filter,
-                                  g.filter_h * g.filter_w * (g.in_c / g.groups)};
+  const int32_t fan_in = g.filter_h * g.filter_w * (g.in_c / g.groups);
+  const PointerRows<FilterT> rows{filter, fan_in};
   if (mask == nullptr) {
     conv_input_grad_internal::ConvInputGradRows<PointerRows<FilterT>, false>(
         g, grad_output, rows, scales, grad_input, nullptr);

@@ -124,8 +124,8 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const UpdateOpData& u = data->update;
   using tflite::micro::GetEvalInput;
   using tflite::micro::GetMutableEvalInput;
-  float* scratch =
-      static_cast<float*>(context->GetScratchBuffer(context, data->scratch_index));
+  float* scratch = static_cast<float*>(
+      context->GetScratchBuffer(context, data->scratch_index));
   if (data->standardize_for_input_grad) {
     // Before the step: the input gradient of the step's starting w_hat,
     // recomputed from the raw filter.

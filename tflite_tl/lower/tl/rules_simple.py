@@ -111,9 +111,8 @@ def _pool_backward(call: Call, filter_hw, stride_hw, padding: str):
     # there in the same op: the fan-out's sum, without an ADD.
     addend = em.take_pending_grad(call.node.input_ids[0],
                                   f"{call.name}/grad_addend")
-    dx = em.writer.activation(
-        f"{call.name}/grad_input" if addend is None else f"{call.name}/grad_sum",
-        call.node.in_shapes[0])
+    name = "grad_input" if addend is None else "grad_sum"
+    dx = em.writer.activation(f"{call.name}/{name}", call.node.in_shapes[0])
     em.tl("TL_AVGPOOL_GRAD",
           [em.materialize(g)] + ([addend] if addend is not None else []), [dx],
           filter_h=filter_hw[0], filter_w=filter_hw[1], stride_h=stride_hw[0],
