@@ -140,7 +140,9 @@ OPS: Dict[str, TflmOpSpec] = {s.name: s for s in [
                "fused activation and optional mask of TL_DEPTHWISE_CONV; no per-channel "
                "persistent buffers. With standardize (float only), it first writes filter_hat "
                "(the last output) as TL_WEIGHT_STANDARDIZE does (epsilon) and "
-               "convolves with it: a weight-standardised conv's forward in one op."),
+               "convolves with it: a weight-standardised conv's forward in one op; "
+               "without filter_hat it computes the standardised values on the fly "
+               "from 3 floats of row statistics per output channel (scratch)."),
     TflmOpSpec("TL_RELU_MASK", "activation_mask.cc", ("x",), ("mask",), {"relu6": bool},
                "1-bit mask of ReLU's (or ReLU6's) linear range, LSB first."),
     TflmOpSpec("TL_MASKED_GRAD", "activation_mask.cc", ("grad_output", "mask"),
