@@ -865,7 +865,8 @@ def run_export(cfg: ExportConfig,
                           stage)
         break
       except ParityError as e:
-        rest = flavors[flavors.index(chosen.flavor) + 1:]
+        at = flavors.index(chosen.flavor)
+        rest = flavors[at + 1:]
         # A graph that TFLM does not reproduce is never exported. With the
         # batch left to the export, the same flavor is tried at a smaller
         # batch first: an int8 step's parity can hinge on one rounding tie
@@ -882,7 +883,7 @@ def run_export(cfg: ExportConfig,
         if smaller:
           log.warning("%s, batch %d: %s; trying batch %d", chosen.flavor,
                       chosen.batch, e, smaller[-1])
-          flavors = [chosen.flavor, *rest]
+          flavors = flavors[at:]
           below = chosen.batch
         else:
           log.warning("%s: %s; trying %s", chosen.flavor, e, rest[0])

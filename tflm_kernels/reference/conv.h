@@ -98,10 +98,8 @@ inline void ConvRows(const ConvGeometry& g, const float* input,
 inline void Conv(const ConvGeometry& g, const float* input,
                  const float* filter, const float* bias, Activation act,
                  float* output, uint8_t* mask) {
-  conv_internal::ConvRows(
-      g, input,
-      PointerRows<float>{filter, g.filter_h * g.filter_w * (g.in_c / g.groups)},
-      bias, act, output, mask);
+  conv_internal::ConvRows(g, input, PointerRows<float>{filter, FilterFanIn(g)},
+                          bias, act, output, mask);
 }
 
 // Conv with WeightStandardize(filter), the standardised values computed on
@@ -112,11 +110,9 @@ inline void ConvStandardized(const ConvGeometry& g, const float* input,
                              const float* filter, const float* stats,
                              const float* bias, Activation act, float* output,
                              uint8_t* mask) {
-  conv_internal::ConvRows(
-      g, input,
-      StandardizedRows{filter, stats,
-                       g.filter_h * g.filter_w * (g.in_c / g.groups)},
-      bias, act, output, mask);
+  conv_internal::ConvRows(g, input,
+                          StandardizedRows{filter, stats, FilterFanIn(g)},
+                          bias, act, output, mask);
 }
 
 // stage: the filter OHWI [Co, kh, kw, Ci/g] int8, bias int32 (may be null),

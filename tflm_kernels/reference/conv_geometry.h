@@ -64,6 +64,11 @@ struct ConvGeometry {
   int32_t groups;  // 1 for an ordinary convolution; ignored by depthwise
 };
 
+// Values in one output channel's row of an OHWI conv filter: kh * kw * Ci/g.
+inline int32_t FilterFanIn(const ConvGeometry& g) {
+  return g.filter_h * g.filter_w * (g.in_c / g.groups);
+}
+
 // Fills `geometry` for a convolution from `in_c` to `out_c` channels and
 // checks that the sizes are consistent. Returns false (and leaves the
 // geometry unusable) when a size is not positive, the output is empty, or

@@ -76,6 +76,21 @@ inline void ConvInputGradRows(const ConvGeometry& g, const float* grad_output,
   }
 }
 
+// The masked or the unmasked instantiation, by whether there is a mask.
+template <typename Rows>
+inline void ConvInputGradDispatch(const ConvGeometry& g,
+                                  const float* grad_output, const Rows& rows,
+                                  const float* scales, float* grad_input,
+                                  const uint8_t* mask) {
+  if (mask == nullptr) {
+    ConvInputGradRows<Rows, false>(g, grad_output, rows, scales, grad_input,
+                                   nullptr);
+  } else {
+    ConvInputGradRows<Rows, true>(g, grad_output, rows, scales, grad_input,
+                                  mask);
+  }
+}
+
 }  // namespace conv_input_grad_internal
 
 // grad_output: [batch, out_h, out_w, out_c]
@@ -87,15 +102,9 @@ template <typename FilterT>
 inline void ConvInputGrad(const ConvGeometry& g, const float* grad_output,
                           const FilterT* filter, const float* scales,
                           float* grad_input, const uint8_t* mask = nullptr) {
-  const int32_t fan_in = g.filter_h * g.filter_w * (g.in_c / g.groups);
-  const PointerRows<FilterT> rows{filter, fan_in};
-  if (mask == nullptr) {
-    conv_input_grad_internal::ConvInputGradRows<PointerRows<FilterT>, false>(
-        g, grad_output, rows, scales, grad_input, nullptr);
-  } else {
-    conv_input_grad_internal::ConvInputGradRows<PointerRows<FilterT>, true>(
-        g, grad_output, rows, scales, grad_input, mask);
-  }
+  conv_input_grad_internal::ConvInputGradDispatch(
+      g, grad_output, PointerRows<FilterT>{filter, FilterFanIn(g)}, scales,
+      grad_input, mask);
 }
 
 // ConvInputGrad through WeightStandardize(filter) of a raw float filter, its
@@ -106,15 +115,9 @@ inline void ConvInputGradStandardized(const ConvGeometry& g,
                                       const float* filter, const float* stats,
                                       float* grad_input,
                                       const uint8_t* mask = nullptr) {
-  const StandardizedRows rows{filter, stats,
-                              g.filter_h * g.filter_w * (g.in_c / g.groups)};
-  if (mask == nullptr) {
-    conv_input_grad_internal::ConvInputGradRows<StandardizedRows, false>(
-        g, grad_output, rows, nullptr, grad_input, nullptr);
-  } else {
-    conv_input_grad_internal::ConvInputGradRows<StandardizedRows, true>(
-        g, grad_output, rows, nullptr, grad_input, mask);
-  }
+  conv_input_grad_internal::ConvInputGradDispatch(
+      g, grad_output, StandardizedRows{filter, stats, FilterFanIn(g)},
+      nullptr, grad_input, mask);
 }
 
 }  // namespace reference

@@ -31,13 +31,23 @@ namespace reference {
 
 // Floats of scratch StandardizedConvUpdate needs: one filter row.
 inline int32_t StandardizedConvScratch(const ConvGeometry& g) {
-  return g.filter_h * g.filter_w * (g.in_c / g.groups);
+  return FilterFanIn(g);
 }
 
 // Floats of scratch StandardizedConvInputGrad needs: the row statistics of
 // the filter (3 per output channel).
 inline int32_t StandardizedConvInputGradScratch(const ConvGeometry& g) {
   return kStandardizeStatsPerRow * g.out_c;
+}
+
+// Floats of scratch for one TL_WS_CONV_UPDATE: StandardizedConvUpdate's row
+// and, with the input gradient from the raw filter first, its statistics
+// (one buffer serves both, one after the other).
+inline int32_t StandardizedConvOpScratch(const ConvGeometry& g,
+                                         bool input_grad_from_raw_filter) {
+  const int32_t row = StandardizedConvScratch(g);
+  const int32_t stats = StandardizedConvInputGradScratch(g);
+  return input_grad_from_raw_filter && stats > row ? stats : row;
 }
 
 // The layer's input gradient through w_hat = WeightStandardize(filter),

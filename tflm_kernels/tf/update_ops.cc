@@ -6,7 +6,6 @@
 // passed as an empty tensor with its has_* attribute false. The shape rules
 // (channel-subset input, FULLY_CONNECTED rank-2 tensors, group count) are
 // those of the TFLM adapter (tflm/parameter_update.cc).
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -381,9 +380,8 @@ class WsConvUpdateOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             2, input_grad_ ? input.shape() : tensorflow::TensorShape({0}),
                             &grad_input));
-    std::vector<float> scratch(static_cast<size_t>(
-        std::max(reference::StandardizedConvScratch(g),
-                 input_grad_ ? reference::StandardizedConvInputGradScratch(g) : 0)));
+    std::vector<float> scratch(
+        static_cast<size_t>(reference::StandardizedConvOpScratch(g, input_grad_)));
     if (input_grad_) {
       // Before the step, from the step's starting filter.
       reference::StandardizedConvInputGrad(

@@ -253,7 +253,7 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       tflite::micro::GetEvalInput(context, node, kInputTensor));
   float* output = tflite::micro::GetTensorData<float>(
       tflite::micro::GetEvalOutput(context, node, kOutputTensor));
-  const int32_t fan_in = g.filter_h * g.filter_w * (g.in_c / g.groups);
+  const int32_t fan_in = reference::FilterFanIn(g);
   if (data->standardize && data->hat_output < 0) {
     float* stats = static_cast<float*>(
         context->GetScratchBuffer(context, data->scratch_index));

@@ -105,11 +105,8 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
       data->update.has_input_grad &&
       node->inputs->data[kInputGradFilterTensor] ==
           node->inputs->data[kFilterTensor];
-  const reference::ConvGeometry& g = data->update.geometry;
-  const int32_t row = reference::StandardizedConvScratch(g);
-  const int32_t stats = reference::StandardizedConvInputGradScratch(g);
-  const int32_t floats =
-      data->standardize_for_input_grad && stats > row ? stats : row;
+  const int32_t floats = reference::StandardizedConvOpScratch(
+      data->update.geometry, data->standardize_for_input_grad);
   TL_TFLM_ENSURE(
       context->RequestScratchBufferInArena(
           context, static_cast<size_t>(floats) * sizeof(float),
@@ -126,18 +123,17 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   using tflite::micro::GetMutableEvalInput;
   float* scratch = static_cast<float*>(
       context->GetScratchBuffer(context, data->scratch_index));
+  const float* grad_output = tflite::micro::GetTensorData<float>(
+      GetEvalInput(context, node, kGradOutputTensor));
+  const uint8_t* mask = tflite::micro::GetOptionalTensorData<uint8_t>(
+      GetEvalInput(context, node, kMaskTensor));
+  float* filter = tflite::micro::GetTensorData<float>(
+      GetMutableEvalInput(context, node, kFilterTensor));
   if (data->standardize_for_input_grad) {
     // Before the step: the input gradient of the step's starting w_hat,
     // recomputed from the raw filter.
     reference::StandardizedConvInputGrad(
-        u.geometry,
-        tflite::micro::GetTensorData<float>(
-            GetEvalInput(context, node, kGradOutputTensor)),
-        tflite::micro::GetOptionalTensorData<uint8_t>(
-            GetEvalInput(context, node, kMaskTensor)),
-        tflite::micro::GetTensorData<float>(
-            GetEvalInput(context, node, kFilterTensor)),
-        data->epsilon, scratch,
+        u.geometry, grad_output, mask, filter, data->epsilon, scratch,
         tflite::micro::GetTensorData<float>(
             tflite::micro::GetEvalOutput(context, node, kGradInputTensor)));
   } else if (u.has_input_grad) {
@@ -146,16 +142,10 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
                                                    UpdateKind::kConv, &u));
   }
   reference::StandardizedConvUpdate(
-      u.geometry,
-      tflite::micro::GetTensorData<float>(
-          GetEvalInput(context, node, kGradOutputTensor)),
-      tflite::micro::GetOptionalTensorData<uint8_t>(
-          GetEvalInput(context, node, kMaskTensor)),
+      u.geometry, grad_output, mask,
       tflite::micro::GetTensorData<float>(
           GetEvalInput(context, node, kInputTensor)),
-      data->epsilon, u.sgd.learning_rate,
-      tflite::micro::GetTensorData<float>(
-          GetMutableEvalInput(context, node, kFilterTensor)),
+      data->epsilon, u.sgd.learning_rate, filter,
       tflite::micro::GetOptionalTensorData<float>(
           GetMutableEvalInput(context, node, kBiasTensor)),
       scratch);
