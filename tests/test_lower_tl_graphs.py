@@ -6,6 +6,7 @@ import pytest
 
 import tflite_tl as tl
 from tflite_tl.flatbuffer import lifetimes
+from tflite_tl.flatbuffer import reader
 from tflite_tl.lower import lower_model
 from tflite_tl.lower import read_params
 from tflite_tl.lower import write_params
@@ -89,10 +90,29 @@ def test_params_round_trip_in_keras_layout(tiny):
     np.testing.assert_array_equal(again[name], changed[name])
 
 
-def test_int8_bias_copies_follow_the_master(tiny):
+def test_int8_forward_reads_trained_biases_as_float_masters(tiny):
+  """With QAS the int8 TL_CONV / TL_DEPTHWISE_CONV quantize a trained bias
+  per invoke: no int32 copy is a variable (4 bytes per channel saved)."""
   model = tl.apply_method(tiny, "tinytl_b", num_classes=10)
   low = lower_model(model, batch_size=1, learning_rate=0.01, kernels="tl",
                     precision="int8", calibration_images=_images())
+  specs = {s.name: s for s in tl_params.variables(low.train_tflite)}
+  assert "block1_expand/bias" in specs
+  assert not [n for n in specs if n.endswith(":int32")], sorted(specs)
+  bias = specs["block1_expand/bias"].tensor
+  readers = [ins for ins in reader.op_inputs(low.train_tflite,
+                                             "CUSTOM:TL_CONV")
+             if len(ins) > 2 and ins[2] == bias]
+  assert len(readers) == 1, "the forward conv reads the float bias"
+
+
+def test_int8_bias_copies_follow_the_master(tiny):
+  """The QAS ablation keeps the int32 copies (its update scales the bias
+  gradient by their scales); write_params recomputes them."""
+  model = tl.apply_method(tiny, "tinytl_b", num_classes=10)
+  low = lower_model(model, batch_size=1, learning_rate=0.01, kernels="tl",
+                    precision="int8", qas=False,
+                    calibration_images=_images())
   specs = {s.name: s for s in tl_params.variables(low.train_tflite)}
   name = "block1_expand/bias"
   assert specs[name + ":int32"].role == "derived"

@@ -36,6 +36,20 @@ inline int32_t QuantizeBias(float value, float scale) {
   return static_cast<int32_t>(q);
 }
 
+// The int32 biases an int8 conv stage reads, from a trained float bias:
+// QuantizeBias with scale input_scale * filter_scales[c], the float32
+// product the converter stores as the int32 bias's scale, so the result is
+// the int32 copy an update op would have written (TL_CONV and
+// TL_DEPTHWISE_CONV quantize per invoke instead of keeping that copy).
+inline void QuantizeBiases(const float* bias, float input_scale,
+                           const float* filter_scales, int32_t channels,
+                           int32_t* bias_q) {
+  for (int32_t c = 0; c < channels; ++c) {
+    const float scale = input_scale * filter_scales[c];
+    bias_q[c] = QuantizeBias(bias[c], scale);
+  }
+}
+
 }  // namespace reference
 }  // namespace tflite_tl
 

@@ -22,8 +22,11 @@
 //          (bool), "stride_h", "stride_w"
 // int8 (an int8 training graph's forward, reference::ConvInt8): input int8
 // (per-tensor quantization), filter int8 with per-channel scales along axis
-// 0 (zero points 0), [bias] int32, output int8; no "standardize". Value for
-// value TFLM's int8 CONV_2D; the mask is TL_RELU_MASK's on the int8 output.
+// 0 (zero points 0), [bias] int32, or f32 (a trained bias's float master,
+// quantized per invoke into 4 more bytes per output channel of scratch,
+// with scale s_input * s_filter[c]: no int32 copy lives between steps),
+// output int8; no "standardize". Value for value TFLM's int8 CONV_2D; the
+// mask is TL_RELU_MASK's on the int8 output.
 // Keeps only its OpData (no per-channel buffers: an int8 op computes its
 // requantization multipliers per invoke into 8 bytes per output channel of
 // scratch in the head, where TFLM's CONV_2D keeps them in the persistent
@@ -128,9 +131,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                  "output channels", kOp, f[0], f[1], f[2], f[3], x[3]);
   TF_LITE_ENSURE_OK(context,
                     CheckConvOutput(kOp, data->options, input, f[1], f[2],
-                                    f[0], output, bias, type,
-                                    data->int8 ? kTfLiteInt32
-                                               : kTfLiteFloat32));
+                                    f[0], output, bias, type));
   TF_LITE_ENSURE_OK(context,
                     PrepareConvGeometry(kOp, data->options, x[0], x[1], x[2],
                                         x[3], f[0], f[1], f[2], output,
@@ -160,8 +161,10 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                                  context, kOp, input, filter, 0, f[0], output,
                                  static_cast<int32_t>(data->activation),
                                  &data->quant));
+  const size_t scratch_ints =
+      static_cast<size_t>(Int8ConvScratchInts(bias, f[0]));
   TL_TFLM_ENSURE(context->RequestScratchBufferInArena(
-                     context, 2 * sizeof(int32_t) * static_cast<size_t>(f[0]),
+                     context, sizeof(int32_t) * scratch_ints,
                      &data->scratch_index) == kTfLiteOk,
                  "%s: arena too small for the requantization scratch", kOp);
   return kTfLiteOk;

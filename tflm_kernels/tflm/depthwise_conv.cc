@@ -12,9 +12,9 @@
 //          1 SAME), "stride_h", "stride_w"
 // int8 (an int8 training graph's forward, reference::DepthwiseConvInt8):
 // input int8 (per-tensor quantization), filter int8 with per-channel scales
-// along axis 3 (zero points 0), [bias] int32, output int8. Value for value
-// TFLM's int8 DEPTHWISE_CONV_2D; the mask is TL_RELU_MASK's on the int8
-// output.
+// along axis 3 (zero points 0), [bias] int32, or f32 (quantized per invoke,
+// as TL_CONV's), output int8. Value for value TFLM's int8
+// DEPTHWISE_CONV_2D; the mask is TL_RELU_MASK's on the int8 output.
 // Keeps only its OpData (no per-channel buffers: an int8 op computes its
 // requantization multipliers per invoke into 8 bytes per channel of scratch
 // in the head, where TFLM's DEPTHWISE_CONV_2D keeps them in the persistent
@@ -97,9 +97,7 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                  f[3], x[3]);
   TF_LITE_ENSURE_OK(context,
                     CheckConvOutput(kOp, data->options, input, f[1], f[2],
-                                    f[3], output, bias, type,
-                                    data->int8 ? kTfLiteInt32
-                                               : kTfLiteFloat32));
+                                    f[3], output, bias, type));
   TF_LITE_ENSURE_OK(context,
                     PrepareConvGeometry(kOp, data->options, x[0], x[1], x[2],
                                         x[3], f[3], f[1], f[2], output,
@@ -115,8 +113,10 @@ TfLiteStatus Validate(TfLiteContext* context, OpData* data,
                                  context, kOp, input, filter, 3, f[3], output,
                                  static_cast<int32_t>(data->activation),
                                  &data->quant));
+  const size_t scratch_ints =
+      static_cast<size_t>(Int8ConvScratchInts(bias, f[3]));
   TL_TFLM_ENSURE(context->RequestScratchBufferInArena(
-                     context, 2 * sizeof(int32_t) * static_cast<size_t>(f[3]),
+                     context, sizeof(int32_t) * scratch_ints,
                      &data->scratch_index) == kTfLiteOk,
                  "%s: arena too small for the requantization scratch", kOp);
   return kTfLiteOk;

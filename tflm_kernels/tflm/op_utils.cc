@@ -4,6 +4,7 @@
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tflm_kernels/reference/activation_mask.h"
 #include "tflm_kernels/reference/int8_stage.h"
+#include "tflm_kernels/reference/requantize.h"
 
 namespace tflite_tl {
 namespace tflm {
@@ -71,16 +72,18 @@ TfLiteStatus CheckConvOutput(const char* op_name, const ConvOptions& options,
                              const TfLiteTensor* input, int32_t filter_h,
                              int32_t filter_w, int32_t out_c,
                              const TfLiteTensor* output,
-                             const TfLiteTensor* bias, TfLiteType type,
-                             TfLiteType bias_type) {
+                             const TfLiteTensor* bias, TfLiteType type) {
   TL_TFLM_ENSURE(output != nullptr && output->type == type &&
                      HasRank(output, 4),
                  "%s: output must be %s NHWC", op_name, TypeName(type));
   if (bias != nullptr) {
-    TL_TFLM_ENSURE(bias->type == bias_type && HasRank(bias, 1) &&
-                       bias->dims->data[0] == out_c,
+    const bool int8 = type == kTfLiteInt8;
+    TL_TFLM_ENSURE((bias->type == kTfLiteFloat32 ||
+                    (int8 && bias->type == kTfLiteInt32)) &&
+                       HasRank(bias, 1) && bias->dims->data[0] == out_c,
                    "%s: bias must be %s [%d]", op_name,
-                   TypeName(bias_type), static_cast<int>(out_c));
+                   int8 ? "int32 or float32" : "float32",
+                   static_cast<int>(out_c));
   }
   const int* x = input->dims->data;
   const int32_t out_h =
@@ -125,6 +128,10 @@ TfLiteStatus ReadInt8ConvQuantization(TfLiteContext* context,
   return kTfLiteOk;
 }
 
+int32_t Int8ConvScratchInts(const TfLiteTensor* bias, int32_t out_c) {
+  return (bias != nullptr && bias->type == kTfLiteFloat32 ? 3 : 2) * out_c;
+}
+
 reference::Int8Stage Int8ConvStage(TfLiteContext* context, TfLiteNode* node,
                                    const Int8ConvQuantization& q,
                                    int scratch_index, int32_t out_c) {
@@ -132,11 +139,19 @@ reference::Int8Stage Int8ConvStage(TfLiteContext* context, TfLiteNode* node,
       static_cast<int32_t*>(context->GetScratchBuffer(context, scratch_index));
   reference::StageMultipliers(q.input_scale, q.filter_scales, q.output_scale,
                               out_c, quant, quant + out_c);
-  const int32_t* bias =
-      node->inputs->size > 2
-          ? tflite::micro::GetOptionalTensorData<int32_t>(
-                tflite::micro::GetEvalInput(context, node, 2))
-          : nullptr;
+  const TfLiteEvalTensor* bias_tensor =
+      node->inputs->size > 2 ? tflite::micro::GetEvalInput(context, node, 2)
+                             : nullptr;
+  const int32_t* bias = nullptr;
+  if (bias_tensor != nullptr && bias_tensor->type == kTfLiteFloat32) {
+    int32_t* bias_q = quant + 2 * out_c;
+    reference::QuantizeBiases(
+        tflite::micro::GetTensorData<float>(bias_tensor), q.input_scale,
+        q.filter_scales, out_c, bias_q);
+    bias = bias_q;
+  } else {
+    bias = tflite::micro::GetOptionalTensorData<int32_t>(bias_tensor);
+  }
   return {tflite::micro::GetTensorData<int8_t>(
               tflite::micro::GetEvalInput(context, node, 1)),
           bias, quant, quant + out_c, q.input_zero_point, q.output_zero_point,

@@ -64,16 +64,16 @@ const char* TypeName(TfLiteType type);
 
 // The forward convolutions' output checks (TL_CONV, TL_DEPTHWISE_CONV):
 // `output` is NHWC of `type` (float32, or int8 for an int8 graph), `bias`
-// (may be null) of `bias_type` (float32, or int32 with int8) [out_c], and
-// the output's shape is the convolution's of the NHWC `input` with a
-// filter_h x filter_w window.
+// (may be null) [out_c] float32 (with int8: int32, or the float32 master of
+// a trained bias, quantized per invoke by Int8ConvStage), and the output's
+// shape is the convolution's of the NHWC `input` with a filter_h x filter_w
+// window.
 TfLiteStatus CheckConvOutput(const char* op_name, const ConvOptions& options,
                              const TfLiteTensor* input, int32_t filter_h,
                              int32_t filter_w, int32_t out_c,
                              const TfLiteTensor* output,
                              const TfLiteTensor* bias,
-                             TfLiteType type = kTfLiteFloat32,
-                             TfLiteType bias_type = kTfLiteFloat32);
+                             TfLiteType type = kTfLiteFloat32);
 
 // An int8 forward convolution's quantization (TL_CONV, TL_DEPTHWISE_CONV on
 // int8 tensors): the per-tensor scales and zero points of input and output
@@ -96,10 +96,17 @@ TfLiteStatus ReadInt8ConvQuantization(TfLiteContext* context,
                                       int32_t activation,
                                       Int8ConvQuantization* q);
 
+// The int32 scratch an invoke of such an op needs (requested at Prepare):
+// multipliers and shifts, 2 * out_c, and out_c more when `bias` is the
+// float32 master of a trained bias, which each invoke quantizes
+// (requantize.h QuantizeBiases), so the graph keeps no int32 copy of it
+// between steps.
+int32_t Int8ConvScratchInts(const TfLiteTensor* bias, int32_t out_c);
+
 // The int8 stage of one invoke of such an op: its requantization
-// multipliers and shifts computed from `q` into the op's scratch buffer
-// (2 * out_c int32, requested at Prepare), the filter and the optional bias
-// (inputs 1 and 2) read from the node.
+// multipliers and shifts computed from `q` into the op's scratch buffer,
+// the filter and the optional bias (inputs 1 and 2) read from the node, a
+// float bias quantized into the scratch's last out_c ints.
 reference::Int8Stage Int8ConvStage(TfLiteContext* context, TfLiteNode* node,
                                    const Int8ConvQuantization& q,
                                    int scratch_index, int32_t out_c);

@@ -113,9 +113,14 @@ def _float_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
 
 def _int8_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
                  channel_axis: int, x_q: Quantization,
-                 cached_by_kernels: bool = False) -> _Params:
+                 cached_by_kernels: bool = False,
+                 float_bias: bool = True) -> _Params:
   """``cached_by_kernels``: the consuming kernel may precompute from a
-  constant bias (Emitter.parameter)."""
+  constant bias (Emitter.parameter). ``float_bias``: the consuming op (a
+  TL_CONV or TL_DEPTHWISE_CONV) may read a trained bias's float master and
+  quantize it per invoke, so no int32 copy of it lives between steps; a
+  builtin consumer needs the copy. The QAS ablation (qas off) keeps it too:
+  its update scales the bias gradient by the copy's scales."""
   p = _Params()
   em = call.em
   has_bias = call.has_weight("bias")
@@ -129,6 +134,9 @@ def _int8_params(call: Call, kernel_short: str, tflite_filter: np.ndarray,
     name = call.param_name("bias")
     p.bias_var = em.parameter(name, call.weight("bias"),
                               cached_by_kernels=cached_by_kernels)
+    if float_bias and call.policy.qas:
+      p.bias = p.bias_var
+      return p
     p.bias = p.bias_q_var = em.parameter(
         f"{name}:int32", lq.bias_q, dtype=np.int32,
         quantization=bias_quantization, role=DERIVED, parameter=name,
@@ -472,7 +480,7 @@ def dense_rule(call: Call) -> Emitted:
     # CMSIS-NN's int8 FULLY_CONNECTED folds a constant bias into sums it
     # computes at Prepare.
     p = _int8_params(call, "kernel", tflite_weights, 0, x_q,
-                     cached_by_kernels=True)
+                     cached_by_kernels=True, float_bias=False)
   else:
     x_in = em.as_float(x)
     p = _float_params(call, "kernel", tflite_weights, TO_KERAS_2D)

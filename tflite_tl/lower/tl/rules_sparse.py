@@ -92,10 +92,11 @@ def sparse_rule(call: Call) -> Emitted:
     bias_quantization = Quantization.per_channel(lq.bias_scales, 0)
     if call.has_weight("bias") and call.trained("bias"):
       bname = call.param_name("bias")
-      bias_var = em.parameter(bname, call.weight("bias"))
-      bias = bias_q_var = em.parameter(
-          f"{bname}:int32", lq.bias_q, dtype=np.int32,
-          quantization=bias_quantization, role=DERIVED, parameter=bname)
+      bias = bias_var = em.parameter(bname, call.weight("bias"))
+      if not call.policy.qas:  # as rules_conv._int8_params
+        bias = bias_q_var = em.parameter(
+            f"{bname}:int32", lq.bias_q, dtype=np.int32,
+            quantization=bias_quantization, role=DERIVED, parameter=bname)
     else:
       bias = em.writer.constant(f"{call.name}/bias:int32", lq.bias_q,
                                 quantization=bias_quantization)
