@@ -9,7 +9,11 @@ a crash or failure becomes :class:`~tflite_tl.tflm.runner.TflmRuntimeError`
 quoting what TFLM printed.
 
 Backends: ``"auto"`` (native when the model needs it, else the wheel),
-``"wheel"`` or ``"native"``; ``$TFLITE_TL_TFLM_BACKEND`` sets the default.
+``"wheel"``, ``"native"``, or ``"cortex-m4f"``: the same runner built for
+Cortex-M4F and booted in QEMU mps2-an386 (:mod:`tflite_tl.tflm.semihosted`),
+whose arena figures are the 32-bit target's own (the host's 64-bit pointers
+make TFLM's node and tensor structs larger); ``$TFLITE_TL_TFLM_BACKEND`` sets
+the default.
 
 Request directory (read by the runner; see the .cc for the format):
 ``model.tflite``, ``measured.tflite``, ``request.txt``, ``in<i>_<s>.raw``;
@@ -32,10 +36,14 @@ from tflite_tl.flatbuffer import edit
 from tflite_tl.flatbuffer import reader
 from tflite_tl.tflm import native_build
 from tflite_tl.tflm import runner
+from tflite_tl.tflm import semihosted
 from tflite_tl.tflm import tflm_library
 from tflite_tl.tflm.arena import parse_allocations
+from tflite_tl.tflm.arena import SOURCE as ARENA_SOURCE
 
-BACKENDS = ("auto", "wheel", "native")
+BACKENDS = ("auto", "wheel", "native", "cortex-m4f")
+# Backends that run tl_tflm_runner, and the target each builds it for.
+RUNNER_TARGETS = {"native": "host", "cortex-m4f": "cortex-m4f"}
 BACKEND_ENV = "TFLITE_TL_TFLM_BACKEND"
 TL_OP_PREFIX = "CUSTOM:TL_"
 _TIMEOUT_S = 1800
@@ -100,12 +108,14 @@ def select_backend(tflite_bytes: bytes, backend: Optional[str] = None) -> str:
 
 
 _BUILD_LOCK = threading.Lock()
-_RUNNERS: Dict[str, pathlib.Path] = {}
+_RUNNERS: Dict[tuple, pathlib.Path] = {}
 
 
-def runner_executable(reasons: Sequence[str] = ()) -> pathlib.Path:
-  """The native runner for ``$TFLM_ROOT``, built on first use (minutes) and
-  cached (see :mod:`tflite_tl.tflm.native_build`).
+def runner_executable(reasons: Sequence[str] = (),
+                      target: str = "host") -> pathlib.Path:
+  """The native runner for ``$TFLM_ROOT`` (a host executable, or a
+  Cortex-M4F ELF for QEMU), built on first use (minutes) and cached (see
+  :mod:`tflite_tl.tflm.native_build`).
 
   Raises:
     NativeRunnerUnavailableError: TFLM_ROOT is not set.
@@ -121,9 +131,10 @@ def runner_executable(reasons: Sequence[str] = ()) -> pathlib.Path:
         f"{tflm_library.TFLM_ROOT_ENV}=/path/to/tflite-micro (a tflite-micro "
         "source tree with its third-party downloads).")
   with _BUILD_LOCK:
-    if root not in _RUNNERS:
-      _RUNNERS[root] = native_build.build_runner(root, quiet=False)
-    return _RUNNERS[root]
+    if (root, target) not in _RUNNERS:
+      _RUNNERS[root, target] = native_build.build_runner(root, quiet=False,
+                                                         target=target)
+    return _RUNNERS[root, target]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,8 +171,10 @@ def _read_raw(path: pathlib.Path, dtype, shape) -> np.ndarray:
 
 def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
               *, measure_arena: bool = False, read_variables: bool = False,
-              arena_size: Optional[int] = None) -> "runner.RunResult":
-  """:func:`tflite_tl.tflm.run_model` in the native runner.
+              arena_size: Optional[int] = None,
+              target: str = "host") -> "runner.RunResult":
+  """:func:`tflite_tl.tflm.run_model` in the native runner (``target``
+  "host", or "cortex-m4f" in QEMU).
 
   With ``read_variables`` the result's ``variables`` hold every resource
   variable (by shared name, read through extra outputs as in the wheel
@@ -188,7 +201,7 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
                          f"astype(np.{dtype.name})).")
   # Inputs are checked first: a wrong call fails the same way with or
   # without a TFLM build.
-  executable = runner_executable(native_reasons(tflite_bytes))
+  executable = runner_executable(native_reasons(tflite_bytes), target)
   readouts, run_bytes = {}, tflite_bytes
   if read_variables:
     tensors = reader.variable_readouts(tflite_bytes)
@@ -196,6 +209,12 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
       run_bytes = edit.with_extra_outputs(tflite_bytes, tensors.values())
       readouts = {name: num_outputs + k for k, name in enumerate(tensors)}
   arena_size = arena_size or runner.default_arena_size(tflite_bytes)
+  if target != "host":
+    # The firmware's heap holds the model and one step's inputs beside the
+    # arena; an arena beyond it would only fail to allocate.
+    arena_size = min(arena_size, semihosted.max_arena_bytes(
+        max(len(run_bytes), len(tflite_bytes)),
+        sum(np.asarray(v).nbytes for v in steps_inputs[0])))
   with tempfile.TemporaryDirectory(prefix="tflite_tl_native_") as tmp:
     tmp = pathlib.Path(tmp)
     (tmp / "model.tflite").write_bytes(run_bytes)
@@ -208,7 +227,7 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
         f"arena_size {arena_size}\nsteps {len(steps_inputs)}\n"
         f"extra_invoke {int(bool(readouts))}\nmeasure {int(measure_arena)}\n"
         f"read_variables {int(read_variables)}\n")
-    _run(executable, tmp)
+    _run(executable, tmp, target)
     manifest = _read_manifest(tmp / "result.txt")
     outputs = [[_read_raw(tmp / f"out{o}_{s}.raw", *manifest.outputs[o])
                 for o in range(num_outputs)]
@@ -224,18 +243,36 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
     if measure_arena:
       arena = parse_allocations((tmp / "allocations.txt").read_text(
           encoding="utf-8", errors="replace"))
+      if target != "host":
+        arena = dataclasses.replace(
+            arena, source=f"{ARENA_SOURCE[:-1]}, {target} in QEMU)")
   return runner.RunResult(outputs, variables, arena)
 
 
-def _run(executable: pathlib.Path, request_dir: pathlib.Path) -> None:
+def _run(executable: pathlib.Path, request_dir: pathlib.Path,
+         target: str = "host") -> None:
+  cmd = [str(executable), str(request_dir)]
+  if target != "host":
+    try:
+      cmd = semihosted.qemu_command(str(executable), str(request_dir))
+    except FileNotFoundError as e:
+      raise NativeRunnerUnavailableError(str(e)) from e
   try:
-    proc = subprocess.run([str(executable), str(request_dir)],
-                          capture_output=True, timeout=_TIMEOUT_S,
+    proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S,
                           check=False)
   except subprocess.TimeoutExpired as e:
     raise runner.TflmRuntimeError(
-        f"The native TFLM runner did not finish within {e.timeout} s.") from e
-  if proc.returncode != 0:
-    output = (proc.stdout + proc.stderr).decode("utf-8", errors="replace")
-    raise runner.TflmRuntimeError(
-        runner.describe_failure(proc.returncode, output))
+        f"The {target} TFLM runner did not finish within {e.timeout} s."
+    ) from e
+  output = (proc.stdout + proc.stderr).decode("utf-8", errors="replace")
+  status = proc.returncode
+  if target != "host":
+    status = semihosted.exit_status(proc.stdout.decode("utf-8", "replace"))
+    if status < 0:
+      tail = "\n".join(output.strip().splitlines()[-15:])
+      raise runner.TflmRuntimeError(
+          f"The {target} TFLM runner stopped in QEMU before its exit line (a "
+          f"fault in the firmware; QEMU exit status {proc.returncode}). Last "
+          f"output:\n{tail}")
+  if status != 0:
+    raise runner.TflmRuntimeError(runner.describe_failure(status, output))

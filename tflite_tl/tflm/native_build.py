@@ -7,7 +7,8 @@ cached next to the library, keyed by a hash of our sources and those flags::
   <TFLM build dir>/tl-<hash>/
     libtl_training_ops.a      tflm_kernels/tflm/*.cc (host or Cortex-M4F)
     tl_tflm_builtin_ops.inc   the Add*() ops of TFLM_ROOT's op resolver
-    tl_tflm_runner            host only: tflite_tl/tflm/csrc/tl_tflm_runner.cc
+    tl_tflm_runner            host: tflite_tl/tflm/csrc/tl_tflm_runner.cc
+    tl_tflm_runner.elf        Cortex-M4F: the same, for QEMU (semihosted.py)
 
 Standard library only (no TensorFlow import).
 """
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 from typing import Iterable, List, Optional, Sequence
 
+from tflite_tl.tflm import semihosted
 from tflite_tl.tflm import tflm_library
 from tflite_tl.tflm.tflm_library import REPO_ROOT
 from tflite_tl.tflm.tflm_library import TflmBuild
@@ -30,6 +32,7 @@ from tflite_tl.tflm.tflm_library import TflmBuildError
 
 KERNELS_DIR = REPO_ROOT / "tflm_kernels"
 RUNNER_SOURCE = pathlib.Path(__file__).resolve().parent / "csrc" / "tl_tflm_runner.cc"
+SEMIHOSTED_START = RUNNER_SOURCE.parent / "tl_semihosted_start.c"
 RUNNER_NAME = "tl_tflm_runner"
 OPS_LIBRARY = "libtl_training_ops.a"
 OPS_INCLUDE = "tl_tflm_builtin_ops.inc"
@@ -181,27 +184,41 @@ def _write_ops_include(build: TflmBuild, path: pathlib.Path) -> List[str]:
 
 
 def build_runner(root: Optional[os.PathLike] = None, *, jobs: int = 2,
-                 quiet: bool = True) -> pathlib.Path:
-  """The native TFLM runner (host), built and cached; see
-  tflite_tl/tflm/csrc/tl_tflm_runner.cc."""
-  build = tflm_library.build_tflm("host", root, jobs=jobs, quiet=quiet)
+                 quiet: bool = True, target: str = "host") -> pathlib.Path:
+  """The TFLM runner (tflite_tl/tflm/csrc/tl_tflm_runner.cc), built and
+  cached: a host executable, or for ``target="cortex-m4f"`` an ELF for QEMU
+  mps2-an386 with semihosting (:mod:`tflite_tl.tflm.semihosted`)."""
+  if target not in ("host", "cortex-m4f"):
+    raise ValueError(f"Unknown runner target {target!r}; use host or "
+                     "cortex-m4f.")
+  build = tflm_library.build_tflm(target, root, jobs=jobs, quiet=quiet)
   ops = build_training_ops(build=build, jobs=jobs)
   resolver = build.tflm_root / _RESOLVER_HEADER
-  sources = [RUNNER_SOURCE]
+  semihosted_build = target != "host"
+  sources = [RUNNER_SOURCE] + ([SEMIHOSTED_START] if semihosted_build else [])
+  extra = [semihosted.DEFINE] if semihosted_build else []
+  script = semihosted.linker_script() if semihosted_build else ""
   # The op list is generated from TFLM's header: its text is part of the key.
   h = hashlib.sha256(resolver.read_bytes()).hexdigest()[:12]
+  key = (h, *extra, hashlib.sha256(script.encode()).hexdigest()[:12])
   directory = build.directory / (
-      f"tl-{_digest(build, sources + adapter_sources() + _headers(), (h,))}")
+      f"tl-{_digest(build, sources + adapter_sources() + _headers(), key)}")
+  name = RUNNER_NAME + (".elf" if semihosted_build else "")
   with _CacheEntry(directory) as entry:
-    if entry.complete(RUNNER_NAME):
-      return directory / RUNNER_NAME
+    if entry.complete(name):
+      return directory / name
     directory.mkdir(parents=True, exist_ok=True)
     _write_ops_include(build, directory / OPS_INCLUDE)
     objects = compile_objects(build, sources, directory,
-                              extra=[f"-I{directory}"], jobs=jobs)
-    tmp = directory / (RUNNER_NAME + ".tmp")
-    _run(build.link_command([*objects, ops], tmp))
-    return entry.publish(tmp, RUNNER_NAME)
+                              extra=[f"-I{directory}", *extra], jobs=jobs)
+    tmp = directory / (name + ".tmp")
+    link_extra = []
+    if semihosted_build:
+      script_path = directory / "tl_tflm_runner.ld"
+      script_path.write_text(script)
+      link_extra = semihosted.link_flags(str(script_path))
+    _run(build.link_command([*objects, ops], tmp, extra=link_extra))
+    return entry.publish(tmp, name)
 
 
 KERNEL_TEST_SOURCE = KERNELS_DIR / "tests" / "tflm_kernels_test.cc"

@@ -78,7 +78,8 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
   are returned too; with ``measure_arena`` the recording allocator's report of
   a separate interpreter (one invoke on the first step's inputs).
   ``backend``: "wheel" (the tflite_micro package), "native" (TFLM built from
-  $TFLM_ROOT with the TL_* ops, see :mod:`tflite_tl.tflm.native`) or "auto"
+  $TFLM_ROOT with the TL_* ops, see :mod:`tflite_tl.tflm.native`),
+  "cortex-m4f" (the same, built for Cortex-M4F and run in QEMU) or "auto"
   (native for models with TL_* ops or variable tensors); default
   $TFLITE_TL_TFLM_BACKEND or "auto".
 
@@ -88,11 +89,13 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
     TflmRuntimeError: the interpreter failed or crashed.
   """
   check_intact(tflite_bytes)
-  if native.select_backend(tflite_bytes, backend) == "native":
+  selected = native.select_backend(tflite_bytes, backend)
+  if selected in native.RUNNER_TARGETS:
     return native.run_model(tflite_bytes, steps_inputs,
                             measure_arena=measure_arena,
                             read_variables=read_variables,
-                            arena_size=arena_size)
+                            arena_size=arena_size,
+                            target=native.RUNNER_TARGETS[selected])
   ins = reader.inputs(tflite_bytes)
   outs = reader.outputs(tflite_bytes)
   steps_inputs = [list(s) for s in steps_inputs]

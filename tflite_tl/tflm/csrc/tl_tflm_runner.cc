@@ -29,8 +29,19 @@
 //
 // Exit status: 0 on success; 1 with an "error: ..." line (after whatever
 // TFLM printed) if the model fails to load, allocate, prepare or invoke.
+//
+// Built with -DTL_RUNNER_SEMIHOSTED (tflite_tl/tflm/semihosted.py) the same
+// program is Cortex-M4F firmware for QEMU's mps2-an386: REQUEST_DIR is the
+// semihosting command line, files are the host's (semihosting), TFLM's
+// MicroPrintf goes to stderr through the debug-log callback, and the last
+// line on stdout is "tl_tflm_runner exit <status>" (semihosting's exit does
+// not carry the status).
+#ifdef TL_RUNNER_SEMIHOSTED
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
+#else
 #include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #include <cstdint>
 #include <cstdio>
@@ -95,16 +106,25 @@ bool AddAllOps(Resolver& resolver, std::string* failed) {
   return true;
 }
 
-// A heap buffer with the alignment flatbuffers and the arena need.
+// A heap buffer with the alignment flatbuffers and the arena need (16 B;
+// malloc'd and aligned by hand: newlib has no aligned_alloc). ``data`` is
+// null when the heap cannot hold it.
 struct Buffer {
   uint8_t* data = nullptr;
   size_t size = 0;
   explicit Buffer(size_t n) : size(n) {
-    data = static_cast<uint8_t*>(std::aligned_alloc(16, (n + 15) / 16 * 16));
+    block_ = static_cast<uint8_t*>(std::malloc(n + 16));
+    if (block_ != nullptr) {
+      const uintptr_t address = reinterpret_cast<uintptr_t>(block_);
+      data = block_ + ((16 - address % 16) % 16);
+    }
   }
-  ~Buffer() { std::free(data); }
+  ~Buffer() { std::free(block_); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
+
+ private:
+  uint8_t* block_ = nullptr;
 };
 
 bool ReadFile(const std::string& path, std::vector<uint8_t>* out) {
@@ -143,9 +163,11 @@ bool ParseRequest(const std::string& path, Request* r, std::string* error) {
     return false;
   }
   char key[64];
-  long long value;  // NOLINT(runtime/int): fscanf's %lld
+  // %ld, not %lld or %zu: newlib's stdio (the Cortex-M4F build) has no C99
+  // length modifiers; the values here fit a 32-bit long.
+  long value;  // NOLINT(runtime/int): fscanf's %ld
   bool ok = true;
-  while (ok && std::fscanf(f, "%63s %lld", key, &value) == 2) {
+  while (ok && std::fscanf(f, "%63s %ld", key, &value) == 2) {
     const std::string k = key;
     if (k == "arena_size") {
       r->arena_size = static_cast<size_t>(value);
@@ -172,19 +194,34 @@ bool ParseRequest(const std::string& path, Request* r, std::string* error) {
 
 // A model file, kept alive (and aligned) as long as its interpreters.
 struct LoadedModel {
-  std::vector<uint8_t> bytes;
   Buffer* buffer = nullptr;
   const tflite::Model* model = nullptr;
   ~LoadedModel() { delete buffer; }
 };
 
+// Reads the file straight into an aligned buffer (no second copy: on the
+// board the model and the arena share one heap).
 bool LoadModel(const std::string& path, LoadedModel* m, std::string* error) {
-  if (!ReadFile(path, &m->bytes)) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  long size = -1;  // NOLINT(runtime/int): ftell's type
+  if (f != nullptr && std::fseek(f, 0, SEEK_END) == 0) size = std::ftell(f);
+  if (size <= 0 || std::fseek(f, 0, SEEK_SET) != 0) {
+    if (f != nullptr) std::fclose(f);
     *error = "cannot read model " + path;
     return false;
   }
-  m->buffer = new Buffer(m->bytes.size());
-  std::memcpy(m->buffer->data, m->bytes.data(), m->bytes.size());
+  m->buffer = new Buffer(static_cast<size_t>(size));
+  const bool read =
+      m->buffer->data != nullptr &&
+      std::fread(m->buffer->data, 1, m->buffer->size, f) == m->buffer->size;
+  std::fclose(f);
+  if (!read) {
+    *error = m->buffer->data == nullptr
+                 ? "no heap for the " + std::to_string(size) + "-byte model " +
+                       path
+                 : "cannot read model " + path;
+    return false;
+  }
   flatbuffers::Verifier verifier(m->buffer->data, m->buffer->size);
   if (!tflite::VerifyModelBuffer(verifier)) {
     *error = path + " is not a valid .tflite flatbuffer";
@@ -250,7 +287,7 @@ class Session {
   Session(const tflite::Model* model, const Resolver& resolver,
           size_t arena_size)
       : model_(model), arena_(arena_size) {
-    if (arena_size < kAllocatorBytes) return;
+    if (arena_.data == nullptr || arena_size < kAllocatorBytes) return;
     allocator_ =
         tflite::RecordingMicroAllocator::Create(arena_.data, arena_.size);
     if (allocator_ == nullptr) return;
@@ -266,6 +303,11 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   bool Allocate(std::string* error) {
+    if (arena_.data == nullptr) {
+      *error = "no heap for an arena of " + std::to_string(arena_.size) +
+               " bytes";
+      return false;
+    }
     if (interpreter_ == nullptr) {
       *error = "an arena of " + std::to_string(arena_.size) +
                " bytes is smaller than TFLM's allocator itself (" +
@@ -321,7 +363,8 @@ class Session {
         return false;
       }
       if (step == 0) {
-        std::fprintf(manifest, "output %zu %s", o, TfLiteTypeGetName(t->type));
+        std::fprintf(manifest, "output %u %s", static_cast<unsigned>(o),
+                     TfLiteTypeGetName(t->type));
         WriteDims(manifest, t->dims);
         std::fprintf(manifest, "\n");
       }
@@ -398,6 +441,22 @@ class Session {
   Interpreter* interpreter_ = nullptr;
 };
 
+#ifdef TL_RUNNER_SEMIHOSTED
+// MicroPrintf reaches the debug-log callback; it writes to g_log (stderr, or
+// the allocations file while PrintAllocationsTo runs).
+FILE* g_log = nullptr;
+
+void WriteLog(const char* s) { std::fputs(s, g_log != nullptr ? g_log : stderr); }
+
+bool PrintAllocationsTo(const Session& session, const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return false;
+  g_log = f;
+  session.PrintAllocations();
+  g_log = nullptr;
+  return std::fclose(f) == 0;
+}
+#else
 // PrintAllocations writes through MicroPrintf to stderr: capture it at the
 // file descriptor.
 bool PrintAllocationsTo(const Session& session, const std::string& path) {
@@ -413,6 +472,7 @@ bool PrintAllocationsTo(const Session& session, const std::string& path) {
   close(saved);
   return true;
 }
+#endif
 
 int Run(const std::string& dir) {
   std::string error;
@@ -467,9 +527,19 @@ int Run(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef TL_RUNNER_SEMIHOSTED
+  RegisterDebugLogCallback(WriteLog);
+#endif
+  int status = 2;
   if (argc != 2) {
-    std::fprintf(stderr, "usage: %s REQUEST_DIR\n", argv[0]);
-    return 2;
+    std::fprintf(stderr, "usage: %s REQUEST_DIR\n", argc > 0 ? argv[0] : "");
+  } else {
+    status = Run(argv[1]);
   }
-  return Run(argv[1]);
+#ifdef TL_RUNNER_SEMIHOSTED
+  std::fflush(stderr);
+  std::printf("tl_tflm_runner exit %d\n", status);
+  std::fflush(stdout);
+#endif
+  return status;
 }
