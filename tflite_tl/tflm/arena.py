@@ -16,6 +16,11 @@ from typing import Dict
 
 SOURCE = "measured (TFLM recording allocator)"
 
+
+def source_on(where: str) -> str:
+  """``SOURCE`` naming where the allocator ran (e.g. "cortex-m4f in QEMU")."""
+  return f"measured (TFLM recording allocator, {where})"
+
 _TOTAL = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _PART = re.compile(r"'([^']+)' used (\d+) bytes")
 

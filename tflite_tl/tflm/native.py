@@ -39,7 +39,7 @@ from tflite_tl.tflm import runner
 from tflite_tl.tflm import semihosted
 from tflite_tl.tflm import tflm_library
 from tflite_tl.tflm.arena import parse_allocations
-from tflite_tl.tflm.arena import SOURCE as ARENA_SOURCE
+from tflite_tl.tflm.arena import source_on
 
 BACKENDS = ("auto", "wheel", "native", "cortex-m4f")
 # Backends that run tl_tflm_runner, and the target each builds it for.
@@ -244,8 +244,8 @@ def run_model(tflite_bytes: bytes, steps_inputs: Sequence[Sequence[np.ndarray]],
       arena = parse_allocations((tmp / "allocations.txt").read_text(
           encoding="utf-8", errors="replace"))
       if target != "host":
-        arena = dataclasses.replace(
-            arena, source=f"{ARENA_SOURCE[:-1]}, {target} in QEMU)")
+        arena = dataclasses.replace(arena,
+                                    source=source_on(f"{target} in QEMU"))
   return runner.RunResult(outputs, variables, arena)
 
 
