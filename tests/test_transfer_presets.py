@@ -41,3 +41,27 @@ def test_few_shot_runs_come_first_and_full_split_has_its_own_epochs():
   assert kinds == sorted(kinds) and any(kinds)
   assert {c.epochs for c in configs if c.shots is None} == {2}
   assert {c.epochs for c in configs if c.shots} == {preset.epochs}
+
+
+def test_backbone_options_override_the_method_options_per_backbone():
+  preset = presets.get_preset("tinytrain")
+  budgets = presets.TINYTRAIN_BUDGETS
+  main = [c for c in preset.main_configs() if c.method == "tinytrain"]
+  assert {c.backbone for c in main} == set(preset.backbones)
+  for config in main:
+    assert config.options == {"criterion": "fisher",
+                              "memory_budget": budgets[config.backbone]}
+  # The other methods keep the grid's own (no) options.
+  assert all(not c.method_options for c in preset.main_configs()
+             if c.method not in presets.SPARSE_METHODS)
+  # A method-option ablation varies its axis around each backbone's point:
+  # the criterion keeps the backbone's budget, the budget the criterion.
+  by_axis = {a.axis: a for a in preset.ablations}
+  for config in preset.ablation_configs(by_axis["criterion"]):
+    assert config.options["memory_budget"] == budgets[config.backbone]
+  budget_runs = preset.ablation_configs(by_axis["memory_budget"])
+  assert {c.options["criterion"] for c in budget_runs} == {"fisher"}
+  # The main grid's points are also ablation points (same run ids, run once).
+  ids = {c.run_id for c in preset.configs()}
+  assert {c.run_id for c in main} <= ids
+  assert len(ids) == len(preset.configs())

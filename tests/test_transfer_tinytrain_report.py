@@ -18,11 +18,24 @@ def test_sections_report_targets_criterion_and_budgets():
   groups = aggregate.group_records(records)
   text = "\n\n".join(tinytrain_report.sections(groups, preset, [], "."))
   assert "TinyTrain against TinyTL-L+B and FT-Full" in text
-  # Fake arenas: TinyTrain 1.3 * (31,000 + 4,096) vs L+B 1.3 * 38,000:
-  # ratio 0.92, so the arena half of the target is missed; FT-Full is met
-  # (0.88 + budget offset against 0.90 loses: missed).
-  assert "0.92" in text and "**missed**" in text
+  # Each backbone's main-grid budget is its own (fake arenas: TinyTrain
+  # 1.3 * (31,000 + budget / 8) against L+B's 1.3 * 38,000): tiny at 16 KiB
+  # 0.87, mobilenet_v2 at 64 KiB 1.03, so the arena half of the target is
+  # missed; FT-Full (0.88 + budget offset against 0.90) is missed too.
+  assert "`tiny`: `criterion=fisher`, `memory_budget=16384`" in text
+  assert "`mobilenet_v2`: `criterion=fisher`, `memory_budget=65536`" in text
+  assert "| 0.87 |" in text and "| 1.03 |" in text and "**missed**" in text
   assert "fisher > l2 > random (target)" in text
+  # Paired differences per seed (fake offsets: fisher - l2 = 2 pp, l2 -
+  # random = 3 pp, each run with its own noise of at most ±1 pp).
+  assert "fisher − l2 (pp, paired)" in text and "l2 − random (pp, paired)" in text
+  rows = [line for line in text.splitlines() if line.startswith("| `")
+          and line.count("±") >= 5]
+  assert rows
+  for row in rows:
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    fisher_l2, l2_random = (float(c.split(" ± ")[0]) for c in cells[5:7])
+    assert 0.0 <= fisher_l2 <= 4.0 and 1.0 <= l2_random <= 5.0
   assert text.count("| met |") >= 4  # fake Fisher beats L2 beats random
   for budget in ("| 8 |", "| 16 |", "| 256 |"):
     assert budget in text

@@ -37,11 +37,19 @@ class Group:
   """All seeds of one configuration.
 
   ``key`` is the configuration without its seed; ``stats`` maps each of
-  ``METRICS`` to its ``Stat``.
+  ``METRICS`` to its ``Stat``; ``accuracies`` holds each seed's accuracy
+  (in ``seeds``' order), for paired comparisons of groups run on the same
+  seeds (the same few-shot draws).
   """
   key: Dict[str, object]
   seeds: List[int]
   stats: Dict[str, Stat]
+  accuracies: List[Optional[float]] = dataclasses.field(default_factory=list)
+
+  def accuracy_of(self) -> Dict[int, float]:
+    """{seed: accuracy} of the seeds that have one."""
+    return {s: a for s, a in zip(self.seeds, self.accuracies)
+            if a is not None}
 
   def __getattr__(self, name):
     key = self.__dict__.get("key", {})
@@ -73,7 +81,8 @@ def group_records(records: Iterable[dict]) -> List[Group]:
     stats = {m: Stat.of(r.get(m) for r in members) for m in METRICS}
     groups.append(Group(key=dict(key),
                         seeds=[r["config"]["seed"] for r in members],
-                        stats=stats))
+                        stats=stats,
+                        accuracies=[r.get("accuracy") for r in members]))
   return groups
 
 

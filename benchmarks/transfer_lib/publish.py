@@ -41,9 +41,9 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
       "(`tflite_tl.lower`) actually allocates in the TFLite-Micro interpreter "
       "at the same batch. Wall time is per run on a shared 2-core machine "
       "(inflated by other jobs).",
-      report.results_tables(groups, bs, preset.method_options),
+      report.results_tables(groups, bs, preset.main_options),
       "#### Targets: TinyTL-L+B against FT-Full and FT-Last",
-      report.targets_table(groups, bs, preset.method_options),
+      report.targets_table(groups, bs, preset.main_options),
   ]
   parts += precision_report.section(groups, bs)
   for path in figures:
@@ -85,7 +85,7 @@ def publish(records: Sequence[dict], preset: Preset, out_dir: str, stem: str,
     for k in shots:
       path = os.path.join(out_dir, f"{stem}_{backbone}_{_shots_slug(k)}.png")
       if plot.plot_accuracy_vs_memory(
-          report.drop_option_ablations(groups, preset.method_options), path,
+          report.drop_option_ablations(groups, preset.main_options), path,
           batch_size=preset.batch_size, shots=k, backbone=backbone):
         written.append(path)
   written += tinytrain_report.figures(groups, preset, out_dir, stem)

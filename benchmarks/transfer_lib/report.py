@@ -104,29 +104,36 @@ def options_key(options: Optional[Dict]) -> tuple:
 table = _table  # the markdown table layout, for the other report modules
 
 
+def has_main_options(group: Group, main_options=None) -> bool:
+  """Whether ``group`` ran its method with the main grid's options.
+
+  ``main_options``: {method: options} for every backbone, or a function of
+  the backbone returning that (``Preset.main_options``); none by default.
+  """
+  if callable(main_options):
+    main_options = main_options(group.key["backbone"])
+  options = (main_options or {}).get(group.key["method"])
+  return group.key.get("method_options", ()) == options_key(options)
+
+
 def main_groups(groups: Sequence[Group], batch_size: int,
-                main_options: Optional[Dict] = None) -> List[Group]:
+                main_options=None) -> List[Group]:
   """The main grid: the given batch size at each backbone's own resolution,
-  each method with its main-grid options (``main_options``: {method:
-  options}; none by default)."""
-  main_options = main_options or {}
+  each method with its main-grid options (``has_main_options``)."""
   return [g for g in groups
           if g.key["batch_size"] == batch_size and g.key["resolution"] is None
-          and g.key.get("method_options", ()) == options_key(
-              main_options.get(g.key["method"]))]
+          and has_main_options(g, main_options)]
 
 
 def drop_option_ablations(groups: Sequence[Group],
-                          main_options: Optional[Dict] = None) -> List[Group]:
+                          main_options=None) -> List[Group]:
   """The groups whose method options are their method's main-grid ones
   (method-option ablations dropped; every other axis kept)."""
-  main_options = main_options or {}
-  return [g for g in groups if g.key.get("method_options", ()) ==
-          options_key(main_options.get(g.key["method"]))]
+  return [g for g in groups if has_main_options(g, main_options)]
 
 
 def results_tables(groups: Sequence[Group], batch_size: int,
-                   main_options: Optional[Dict] = None) -> str:
+                   main_options=None) -> str:
   """One table per backbone, dataset and shot setting: methods as rows."""
   main = main_groups(groups, batch_size, main_options)
   parts = []
@@ -159,7 +166,7 @@ def results_tables(groups: Sequence[Group], batch_size: int,
 
 
 def target_rows(groups: Sequence[Group], batch_size: int,
-                main_options: Optional[Dict] = None) -> List[Dict]:
+                main_options=None) -> List[Dict]:
   """TinyTL-L+B against FT-Full and FT-Last, per backbone/dataset/shots."""
   main = main_groups(groups, batch_size, main_options)
   out = []
@@ -198,7 +205,7 @@ def _target_row(cell: Sequence[Group]) -> Optional[Dict]:
 
 
 def targets_table(groups: Sequence[Group], batch_size: int,
-                  main_options: Optional[Dict] = None) -> str:
+                  main_options=None) -> str:
   rows = []
   for t in target_rows(groups, batch_size, main_options):
     yes = lambda ok: "met" if ok else "**missed**"  # pylint: disable=unnecessary-lambda-assignment

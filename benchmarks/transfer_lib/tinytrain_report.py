@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 from benchmarks.transfer_lib import plot
 from benchmarks.transfer_lib import report
-from benchmarks.transfer_lib.aggregate import Group, select
+from benchmarks.transfer_lib.aggregate import Group, Stat, select
 
 TINYTRAIN = "tinytrain"
 FIGURE_TAG = "_sparse_"
@@ -37,15 +37,16 @@ def _ablation(preset, axis):
   return next((a for a in preset.ablations if a.axis == axis), None)
 
 
-def _main_options(preset) -> Dict:
-  return dict(preset.method_options.get(TINYTRAIN, {}))
+def _main_options(preset, backbone: str) -> Dict:
+  return dict(preset.main_options(backbone).get(TINYTRAIN, {}))
 
 
 def _varied(groups, preset, axis) -> List[Group]:
-  """TinyTrain groups that differ from the main options only in ``axis``."""
-  main = _main_options(preset)
+  """TinyTrain groups that differ from their backbone's main options only in
+  ``axis``."""
   out = []
   for g in select(groups, method=TINYTRAIN):
+    main = _main_options(preset, g.key["backbone"])
     options = _options(g)
     if {k: v for k, v in options.items() if k != axis} == {
         k: v for k, v in main.items() if k != axis}:
@@ -67,7 +68,7 @@ def _stat(cell, method, metric):
 
 
 def targets_table(groups: Sequence[Group], preset) -> str:
-  main = report.main_groups(groups, preset.batch_size, preset.method_options)
+  main = report.main_groups(groups, preset.batch_size, preset.main_options)
   rows = []
   for backbone in report.ordered_unique(g.key["backbone"] for g in main):
     for dataset in report.ordered_unique(g.key["dataset"] for g in main):
@@ -113,23 +114,42 @@ def criterion_table(groups: Sequence[Group], preset) -> str:
     for dataset in ablation.datasets:
       cell = select(varied, backbone=backbone, dataset=dataset,
                     shots=ablation.shots)
-      accs = {}
+      accs, found = {}, {}
       for value in values:
-        found = [g for g in cell if _options(g).get("criterion") == value]
-        if found:
-          accs[value] = found[0].stats["accuracy"]
+        match = [g for g in cell if _options(g).get("criterion") == value]
+        if match:
+          found[value] = match[0]
+          accs[value] = match[0].stats["accuracy"]
       if len(accs) < 2:
         continue
       means = [accs[v].mean for v in values if v in accs]
       ordered = all(a > b for a, b in zip(means, means[1:]))
+      paired = [_paired(found.get(a), found.get(b))
+                for a, b in zip(values, values[1:])]
       rows.append([f"`{backbone}`", dataset] + [
-          report.fmt_acc(accs[v]) if v in accs else "–" for v in values] + [
-              _yes(ordered and len(means) == len(values))])
+          report.fmt_acc(accs[v]) if v in accs else "–" for v in values]
+                  + paired + [_yes(ordered and len(means) == len(values))])
   if not rows:
     return "_Needs the criterion ablation's results._"
   return report.table(
       ["Backbone", "Dataset"] + [f"{v} (%)" for v in values] +
+      [f"{a} − {b} (pp, paired)" for a, b in zip(values, values[1:])] +
       [" > ".join(values) + " (target)"], rows)
+
+
+def _paired(first: Group, second: Group) -> str:
+  """Mean ± sample s.d. over the shared seeds of ``first - second``'s
+  accuracy (pp): both ran on each seed's same few-shot draw and head, so
+  the draw's own difficulty cancels."""
+  if first is None or second is None:
+    return "–"
+  a, b = first.accuracy_of(), second.accuracy_of()
+  diffs = [100 * (a[s] - b[s]) for s in sorted(set(a) & set(b))]
+  if not diffs:
+    return "–"
+  stat = Stat.of(diffs)
+  spread = "" if stat.n < 2 else f" ± {stat.std:.1f}"
+  return f"{stat.mean:+.1f}{spread}"
 
 
 def budget_table(groups: Sequence[Group], preset, backbone: str,
@@ -140,7 +160,7 @@ def budget_table(groups: Sequence[Group], preset, backbone: str,
             and g.key["batch_size"] == preset.batch_size
             and g.key["shots"] == ablation.shots]
   varied.sort(key=lambda g: _options(g)["memory_budget"])
-  main = report.main_groups(groups, preset.batch_size, preset.method_options)
+  main = report.main_groups(groups, preset.batch_size, preset.main_options)
   cell = select(main, backbone=backbone, dataset=dataset, shots=ablation.shots)
   last_arena = _stat(cell, "ft_last", "arena_bytes")
   rows = []
@@ -179,7 +199,7 @@ def budget_table(groups: Sequence[Group], preset, backbone: str,
 
 def _budget_groups(groups, preset):
   """Every method's main groups plus TinyTrain at every budget (its curve)."""
-  main = report.drop_option_ablations(groups, preset.method_options)
+  main = report.drop_option_ablations(groups, preset.main_options)
   others = [g for g in main if g.key["method"] != TINYTRAIN]
   return others + _varied(groups, preset, "memory_budget")
 
@@ -190,7 +210,7 @@ def figures(groups: Sequence[Group], preset, out_dir: str,
   if not select(groups, method=TINYTRAIN):
     return []
   written = []
-  main = report.drop_option_ablations(groups, preset.method_options)
+  main = report.drop_option_ablations(groups, preset.main_options)
   ablation = _ablation(preset, "memory_budget")
   for backbone in report.ordered_unique(g.key["backbone"] for g in groups):
     for shots in preset.shots:
@@ -216,14 +236,17 @@ def sections(groups: Sequence[Group], preset, figure_paths: Sequence[str],
   """Markdown parts of the sparse-update sections (empty without runs)."""
   if not select(groups, method=TINYTRAIN):
     return []
+  backbones = report.ordered_unique(g.key["backbone"] for g in groups)
+  options = "; ".join(
+      f"`{b}`: " + ", ".join(f"`{k}={v}`" for k, v in sorted(
+          _main_options(preset, b).items())) for b in backbones)
   parts = [
       "#### Sparse update: TinyTrain against TinyTL-L+B and FT-Full",
-      "TinyTrain's options in the main grid: "
-      + ", ".join(f"`{k}={v}`" for k, v in sorted(
-          _main_options(preset).items()))
-      + " (training state beyond inference, modelled); arenas measured "
-      "(TFLM recording allocator) for the lowered train step at the same "
-      "batch. Accuracy is host training.",
+      f"TinyTrain's options in the main grid: {options} (`memory_budget`: "
+      "training state beyond inference, modelled). "
+      + (preset.options_note + " " if preset.options_note else "")
+      + "Arenas measured (TFLM recording allocator) for the lowered train "
+      "step at the same batch. Accuracy is host training.",
       targets_table(groups, preset),
   ]
   criterion = criterion_table(groups, preset)
