@@ -55,7 +55,7 @@ def test_publish_writes_the_arena_figures_and_keeps_ablations_out_of_main(
   # One TinyTrain row per main table (a dataset of a backbone): the
   # ablations' runs are not in them.
   assert main.count("| TinyTrain |") == (len(preset.datasets)
-                                         * len(preset.backbones)) == 8
+                                         * len(preset.backbones))
   assert "transfer_tt_tiny_sparse_budget.png" in text
 
 
