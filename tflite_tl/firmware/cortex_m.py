@@ -39,6 +39,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from tflite_tl.devices import Device
 from tflite_tl.firmware import compile_check
 from tflite_tl.firmware import host_app
+from tflite_tl.tflm import cortex_m_sections
 from tflite_tl.tflm import native_build
 from tflite_tl.tflm import tflm_library
 from tflite_tl.tflm.tflm_library import TflmBuildError
@@ -107,46 +108,7 @@ ENTRY(ResetHandler)
 
 SECTIONS
 {{
-  .vectors : {{ KEEP(*(.vectors)) }} > FLASH
-  .text :
-  {{
-    *(.text*)
-    KEEP(*(.init))
-    KEEP(*(.fini))
-    *(.rodata*)
-  }} > FLASH
-  .ARM.extab : {{ *(.ARM.extab* .gnu.linkonce.armextab.*) }} > FLASH
-  .ARM.exidx : {{ *(.ARM.exidx* .gnu.linkonce.armexidx.*) }} > FLASH
-  .init_array :
-  {{
-    __preinit_array_start = .;
-    KEEP(*(.preinit_array*))
-    __preinit_array_end = .;
-    __init_array_start = .;
-    KEEP(*(SORT(.init_array.*)))
-    KEEP(*(.init_array*))
-    __init_array_end = .;
-    __fini_array_start = .;
-    KEEP(*(.fini_array*))
-    __fini_array_end = .;
-  }} > FLASH
-  .data : ALIGN(4)
-  {{
-    __data_start__ = .;
-    *(.data*)
-    . = ALIGN(4);
-    __data_end__ = .;
-  }} > RAM AT > FLASH
-  __data_load__ = LOADADDR(.data);
-  .bss (NOLOAD) : ALIGN(4)
-  {{
-    __bss_start__ = .;
-    *(.bss*)
-    *(COMMON)
-    . = ALIGN(4);
-    __bss_end__ = .;
-  }} > RAM
-  end = .;
+{cortex_m_sections.program_sections('FLASH', 'RAM')}  end = .;
   __end__ = .;
   .heap (NOLOAD) : ALIGN(8) {{ . += {heap_bytes}; }} > RAM
   .stack (NOLOAD) : ALIGN(8) {{ . += {stack_bytes}; __stack = .; }} > RAM

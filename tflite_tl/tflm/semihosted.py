@@ -21,6 +21,8 @@ Standard library only (no TensorFlow import).
 import shutil
 from typing import List
 
+from tflite_tl.tflm import cortex_m_sections
+
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"
 CODE_ORIGIN, CODE_BYTES = 0x00000000, 4 << 20
@@ -54,51 +56,7 @@ ENTRY(ResetHandler)
 
 SECTIONS
 {{
-  .vectors : {{ KEEP(*(.vectors)) }} > CODE
-  .text :
-  {{
-    *(.text*)
-    KEEP(*(.init))
-    KEEP(*(.fini))
-    *(.rodata*)
-  }} > CODE
-  .ARM.extab : {{ *(.ARM.extab* .gnu.linkonce.armextab.*) }} > CODE
-  .ARM.exidx :
-  {{
-    __exidx_start = .;
-    *(.ARM.exidx* .gnu.linkonce.armexidx.*)
-    __exidx_end = .;
-  }} > CODE
-  .init_array :
-  {{
-    __preinit_array_start = .;
-    KEEP(*(.preinit_array*))
-    __preinit_array_end = .;
-    __init_array_start = .;
-    KEEP(*(SORT(.init_array.*)))
-    KEEP(*(.init_array*))
-    __init_array_end = .;
-    __fini_array_start = .;
-    KEEP(*(.fini_array*))
-    __fini_array_end = .;
-  }} > CODE
-  .data : ALIGN(4)
-  {{
-    __data_start__ = .;
-    *(.data*)
-    . = ALIGN(4);
-    __data_end__ = .;
-  }} > RAM AT > CODE
-  __data_load__ = LOADADDR(.data);
-  .bss (NOLOAD) : ALIGN(4)
-  {{
-    __bss_start__ = .;
-    *(.bss*)
-    *(COMMON)
-    . = ALIGN(4);
-    __bss_end__ = .;
-  }} > RAM
-  .stack (NOLOAD) : ALIGN(8) {{ . += {STACK_BYTES}; __stack = .; }} > RAM
+{cortex_m_sections.program_sections('CODE', 'RAM')}  .stack (NOLOAD) : ALIGN(8) {{ . += {STACK_BYTES}; __stack = .; }} > RAM
   .heap (NOLOAD) : ALIGN(16)
   {{
     __tl_heap_start = .;
