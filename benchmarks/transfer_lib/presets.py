@@ -143,8 +143,9 @@ class Preset:
 
 
 #: Shipped backbones the presets adapt (``tflite_tl.models.load_pretrained``):
-#: ``tiny`` (a few thousand parameters, seconds per run) and the real
-#: ``mobilenet_v2`` (width 0.35, 32 px).
+#: ``tiny`` (a few thousand parameters, seconds per run), the real
+#: ``mobilenet_v2`` (width 0.35, 32 px) and ``mcunet`` (TinyNAS, 48 px; preset
+#: tinytrain only).
 TINY, MOBILENET_V2, MCUNET = "tiny", "mobilenet_v2", "mcunet"
 
 #: Per-method step sizes (Adam). Whole-network fine-tuning diverges at a
