@@ -188,9 +188,9 @@ def build_runner(root: Optional[os.PathLike] = None, *, jobs: int = 2,
   """The TFLM runner (tflite_tl/tflm/csrc/tl_tflm_runner.cc), built and
   cached: a host executable, or for ``target="cortex-m4f"`` an ELF for QEMU
   mps2-an386 with semihosting (:mod:`tflite_tl.tflm.semihosted`)."""
-  if target not in ("host", "cortex-m4f"):
-    raise ValueError(f"Unknown runner target {target!r}; use host or "
-                     "cortex-m4f.")
+  if target not in tflm_library.TARGETS:
+    raise ValueError(f"Unknown runner target {target!r}; use one of "
+                     f"{' or '.join(tflm_library.TARGETS)}.")
   build = tflm_library.build_tflm(target, root, jobs=jobs, quiet=quiet)
   ops = build_training_ops(build=build, jobs=jobs)
   resolver = build.tflm_root / _RESOLVER_HEADER
