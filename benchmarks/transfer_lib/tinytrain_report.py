@@ -255,7 +255,7 @@ def sections(groups: Sequence[Group], preset, figure_paths: Sequence[str],
               "budget)", criterion]
   ablation = _ablation(preset, "memory_budget")
   if ablation is not None:
-    for backbone in report.ordered_unique(g.key["backbone"] for g in groups):
+    for backbone in backbones:
       for dataset in ablation.datasets:
         parts += [f"#### Sparse update: memory budget ({dataset}, "
                   f"{report.shots_label(ablation.shots)}, backbone "
