@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from benchmarks.transfer_lib import presets
@@ -50,6 +52,7 @@ def test_backbone_options_override_the_method_options_per_backbone():
   assert {c.backbone for c in main} == set(preset.backbones)
   for config in main:
     assert config.options == {"criterion": "fisher",
+                              "allocation": "marginal",
                               "memory_budget": budgets[config.backbone]}
   # The other methods keep the grid's own (no) options.
   assert all(not c.method_options for c in preset.main_configs()
@@ -59,6 +62,15 @@ def test_backbone_options_override_the_method_options_per_backbone():
   by_axis = {a.axis: a for a in preset.ablations}
   for config in preset.ablation_configs(by_axis["criterion"]):
     assert config.options["memory_budget"] == budgets[config.backbone]
+  # The allocation ablation's greedy points leave the option out: greedy is
+  # implied, so they are the runs made before the option existed.
+  greedy = [c for c in preset.ablation_configs(by_axis["allocation"])
+            if "allocation" not in c.options]
+  assert greedy and all(
+      c.options == {"criterion": "fisher",
+                    "memory_budget": budgets[c.backbone]} for c in greedy)
+  assert dataclasses.replace(greedy[0], method_options=dict(
+      greedy[0].options, allocation="greedy")).run_id == greedy[0].run_id
   budget_runs = preset.ablation_configs(by_axis["memory_budget"])
   assert {c.options["criterion"] for c in budget_runs} == {"fisher"}
   # The main grid's points are also ablation points (same run ids, run once).

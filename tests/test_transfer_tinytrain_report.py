@@ -22,8 +22,10 @@ def test_sections_report_targets_criterion_and_budgets():
   # 1.3 * (31,000 + budget / 8) against L+B's 1.3 * 38,000): tiny at 16 KiB
   # 0.87, mobilenet_v2 at 64 KiB 1.03, so the arena half of the target is
   # missed; FT-Full (0.88 + budget offset against 0.90) is missed too.
-  assert "`tiny`: `criterion=fisher`, `memory_budget=16384`" in text
-  assert "`mobilenet_v2`: `criterion=fisher`, `memory_budget=65536`" in text
+  assert ("`tiny`: `allocation=marginal`, `criterion=fisher`, "
+          "`memory_budget=16384`") in text
+  assert ("`mobilenet_v2`: `allocation=marginal`, `criterion=fisher`, "
+          "`memory_budget=65536`") in text
   assert "| 0.87 |" in text and "| 1.03 |" in text and "**missed**" in text
   assert "fisher > l2 > random (target)" in text
   # Paired differences per seed (fake offsets: fisher - l2 = 2 pp, l2 -
@@ -37,6 +39,13 @@ def test_sections_report_targets_criterion_and_budgets():
     fisher_l2, l2_random = (float(c.split(" ± ")[0]) for c in cells[5:7])
     assert 0.0 <= fisher_l2 <= 4.0 and 1.0 <= l2_random <= 5.0
   assert text.count("| met |") >= 4  # fake Fisher beats L2 beats random
+  # The allocation ablation: both allocations on every cell, paired.
+  assert "allocation of the budget" in text
+  assert "marginal − greedy (pp, paired)" in text
+  allocation = text.split("allocation of the budget")[1].split("####")[0]
+  assert allocation.count("| `") == len(preset.backbones) * len(
+      preset.datasets)
+  assert "| – |" not in allocation
   for budget in ("| 8 |", "| 16 |", "| 256 |"):
     assert budget in text
   assert "| FT-Last |" in text and "Rewrite + selection (s)" in text

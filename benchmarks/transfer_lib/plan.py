@@ -15,6 +15,19 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 #: the old meaning are not mistaken for results of the new one.
 SCHEMA_VERSION = 1
 
+#: Method options at the value every run had before the option existed: left
+#: out of the configuration, so a run that spells one out has the id (and the
+#: stored result) of the runs made without it.
+_IMPLIED_OPTIONS = (("allocation", "greedy"),)
+
+
+def canonical_options(options) -> Tuple[Tuple[str, Any], ...]:
+  """Method options ({name: value} or pairs) as a run's configuration holds
+  them: sorted, implied values left out."""
+  items = options.items() if isinstance(options, dict) else (options or ())
+  return tuple(sorted(item for item in items
+                      if item not in _IMPLIED_OPTIONS))
+
 KERNELS = ("builtin", "tl")
 PRECISIONS = ("float", "int8")
 
@@ -103,9 +116,8 @@ class RunConfig:
   qas: bool = True
 
   def __post_init__(self):
-    if isinstance(self.method_options, dict):
-      object.__setattr__(self, "method_options",
-                         tuple(sorted(self.method_options.items())))
+    object.__setattr__(self, "method_options",
+                       canonical_options(self.method_options))
     if self.shots is not None and self.shots < 1:
       raise ValueError(f"shots must be >= 1 or None (full split), got "
                        f"{self.shots} for {self.method} on {self.dataset}.")

@@ -9,6 +9,7 @@ import os
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from benchmarks.transfer_lib.aggregate import Group, Stat, select
+from benchmarks.transfer_lib import plan
 from benchmarks.transfer_lib.plan import Lowering
 from tflite_tl import atomic
 
@@ -98,7 +99,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def options_key(options: Optional[Dict]) -> tuple:
   """Method options as they appear in a group's key."""
-  return tuple(sorted((options or {}).items()))
+  return plan.canonical_options(options)
 
 
 table = _table  # the markdown table layout, for the other report modules

@@ -101,40 +101,79 @@ def targets_table(groups: Sequence[Group], preset) -> str:
        "TT − Full (pp, target ≥ 0)"], rows)
 
 
+def _ablation_cells(groups, preset, axis, implied=None):
+  """[(backbone, dataset, {value: group})] of ``axis``'s ablation, each cell
+  with at least two of its values (``implied``: the value of groups whose
+  options leave ``axis`` out)."""
+  ablation = _ablation(preset, axis)
+  if ablation is None:
+    return []
+  varied = [g for g in _varied(groups, preset, axis)
+            if g.key["batch_size"] == preset.batch_size
+            and g.key["resolution"] is None]
+  cells = []
+  for backbone in report.ordered_unique(g.key["backbone"] for g in varied):
+    for dataset in ablation.datasets:
+      found = {}
+      for g in select(varied, backbone=backbone, dataset=dataset,
+                      shots=ablation.shots):
+        value = _options(g).get(axis, implied)
+        if value in ablation.values:
+          found[value] = g
+      if len(found) >= 2:
+        cells.append((backbone, dataset, found))
+  return cells
+
+
 def criterion_table(groups: Sequence[Group], preset) -> str:
   ablation = _ablation(preset, "criterion")
   if ablation is None:
     return ""
-  varied = [g for g in _varied(groups, preset, "criterion")
-            if g.key["batch_size"] == preset.batch_size
-            and g.key["resolution"] is None]
   values = list(ablation.values)
   rows = []
-  for backbone in report.ordered_unique(g.key["backbone"] for g in varied):
-    for dataset in ablation.datasets:
-      cell = select(varied, backbone=backbone, dataset=dataset,
-                    shots=ablation.shots)
-      accs, found = {}, {}
-      for value in values:
-        match = [g for g in cell if _options(g).get("criterion") == value]
-        if match:
-          found[value] = match[0]
-          accs[value] = match[0].stats["accuracy"]
-      if len(accs) < 2:
-        continue
-      means = [accs[v].mean for v in values if v in accs]
-      ordered = all(a > b for a, b in zip(means, means[1:]))
-      paired = [_paired(found.get(a), found.get(b))
-                for a, b in zip(values, values[1:])]
-      rows.append([f"`{backbone}`", dataset] + [
-          report.fmt_acc(accs[v]) if v in accs else "–" for v in values]
-                  + paired + [_yes(ordered and len(means) == len(values))])
+  for backbone, dataset, found in _ablation_cells(groups, preset,
+                                                  "criterion"):
+    accs = {v: g.stats["accuracy"] for v, g in found.items()}
+    means = [accs[v].mean for v in values if v in accs]
+    ordered = all(a > b for a, b in zip(means, means[1:]))
+    paired = [_paired(found.get(a), found.get(b))
+              for a, b in zip(values, values[1:])]
+    rows.append([f"`{backbone}`", dataset] + [
+        report.fmt_acc(accs[v]) if v in accs else "–" for v in values]
+                + paired + [_yes(ordered and len(means) == len(values))])
   if not rows:
     return "_Needs the criterion ablation's results._"
   return report.table(
       ["Backbone", "Dataset"] + [f"{v} (%)" for v in values] +
       [f"{a} − {b} (pp, paired)" for a, b in zip(values, values[1:])] +
       [" > ".join(values) + " (target)"], rows)
+
+
+def allocation_table(groups: Sequence[Group], preset) -> str:
+  """Accuracy, measured arena and trained parameters of each allocation on
+  the same cells and budget; the first value against the second, paired."""
+  ablation = _ablation(preset, "allocation")
+  if ablation is None:
+    return ""
+  first, second = list(ablation.values)[:2]
+  rows = []
+  for backbone, dataset, found in _ablation_cells(
+      groups, preset, "allocation", implied="greedy"):
+    row = [f"`{backbone}`", dataset]
+    for value in (first, second):
+      g = found.get(value)
+      row += (["–"] * 3 if g is None else [
+          report.fmt_acc(g.stats["accuracy"]),
+          _kb(g.stats["arena_bytes"].mean),
+          report.fmt_int(g.stats["trainable_params"])])
+    rows.append(row + [_paired(found.get(first), found.get(second))])
+  if not rows:
+    return "_Needs the allocation ablation's results._"
+  return report.table(
+      ["Backbone", "Dataset"] + [
+          f"{v} {what}" for v in (first, second)
+          for what in ("acc. (%)", "arena (KB)", "trainable params")]
+      + [f"{first} − {second} (pp, paired)"], rows)
 
 
 def _paired(first: Group, second: Group) -> str:
@@ -253,6 +292,11 @@ def sections(groups: Sequence[Group], preset, figure_paths: Sequence[str],
   if criterion:
     parts += ["#### Sparse update: channel criterion (same layers, same "
               "budget)", criterion]
+  allocation = allocation_table(groups, preset)
+  if allocation:
+    parts += ["#### Sparse update: allocation of the budget (same budget; "
+              "`marginal`: the most Fisher potential per unit of budget, "
+              "`greedy`: TinyTrain's layers in score order)", allocation]
   ablation = _ablation(preset, "memory_budget")
   if ablation is not None:
     for backbone in backbones:

@@ -32,11 +32,17 @@ from tflite_tl.sparse import cost as cost_lib
 from tflite_tl.sparse import criteria
 from tflite_tl.sparse import fisher
 from tflite_tl.sparse import inventory as inventory_lib
+from tflite_tl.sparse import marginal
 from tflite_tl.sparse import scoring
 from tflite_tl.sparse.selection import LayerChoice
 from tflite_tl.sparse.selection import Selection
 
 DEFAULT_MIN_CHANNEL_FRACTION = 0.125
+#: How the budgets are spent: ``greedy`` (TinyTrain: layers in score order,
+#: then widened), ``marginal`` (the move adding the most Fisher potential per
+#: unit of budget) or ``marginal_score`` (the same with each layer's potential
+#: normalised as in its score); :mod:`tflite_tl.sparse.marginal`.
+ALLOCATIONS = ("greedy", "marginal", "marginal_score")
 _GROWTH_STEPS = 8  # coarse growth: an eighth of a layer's channels at a time
 
 
@@ -204,7 +210,7 @@ def select(model: keras.Model, images, labels, *,
            min_channel_fraction: float = DEFAULT_MIN_CHANNEL_FRACTION,
            max_layers: Optional[int] = None, train_bias="chosen",
            candidates: Optional[Sequence[str]] = None,
-           forward_bytes: int = 4) -> Selection:
+           forward_bytes: int = 4, allocation: str = "greedy") -> Selection:
   """TinyTrain's selection on the support set (see the module docstring).
 
   Args:
@@ -231,6 +237,9 @@ def select(model: keras.Model, images, labels, *,
   """
   _check_budgets(memory_budget, compute_budget)
   criteria.check_criterion(criterion)
+  if allocation not in ALLOCATIONS:
+    raise ValueError(f"select: allocation must be one of {ALLOCATIONS}, got "
+                     f"{allocation!r}.")
   inventory = inventory_lib.model_inventory(model)
   names = list(inventory.candidates)
   if candidates is not None:
@@ -249,8 +258,18 @@ def select(model: keras.Model, images, labels, *,
   scores = scoring.layer_scores(fisher.layer_potentials(potentials),
                                 inventory)
   ranked = scoring.ranked(scores, inventory)
-  chosen = greedy(model_cost, ranked, memory_budget, compute_budget,
-                  min_channel_fraction, max_layers, train_bias)
+  if allocation == "greedy":
+    chosen = greedy(model_cost, ranked, memory_budget, compute_budget,
+                    min_channel_fraction, max_layers, train_bias)
+  else:
+    chosen = marginal.allocate(
+        model_cost, potentials, ranked, memory_budget, compute_budget,
+        min_channel_fraction, max_layers, train_bias,
+        weigh=marginal.SCORE if allocation == "marginal_score"
+        else marginal.POTENTIAL)
+    if not chosen:
+      raise _nothing_fits(model_cost, ranked, train_bias, memory_budget,
+                          compute_budget)
   order = {n: i for i, n in enumerate(inventory.names())}
   rankings: Dict[str, List[int]] = {}
   for name in chosen:
