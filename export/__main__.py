@@ -81,6 +81,12 @@ flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
                      "training step (default: unbounded).")
 flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
                     "channel criterion (fisher, l2, random).")
+flags.DEFINE_enum("selection_allocation", None, ["greedy", "marginal",
+                                                 "marginal_score"],
+                  "tinytrain: how the budget is spent: 'greedy' (TinyTrain: "
+                  "layers in score order, then widened; the default) or "
+                  "'marginal' (the move adding the most Fisher potential "
+                  "per unit of budget; docs/tinytrain.md).")
 # data
 flags.DEFINE_string("dataset", _D.dataset, "Target dataset, or folder:PATH "
                     "(one sub-folder of images per class).")
@@ -144,7 +150,8 @@ HELP_GROUPS = (
                              "finetune_batch", "qat_epochs", "seed")),
     ("Lowering", ("kernels", "precision", "qas")),
     ("TinyTrain and sparse update", ("memory_budget", "compute_budget",
-                                     "selection_criterion")),
+                                     "selection_criterion",
+                                     "selection_allocation")),
     ("Data", ("dataset", "samples_per_class", "calibration_images")),
     ("Device", ("device", "devices_file", "batch", "max_samples",
                 "sample_storage", "sram_margin", "flash_reserve", "arena_in_external_ram")),
@@ -219,6 +226,7 @@ def config_from_flags() -> pipeline.ExportConfig:
       kernels=FLAGS.kernels, precision=FLAGS.precision, qas=FLAGS.qas,
       memory_budget=FLAGS.memory_budget, compute_budget=FLAGS.compute_budget,
       selection_criterion=FLAGS.selection_criterion,
+      selection_allocation=FLAGS.selection_allocation,
       instruction_counts=FLAGS.instruction_counts)
 
 

@@ -79,6 +79,9 @@ flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
                      "step to select under.")
 flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
                     "channel criterion (fisher, l2, random).")
+flags.DEFINE_enum("selection_allocation", None, ["greedy", "marginal",
+                                                 "marginal_score"],
+                  "tinytrain: how the budget is spent (greedy, marginal).")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 flags.DEFINE_bool("verbose", False, "Show TensorFlow's and the converter's "
                   "log (-v).")
@@ -133,7 +136,8 @@ def _verify():
 def _method_options():
   return {k: v for k, v in (("memory_budget", FLAGS.memory_budget),
                             ("compute_budget", FLAGS.compute_budget),
-                            ("criterion", FLAGS.selection_criterion))
+                            ("criterion", FLAGS.selection_criterion),
+                            ("allocation", FLAGS.selection_allocation))
           if v is not None}
 
 

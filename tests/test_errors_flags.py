@@ -66,6 +66,11 @@ EXPORT_CASES = [
      "digits, '_')."),
     ({"method": "magic"}, "Unknown method 'magic'. Supported methods: "),
     ({"dataset": "imagenet"}, "Unknown dataset 'imagenet'. Supported: "),
+    ({"selection_allocation": "marginal"}, "--selection_allocation is for "
+     "--method=tinytrain, not "),
+    ({"selection_allocation": "knapsack", "method": "tinytrain"},
+     "--selection_allocation='knapsack' is not one of greedy, marginal, "
+     "marginal_score."),
     ({"sample_storage": "disk"}, "--sample_storage='disk' is not one of "
      "auto, ram, flash."),
     ({"sample_storage": "flash", "device": "pico"}, "--sample_storage=flash: "

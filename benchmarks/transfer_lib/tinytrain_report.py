@@ -112,7 +112,8 @@ def _ablation_cells(groups, preset, axis, implied=None):
             if g.key["batch_size"] == preset.batch_size
             and g.key["resolution"] is None]
   cells = []
-  for backbone in report.ordered_unique(g.key["backbone"] for g in varied):
+  present = {g.key["backbone"] for g in varied}
+  for backbone in [b for b in preset.backbones if b in present]:
     for dataset in ablation.datasets:
       found = {}
       for g in select(varied, backbone=backbone, dataset=dataset,

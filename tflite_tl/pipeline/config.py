@@ -9,6 +9,7 @@ from tflite_tl import data as data_lib
 from tflite_tl import devices as devices_lib
 from tflite_tl import models as models_lib
 from tflite_tl import rewrite as rewrite_lib
+from tflite_tl import sparse as sparse_lib
 from tflite_tl.firmware import fit as fit_lib
 from tflite_tl.firmware import instruction_counts
 from tflite_tl.tflm.tflm_library import TFLM_ROOT_ENV
@@ -92,6 +93,7 @@ class ExportConfig:
   memory_budget: Optional[int] = None
   compute_budget: Optional[int] = None
   selection_criterion: Optional[str] = None
+  selection_allocation: Optional[str] = None  # tinytrain (sparse.ALLOCATIONS)
   name: str = "tltl_model"
   arduino_tflm_library: str = "Chirale_TensorFlowLite"
   # Build the firmware for Cortex-M4F, link it with the board's memory and
@@ -268,6 +270,13 @@ def validate(cfg: ExportConfig) -> Plan:
   if cfg.selection_criterion and cfg.method not in SPARSE_METHODS:
     raise ExportError(f"--selection_criterion is for --method="
                       f"{' or '.join(SPARSE_METHODS)}, not {cfg.method}.")
+  if cfg.selection_allocation and cfg.method != "tinytrain":
+    raise ExportError(f"--selection_allocation is for --method=tinytrain, "
+                      f"not {cfg.method}.")
+  if (cfg.selection_allocation
+      and cfg.selection_allocation not in sparse_lib.ALLOCATIONS):
+    raise ExportError(f"--selection_allocation={cfg.selection_allocation!r} "
+                      f"is not one of {', '.join(sparse_lib.ALLOCATIONS)}.")
   flavors, reason = plan_flavors(cfg)
   if cfg.instruction_counts:
     check_instruction_counts(cfg, device)

@@ -639,6 +639,8 @@ def _method_options(cfg: ExportConfig, plan: Plan, backbone, x_train,
     options["criterion"] = cfg.selection_criterion
   if cfg.method != "tinytrain":
     return options, budget
+  if cfg.selection_allocation:
+    options["allocation"] = cfg.selection_allocation
   batch = cfg.batch or 1
   options["support"] = _support(cfg, x_train, y_train)
   options["batch_size"] = batch

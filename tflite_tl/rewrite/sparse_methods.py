@@ -11,7 +11,8 @@ memory_budget=..., compute_budget=...)``, or applies a ready
 ``selection=``. Options: ``criterion`` ("fisher", "l2", "random"),
 ``channel_axis`` ("input", "output"), ``batch_size`` and ``momentum`` (the
 training step the budgets are for), ``min_channel_fraction``,
-``max_layers``, ``train_bias``, ``seed``. Without budgets it selects under
+``max_layers``, ``train_bias``, ``allocation`` ("greedy", TinyTrain's;
+"marginal"), ``seed``. Without budgets it selects under
 ``DEFAULT_MEMORY_BUDGET``.
 
 ``sparse_update`` (the static scheme of Lin et al., NeurIPS 2022) needs no

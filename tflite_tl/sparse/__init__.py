@@ -2,7 +2,8 @@
 
 ``select`` is TinyTrain's task-adaptive selection (Fisher potentials on the
 user's samples, the multi-objective layer score, greedy layers and top
-channels under the budgets); ``sparse_update_scheme`` the static scheme of
+channels under the budgets, or ``allocation="marginal"``: the most Fisher
+potential per unit of budget); ``sparse_update_scheme`` the static scheme of
 MIT's sparse update. Both return a :class:`Selection` (plain data) that the
 rewrite applies (``tflite_tl.rewrite.apply_method(model, "tinytrain" or
 "sparse_update", ...)``). All byte and MAC figures are modelled (analytic).
@@ -18,6 +19,8 @@ from tflite_tl.sparse.inventory import Inventory
 from tflite_tl.sparse.inventory import LayerInfo
 from tflite_tl.sparse.inventory import model_inventory
 from tflite_tl.sparse.scoring import layer_scores
+from tflite_tl.sparse.marginal import allocate
+from tflite_tl.sparse.select import ALLOCATIONS
 from tflite_tl.sparse.select import build_selection
 from tflite_tl.sparse.select import BudgetError
 from tflite_tl.sparse.select import greedy

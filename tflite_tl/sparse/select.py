@@ -16,6 +16,12 @@
    long as the scheme fits: each layer trains its top-k channels by the
    channel criterion (``fisher``; ``l2`` and ``random`` are the baselines).
 
+Steps 3-4 are TinyTrain's (``allocation="greedy"``, the default).
+``allocation="marginal"`` spends the budgets instead on the move, admitting
+a layer or widening one, that adds the most Fisher potential per unit of
+budget (:mod:`tflite_tl.sparse.marginal`); the layers' scores still order
+ties and are reported.
+
 The head always trains fully; with ``train_bias="chosen"`` (default) the
 chosen layers' biases train too (``"downstream"``: also every bias the
 gradient reaches; ``"none"``). The result is a :class:`~tflite_tl.sparse.
@@ -230,6 +236,9 @@ def select(model: keras.Model, images, labels, *,
       one group and every DepthwiseConv2D except the head).
     forward_bytes: 4, or 1 when the step's forward pass is int8
       (``cost.CostModel``).
+    allocation: how the budgets are spent (``ALLOCATIONS``): ``greedy``
+      (TinyTrain's), ``marginal`` or ``marginal_score``
+      (:mod:`tflite_tl.sparse.marginal`).
 
   Raises:
     BudgetError: nothing fits (the message names the smallest scheme).
