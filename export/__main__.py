@@ -23,6 +23,7 @@ from absl import logging  # noqa: E402
 
 from tflite_tl import pipeline  # noqa: E402  (imports TensorFlow)
 from tflite_tl import rewrite  # noqa: E402
+from tflite_tl import sparse  # noqa: E402
 from tflite_tl.pipeline import progress  # noqa: E402
 from tflite_tl.pipeline.progress import Progress  # noqa: E402
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -81,8 +82,7 @@ flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
                      "training step (default: unbounded).")
 flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
                     "channel criterion (fisher, l2, random).")
-flags.DEFINE_enum("selection_allocation", None, ["greedy", "marginal",
-                                                 "marginal_score"],
+flags.DEFINE_enum("selection_allocation", None, list(sparse.ALLOCATIONS),
                   "tinytrain: how the budget is spent: 'greedy' (TinyTrain: "
                   "layers in score order, then widened; the default) or "
                   "'marginal' (the move adding the most Fisher potential "

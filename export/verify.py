@@ -30,6 +30,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from tflite_tl import sparse  # noqa: E402
 from tflite_tl.verify import check as verify_lib  # noqa: E402
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -79,8 +80,7 @@ flags.DEFINE_integer("compute_budget", None, "tinytrain: backward MACs per "
                      "step to select under.")
 flags.DEFINE_string("selection_criterion", None, "tinytrain / sparse_update: "
                     "channel criterion (fisher, l2, random).")
-flags.DEFINE_enum("selection_allocation", None, ["greedy", "marginal",
-                                                 "marginal_score"],
+flags.DEFINE_enum("selection_allocation", None, list(sparse.ALLOCATIONS),
                   "tinytrain: how the budget is spent (greedy, marginal).")
 flags.DEFINE_enum("format", "json", ["json", "text"], "Output format.")
 flags.DEFINE_bool("verbose", False, "Show TensorFlow's and the converter's "

@@ -21,17 +21,17 @@ price that still fits, until none fits. Moves that cost nothing are taken
 first, best value first. Ties go to the better-ranked layer, so the result
 is deterministic.
 """
-import math
 from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
 from tflite_tl.sparse import cost as cost_lib
+from tflite_tl.sparse import growth
 from tflite_tl.sparse import inventory as inventory_lib
+from tflite_tl.sparse import scoring
 
 POTENTIAL, SCORE = "potential", "score"
 WEIGHTS = (POTENTIAL, SCORE)
-_GROWTH_STEPS = 8
 _FREE = 1e-12  # the price of a move that adds no modelled cost
 
 
@@ -43,11 +43,8 @@ def layer_weights(weigh: str, names: Sequence[str],
     raise ValueError(f"weigh must be one of {WEIGHTS}, got {weigh!r}.")
   if weigh == POTENTIAL:
     return {n: 1.0 for n in names}
-  info = inventory_lib.by_name(inventory)
-  max_params = max(info[n].params for n in names)
-  max_macs = max(info[n].macs for n in names)
-  return {n: 1.0 / ((info[n].params / max_params)
-                    * (info[n].macs / max_macs)) for n in names}
+  relative = scoring.relative_sizes(names, inventory)
+  return {n: 1.0 / relative[n] for n in names}
 
 
 def _price(old: cost_lib.SchemeCost, new: cost_lib.SchemeCost,
@@ -100,10 +97,10 @@ def allocate(model_cost: cost_lib.CostModel,
         if k == 0:
           if max_layers is not None and len(chosen) >= max_layers:
             continue
-          step = 1 if fine else max(
-              1, math.ceil(total * min_channel_fraction))
+          step = 1 if fine else growth.admission_size(
+              total, min_channel_fraction)
         else:
-          step = 1 if fine else max(1, total // _GROWTH_STEPS)
+          step = growth.growth_step(total, fine)
         new_k = min(total, k + step)
         if new_k == k:
           continue

@@ -28,7 +28,6 @@ gradient reaches; ``"none"``). The result is a :class:`~tflite_tl.sparse.
 selection.Selection`. Everything is deterministic for a given seed (the seed
 only matters for ``criterion="random"``).
 """
-import math
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -37,6 +36,7 @@ from tflite_tl._compat import keras
 from tflite_tl.sparse import cost as cost_lib
 from tflite_tl.sparse import criteria
 from tflite_tl.sparse import fisher
+from tflite_tl.sparse import growth
 from tflite_tl.sparse import inventory as inventory_lib
 from tflite_tl.sparse import marginal
 from tflite_tl.sparse import scoring
@@ -49,7 +49,6 @@ DEFAULT_MIN_CHANNEL_FRACTION = 0.125
 #: unit of budget) or ``marginal_score`` (the same with each layer's potential
 #: normalised as in its score); :mod:`tflite_tl.sparse.marginal`.
 ALLOCATIONS = ("greedy", "marginal", "marginal_score")
-_GROWTH_STEPS = 8  # coarse growth: an eighth of a layer's channels at a time
 
 
 class BudgetError(ValueError):
@@ -140,7 +139,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
   for name in ranked:
     if max_layers is not None and len(chosen) >= max_layers:
       break
-    k = max(1, math.ceil(model_cost.channels(name) * min_channel_fraction))
+    k = growth.admission_size(model_cost.channels(name), min_channel_fraction)
     if fits(dict(chosen, **{name: k})):
       chosen[name] = k
   if not chosen:
@@ -160,8 +159,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
       grew = False
       for name in order:
         total = model_cost.channels(name)
-        step = 1 if fine else max(1, total // _GROWTH_STEPS)
-        k = min(total, chosen[name] + step)
+        k = min(total, chosen[name] + growth.growth_step(total, fine))
         if k > chosen[name] and fits(dict(chosen, **{name: k})):
           chosen[name] = k
           grew = True
