@@ -77,3 +77,31 @@ def test_backbone_options_override_the_method_options_per_backbone():
   ids = {c.run_id for c in preset.configs()}
   assert {c.run_id for c in main} <= ids
   assert len(ids) == len(preset.configs())
+
+
+def test_step_sizes_are_per_backbone_and_the_step_ablation_runs_the_other():
+  preset = presets.get_preset("tinytrain")
+  main = [c for c in preset.main_configs() if c.method == "tinytrain"]
+  for config in main:
+    assert config.learning_rate == preset.learning_rate_of(config.backbone,
+                                                           "tinytrain")
+  assert {preset.learning_rate_of(b, "tinytrain")
+          for b in preset.backbones} == {3e-3, 1e-2}
+  # A backbone's override leaves the other methods' step sizes alone.
+  for backbone in preset.backbones:
+    assert preset.learning_rate_of(backbone, "sparse_update") == 1e-2
+    assert preset.learning_rate_of(backbone, "tinytl_lb") == 3e-3
+  by_axis = {a.axis: a for a in preset.ablations}
+  steps = preset.ablation_configs(by_axis[presets.LEARNING_RATE_AXIS])
+  main_by_cell = {(c.backbone, c.dataset, c.seed): c for c in main}
+  assert {c.learning_rate for c in steps} == {3e-3, 1e-2}
+  for config in steps:
+    point = main_by_cell[(config.backbone, config.dataset, config.seed)]
+    # Same options as the main grid's point: only the step differs.
+    assert config.options == point.options
+    assert (config.run_id == point.run_id) == (
+        config.learning_rate == point.learning_rate)
+  # The other ablations keep each backbone's main step size.
+  for config in preset.ablation_configs(by_axis["memory_budget"]):
+    assert config.learning_rate == preset.learning_rate_of(config.backbone,
+                                                           "tinytrain")

@@ -46,6 +46,14 @@ def test_sections_report_targets_criterion_and_budgets():
   assert allocation.count("| `") == len(preset.backbones) * len(
       preset.datasets)
   assert "| – |" not in allocation
+  # The step-size ablation: both steps on every cell, paired; the main
+  # grid's step size of each backbone is named.
+  assert "step 0.003 − step 0.01 (pp, paired)" in text
+  steps = text.split("#### Sparse update: step size")[1].split("####")[0]
+  assert steps.count("| `") == len(preset.backbones) * len(preset.datasets)
+  assert "| – |" not in steps
+  assert "`memory_budget=16384`, step 0.01" in text
+  assert "`memory_budget=131072`, step 0.003" in text
   for budget in ("| 8 |", "| 16 |", "| 256 |"):
     assert budget in text
   assert "| FT-Last |" in text and "Rewrite + selection (s)" in text

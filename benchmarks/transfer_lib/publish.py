@@ -14,7 +14,8 @@ from typing import List, Optional, Sequence
 
 from benchmarks.transfer_lib import aggregate, plot, precision_report, report
 from benchmarks.transfer_lib import tinytrain_report
-from benchmarks.transfer_lib.presets import OPTION_AXES, Preset
+from benchmarks.transfer_lib.presets import (LEARNING_RATE_AXIS, OPTION_AXES,
+                                           Preset)
 from tflite_tl import atomic
 
 SECTION = "transfer-benchmarks"
@@ -41,9 +42,11 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
       "(`tflite_tl.lower`) actually allocates in the TFLite-Micro interpreter "
       "at the same batch. Wall time is per run on a shared 2-core machine "
       "(inflated by other jobs).",
-      report.results_tables(groups, bs, preset.main_options),
+      report.results_tables(groups, bs, preset.main_options,
+                             preset.learning_rate_of),
       "#### Targets: TinyTL-L+B against FT-Full and FT-Last",
-      report.targets_table(groups, bs, preset.main_options),
+      report.targets_table(groups, bs, preset.main_options,
+                            preset.learning_rate_of),
   ]
   parts += precision_report.section(groups, bs)
   for path in figures:
@@ -53,8 +56,8 @@ def render(records: Sequence[dict], preset: Preset, figures: Sequence[str],
                  f"({os.path.relpath(path, figure_dir)})")
   backbones = report.ordered_unique(g.key["backbone"] for g in groups)
   for ablation in preset.ablations:
-    if ablation.axis in OPTION_AXES:
-      continue  # method-option ablations: in the sparse-update sections
+    if ablation.axis in OPTION_AXES + (LEARNING_RATE_AXIS,):
+      continue  # method-option and step ablations: in the sparse sections
     for backbone in backbones:
       for dataset in ablation.datasets:
         where = dict(backbone=backbone, dataset=dataset, shots=ablation.shots)
@@ -85,7 +88,8 @@ def publish(records: Sequence[dict], preset: Preset, out_dir: str, stem: str,
     for k in shots:
       path = os.path.join(out_dir, f"{stem}_{backbone}_{_shots_slug(k)}.png")
       if plot.plot_accuracy_vs_memory(
-          report.drop_option_ablations(groups, preset.main_options), path,
+          report.drop_option_ablations(groups, preset.main_options,
+                                       preset.learning_rate_of), path,
           batch_size=preset.batch_size, shots=k, backbone=backbone):
         written.append(path)
   written += tinytrain_report.figures(groups, preset, out_dir, stem)

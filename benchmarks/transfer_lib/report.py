@@ -105,38 +105,49 @@ def options_key(options: Optional[Dict]) -> tuple:
 table = _table  # the markdown table layout, for the other report modules
 
 
-def has_main_options(group: Group, main_options=None) -> bool:
-  """Whether ``group`` ran its method with the main grid's options.
+def has_main_options(group: Group, main_options=None,
+                     learning_rate_of=None) -> bool:
+  """Whether ``group`` ran its method with the main grid's options (and,
+  given ``learning_rate_of``, its step size).
 
   ``main_options``: {method: options} for every backbone, or a function of
   the backbone returning that (``Preset.main_options``); none by default.
+  ``learning_rate_of(backbone, method)``: the main grid's step size
+  (``Preset.learning_rate_of``); without it any step size is the main one.
   """
   if callable(main_options):
     main_options = main_options(group.key["backbone"])
   options = (main_options or {}).get(group.key["method"])
-  return group.key.get("method_options", ()) == options_key(options)
+  if group.key.get("method_options", ()) != options_key(options):
+    return False
+  return learning_rate_of is None or math.isclose(
+      float(group.key["learning_rate"]),
+      learning_rate_of(group.key["backbone"], group.key["method"]))
 
 
 def main_groups(groups: Sequence[Group], batch_size: int,
-                main_options=None) -> List[Group]:
+                main_options=None, learning_rate_of=None) -> List[Group]:
   """The main grid: the given batch size at each backbone's own resolution,
-  each method with its main-grid options (``has_main_options``)."""
+  each method with its main-grid options and step size
+  (``has_main_options``)."""
   return [g for g in groups
           if g.key["batch_size"] == batch_size and g.key["resolution"] is None
-          and has_main_options(g, main_options)]
+          and has_main_options(g, main_options, learning_rate_of)]
 
 
-def drop_option_ablations(groups: Sequence[Group],
-                          main_options=None) -> List[Group]:
-  """The groups whose method options are their method's main-grid ones
-  (method-option ablations dropped; every other axis kept)."""
-  return [g for g in groups if has_main_options(g, main_options)]
+def drop_option_ablations(groups: Sequence[Group], main_options=None,
+                          learning_rate_of=None) -> List[Group]:
+  """The groups whose method options and step size are their method's
+  main-grid ones (method-option and step-size ablations dropped; every
+  other axis kept)."""
+  return [g for g in groups
+          if has_main_options(g, main_options, learning_rate_of)]
 
 
 def results_tables(groups: Sequence[Group], batch_size: int,
-                   main_options=None) -> str:
+                   main_options=None, learning_rate_of=None) -> str:
   """One table per backbone, dataset and shot setting: methods as rows."""
-  main = main_groups(groups, batch_size, main_options)
+  main = main_groups(groups, batch_size, main_options, learning_rate_of)
   parts = []
   for backbone in ordered_unique(g.key["backbone"] for g in main):
     for dataset in ordered_unique(g.key["dataset"] for g in main):
@@ -167,9 +178,9 @@ def results_tables(groups: Sequence[Group], batch_size: int,
 
 
 def target_rows(groups: Sequence[Group], batch_size: int,
-                main_options=None) -> List[Dict]:
+                main_options=None, learning_rate_of=None) -> List[Dict]:
   """TinyTL-L+B against FT-Full and FT-Last, per backbone/dataset/shots."""
-  main = main_groups(groups, batch_size, main_options)
+  main = main_groups(groups, batch_size, main_options, learning_rate_of)
   out = []
   for backbone in ordered_unique(g.key["backbone"] for g in main):
     for dataset in ordered_unique(g.key["dataset"] for g in main):
@@ -206,9 +217,9 @@ def _target_row(cell: Sequence[Group]) -> Optional[Dict]:
 
 
 def targets_table(groups: Sequence[Group], batch_size: int,
-                  main_options=None) -> str:
+                  main_options=None, learning_rate_of=None) -> str:
   rows = []
-  for t in target_rows(groups, batch_size, main_options):
+  for t in target_rows(groups, batch_size, main_options, learning_rate_of):
     yes = lambda ok: "met" if ok else "**missed**"  # pylint: disable=unnecessary-lambda-assignment
     arena = ("–" if math.isnan(t["arena_saving"])
              else f"{t['arena_saving']:.1f}×")

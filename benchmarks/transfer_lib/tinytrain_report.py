@@ -4,6 +4,8 @@
   than half its measured arena) and against FT-Full (at least its
   accuracy), per backbone and dataset;
 - channel criterion: Fisher against L2 norm and random, same layers;
+- allocation of the budget and step size: each pair of values on the same
+  cells, paired over seeds;
 - memory budget: accuracy, modelled training state, measured arena and
   selection time per budget;
 - figures: accuracy against the *measured* TFLM arena, all methods, and the
@@ -19,6 +21,7 @@ from typing import Dict, List, Sequence
 from benchmarks.transfer_lib import plot
 from benchmarks.transfer_lib import report
 from benchmarks.transfer_lib.aggregate import Group, Stat, select
+from benchmarks.transfer_lib.presets import LEARNING_RATE_AXIS
 
 TINYTRAIN = "tinytrain"
 FIGURE_TAG = "_sparse_"
@@ -41,16 +44,41 @@ def _main_options(preset, backbone: str) -> Dict:
   return dict(preset.main_options(backbone).get(TINYTRAIN, {}))
 
 
+def _main_groups(groups, preset) -> List[Group]:
+  return report.main_groups(groups, preset.batch_size, preset.main_options,
+                            preset.learning_rate_of)
+
+
+def _main_settings(groups, preset) -> List[Group]:
+  """Every group run with its method's main options and step size."""
+  return report.drop_option_ablations(groups, preset.main_options,
+                                      preset.learning_rate_of)
+
+
+def _value(group: Group, axis: str, implied=None):
+  """``group``'s setting of ``axis`` (``implied``: its value when the
+  options leave it out)."""
+  if axis == LEARNING_RATE_AXIS:
+    return float(group.key["learning_rate"])
+  return _options(group).get(axis, implied)
+
+
 def _varied(groups, preset, axis) -> List[Group]:
-  """TinyTrain groups that differ from their backbone's main options only in
-  ``axis``."""
+  """TinyTrain groups that differ from their backbone's main options and
+  step size only in ``axis``."""
   out = []
   for g in select(groups, method=TINYTRAIN):
-    main = _main_options(preset, g.key["backbone"])
+    backbone = g.key["backbone"]
+    main = _main_options(preset, backbone)
     options = _options(g)
-    if {k: v for k, v in options.items() if k != axis} == {
+    if {k: v for k, v in options.items() if k != axis} != {
         k: v for k, v in main.items() if k != axis}:
-      out.append(g)
+      continue
+    if axis != LEARNING_RATE_AXIS and not math.isclose(
+        float(g.key["learning_rate"]),
+        preset.learning_rate_of(backbone, TINYTRAIN)):
+      continue
+    out.append(g)
   return out
 
 
@@ -68,7 +96,7 @@ def _stat(cell, method, metric):
 
 
 def targets_table(groups: Sequence[Group], preset) -> str:
-  main = report.main_groups(groups, preset.batch_size, preset.main_options)
+  main = _main_groups(groups, preset)
   rows = []
   for backbone in report.ordered_unique(g.key["backbone"] for g in main):
     for dataset in report.ordered_unique(g.key["dataset"] for g in main):
@@ -118,7 +146,7 @@ def _ablation_cells(groups, preset, axis, implied=None):
       found = {}
       for g in select(varied, backbone=backbone, dataset=dataset,
                       shots=ablation.shots):
-        value = _options(g).get(axis, implied)
+        value = _value(g, axis, implied)
         if value in ablation.values:
           found[value] = g
       if len(found) >= 2:
@@ -153,13 +181,25 @@ def criterion_table(groups: Sequence[Group], preset) -> str:
 def allocation_table(groups: Sequence[Group], preset) -> str:
   """Accuracy, measured arena and trained parameters of each allocation on
   the same cells and budget; the first value against the second, paired."""
-  ablation = _ablation(preset, "allocation")
+  return _pair_table(groups, preset, "allocation", implied="greedy")
+
+
+def learning_rate_table(groups: Sequence[Group], preset) -> str:
+  """TinyTrain at each step size of the step-size ablation on the same
+  cells and selections; the first against the second, paired."""
+  return _pair_table(groups, preset, LEARNING_RATE_AXIS)
+
+
+def _pair_table(groups, preset, axis, implied=None) -> str:
+  """The first two values of ``axis``'s ablation side by side: accuracy,
+  measured arena and trained parameters, and their paired difference."""
+  ablation = _ablation(preset, axis)
   if ablation is None:
     return ""
   first, second = list(ablation.values)[:2]
   rows = []
   for backbone, dataset, found in _ablation_cells(
-      groups, preset, "allocation", implied="greedy"):
+      groups, preset, axis, implied=implied):
     row = [f"`{backbone}`", dataset]
     for value in (first, second):
       g = found.get(value)
@@ -169,12 +209,19 @@ def allocation_table(groups: Sequence[Group], preset) -> str:
           report.fmt_int(g.stats["trainable_params"])])
     rows.append(row + [_paired(found.get(first), found.get(second))])
   if not rows:
-    return "_Needs the allocation ablation's results._"
+    return f"_Needs the {axis.replace('_', ' ')} ablation's results._"
+  name = _value_label(axis)
   return report.table(
       ["Backbone", "Dataset"] + [
-          f"{v} {what}" for v in (first, second)
+          f"{name(v)} {what}" for v in (first, second)
           for what in ("acc. (%)", "arena (KB)", "trainable params")]
-      + [f"{first} − {second} (pp, paired)"], rows)
+      + [f"{name(first)} − {name(second)} (pp, paired)"], rows)
+
+
+def _value_label(axis):
+  if axis == LEARNING_RATE_AXIS:
+    return lambda value: f"step {value:g}"
+  return str
 
 
 def _paired(first: Group, second: Group) -> str:
@@ -200,7 +247,7 @@ def budget_table(groups: Sequence[Group], preset, backbone: str,
             and g.key["batch_size"] == preset.batch_size
             and g.key["shots"] == ablation.shots]
   varied.sort(key=lambda g: _options(g)["memory_budget"])
-  main = report.main_groups(groups, preset.batch_size, preset.main_options)
+  main = _main_groups(groups, preset)
   cell = select(main, backbone=backbone, dataset=dataset, shots=ablation.shots)
   last_arena = _stat(cell, "ft_last", "arena_bytes")
   rows = []
@@ -239,7 +286,7 @@ def budget_table(groups: Sequence[Group], preset, backbone: str,
 
 def _budget_groups(groups, preset):
   """Every method's main groups plus TinyTrain at every budget (its curve)."""
-  main = report.drop_option_ablations(groups, preset.main_options)
+  main = _main_settings(groups, preset)
   others = [g for g in main if g.key["method"] != TINYTRAIN]
   return others + _varied(groups, preset, "memory_budget")
 
@@ -250,7 +297,7 @@ def figures(groups: Sequence[Group], preset, out_dir: str,
   if not select(groups, method=TINYTRAIN):
     return []
   written = []
-  main = report.drop_option_ablations(groups, preset.main_options)
+  main = _main_settings(groups, preset)
   ablation = _ablation(preset, "memory_budget")
   for backbone in report.ordered_unique(g.key["backbone"] for g in groups):
     for shots in preset.shots:
@@ -279,7 +326,9 @@ def sections(groups: Sequence[Group], preset, figure_paths: Sequence[str],
   backbones = report.ordered_unique(g.key["backbone"] for g in groups)
   options = "; ".join(
       f"`{b}`: " + ", ".join(f"`{k}={v}`" for k, v in sorted(
-          _main_options(preset, b).items())) for b in backbones)
+          _main_options(preset, b).items()))
+      + f", step {preset.learning_rate_of(b, TINYTRAIN):g}"
+      for b in backbones)
   parts = [
       "#### Sparse update: TinyTrain against TinyTL-L+B and FT-Full",
       f"TinyTrain's options in the main grid: {options} (`memory_budget`: "
@@ -298,6 +347,10 @@ def sections(groups: Sequence[Group], preset, figure_paths: Sequence[str],
     parts += ["#### Sparse update: allocation of the budget (same budget; "
               "`marginal`: the most Fisher potential per unit of budget, "
               "`greedy`: TinyTrain's layers in score order)", allocation]
+  steps = learning_rate_table(groups, preset)
+  if steps:
+    parts += ["#### Sparse update: step size (same selections; Adam, "
+              f"{preset.epochs} epochs)", steps]
   ablation = _ablation(preset, "memory_budget")
   if ablation is not None:
     for backbone in backbones:
