@@ -102,14 +102,10 @@ class Preset:
     args.update(overrides)
     # ``method_options`` and ``learning_rates``: a function of the backbone,
     # or one {method: value} for all of them.
-    given = args.pop("method_options")
-    given_rates = args.pop("learning_rates")
+    options, rates = args.pop("method_options"), args.pop("learning_rates")
 
-    def options_of(backbone):
+    def of(given, backbone):
       return given(backbone) if callable(given) else given
-
-    def rates_of(backbone):
-      return given_rates(backbone) if callable(given_rates) else given_rates
     # One grid per shot setting, in the given order, each with its epochs.
     configs = []
     for shots in args.pop("shots"):
@@ -121,8 +117,8 @@ class Preset:
           configs += plan.grid(**dict(
               args, backbones=(backbone,), datasets=(dataset,),
               shots=(shots,), epochs=epochs,
-              method_options=options_of(backbone),
-              learning_rates=rates_of(backbone)))
+              method_options=of(options, backbone),
+              learning_rates=of(rates, backbone)))
     return configs
 
   def main_configs(self) -> List[plan.RunConfig]:
@@ -152,9 +148,9 @@ class Preset:
                               shots=(ablation.shots,), learning_rates=rates)
       return configs
     if ablation.axis not in axis:
+      supported = sorted(axis) + [LEARNING_RATE_AXIS] + list(OPTION_AXES)
       raise ValueError(f"Ablation '{ablation.name}' varies '{ablation.axis}'; "
-                       f"supported axes are "
-                       f"{sorted(axis) + [LEARNING_RATE_AXIS] + list(OPTION_AXES)}.")
+                       f"supported axes are {supported}.")
     return self._grid(methods=ablation.methods, datasets=ablation.datasets,
                       shots=(ablation.shots,),
                       **{axis[ablation.axis]: ablation.values})
@@ -235,8 +231,9 @@ FULL = Preset(
 #: and 81.6 %; ``tiny`` keeps 1e-2, 72.3 % against 68.0 % at 3e-3). Their
 #: budgets train thousands of weights, which 1e-2 over-steps on 10 shots
 #: (the budget ablation at 1e-2 lost accuracy past 64 KiB). The step-size
-#: ablation runs the other value on every cell. Three backbones: on ``tiny`` (two blocks of
-#: 16-32 channels) the channel choice has little to choose from;
+#: ablation runs the other value on every cell. Three backbones: on
+#: ``tiny`` (two blocks of 16-32 channels) the channel choice has little to
+#: choose from;
 #: MobileNetV2-0.35 (32 px) and MCUNet (TinyNAS, 48 px) are real networks.
 #:
 #: TinyTrain's memory budget in the main grid is per backbone: the target

@@ -120,7 +120,13 @@ def has_main_options(group: Group, main_options=None,
   options = (main_options or {}).get(group.key["method"])
   if group.key.get("method_options", ()) != options_key(options):
     return False
-  return learning_rate_of is None or math.isclose(
+  return learning_rate_of is None or has_main_step(group, learning_rate_of)
+
+
+def has_main_step(group: Group, learning_rate_of) -> bool:
+  """Whether ``group`` ran at the main grid's step size of its method and
+  backbone (``learning_rate_of(backbone, method)``)."""
+  return math.isclose(
       float(group.key["learning_rate"]),
       learning_rate_of(group.key["backbone"], group.key["method"]))
 

@@ -68,15 +68,13 @@ def _varied(groups, preset, axis) -> List[Group]:
   step size only in ``axis``."""
   out = []
   for g in select(groups, method=TINYTRAIN):
-    backbone = g.key["backbone"]
-    main = _main_options(preset, backbone)
+    main = _main_options(preset, g.key["backbone"])
     options = _options(g)
     if {k: v for k, v in options.items() if k != axis} != {
         k: v for k, v in main.items() if k != axis}:
       continue
-    if axis != LEARNING_RATE_AXIS and not math.isclose(
-        float(g.key["learning_rate"]),
-        preset.learning_rate_of(backbone, TINYTRAIN)):
+    if axis != LEARNING_RATE_AXIS and not report.has_main_step(
+        g, preset.learning_rate_of):
       continue
     out.append(g)
   return out
