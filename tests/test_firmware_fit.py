@@ -83,6 +83,25 @@ def test_a_flash_sample_area_that_could_shrink_names_max_samples():
   assert not r.flash_fits and "--max_samples" not in fit.explain(nano, r)
 
 
+def test_a_flash_miss_the_parameter_slots_could_remove_names_them():
+  nano = devices.get_device("nano33ble")
+  slots = f"{fit.PARAMETER_SLOTS} (2)"
+  r = fit.check_fit(nano, ram_consumers={"arena": 10_000},
+                    flash_consumers={"train.tflite": 700_000,
+                                     slots: 184_320},
+                    flash_reserve=262_144)
+  over = r.flash_needed - r.flash_available
+  assert 0 < over < 184_320
+  text = fit.explain(nano, r, method="tinytrain")
+  assert "train fewer parameters" in text and "184320 B" in text
+  assert "--memory_budget" in text
+  assert "--memory_budget" not in fit.explain(nano, r, method="tinytl_b")
+  big = fit.check_fit(nano, ram_consumers={"arena": 10_000},
+                      flash_consumers={"train.tflite": 900_000,
+                                       slots: 8_192}, flash_reserve=262_144)
+  assert "train fewer parameters" not in fit.explain(nano, big)
+
+
 def test_bad_margin():
   with pytest.raises(ValueError, match="sram_margin"):
     _check(devices.get_device("pico"), 1, sram_margin=1.5)

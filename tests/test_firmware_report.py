@@ -153,3 +153,24 @@ def test_reselection_text_gives_its_cost_or_why_not():
                               "why": "with the tl kernels: constants"})
   assert off.startswith("On-device re-selection: **not available** with the "
                         "tl kernels")
+
+
+def test_rejected_selections_say_whether_the_ram_or_the_flash_missed():
+  ram = {"reason": "ram", "earliest_layer": "b4_dw", "layers": ["b4_dw"],
+         "memory_budget": 100_000, "modelled_bytes": 99_000,
+         "ram_needed": 240_000, "ram_available": 235_930,
+         "next_budget": 90_000}
+  text = report._reselection_line(ram)
+  assert "240,000 B of 235,930 B RAM" in text and "after b4_dw" in text
+  # Reports written before the flash case have no reason: RAM.
+  legacy = {k: v for k, v in ram.items() if k != "reason"}
+  assert report._reselection_line(legacy) == text
+  flash = {"reason": "flash", "layers": ["b7_dw", "b9_dw"],
+           "parameter_budget": None, "persisted_bytes": 60_000,
+           "parameter_slots_bytes": 131_072, "flash_needed": 826_432,
+           "flash_available": 786_432, "next_parameter_budget": 41_689}
+  text = report._reselection_line(flash)
+  assert "826,432 B of 786,432 B flash" in text
+  assert "parameter budget of 41,689 B" in text and "modelled under" not in text
+  text = report._reselection_line(dict(flash, parameter_budget=50_000))
+  assert "modelled under 50,000 B" in text

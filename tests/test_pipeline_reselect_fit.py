@@ -1,5 +1,6 @@
 """TinyTrain's measured-fit feedback: after a RAM overrun the export selects
-again from later layers, under a budget scaled by modelled / measured."""
+again from later layers, under a budget scaled by modelled / measured; after
+a flash overrun alone, under a parameter budget."""
 import types
 
 from tflite_tl.firmware import fit as fit_lib
@@ -18,11 +19,13 @@ def _overrun(needed=277_362, available=235_930, flash_fits=True,
                        ("parameter slots (2)", slots))))
 
 
-def _selection(layers=("b4_project", "b7_dw"), modelled=100_000):
+def _selection(layers=("b4_project", "b7_dw"), modelled=100_000,
+               persisted=60_000):
   order = ("b1_dw", "b4_project", "b5_dw", "b7_dw", "b9_dw")
   return types.SimpleNamespace(
       layer_potentials=tuple((n, 1.0) for n in order),
-      layer_names=tuple(layers), modelled_bytes=modelled)
+      layer_names=tuple(layers), modelled_bytes=modelled,
+      persisted_bytes=persisted)
 
 
 def test_overrun_selects_after_the_earliest_layer_under_a_scaled_budget():
@@ -32,7 +35,7 @@ def test_overrun_selects_after_the_earliest_layer_under_a_scaled_budget():
   assert later == ["b5_dw", "b7_dw", "b9_dw"]
   measured = 100_000 + 277_362 - 235_930
   assert options["memory_budget"] == int(100_000 * 100_000 / measured)
-  assert steps == [{"earliest_layer": "b4_project",
+  assert steps == [{"reason": "ram", "earliest_layer": "b4_project",
                     "layers": ["b4_project", "b7_dw"],
                     "memory_budget": 100_000, "modelled_bytes": 100_000,
                     "ram_needed": 277_362, "ram_available": 235_930,
@@ -66,3 +69,36 @@ def test_reselection_stops_at_the_last_layer_and_after_the_limit():
   full = [{}] * export.MAX_RESELECTIONS
   assert export._reselect_later({"memory_budget": 9}, object(),
                                 _overrun(), _selection(), full) is None
+
+
+def test_a_flash_overrun_alone_selects_again_under_a_parameter_budget():
+  options, steps = {"memory_budget": 100_000}, []
+  fits_ram = _overrun(needed=200_000, flash_fits=False, flash_over=40_000)
+  assert export._reselect_later(options, object(), fits_ram, _selection(),
+                                steps) is None
+  assert export._reselect_for_flash(options, object(), fits_ram,
+                                    _selection(), steps)
+  # The slots must give back the 40,000 B: the modelled parameters shrink
+  # by the same share of the measured slots.
+  bound = int(60_000 * (131_072 - 40_000) / 131_072)
+  assert options == {"memory_budget": 100_000, "parameter_budget": bound}
+  assert steps == [{"reason": "flash", "layers": ["b4_project", "b7_dw"],
+                    "parameter_budget": None, "persisted_bytes": 60_000,
+                    "parameter_slots_bytes": 131_072,
+                    "flash_needed": 786_432 + 40_000,
+                    "flash_available": 786_432,
+                    "next_parameter_budget": bound}]
+
+
+def test_no_flash_reselection_when_the_ram_misses_or_slots_cannot_help():
+  sel, options = _selection(), {"memory_budget": 1}
+  both = _overrun(flash_fits=False, flash_over=40_000)  # RAM misses too
+  assert not export._reselect_for_flash(options, object(), both, sel, [])
+  beyond = _overrun(needed=200_000, flash_fits=False, flash_over=140_000)
+  assert not export._reselect_for_flash(options, object(), beyond, sel, [])
+  flash_only = _overrun(needed=200_000, flash_fits=False)
+  assert not export._reselect_for_flash(options, None, flash_only, sel, [])
+  full = [{}] * export.MAX_RESELECTIONS
+  assert not export._reselect_for_flash(options, object(), flash_only, sel,
+                                        full)
+  assert "parameter_budget" not in options

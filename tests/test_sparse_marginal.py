@@ -31,7 +31,7 @@ class _AdditiveCost:
         param_bytes=0.0, gradient_bytes=0.0, optimizer_bytes=0.0,
         backward_macs=0, per_layer=())
 
-  def fits(self, cost, memory_budget, compute_budget):
+  def fits(self, cost, memory_budget, compute_budget, parameter_budget=None):
     return cost.total_bytes <= memory_budget
 
 

@@ -106,6 +106,37 @@ def test_compute_budget_alone_and_argument_errors():
     sparse.select(model, x, y, memory_budget=10_000, candidates=["logits"])
 
 
+@pytest.mark.parametrize("allocation", ["greedy", "marginal"])
+def test_parameter_budget_bounds_what_the_board_persists(allocation):
+  # The flash that the board's parameter slots take is a third budget: the
+  # trained parameters and optimizer state, modelled.
+  model, free = _select(memory_budget=60_000, allocation=allocation,
+                        momentum=0.9)
+  parts = dict(free.memory_breakdown)
+  assert free.persisted_bytes == (parts["trained_parameters"]
+                                  + parts["optimizer_state"]) > 0
+  bound = free.persisted_bytes // 2
+  _, bounded = _select(memory_budget=60_000, allocation=allocation,
+                       momentum=0.9, parameter_budget=bound)
+  assert 0 < bounded.persisted_bytes <= bound
+  assert bounded.parameter_budget == bound and free.parameter_budget is None
+  assert f"parameter budget {bound:,} B" in bounded.format_markdown()
+  text = json.dumps(bounded.to_dict(), sort_keys=True)
+  assert sparse.Selection.from_dict(json.loads(text)) == bounded
+  # Nothing is left to grow within the three budgets.
+  cm = sparse.CostModel(sparse.model_inventory(model), 2, momentum=0.9)
+  chosen = {c.layer: len(c.channels) for c in bounded.layers}
+  for name, k in chosen.items():
+    if k < cm.channels(name):
+      bigger = dict(chosen, **{name: k + 1})
+      assert not cm.fits(cm(bigger, list(bigger)), 60_000, None, bound)
+  with pytest.raises(sparse.BudgetError, match="parameters 16 B"):
+    _select(memory_budget=60_000, allocation=allocation,
+            parameter_budget=16)
+  with pytest.raises(ValueError, match="parameter_budget must be"):
+    _select(memory_budget=60_000, parameter_budget=0)
+
+
 def test_candidates_and_max_layers_restrict_the_choice():
   _, sel = _select(memory_budget=200_000, candidates=["b2_dw", "b2_project"])
   assert set(sel.layer_names) <= {"b2_dw", "b2_project"}

@@ -212,6 +212,14 @@ def _suggestions(device: Device, result: FitResult,
     if area > over:
       tips.append(f"lower --max_samples (the samples' area in flash is "
                   f"{area} B, {over} B more than fits)")
+    slots = flash_consumer_bytes(result, PARAMETER_SLOTS)
+    if slots > over:
+      tip = (f"train fewer parameters (the board keeps two copies of them in "
+             f"flash, {slots} B of parameter slots)")
+      if method == "tinytrain":
+        tip += (": a smaller --memory_budget, or none to select under the "
+                "board's, which selects again on a flash miss")
+      tips.append(tip)
     tips.append("use a smaller backbone (--model) or lower --flash_reserve if "
                 "your firmware is smaller than the reserve")
   if alternatives:

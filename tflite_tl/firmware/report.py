@@ -179,15 +179,14 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
               f"a {budget['ram_margin_bytes']:,} B margin, minus {parts} "
               "(arenas measured in TFLM)."]
     for step in budget.get("reselections") or ():
-      lines.append(
-          f"- Rejected by the measured fit: {', '.join(step['layers'])} "
-          f"({step['modelled_bytes']:,} B modelled under "
-          f"{step['memory_budget']:,} B) needed {step['ram_needed']:,} B of "
-          f"{step['ram_available']:,} B RAM; selected again from the layers "
-          f"after {step['earliest_layer']} under {step['next_budget']:,} B.")
+      lines.append(_reselection_line(step))
     if budget.get("reselections"):
+      bound = budget.get("selected_under_parameter_bytes")
+      persisted = ("" if bound is None else
+                   f" and a parameter budget of {bound:,} B")
       lines.append(f"- Exported: the selection under "
-                   f"{budget['selected_under_bytes']:,} B, which fits.")
+                   f"{budget['selected_under_bytes']:,} B{persisted}, which "
+                   "fits.")
     lines.append("")
   if sel:
     lines += [Selection.from_dict(sel).format_markdown(), ""]
@@ -209,6 +208,28 @@ def lowering_section(r: Mapping[str, Any]) -> List[str]:
         ".", ""]
     lines += [reselect_text(fisher.get("on_device")), ""]
   return lines
+
+
+def _reselection_line(step: Mapping[str, Any]) -> str:
+  """One selection the measured fit rejected: on the RAM (the next starts
+  after its earliest layer) or on the flash (the next bounds its
+  parameters). Reports written before the flash case have no reason."""
+  layers = ", ".join(step["layers"])
+  if step.get("reason") == "flash":
+    bound = step["parameter_budget"]
+    under = "" if bound is None else f" under {bound:,} B"
+    return (f"- Rejected by the measured fit: {layers} "
+            f"({step['persisted_bytes']:,} B of trained parameters and "
+            f"optimizer state modelled{under}) needed "
+            f"{step['flash_needed']:,} B of {step['flash_available']:,} B "
+            f"flash (parameter slots {step['parameter_slots_bytes']:,} B); "
+            "selected again under a parameter budget of "
+            f"{step['next_parameter_budget']:,} B.")
+  return (f"- Rejected by the measured fit: {layers} "
+          f"({step['modelled_bytes']:,} B modelled under "
+          f"{step['memory_budget']:,} B) needed {step['ram_needed']:,} B of "
+          f"{step['ram_available']:,} B RAM; selected again from the layers "
+          f"after {step['earliest_layer']} under {step['next_budget']:,} B.")
 
 
 def _fisher_agreement(fisher: Mapping[str, Any]) -> str:

@@ -703,7 +703,7 @@ def _rewrite(backbone, cfg: ExportConfig, model_name: str, num_classes: int,
   return rewritten
 
 
-# How often TinyTrain selects again after a measured RAM overrun.
+# How often TinyTrain selects again after a measured RAM or flash overrun.
 MAX_RESELECTIONS = 6
 
 
@@ -749,7 +749,7 @@ def _reselect_later(options, budget, error, selection,
   measured = options["memory_budget"] + fit.ram_needed - fit.ram_available
   modelled = max(selection.modelled_bytes, 1)
   smaller = int(options["memory_budget"] * min(1.0, modelled / measured))
-  reselections.append({"earliest_layer": order[min(chosen)],
+  reselections.append({"reason": "ram", "earliest_layer": order[min(chosen)],
                        "layers": list(selection.layer_names),
                        "memory_budget": options["memory_budget"],
                        "modelled_bytes": selection.modelled_bytes,
@@ -760,11 +760,48 @@ def _reselect_later(options, budget, error, selection,
   return later
 
 
+def _reselect_for_flash(options, budget, error, selection,
+                        reselections: List[Dict[str, Any]]) -> bool:
+  """After a measured flash overrun with the RAM fitting, whether to select
+  again (the same candidates) under a parameter budget; sets it in
+  ``options`` and appends the attempt to ``reselections``.
+
+  The board keeps two copies of the trained parameters in flash (the
+  parameter slots), which the RAM budget does not price: a selection that
+  spends its RAM on many layers' weights can fit the RAM and miss the
+  flash. The next selection bounds the modelled persisted bytes (trained
+  parameters and optimizer state) by the share of the measured slots that
+  the flash left room for.
+  """
+  fit = error.fit
+  if (budget is None or fit is None or selection is None
+      or not fit.ram_fits or fit.flash_fits or not _flash_fits_smaller(fit)
+      or len(reselections) >= MAX_RESELECTIONS):
+    return False
+  slots = fit_lib.flash_consumer_bytes(fit, fit_lib.PARAMETER_SLOTS)
+  overrun = fit.flash_needed - fit.flash_available
+  persisted = selection.persisted_bytes
+  smaller = int(persisted * (slots - overrun) / slots)
+  if smaller < 1:
+    return False
+  reselections.append({"reason": "flash",
+                       "layers": list(selection.layer_names),
+                       "parameter_budget": options.get("parameter_budget"),
+                       "persisted_bytes": persisted,
+                       "parameter_slots_bytes": slots,
+                       "flash_needed": fit.flash_needed,
+                       "flash_available": fit.flash_available,
+                       "next_parameter_budget": smaller})
+  options["parameter_budget"] = smaller
+  return True
+
+
 def _budget_report(budget, options, reselections) -> Dict[str, Any]:
   """The board's budget, and the selections the measured fit rejected."""
   report = budget.to_dict()
   report["reselections"] = reselections
   report["selected_under_bytes"] = options.get("memory_budget")
+  report["selected_under_parameter_bytes"] = options.get("parameter_budget")
   return report
 
 
@@ -811,7 +848,8 @@ def run_export(cfg: ExportConfig,
                                     data.num_classes)
   # TinyTrain's budget is modelled; the lowered step is measured. While the
   # measured step overruns the board's RAM, select again from the layers
-  # after the earliest one chosen (MAX_RESELECTIONS times at most).
+  # after the earliest one chosen; while only its flash overruns, select
+  # again under a parameter budget (MAX_RESELECTIONS times at most).
   reselections = []
   while True:
     with progress.stage("rewrite") as stage:
@@ -849,14 +887,21 @@ def run_export(cfg: ExportConfig,
       except fit_lib.DoesNotFitError as e:
         later = _reselect_later(options, budget, e, selection,
                                 reselections)
-        if later is None:
-          raise
-        stage.summary = (f"{e.fit.ram_needed:,} B of RAM needed, "
-                         f"{e.fit.ram_available:,} B available: selecting "
-                         f"again after {reselections[-1]['earliest_layer']}"
-                         f" under {options['memory_budget']:,} B")
-        options["candidates"] = later
-        continue
+        if later is not None:
+          stage.summary = (f"{e.fit.ram_needed:,} B of RAM needed, "
+                           f"{e.fit.ram_available:,} B available: selecting "
+                           "again after "
+                           f"{reselections[-1]['earliest_layer']} under "
+                           f"{options['memory_budget']:,} B")
+          options["candidates"] = later
+          continue
+        if _reselect_for_flash(options, budget, e, selection, reselections):
+          stage.summary = (f"{e.fit.flash_needed:,} B of flash needed, "
+                           f"{e.fit.flash_available:,} B available: selecting "
+                           "again under a parameter budget of "
+                           f"{options['parameter_budget']:,} B")
+          continue
+        raise
       stage.summary = _lower_summary(chosen)
     break
   with progress.stage("verify") as stage:

@@ -8,12 +8,13 @@ channel_sparse`). The user's model is not modified.
 ``tinytrain`` (Kwon et al., ICML 2024) selects on the user's samples:
 ``apply_method(model, "tinytrain", num_classes=K, support=(images, labels),
 memory_budget=..., compute_budget=...)``, or applies a ready
-``selection=``. Options: ``criterion`` ("fisher", "l2", "random"),
-``channel_axis`` ("input", "output"), ``batch_size`` and ``momentum`` (the
-training step the budgets are for), ``min_channel_fraction``,
-``max_layers``, ``train_bias``, ``allocation`` ("greedy", TinyTrain's;
-"marginal"), ``seed``. Without budgets it selects under
-``DEFAULT_MEMORY_BUDGET``.
+``selection=``. Options: ``parameter_budget`` (bytes of trained
+parameters and optimizer state, what a board persists in flash),
+``criterion`` ("fisher", "l2", "random"), ``channel_axis`` ("input",
+"output"), ``batch_size`` and ``momentum`` (the training step the budgets
+are for), ``min_channel_fraction``, ``max_layers``, ``train_bias``,
+``allocation`` ("greedy", TinyTrain's; "marginal"), ``seed``. Without
+budgets it selects under ``DEFAULT_MEMORY_BUDGET``.
 
 ``sparse_update`` (the static scheme of Lin et al., NeurIPS 2022) needs no
 data: ``bias_blocks``, ``weight_blocks``, ``weight_ratio``, ``criterion``
@@ -31,7 +32,7 @@ from tflite_tl.rewrite import head
 DEFAULT_MEMORY_BUDGET = 64 * 1024
 
 TINYTRAIN_OPTIONS = ("selection", "support", "memory_budget", "compute_budget",
-                     "criterion", "channel_axis", "batch_size", "momentum",
+                     "parameter_budget", "criterion", "channel_axis", "batch_size", "momentum",
                      "min_channel_fraction", "max_layers", "train_bias",
                      "forward_bytes", "candidates", "allocation")
 SPARSE_UPDATE_OPTIONS = ("selection", "bias_blocks", "weight_blocks",

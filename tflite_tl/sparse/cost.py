@@ -76,6 +76,12 @@ class SchemeCost:
     return (self.activation_bytes + self.param_bytes + self.gradient_bytes
             + self.optimizer_bytes)
 
+  @property
+  def persisted_bytes(self) -> float:
+    """What a board saves to keep what it learnt: the trained parameters
+    and their optimizer state (the firmware's parameter slots in flash)."""
+    return self.param_bytes + self.optimizer_bytes
+
   def saved(self) -> Tuple[Tuple[str, int], ...]:
     """What the backward pass reads (memory-model accounting)."""
     return (("stored_activations", int(round(self.stored_activation_bytes))),
@@ -265,10 +271,15 @@ class CostModel:
       return info.grad_through_bytes * self.mask_bits
     return info.grad_through_bytes
 
-  def fits(self, cost: SchemeCost, memory_budget, compute_budget) -> bool:
+  def fits(self, cost: SchemeCost, memory_budget, compute_budget,
+           parameter_budget=None) -> bool:
+    """Whether ``cost`` is within every budget given (None: unbounded).
+    ``parameter_budget`` bounds :attr:`SchemeCost.persisted_bytes`."""
     return ((memory_budget is None or cost.total_bytes <= memory_budget)
             and (compute_budget is None
-                 or cost.backward_macs <= compute_budget))
+                 or cost.backward_macs <= compute_budget)
+            and (parameter_budget is None
+                 or cost.persisted_bytes <= parameter_budget))
 
 
 def per_layer_dict(cost: SchemeCost) -> Dict[str, Tuple[float, float, int]]:

@@ -15,8 +15,9 @@ move adds, the sum of the next channels' Delta_c, in the layer's Fisher
 order. With ``weigh="score"`` that sum is divided by the layer's relative
 size, (|W_i|/max|W|)(M_i/max M), the score's normalisation. Its price is
 the budget it takes: the growth in modelled bytes as a fraction of the
-memory budget, or in backward MACs as a fraction of the compute budget,
-whichever is larger. Each step takes the move with the highest value per
+memory budget, in backward MACs as a fraction of the compute budget, or in
+persisted parameter bytes as a fraction of the parameter budget, whichever
+is largest. Each step takes the move with the highest value per
 price that still fits, until none fits. Moves that cost nothing are taken
 first, best value first. Ties go to the better-ranked layer, so the result
 is deterministic.
@@ -48,13 +49,16 @@ def layer_weights(weigh: str, names: Sequence[str],
 
 
 def _price(old: cost_lib.SchemeCost, new: cost_lib.SchemeCost,
-           memory_budget, compute_budget) -> float:
+           memory_budget, compute_budget, parameter_budget=None) -> float:
   price = 0.0
   if memory_budget is not None:
     price = max(price, (new.total_bytes - old.total_bytes) / memory_budget)
   if compute_budget is not None:
     price = max(price,
                 (new.backward_macs - old.backward_macs) / compute_budget)
+  if parameter_budget is not None:
+    price = max(price, (new.persisted_bytes - old.persisted_bytes)
+                / parameter_budget)
   return max(price, _FREE)
 
 
@@ -62,7 +66,8 @@ def allocate(model_cost: cost_lib.CostModel,
              potentials: Mapping[str, np.ndarray], ranked: Sequence[str],
              memory_budget: Optional[int], compute_budget: Optional[int],
              min_channel_fraction: float, max_layers: Optional[int],
-             train_bias, weigh: str = POTENTIAL) -> Dict[str, int]:
+             train_bias, weigh: str = POTENTIAL,
+             parameter_budget: Optional[int] = None) -> Dict[str, int]:
   """Channels per layer, ``{layer: k}`` (see the module docstring); the
   empty dict when not even one channel of one layer fits.
 
@@ -75,6 +80,8 @@ def allocate(model_cost: cost_lib.CostModel,
     max_layers: admit at most this many layers (None: no cap).
     train_bias: as :meth:`CostModel.bias_layers`.
     weigh: ``"potential"`` or ``"score"`` (see the module docstring).
+    parameter_budget: bytes of trained parameters and optimizer state
+      (``SchemeCost.persisted_bytes``; None: unbounded).
   """
   weights = layer_weights(weigh, ranked, model_cost.inventory)
   gains = {}
@@ -106,10 +113,11 @@ def allocate(model_cost: cost_lib.CostModel,
           continue
         scheme = dict(chosen, **{name: new_k})
         new = cost_of(scheme)
-        if not model_cost.fits(new, memory_budget, compute_budget):
+        if not model_cost.fits(new, memory_budget, compute_budget,
+                               parameter_budget):
           continue
         value = (gains[name][new_k] - gains[name][k]) / _price(
-            current, new, memory_budget, compute_budget)
+            current, new, memory_budget, compute_budget, parameter_budget)
         key = (value, -position[name])
         if best is None or key > best[0]:
           best = (key, name, new_k, new)

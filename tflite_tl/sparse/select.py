@@ -63,13 +63,14 @@ def _layer_kernel(model, name):
   return kernel.numpy()
 
 
-def _check_budgets(memory_budget, compute_budget):
+def _check_budgets(memory_budget, compute_budget, parameter_budget=None):
   if memory_budget is None and compute_budget is None:
     raise ValueError("select: give a memory_budget (bytes of training state "
                      "beyond inference) or a compute_budget (backward MACs "
                      "per step), or both.")
   for name, value in (("memory_budget", memory_budget),
-                      ("compute_budget", compute_budget)):
+                      ("compute_budget", compute_budget),
+                      ("parameter_budget", parameter_budget)):
     if value is not None and (not isinstance(value, (int, np.integer))
                               or value <= 0):
       raise ValueError(f"select: {name} must be a positive integer, got "
@@ -90,26 +91,30 @@ def smallest_scheme(model_cost: cost_lib.CostModel, candidates: Sequence[str],
 
 
 def _nothing_fits(model_cost, candidates, train_bias, memory_budget,
-                  compute_budget):
+                  compute_budget, parameter_budget=None):
   name, cost = smallest_scheme(model_cost, candidates, train_bias)
   memory = "unbounded" if memory_budget is None else f"{memory_budget:,} B"
   compute = ("unbounded" if compute_budget is None
              else f"{compute_budget:,} backward MACs per step")
+  persisted = ("" if parameter_budget is None else
+               f", parameters {parameter_budget:,} B")
   return BudgetError(
       f"No sparse update fits the budget (memory {memory}, compute "
-      f"{compute}, batch "
+      f"{compute}{persisted}, batch "
       f"{model_cost.batch_size}): the smallest possible scheme, the head plus "
       f"one channel of layer '{name}', needs {int(round(cost.total_bytes)):,} "
-      f"B of training state and {cost.backward_macs:,} backward MACs "
-      "(modelled). Raise the budget to at least that, lower the batch size, "
-      "or train only the head (method ft_last).")
+      f"B of training state, {cost.backward_macs:,} backward MACs and "
+      f"{int(round(cost.persisted_bytes)):,} B of trained parameters and "
+      "optimizer state (modelled). Raise the budget to at least that, lower "
+      "the batch size, or train only the head (method ft_last).")
 
 
 def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
            memory_budget: Optional[int], compute_budget: Optional[int],
            min_channel_fraction: float = DEFAULT_MIN_CHANNEL_FRACTION,
            max_layers: Optional[int] = None,
-           train_bias="chosen") -> Dict[str, int]:
+           train_bias="chosen",
+           parameter_budget: Optional[int] = None) -> Dict[str, int]:
   """Channels per layer, ``{layer: k}``, of the scheme the budgets allow.
 
   Args:
@@ -122,6 +127,8 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
     train_bias: which biases train: ``"chosen"`` layers', ``"downstream"``
       (every bias the gradient reaches), ``"none"`` (see
       :meth:`CostModel.bias_layers`).
+    parameter_budget: bytes of trained parameters and optimizer state, what
+      a board persists (None: unbounded).
 
   Raises:
     BudgetError: not even one channel of one layer fits.
@@ -133,7 +140,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
   def fits(scheme):
     biases = model_cost.bias_layers(scheme, train_bias)
     return model_cost.fits(model_cost(scheme, biases), memory_budget,
-                           compute_budget)
+                           compute_budget, parameter_budget)
 
   chosen: Dict[str, int] = {}
   for name in ranked:
@@ -151,7 +158,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
         break
   if not chosen:
     raise _nothing_fits(model_cost, ranked, train_bias, memory_budget,
-                        compute_budget)
+                        compute_budget, parameter_budget)
   order = [n for n in ranked if n in chosen]
   for fine in (False, True):
     grew = True
@@ -169,7 +176,7 @@ def greedy(model_cost: cost_lib.CostModel, ranked: Sequence[str],
 def build_selection(*, method: str, criterion: str, model_cost, chosen,
                     rankings, bias_layers, seed, memory_budget=None,
                     compute_budget=None, scores=None, potentials=None,
-                    inventory=None) -> Selection:
+                    inventory=None, parameter_budget=None) -> Selection:
   """The :class:`Selection` of ``chosen`` ({layer: k}) with its figures."""
   inventory = inventory or model_cost.inventory
   scheme_cost = model_cost(chosen, bias_layers)
@@ -194,7 +201,7 @@ def build_selection(*, method: str, criterion: str, model_cost, chosen,
       bias_layers=tuple(sorted(bias_layers)), head=inventory.head,
       batch_size=model_cost.batch_size, momentum=model_cost.momentum,
       seed=int(seed), memory_budget=memory_budget,
-      compute_budget=compute_budget,
+      compute_budget=compute_budget, parameter_budget=parameter_budget,
       modelled_bytes=int(round(scheme_cost.total_bytes)),
       memory_breakdown=scheme_cost.breakdown(),
       saved_breakdown=scheme_cost.saved(),
@@ -209,6 +216,7 @@ def build_selection(*, method: str, criterion: str, model_cost, chosen,
 def select(model: keras.Model, images, labels, *,
            memory_budget: Optional[int] = None,
            compute_budget: Optional[int] = None,
+           parameter_budget: Optional[int] = None,
            criterion: str = criteria.FISHER, channel_axis: str = "input",
            batch_size: int = 8, momentum: float = 0.0, seed: int = 0,
            min_channel_fraction: float = DEFAULT_MIN_CHANNEL_FRACTION,
@@ -223,6 +231,8 @@ def select(model: keras.Model, images, labels, *,
     images, labels: the support set (float32 NHWC in [0, 1], int labels).
     memory_budget: bytes of training state beyond inference (modelled).
     compute_budget: backward MACs per training step.
+    parameter_budget: bytes of trained parameters and optimizer state (what
+      a board persists in flash; an export sets it after a flash overrun).
     criterion: channel ranking inside a chosen layer: ``fisher``, ``l2``,
       ``random``. Layers are always ranked by the Fisher-based score.
     channel_axis: ``"input"`` (stores only the chosen input channels) or
@@ -242,7 +252,7 @@ def select(model: keras.Model, images, labels, *,
     BudgetError: nothing fits (the message names the smallest scheme).
     ValueError: bad arguments or support data.
   """
-  _check_budgets(memory_budget, compute_budget)
+  _check_budgets(memory_budget, compute_budget, parameter_budget)
   criteria.check_criterion(criterion)
   if allocation not in ALLOCATIONS:
     raise ValueError(f"select: allocation must be one of {ALLOCATIONS}, got "
@@ -267,16 +277,17 @@ def select(model: keras.Model, images, labels, *,
   ranked = scoring.ranked(scores, inventory)
   if allocation == "greedy":
     chosen = greedy(model_cost, ranked, memory_budget, compute_budget,
-                    min_channel_fraction, max_layers, train_bias)
+                    min_channel_fraction, max_layers, train_bias,
+                    parameter_budget)
   else:
     chosen = marginal.allocate(
         model_cost, potentials, ranked, memory_budget, compute_budget,
         min_channel_fraction, max_layers, train_bias,
         weigh=marginal.SCORE if allocation == "marginal_score"
-        else marginal.POTENTIAL)
+        else marginal.POTENTIAL, parameter_budget=parameter_budget)
     if not chosen:
       raise _nothing_fits(model_cost, ranked, train_bias, memory_budget,
-                          compute_budget)
+                          compute_budget, parameter_budget)
   order = {n: i for i, n in enumerate(inventory.names())}
   rankings: Dict[str, List[int]] = {}
   for name in chosen:
@@ -289,4 +300,5 @@ def select(model: keras.Model, images, labels, *,
       chosen=chosen, rankings=rankings,
       bias_layers=model_cost.bias_layers(chosen, train_bias), seed=seed,
       memory_budget=memory_budget, compute_budget=compute_budget,
-      scores=scores, potentials=potentials, inventory=inventory)
+      parameter_budget=parameter_budget, scores=scores,
+      potentials=potentials, inventory=inventory)

@@ -85,6 +85,9 @@ class Selection:
     seed: seed of the random choices (``criterion="random"``).
     memory_budget, compute_budget: the budgets selected under (bytes,
       backward MACs per step; None = unbounded).
+    parameter_budget: the bound on trained parameters and optimizer state,
+      what a board persists (bytes; None = unbounded: an export sets it
+      when the board's flash cannot hold the parameter slots).
     modelled_bytes: training state beyond inference: the activation peak
       beyond inference's, trained parameters, their gradients and optimizer
       state (:mod:`tflite_tl.sparse.cost`).
@@ -109,6 +112,7 @@ class Selection:
   seed: int = 0
   memory_budget: Optional[int] = None
   compute_budget: Optional[int] = None
+  parameter_budget: Optional[int] = None
   modelled_bytes: int = 0
   memory_breakdown: Tuple[Tuple[str, int], ...] = ()
   saved_breakdown: Tuple[Tuple[str, int], ...] = ()
@@ -129,6 +133,13 @@ class Selection:
                    f"{', '.join(self.layer_names) or 'none'}).")
 
   @property
+  def persisted_bytes(self) -> int:
+    """Trained parameters and optimizer state (modelled): what a board
+    saves to keep what it learnt."""
+    parts = dict(self.memory_breakdown)
+    return parts.get("trained_parameters", 0) + parts.get("optimizer_state", 0)
+
+  @property
   def trained_channels(self) -> int:
     return sum(len(c.channels) for c in self.layers)
 
@@ -141,6 +152,7 @@ class Selection:
         "batch_size": self.batch_size, "momentum": self.momentum,
         "seed": self.seed, "memory_budget": self.memory_budget,
         "compute_budget": self.compute_budget,
+        "parameter_budget": self.parameter_budget,
         "modelled_bytes": self.modelled_bytes,
         "memory_breakdown": dict(self.memory_breakdown),
         "saved_breakdown": dict(self.saved_breakdown),
@@ -164,6 +176,7 @@ class Selection:
         batch_size=int(d["batch_size"]), momentum=float(d["momentum"]),
         seed=int(d["seed"]), memory_budget=d["memory_budget"],
         compute_budget=d["compute_budget"],
+        parameter_budget=d.get("parameter_budget"),
         modelled_bytes=int(d["modelled_bytes"]),
         memory_breakdown=tuple((k, int(d["memory_breakdown"][k]))
                                for k in MEMORY_PARTS
@@ -196,8 +209,11 @@ class Selection:
         f"Sparse update `{self.method}`, channels by `{self.criterion}`, "
         f"batch {self.batch_size}; memory budget "
         f"{budget(self.memory_budget, 'B')}, compute budget "
-        f"{budget(self.compute_budget, 'MACs')}. Figures modelled "
-        "(analytic).",
+        f"{budget(self.compute_budget, 'MACs')}"
+        + ("" if self.parameter_budget is None else
+           f", parameter budget {self.parameter_budget:,} B (trained "
+           "parameters and optimizer state)")
+        + ". Figures modelled (analytic).",
         "",
         "| layer | kind | axis | channels | score | potential | stored (B) "
         "| params (B) | weight-grad MACs |",
