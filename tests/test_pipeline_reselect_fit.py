@@ -19,9 +19,15 @@ def _overrun(needed=277_362, available=235_930, flash_fits=True,
                        ("parameter slots (2)", slots))))
 
 
+# Forward order; the selection keeps its figures by name, where b10 sorts
+# before b4.
+FORWARD = ("input", "b1_dw", "b4_project", "b5_dw", "b7_dw", "b10_dw",
+           "logits")
+
+
 def _selection(layers=("b4_project", "b7_dw"), modelled=100_000,
                persisted=60_000):
-  order = ("b1_dw", "b4_project", "b5_dw", "b7_dw", "b9_dw")
+  order = sorted(("b1_dw", "b4_project", "b5_dw", "b7_dw", "b10_dw"))
   return types.SimpleNamespace(
       layer_potentials=tuple((n, 1.0) for n in order),
       layer_names=tuple(layers), modelled_bytes=modelled,
@@ -29,10 +35,12 @@ def _selection(layers=("b4_project", "b7_dw"), modelled=100_000,
 
 
 def test_overrun_selects_after_the_earliest_layer_under_a_scaled_budget():
+  # b4_project is the earliest chosen in forward order; by name b10_dw,
+  # which is not chosen, and b1_dw come first.
   options, steps = {"memory_budget": 100_000}, []
   later = export._reselect_later(options, object(), _overrun(),
-                                 _selection(), steps)
-  assert later == ["b5_dw", "b7_dw", "b9_dw"]
+                                 _selection(), steps, FORWARD)
+  assert later == ["b5_dw", "b7_dw", "b10_dw"]
   measured = 100_000 + 277_362 - 235_930
   assert options["memory_budget"] == int(100_000 * 100_000 / measured)
   assert steps == [{"reason": "ram", "earliest_layer": "b4_project",
@@ -45,37 +53,40 @@ def test_overrun_selects_after_the_earliest_layer_under_a_scaled_budget():
 def test_no_reselection_without_a_board_budget_or_for_flash():
   sel = _selection()
   assert export._reselect_later({"memory_budget": 1}, None,
-                                _overrun(), sel, []) is None
+                                _overrun(), sel, [], FORWARD) is None
   # Flash over by more than the parameter slots a smaller selection frees.
   assert export._reselect_later(
       {"memory_budget": 1}, object(),
-      _overrun(flash_fits=False, flash_over=140_000), sel, []) is None
+      _overrun(flash_fits=False, flash_over=140_000), sel, [],
+      FORWARD) is None
   assert export._reselect_later({"memory_budget": 1}, object(),
-                                _overrun(), None, []) is None
+                                _overrun(), None, [], FORWARD) is None
 
 
 def test_a_flash_overrun_within_the_parameter_slots_selects_again():
   # A smaller selection has smaller parameter slots: try it.
   later = export._reselect_later({"memory_budget": 100_000}, object(),
                                  _overrun(flash_fits=False, flash_over=40_000),
-                                 _selection(), [])
-  assert later == ["b5_dw", "b7_dw", "b9_dw"]
+                                 _selection(), [], FORWARD)
+  assert later == ["b5_dw", "b7_dw", "b10_dw"]
 
 
 def test_reselection_stops_at_the_last_layer_and_after_the_limit():
+  # b10_dw is the last candidate in forward order (and the first by name).
   assert export._reselect_later({"memory_budget": 9}, object(),
-                                _overrun(), _selection(("b9_dw",)),
-                                []) is None
+                                _overrun(), _selection(("b10_dw",)),
+                                [], FORWARD) is None
   full = [{}] * export.MAX_RESELECTIONS
   assert export._reselect_later({"memory_budget": 9}, object(),
-                                _overrun(), _selection(), full) is None
+                                _overrun(), _selection(), full,
+                                FORWARD) is None
 
 
 def test_a_flash_overrun_alone_selects_again_under_a_parameter_budget():
   options, steps = {"memory_budget": 100_000}, []
   fits_ram = _overrun(needed=200_000, flash_fits=False, flash_over=40_000)
   assert export._reselect_later(options, object(), fits_ram, _selection(),
-                                steps) is None
+                                steps, FORWARD) is None
   assert export._reselect_for_flash(options, object(), fits_ram,
                                     _selection(), steps)
   # The slots must give back the 40,000 B: the modelled parameters shrink

@@ -24,7 +24,7 @@ import logging
 import os
 import pathlib
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -719,12 +719,15 @@ def _flash_fits_smaller(fit) -> bool:
 
 
 def _reselect_later(options, budget, error, selection,
-                    reselections: List[Dict[str, Any]]
-                    ) -> Optional[List[str]]:
+                    reselections: List[Dict[str, Any]],
+                    forward: Sequence[str]) -> Optional[List[str]]:
   """The candidate layers of the next selection after a measured RAM
   overrun, or None (no board-derived budget, a flash overrun that a smaller
   selection cannot remove, nothing later to choose, or tried enough).
   Appends the attempt to ``reselections`` (REPORT.md lists them).
+  ``forward``: the model's layer names in forward order (the selection
+  keeps its per-layer figures by name, which is not that order:
+  ``block10_dw`` sorts before ``block2_dw``).
 
   The modelled budget counts the chosen layers' state; what it misses grows
   with the backward pass's depth: every block between the earliest chosen
@@ -737,7 +740,8 @@ def _reselect_later(options, budget, error, selection,
       or not _flash_fits_smaller(fit) or fit.ram_fits
       or len(reselections) >= MAX_RESELECTIONS):
     return None
-  order = [name for name, _ in selection.layer_potentials]
+  considered = {name for name, _ in selection.layer_potentials}
+  order = [name for name in forward if name in considered]
   chosen = [order.index(n) for n in selection.layer_names if n in order]
   if not chosen:
     return None
@@ -886,7 +890,8 @@ def run_export(cfg: ExportConfig,
                                calibration, build_pass)
       except fit_lib.DoesNotFitError as e:
         later = _reselect_later(options, budget, e, selection,
-                                reselections)
+                                reselections,
+                                [layer.name for layer in rewritten.layers])
         if later is not None:
           stage.summary = (f"{e.fit.ram_needed:,} B of RAM needed, "
                            f"{e.fit.ram_available:,} B available: selecting "
