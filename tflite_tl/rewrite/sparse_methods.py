@@ -32,9 +32,10 @@ from tflite_tl.rewrite import head
 DEFAULT_MEMORY_BUDGET = 64 * 1024
 
 TINYTRAIN_OPTIONS = ("selection", "support", "memory_budget", "compute_budget",
-                     "parameter_budget", "criterion", "channel_axis", "batch_size", "momentum",
-                     "min_channel_fraction", "max_layers", "train_bias",
-                     "forward_bytes", "candidates", "allocation")
+                     "parameter_budget", "criterion", "channel_axis",
+                     "batch_size", "momentum", "min_channel_fraction",
+                     "max_layers", "train_bias", "forward_bytes",
+                     "candidates", "allocation")
 SPARSE_UPDATE_OPTIONS = ("selection", "bias_blocks", "weight_blocks",
                          "weight_ratio", "criterion", "batch_size",
                          "momentum")
