@@ -718,6 +718,13 @@ def _flash_fits_smaller(fit) -> bool:
   return fit.flash_needed - fit.flash_available < slots
 
 
+def _may_reselect(budget, fit, selection, reselections) -> bool:
+  """What both re-selections need: a board-derived budget, a measured fit
+  and a selection to start from, and attempts left."""
+  return (budget is not None and fit is not None and selection is not None
+          and len(reselections) < MAX_RESELECTIONS)
+
+
 def _reselect_later(options, budget, error, selection,
                     reselections: List[Dict[str, Any]],
                     forward: Sequence[str]) -> Optional[List[str]]:
@@ -736,9 +743,8 @@ def _reselect_later(options, budget, error, selection,
   layer chosen, under a budget scaled by modelled / measured state.
   """
   fit = error.fit
-  if (budget is None or fit is None or selection is None
-      or not _flash_fits_smaller(fit) or fit.ram_fits
-      or len(reselections) >= MAX_RESELECTIONS):
+  if (not _may_reselect(budget, fit, selection, reselections)
+      or not _flash_fits_smaller(fit) or fit.ram_fits):
     return None
   considered = {name for name, _ in selection.layer_potentials}
   order = [name for name in forward if name in considered]
@@ -778,9 +784,8 @@ def _reselect_for_flash(options, budget, error, selection,
   the flash left room for.
   """
   fit = error.fit
-  if (budget is None or fit is None or selection is None
-      or not fit.ram_fits or fit.flash_fits or not _flash_fits_smaller(fit)
-      or len(reselections) >= MAX_RESELECTIONS):
+  if (not _may_reselect(budget, fit, selection, reselections)
+      or not fit.ram_fits or fit.flash_fits or not _flash_fits_smaller(fit)):
     return False
   slots = fit_lib.flash_consumer_bytes(fit, fit_lib.PARAMETER_SLOTS)
   overrun = fit.flash_needed - fit.flash_available
